@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint typecheck pytest-sqlite pytest-postgres bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Licensor needs Python 3.11 or newer"; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { echo "install Debian's python3-venv package"; exit 1; }
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+## demo: migrate the embedded SQLite database under ./var, add demo data, serve on :8000
+demo: $(VENV)/.installed
+	$(BIN)/licensor demo --host 127.0.0.1 --port 8000
+
+## test: lint, type-check, and run every test on SQLite and on a throwaway PostgreSQL
+test: $(VENV)/.dev-installed lint typecheck pytest-sqlite pytest-postgres
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+pytest-sqlite: $(VENV)/.dev-installed
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+pytest-postgres: $(VENV)/.dev-installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/with-postgres.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+## bench: the figures of bench/README.md
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

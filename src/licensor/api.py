@@ -1,0 +1,107 @@
+"""The application factory: settings, database, keys and limits, then each domain's router."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from licensor import __version__
+from licensor.clock import Clock, clock
+from licensor.config import Settings, get_settings
+from licensor.db import Database
+from licensor.errors import LicensorError
+from licensor.keys import Keyring, load_keyring
+from licensor.licensing.endpoints import router as licensing_router
+from licensor.logging import configure_logging, log
+from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
+
+PROBLEM = "application/problem+json"
+
+
+def problem(
+    status: int, code: str, title: str, detail: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://licensor.dev/problems/{code.replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "code": code,
+    }
+    if detail and detail != title:
+        body["detail"] = detail
+    body.update(extra)
+    return body
+
+
+def make_limiter(settings: Settings) -> RateLimiter:
+    if settings.rate_limits == "off":
+        log.warning(
+            "ratelimit.disabled", hint="LICENSOR_RATE_LIMITS=off is for tests and benchmarks"
+        )
+        return NoRateLimiter()
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url)
+    return MemoryRateLimiter()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    keyring: Keyring | None = None,
+    limiter: RateLimiter | None = None,
+    app_clock: Clock | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    app = FastAPI(
+        title="Licensor",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        description="License server API: activation, validation and release of licenses. "
+        "Errors are application/problem+json with a stable `code`.",
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(settings)
+    app.state.keyring = keyring or load_keyring(settings)
+    app.state.limiter = limiter or make_limiter(settings)
+    app.state.clock = app_clock or clock
+    app.state.rules = {
+        "activation": Rule.parse("activation", settings.activation_rate),
+        "validation": Rule.parse("validation", settings.validation_rate),
+    }
+
+    @app.exception_handler(LicensorError)
+    async def licensor_error(_request: Request, error: LicensorError) -> JSONResponse:
+        body = problem(error.status, error.code, error.title, error.detail, **error.extra)
+        return JSONResponse(
+            body, status_code=error.status, media_type=PROBLEM, headers=error.headers()
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(part) for part in e["loc"][1:]), "message": e["msg"]}
+            for e in error.errors()
+        ]
+        body = problem(422, "validation_failed", "The request is not valid", errors=errors)
+        return JSONResponse(body, status_code=422, media_type=PROBLEM)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        body = problem(error.status_code, code, str(error.detail))
+        return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(licensing_router)
+    return app

@@ -1,0 +1,305 @@
+"""The ``licensor`` command: what a vendor runs to serve, migrate and manage licensing."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from licensor.clock import clock
+from licensor.config import Settings, get_settings
+from licensor.db import Database
+from licensor.errors import LicensorError
+from licensor.keys import KeyMaterialError, Keyring, load_keyring
+from licensor.licensing import formats
+
+app = typer.Typer(
+    name="licensor",
+    help="Licensor: license server, codes and plans for vendors of desktop software.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+plans_app = typer.Typer(
+    help="Plans: what a code or subscription entitles to.", no_args_is_help=True
+)
+codes_app = typer.Typer(
+    help="Activation codes: issue batches, block, look up.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Key material: the public key apps pin.", no_args_is_help=True)
+app.add_typer(plans_app, name="plans")
+app.add_typer(codes_app, name="codes")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@contextmanager
+def _context() -> Iterator[tuple[Settings, Database, Keyring]]:
+    """Settings, database and keys for one command; errors become a message and exit 1."""
+    settings = get_settings()
+    database = Database(settings)
+    try:
+        yield settings, database, load_keyring(settings)
+    except LicensorError as error:
+        errors.print(f"[red]error:[/red] {error.detail} [dim]({error.code})[/dim]")
+        raise typer.Exit(1) from None
+    except KeyMaterialError as error:
+        errors.print(f"[red]key material:[/red] {error}")
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+
+
+# --- server ---------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Web processes.")] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(help="Reverse proxies whose X-Forwarded-For is trusted (comma list)."),
+    ] = None,
+) -> None:
+    """Serve the API and pages."""
+    import uvicorn
+
+    settings = get_settings()
+    load_keyring(settings)  # create the embedded keys once, before workers race for them
+    uvicorn.run(
+        "licensor.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from licensor.migrate import current, upgrade
+
+    settings = get_settings()
+    upgrade(settings)
+    console.print(f"database at revision [bold]{current(settings)}[/bold]")
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve afterwards.")
+    ] = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Migrate, add demo data (idempotent), say what to try, and serve."""
+    from licensor.demo import seed
+    from licensor.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings)
+    with _context() as (settings, database, keyring):
+        guide = seed(database, keyring, settings, base_url=f"http://{host}:{port}")
+    console.print(guide, soft_wrap=True, highlight=False)
+    if serve_after:
+        serve(host=host, port=port, workers=1, forwarded_allow_ips=None)
+
+
+# --- plans ----------------------------------------------------------------------------
+
+
+@plans_app.command("create")
+def plans_create(
+    code: Annotated[str, typer.Option(help="Short code, e.g. standard.")],
+    name: Annotated[str, typer.Option(help="Name shown to customers.")],
+    term_days: Annotated[int, typer.Option(min=1, help="Term in days, from first activation.")],
+    devices: Annotated[int, typer.Option(min=1, help="How many devices at once.")],
+    entitlement: Annotated[
+        list[str] | None, typer.Option(help="An entitlement (repeatable).")
+    ] = None,
+) -> None:
+    """Create a plan."""
+    from licensor.licensing.service import Licensing
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        plan = Licensing(session, keyring, settings, clock.now()).create_plan(
+            code=code, name=name, term_days=term_days, devices_max=devices, entitlements=entitlement
+        )
+        console.print(
+            f"plan [bold]{plan.code}[/bold] ({plan.name}): {plan.term_days} days, "
+            f"{plan.devices_max} device(s)"
+        )
+
+
+@plans_app.command("list")
+def plans_list() -> None:
+    """List the plans."""
+    from licensor.licensing.service import Licensing
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        table = Table("code", "name", "term (days)", "devices", "entitlements")
+        for plan in Licensing(session, keyring, settings, clock.now()).plans():
+            table.add_row(
+                plan.code,
+                plan.name,
+                str(plan.term_days),
+                str(plan.devices_max),
+                ", ".join(plan.entitlements or []),
+            )
+        console.print(table)
+
+
+# --- codes ----------------------------------------------------------------------------
+
+
+@codes_app.command("issue")
+def codes_issue(
+    plan: Annotated[str, typer.Option(help="Plan code.")],
+    count: Annotated[int, typer.Option(min=1, help="How many codes.")],
+    out: Annotated[Path, typer.Option(help="CSV for the card printer.", dir_okay=False)],
+    label: Annotated[str, typer.Option(help="A label for the batch.")] = "",
+) -> None:
+    """Issue a batch of printed-card codes into a CSV (first column activation_code)."""
+    from licensor.licensing.batches import issue_codes
+
+    columns = (
+        TextColumn("[bold]issuing[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with _context() as (settings, database, keyring), Progress(*columns, console=errors) as bar:
+        task = bar.add_task("codes", total=count)
+        batch = issue_codes(
+            database,
+            keyring,
+            settings,
+            plan_code=plan,
+            count=count,
+            out=out,
+            label=label,
+            actor=_actor(),
+            progress=lambda n: bar.advance(task, n),
+        )
+    console.print(f"batch {batch.batch_id}: {batch.count:,} {batch.plan} codes written to {out}")
+
+
+@codes_app.command("block")
+def codes_block(
+    code: Annotated[str, typer.Argument(help="The activation code.")],
+    reason: Annotated[str, typer.Option(help="Why: refund, fraud, leaked, grey market…")],
+) -> None:
+    """Block a code (and its license): it no longer activates or validates."""
+    from licensor.licensing.service import Licensing
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        blocked = Licensing(session, keyring, settings, clock.now()).block_code(
+            code, reason=reason, actor=_actor()
+        )
+        masked = formats.mask_code(formats.normalize_code(code))
+        console.print(f"blocked {masked} (code #{blocked.id}): {reason}")
+
+
+@codes_app.command("show")
+def codes_show(
+    secret: Annotated[str, typer.Argument(help="An activation code or a license key.")],
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Show the code and key in full (audited).")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the code is revealed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Look up a code or license key: plan, state, license, devices."""
+    from licensor.licensing.lookup import lookup
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        report = lookup(
+            session,
+            keyring,
+            settings,
+            clock.now(),
+            secret,
+            reveal=reveal,
+            actor=_actor(),
+            reason=reason,
+        )
+        if as_json:
+            console.print_json(json.dumps(report))
+        else:
+            _print_report(report)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None)
+    for field in (
+        "activation_code",
+        "plan",
+        "state",
+        "origin",
+        "batch",
+        "created_at",
+        "blocked_reason",
+        "license_key",
+        "public_id",
+        "starts_at",
+        "expires_at",
+        "devices",
+    ):
+        value = report.get(field)
+        if value is not None:
+            table.add_row(f"[bold]{field.replace('_', ' ')}[/bold]", str(value))
+    console.print(table)
+    seats = report.get("activations") or []
+    if seats:
+        seat_table = Table("device", "platform", "activated", "released")
+        for seat in seats:
+            seat_table.add_row(
+                seat["device"], seat["platform"], seat["activated_at"], seat["released_at"] or "—"
+            )
+        console.print(seat_table)
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+@keys_app.command("show")
+def keys_show() -> None:
+    """Print the public signing keys to pin in the app (base64url, raw Ed25519)."""
+    with _context() as (_settings, _database, keyring):
+        console.print_json(
+            json.dumps({"current": keyring.signing_key_id, "keys": keyring.public_keys_b64()})
+        )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,59 @@
+"""Settings, read once from ``LICENSOR_*`` environment variables (and an optional .env)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LICENSOR_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Path("var")
+    database_url: str = ""  # default: a SQLite file under var_dir
+    smtp_url: str | None = None  # smtp://host:port; unset: the dev mailbox
+    redis_url: str | None = None  # shared rate limits; unset: in-process
+    base_url: str = "http://127.0.0.1:8000"
+
+    # Key material. Each value is one or more "id:base64url" entries separated by commas,
+    # the first being the one in use; unset, the keys are read from keys_dir and, when
+    # create_keys is on (the embedded default), created there on first start.
+    keys_dir: Path | None = None
+    create_keys: bool = True
+    code_encryption_keys: str | None = None
+    blind_index_key: str | None = None
+    signing_keys: str | None = None
+
+    rate_limits: Literal["on", "off"] = "on"
+    activation_rate: str = "20/minute"
+    validation_rate: str = "600/minute"
+
+    # How long a license file may be trusted offline before the app must check online.
+    offline_days: int = Field(default=14, ge=1, le=365)
+    # How often a seat's last-seen time is written on validation, at most.
+    seen_interval_seconds: int = 3600
+
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+
+    @field_validator("var_dir", "keys_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'licensor.db'}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.var_dir / "keys"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

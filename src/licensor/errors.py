@@ -1,0 +1,108 @@
+"""The one error family: each error knows its HTTP status and stable machine code.
+
+The API renders them as ``application/problem+json`` (RFC 9457); pages render them as
+HTML. Services raise them; routes never build error responses by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LicensorError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.title
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ValidationFailed(LicensorError):
+    status = 422
+    code = "validation_failed"
+    title = "The request is not valid"
+
+
+class CodeMalformed(LicensorError):
+    status = 422
+    code = "code_malformed"
+    title = "This is not a valid activation code; check it for typing mistakes"
+
+
+class CodeUnknown(LicensorError):
+    status = 404
+    code = "code_unknown"
+    title = "This activation code is not known"
+
+
+class CodeBlocked(LicensorError):
+    status = 403
+    code = "code_blocked"
+    title = "This activation code is blocked"
+
+
+class DeviceLimitReached(LicensorError):
+    status = 409
+    code = "device_limit_reached"
+    title = "The license is in use on the maximum number of devices"
+
+
+class LicenseExpired(LicensorError):
+    status = 403
+    code = "license_expired"
+    title = "The license has expired"
+
+
+class LicenseKeyMalformed(LicensorError):
+    status = 422
+    code = "license_key_malformed"
+    title = "This is not a valid license key"
+
+
+class LicenseUnknown(LicensorError):
+    status = 404
+    code = "license_unknown"
+    title = "This license is not known"
+
+
+class InvalidCredentials(LicensorError):
+    status = 401
+    code = "invalid_credentials"
+    title = "The email or password is not correct"
+
+
+class PlanExists(LicensorError):
+    status = 409
+    code = "plan_exists"
+    title = "A plan with this code already exists"
+
+
+class PlanUnknown(LicensorError):
+    status = 404
+    code = "plan_unknown"
+    title = "There is no plan with this code"
+
+
+class NotFound(LicensorError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class RateLimited(LicensorError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests; try again later"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

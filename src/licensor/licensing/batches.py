@@ -1,0 +1,108 @@
+"""Card batches: issuing many codes at once, streamed to the database and to a CSV.
+
+Memory stays flat whatever the count: codes are made, encrypted, inserted and written in
+chunks. The whole batch is one transaction and the CSV appears under its final name only
+after the commit, so a crash leaves neither codes without a file nor a file without codes.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from licensor.clock import clock
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.errors import ValidationFailed
+from licensor.keys import Keyring
+from licensor.licensing import formats
+from licensor.licensing.service import Licensing, audit
+from licensor.models import ActivationCode, Batch, CodeOrigin
+
+CSV_COLUMNS = ["activation_code", "plan", "plan_name", "batch", "serial"]
+MAX_BATCH = 10_000_000
+
+
+@dataclass(frozen=True)
+class IssuedBatch:
+    batch_id: int
+    plan: str
+    count: int
+    path: Path
+
+
+def issue_codes(
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    *,
+    plan_code: str,
+    count: int,
+    out: Path,
+    label: str = "",
+    actor: str = "cli",
+    chunk_size: int = 5_000,
+    progress: Callable[[int], None] | None = None,
+) -> IssuedBatch:
+    """Issue ``count`` card codes for a plan and write them to ``out`` (CSV)."""
+    if not 1 <= count <= MAX_BATCH:
+        raise ValidationFailed(f"a batch holds 1 to {MAX_BATCH:,} codes")
+    partial = out.with_name(out.name + ".partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # The file holds codes in clear, for the printer: readable by its owner only.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with (
+            database.transaction() as session,
+            os.fdopen(descriptor, "w", newline="") as handle,
+        ):
+            licensing = Licensing(session, keyring, settings, clock.now())
+            plan = licensing.plan(plan_code)
+            batch = Batch(
+                plan_id=plan.id,
+                origin=CodeOrigin.CARD_BATCH.value,
+                label=label,
+                count=count,
+                created_at=licensing.now,
+            )
+            session.add(batch)
+            session.flush()
+            audit(
+                session,
+                licensing.now,
+                actor=actor,
+                action="licensing.batch_issued",
+                subject_type="batch",
+                subject_id=batch.id,
+                plan=plan.code,
+                count=count,
+            )
+            writer = csv.writer(handle)
+            writer.writerow(CSV_COLUMNS)
+            for start in range(0, count, chunk_size):
+                size = min(chunk_size, count - start)
+                rows = []
+                for serial in range(start + 1, start + size + 1):
+                    canonical = formats.generate_code()
+                    row = licensing.new_code_row(canonical, plan, CodeOrigin.CARD_BATCH)
+                    row["batch_id"] = batch.id
+                    rows.append(row)
+                    writer.writerow(
+                        [formats.format_code(canonical), plan.code, plan.name, batch.id, serial]
+                    )
+                session.execute(insert(ActivationCode), rows)
+                if progress:
+                    progress(size)
+            handle.flush()
+            os.fsync(handle.fileno())
+            result = IssuedBatch(batch.id, plan.code, count, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)
+    return result

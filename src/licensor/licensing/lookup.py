@@ -1,0 +1,92 @@
+"""Admin lookup by activation code or license key, masked unless a reveal is asked for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from licensor.clock import isoformat
+from licensor.config import Settings
+from licensor.errors import CodeMalformed
+from licensor.keys import Keyring
+from licensor.licensing import formats
+from licensor.licensing.service import Licensing, audit, code_state, license_status
+from licensor.models import Activation, ActivationCode, License
+
+
+def lookup(
+    session: Session,
+    keyring: Keyring,
+    settings: Settings,
+    now: datetime,
+    secret: str,
+    *,
+    reveal: bool,
+    actor: str,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """What the admin may know about a code or license; a reveal is audited."""
+    parsed = formats.parse_secret(secret)
+    if parsed is None:
+        raise CodeMalformed("neither an activation code nor a license key (check for typos)")
+    licensing = Licensing(session, keyring, settings, now)
+    code: ActivationCode | None
+    license: License | None
+    if parsed.kind == "activation_code":
+        code = licensing.find_code(parsed.canonical)
+        license = code.license
+    else:
+        license = licensing.find_license(parsed.canonical)
+        code = license.activation_code
+    report: dict[str, Any] = {"found_by": parsed.kind}
+    if code is not None:
+        clear = licensing.reveal_code(code)
+        report.update(
+            activation_code=formats.format_code(clear) if reveal else formats.mask_code(clear),
+            plan=code.plan.code,
+            state=code_state(code, now),
+            origin=code.origin,
+            batch=code.batch_id,
+            created_at=isoformat(code.created_at),
+            blocked_reason=code.blocked_reason,
+        )
+    if license is not None:
+        key = licensing.reveal_license_key(license)
+        seats = session.scalars(
+            select(Activation).where(Activation.license_id == license.id).order_by(Activation.id)
+        ).all()
+        report.update(
+            plan=license.plan.code,
+            license_key=formats.format_license_key(key)
+            if reveal
+            else formats.mask_license_key(key),
+            public_id=license.public_id,
+            license_status=license_status(license, now),
+            starts_at=isoformat(license.starts_at),
+            expires_at=isoformat(license.expires_at),
+            devices=f"{sum(s.released_at is None for s in seats)} of {license.plan.devices_max}",
+            activations=[
+                {
+                    "device": seat.device.name,
+                    "platform": seat.device.platform,
+                    "activated_at": isoformat(seat.activated_at),
+                    "released_at": isoformat(seat.released_at),
+                }
+                for seat in seats
+            ],
+        )
+    if reveal:
+        audit(
+            session,
+            now,
+            actor=actor,
+            action="licensing.code_revealed",
+            subject_type="activation_code" if code is not None else "license",
+            subject_id=code.id if code is not None else (license.id if license else None),
+            reason=reason,
+            found_by=parsed.kind,
+        )
+    return report

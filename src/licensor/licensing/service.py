@@ -1,0 +1,450 @@
+"""The licensing rules: plans, codes, activation, validation, release, blocking.
+
+Services take an open session and only ``flush()``; the caller's transaction commits.
+Seat limits and single-use redemption are decided under row locks (code, then license),
+the same order everywhere, so concurrent activations cannot exceed a license's seats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from licensor.clock import isoformat
+from licensor.config import Settings
+from licensor.errors import (
+    CodeBlocked,
+    CodeMalformed,
+    CodeUnknown,
+    DeviceLimitReached,
+    LicenseExpired,
+    LicenseKeyMalformed,
+    LicenseUnknown,
+    PlanExists,
+    PlanUnknown,
+    ValidationFailed,
+)
+from licensor.keys import Keyring
+from licensor.licensing import formats
+from licensor.licensing.signing import sign_license_file
+from licensor.models import (
+    Activation,
+    ActivationCode,
+    AuditEvent,
+    CodeOrigin,
+    CodeState,
+    Device,
+    License,
+    Plan,
+)
+
+CODE_PURPOSE = b"activation_code"
+KEY_PURPOSE = b"license_key"
+
+
+class LicenseStatus:
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    RELEASED = "released"
+    NOT_ACTIVATED = "not_activated"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    fingerprint: str
+    name: str
+    platform: str
+
+
+@dataclass(frozen=True)
+class LicenseView:
+    """A license as the device sees it, with a freshly signed license file."""
+
+    license_key: str
+    public_id: str
+    plan: str
+    plan_name: str
+    status: str
+    expires_at: datetime
+    devices_used: int
+    devices_max: int
+    license_file: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SeatCount:
+    public_id: str
+    devices_used: int
+    devices_max: int
+
+
+def audit(
+    session: Session,
+    now: datetime,
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: int | None,
+    reason: str | None = None,
+    **details: Any,
+) -> None:
+    session.add(
+        AuditEvent(
+            occurred_at=now,
+            actor=actor,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            reason=reason,
+            details=details,
+        )
+    )
+
+
+def license_status(license: License, now: datetime) -> str:
+    if license.blocked_at is not None:
+        return LicenseStatus.BLOCKED
+    if license.expires_at <= now:
+        return LicenseStatus.EXPIRED
+    return LicenseStatus.ACTIVE
+
+
+def code_state(code: ActivationCode, now: datetime) -> str:
+    """The state as the domain defines it: an active code whose term ended is expired."""
+    if code.state == CodeState.ACTIVE and code.license and code.license.expires_at <= now:
+        return CodeState.EXPIRED
+    return code.state
+
+
+class Licensing:
+    """Licensing rules bound to one unit of work."""
+
+    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
+        self.session = session
+        self.keyring = keyring
+        self.settings = settings
+        self.now = now
+
+    # plans ---------------------------------------------------------------------------
+
+    def create_plan(
+        self,
+        *,
+        code: str,
+        name: str,
+        term_days: int,
+        devices_max: int,
+        entitlements: list[str] | None = None,
+    ) -> Plan:
+        code = code.strip().lower()
+        if not code or not code.replace("-", "").replace("_", "").isalnum():
+            raise ValidationFailed("a plan code is letters, digits, '-' and '_'")
+        if term_days < 1 or devices_max < 1:
+            raise ValidationFailed("term days and devices must be at least 1")
+        if self.session.scalar(select(Plan.id).where(Plan.code == code)) is not None:
+            raise PlanExists(f"plan {code!r} already exists")
+        plan = Plan(
+            code=code,
+            name=name.strip(),
+            term_days=term_days,
+            devices_max=devices_max,
+            entitlements=entitlements or [],
+            created_at=self.now,
+        )
+        self.session.add(plan)
+        self.session.flush()
+        return plan
+
+    def plan(self, code: str) -> Plan:
+        plan = self.session.scalar(select(Plan).where(Plan.code == code.strip().lower()))
+        if plan is None:
+            raise PlanUnknown(f"there is no plan {code!r}")
+        return plan
+
+    def plans(self) -> list[Plan]:
+        return list(self.session.scalars(select(Plan).order_by(Plan.term_days, Plan.code)))
+
+    # codes ---------------------------------------------------------------------------
+
+    def code_index(self, canonical: str) -> bytes:
+        return self.keyring.blind_index(canonical, purpose=CODE_PURPOSE)
+
+    def key_index(self, canonical: str) -> bytes:
+        return self.keyring.blind_index(canonical, purpose=KEY_PURPOSE)
+
+    def new_code_row(self, canonical: str, plan: Plan, origin: CodeOrigin) -> dict[str, Any]:
+        """Column values of a new code; the caller inserts them (one by one or in bulk)."""
+        return {
+            "code_index": self.code_index(canonical),
+            "code_ciphertext": self.keyring.encrypt(canonical, purpose=CODE_PURPOSE),
+            "plan_id": plan.id,
+            "origin": origin.value,
+            "state": CodeState.ISSUED.value,
+            "created_at": self.now,
+        }
+
+    def create_code(self, plan: Plan, origin: CodeOrigin) -> tuple[ActivationCode, str]:
+        canonical = formats.generate_code()
+        code = ActivationCode(**self.new_code_row(canonical, plan, origin))
+        self.session.add(code)
+        self.session.flush()
+        return code, canonical
+
+    def reveal_code(self, code: ActivationCode) -> str:
+        return self.keyring.decrypt(code.code_ciphertext, purpose=CODE_PURPOSE)
+
+    def reveal_license_key(self, license: License) -> str:
+        return self.keyring.decrypt(license.key_ciphertext, purpose=KEY_PURPOSE)
+
+    def find_code(self, text: str, *, lock: bool = False) -> ActivationCode:
+        try:
+            canonical = formats.normalize_code(text)
+        except formats.MalformedError as error:
+            raise CodeMalformed(str(error)) from None
+        query = select(ActivationCode).where(
+            ActivationCode.code_index == self.code_index(canonical)
+        )
+        code = self.session.scalar(query.with_for_update() if lock else query)
+        if code is None:
+            raise CodeUnknown()
+        return code
+
+    def find_license(self, text: str, *, lock: bool = False) -> License:
+        try:
+            canonical = formats.normalize_license_key(text)
+        except formats.MalformedError as error:
+            raise LicenseKeyMalformed(str(error)) from None
+        query = select(License).where(License.key_index == self.key_index(canonical))
+        license = self.session.scalar(query.with_for_update() if lock else query)
+        if license is None:
+            raise LicenseUnknown()
+        return license
+
+    def block_code(self, text: str, *, reason: str, actor: str) -> ActivationCode:
+        reason = reason.strip()
+        if not reason:
+            raise ValidationFailed("say why the code is blocked")
+        code = self.find_code(text, lock=True)
+        code.state = CodeState.BLOCKED
+        code.blocked_reason = reason
+        code.blocked_at = self.now
+        if code.license is not None:
+            code.license.blocked_at = self.now
+            code.license.blocked_reason = reason
+        audit(
+            self.session,
+            self.now,
+            actor=actor,
+            action="licensing.code_blocked",
+            subject_type="activation_code",
+            subject_id=code.id,
+            reason=reason,
+        )
+        self.session.flush()
+        return code
+
+    # activation ----------------------------------------------------------------------
+
+    def activate(self, code_text: str, device_info: DeviceInfo) -> LicenseView:
+        """Redeem a code on a device: first activation starts the term; the same device
+        activating again reuses its seat; a new device takes a seat if one is free."""
+        code = self.find_code(code_text, lock=True)
+        if code.state == CodeState.BLOCKED:
+            raise CodeBlocked()
+        license = code.license
+        if license is None:
+            license = self._start_license(code)
+        else:
+            # Lock order: code, then license (release locks only the license).
+            self.session.refresh(license, with_for_update=True)
+        status = license_status(license, self.now)
+        if status == LicenseStatus.BLOCKED:
+            raise CodeBlocked()
+        if status == LicenseStatus.EXPIRED:
+            raise LicenseExpired()
+        device = self._device(device_info)
+        seat = self._active_seat(license, device)
+        if seat is None:
+            used = self._seats_used(license)
+            if used >= license.plan.devices_max:
+                raise DeviceLimitReached(
+                    f"this license is active on {used} of {license.plan.devices_max} devices; "
+                    "release one (in its app or in My Account) to move the license"
+                )
+            self.session.add(
+                Activation(
+                    license_id=license.id,
+                    device_id=device.id,
+                    activated_at=self.now,
+                    last_validated_at=self.now,
+                )
+            )
+            self.session.flush()
+        return self.view(license, device.fingerprint)
+
+    def _start_license(self, code: ActivationCode) -> License:
+        canonical_key = formats.generate_license_key()
+        license = License(
+            public_id=self._new_public_id(),
+            key_index=self.key_index(canonical_key),
+            key_ciphertext=self.keyring.encrypt(canonical_key, purpose=KEY_PURPOSE),
+            code_id=code.id,
+            plan_id=code.plan_id,
+            starts_at=self.now,
+            expires_at=self.now + timedelta(days=code.plan.term_days),
+            created_at=self.now,
+        )
+        self.session.add(license)
+        code.state = CodeState.ACTIVE
+        self.session.flush()
+        return license
+
+    def _new_public_id(self) -> str:
+        while True:
+            public_id = formats.generate_public_id()
+            if (
+                self.session.scalar(select(License.id).where(License.public_id == public_id))
+                is None
+            ):
+                return public_id
+
+    def _device(self, info: DeviceInfo) -> Device:
+        device = self.session.scalar(select(Device).where(Device.fingerprint == info.fingerprint))
+        if device is None:
+            try:
+                with self.session.begin_nested():
+                    device = Device(
+                        fingerprint=info.fingerprint,
+                        name=info.name,
+                        platform=info.platform,
+                        created_at=self.now,
+                        last_seen_at=self.now,
+                    )
+                    self.session.add(device)
+            except IntegrityError:
+                # Another request registered the same machine a moment ago.
+                device = self.session.scalars(
+                    select(Device).where(Device.fingerprint == info.fingerprint)
+                ).one()
+        device.name = info.name
+        device.platform = info.platform
+        device.last_seen_at = self.now
+        return device
+
+    def _active_seat(self, license: License, device: Device) -> Activation | None:
+        return self.session.scalar(
+            select(Activation).where(
+                Activation.license_id == license.id,
+                Activation.device_id == device.id,
+                Activation.released_at.is_(None),
+            )
+        )
+
+    def _seats_used(self, license: License) -> int:
+        return (
+            self.session.scalar(
+                select(func.count(Activation.id)).where(
+                    Activation.license_id == license.id, Activation.released_at.is_(None)
+                )
+            )
+            or 0
+        )
+
+    # validation and release ----------------------------------------------------------
+
+    def validate(self, key_text: str, fingerprint: str) -> dict[str, Any]:
+        """The answer to a device asking whether its license holds (never an error)."""
+        try:
+            license = self.find_license(key_text)
+        except (LicenseKeyMalformed, LicenseUnknown):
+            return {"valid": False, "status": LicenseStatus.UNKNOWN}
+        seat = self.session.scalar(
+            select(Activation)
+            .join(Device, Device.id == Activation.device_id)
+            .where(Activation.license_id == license.id, Device.fingerprint == fingerprint)
+            .order_by(Activation.released_at.is_(None).desc(), Activation.id.desc())
+            .limit(1)
+        )
+        status = license_status(license, self.now)
+        if status == LicenseStatus.ACTIVE:
+            if seat is None:
+                status = LicenseStatus.NOT_ACTIVATED
+            elif seat.released_at is not None:
+                status = LicenseStatus.RELEASED
+        answer: dict[str, Any] = {
+            "valid": status == LicenseStatus.ACTIVE,
+            "status": status,
+            "public_id": license.public_id,
+            "plan": license.plan.code,
+            "expires_at": isoformat(license.expires_at),
+            "devices_used": self._seats_used(license),
+            "devices_max": license.plan.devices_max,
+        }
+        if answer["valid"] and seat is not None:
+            interval = timedelta(seconds=self.settings.seen_interval_seconds)
+            if seat.last_validated_at <= self.now - interval:
+                seat.last_validated_at = self.now
+            answer["license_file"] = self.license_file(license, fingerprint, status)
+        return answer
+
+    def release(self, key_text: str, fingerprint: str, *, released_by: str = "device") -> SeatCount:
+        """Free the device's seat; releasing a seat that is already free changes nothing."""
+        license = self.find_license(key_text, lock=True)
+        seat = self.session.scalar(
+            select(Activation)
+            .join(Device, Device.id == Activation.device_id)
+            .where(
+                Activation.license_id == license.id,
+                Device.fingerprint == fingerprint,
+                Activation.released_at.is_(None),
+            )
+        )
+        if seat is not None:
+            seat.released_at = self.now
+            seat.released_by = released_by
+            self.session.flush()
+        return SeatCount(license.public_id, self._seats_used(license), license.plan.devices_max)
+
+    # views ---------------------------------------------------------------------------
+
+    def view(self, license: License, fingerprint: str, status: str | None = None) -> LicenseView:
+        status = status or license_status(license, self.now)
+        return LicenseView(
+            license_key=self.reveal_license_key(license),
+            public_id=license.public_id,
+            plan=license.plan.code,
+            plan_name=license.plan.name,
+            status=status,
+            expires_at=license.expires_at,
+            devices_used=self._seats_used(license),
+            devices_max=license.plan.devices_max,
+            license_file=self.license_file(license, fingerprint, status),
+        )
+
+    def license_file(self, license: License, fingerprint: str, status: str) -> dict[str, Any]:
+        valid_until = min(self.now + timedelta(days=self.settings.offline_days), license.expires_at)
+        payload = {
+            "license_key": self.reveal_license_key(license),
+            "public_id": license.public_id,
+            "plan": {
+                "code": license.plan.code,
+                "name": license.plan.name,
+                "entitlements": list(license.plan.entitlements or []),
+            },
+            "devices_max": license.plan.devices_max,
+            "fingerprint": fingerprint,
+            "status": status,
+            "starts_at": isoformat(license.starts_at),
+            "expires_at": isoformat(license.expires_at),
+            "issued_at": isoformat(self.now),
+            "valid_until": isoformat(valid_until),
+        }
+        return sign_license_file(self.keyring, payload)

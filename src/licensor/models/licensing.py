@@ -1,0 +1,125 @@
+"""Plans, card batches, activation codes, licenses, devices and activations (seats)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from licensor.models.base import Base, IdMixin, UTCDateTime
+
+
+class CodeState(StrEnum):
+    ISSUED = "issued"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    BLOCKED = "blocked"
+
+
+class CodeOrigin(StrEnum):
+    STORE_ORDER = "store_order"
+    PARTNER_ORDER = "partner_order"
+    CARD_BATCH = "card_batch"
+    MANUAL = "manual"
+
+
+class Plan(IdMixin, Base):
+    __tablename__ = "plans"
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    term_days: Mapped[int] = mapped_column(Integer)
+    devices_max: Mapped[int] = mapped_column(Integer)
+    entitlements: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Batch(IdMixin, Base):
+    """A run of ``codes issue``: what was asked, so a printer's file can be traced back."""
+
+    __tablename__ = "batches"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    origin: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    plan: Mapped[Plan] = relationship()
+
+
+class ActivationCode(IdMixin, Base):
+    """A code as sold; never stored in clear: ciphertext plus a keyed blind index."""
+
+    __tablename__ = "activation_codes"
+
+    code_index: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    code_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    origin: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), default=CodeState.ISSUED)
+    blocked_reason: Mapped[str | None] = mapped_column(Text)
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    plan: Mapped[Plan] = relationship()
+    license: Mapped[License | None] = relationship(back_populates="activation_code")
+
+
+class License(IdMixin, Base):
+    """What a code becomes at first activation; its term starts then."""
+
+    __tablename__ = "licenses"
+
+    public_id: Mapped[str] = mapped_column(String(20), unique=True)
+    key_index: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    code_id: Mapped[int | None] = mapped_column(ForeignKey("activation_codes.id"), unique=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    blocked_reason: Mapped[str | None] = mapped_column(Text)
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    plan: Mapped[Plan] = relationship()
+    activation_code: Mapped[ActivationCode | None] = relationship(back_populates="license")
+
+
+class Device(IdMixin, Base):
+    __tablename__ = "devices"
+
+    fingerprint: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Activation(IdMixin, Base):
+    """A seat: license x device. Active while ``released_at`` is null."""
+
+    __tablename__ = "activations"
+    __table_args__ = (
+        Index(
+            "uq_activations_active_seat",
+            "license_id",
+            "device_id",
+            unique=True,
+            sqlite_where=text("released_at IS NULL"),
+            postgresql_where=text("released_at IS NULL"),
+        ),
+    )
+
+    license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_validated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(20))
+
+    license: Mapped[License] = relationship()
+    device: Mapped[Device] = relationship()

@@ -1,0 +1,118 @@
+"""Shared fixtures. Every test that touches the database runs on SQLite by default and on
+PostgreSQL when ``LICENSOR_TEST_DATABASE_URL`` is set (``make test`` runs both).
+
+The app under test is served by a real uvicorn server on loopback; tests talk to it
+with httpx, as a device or browser would. Rows are deleted after each test, because the
+server commits real transactions (the concurrency tests depend on that).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from licensor.api import create_app
+from licensor.clock import Clock
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.keys import Keyring, load_keyring
+from licensor.migrate import upgrade
+from licensor.ratelimit import MemoryRateLimiter
+from tests.support import empty_tables, serve
+
+TEST_DATABASE_URL = os.environ.get("LICENSOR_TEST_DATABASE_URL")
+
+
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL' if TEST_DATABASE_URL else 'SQLite'}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if TEST_DATABASE_URL:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (LICENSOR_TEST_DATABASE_URL)")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="session")
+def settings(var_dir: Path) -> Settings:
+    return Settings(
+        var_dir=var_dir,
+        database_url=TEST_DATABASE_URL or f"sqlite:///{var_dir / 'test.db'}",
+        rate_limits="on",
+        activation_rate="1000/minute",
+        validation_rate="1000/minute",
+        log_level="WARNING",
+        _env_file=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> Iterator[Database]:
+    db = Database(settings)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    upgrade(settings)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "database" in request.fixturenames:
+        empty_tables(request.getfixturevalue("database").engine)
+
+
+@pytest.fixture(scope="session")
+def keyring(settings: Settings) -> Keyring:
+    return load_keyring(settings)
+
+
+@pytest.fixture(scope="session")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock(clock: Clock) -> Iterator[None]:
+    yield
+    clock.offset = clock.offset * 0
+
+
+@pytest.fixture(scope="session")
+def limiter() -> MemoryRateLimiter:
+    return MemoryRateLimiter()
+
+
+@pytest.fixture(scope="session")
+def server(
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    clock: Clock,
+    limiter: MemoryRateLimiter,
+) -> Iterator[str]:
+    app = create_app(settings, database=database, keyring=keyring, limiter=limiter, app_clock=clock)
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def api(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
