@@ -99,6 +99,13 @@ def create_app(
         body = problem(error.status_code, code, str(error.detail))
         return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM)
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, error: Exception) -> JSONResponse:
+        # The transaction has been rolled back by then; the client gets a problem, not a trace.
+        log.error("http.unexpected_error", error=repr(error))
+        body = problem(500, "internal_error", "Something went wrong on our side; try again")
+        return JSONResponse(body, status_code=500, media_type=PROBLEM)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}

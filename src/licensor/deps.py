@@ -19,6 +19,8 @@ from licensor.ratelimit import RateLimiter, Rule, enforce
 
 def _session(request: Request) -> Iterator[Session]:
     # One request = one transaction: commit when the route returns, roll back on error.
+    # scope="function" (below) runs this exit before the response is sent, so a failed
+    # commit is a 500, never a success the database does not hold.
     with request.app.state.db.transaction() as session:
         yield session
 
@@ -38,7 +40,7 @@ def _now(request: Request) -> datetime:
     return now
 
 
-DbSession = Annotated[Session, Depends(_session)]
+DbSession = Annotated[Session, Depends(_session, scope="function")]
 Keys = Annotated[Keyring, Depends(_keyring)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
