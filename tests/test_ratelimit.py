@@ -1,0 +1,103 @@
+"""Rate limits: the in-process store and the shared Redis store give the same answers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from licensor.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, Rule
+from tests.support import free_port
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    port = free_port()
+    workdir: Path = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_rules_parse_their_windows() -> None:
+    assert Rule.parse("a", "20/minute") == Rule("a", 20, 60)
+    assert Rule.parse("b", "5/10 seconds") == Rule("b", 5, 10)
+    assert Rule.parse("c", "100 / hour") == Rule("c", 100, 3600)
+    with pytest.raises(ValueError, match="expected"):
+        Rule.parse("d", "lots")
+
+
+def _exercise(fake: FakeTime, limiter: RateLimiter) -> None:
+    rule = Rule("activation", 3, 60)
+    fake.now = 999_980.0  # 40 s before its window ends (windows start at multiples of 60)
+    assert [limiter.hit(rule, "10.0.0.1") for _ in range(3)] == [None, None, None]
+    assert limiter.hit(rule, "10.0.0.1") == 40
+    assert limiter.hit(rule, "10.0.0.2") is None, "another address has its own count"
+    fake.now += 40
+    assert limiter.hit(rule, "10.0.0.1") is None, "a new window starts afresh"
+
+
+def test_the_memory_store_counts_per_key_and_window() -> None:
+    fake = FakeTime()
+    _exercise(fake, MemoryRateLimiter(now=fake))
+
+
+def test_the_redis_store_counts_like_the_memory_store(redis_url: str) -> None:
+    fake = FakeTime()
+    _exercise(fake, RedisRateLimiter(redis_url, now=fake))
+
+
+def test_two_processes_share_one_redis_count(redis_url: str) -> None:
+    fake = FakeTime()
+    fake.now = 2_000_040.0
+    first, second = RedisRateLimiter(redis_url, now=fake), RedisRateLimiter(redis_url, now=fake)
+    rule = Rule("validation", 2, 60)
+    assert first.hit(rule, "10.9.9.9") is None
+    assert second.hit(rule, "10.9.9.9") is None
+    assert first.hit(rule, "10.9.9.9") is not None
+    assert second.hit(rule, "10.9.9.9") is not None
