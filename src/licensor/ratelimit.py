@@ -34,12 +34,16 @@ class Rule:
 
 
 class RateLimiter(Protocol):
+    blocking: bool  # True when hit() waits on the network
+
     def hit(self, rule: Rule, key: str) -> int | None:
         """Count one hit; return seconds to wait if over the limit, else None."""
 
 
 class MemoryRateLimiter:
     """Counts in this process only: right for one process, wrong behind several."""
+
+    blocking = False
 
     def __init__(self, now: Any = time.time) -> None:
         self._now = now
@@ -67,6 +71,8 @@ class MemoryRateLimiter:
 class RedisRateLimiter:
     """The same fixed windows in Redis (INCR + EXPIRE), shared by every process."""
 
+    blocking = True
+
     def __init__(self, url: str, now: Any = time.time) -> None:
         import redis
 
@@ -87,6 +93,8 @@ class RedisRateLimiter:
 
 
 class NoRateLimiter:
+    blocking = False
+
     def hit(self, rule: Rule, key: str) -> int | None:
         return None
 
