@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from licensor.api import create_app
 from licensor.config import Settings
 from licensor.db import Database
-from licensor.deps import DbSession
+from licensor.deps import Db
 from licensor.keys import Keyring
 from licensor.models import Plan
 from tests.support import serve
@@ -22,16 +22,18 @@ def _app_with_probe_routes(settings: Settings, database: Database, keyring: Keyr
     app = create_app(settings, database=database, keyring=keyring)
 
     @app.post("/probe/plan-then-fail")
-    def plan_then_fail(session: DbSession) -> dict[str, str]:
-        session.add(_plan("half-done"))
-        session.flush()
-        raise RuntimeError("crash after the write")
+    def plan_then_fail(database: Db) -> dict[str, str]:
+        with database.transaction() as session:
+            session.add(_plan("half-done"))
+            session.flush()
+            raise RuntimeError("crash after the write")
 
     @app.post("/probe/unflushable")
-    def unflushable(session: DbSession) -> dict[str, str]:
+    def unflushable(database: Db) -> dict[str, str]:
         # Two plans with one code: the unique constraint fails at commit time.
-        session.add(_plan("twin"))
-        session.add(_plan("twin"))
+        with database.transaction() as session:
+            session.add(_plan("twin"))
+            session.add(_plan("twin"))
         return {"status": "reported before commit"}
 
     return app

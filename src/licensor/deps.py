@@ -1,4 +1,4 @@
-"""Request dependencies: the unit of work, the keyring, the clock, rate limits.
+"""Request dependencies: the database, the keyring, the clock, rate limits.
 
 The cheap ones are ``async`` so they run on the event loop instead of a thread hop.
 
@@ -7,25 +7,22 @@ Access is visible in each route's signature through these ``Annotated`` aliases.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from licensor.config import Settings
+from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.ratelimit import RateLimiter, Rule, enforce
 
 
-def _session(request: Request) -> Iterator[Session]:
-    # One request = one transaction: commit when the route returns, roll back on error.
-    # scope="function" (below) runs this exit before the response is sent, so a failed
-    # commit is a 500, never a success the database does not hold.
-    with request.app.state.db.transaction() as session:
-        yield session
+async def _database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
 
 
 async def _keyring(request: Request) -> Keyring:
@@ -43,7 +40,9 @@ async def _now(request: Request) -> datetime:
     return now
 
 
-DbSession = Annotated[Session, Depends(_session, scope="function")]
+# Routes open their transaction themselves, in their own thread (docs/adr/0001):
+#     with database.transaction() as session: ...
+Db = Annotated[Database, Depends(_database)]
 Keys = Annotated[Keyring, Depends(_keyring)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]

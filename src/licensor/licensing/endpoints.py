@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response, status
 
 from licensor.clock import isoformat
-from licensor.deps import AppSettings, DbSession, Keys, Now, rate_limited
+from licensor.deps import AppSettings, Db, Keys, Now, rate_limited
 from licensor.licensing.schemas import (
     ActivationIn,
     ActivationOut,
@@ -38,11 +38,11 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, object]]:
     summary="Activate a code on a device",
 )
 def activate(
-    body: ActivationIn, session: DbSession, keyring: Keys, settings: AppSettings, now: Now
+    body: ActivationIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
 ) -> ActivationOut:
-    licensing = Licensing(session, keyring, settings, now)
     device = DeviceInfo(body.device.fingerprint, body.device.name, body.device.platform)
-    view = licensing.activate(body.activation_code, device)
+    with database.transaction() as session:
+        view = Licensing(session, keyring, settings, now).activate(body.activation_code, device)
     log.info("licensing.activated", public_id=view.public_id, devices_used=view.devices_used)
     return ActivationOut.model_validate(view, from_attributes=True)
 
@@ -55,9 +55,11 @@ def activate(
     summary="Check a license on a device; the answer is signed",
 )
 def validate(
-    body: ValidateIn, session: DbSession, keyring: Keys, settings: AppSettings, now: Now
+    body: ValidateIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
 ) -> Response:
-    answer = Licensing(session, keyring, settings, now).validate(body.license_key, body.fingerprint)
+    with database.transaction() as session:
+        licensing = Licensing(session, keyring, settings, now)
+        answer = licensing.validate(body.license_key, body.fingerprint)
     answer["nonce"] = body.nonce
     answer["issued_at"] = isoformat(now)
     return Response(signed_body(keyring, answer), media_type="application/json")
@@ -71,9 +73,11 @@ def validate(
     summary="Release this device's seat so the license can move to another device",
 )
 def release(
-    body: ReleaseIn, session: DbSession, keyring: Keys, settings: AppSettings, now: Now
+    body: ReleaseIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
 ) -> ReleaseOut:
-    seats = Licensing(session, keyring, settings, now).release(body.license_key, body.fingerprint)
+    with database.transaction() as session:
+        licensing = Licensing(session, keyring, settings, now)
+        seats = licensing.release(body.license_key, body.fingerprint)
     log.info("licensing.released", public_id=seats.public_id, devices_used=seats.devices_used)
     return ReleaseOut(
         status=LicenseStatus.RELEASED,
