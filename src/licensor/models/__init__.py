@@ -1,5 +1,12 @@
 """Every table, imported here so Alembic and the app see one metadata."""
 
+from licensor.models.accounts import (
+    Account,
+    AccountToken,
+    DeviceAuthorization,
+    Role,
+    WebSession,
+)
 from licensor.models.audit import AuditEvent
 from licensor.models.base import Base
 from licensor.models.licensing import (
@@ -12,8 +19,11 @@ from licensor.models.licensing import (
     License,
     Plan,
 )
+from licensor.models.mail import OutboxMessage
 
 __all__ = [
+    "Account",
+    "AccountToken",
     "Activation",
     "ActivationCode",
     "AuditEvent",
@@ -22,6 +32,10 @@ __all__ = [
     "CodeOrigin",
     "CodeState",
     "Device",
+    "DeviceAuthorization",
     "License",
+    "OutboxMessage",
     "Plan",
+    "Role",
+    "WebSession",
 ]

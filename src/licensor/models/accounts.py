@@ -1,0 +1,88 @@
+"""Accounts, their server-side web sessions, one-time tokens and device connections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from licensor.models.base import Base, IdMixin, UTCDateTime
+
+
+class Role:
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    ADMIN = "admin"
+    ALL = (CUSTOMER, AGENT, ADMIN)
+
+
+class Account(IdMixin, Base):
+    __tablename__ = "accounts"
+
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower-cased
+    password_hash: Mapped[str] = mapped_column(String(200))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    totp_secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def has_role(self, role: str) -> bool:
+        return role in (self.roles or [])
+
+    @property
+    def needs_two_factor(self) -> bool:
+        """Agents and admins must enrol; customers may."""
+        return self.has_role(Role.AGENT) or self.has_role(Role.ADMIN)
+
+
+class WebSession(IdMixin, Base):
+    """A signed-in browser. The cookie holds a random token; only its hash is stored."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    second_factor_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship()
+
+
+class AccountToken(IdMixin, Base):
+    """A one-time link sent by mail: verify an email, reset a password, confirm a change."""
+
+    __tablename__ = "account_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    new_email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship()
+
+
+class DeviceAuthorization(IdMixin, Base):
+    """An app asking to join an account by a short code (RFC 8628 device grant)."""
+
+    __tablename__ = "device_authorizations"
+
+    device_code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_code: Mapped[str] = mapped_column(String(16), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    device_name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
