@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from licensor import __version__
+from licensor.accounts.endpoints import router as accounts_api
+from licensor.accounts.views import router as accounts_pages
 from licensor.clock import Clock, clock
 from licensor.config import Settings, get_settings
 from licensor.db import Database
@@ -17,7 +21,10 @@ from licensor.errors import LicensorError
 from licensor.keys import Keyring, load_keyring
 from licensor.licensing.endpoints import router as licensing_router
 from licensor.logging import configure_logging, log
+from licensor.mail.views import router as mailbox_pages
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
+from licensor.web import i18n
+from licensor.web.pages import ENVIRONMENT, SignInRequired, Web, sign_in_location
 
 PROBLEM = "application/problem+json"
 
@@ -75,10 +82,26 @@ def create_app(
     app.state.rules = {
         "activation": Rule.parse("activation", settings.activation_rate),
         "validation": Rule.parse("validation", settings.validation_rate),
+        "signin": Rule.parse("signin", settings.signin_rate),
+        "signup": Rule.parse("signup", settings.signup_rate),
+        "reset": Rule.parse("reset", settings.reset_rate),
+        "link": Rule.parse("link", settings.link_rate),
     }
+    app.state.web = Web(
+        settings,
+        app.state.db,
+        app.state.keyring,
+        app.state.clock,
+        app.state.limiter,
+        app.state.rules,
+    )
 
     @app.exception_handler(LicensorError)
-    async def licensor_error(_request: Request, error: LicensorError) -> JSONResponse:
+    async def licensor_error(request: Request, error: LicensorError) -> Response:
+        if isinstance(error, SignInRequired):
+            return RedirectResponse(sign_in_location(error.next_path), status_code=303)
+        if not _wants_json(request):
+            return _error_page(request, error.status, error.title, error.detail, error.headers())
         body = problem(error.status, error.code, error.title, error.detail, **error.extra)
         return JSONResponse(
             body, status_code=error.status, media_type=PROBLEM, headers=error.headers()
@@ -94,8 +117,11 @@ def create_app(
         return JSONResponse(body, status_code=422, media_type=PROBLEM)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        if not _wants_json(request):
+            title = "Page not found" if error.status_code == 404 else str(error.detail)
+            return _error_page(request, error.status_code, title, None, {})
         body = problem(error.status_code, code, str(error.detail))
         return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM)
 
@@ -111,4 +137,48 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(licensing_router)
+    app.include_router(accounts_api)
+    app.include_router(accounts_pages)
+    if settings.smtp_url is None:
+        app.include_router(mailbox_pages)
+    static = Path(__file__).parent / "web" / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
     return app
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error_page(
+    request: Request, status: int, title: str, detail: str | None, headers: dict[str, str]
+) -> Response:
+    """A plain error page in the visitor's language (no database needed)."""
+    from fastapi.responses import HTMLResponse
+
+    language = i18n.negotiate(request)
+    translator = i18n.translator(language)
+    environment = ENVIRONMENT.overlay()
+    environment.install_gettext_callables(  # type: ignore[attr-defined]
+        translator.gettext, translator.ngettext, newstyle=True
+    )
+    settings: Settings = request.app.state.settings
+    html = environment.get_template("error.html").render(
+        title=translator.gettext(title),
+        detail=translator.gettext(detail) if detail else None,
+        visitor=_anonymous(),
+        language=language,
+        languages=i18n.LANGUAGES,
+        settings=settings,
+        dev_mailbox=settings.smtp_url is None,
+        path=request.url.path,
+        csrf_field="",
+        csrf_token="",
+    )
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _anonymous() -> Any:
+    from licensor.web.pages import Visitor
+
+    return Visitor(None, None)

@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     database_url: str = ""  # default: a SQLite file under var_dir
     smtp_url: str | None = None  # smtp://host:port; unset: the dev mailbox
     redis_url: str | None = None  # shared rate limits; unset: in-process
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str = "http://127.0.0.1:8000"  # how customers reach us: links in mail
+    product_name: str = "Licensor"
+    mail_from: str = "Licensor <no-reply@licensor.local>"
 
     # Key material. Each value is one or more "id:base64url" entries separated by commas,
     # the first being the one in use; unset, the keys are read from keys_dir and, when
@@ -36,6 +38,17 @@ class Settings(BaseSettings):
     offline_days: int = Field(default=14, ge=1, le=365)
     # How often a seat's last-seen time is written on validation, at most.
     seen_interval_seconds: int = 3600
+
+    # Web sessions: signed out after this much idleness, and after this long in any case.
+    session_idle_minutes: int = 120
+    session_absolute_hours: int = 24 * 7
+    signin_rate: str = "10/minute"  # per address, and again per email
+    signup_rate: str = "5/minute"
+    reset_rate: str = "5/hour"  # per email; per address it is signup_rate
+    link_rate: str = "10/minute"
+
+    # Mail worker: how long a claimed batch is reserved before another worker may retry it.
+    mail_lease_seconds: int = 300
 
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"

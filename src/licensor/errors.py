@@ -77,6 +77,39 @@ class InvalidCredentials(LicensorError):
     title = "The email or password is not correct"
 
 
+class FormInvalid(LicensorError):
+    """Fields with problems, by field name; each problem is a message key for the page."""
+
+    status = 422
+    code = "validation_failed"
+    title = "Some fields need attention"
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__(None, fields=fields)
+        self.fields = fields
+
+
+class EmailNotVerified(LicensorError):
+    status = 403
+    code = "email_not_verified"
+    title = "Confirm your email address first: we have sent the link again"
+
+
+class LicenseNotOnDevice(LicensorError):
+    status = 403
+    code = "license_not_on_device"
+    title = "This license is not active on this device"
+
+
+class LicenseLinkedElsewhere(LicensorError):
+    status = 409
+    code = "license_linked_elsewhere"
+    title = (
+        "This license already belongs to another account. It was not moved. "
+        "If it is yours, contact support with a screenshot of the License details window."
+    )
+
+
 class PlanExists(LicensorError):
     status = 409
     code = "plan_exists"

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from licensor.config import Settings
@@ -122,6 +124,12 @@ class Keyring:
             self._blind_index.secret, purpose + b"\x00" + canonical.encode(), hashlib.sha256
         )
         return digest.digest()[:BLIND_INDEX_BYTES]
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A 32-byte secret for a purpose of its own (CSRF tokens, ...), via HKDF."""
+        return HKDF(algorithm=SHA256(), length=32, salt=None, info=b"licensor:" + purpose).derive(
+            self._blind_index.secret
+        )
 
     @property
     def blind_index_key_id(self) -> str:

@@ -1,0 +1,107 @@
+"""Account API: an app joins its license to an account (F4) or connects by code (F10)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Depends, Request
+
+from licensor.accounts.portal import CONNECT_MINUTES, POLL_SECONDS, Portal, format_user_code
+from licensor.accounts.schemas import (
+    DeviceAuthorizeIn,
+    DeviceAuthorizeOut,
+    DeviceTokenIn,
+    DeviceTokenOut,
+    LinkIn,
+    LinkOut,
+)
+from licensor.accounts.service import Accounts, normalize_email
+from licensor.deps import AppSettings, Db, Keys, Now, client_address, rate_limited
+from licensor.errors import EmailNotVerified
+from licensor.licensing.endpoints import _problems
+from licensor.logging import log
+from licensor.ratelimit import enforce
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}…@{domain}"
+
+
+@router.post(
+    "/account/licenses",
+    response_model=LinkOut,
+    responses=_problems(401, 403, 404, 409, 422, 429),
+    dependencies=[Depends(rate_limited("link"))],
+    summary="Join this device's license and its activation code to an account (F4)",
+)
+def link_license(
+    body: LinkIn, request: Request, database: Db, keyring: Keys, settings: AppSettings, now: Now
+) -> LinkOut:
+    # A second count per email, so spreading guesses over addresses does not help.
+    email_key = hashlib.sha256(normalize_email(body.email).encode()).hexdigest()
+    enforce(request.app.state.limiter, request.app.state.rules["link"], "email:" + email_key)
+    with database.transaction() as session:
+        accounts = Accounts(session, keyring, settings, now)
+        account = accounts.authenticate(body.email, body.password)
+        if account.email_verified_at is None:
+            accounts.send_verification(account)
+            verification_sent = True
+        else:
+            verification_sent = False
+            linked = accounts.link_license(account, body.license_key, body.fingerprint, via="app")
+    if verification_sent:
+        raise EmailNotVerified()
+    log.info("accounts.license_linked", public_id=linked.public_id, client=client_address(request))
+    return LinkOut(
+        status="already_linked" if linked.already_linked else "linked",
+        public_id=linked.public_id,
+        plan=linked.plan,
+        licenses_url=settings.base_url.rstrip("/") + "/account/licenses",
+    )
+
+
+@router.post(
+    "/device/authorize",
+    response_model=DeviceAuthorizeOut,
+    responses=_problems(422, 429),
+    dependencies=[Depends(rate_limited("link"))],
+    summary="Start connecting this device to an account with a short code (F10)",
+)
+def authorize_device(
+    body: DeviceAuthorizeIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
+) -> DeviceAuthorizeOut:
+    with database.transaction() as session:
+        portal = Portal(session, keyring, settings, now)
+        device_code, user_code = portal.authorize_device(body.fingerprint, body.name, body.platform)
+    uri = settings.base_url.rstrip("/") + "/account/connect"
+    return DeviceAuthorizeOut(
+        device_code=device_code,
+        user_code=format_user_code(user_code),
+        verification_uri=uri,
+        verification_uri_complete=f"{uri}?code={user_code}",
+        expires_in=CONNECT_MINUTES * 60,
+        interval=POLL_SECONDS,
+    )
+
+
+@router.post(
+    "/device/token",
+    response_model=DeviceTokenOut,
+    responses=_problems(400, 410, 422, 429),
+    dependencies=[Depends(rate_limited("validation"))],
+    summary="Ask whether the code was entered; 400 authorization_pending until it is",
+)
+def device_token(
+    body: DeviceTokenIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
+) -> DeviceTokenOut:
+    with database.transaction() as session:
+        portal = Portal(session, keyring, settings, now)
+        grant = portal.poll_device(body.device_code)
+        account = Accounts(session, keyring, settings, now).get(grant.account_id or 0)
+        linked = portal.public_ids_on_device(account, grant.fingerprint)
+        return DeviceTokenOut(
+            status="connected", account=mask_email(account.email), licenses_linked=linked
+        )

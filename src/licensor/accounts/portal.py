@@ -1,0 +1,288 @@
+"""What My Account shows and does: the Licenses and Devices sections, and F10 connect."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from licensor.accounts.service import Accounts, LinkedLicense
+from licensor.config import Settings
+from licensor.errors import LicensorError
+from licensor.keys import Keyring
+from licensor.licensing import formats
+from licensor.licensing.service import Licensing, audit, code_state
+from licensor.models import (
+    Account,
+    Activation,
+    ActivationCode,
+    Device,
+    DeviceAuthorization,
+    License,
+)
+
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels: no words, no look-alikes
+CONNECT_MINUTES = 10
+POLL_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class LicenseRow:
+    code: str
+    plan: str
+    status: str
+    expires_at: datetime | None
+    devices_used: int
+    devices_max: int
+    public_id: str | None
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    id: int
+    name: str
+    platform: str
+    last_seen_at: datetime
+    licenses: list[str]
+
+
+class AuthorizationPending(LicensorError):
+    status = 400
+    code = "authorization_pending"
+    title = "Waiting for the code to be entered in My Account"
+
+
+class DeviceCodeExpired(LicensorError):
+    status = 410
+    code = "device_code_expired"
+    title = "This connection code has expired; start again"
+
+
+class UserCodeUnknown(LicensorError):
+    status = 404
+    code = "user_code_unknown"
+    title = "This code is not valid, or has expired"
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+def normalize_user_code(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch in USER_CODE_ALPHABET)
+
+
+def format_user_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+class Portal:
+    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
+        self.session = session
+        self.keyring = keyring
+        self.settings = settings
+        self.now = now
+        self.licensing = Licensing(session, keyring, settings, now)
+
+    # Licenses ------------------------------------------------------------------------
+
+    def licenses(self, account: Account) -> list[LicenseRow]:
+        codes = self.session.scalars(
+            select(ActivationCode)
+            .where(ActivationCode.account_id == account.id)
+            .order_by(ActivationCode.linked_at.desc(), ActivationCode.id.desc())
+        ).all()
+        rows = []
+        for code in codes:
+            license = code.license
+            used = self._seats(license) if license else 0
+            rows.append(
+                LicenseRow(
+                    code=formats.format_code(self.licensing.reveal_code(code)),
+                    plan=code.plan.name,
+                    status=code_state(code, self.now),
+                    expires_at=license.expires_at if license else None,
+                    devices_used=used,
+                    devices_max=code.plan.devices_max,
+                    public_id=license.public_id if license else None,
+                )
+            )
+        return rows
+
+    def _seats(self, license: License) -> int:
+        return (
+            self.session.scalar(
+                select(func.count(Activation.id)).where(
+                    Activation.license_id == license.id, Activation.released_at.is_(None)
+                )
+            )
+            or 0
+        )
+
+    # Devices -------------------------------------------------------------------------
+
+    def _account_license_ids(self, account: Account) -> list[int]:
+        return list(
+            self.session.scalars(
+                select(License.id)
+                .join(ActivationCode, ActivationCode.id == License.code_id)
+                .where(ActivationCode.account_id == account.id)
+            )
+        )
+
+    def devices(self, account: Account) -> list[DeviceRow]:
+        """Devices connected to the account, or holding a seat of one of its licenses."""
+        license_ids = self._account_license_ids(account)
+        seated = select(Activation.device_id).where(
+            Activation.license_id.in_(license_ids), Activation.released_at.is_(None)
+        )
+        devices = self.session.scalars(
+            select(Device)
+            .where(or_(Device.account_id == account.id, Device.id.in_(seated)))
+            .order_by(Device.last_seen_at.desc())
+        ).all()
+        rows = []
+        for device in devices:
+            seats = self.session.scalars(
+                select(Activation).where(
+                    Activation.device_id == device.id,
+                    Activation.released_at.is_(None),
+                    Activation.license_id.in_(license_ids),
+                )
+            ).all()
+            names = [f"{seat.license.plan.name} ({seat.license.public_id})" for seat in seats]
+            rows.append(
+                DeviceRow(
+                    device.id,
+                    device.name or "—",
+                    device.platform or "—",
+                    device.last_seen_at,
+                    names,
+                )
+            )
+        return rows
+
+    def remove_device(self, account: Account, device_id: int) -> int:
+        """Release the device's seats of this account's licenses and disconnect it (F8)."""
+        device = self.session.get(Device, device_id)
+        license_ids = self._account_license_ids(account)
+        if device is None:
+            return 0
+        seats = self.session.scalars(
+            select(Activation)
+            .where(
+                Activation.device_id == device.id,
+                Activation.released_at.is_(None),
+                Activation.license_id.in_(license_ids),
+            )
+            .with_for_update()
+        ).all()
+        if not seats and device.account_id != account.id:
+            return 0  # not this account's device: say nothing about it
+        for seat in seats:
+            seat.released_at = self.now
+            seat.released_by = "account"
+        if device.account_id == account.id:
+            device.account_id = None
+        audit(
+            self.session,
+            self.now,
+            actor=f"account:{account.id}",
+            action="accounts.device_removed",
+            subject_type="device",
+            subject_id=device.id,
+            seats_released=len(seats),
+        )
+        return len(seats)
+
+    # Connect a device (F10) --------------------------------------------------------------
+
+    def authorize_device(self, fingerprint: str, name: str, platform: str) -> tuple[str, str]:
+        """(device_code, user_code): the app keeps the first, shows the second."""
+        device_code = secrets.token_urlsafe(32)
+        user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
+        self.session.add(
+            DeviceAuthorization(
+                device_code_hash=_digest(device_code),
+                user_code=user_code,
+                fingerprint=fingerprint,
+                device_name=name,
+                platform=platform,
+                created_at=self.now,
+                expires_at=self.now + timedelta(minutes=CONNECT_MINUTES),
+            )
+        )
+        return device_code, user_code
+
+    def approve_device(self, account: Account, user_code_text: str) -> list[LinkedLicense]:
+        """The signed-in customer typed the app's code: connect the device, and join the
+        licenses it holds to the account (as the app's "Recover my activation codes")."""
+        user_code = normalize_user_code(user_code_text)
+        grant = self.session.scalar(
+            select(DeviceAuthorization)
+            .where(
+                DeviceAuthorization.user_code == user_code,
+                DeviceAuthorization.approved_at.is_(None),
+                DeviceAuthorization.expires_at > self.now,
+            )
+            .with_for_update()
+        )
+        if grant is None or len(user_code) != 8:
+            raise UserCodeUnknown()
+        grant.approved_at = self.now
+        grant.account_id = account.id
+        device = self.session.scalar(select(Device).where(Device.fingerprint == grant.fingerprint))
+        linked: list[LinkedLicense] = []
+        if device is None:
+            return linked
+        if device.account_id is None:
+            device.account_id = account.id
+        accounts = Accounts(self.session, self.keyring, self.settings, self.now)
+        seats = self.session.scalars(
+            select(Activation).where(
+                Activation.device_id == device.id, Activation.released_at.is_(None)
+            )
+        ).all()
+        for seat in seats:
+            code = seat.license.activation_code
+            if code is None or (code.account_id not in (None, account.id)):
+                continue
+            linked.append(
+                accounts.attach_code(account, code, seat.license, device, via="device_code")
+            )
+        return linked
+
+    def public_ids_on_device(self, account: Account, fingerprint: str) -> list[str]:
+        """The account's licenses with a live seat on the device."""
+        return list(
+            self.session.scalars(
+                select(License.public_id)
+                .join(ActivationCode, ActivationCode.id == License.code_id)
+                .join(Activation, Activation.license_id == License.id)
+                .join(Device, Device.id == Activation.device_id)
+                .where(
+                    ActivationCode.account_id == account.id,
+                    Device.fingerprint == fingerprint,
+                    Activation.released_at.is_(None),
+                )
+            )
+        )
+
+    def poll_device(self, device_code: str) -> DeviceAuthorization:
+        grant = self.session.scalar(
+            select(DeviceAuthorization).where(
+                DeviceAuthorization.device_code_hash == _digest(device_code)
+            )
+        )
+        if grant is None or grant.consumed_at is not None:
+            raise DeviceCodeExpired()
+        if grant.approved_at is None:
+            if grant.expires_at <= self.now:
+                raise DeviceCodeExpired()
+            raise AuthorizationPending()
+        grant.consumed_at = self.now
+        return grant

@@ -1,0 +1,50 @@
+"""JSON shapes of the account API: linking a license (F4) and connecting a device (F10)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    license_key: str = Field(max_length=64)
+    fingerprint: str = Field(min_length=1, max_length=128)
+
+
+class LinkOut(BaseModel):
+    status: str = Field(description="linked, or already_linked")
+    public_id: str
+    plan: str
+    licenses_url: str
+
+
+class DeviceAuthorizeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fingerprint: str = Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_\-:.]+$")
+    name: str = Field(default="", max_length=200)
+    platform: str = Field(default="", max_length=100)
+
+
+class DeviceAuthorizeOut(BaseModel):
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in: int
+    interval: int
+
+
+class DeviceTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device_code: str = Field(max_length=100)
+
+
+class DeviceTokenOut(BaseModel):
+    status: str = Field(description="connected")
+    account: str = Field(description="The account's email, partly hidden")
+    licenses_linked: list[str]

@@ -1,0 +1,522 @@
+"""Account rules: sign-up, verification, sign-in, resets, changes of email and password,
+two-factor, and joining licenses and devices to an account.
+
+Nothing here tells a caller whether an email has an account: sign-up, sign-in and reset
+answer the same way and do comparable work for known and unknown addresses (a password
+hash is computed or verified either way, and a mail is written either way).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from licensor.accounts import passwords, totp
+from licensor.clock import isoformat
+from licensor.config import Settings
+from licensor.errors import (
+    FormInvalid,
+    InvalidCredentials,
+    LicenseLinkedElsewhere,
+    LicenseNotOnDevice,
+)
+from licensor.keys import Keyring
+from licensor.licensing.service import Licensing, audit
+from licensor.mail.outbox import enqueue
+from licensor.models import (
+    Account,
+    AccountToken,
+    Activation,
+    ActivationCode,
+    Device,
+    License,
+    Role,
+    WebSession,
+)
+
+VERIFY_HOURS = 48
+RESET_HOURS = 1
+EMAIL_CHANGE_HOURS = 24
+TOTP_PURPOSE = b"totp_secret"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def email_problem(email: str) -> str | None:
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or len(email) > 320 or " " in email:
+        return "email_invalid"
+    return None
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_token() -> tuple[str, bytes]:
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+@dataclass(frozen=True)
+class LinkedLicense:
+    public_id: str
+    plan: str
+    already_linked: bool
+
+
+class Accounts:
+    """Account rules bound to one unit of work."""
+
+    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
+        self.session = session
+        self.keyring = keyring
+        self.settings = settings
+        self.now = now
+
+    # lookups -------------------------------------------------------------------------
+
+    def by_email(self, email: str) -> Account | None:
+        return self.session.scalar(select(Account).where(Account.email == normalize_email(email)))
+
+    def get(self, account_id: int) -> Account:
+        return self.session.get_one(Account, account_id)
+
+    # creation ------------------------------------------------------------------------
+
+    def create(
+        self,
+        email: str,
+        password: str,
+        *,
+        roles: list[str],
+        language: str = "en",
+        verified: bool = False,
+        totp_secret: str | None = None,
+    ) -> Account:
+        """An account made by the vendor (``licensor users create``) or by sign-up."""
+        email = normalize_email(email)
+        problems = {}
+        if problem := email_problem(email):
+            problems["email"] = problem
+        if problem := passwords.policy_problem(password, email):
+            problems["password"] = problem
+        if unknown := set(roles) - set(Role.ALL):
+            problems["role"] = f"unknown_role:{','.join(sorted(unknown))}"
+        if problems:
+            raise FormInvalid(problems)
+        if self.by_email(email) is not None:
+            raise FormInvalid({"email": "email_taken"})
+        account = Account(
+            email=email,
+            password_hash=passwords.hash_password(password),
+            email_verified_at=self.now if verified else None,
+            language=language if language in ("en", "it") else "en",
+            roles=sorted(set(roles)),
+            created_at=self.now,
+            password_changed_at=self.now,
+        )
+        if totp_secret:
+            try:
+                secret = totp.normalize_secret(totp_secret)
+            except ValueError:
+                raise FormInvalid({"totp_secret": "totp_secret_invalid"}) from None
+            account.totp_secret_ciphertext = self.keyring.encrypt(secret, purpose=TOTP_PURPOSE)
+        self.session.add(account)
+        self.session.flush()
+        audit(
+            self.session,
+            self.now,
+            actor="system",
+            action="accounts.created",
+            subject_type="account",
+            subject_id=account.id,
+            roles=account.roles,
+        )
+        return account
+
+    def sign_up(self, email: str, password: str, language: str) -> None:
+        """Start an account, or tell the owner of an existing one; the caller cannot tell."""
+        email = normalize_email(email)
+        problems = {}
+        if problem := email_problem(email):
+            problems["email"] = problem
+        if problem := passwords.policy_problem(password, email):
+            problems["password"] = problem
+        if problems:
+            raise FormInvalid(problems)
+        existing = self.by_email(email)
+        if existing is not None:
+            passwords.hash_password(password)  # the work a new account would have cost
+            self._mail(
+                existing,
+                "sign_up_existing",
+                sign_in=self._url("/sign-in"),
+                reset=self._url("/reset-password"),
+            )
+            return
+        account = self.create(email, password, roles=[Role.CUSTOMER], language=language)
+        self.send_verification(account)
+
+    def send_verification(self, account: Account) -> None:
+        token = self._token(account, "verify_email", hours=VERIFY_HOURS)
+        self._mail(
+            account,
+            "verify_email",
+            link=self._url(f"/verify-email?token={token}"),
+            hours=VERIFY_HOURS,
+        )
+
+    def verify_email(self, token: str) -> Account | None:
+        record = self._use_token(token, "verify_email")
+        if record is None:
+            return None
+        record.account.email_verified_at = record.account.email_verified_at or self.now
+        return record.account
+
+    # signing in ----------------------------------------------------------------------
+
+    def authenticate(self, email: str, password: str) -> Account:
+        """The account whose password this is, or InvalidCredentials, in the same time."""
+        account = self.by_email(email)
+        if account is None:
+            passwords.burn_verification(password)
+            raise InvalidCredentials()
+        if not passwords.verify_password(account.password_hash, password):
+            raise InvalidCredentials()
+        if passwords.needs_rehash(account.password_hash):
+            account.password_hash = passwords.hash_password(password)
+        return account
+
+    def totp_secret(self, account: Account) -> str | None:
+        if account.totp_secret_ciphertext is None:
+            return None
+        return self.keyring.decrypt(account.totp_secret_ciphertext, purpose=TOTP_PURPOSE)
+
+    def check_second_factor(self, account: Account, code: str) -> bool:
+        secret = self.totp_secret(account)
+        if secret is None:
+            return False
+        step = totp.verify(secret, code, self.now, account.totp_last_step)
+        if step is None:
+            return False
+        account.totp_last_step = step
+        return True
+
+    def enroll_totp(self, account: Account, secret: str, code: str) -> bool:
+        secret = totp.normalize_secret(secret)
+        step = totp.verify(secret, code, self.now, None)
+        if step is None:
+            return False
+        account.totp_secret_ciphertext = self.keyring.encrypt(secret, purpose=TOTP_PURPOSE)
+        account.totp_last_step = step
+        audit(
+            self.session,
+            self.now,
+            actor=f"account:{account.id}",
+            action="accounts.two_factor_enrolled",
+            subject_type="account",
+            subject_id=account.id,
+        )
+        return True
+
+    def disable_totp(self, account: Account, password: str) -> None:
+        if account.needs_two_factor:
+            raise FormInvalid({"password": "two_factor_required_for_role"})
+        if not passwords.verify_password(account.password_hash, password):
+            raise FormInvalid({"password": "password_wrong"})
+        account.totp_secret_ciphertext = None
+        account.totp_last_step = None
+
+    # passwords -----------------------------------------------------------------------
+
+    def request_password_reset(self, email: str, language: str) -> None:
+        """Mail a reset link, or a note that there is no account; same answer either way."""
+        email = normalize_email(email)
+        if email_problem(email):
+            raise FormInvalid({"email": "email_invalid"})
+        account = self.by_email(email)
+        if account is None:
+            enqueue(
+                self.session,
+                self.keyring,
+                self.now,
+                to=email,
+                template="reset_no_account",
+                language=language,
+                context=self._context(sign_up=self._url("/sign-up")),
+                sender_domain=self._domain(),
+            )
+            return
+        token = self._token(account, "reset_password", hours=RESET_HOURS)
+        self._mail(
+            account,
+            "reset_password",
+            link=self._url(f"/reset-password/choose?token={token}"),
+            hours=RESET_HOURS,
+        )
+
+    def token_is_usable(self, token: str, purpose: str) -> bool:
+        return self._find_token(token, purpose) is not None
+
+    def reset_password(self, token: str, new_password: str) -> Account | None:
+        record = self._find_token(token, "reset_password")
+        if record is None:
+            return None
+        if problem := passwords.policy_problem(new_password, record.account.email):
+            raise FormInvalid({"password": problem})
+        record.used_at = self.now
+        account = record.account
+        self._set_password(account, new_password)
+        # Whoever asked for the reset owns the mailbox: the email is verified too.
+        account.email_verified_at = account.email_verified_at or self.now
+        return account
+
+    def change_password(
+        self, account: Account, current: str, new: str, *, keep: int | None
+    ) -> None:
+        if not passwords.verify_password(account.password_hash, current):
+            raise FormInvalid({"current_password": "password_wrong"})
+        if problem := passwords.policy_problem(new, account.email):
+            raise FormInvalid({"new_password": problem})
+        self._set_password(account, new, keep_session=keep)
+
+    def _set_password(
+        self, account: Account, password: str, keep_session: int | None = None
+    ) -> None:
+        account.password_hash = passwords.hash_password(password)
+        account.password_changed_at = self.now
+        revoke_sessions(self.session, account.id, self.now, keep=keep_session)
+        audit(
+            self.session,
+            self.now,
+            actor=f"account:{account.id}",
+            action="accounts.password_changed",
+            subject_type="account",
+            subject_id=account.id,
+        )
+        self._mail(
+            account, "password_changed", when=self._when(), reset=self._url("/reset-password")
+        )
+
+    # email changes -------------------------------------------------------------------
+
+    def request_email_change(self, account: Account, password: str, new_email: str) -> None:
+        new_email = normalize_email(new_email)
+        if problem := email_problem(new_email):
+            raise FormInvalid({"new_email": problem})
+        if not passwords.verify_password(account.password_hash, password):
+            raise FormInvalid({"password": "password_wrong"})
+        if self.by_email(new_email) is not None:
+            # Do not reveal that the address has an account; nothing is sent to it.
+            return
+        token = self._token(account, "change_email", hours=EMAIL_CHANGE_HOURS, new_email=new_email)
+        enqueue(
+            self.session,
+            self.keyring,
+            self.now,
+            to=new_email,
+            template="email_change_confirm",
+            language=account.language,
+            context=self._context(
+                link=self._url(f"/account/email/confirm?token={token}"),
+                hours=EMAIL_CHANGE_HOURS,
+                new_email=new_email,
+            ),
+            sender_domain=self._domain(),
+        )
+
+    def confirm_email_change(self, token: str) -> Account | None:
+        record = self._find_token(token, "change_email")
+        if record is None or record.new_email is None or self.by_email(record.new_email):
+            return None
+        record.used_at = self.now
+        account = record.account
+        old_email = account.email
+        account.email = record.new_email
+        account.email_verified_at = self.now
+        enqueue(
+            self.session,
+            self.keyring,
+            self.now,
+            to=old_email,
+            template="email_changed_notice",
+            language=account.language,
+            context=self._context(
+                new_email=account.email, when=self._when(), support=self._url("/support")
+            ),
+            sender_domain=self._domain(),
+        )
+        audit(
+            self.session,
+            self.now,
+            actor=f"account:{account.id}",
+            action="accounts.email_changed",
+            subject_type="account",
+            subject_id=account.id,
+            old_email=old_email,
+            new_email=account.email,
+        )
+        return account
+
+    def set_language(self, account: Account, language: str) -> None:
+        if language in ("en", "it"):
+            account.language = language
+
+    # licenses and devices --------------------------------------------------------------
+
+    def link_license(
+        self, account: Account, license_key: str, fingerprint: str, *, via: str
+    ) -> LinkedLicense:
+        """Join a license (and its code) to the account, from a device that holds a seat.
+
+        A license already in another account is refused, never moved (F4).
+        """
+        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+        license = licensing.find_license(license_key, lock=True)
+        seat = self.session.scalar(
+            select(Activation)
+            .join(Device, Device.id == Activation.device_id)
+            .where(
+                Activation.license_id == license.id,
+                Device.fingerprint == fingerprint,
+                Activation.released_at.is_(None),
+            )
+        )
+        if seat is None:
+            raise LicenseNotOnDevice()
+        code = license.activation_code
+        if code is None:
+            raise LicenseNotOnDevice("this license has no activation code to add")
+        return self.attach_code(account, code, license, seat.device, via=via)
+
+    def link_code(self, account: Account, code_text: str) -> LinkedLicense:
+        """Add a code typed on the Licenses page: possession of the code is the proof."""
+        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+        code = licensing.find_code(code_text, lock=True)
+        return self.attach_code(account, code, code.license, None, via="web")
+
+    def attach_code(
+        self,
+        account: Account,
+        code: ActivationCode,
+        license: License | None,
+        device: Device | None,
+        *,
+        via: str,
+    ) -> LinkedLicense:
+        public_id = license.public_id if license else "—"
+        if code.account_id == account.id:
+            return LinkedLicense(public_id, code.plan.code, already_linked=True)
+        if code.account_id is not None:
+            audit(
+                self.session,
+                self.now,
+                actor=f"account:{account.id}",
+                action="accounts.license_link_refused",
+                subject_type="activation_code",
+                subject_id=code.id,
+                via=via,
+            )
+            raise LicenseLinkedElsewhere()
+        code.account_id = account.id
+        code.linked_at = self.now
+        if device is not None and device.account_id is None:
+            device.account_id = account.id
+        audit(
+            self.session,
+            self.now,
+            actor=f"account:{account.id}",
+            action="accounts.license_linked",
+            subject_type="activation_code",
+            subject_id=code.id,
+            via=via,
+            public_id=public_id,
+        )
+        self._mail(
+            account,
+            "license_added",
+            plan=code.plan.name,
+            public_id=public_id,
+            when=self._when(),
+            device=device.name if device else "My Account",
+            link=self._url("/account/licenses"),
+        )
+        return LinkedLicense(public_id, code.plan.code, already_linked=False)
+
+    # helpers -------------------------------------------------------------------------
+
+    def _token(
+        self, account: Account, purpose: str, *, hours: int, new_email: str | None = None
+    ) -> str:
+        token, digest = new_token()
+        self.session.add(
+            AccountToken(
+                token_hash=digest,
+                account_id=account.id,
+                purpose=purpose,
+                new_email=new_email,
+                created_at=self.now,
+                expires_at=self.now + timedelta(hours=hours),
+            )
+        )
+        return token
+
+    def _find_token(self, token: str, purpose: str) -> AccountToken | None:
+        record = self.session.scalar(
+            select(AccountToken).where(AccountToken.token_hash == token_hash(token))
+        )
+        if record is None or record.purpose != purpose or record.used_at is not None:
+            return None
+        if record.expires_at <= self.now:
+            return None
+        return record
+
+    def _use_token(self, token: str, purpose: str) -> AccountToken | None:
+        record = self._find_token(token, purpose)
+        if record is not None:
+            record.used_at = self.now
+        return record
+
+    def _url(self, path: str) -> str:
+        return self.settings.base_url.rstrip("/") + path
+
+    def _domain(self) -> str:
+        return self.settings.mail_from.rsplit("@", 1)[-1].strip(" >") or "licensor.local"
+
+    def _when(self) -> str:
+        return (isoformat(self.now) or "").replace("T", " ").replace("Z", " UTC")
+
+    def _context(self, **values: Any) -> dict[str, Any]:
+        return {"product": self.settings.product_name, **values}
+
+    def _mail(self, account: Account, template: str, **context: Any) -> None:
+        enqueue(
+            self.session,
+            self.keyring,
+            self.now,
+            to=account.email,
+            template=template,
+            language=account.language,
+            context=self._context(**context),
+            sender_domain=self._domain(),
+        )
+
+
+def revoke_sessions(
+    session: Session, account_id: int, now: datetime, keep: int | None = None
+) -> None:
+    query = select(WebSession).where(
+        WebSession.account_id == account_id, WebSession.revoked_at.is_(None)
+    )
+    for web_session in session.scalars(query):
+        if web_session.id != keep:
+            web_session.revoked_at = now

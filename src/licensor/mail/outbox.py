@@ -1,0 +1,74 @@
+"""Writing mail: render a template in the recipient's language into an outbox row.
+
+The row is added to the caller's session, so it commits (or vanishes) with the change
+that caused it. Nothing is sent here; ``licensor worker`` sends (mail/worker.py).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
+
+from licensor.keys import Keyring
+from licensor.models import OutboxMessage
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANGUAGES = ("en", "it")
+BODY_PURPOSE = b"outbox_body"
+
+_environment = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def render(template: str, language: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """(subject, text, html) of a message; unknown languages fall back to English."""
+    language = language if language in LANGUAGES else "en"
+    folder = f"{template}/{language}"
+    subject = _environment.get_template(f"{folder}/subject.txt").render(context).strip()
+    text = _environment.get_template(f"{folder}/body.txt").render(context)
+    html = _environment.get_template(f"{folder}/body.html").render(context)
+    return subject, text, html
+
+
+def enqueue(
+    session: Session,
+    keyring: Keyring,
+    now: datetime,
+    *,
+    to: str,
+    template: str,
+    language: str,
+    context: dict[str, Any],
+    sender_domain: str = "licensor.local",
+) -> OutboxMessage:
+    subject, text, html = render(template, language, context)
+    body = json.dumps({"text": text, "html": html}, ensure_ascii=False)
+    message = OutboxMessage(
+        message_id=f"<{uuid.uuid4().hex}@{sender_domain}>",
+        recipient=to,
+        template=template,
+        language=language if language in LANGUAGES else "en",
+        subject=subject,
+        body_ciphertext=keyring.encrypt(body, purpose=BODY_PURPOSE),
+        created_at=now,
+        attempts=0,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    return message
+
+
+def bodies(keyring: Keyring, message: OutboxMessage) -> tuple[str, str]:
+    """(text, html) of a stored message."""
+    body = json.loads(keyring.decrypt(message.body_ciphertext, purpose=BODY_PURPOSE))
+    return body["text"], body["html"]

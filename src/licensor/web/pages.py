@@ -1,0 +1,246 @@
+"""What every page shares: templates, language, the visitor, CSRF, redirects, errors.
+
+Routes are sync functions running in a worker thread; each opens one transaction with
+``web.unit(request, ...)`` and renders inside it (docs/adr/0001).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from licensor.accounts import sessions
+from licensor.clock import Clock
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.errors import LicensorError
+from licensor.keys import Keyring
+from licensor.models import Account, WebSession
+from licensor.ratelimit import RateLimiter, Rule, enforce
+from licensor.web import csrf, i18n
+
+PACKAGE = Path(__file__).resolve().parent.parent
+TEMPLATE_DIRS = [PACKAGE / "web" / "templates", PACKAGE / "accounts" / "templates"]
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader([str(path) for path in TEMPLATE_DIRS]),
+        autoescape=select_autoescape(("html",)),
+        extensions=["jinja2.ext.i18n"],
+    )
+    return environment
+
+
+ENVIRONMENT = _environment()
+
+
+SIGNED_IN = "signed_in"  # require= any signed-in account, whatever its roles
+
+
+class SignInRequired(LicensorError):
+    status = 401
+    code = "sign_in_required"
+    title = "Sign in to continue"
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(None)
+        self.next_path = next_path
+
+
+class Forbidden(LicensorError):
+    status = 403
+    code = "forbidden"
+    title = "This page is not for your account"
+
+
+@dataclass
+class Visitor:
+    account: Account | None
+    web_session: WebSession | None
+
+    @property
+    def signed_in(self) -> bool:
+        return self.account is not None and not (
+            self.web_session is not None and self.web_session.second_factor_pending
+        )
+
+
+@dataclass
+class PageUnit:
+    """One page request's transaction, visitor and language."""
+
+    request: Request
+    session: Session
+    visitor: Visitor
+    language: str
+    web: Web
+    cookies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def account(self) -> Account:
+        assert self.visitor.account is not None
+        return self.visitor.account
+
+    @property
+    def now(self) -> datetime:
+        return self.web.now
+
+    def _(self, message: str) -> str:
+        return i18n.translator(self.language).gettext(message)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        translator = i18n.translator(self.language)
+        environment = ENVIRONMENT.overlay()
+        environment.install_gettext_callables(  # type: ignore[attr-defined]
+            translator.gettext, translator.ngettext, newstyle=True
+        )
+        secret = csrf.browser_secret(self.request)
+        html = environment.get_template(template).render(
+            request=self.request,
+            visitor=self.visitor,
+            language=self.language,
+            languages=i18n.LANGUAGES,
+            csrf_field=csrf.FIELD,
+            csrf_token=csrf.token_for(self.web.csrf_key, secret),
+            settings=self.web.settings,
+            dev_mailbox=self.web.settings.smtp_url is None,
+            path=self.request.url.path,
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status)
+        self.web.set_cookie(self.request, response, csrf.COOKIE, secret, max_age=None)
+        self._apply_cookies(response)
+        return response
+
+    def redirect(self, location: str, status: int = 303) -> RedirectResponse:
+        response = RedirectResponse(location, status_code=status)
+        self._apply_cookies(response)
+        return response
+
+    def set_cookie(self, name: str, value: str, **options: Any) -> None:
+        self.cookies.append((name, value, options))
+
+    def _apply_cookies(self, response: Response) -> None:
+        for name, value, options in self.cookies:
+            if value == "":
+                self.web.delete_cookie(self.request, response, name)
+            else:
+                self.web.set_cookie(self.request, response, name, value, **options)
+
+
+class Web:
+    """The app's page machinery, reached through the ``Pages`` dependency."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        keyring: Keyring,
+        clock: Clock,
+        limiter: RateLimiter,
+        rules: dict[str, Rule],
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.keyring = keyring
+        self.clock = clock
+        self.limiter = limiter
+        self.rules = rules
+        self.csrf_key = keyring.derive(b"csrf")
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @contextmanager
+    def unit(
+        self, request: Request, *, require: str | None = None, check_csrf: bool = False
+    ) -> Iterator[PageUnit]:
+        """Open the page's transaction; ``require`` a role to be signed in with it."""
+        if check_csrf:
+            self.check_csrf(request)
+        with self.database.transaction() as session:
+            visitor = self._visitor(request, session)
+            account_language = visitor.account.language if visitor.account else None
+            language = i18n.negotiate(request, account_language)
+            if require is not None:
+                if not visitor.signed_in:
+                    raise SignInRequired(request.url.path)
+                assert visitor.account is not None
+                if require != SIGNED_IN and not visitor.account.has_role(require):
+                    raise Forbidden()
+            unit = PageUnit(request, session, visitor, language, self)
+            requested = request.query_params.get("lang")
+            if requested in i18n.LANGUAGES:
+                unit.set_cookie(i18n.LANGUAGE_COOKIE, requested, max_age=365 * 86400)
+            yield unit
+
+    def check_csrf(self, request: Request) -> None:
+        # Starlette caches the parsed form, so the route can read it again.
+        form = getattr(request.state, "form_cache", None)
+        submitted = form.get(csrf.FIELD) if form is not None else None
+        csrf.check(request, self.csrf_key, str(submitted) if submitted is not None else None)
+
+    def limit(self, rule: str, key: str) -> None:
+        enforce(self.limiter, self.rules[rule], key)
+
+    def _visitor(self, request: Request, session: Session) -> Visitor:
+        token = request.cookies.get(sessions.cookie_name(self.is_secure(request)))
+        web_session = sessions.load(session, self.settings, token, self.now)
+        if web_session is None:
+            return Visitor(None, None)
+        return Visitor(web_session.account, web_session)
+
+    def session_token(self, request: Request) -> str | None:
+        return request.cookies.get(sessions.cookie_name(self.is_secure(request)))
+
+    @staticmethod
+    def is_secure(request: Request) -> bool:
+        return request.url.scheme == "https"
+
+    def set_cookie(
+        self, request: Request, response: Response, name: str, value: str, **options: Any
+    ) -> None:
+        options.setdefault("httponly", True)
+        options.setdefault("samesite", "lax")
+        response.set_cookie(name, value, secure=self.is_secure(request), path="/", **options)
+
+    def delete_cookie(self, request: Request, response: Response, name: str) -> None:
+        response.delete_cookie(
+            name, path="/", secure=self.is_secure(request), httponly=True, samesite="lax"
+        )
+
+
+async def _web(request: Request) -> Web:
+    web: Web = request.app.state.web
+    # Parse the form once here, on the event loop, so CSRF can be checked in the route.
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        request.state.form_cache = await request.form()
+    return web
+
+
+Pages = Annotated[Web, Depends(_web)]
+
+
+def sign_in_location(next_path: str) -> str:
+    return f"/sign-in?next={quote(next_path)}"
+
+
+def safe_next(value: str | None, default: str = "/account/licenses") -> str:
+    """Only local paths: an open redirect would let phishing borrow our domain."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
