@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,12 +43,16 @@ codes_app = typer.Typer(
     help="Activation codes: issue batches, block, look up.", no_args_is_help=True
 )
 keys_app = typer.Typer(help="Key material: the public key apps pin.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts: customers, support agents, admins.", no_args_is_help=True)
 app.add_typer(plans_app, name="plans")
 app.add_typer(codes_app, name="codes")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 
-console = Console()
-errors = Console(stderr=True)
+# Soft wrap: messages name paths and codes, which a terminal may fold but a pipe must
+# receive whole (Rich would break lines at 80 columns when the output is not a terminal).
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def _actor() -> str:
@@ -287,6 +292,81 @@ def _print_report(report: dict[str, Any]) -> None:
                 seat["device"], seat["platform"], seat["activated_at"], seat["released_at"] or "—"
             )
         console.print(seat_table)
+
+
+# --- users ----------------------------------------------------------------------------
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Email address (sign-in name).")],
+    role: Annotated[str, typer.Option(help="customer, agent or admin.")] = "customer",
+    totp_secret: Annotated[
+        str | None, typer.Option(help="Enrol two-factor with this base32 secret.")
+    ] = None,
+    language: Annotated[str, typer.Option(help="en or it.")] = "en",
+) -> None:
+    """Create an account that can sign in at once (password from LICENSOR_PASSWORD or a prompt)."""
+    from licensor.accounts.service import Accounts
+    from licensor.errors import FormInvalid
+
+    password = os.environ.get("LICENSOR_PASSWORD") or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    with _context() as (settings, database, keyring):
+        try:
+            with database.transaction() as session:
+                account = Accounts(session, keyring, settings, clock.now()).create(
+                    email,
+                    password,
+                    roles=[role],
+                    language=language,
+                    verified=True,
+                    totp_secret=totp_secret,
+                )
+                summary = f"{account.email} ({', '.join(account.roles)})"
+        except FormInvalid as error:
+            for field, problem in error.fields.items():
+                errors.print(f"[red]error:[/red] {field}: {problem.replace('_', ' ')}")
+            raise typer.Exit(1) from None
+    two_factor = " with two-factor sign-in" if totp_secret else ""
+    console.print(f"account {summary} created{two_factor}; it can sign in now")
+
+
+# --- mail -----------------------------------------------------------------------------
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Send what is due, then exit.")] = False,
+    batch: Annotated[int, typer.Option(min=1, help="Messages claimed at a time.")] = 50,
+    idle_seconds: Annotated[float, typer.Option(help="Pause when nothing is due.")] = 2.0,
+) -> None:
+    """Send the outbox over SMTP (LICENSOR_SMTP_URL); unset, mail stays in the dev mailbox."""
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from licensor.mail import worker as mail_worker
+    from licensor.mail.sender import DevMailbox, Sender, SmtpSender
+
+    with _context() as (settings, database, keyring):
+        sender: Sender = (
+            SmtpSender(settings.smtp_url, keyring, settings.mail_from)
+            if settings.smtp_url
+            else DevMailbox()
+        )
+        lease = timedelta(seconds=settings.mail_lease_seconds)
+        if once:
+            sent = mail_worker.run_once(database, sender, clock.now, batch=batch, lease=lease)
+            console.print(f"{sent} message(s) sent")
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        mail_worker.run_forever(
+            database, sender, clock.now, stop, idle_seconds=idle_seconds, batch=batch, lease=lease
+        )
 
 
 # --- keys -----------------------------------------------------------------------------
