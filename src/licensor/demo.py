@@ -1,4 +1,4 @@
-"""Demo data for ``make demo``: three plans and a printed-card batch, added once."""
+"""Demo data for ``make demo``: plans, a printed-card batch, a customer and an admin."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import secrets
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from licensor.accounts.service import Accounts
 from licensor.clock import clock
 from licensor.config import Settings
 from licensor.db import Database
@@ -14,7 +16,7 @@ from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.batches import issue_codes
 from licensor.licensing.service import Licensing
-from licensor.models import ActivationCode, Batch, CodeState
+from licensor.models import ActivationCode, Batch, CodeState, Role
 
 DEMO_PLANS = [
     ("standard", "Standard", 365, 1, ["antivirus"]),
@@ -22,6 +24,10 @@ DEMO_PLANS = [
     ("premium", "Premium", 730, 5, ["antivirus", "firewall", "vpn", "password-manager"]),
 ]
 DEMO_BATCH_LABEL = "demo printed cards"
+DEMO_PASSWORD = "licensor-demo-password"  # demo data only: printed in the guide
+DEMO_CUSTOMER = "customer@example.com"
+DEMO_ADMIN = "admin@example.com"
+DEMO_ADMIN_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: str) -> str:
@@ -56,12 +62,42 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
         batch_id = session.scalar(select(Batch.id).where(Batch.label == DEMO_BATCH_LABEL))
         fresh = session.scalars(
             select(ActivationCode)
-            .where(ActivationCode.batch_id == batch_id, ActivationCode.state == CodeState.ISSUED)
+            .where(
+                ActivationCode.batch_id == batch_id,
+                ActivationCode.state == CodeState.ISSUED,
+                ActivationCode.account_id.is_(None),
+            )
             .order_by(ActivationCode.id)
-            .limit(3)
+            .limit(4)
         ).all()
         samples = [formats.format_code(licensing.reveal_code(code)) for code in fresh]
-    return _guide(base_url, samples, cards)
+        _demo_accounts(session, keyring, settings, licensing, fresh[-1] if fresh else None)
+    return _guide(base_url, samples[:-1] or samples, cards)
+
+
+def _demo_accounts(
+    session: Session,
+    keyring: Keyring,
+    settings: Settings,
+    licensing: Licensing,
+    code_for_customer: ActivationCode | None,
+) -> None:
+    """A customer with one code in Licenses, and an admin with two-factor enrolled."""
+    accounts = Accounts(session, keyring, settings, licensing.now)
+    if accounts.by_email(DEMO_CUSTOMER) is None:
+        customer = accounts.create(
+            DEMO_CUSTOMER, DEMO_PASSWORD, roles=[Role.CUSTOMER], verified=True
+        )
+        if code_for_customer is not None:
+            accounts.link_code(customer, licensing.reveal_code(code_for_customer))
+    if accounts.by_email(DEMO_ADMIN) is None:
+        accounts.create(
+            DEMO_ADMIN,
+            DEMO_PASSWORD,
+            roles=[Role.ADMIN, Role.AGENT],
+            verified=True,
+            totp_secret=DEMO_ADMIN_TOTP,
+        )
 
 
 def _guide(base_url: str, samples: list[str], cards: Path) -> str:
@@ -75,6 +111,9 @@ def _guide(base_url: str, samples: list[str], cards: Path) -> str:
         "Unused codes to try:",
         *[f"  {code}" for code in samples],
         "",
+        f"My Account: {base_url}/  — sign in as {DEMO_CUSTOMER} / {DEMO_PASSWORD}",
+        f"            staff: {DEMO_ADMIN} / {DEMO_PASSWORD}, two-factor secret {DEMO_ADMIN_TOTP}",
+        f"Mail:       {base_url}/dev/mail  (no SMTP configured: the dev mailbox)",
         f"API docs:   {base_url}/api/docs",
         f"OpenAPI:    {base_url}/api/openapi.json",
         "",
