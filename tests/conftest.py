@@ -9,6 +9,7 @@ server commits real transactions (the concurrency tests depend on that).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +22,11 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring, load_keyring
+from licensor.mail.sender import SmtpSender
+from licensor.mail.worker import run_forever
 from licensor.migrate import upgrade
 from licensor.ratelimit import MemoryRateLimiter
+from tests.mail_support import SmtpServer
 from tests.support import empty_tables, serve
 
 TEST_DATABASE_URL = os.environ.get("LICENSOR_TEST_DATABASE_URL")
@@ -110,6 +114,34 @@ def server(
     app = create_app(settings, database=database, keyring=keyring, limiter=limiter, app_clock=clock)
     with serve(app) as url:
         yield url
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1; ``smtp.inbox`` holds what it received."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_worker(
+    database: Database, keyring: Keyring, settings: Settings, clock: Clock, smtp: SmtpServer
+) -> Iterator[SmtpServer]:
+    """``licensor worker`` running in a thread, sending the outbox to ``smtp``."""
+    stop = threading.Event()
+    sender = SmtpSender(smtp.url, keyring, settings.mail_from, timeout=10)
+    thread = threading.Thread(
+        target=run_forever,
+        args=(database, sender, clock.now, stop),
+        kwargs={"idle_seconds": 0.1},
+        daemon=True,
+    )
+    thread.start()
+    yield smtp
+    stop.set()
+    thread.join(timeout=10)
 
 
 @pytest.fixture
