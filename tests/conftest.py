@@ -27,7 +27,7 @@ from licensor.mail.worker import run_forever
 from licensor.migrate import upgrade
 from licensor.ratelimit import MemoryRateLimiter
 from tests.mail_support import SmtpServer
-from tests.support import empty_tables, serve
+from tests.support import empty_tables, free_port, serve
 
 TEST_DATABASE_URL = os.environ.get("LICENSOR_TEST_DATABASE_URL")
 
@@ -51,13 +51,23 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(var_dir: Path) -> Settings:
+def server_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def settings(var_dir: Path, server_port: int) -> Settings:
     return Settings(
         var_dir=var_dir,
+        base_url=f"http://127.0.0.1:{server_port}",  # links in mail lead to the test server
         database_url=TEST_DATABASE_URL or f"sqlite:///{var_dir / 'test.db'}",
         rate_limits="on",
         activation_rate="1000/minute",
         validation_rate="1000/minute",
+        signin_rate="1000/minute",
+        signup_rate="1000/minute",
+        reset_rate="1000/minute",
+        link_rate="1000/minute",
         log_level="WARNING",
         _env_file=None,
     )
@@ -103,8 +113,15 @@ def limiter() -> MemoryRateLimiter:
     return MemoryRateLimiter()
 
 
+@pytest.fixture(autouse=True)
+def _reset_limiter(limiter: MemoryRateLimiter) -> Iterator[None]:
+    yield
+    limiter.reset()
+
+
 @pytest.fixture(scope="session")
 def server(
+    server_port: int,
     settings: Settings,
     database: Database,
     keyring: Keyring,
@@ -112,7 +129,7 @@ def server(
     limiter: MemoryRateLimiter,
 ) -> Iterator[str]:
     app = create_app(settings, database=database, keyring=keyring, limiter=limiter, app_clock=clock)
-    with serve(app) as url:
+    with serve(app, port=server_port) as url:
         yield url
 
 

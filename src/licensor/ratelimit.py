@@ -52,6 +52,11 @@ class MemoryRateLimiter:
         self._lock = threading.Lock()
         self._next_sweep = 0.0
 
+    def reset(self) -> None:
+        """Forget every count (tests start each case afresh)."""
+        with self._lock:
+            self._counts.clear()
+
     def hit(self, rule: Rule, key: str) -> int | None:
         now = self._now()
         window_end = (int(now // rule.window) + 1) * rule.window
