@@ -1,0 +1,91 @@
+"""Running the installed console scripts as a vendor's shell would: a subprocess each time."""
+
+from __future__ import annotations
+
+import csv
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Protocol
+
+# Variables that would make Rich's output depend on the terminal the tests run in.
+_TERMINAL_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "LINES", "TERM")
+
+
+class Command(Protocol):
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]: ...
+
+
+def console_script(name: str) -> Path:
+    """The installed script: beside this interpreter (the venv), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return beside
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed (pip install -e .)")
+    return Path(found)
+
+
+def cli_environment(var_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    """This process's environment without any LICENSOR_* setting, plus the given ones.
+
+    Output goes to a pipe 80 columns wide with no colour, as in a script or a log.
+    """
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("LICENSOR_") and name not in _TERMINAL_VARIABLES
+    }
+    environment.update(
+        LICENSOR_VAR_DIR=str(var_dir),
+        LICENSOR_LOG_LEVEL="WARNING",
+        NO_COLOR="1",
+        COLUMNS="80",
+        PYTHONIOENCODING="utf-8",
+    )
+    if database_url is not None:
+        environment["LICENSOR_DATABASE_URL"] = database_url
+    return environment
+
+
+def run(
+    script: str, *args: str, environment: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(console_script(script)), *args],
+        env=environment,
+        cwd=cwd,  # away from the repository, so no .env file is read
+        capture_output=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+
+
+def one_line(text: str) -> str:
+    """Whitespace folded, to match a message wherever the terminal broke it."""
+    return " ".join(text.split())
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The body cells of a Rich table, one list per row."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def read_codes(path: Path) -> tuple[list[str], list[str]]:
+    """The header and the first column of a card-printer CSV."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    return header, [row[0] for row in rows]
+
+
+def device(name: str = "Laptop") -> dict[str, str]:
+    return {"fingerprint": secrets.token_hex(16), "name": name, "platform": "linux"}

@@ -1,0 +1,389 @@
+"""The ``licensor`` and ``licensor-client`` commands, run as installed scripts.
+
+Each command runs in a subprocess against the session's test database and the key
+material the test server uses, so what the CLI writes is what the API then serves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy.orm import Session
+
+from licensor.clock import clock
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.keys import Keyring
+from licensor.licensing import formats
+from licensor.licensing.service import Licensing
+from licensor.migrate import alembic_config
+from licensor.models import ActivationCode, AuditEvent, Plan
+from tests.cli_support import (
+    Command,
+    cli_environment,
+    device,
+    one_line,
+    read_codes,
+    run,
+    table_rows,
+)
+
+
+@pytest.fixture
+def licensor(settings: Settings, database: Database, keyring: Keyring, tmp_path: Path) -> Command:
+    """``licensor ARGS...`` on the test database, with the keys the test server signs with."""
+    environment = cli_environment(settings.var_dir, settings.resolved_database_url)
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return run("licensor", *args, environment=environment, cwd=tmp_path)
+
+    return command
+
+
+@pytest.fixture
+def plus_plan(licensor: Command) -> str:
+    created = licensor(*"plans create --code plus --name Plus --term-days 365 --devices 2".split())
+    assert created.returncode == 0, created.stderr
+    return "plus"
+
+
+def _issue(licensor: Command, plan: str, count: int, out: Path) -> list[str]:
+    issued = licensor("codes", "issue", "--plan", plan, "--count", str(count), "--out", str(out))
+    assert issued.returncode == 0, issued.stderr
+    return read_codes(out)[1]
+
+
+def _activate(api: httpx.Client, code: str, name: str = "Laptop") -> httpx.Response:
+    return api.post("/api/v1/activations", json={"activation_code": code, "device": device(name)})
+
+
+def _audit_events(database: Database, action: str) -> list[AuditEvent]:
+    with Session(database.engine) as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+# --- migrate --------------------------------------------------------------------------
+
+
+def test_migrate_brings_a_fresh_sqlite_file_to_the_latest_revision(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    environment = cli_environment(var_dir)  # no database URL: the embedded default
+    head = ScriptDirectory.from_config(
+        alembic_config(Settings(var_dir=var_dir, _env_file=None))
+    ).get_current_head()
+    assert head is not None
+
+    first = run("licensor", "migrate", environment=environment, cwd=tmp_path)
+    again = run("licensor", "migrate", environment=environment, cwd=tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    assert one_line(first.stdout) == f"database at revision {head}"
+    assert again.returncode == 0, again.stderr
+    assert one_line(again.stdout) == f"database at revision {head}"
+    engine = create_engine(f"sqlite:///{var_dir / 'licensor.db'}")
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"plans", "activation_codes", "licenses", "audit_events"} <= tables
+
+
+# --- plans ----------------------------------------------------------------------------
+
+
+def test_a_created_plan_is_listed_with_its_terms(licensor: Command) -> None:
+    created = licensor(
+        *"plans create --code studio --name Studio --term-days 30 --devices 3".split(),
+        *"--entitlement export --entitlement cloud".split(),
+    )
+    listed = licensor("plans", "list")
+
+    assert created.returncode == 0, created.stderr
+    assert one_line(created.stdout) == "plan studio (Studio): 30 days, 3 device(s)"
+    assert listed.returncode == 0, listed.stderr
+    assert table_rows(listed.stdout) == [["studio", "Studio", "30", "3", "export, cloud"]]
+
+
+def test_creating_a_plan_twice_fails_with_a_clear_message(
+    licensor: Command, plus_plan: str, database: Database
+) -> None:
+    duplicate = licensor(
+        *"plans create --code plus --name Another --term-days 7 --devices 1".split()
+    )
+
+    assert duplicate.returncode == 1
+    assert one_line(duplicate.stderr) == "error: plan 'plus' already exists (plan_exists)"
+    with Session(database.engine) as session:
+        assert list(session.scalars(select(Plan.name))) == ["Plus"]
+
+
+# --- codes issue ----------------------------------------------------------------------
+
+
+def test_issued_codes_go_to_a_private_csv_and_activate(
+    licensor: Command,
+    plus_plan: str,
+    api: httpx.Client,
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "cards.csv"
+    issued = licensor("codes", "issue", "--plan", plus_plan, "--count", "250", "--out", str(out))
+
+    assert issued.returncode == 0, issued.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    header, codes = read_codes(out)
+    assert header[0] == "activation_code"
+    assert len(codes) == 250
+    assert len(set(codes)) == 250
+    assert all(formats.is_valid_code(code) for code in codes)
+    # Every code in the file is in the database, and nothing else is.
+    with Session(database.engine) as session:
+        licensing = Licensing(session, keyring, settings, clock.now())
+        expected = {licensing.code_index(formats.normalize_code(code)) for code in codes}
+        assert set(session.scalars(select(ActivationCode.code_index))) == expected
+    for code in codes:
+        activated = _activate(api, code)
+        assert activated.status_code == 201, activated.text
+        assert activated.json()["plan"] == plus_plan
+
+
+def test_issuing_reports_the_whole_path_on_stdout_and_progress_on_stderr(
+    licensor: Command, plus_plan: str, tmp_path: Path
+) -> None:
+    # Longer than the 80 columns of a pipe: a script must still find the path in one piece.
+    out = tmp_path / ("printer-run-for-the-autumn-retail-campaign-" * 2 + "cards.csv")
+    issued = licensor("codes", "issue", "--plan", plus_plan, "--count", "3", "--out", str(out))
+
+    assert issued.returncode == 0, issued.stderr
+    assert re.fullmatch(
+        rf"batch \d+: 3 plus codes written to {re.escape(str(out))}\n", issued.stdout
+    )
+    assert "3/3" in issued.stderr  # the progress bar, kept out of what scripts read
+
+
+def test_issuing_for_an_unknown_plan_fails_and_leaves_no_file(
+    licensor: Command, database: Database, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "cards"
+    out_dir.mkdir()
+    issued = licensor(
+        "codes", "issue", "--plan", "nope", "--count", "5", "--out", str(out_dir / "x.csv")
+    )
+
+    assert issued.returncode == 1
+    assert "error: there is no plan 'nope' (plan_unknown)" in one_line(issued.stderr)
+    assert list(out_dir.iterdir()) == []  # neither the CSV nor its .partial
+    with Session(database.engine) as session:
+        assert session.scalar(select(func.count(ActivationCode.id))) == 0
+
+
+# --- codes block ----------------------------------------------------------------------
+
+
+def test_a_blocked_code_no_longer_activates(
+    licensor: Command, plus_plan: str, api: httpx.Client, tmp_path: Path
+) -> None:
+    blocked_code, other_code = _issue(licensor, plus_plan, 2, tmp_path / "cards.csv")
+
+    blocked = licensor("codes", "block", blocked_code, "--reason", "refund")
+
+    assert blocked.returncode == 0, blocked.stderr
+    assert blocked_code not in blocked.stdout  # the output is masked
+    assert formats.mask_code(formats.normalize_code(blocked_code)) in blocked.stdout
+    refused = _activate(api, blocked_code)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "code_blocked"
+    assert _activate(api, other_code).status_code == 201
+
+
+# --- codes show -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def activated(
+    licensor: Command, plus_plan: str, api: httpx.Client, tmp_path: Path
+) -> tuple[str, str]:
+    """An issued code activated on one device, and its license key (canonical)."""
+    (code,) = _issue(licensor, plus_plan, 1, tmp_path / "card.csv")
+    response = _activate(api, code, name="Studio PC")
+    assert response.status_code == 201, response.text
+    return code, response.json()["license_key"]
+
+
+def test_show_masks_the_code_and_the_license_key_by_default(
+    licensor: Command, activated: tuple[str, str], database: Database
+) -> None:
+    code, license_key = activated
+    canonical_code = formats.normalize_code(code)
+
+    shown = licensor("codes", "show", code)
+
+    assert shown.returncode == 0, shown.stderr
+    assert formats.mask_code(canonical_code) in shown.stdout
+    assert formats.mask_license_key(license_key) in shown.stdout
+    for secret in (code, canonical_code, code[:17], license_key):
+        assert secret not in shown.stdout
+    assert formats.format_license_key(license_key) not in shown.stdout
+    assert _audit_events(database, "licensing.code_revealed") == []
+
+
+def test_show_with_reveal_prints_code_and_key_in_full_and_audits_it(
+    licensor: Command, activated: tuple[str, str], database: Database
+) -> None:
+    code, license_key = activated
+
+    shown = licensor("codes", "show", code, "--reveal", "--reason", "card unreadable", "--json")
+
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert report["activation_code"] == code
+    assert report["license_key"] == formats.format_license_key(license_key)
+    (event,) = _audit_events(database, "licensing.code_revealed")
+    assert event.reason == "card unreadable"
+    assert event.actor.startswith("cli:")
+    assert event.subject_type == "activation_code"
+    with Session(database.engine) as session:
+        code_id = session.scalar(select(ActivationCode.id))
+    assert event.subject_id == code_id
+
+
+def test_show_finds_the_code_from_its_license_key(
+    licensor: Command, activated: tuple[str, str]
+) -> None:
+    code, license_key = activated
+
+    shown = licensor("codes", "show", license_key, "--json")
+
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert report["found_by"] == "license_key"
+    assert report["activation_code"] == formats.mask_code(formats.normalize_code(code))
+    assert report["plan"] == "plus"
+    assert report["state"] == "active"
+    assert report["devices"] == "1 of 2"
+    assert [seat["device"] for seat in report["activations"]] == ["Studio PC"]
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("not-a-code", "neither an activation code nor a license key"),
+        (formats.format_code(formats.generate_code()), "This activation code is not known"),
+    ],
+    ids=["garbage", "well-formed-but-unknown"],
+)
+def test_show_fails_with_a_message_for_what_it_cannot_find(
+    licensor: Command, secret: str, message: str
+) -> None:
+    shown = licensor("codes", "show", secret)
+
+    assert shown.returncode == 1
+    assert message in one_line(shown.stderr)
+    assert "Traceback" not in shown.stderr
+    assert shown.stdout == ""
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+def test_keys_show_prints_the_public_keys_the_server_publishes(
+    licensor: Command, api: httpx.Client
+) -> None:
+    shown = licensor("keys", "show")
+
+    assert shown.returncode == 0, shown.stderr
+    published = api.get("/api/v1/signing-keys")
+    assert published.status_code == 200
+    printed, served = json.loads(shown.stdout), published.json()
+    assert printed["current"] == served["current"]
+    assert printed["keys"] == served["keys"]
+    assert printed["current"] in printed["keys"]
+
+
+# --- help -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "commands"),
+    [
+        (["--help"], ["serve", "migrate", "demo", "plans", "codes", "keys"]),
+        (["plans", "--help"], ["create", "list"]),
+        (["codes", "--help"], ["issue", "block", "show"]),
+    ],
+)
+def test_help_lists_the_commands(tmp_path: Path, args: list[str], commands: list[str]) -> None:
+    helped = run("licensor", *args, environment=cli_environment(tmp_path / "var"), cwd=tmp_path)
+
+    assert helped.returncode == 0, helped.stderr
+    listed = {row[0].split()[0] for row in table_rows(helped.stdout) if row and row[0]}
+    assert set(commands) <= listed
+
+
+# --- licensor-client ------------------------------------------------------------------
+
+
+@pytest.fixture
+def client_environment(tmp_path: Path) -> dict[str, str]:
+    return cli_environment(tmp_path / "var")
+
+
+def test_licensor_client_help_describes_the_upcoming_commands(
+    client_environment: dict[str, str], tmp_path: Path
+) -> None:
+    helped = run("licensor-client", "--help", environment=client_environment, cwd=tmp_path)
+
+    assert helped.returncode == 0, helped.stderr
+    for usage in (
+        "activate CODE",
+        "status",
+        "details",
+        "recover --email E",
+        "release",
+        "export FILE",
+        "import FILE",
+        "--server URL",
+        "--state-dir DIR",
+    ):
+        assert f"  {usage}" in helped.stdout  # listed, not merely mentioned
+
+
+@pytest.mark.parametrize("args", [["activate", "ABCDE-FGHJK-MNPQR-STVWX"], ["status"]])
+def test_licensor_client_commands_say_they_are_not_available_yet(
+    client_environment: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
+    ran = run(
+        "licensor-client",
+        "--server",
+        "http://127.0.0.1:9",
+        *args,
+        environment=client_environment,
+        cwd=tmp_path,
+    )
+
+    assert ran.returncode == 2
+    assert f"'{args[0]}' is not available yet" in ran.stderr
+
+
+def test_the_client_sdk_imports_nothing_from_the_server(tmp_path: Path) -> None:
+    probe = (
+        "import sys, licensor_client, licensor_client.cli\n"
+        "print(sorted(m for m in sys.modules if m == 'licensor' or m.startswith('licensor.')))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[]"
