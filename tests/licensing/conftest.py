@@ -1,13 +1,22 @@
-"""Licensing factories: plans and codes made through the service, as the CLI makes them."""
+"""Licensing factories: plans and codes made through the service, as the CLI makes them;
+and what a device does with the answers (check problems, verify signatures)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
@@ -15,6 +24,13 @@ from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing
 from licensor.models import CodeOrigin
+from licensor.ratelimit import MemoryRateLimiter
+from tests.support import serve
+
+# The signing scheme as an app implements it (docs/signing.md), written out here rather
+# than imported from the server, so the tests check the server against the contract.
+LICENSE_CONTEXT = b"licensor-license/1\n"
+RESPONSE_CONTEXT = b"licensor-response/1\n"
 
 
 @pytest.fixture
@@ -52,3 +68,153 @@ def make_code(
 
 def device(name: str = "Laptop") -> dict[str, str]:
     return {"fingerprint": secrets.token_hex(16), "name": name, "platform": "linux"}
+
+
+@pytest.fixture
+def block_code(
+    database: Database, keyring: Keyring, settings: Settings, clock: Clock
+) -> Callable[[str, str], None]:
+    """Block a code the way the vendor does (``licensor codes block``), through the service."""
+
+    def block(code: str, reason: str = "refund") -> None:
+        with database.transaction() as session:
+            Licensing(session, keyring, settings, clock.now()).block_code(
+                code, reason=reason, actor="admin@example.com"
+            )
+
+    return block
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The error family's shape: problem+json with the status and a stable ``code``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["title"]
+    return body
+
+
+def activation(code: str, machine: dict[str, str]) -> dict[str, Any]:
+    return {"activation_code": code, "device": machine}
+
+
+def activate(api: httpx.Client, code: str, machine: dict[str, str]) -> dict[str, Any]:
+    """Activate and insist it worked; the 201 body."""
+    response = api.post("/api/v1/activations", json=activation(code, machine))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+# --- signatures, verified the way an app verifies them ----------------------------------------
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def signing_keys(api: httpx.Client) -> dict[str, Ed25519PublicKey]:
+    """The server's public keys by key id, from ``GET /api/v1/signing-keys``."""
+    response = api.get("/api/v1/signing-keys")
+    assert response.status_code == 200, response.text
+    published = response.json()
+    assert published["algorithm"] == "Ed25519"
+    assert published["current"] in published["keys"]
+    return {
+        key_id: Ed25519PublicKey.from_public_bytes(b64url_decode(encoded))
+        for key_id, encoded in published["keys"].items()
+    }
+
+
+def _verifies(key: Ed25519PublicKey | None, signature: str, message: bytes) -> bool:
+    if key is None:
+        return False
+    try:
+        key.verify(b64url_decode(signature), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def license_file_verifies(license_file: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> bool:
+    return license_file.get("format") == "licensor-license/1" and _verifies(
+        keys.get(license_file["key_id"]),
+        license_file["signature"],
+        LICENSE_CONTEXT + canonical_json(license_file["payload"]),
+    )
+
+
+def answer_verifies(raw: bytes, keys: dict[str, Ed25519PublicKey]) -> bool:
+    """Whether the bytes of a validation answer carry a good signature over the rest."""
+    try:
+        body = json.loads(raw)
+    except ValueError:  # not JSON, or not UTF-8
+        return False
+    if not isinstance(body, dict) or not isinstance(body.get("signature"), str):
+        return False
+    key_id, _, signature = body.pop("signature").rpartition(".")
+    return _verifies(keys.get(key_id), signature, RESPONSE_CONTEXT + canonical_json(body))
+
+
+def validate(
+    api: httpx.Client, license_key: str, fingerprint: str, nonce: str | None = None
+) -> dict[str, Any]:
+    """Validate as an app does: always a 200, signed, echoing the nonce; the body."""
+    nonce = nonce or secrets.token_urlsafe(16)
+    response = api.post(
+        "/api/v1/licenses/validate",
+        json={"license_key": license_key, "fingerprint": fingerprint, "nonce": nonce},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert answer_verifies(response.content, signing_keys(api))
+    body: dict[str, Any] = response.json()
+    assert body["nonce"] == nonce
+    return body
+
+
+# --- a server with tight rate limits ------------------------------------------------------------
+
+
+@dataclass
+class LimiterTime:
+    """The rate limiter's clock, held still so a window cannot end mid-test."""
+
+    now: float = 60.0 * 28_000_000 + 15  # 15 s into a minute: 45 s left in the window
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class LimitedServer:
+    api: httpx.Client
+    limiter_time: LimiterTime
+
+
+@pytest.fixture
+def limited_server(
+    settings: Settings, database: Database, keyring: Keyring, clock: Clock
+) -> Callable[..., AbstractContextManager[LimitedServer]]:
+    """Start a server of its own with the given rates, e.g. ``activation_rate="3/minute"``."""
+
+    @contextmanager
+    def start(**rates: str) -> Iterator[LimitedServer]:
+        limiter_time = LimiterTime()
+        app = create_app(
+            settings.model_copy(update=rates),
+            database=database,
+            keyring=keyring,
+            limiter=MemoryRateLimiter(now=limiter_time),
+            app_clock=clock,
+        )
+        with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+            yield LimitedServer(client, limiter_time)
+
+    return start
