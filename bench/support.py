@@ -205,10 +205,17 @@ class Report:
     figures: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.load_at_start = os.getloadavg()[0]
+
     def add(self, **figure: Any) -> None:
         self.figures.append(figure)
 
     def print(self) -> None:
+        # Other work on the machine skews timings: say how busy it was.
+        self.notes.append(
+            f"load average {self.load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end"
+        )
         print(f"\n== {self.benchmark} on {self.database} ({machine()})")
         print(f"   $ {self.command}")
         for figure in self.figures:
