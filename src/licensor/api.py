@@ -120,7 +120,7 @@ def create_app(
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         if not _wants_json(request):
-            title = "Page not found" if error.status_code == 404 else str(error.detail)
+            title = i18n.N_("Page not found") if error.status_code == 404 else str(error.detail)
             return _error_page(request, error.status_code, title, None, {})
         body = problem(error.status_code, code, str(error.detail))
         return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM)

@@ -1,7 +1,8 @@
 """English and Italian for pages: gettext catalogs (.po) read at start, no compile step.
 
 English strings are the message ids; ``locale/it/LC_MESSAGES/messages.po`` translates
-them. ``tests/web/test_i18n.py`` fails when a page string has no Italian translation.
+them. ``scripts/extract_messages.py`` collects the ids from templates and code into the
+catalog; ``tests/web/test_i18n.py`` fails when a page string has no Italian translation.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ LANGUAGE_COOKIE = "licensor_lang"
 LOCALE_DIR = Path(__file__).parent / "locale"
 
 
+def N_(message: str) -> str:
+    """Mark a string for the catalog without translating it yet (e.g. a table of messages).
+
+    Translate it where it is shown, with ``unit._(value)``.
+    """
+    return message
+
+
 class Translator:
     def __init__(self, language: str, messages: dict[str, str]) -> None:
         self.language = language
@@ -27,6 +36,7 @@ class Translator:
         return self._messages.get(message) or message
 
     def ngettext(self, singular: str, plural: str, count: int) -> str:
+        # Italian has English's plural rule (one, other), so each form maps to one string.
         return self.gettext(singular if count == 1 else plural)
 
 
@@ -37,12 +47,15 @@ def translator(language: str) -> Translator:
         return Translator(DEFAULT, {})
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=language)
-    messages = {
-        str(message.id): str(message.string)
-        for message in catalog
-        if message.id and message.string and not message.fuzzy
-    }
-    return Translator(language, messages)
+    messages: dict[str, str] = {}
+    for message in catalog:
+        if not message.id or message.fuzzy:
+            continue
+        if isinstance(message.id, str):
+            messages[message.id] = str(message.string or "")
+        else:  # ngettext: (singular, plural) -> (one, other)
+            messages.update(zip(message.id, message.string or (), strict=False))
+    return Translator(language, {key: value for key, value in messages.items() if value})
 
 
 def negotiate(request: Request, account_language: str | None = None) -> str:
