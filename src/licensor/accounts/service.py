@@ -445,9 +445,9 @@ class Accounts:
             account,
             "license_added",
             plan=code.plan.name,
-            public_id=public_id,
+            public_id=license.public_id if license else None,  # None: never activated yet
             when=self._when(),
-            device=device.name if device else "My Account",
+            device=device.name if device else None,  # None: typed on the Licenses page
             link=self._url("/account/licenses"),
         )
         return LinkedLicense(public_id, code.plan.code, already_linked=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -148,7 +149,7 @@ def sign_in(
         if account.language in LANGUAGES:
             unit.set_cookie("licensor_lang", account.language, max_age=365 * 86400)
         if pending:
-            return unit.redirect(f"/sign-in/two-factor?next={safe_next(next)}")
+            return unit.redirect(f"/sign-in/two-factor?next={quote(safe_next(next))}")
         return unit.redirect(safe_next(next))
 
 

@@ -176,7 +176,9 @@ class Web:
             language = i18n.negotiate(request, account_language)
             if require is not None:
                 if not visitor.signed_in:
-                    raise SignInRequired(request.url.path)
+                    # Keep the query: the app's connect link carries its code in it (F10).
+                    query = request.url.query
+                    raise SignInRequired(request.url.path + (f"?{query}" if query else ""))
                 assert visitor.account is not None
                 if require != SIGNED_IN and not visitor.account.has_role(require):
                     raise Forbidden()
