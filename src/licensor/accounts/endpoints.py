@@ -17,7 +17,7 @@ from licensor.accounts.schemas import (
 )
 from licensor.accounts.service import Accounts, normalize_email
 from licensor.deps import AppSettings, Db, Keys, Now, client_address, rate_limited
-from licensor.errors import EmailNotVerified
+from licensor.errors import EmailNotVerified, LicenseLinkedElsewhere
 from licensor.licensing.endpoints import _problems
 from licensor.logging import log
 from licensor.ratelimit import enforce
@@ -43,6 +43,7 @@ def link_license(
     # A second count per email, so spreading guesses over addresses does not help.
     email_key = hashlib.sha256(normalize_email(body.email).encode()).hexdigest()
     enforce(request.app.state.limiter, request.app.state.rules["link"], "email:" + email_key)
+    refused: LicenseLinkedElsewhere | None = None
     with database.transaction() as session:
         accounts = Accounts(session, keyring, settings, now)
         account = accounts.authenticate(body.email, body.password)
@@ -51,9 +52,16 @@ def link_license(
             verification_sent = True
         else:
             verification_sent = False
-            linked = accounts.link_license(account, body.license_key, body.fingerprint, via="app")
+            try:
+                linked = accounts.link_license(
+                    account, body.license_key, body.fingerprint, via="app"
+                )
+            except LicenseLinkedElsewhere as error:
+                refused = error  # raised after the commit, so the refusal stays audited
     if verification_sent:
         raise EmailNotVerified()
+    if refused is not None:
+        raise refused
     log.info("accounts.license_linked", public_id=linked.public_id, client=client_address(request))
     return LinkOut(
         status="already_linked" if linked.already_linked else "linked",

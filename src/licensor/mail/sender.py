@@ -50,10 +50,12 @@ class SmtpSender:
         self.keyring = keyring
         self.sender = sender
         self.timeout = timeout
+        # Made once, and only for TLS: loading the CA store costs tens of ms a message.
+        self.context = ssl.create_default_context() if self.tls or self.starttls else None
 
     def send(self, message: OutboxMessage) -> None:
         email = build_email(self.keyring, message, self.sender)
-        context = ssl.create_default_context()
+        context = self.context
         client: smtplib.SMTP
         if self.tls:
             client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
