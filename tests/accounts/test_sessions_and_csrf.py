@@ -1,0 +1,615 @@
+"""Sessions, CSRF, rate limits and password storage: what keeps a signed-in browser safe."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+
+from licensor.accounts import passwords, totp
+from licensor.accounts.service import Accounts
+from licensor.accounts.views import router as account_pages
+from licensor.clock import Clock
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.keys import Keyring
+from licensor.mail.views import router as mailbox_pages
+from licensor.models import Account, Base, Device
+from tests.accounts.conftest import (
+    SESSION_COOKIE,
+    Browser,
+    Customer,
+    LinkCode,
+    MakeAccount,
+    MakeCode,
+    OpenBrowser,
+    assert_problem,
+    cookie_attributes,
+    link_in_mail,
+    outbox,
+    set_cookie_headers,
+)
+
+LimitedServer = Callable[..., AbstractContextManager[str]]
+
+# Every page that takes a POST; the test below keeps this list honest.
+FORM_ROUTES = {
+    "/sign-in",
+    "/sign-in/two-factor",
+    "/sign-up",
+    "/verify-email",
+    "/sign-out",
+    "/reset-password",
+    "/reset-password/choose",
+    "/account/licenses",
+    "/account/devices/{device_id}/remove",
+    "/account/connect",
+    "/account/settings/language",
+    "/account/settings/password",
+    "/account/settings/email",
+    "/account/settings/two-factor",
+    "/account/settings/two-factor/disable",
+    "/account/email/confirm",
+}
+
+
+def _snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table: what a refused form must leave as it was."""
+    with database.transaction() as session:
+        return {
+            table.name: sorted((tuple(row) for row in session.execute(select(table))), key=repr)
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def _account(database: Database, customer: Customer) -> Account:
+    with database.transaction() as session:
+        return session.get_one(Account, customer.id)
+
+
+# --- CSRF ---------------------------------------------------------------------------------------
+
+
+def test_the_list_of_form_routes_covers_every_page_that_takes_a_post() -> None:
+    posted = {
+        route.path
+        for router in (account_pages, mailbox_pages)
+        for route in router.routes
+        if isinstance(route, APIRoute) and "POST" in (route.methods or set())
+    }
+    assert posted == FORM_ROUTES
+
+
+@pytest.fixture
+def every_form(
+    api: httpx.Client,
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    clock: Clock,
+    make_account: MakeAccount,
+    make_code: MakeCode,
+    linked_code: LinkCode,
+    browser: OpenBrowser,
+) -> tuple[Browser, dict[str, dict[str, str]]]:
+    """A signed-in browser, and for each form route the fields that would succeed."""
+    customer = make_account()
+    linked = linked_code(customer)
+    unverified = make_account(verified=False)
+    with database.transaction() as session:
+        accounts = Accounts(session, keyring, settings, clock.now())
+        accounts.send_verification(accounts.get(unverified.id))
+        accounts.request_password_reset(customer.email, "en")
+        accounts.request_email_change(
+            accounts.get(customer.id), customer.password, "new-address@example.com"
+        )
+        device_id = session.scalars(
+            select(Device.id).where(Device.fingerprint == linked.fingerprint)
+        ).one()
+    verify = link_in_mail(
+        keyring, outbox(database, unverified.email, "verify_email")[-1], "/verify-email"
+    )
+    reset = link_in_mail(
+        keyring, outbox(database, customer.email, "reset_password")[-1], "/reset-password/choose"
+    )
+    change = link_in_mail(
+        keyring,
+        outbox(database, "new-address@example.com", "email_change_confirm")[-1],
+        "/account/email/confirm",
+    )
+    authorized = api.post(
+        "/api/v1/device/authorize", json={"fingerprint": secrets.token_hex(16), "name": "PC"}
+    ).json()
+    secret = totp.new_secret()
+    visitor = browser()
+    visitor.sign_in(customer)
+    forms = {
+        "/sign-in": {"email": customer.email, "password": customer.password},
+        "/sign-in/two-factor": {"code": "123456"},
+        "/sign-up": {"email": "someone-new@example.com", "password": "a fine new password"},
+        "/verify-email": {"token": verify.partition("token=")[2]},
+        "/sign-out": {},
+        "/reset-password": {"email": customer.email},
+        "/reset-password/choose": {
+            "token": reset.partition("token=")[2],
+            "password": "a brand new password",
+        },
+        "/account/licenses": {"activation_code": make_code()},
+        f"/account/devices/{device_id}/remove": {},
+        "/account/connect": {"code": authorized["user_code"]},
+        "/account/settings/language": {"language": "it"},
+        "/account/settings/password": {
+            "current_password": customer.password,
+            "new_password": "a brand new password",
+        },
+        "/account/settings/email": {
+            "new_email": "other@example.com",
+            "password": customer.password,
+        },
+        "/account/settings/two-factor": {
+            "secret": secret,
+            "code": totp.code_at(secret, totp.step_of(clock.now())),
+        },
+        "/account/settings/two-factor/disable": {"password": customer.password},
+        "/account/email/confirm": {"token": change.partition("token=")[2]},
+    }
+    assert {path.replace(str(device_id), "{device_id}") for path in forms} == FORM_ROUTES
+    return visitor, forms
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
+    every_form: tuple[Browser, dict[str, dict[str, str]]], database: Database
+) -> None:
+    visitor, forms = every_form
+    visitor.csrf_token()  # the browser has its CSRF cookie; only the field is missing
+    for path, fields in forms.items():
+        before = _snapshot(database)
+
+        response = visitor.post(path, fields, token="")
+
+        assert response.status_code == 403, path
+        assert _snapshot(database) == before, path
+    assert visitor.signed_in()
+
+
+def test_a_form_posted_with_another_browsers_token_is_refused_and_changes_nothing(
+    every_form: tuple[Browser, dict[str, dict[str, str]]],
+    database: Database,
+    browser: OpenBrowser,
+) -> None:
+    visitor, forms = every_form
+    visitor.csrf_token()
+    foreign_token = browser().csrf_token()
+    for path, fields in forms.items():
+        before = _snapshot(database)
+
+        response = visitor.post(path, fields, token=foreign_token)
+
+        assert response.status_code == 403, path
+        assert _snapshot(database) == before, path
+    assert visitor.signed_in()
+
+
+def test_a_form_posted_with_its_token_but_without_the_csrf_cookie_is_refused(
+    browser: OpenBrowser, make_account: MakeAccount
+) -> None:
+    # What a cross-site POST looks like: SameSite=Lax keeps the cookie home.
+    customer = make_account()
+    visitor = browser()
+    token = visitor.csrf_token()
+    visitor.client.cookies.clear()
+
+    response = visitor.post(
+        "/sign-in", {"email": customer.email, "password": customer.password}, token=token
+    )
+
+    assert response.status_code == 403
+    assert visitor.session_token is None
+
+
+# --- the session cookie ---------------------------------------------------------------------------
+
+
+def test_the_session_cookie_is_http_only_and_same_site_lax(
+    browser: OpenBrowser, make_account: MakeAccount
+) -> None:
+    visitor = browser()
+
+    response = visitor.sign_in(make_account())
+
+    (header,) = set_cookie_headers(response, SESSION_COOKIE)
+    attributes = cookie_attributes(header)
+    assert "httponly" in attributes
+    assert attributes["samesite"].lower() == "lax"
+    assert attributes["path"] == "/"
+    assert "domain" not in attributes
+    assert "expires" not in attributes  # a browser session: gone when the browser closes
+    assert "secure" not in attributes  # plain HTTP here; see the HTTPS case below
+
+
+def test_over_https_the_session_cookie_is_host_prefixed_and_secure(
+    server: str, make_account: MakeAccount
+) -> None:
+    # The TLS proxy in front says https (uvicorn trusts it from loopback). A Secure cookie
+    # is not sent back over plain HTTP, so the cookies travel by hand here.
+    customer = make_account()
+    https = {"x-forwarded-proto": "https"}
+    with httpx.Client(base_url=server, timeout=30, headers=https) as client:
+        form = client.get("/sign-in")
+        csrf_secret = form.cookies["licensor_csrf"]
+        token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed_in = client.post(
+            "/sign-in",
+            data={"email": customer.email, "password": customer.password, "csrf_token": token},
+            headers={"cookie": f"licensor_csrf={csrf_secret}"},
+        )
+
+    assert signed_in.status_code == 303, signed_in.text
+    assert set_cookie_headers(signed_in, SESSION_COOKIE) == []
+    (header,) = set_cookie_headers(signed_in, "__Host-licensor_session")
+    attributes = cookie_attributes(header)
+    assert "secure" in attributes
+    assert "httponly" in attributes
+    assert attributes["samesite"].lower() == "lax"
+    assert attributes["path"] == "/"
+    assert "domain" not in attributes
+
+
+def test_a_session_token_planted_before_sign_in_is_replaced_and_worthless(
+    browser: OpenBrowser, make_account: MakeAccount
+) -> None:
+    planted = secrets.token_urlsafe(32)
+    visitor = browser()
+    visitor.client.cookies.set(SESSION_COOKIE, planted, domain="127.0.0.1")
+
+    visitor.sign_in(make_account())
+
+    assert visitor.session_token not in (None, planted)
+    attacker = browser()
+    attacker.client.cookies.set(SESSION_COOKIE, planted)
+    assert not attacker.signed_in()
+    assert visitor.signed_in()
+
+
+def test_signing_in_again_rotates_the_session_and_the_earlier_token_is_dead(
+    browser: OpenBrowser, make_account: MakeAccount
+) -> None:
+    customer = make_account()
+    visitor = browser()
+    visitor.sign_in(customer)
+    earlier = visitor.session_token
+    assert earlier is not None
+
+    visitor.sign_in(customer)
+
+    assert visitor.session_token not in (None, earlier)
+    assert visitor.signed_in()
+    stolen = browser()
+    stolen.client.cookies.set(SESSION_COOKIE, earlier)
+    assert not stolen.signed_in()
+
+
+def test_the_half_signed_in_token_before_the_second_factor_dies_when_it_is_given(
+    browser: OpenBrowser, make_account: MakeAccount, clock: Clock
+) -> None:
+    secret = totp.new_secret()
+    customer = make_account(totp_secret=secret)
+    visitor = browser()
+    asked = visitor.sign_in(customer)
+    assert asked.headers["location"].startswith("/sign-in/two-factor")
+    pending = visitor.session_token
+    assert pending is not None
+    assert not visitor.signed_in()  # a password alone does not open My Account
+
+    done = visitor.post(
+        "/sign-in/two-factor",
+        {"code": totp.code_at(secret, totp.step_of(clock.now())), "next": "/account/licenses"},
+        token=visitor.csrf_token("/sign-in/two-factor"),
+    )
+
+    assert done.status_code == 303, done.text
+    assert visitor.session_token not in (None, pending)
+    assert visitor.signed_in()
+    stolen = browser()
+    stolen.client.cookies.set(SESSION_COOKIE, pending)
+    assert not stolen.signed_in()
+
+
+def test_a_session_ends_after_the_idle_timeout_and_activity_keeps_it_alive(
+    browser: OpenBrowser, make_account: MakeAccount, clock: Clock, settings: Settings
+) -> None:
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    visitor = browser()
+    visitor.sign_in(make_account())
+
+    clock.advance(idle - timedelta(minutes=2))
+    assert visitor.signed_in()
+    clock.advance(idle - timedelta(minutes=2))  # measured from the last visit, not sign-in
+    assert visitor.signed_in()
+
+    clock.advance(idle + timedelta(minutes=1))
+    assert not visitor.signed_in()
+
+
+def test_a_session_ends_after_its_absolute_lifetime_however_active(
+    browser: OpenBrowser, make_account: MakeAccount, clock: Clock, settings: Settings
+) -> None:
+    lifetime = timedelta(hours=settings.session_absolute_hours)
+    step = timedelta(minutes=settings.session_idle_minutes - 15)
+    visitor = browser()
+    visitor.sign_in(make_account())
+
+    elapsed = timedelta(0)
+    while elapsed + step < lifetime - timedelta(minutes=5):
+        clock.advance(step)
+        elapsed += step
+        assert visitor.signed_in(), f"signed out after {elapsed}"
+    remaining = lifetime - elapsed + timedelta(minutes=1)
+    assert remaining < timedelta(minutes=settings.session_idle_minutes)  # not an idle end
+    clock.advance(remaining)
+
+    assert not visitor.signed_in()
+
+
+def test_a_password_reset_ends_every_session_of_the_account(
+    browser: OpenBrowser, make_account: MakeAccount, database: Database, keyring: Keyring
+) -> None:
+    customer = make_account()
+    signed_in = browser()
+    signed_in.sign_in(customer)
+    old_token = signed_in.session_token
+    assert old_token is not None
+    forgetful = browser()
+    assert forgetful.post("/reset-password", {"email": customer.email}).status_code == 200
+    choose = link_in_mail(
+        keyring, outbox(database, customer.email, "reset_password")[-1], "/reset-password/choose"
+    )
+
+    done = forgetful.post(
+        "/reset-password/choose",
+        {"token": choose.partition("token=")[2], "password": "a brand new password"},
+        token=forgetful.csrf_token(choose),
+    )
+
+    assert done.status_code == 200, done.text
+    assert not signed_in.signed_in()
+    replayed = browser()
+    replayed.client.cookies.set(SESSION_COOKIE, old_token)
+    assert not replayed.signed_in()
+    assert (
+        browser()
+        .post("/sign-in", {"email": customer.email, "password": customer.password})
+        .status_code
+        == 401
+    )
+    browser().sign_in(Customer(customer.id, customer.email, "a brand new password"))
+
+
+def test_a_password_change_ends_other_sessions_but_keeps_the_current_one(
+    browser: OpenBrowser, make_account: MakeAccount
+) -> None:
+    customer = make_account()
+    here = browser()
+    here.sign_in(customer)
+    elsewhere = browser()
+    elsewhere.sign_in(customer)
+
+    changed = here.post(
+        "/account/settings/password",
+        {"current_password": customer.password, "new_password": "a brand new password"},
+        token=here.csrf_token("/account/settings"),
+    )
+
+    assert changed.status_code == 200, changed.text
+    assert here.signed_in()
+    assert not elsewhere.signed_in()
+
+
+# --- rate limits ---------------------------------------------------------------------------------
+
+
+def _assert_rate_limited(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert 0 < int(response.headers["retry-after"]) <= 60
+
+
+@pytest.fixture
+def from_address(browser: OpenBrowser) -> Callable[[str, str], Browser]:
+    """A browser whose connections come from another loopback address (127.0.0.0/8)."""
+
+    def open_from(base_url: str, address: str) -> Browser:
+        return browser(base_url, transport=httpx.HTTPTransport(local_address=address))
+
+    return open_from
+
+
+def test_sign_in_is_rate_limited_per_address(
+    limited_server: LimitedServer, browser: OpenBrowser
+) -> None:
+    with limited_server(signin_rate="3/minute") as url:
+        visitor = browser(url)
+        token = visitor.csrf_token()
+        for attempt in range(3):
+            guess = {"email": f"guess-{attempt}@example.com", "password": "a guessed password"}
+            assert visitor.post("/sign-in", guess, token=token).status_code == 401
+
+        blocked = visitor.post(
+            "/sign-in", {"email": "guess-4@example.com", "password": "x" * 12}, token=token
+        )
+
+    _assert_rate_limited(blocked)
+
+
+def test_sign_in_is_rate_limited_per_email_across_addresses(
+    limited_server: LimitedServer,
+    from_address: Callable[[str, str], Browser],
+    make_account: MakeAccount,
+) -> None:
+    customer = make_account()
+    guess = {"email": customer.email, "password": "a guessed password"}
+    with limited_server(signin_rate="3/minute") as url:
+        for host in (2, 3, 4):
+            assert from_address(url, f"127.0.0.{host}").post("/sign-in", guess).status_code == 401
+
+        blocked = from_address(url, "127.0.0.5").post("/sign-in", guess)
+        other_email = from_address(url, "127.0.0.5").post(
+            "/sign-in", {"email": "someone-else@example.com", "password": "a guessed password"}
+        )
+
+    _assert_rate_limited(blocked)
+    assert other_email.status_code == 401
+
+
+def test_sign_up_is_rate_limited(limited_server: LimitedServer, browser: OpenBrowser) -> None:
+    with limited_server(signup_rate="3/minute") as url:
+        visitor = browser(url)
+        token = visitor.csrf_token("/sign-up")
+        for attempt in range(3):
+            fields = {"email": f"new-{attempt}@example.com", "password": "a fine new password"}
+            assert visitor.post("/sign-up", fields, token=token).status_code == 200
+
+        blocked = visitor.post(
+            "/sign-up",
+            {"email": "new-4@example.com", "password": "a fine new password"},
+            token=token,
+        )
+
+    _assert_rate_limited(blocked)
+
+
+def test_password_reset_is_rate_limited_per_email(
+    limited_server: LimitedServer, browser: OpenBrowser, make_account: MakeAccount
+) -> None:
+    customer = make_account()
+    with limited_server(reset_rate="3/minute", signup_rate="100/minute") as url:
+        visitor = browser(url)
+        token = visitor.csrf_token("/reset-password")
+        for _ in range(3):
+            fields = {"email": customer.email}
+            assert visitor.post("/reset-password", fields, token=token).status_code == 200
+
+        blocked = visitor.post("/reset-password", {"email": customer.email}, token=token)
+        other = visitor.post("/reset-password", {"email": "other@example.com"}, token=token)
+
+    _assert_rate_limited(blocked)
+    assert other.status_code == 200
+
+
+def test_password_reset_is_rate_limited_per_address(
+    limited_server: LimitedServer, browser: OpenBrowser
+) -> None:
+    with limited_server(signup_rate="3/minute") as url:
+        visitor = browser(url)
+        token = visitor.csrf_token("/reset-password")
+        for attempt in range(3):
+            fields = {"email": f"who-{attempt}@example.com"}
+            assert visitor.post("/reset-password", fields, token=token).status_code == 200
+
+        blocked = visitor.post("/reset-password", {"email": "who-4@example.com"}, token=token)
+
+    _assert_rate_limited(blocked)
+
+
+def _link_guess(email: str) -> dict[str, str]:
+    return {
+        "email": email,
+        "password": "a guessed password",
+        "license_key": "0" * 32,
+        "fingerprint": "f" * 32,
+    }
+
+
+def test_the_link_api_is_rate_limited_with_a_problem(limited_server: LimitedServer) -> None:
+    with limited_server(link_rate="3/minute") as url, httpx.Client(base_url=url) as client:
+        for attempt in range(3):
+            answer = client.post("/api/v1/account/licenses", json=_link_guess(f"g{attempt}@x.io"))
+            assert answer.status_code == 401
+
+        blocked = client.post("/api/v1/account/licenses", json=_link_guess("g4@x.io"))
+
+    body = assert_problem(blocked, 429, "rate_limited")
+    assert 0 < int(blocked.headers["retry-after"]) <= 60
+    assert body["retry_after"] == int(blocked.headers["retry-after"])
+
+
+def test_the_link_api_is_rate_limited_per_email_across_addresses(
+    limited_server: LimitedServer,
+) -> None:
+    def client_from(url: str, host: int) -> httpx.Client:
+        transport = httpx.HTTPTransport(local_address=f"127.0.0.{host}")
+        return httpx.Client(base_url=url, transport=transport)
+
+    guess = _link_guess("target@example.com")
+    with limited_server(link_rate="3/minute") as url:
+        for host in (2, 3, 4):
+            with client_from(url, host) as client:
+                assert client.post("/api/v1/account/licenses", json=guess).status_code == 401
+        with client_from(url, 5) as client:
+            blocked = client.post("/api/v1/account/licenses", json=guess)
+
+    assert_problem(blocked, 429, "rate_limited")
+
+
+# --- password storage --------------------------------------------------------------------------
+
+
+def test_passwords_are_stored_as_argon2id(browser: OpenBrowser, database: Database) -> None:
+    visitor = browser()
+    answer = visitor.post(
+        "/sign-up", {"email": "fresh@example.com", "password": "a fine new password"}
+    )
+    assert answer.status_code == 200
+
+    with database.transaction() as session:
+        stored = session.scalars(
+            select(Account.password_hash).where(Account.email == "fresh@example.com")
+        ).one()
+
+    assert stored.startswith("$argon2id$")
+    assert "a fine new password" not in stored
+    assert not passwords.needs_rehash(stored)
+
+
+@pytest.fixture
+def weak_hash(database: Database, make_account: MakeAccount) -> tuple[Customer, str]:
+    """An account whose stored hash was made with weaker parameters than today's."""
+    customer = make_account()
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(customer.password)
+    with database.transaction() as session:
+        session.get_one(Account, customer.id).password_hash = weak
+    assert passwords.needs_rehash(weak)
+    return customer, weak
+
+
+def test_a_password_is_rehashed_at_sign_in_when_the_parameters_changed(
+    weak_hash: tuple[Customer, str], browser: OpenBrowser, database: Database
+) -> None:
+    customer, weak = weak_hash
+
+    browser().sign_in(customer)
+
+    stored = _account(database, customer).password_hash
+    assert stored != weak
+    assert stored.startswith("$argon2id$")
+    assert not passwords.needs_rehash(stored)
+    assert passwords.verify_password(stored, customer.password)
+    browser().sign_in(customer)  # and the new hash still opens the account
+
+
+def test_a_wrong_password_does_not_rehash(
+    weak_hash: tuple[Customer, str], browser: OpenBrowser, database: Database
+) -> None:
+    customer, weak = weak_hash
+
+    refused = browser().post("/sign-in", {"email": customer.email, "password": "wrong password"})
+
+    assert refused.status_code == 401
+    assert _account(database, customer).password_hash == weak

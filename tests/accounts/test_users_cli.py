@@ -1,0 +1,153 @@
+"""``licensor users create``, run as a vendor runs it: a subprocess of the installed script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from licensor.accounts import totp
+from licensor.clock import Clock
+from licensor.config import Settings
+from licensor.db import Database
+from tests.accounts.conftest import Customer, OpenBrowser
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+PASSWORD = "a staff password long enough"
+
+
+def _licensor(
+    settings: Settings, tmp_path: Path, *args: str, password: str = PASSWORD
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("LICENSOR_")
+    }
+    environment.update(
+        LICENSOR_VAR_DIR=str(settings.var_dir),
+        LICENSOR_DATABASE_URL=settings.resolved_database_url,
+        LICENSOR_PASSWORD=password,
+        LICENSOR_LOG_LEVEL="WARNING",
+        NO_COLOR="1",
+        COLUMNS="200",
+    )
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "licensor"), *args],
+        env=environment,
+        cwd=tmp_path,  # away from the repository, so no .env file is read
+        capture_output=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def created(database: Database, settings: Settings, tmp_path: Path) -> Customer:
+    """An agent with two-factor, made by ``licensor users create``."""
+    result = _licensor(
+        settings,
+        tmp_path,
+        *("users", "create", "--email", "Agent@Example.com", "--role", "agent"),
+        *("--totp-secret", SECRET.lower()),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "agent@example.com" in result.stdout
+    return Customer(0, "agent@example.com", PASSWORD)
+
+
+def test_a_created_agent_signs_in_at_once_with_the_six_digit_code_on_a_second_form(
+    created: Customer, browser: OpenBrowser, clock: Clock
+) -> None:
+    agent = browser()
+
+    first = agent.sign_in(created)
+
+    assert first.headers["location"].startswith("/sign-in/two-factor")
+    assert not agent.signed_in()  # the password alone is not enough
+    form = agent.get(first.headers["location"])
+    assert form.status_code == 200
+    assert 'autocomplete="one-time-code"' in form.text
+    second = agent.post(
+        "/sign-in/two-factor",
+        {"code": totp.code_at(SECRET, totp.step_of(clock.now())), "next": "/account/licenses"},
+        token=agent.csrf_token(first.headers["location"]),
+    )
+    assert second.status_code == 303, second.text
+    assert agent.signed_in()
+
+
+def test_a_wrong_six_digit_code_keeps_the_agent_out(
+    created: Customer, browser: OpenBrowser, clock: Clock
+) -> None:
+    agent = browser()
+    agent.sign_in(created)
+    right = totp.code_at(SECRET, totp.step_of(clock.now()))
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+
+    answer = agent.post(
+        "/sign-in/two-factor",
+        {"code": wrong},
+        token=agent.csrf_token("/sign-in/two-factor"),
+    )
+
+    assert answer.status_code == 401
+    assert not agent.signed_in()
+
+
+def test_a_created_customer_without_two_factor_signs_in_with_one_form(
+    database: Database, settings: Settings, tmp_path: Path, browser: OpenBrowser
+) -> None:
+    result = _licensor(
+        settings, tmp_path, "users", "create", "--email", "c@example.com", "--role", "customer"
+    )
+    assert result.returncode == 0, result.stderr
+
+    visitor = browser()
+    answer = visitor.sign_in(Customer(0, "c@example.com", PASSWORD))
+
+    assert answer.headers["location"] == "/account/licenses"
+    assert visitor.signed_in()
+
+
+def test_an_unknown_role_fails_with_a_message_naming_it(
+    database: Database, settings: Settings, tmp_path: Path
+) -> None:
+    result = _licensor(
+        settings, tmp_path, "users", "create", "--email", "x@example.com", "--role", "boss"
+    )
+
+    assert result.returncode == 1
+    assert "role" in result.stderr
+    assert "boss" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_short_password_fails_with_a_message(
+    database: Database, settings: Settings, tmp_path: Path
+) -> None:
+    result = _licensor(
+        settings,
+        tmp_path,
+        *("users", "create", "--email", "x@example.com", "--role", "agent"),
+        password="short",
+    )
+
+    assert result.returncode == 1
+    assert "password" in result.stderr
+    assert "too short" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_duplicate_email_fails_whatever_its_case(
+    created: Customer, settings: Settings, tmp_path: Path
+) -> None:
+    result = _licensor(
+        settings, tmp_path, "users", "create", "--email", "AGENT@example.com", "--role", "admin"
+    )
+
+    assert result.returncode == 1
+    assert "email" in result.stderr
+    assert "taken" in result.stderr
