@@ -6,6 +6,7 @@ on success and rolls back on any error, so a crash leaves nothing half done.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from licensor.config import Settings
 
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Autocommit at the driver level, so that SQLAlchemy's BEGIN below is the only one.
@@ -23,7 +26,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
 
 
@@ -122,6 +125,11 @@ class Database:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.engine = engine or make_engine(settings.resolved_database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite runs one transaction at a time (BEGIN IMMEDIATE). Within a process, the
+        # waiting threads queue on this lock and each wakes the moment its turn comes;
+        # left to SQLite's busy handler, they would poll with sleeps of up to 100 ms,
+        # which under load made validation latencies reach seconds (bench/validate.py).
+        self._sqlite_turn = threading.Lock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -130,8 +138,22 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any exception."""
-        with self.sessions() as session, session.begin():
+        with self._turn(), self.sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self._sqlite_turn is None:
+            yield
+            return
+        # Past the busy timeout, go on and let SQLite say the database is locked, as it
+        # would have without the queue (a transaction nested in another, say).
+        acquired = self._sqlite_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        try:
+            yield
+        finally:
+            if acquired:
+                self._sqlite_turn.release()
 
     def dispose(self) -> None:
         self.engine.dispose()

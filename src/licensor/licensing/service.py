@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,29 @@ from licensor.models import (
 
 CODE_PURPOSE = b"activation_code"
 KEY_PURPOSE = b"license_key"
+
+# Validation is the hot path (bench/validate.py): its statements are built once, with
+# bound parameters, instead of per request; the license comes with its plan, and the
+# seat queries, which need no mapped objects, run as plain Core on the connection.
+_LICENSE_WITH_PLAN = (
+    select(License, Plan)
+    .join(Plan, Plan.id == License.plan_id)
+    .where(License.key_index == bindparam("key_index"))
+)
+_seats = Activation.__table__.c
+_DEVICE_SEAT = (
+    select(_seats.id, _seats.released_at, _seats.last_validated_at)
+    .join(Device.__table__, Device.__table__.c.id == _seats.device_id)
+    .where(
+        _seats.license_id == bindparam("license_id"),
+        Device.__table__.c.fingerprint == bindparam("fingerprint"),
+    )
+    .order_by(_seats.released_at.is_(None).desc(), _seats.id.desc())
+    .limit(1)
+)
+_SEATS_USED = select(func.count(_seats.id)).where(
+    _seats.license_id == bindparam("license_id"), _seats.released_at.is_(None)
+)
 
 
 class LicenseStatus:
@@ -349,29 +372,30 @@ class Licensing:
         )
 
     def _seats_used(self, license: License) -> int:
-        return (
-            self.session.scalar(
-                select(func.count(Activation.id)).where(
-                    Activation.license_id == license.id, Activation.released_at.is_(None)
-                )
-            )
-            or 0
-        )
+        self.session.flush()  # count the seats this unit of work has taken too
+        connection = self.session.connection()
+        used: int = connection.execute(_SEATS_USED, {"license_id": license.id}).scalar_one()
+        return used
 
     # validation and release ----------------------------------------------------------
 
     def validate(self, key_text: str, fingerprint: str) -> dict[str, Any]:
         """The answer to a device asking whether its license holds (never an error)."""
         try:
-            license = self.find_license(key_text)
-        except (LicenseKeyMalformed, LicenseUnknown):
+            canonical = formats.normalize_license_key(key_text)
+        except formats.MalformedError:
             return {"valid": False, "status": LicenseStatus.UNKNOWN}
-        seat = self.session.scalar(
-            select(Activation)
-            .join(Device, Device.id == Activation.device_id)
-            .where(Activation.license_id == license.id, Device.fingerprint == fingerprint)
-            .order_by(Activation.released_at.is_(None).desc(), Activation.id.desc())
-            .limit(1)
+        found = self.session.execute(
+            _LICENSE_WITH_PLAN, {"key_index": self.key_index(canonical)}
+        ).first()
+        if found is None:
+            return {"valid": False, "status": LicenseStatus.UNKNOWN}
+        license, plan = found
+        # The seat this device holds or held: the active one first, else the latest.
+        seat = (
+            self.session.connection()
+            .execute(_DEVICE_SEAT, {"license_id": license.id, "fingerprint": fingerprint})
+            .first()
         )
         status = license_status(license, self.now)
         if status == LicenseStatus.ACTIVE:
@@ -383,15 +407,19 @@ class Licensing:
             "valid": status == LicenseStatus.ACTIVE,
             "status": status,
             "public_id": license.public_id,
-            "plan": license.plan.code,
+            "plan": plan.code,
             "expires_at": isoformat(license.expires_at),
             "devices_used": self._seats_used(license),
-            "devices_max": license.plan.devices_max,
+            "devices_max": plan.devices_max,
         }
         if answer["valid"] and seat is not None:
             interval = timedelta(seconds=self.settings.seen_interval_seconds)
             if seat.last_validated_at <= self.now - interval:
-                seat.last_validated_at = self.now
+                self.session.execute(
+                    update(Activation)
+                    .where(Activation.id == seat.id)
+                    .values(last_validated_at=self.now)
+                )
             answer["license_file"] = self.license_file(license, fingerprint, status)
         return answer
 
