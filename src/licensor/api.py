@@ -24,7 +24,14 @@ from licensor.logging import configure_logging, log
 from licensor.mail.views import router as mailbox_pages
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
 from licensor.web import i18n
-from licensor.web.pages import ENVIRONMENT, SignInRequired, Web, sign_in_location
+from licensor.web.i18n import N_
+from licensor.web.pages import (
+    ENVIRONMENT,
+    SignInRequired,
+    TwoFactorRequired,
+    Web,
+    sign_in_location,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -100,6 +107,8 @@ def create_app(
     async def licensor_error(request: Request, error: LicensorError) -> Response:
         if isinstance(error, SignInRequired):
             return RedirectResponse(sign_in_location(error.next_path), status_code=303)
+        if isinstance(error, TwoFactorRequired) and not _wants_json(request):
+            return RedirectResponse("/account/settings#two-factor", status_code=303)
         if not _wants_json(request):
             return _error_page(request, error.status, error.title, error.detail, error.headers())
         body = problem(error.status, error.code, error.title, error.detail, **error.extra)
@@ -126,10 +135,13 @@ def create_app(
         return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM)
 
     @app.exception_handler(Exception)
-    async def unexpected_error(_request: Request, error: Exception) -> JSONResponse:
+    async def unexpected_error(request: Request, error: Exception) -> Response:
         # The transaction has been rolled back by then; the client gets a problem, not a trace.
         log.error("http.unexpected_error", error=repr(error))
-        body = problem(500, "internal_error", "Something went wrong on our side; try again")
+        title = N_("Something went wrong on our side; try again")
+        if not _wants_json(request):
+            return _error_page(request, 500, title, None, {})
+        body = problem(500, "internal_error", title)
         return JSONResponse(body, status_code=500, media_type=PROBLEM)
 
     @app.get("/healthz", include_in_schema=False)

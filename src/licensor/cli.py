@@ -62,7 +62,12 @@ def _actor() -> str:
 @contextmanager
 def _context() -> Iterator[tuple[Settings, Database, Keyring]]:
     """Settings, database and keys for one command; errors become a message and exit 1."""
+    from licensor.migrate import schema_problem
+
     settings = get_settings()
+    if problem := schema_problem(settings):
+        errors.print(f"[red]error:[/red] {problem}")
+        raise typer.Exit(1)
     database = Database(settings)
     try:
         yield settings, database, load_keyring(settings)
@@ -92,7 +97,12 @@ def serve(
     """Serve the API and pages."""
     import uvicorn
 
+    from licensor.migrate import schema_problem
+
     settings = get_settings()
+    if problem := schema_problem(settings):
+        errors.print(f"[red]error:[/red] {problem}")
+        raise typer.Exit(1)
     load_keyring(settings)  # create the embedded keys once, before workers race for them
     uvicorn.run(
         "licensor.api:create_app",
@@ -194,6 +204,7 @@ def codes_issue(
 ) -> None:
     """Issue a batch of printed-card codes into a CSV (first column activation_code)."""
     from licensor.licensing.batches import issue_codes
+    from licensor.licensing.service import Licensing
 
     columns = (
         TextColumn("[bold]issuing[/bold]"),
@@ -203,19 +214,22 @@ def codes_issue(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with _context() as (settings, database, keyring), Progress(*columns, console=errors) as bar:
-        task = bar.add_task("codes", total=count)
-        batch = issue_codes(
-            database,
-            keyring,
-            settings,
-            plan_code=plan,
-            count=count,
-            out=out,
-            label=label,
-            actor=_actor(),
-            progress=lambda n: bar.advance(task, n),
-        )
+    with _context() as (settings, database, keyring):
+        with database.transaction() as session:  # say "unknown plan" before any bar
+            Licensing(session, keyring, settings, clock.now()).plan(plan)
+        with Progress(*columns, console=errors) as bar:
+            task = bar.add_task("codes", total=count)
+            batch = issue_codes(
+                database,
+                keyring,
+                settings,
+                plan_code=plan,
+                count=count,
+                out=out,
+                label=label,
+                actor=_actor(),
+                progress=lambda n: bar.advance(task, n),
+            )
     console.print(f"batch {batch.batch_id}: {batch.count:,} {batch.plan} codes written to {out}")
 
 
@@ -377,7 +391,13 @@ def keys_show() -> None:
     """Print the public signing keys to pin in the app (base64url, raw Ed25519)."""
     with _context() as (_settings, _database, keyring):
         console.print_json(
-            json.dumps({"current": keyring.signing_key_id, "keys": keyring.public_keys_b64()})
+            json.dumps(
+                {
+                    "algorithm": "Ed25519",
+                    "current": keyring.signing_key_id,
+                    "keys": keyring.public_keys_b64(),
+                }
+            )
         )
 
 

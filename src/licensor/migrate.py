@@ -30,3 +30,26 @@ def current(settings: Settings) -> str | None:
         revision = MigrationContext.configure(connection).get_current_revision()
     engine.dispose()
     return revision
+
+
+def head(settings: Settings) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+
+
+def schema_problem(settings: Settings) -> str | None:
+    """Why the database cannot serve this version of Licensor yet, or None."""
+    try:
+        found = current(settings)
+    except Exception as error:  # unreachable server, bad URL, unreadable file
+        return f"cannot open the database: {error}"
+    expected = head(settings)
+    if found is None:
+        return "the database has no tables yet: run `licensor migrate`"
+    if found != expected:
+        return (
+            f"the database is at revision {found}, this version needs {expected}: "
+            "run `licensor migrate`"
+        )
+    return None

@@ -273,8 +273,16 @@ class Accounts:
             return None
         if problem := passwords.policy_problem(new_password, record.account.email):
             raise FormInvalid({"password": problem})
-        record.used_at = self.now
         account = record.account
+        # This link and every other reset link still out for the account are spent.
+        for pending in self.session.scalars(
+            select(AccountToken).where(
+                AccountToken.account_id == account.id,
+                AccountToken.purpose == "reset_password",
+                AccountToken.used_at.is_(None),
+            )
+        ):
+            pending.used_at = self.now
         self._set_password(account, new_password)
         # Whoever asked for the reset owns the mailbox: the email is verified too.
         account.email_verified_at = account.email_verified_at or self.now

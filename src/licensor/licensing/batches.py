@@ -51,58 +51,57 @@ def issue_codes(
     if not 1 <= count <= MAX_BATCH:
         raise ValidationFailed(f"a batch holds 1 to {MAX_BATCH:,} codes")
     partial = out.with_name(out.name + ".partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # The file holds codes in clear, for the printer: readable by its owner only.
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with (
-            database.transaction() as session,
-            os.fdopen(descriptor, "w", newline="") as handle,
-        ):
+        with database.transaction() as session:
             licensing = Licensing(session, keyring, settings, clock.now())
-            plan = licensing.plan(plan_code)
-            batch = Batch(
-                plan_id=plan.id,
-                origin=CodeOrigin.CARD_BATCH.value,
-                label=label,
-                count=count,
-                created_at=licensing.now,
-            )
-            session.add(batch)
-            session.flush()
-            audit(
-                session,
-                licensing.now,
-                actor=actor,
-                action="licensing.batch_issued",
-                subject_type="batch",
-                subject_id=batch.id,
-                plan=plan.code,
-                count=count,
-            )
-            writer = csv.writer(handle)
-            writer.writerow(CSV_COLUMNS)
-            for start in range(0, count, chunk_size):
-                size = min(chunk_size, count - start)
-                rows = []
-                lines = []
-                codes = formats.generate_codes(size)
-                for serial, canonical in enumerate(codes, start + 1):
-                    row = licensing.new_code_row(canonical, plan, CodeOrigin.CARD_BATCH)
-                    row["batch_id"] = batch.id
-                    rows.append(row)
-                    lines.append(
-                        (formats.format_code(canonical), plan.code, plan.name, batch.id, serial)
-                    )
-                # Straight through the driver (COPY on PostgreSQL): the ORM's bulk path
-                # cost more than making and encrypting the codes.
-                bulk_insert(session, ActivationCode, rows)
-                writer.writerows(lines)
-                if progress:
-                    progress(size)
-            handle.flush()
-            os.fsync(handle.fileno())
-            result = IssuedBatch(batch.id, plan.code, count, out)
+            plan = licensing.plan(plan_code)  # an unknown plan leaves no file or folder
+            out.parent.mkdir(parents=True, exist_ok=True)
+            # The file holds codes in clear, for the printer: readable by its owner only.
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            handle = os.fdopen(descriptor, "w", newline="")
+            with handle:
+                batch = Batch(
+                    plan_id=plan.id,
+                    origin=CodeOrigin.CARD_BATCH.value,
+                    label=label,
+                    count=count,
+                    created_at=licensing.now,
+                )
+                session.add(batch)
+                session.flush()
+                audit(
+                    session,
+                    licensing.now,
+                    actor=actor,
+                    action="licensing.batch_issued",
+                    subject_type="batch",
+                    subject_id=batch.id,
+                    plan=plan.code,
+                    count=count,
+                )
+                writer = csv.writer(handle)
+                writer.writerow(CSV_COLUMNS)
+                for start in range(0, count, chunk_size):
+                    size = min(chunk_size, count - start)
+                    rows = []
+                    lines = []
+                    codes = formats.generate_codes(size)
+                    for serial, canonical in enumerate(codes, start + 1):
+                        row = licensing.new_code_row(canonical, plan, CodeOrigin.CARD_BATCH)
+                        row["batch_id"] = batch.id
+                        rows.append(row)
+                        lines.append(
+                            (formats.format_code(canonical), plan.code, plan.name, batch.id, serial)
+                        )
+                    # Straight through the driver (COPY on PostgreSQL): the ORM's bulk path
+                    # cost more than making and encrypting the codes.
+                    bulk_insert(session, ActivationCode, rows)
+                    writer.writerows(lines)
+                    if progress:
+                        progress(size)
+                handle.flush()
+                os.fsync(handle.fileno())
+                result = IssuedBatch(batch.id, plan.code, count, out)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

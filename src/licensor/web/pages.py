@@ -58,6 +58,17 @@ class SignInRequired(LicensorError):
         self.next_path = next_path
 
 
+STAFF_ROLES = ("agent", "admin")
+
+
+class TwoFactorRequired(LicensorError):
+    """Staff pages open only to accounts with two-factor sign-in (issue 3)."""
+
+    status = 403
+    code = "two_factor_required"
+    title = "Turn on two-factor sign-in in your account settings to open staff pages"
+
+
 class Forbidden(LicensorError):
     status = 403
     code = "forbidden"
@@ -182,6 +193,8 @@ class Web:
                 assert visitor.account is not None
                 if require != SIGNED_IN and not visitor.account.has_role(require):
                     raise Forbidden()
+                if require in STAFF_ROLES and visitor.account.totp_secret_ciphertext is None:
+                    raise TwoFactorRequired()
             unit = PageUnit(request, session, visitor, language, self)
             requested = request.query_params.get("lang")
             if requested in i18n.LANGUAGES:
