@@ -389,7 +389,6 @@ def test_the_client_sdk_imports_nothing_from_the_server(tmp_path: Path) -> None:
     assert ran.stdout.strip() == "[]"
 
 
-
 def test_a_command_on_a_database_without_tables_says_to_migrate(tmp_path: Path) -> None:
     result = run(
         "licensor", "plans", "list", environment=cli_environment(tmp_path / "var"), cwd=tmp_path
