@@ -21,14 +21,14 @@ from tests.support import serve
 def _app_with_probe_routes(settings: Settings, database: Database, keyring: Keyring) -> Any:
     app = create_app(settings, database=database, keyring=keyring)
 
-    @app.post("/probe/plan-then-fail")
+    @app.post("/api/v1/probe/plan-then-fail")
     def plan_then_fail(database: Db) -> dict[str, str]:
         with database.transaction() as session:
             session.add(_plan("half-done"))
             session.flush()
             raise RuntimeError("crash after the write")
 
-    @app.post("/probe/unflushable")
+    @app.post("/api/v1/probe/unflushable")
     def unflushable(database: Db) -> dict[str, str]:
         # Two plans with one code: the unique constraint fails at commit time.
         with database.transaction() as session:
@@ -49,7 +49,7 @@ def _plans(session: Session) -> list[str]:
     return list(session.scalars(select(Plan.code)))
 
 
-@pytest.mark.parametrize("route", ["/probe/plan-then-fail", "/probe/unflushable"])
+@pytest.mark.parametrize("route", ["/api/v1/probe/plan-then-fail", "/api/v1/probe/unflushable"])
 def test_a_failed_request_answers_500_and_keeps_nothing(
     settings: Settings, database: Database, keyring: Keyring, route: str
 ) -> None:
