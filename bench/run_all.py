@@ -1,7 +1,7 @@
 """Run every benchmark on SQLite and on a throwaway PostgreSQL; print the figures as the
 Markdown tables of bench/README.md, each beside the command that made it.
 
-    .venv/bin/python bench/run_all.py            # the README's figures (about 40 minutes)
+    .venv/bin/python bench/run_all.py            # the README's figures (about 20 minutes)
     .venv/bin/python bench/run_all.py --quick    # smaller counts, a few minutes
 
 PostgreSQL runs go through scripts/with-postgres.sh (a new server for each benchmark);
@@ -34,9 +34,6 @@ QUICK: dict[str, list[str]] = {
     "validate": ["--duration", "5", "--rounds", "1", "--warmup", "2", "--licenses", "100"],
     "lookup": ["--count", "200000", "--lookups", "500", "--real", "200"],
 }
-# Filling PostgreSQL is about twice as slow: 10 million rows there would not fit the
-# quarter of an hour each run is allowed.
-POSTGRES_FULL: dict[str, list[str]] = {"lookup": ["--count", "1000000"]}
 
 
 def postgres_available() -> bool:
@@ -130,10 +127,7 @@ def main() -> None:
             if benchmark not in args.only:
                 continue
             for database in databases:
-                arguments = plans[benchmark]
-                if database == "postgresql" and not args.quick:
-                    arguments = POSTGRES_FULL.get(benchmark, arguments)
-                results.append(run(benchmark, database, arguments, Path(directory)))
+                results.append(run(benchmark, database, plans[benchmark], Path(directory)))
     tables = markdown(results)
     print("\n" + tables)
     if args.markdown:
