@@ -1,0 +1,97 @@
+"""My Account settings: change of email (the old address is told), language, two-factor."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from licensor.accounts import totp
+from licensor.clock import Clock
+from licensor.db import Database
+from licensor.keys import Keyring
+from licensor.mail.outbox import bodies
+from tests.accounts.conftest import PASSWORD, MakeAccount, OpenBrowser, link_in_mail, outbox
+
+
+def test_a_new_email_takes_effect_when_confirmed_and_the_old_address_is_told(
+    database: Database, keyring: Keyring, make_account: MakeAccount, browser: OpenBrowser
+) -> None:
+    customer = make_account()
+    visitor = browser()
+    visitor.sign_in(customer)
+    wrong = visitor.post(
+        "/account/settings/email", {"new_email": "new@example.com", "password": "not it at all"}
+    )
+    assert wrong.status_code == 422
+    assert "This password is not correct." in wrong.text
+    assert outbox(database, "new@example.com") == []
+
+    asked = visitor.post(
+        "/account/settings/email", {"new_email": "New@Example.com", "password": PASSWORD}
+    )
+    assert asked.status_code == 200
+    assert not visitor.post(
+        "/sign-in", {"email": "new@example.com", "password": PASSWORD}
+    ).is_redirect, "the change waits for the confirmation"
+
+    (confirmation,) = outbox(database, "new@example.com", "email_change_confirm")
+    token = link_in_mail(keyring, confirmation, "/account/email/confirm").split("token=")[1]
+    assert visitor.post("/account/email/confirm", {"token": token}).status_code == 200
+
+    (notice,) = outbox(database, customer.email, "email_changed_notice")
+    text, _ = bodies(keyring, notice)
+    assert "new@example.com" in text
+    fresh = browser()
+    assert fresh.post("/sign-in", {"email": "new@example.com", "password": PASSWORD}).is_redirect
+    assert (
+        fresh.post("/sign-in", {"email": customer.email, "password": PASSWORD}).status_code == 401
+    )
+    assert visitor.post("/account/email/confirm", {"token": token}).status_code == 400
+
+
+def test_the_language_chosen_in_settings_is_used_for_pages_and_mail(
+    database: Database, make_account: MakeAccount, browser: OpenBrowser
+) -> None:
+    customer = make_account()
+    visitor = browser()
+    visitor.sign_in(customer)
+    assert visitor.post("/account/settings/language", {"language": "it"}).status_code == 303
+    assert '<html lang="it">' in visitor.get("/account/licenses").text
+    visitor.post(
+        "/account/settings/password",
+        {"current_password": PASSWORD, "new_password": "another long password"},
+    )
+    (changed,) = outbox(database, customer.email, "password_changed")
+    assert changed.language == "it"
+    assert changed.subject == "La tua password è stata cambiata"
+
+
+def test_two_factor_is_turned_on_with_a_valid_code_and_off_with_the_password(
+    clock: Clock, make_account: MakeAccount, browser: OpenBrowser
+) -> None:
+    customer = make_account()
+    visitor = browser()
+    visitor.sign_in(customer)
+    secret = totp.new_secret()
+    refused = visitor.post("/account/settings/two-factor", {"secret": secret, "code": "000000"})
+    assert refused.status_code == 422
+    code = totp.code_at(secret, totp.step_of(clock.now()))
+    assert (
+        visitor.post("/account/settings/two-factor", {"secret": secret, "code": code}).status_code
+        == 200
+    )
+
+    second = browser()
+    second.sign_in(customer)
+    assert not second.signed_in(), "the password alone no longer opens My Account"
+    clock.advance(timedelta(seconds=2 * totp.STEP_SECONDS))  # a code is used once
+    later = totp.code_at(secret, totp.step_of(clock.now()))
+    assert second.post("/sign-in/two-factor", {"code": later}).is_redirect
+    assert second.signed_in()
+
+    assert (
+        visitor.post("/account/settings/two-factor/disable", {"password": PASSWORD}).status_code
+        == 200
+    )
+    third = browser()
+    third.sign_in(customer)
+    assert third.signed_in()
