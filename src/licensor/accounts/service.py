@@ -218,13 +218,8 @@ class Accounts:
             return False
         account.totp_secret_ciphertext = self.keyring.encrypt(secret, purpose=TOTP_PURPOSE)
         account.totp_last_step = step
-        audit(
-            self.session,
-            self.now,
-            actor=f"account:{account.id}",
-            action="accounts.two_factor_enrolled",
-            subject_type="account",
-            subject_id=account.id,
+        self._audit(
+            account, "accounts.two_factor_enrolled", subject_type="account", subject_id=account.id
         )
         return True
 
@@ -245,16 +240,7 @@ class Accounts:
             raise FormInvalid({"email": "email_invalid"})
         account = self.by_email(email)
         if account is None:
-            enqueue(
-                self.session,
-                self.keyring,
-                self.now,
-                to=email,
-                template="reset_no_account",
-                language=language,
-                context=self._context(sign_up=self._url("/sign-up")),
-                sender_domain=self._domain(),
-            )
+            self._send(email, language, "reset_no_account", sign_up=self._url("/sign-up"))
             return
         token = self._token(account, "reset_password", hours=RESET_HOURS)
         self._mail(
@@ -303,13 +289,8 @@ class Accounts:
         account.password_hash = passwords.hash_password(password)
         account.password_changed_at = self.now
         revoke_sessions(self.session, account.id, self.now, keep=keep_session)
-        audit(
-            self.session,
-            self.now,
-            actor=f"account:{account.id}",
-            action="accounts.password_changed",
-            subject_type="account",
-            subject_id=account.id,
+        self._audit(
+            account, "accounts.password_changed", subject_type="account", subject_id=account.id
         )
         self._mail(
             account, "password_changed", when=self._when(), reset=self._url("/reset-password")
@@ -327,19 +308,13 @@ class Accounts:
             # Do not reveal that the address has an account; nothing is sent to it.
             return
         token = self._token(account, "change_email", hours=EMAIL_CHANGE_HOURS, new_email=new_email)
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=new_email,
-            template="email_change_confirm",
-            language=account.language,
-            context=self._context(
-                link=self._url(f"/account/email/confirm?token={token}"),
-                hours=EMAIL_CHANGE_HOURS,
-                new_email=new_email,
-            ),
-            sender_domain=self._domain(),
+        self._send(
+            new_email,
+            account.language,
+            "email_change_confirm",
+            link=self._url(f"/account/email/confirm?token={token}"),
+            hours=EMAIL_CHANGE_HOURS,
+            new_email=new_email,
         )
 
     def confirm_email_change(self, token: str) -> Account | None:
@@ -351,23 +326,17 @@ class Accounts:
         old_email = account.email
         account.email = record.new_email
         account.email_verified_at = self.now
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=old_email,
-            template="email_changed_notice",
-            language=account.language,
-            context=self._context(
-                new_email=account.email, when=self._when(), support=self._url("/support")
-            ),
-            sender_domain=self._domain(),
+        self._send(
+            old_email,
+            account.language,
+            "email_changed_notice",
+            new_email=account.email,
+            when=self._when(),
+            support=self._url("/support"),
         )
-        audit(
-            self.session,
-            self.now,
-            actor=f"account:{account.id}",
-            action="accounts.email_changed",
+        self._audit(
+            account,
+            "accounts.email_changed",
             subject_type="account",
             subject_id=account.id,
             old_email=old_email,
@@ -425,11 +394,9 @@ class Accounts:
         if code.account_id == account.id:
             return LinkedLicense(public_id, code.plan.code, already_linked=True)
         if code.account_id is not None:
-            audit(
-                self.session,
-                self.now,
-                actor=f"account:{account.id}",
-                action="accounts.license_link_refused",
+            self._audit(
+                account,
+                "accounts.license_link_refused",
                 subject_type="activation_code",
                 subject_id=code.id,
                 via=via,
@@ -439,11 +406,9 @@ class Accounts:
         code.linked_at = self.now
         if device is not None and device.account_id is None:
             device.account_id = account.id
-        audit(
-            self.session,
-            self.now,
-            actor=f"account:{account.id}",
-            action="accounts.license_linked",
+        self._audit(
+            account,
+            "accounts.license_linked",
             subject_type="activation_code",
             subject_id=code.id,
             via=via,
@@ -506,17 +471,23 @@ class Accounts:
     def _context(self, **values: Any) -> dict[str, Any]:
         return {"product": self.settings.product_name, **values}
 
-    def _mail(self, account: Account, template: str, **context: Any) -> None:
+    def _audit(self, account: Account, action: str, **fields: Any) -> None:
+        audit(self.session, self.now, actor=f"account:{account.id}", action=action, **fields)
+
+    def _send(self, to: str, language: str, template: str, **context: Any) -> None:
         enqueue(
             self.session,
             self.keyring,
             self.now,
-            to=account.email,
+            to=to,
             template=template,
-            language=account.language,
+            language=language,
             context=self._context(**context),
             sender_domain=self._domain(),
         )
+
+    def _mail(self, account: Account, template: str, **context: Any) -> None:
+        self._send(account.email, account.language, template, **context)
 
 
 def revoke_sessions(
