@@ -1,7 +1,7 @@
 """Run every benchmark on SQLite and on a throwaway PostgreSQL; print the figures as the
 Markdown tables of bench/README.md, each beside the command that made it.
 
-    .venv/bin/python bench/run_all.py            # the README's figures (about 20 minutes)
+    .venv/bin/python bench/run_all.py            # the README's figures (about 15 minutes)
     .venv/bin/python bench/run_all.py --quick    # smaller counts, a few minutes
 
 PostgreSQL runs go through scripts/with-postgres.sh (a new server for each benchmark);
