@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from licensor import __version__
 from licensor.accounts.endpoints import router as accounts_api
@@ -19,9 +21,12 @@ from licensor.config import Settings, get_settings
 from licensor.db import Database
 from licensor.errors import LicensorError
 from licensor.keys import Keyring, load_keyring
+from licensor.licensing.endpoints import VALIDATE_PATH, validation_endpoint
 from licensor.licensing.endpoints import router as licensing_router
+from licensor.licensing.validation import Validator
 from licensor.logging import configure_logging, log
 from licensor.mail.views import router as mailbox_pages
+from licensor.problems import PROBLEM, problem, problem_response
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
 from licensor.web import i18n
 from licensor.web.i18n import N_
@@ -33,22 +38,25 @@ from licensor.web.pages import (
     sign_in_location,
 )
 
-PROBLEM = "application/problem+json"
+
+class LicensorApp(FastAPI):
+    """The app, answering online validation before its middleware stack (docs/adr/0003)."""
+
+    validation: Callable[[Request], Awaitable[Response]]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == VALIDATE_PATH and scope["method"] == "POST":
+            try:
+                response = await self.validation(Request(scope, receive))
+            except Exception as error:  # as the stack's own handler would answer
+                log.error("http.unexpected_error", error=repr(error))
+                response = problem_response(500, "internal_error", _CRASH)
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
-def problem(
-    status: int, code: str, title: str, detail: str | None = None, **extra: Any
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": f"https://licensor.dev/problems/{code.replace('_', '-')}",
-        "title": title,
-        "status": status,
-        "code": code,
-    }
-    if detail and detail != title:
-        body["detail"] = detail
-    body.update(extra)
-    return body
+_CRASH = N_("Something went wrong on our side; try again")
 
 
 def make_limiter(settings: Settings) -> RateLimiter:
@@ -72,7 +80,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
-    app = FastAPI(
+    app = LicensorApp(
         title="Licensor",
         version=__version__,
         openapi_url="/api/openapi.json",
@@ -94,6 +102,7 @@ def create_app(
         "reset": Rule.parse("reset", settings.reset_rate),
         "link": Rule.parse("link", settings.link_rate),
     }
+    app.state.validator = Validator(app.state.db, app.state.keyring, settings, app.state.clock)
     app.state.web = Web(
         settings,
         app.state.db,
@@ -138,7 +147,7 @@ def create_app(
     async def unexpected_error(request: Request, error: Exception) -> Response:
         # The transaction has been rolled back by then; the client gets a problem, not a trace.
         log.error("http.unexpected_error", error=repr(error))
-        title = N_("Something went wrong on our side; try again")
+        title = _CRASH
         if not _wants_json(request):
             return _error_page(request, 500, title, None, {})
         body = problem(500, "internal_error", title)
@@ -148,6 +157,7 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    app.validation = validation_endpoint(app)
     app.include_router(licensing_router)
     app.include_router(accounts_api)
     app.include_router(accounts_pages)

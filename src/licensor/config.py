@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     offline_days: int = Field(default=14, ge=1, le=365)
     # How often a seat's last-seen time is written on validation, at most.
     seen_interval_seconds: int = 3600
+    # How long a signed license file is handed out again to the same device before a
+    # fresh one is signed (docs/adr/0003); 0 signs one for every validation.
+    license_file_refresh_seconds: int = Field(default=3600, ge=0, le=86400)
 
     # Web sessions: signed out after this much idleness, and after this long in any case.
     session_idle_minutes: int = 120

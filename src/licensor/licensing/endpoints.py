@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response, status
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from licensor.clock import isoformat
-from licensor.deps import AppSettings, Db, Keys, Now, rate_limited
+from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from licensor.deps import AppSettings, Db, Keys, Now, client_address, rate_limited
+from licensor.errors import RateLimited
 from licensor.licensing.schemas import (
     ActivationIn,
     ActivationOut,
@@ -17,12 +22,12 @@ from licensor.licensing.schemas import (
     ValidateOut,
 )
 from licensor.licensing.service import DeviceInfo, LicenseStatus, Licensing
-from licensor.licensing.signing import signed_body
+from licensor.licensing.validation import Validator
 from licensor.logging import log
+from licensor.problems import PROBLEM, problem_response
+from licensor.ratelimit import enforce
 
 router = APIRouter(prefix="/api/v1", tags=["licensing"])
-
-PROBLEM = "application/problem+json"
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, object]]:
@@ -54,15 +59,62 @@ def activate(
     dependencies=[Depends(rate_limited("validation"))],
     summary="Check a license on a device; the answer is signed",
 )
-def validate(
-    body: ValidateIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
-) -> Response:
-    with database.transaction() as session:
-        licensing = Licensing(session, keyring, settings, now)
-        answer = licensing.validate(body.license_key, body.fingerprint)
-    answer["nonce"] = body.nonce
-    answer["issued_at"] = isoformat(now)
-    return Response(signed_body(keyring, answer), media_type="application/json")
+def validate(body: ValidateIn, request: Request) -> Response:
+    """Documents the route; requests are answered by ``validation_route`` (same answers)."""
+    validator: Validator = request.app.state.validator
+    answer = validator.answer(body.license_key, body.fingerprint, body.nonce)
+    return Response(answer, media_type="application/json")
+
+
+VALIDATE_PATH = f"{router.prefix}/licenses/validate"
+
+
+def validation_endpoint(app: Any) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /api/v1/licenses/validate`` without FastAPI's per-request machinery.
+
+    The hottest route (docs/adr/0003), called by the app before its middleware stack:
+    parsed by the same schema, limited by the same rule, answered by the same
+    ``Validator``, with the same problem+json errors. On SQLite the read runs on the event
+    loop (a local file), elsewhere in the thread pool.
+    """
+    validator: Validator = app.state.validator
+    rule = app.state.rules["validation"]
+
+    async def endpoint(request: Request) -> Response:
+        limiter = app.state.limiter
+        address = client_address(request)
+        try:
+            if limiter.blocking:
+                await run_in_threadpool(enforce, limiter, rule, address)
+            else:
+                enforce(limiter, rule, address)
+        except RateLimited as error:
+            return problem_response(
+                error.status, error.code, error.title, error.detail, error.headers()
+            )
+        try:
+            body = ValidateIn.model_validate_json(await request.body())
+        except ValidationError as error:
+            return problem_response(
+                422,
+                "validation_failed",
+                "The request is not valid",
+                None,
+                {},
+                errors=[
+                    {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
+                    for e in error.errors()
+                ],
+            )
+        if validator.runs_inline:
+            answer = validator.answer(body.license_key, body.fingerprint, body.nonce)
+        else:
+            answer = await run_in_threadpool(
+                validator.answer, body.license_key, body.fingerprint, body.nonce
+            )
+        return Response(answer, media_type="application/json")
+
+    return endpoint
 
 
 @router.post(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,25 +46,8 @@ from licensor.models import (
 CODE_PURPOSE = b"activation_code"
 KEY_PURPOSE = b"license_key"
 
-# Validation is the hot path (bench/validate.py): its statements are built once, with
-# bound parameters, instead of per request; the license comes with its plan, and the
-# seat queries, which need no mapped objects, run as plain Core on the connection.
-_LICENSE_WITH_PLAN = (
-    select(License, Plan)
-    .join(Plan, Plan.id == License.plan_id)
-    .where(License.key_index == bindparam("key_index"))
-)
+# Counting seats happens on every activation and view: built once, run as plain Core.
 _seats = Activation.__table__.c
-_DEVICE_SEAT = (
-    select(_seats.id, _seats.released_at, _seats.last_validated_at)
-    .join(Device.__table__, Device.__table__.c.id == _seats.device_id)
-    .where(
-        _seats.license_id == bindparam("license_id"),
-        Device.__table__.c.fingerprint == bindparam("fingerprint"),
-    )
-    .order_by(_seats.released_at.is_(None).desc(), _seats.id.desc())
-    .limit(1)
-)
 _SEATS_USED = select(func.count(_seats.id)).where(
     _seats.license_id == bindparam("license_id"), _seats.released_at.is_(None)
 )
@@ -132,12 +115,48 @@ def audit(
     )
 
 
-def license_status(license: License, now: datetime) -> str:
-    if license.blocked_at is not None:
+def base_status(blocked: bool, expires_at: datetime, now: datetime) -> str:
+    """Blocked, expired or active, before looking at any device."""
+    if blocked:
         return LicenseStatus.BLOCKED
-    if license.expires_at <= now:
+    if expires_at <= now:
         return LicenseStatus.EXPIRED
     return LicenseStatus.ACTIVE
+
+
+def license_status(license: License, now: datetime) -> str:
+    return base_status(license.blocked_at is not None, license.expires_at, now)
+
+
+def license_payload(
+    *,
+    license_key: str,
+    public_id: str,
+    plan_code: str,
+    plan_name: str,
+    entitlements: list[str],
+    devices_max: int,
+    fingerprint: str,
+    status: str,
+    starts_at: datetime | None,
+    expires_at: datetime,
+    now: datetime,
+    offline_days: int,
+) -> dict[str, Any]:
+    """What a license file says (docs/signing.md); valid offline until ``valid_until``."""
+    valid_until = min(now + timedelta(days=offline_days), expires_at)
+    return {
+        "license_key": license_key,
+        "public_id": public_id,
+        "plan": {"code": plan_code, "name": plan_name, "entitlements": entitlements},
+        "devices_max": devices_max,
+        "fingerprint": fingerprint,
+        "status": status,
+        "starts_at": isoformat(starts_at),
+        "expires_at": isoformat(expires_at),
+        "issued_at": isoformat(now),
+        "valid_until": isoformat(valid_until),
+    }
 
 
 def code_state(code: ActivationCode, now: datetime) -> str:
@@ -379,50 +398,6 @@ class Licensing:
 
     # validation and release ----------------------------------------------------------
 
-    def validate(self, key_text: str, fingerprint: str) -> dict[str, Any]:
-        """The answer to a device asking whether its license holds (never an error)."""
-        try:
-            canonical = formats.normalize_license_key(key_text)
-        except formats.MalformedError:
-            return {"valid": False, "status": LicenseStatus.UNKNOWN}
-        found = self.session.execute(
-            _LICENSE_WITH_PLAN, {"key_index": self.key_index(canonical)}
-        ).first()
-        if found is None:
-            return {"valid": False, "status": LicenseStatus.UNKNOWN}
-        license, plan = found
-        # The seat this device holds or held: the active one first, else the latest.
-        seat = (
-            self.session.connection()
-            .execute(_DEVICE_SEAT, {"license_id": license.id, "fingerprint": fingerprint})
-            .first()
-        )
-        status = license_status(license, self.now)
-        if status == LicenseStatus.ACTIVE:
-            if seat is None:
-                status = LicenseStatus.NOT_ACTIVATED
-            elif seat.released_at is not None:
-                status = LicenseStatus.RELEASED
-        answer: dict[str, Any] = {
-            "valid": status == LicenseStatus.ACTIVE,
-            "status": status,
-            "public_id": license.public_id,
-            "plan": plan.code,
-            "expires_at": isoformat(license.expires_at),
-            "devices_used": self._seats_used(license),
-            "devices_max": plan.devices_max,
-        }
-        if answer["valid"] and seat is not None:
-            interval = timedelta(seconds=self.settings.seen_interval_seconds)
-            if seat.last_validated_at <= self.now - interval:
-                self.session.execute(
-                    update(Activation)
-                    .where(Activation.id == seat.id)
-                    .values(last_validated_at=self.now)
-                )
-            answer["license_file"] = self.license_file(license, fingerprint, status)
-        return answer
-
     def release(self, key_text: str, fingerprint: str, *, released_by: str = "device") -> SeatCount:
         """Free the device's seat; releasing a seat that is already free changes nothing."""
         license = self.find_license(key_text, lock=True)
@@ -458,21 +433,18 @@ class Licensing:
         )
 
     def license_file(self, license: License, fingerprint: str, status: str) -> dict[str, Any]:
-        valid_until = min(self.now + timedelta(days=self.settings.offline_days), license.expires_at)
-        payload = {
-            "license_key": self.reveal_license_key(license),
-            "public_id": license.public_id,
-            "plan": {
-                "code": license.plan.code,
-                "name": license.plan.name,
-                "entitlements": list(license.plan.entitlements or []),
-            },
-            "devices_max": license.plan.devices_max,
-            "fingerprint": fingerprint,
-            "status": status,
-            "starts_at": isoformat(license.starts_at),
-            "expires_at": isoformat(license.expires_at),
-            "issued_at": isoformat(self.now),
-            "valid_until": isoformat(valid_until),
-        }
+        payload = license_payload(
+            license_key=self.reveal_license_key(license),
+            public_id=license.public_id,
+            plan_code=license.plan.code,
+            plan_name=license.plan.name,
+            entitlements=list(license.plan.entitlements or []),
+            devices_max=license.plan.devices_max,
+            fingerprint=fingerprint,
+            status=status,
+            starts_at=license.starts_at,
+            expires_at=license.expires_at,
+            now=self.now,
+            offline_days=self.settings.offline_days,
+        )
         return sign_license_file(self.keyring, payload)

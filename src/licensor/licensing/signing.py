@@ -30,7 +30,27 @@ def sign_license_file(keyring: Keyring, payload: dict[str, Any]) -> dict[str, An
     }
 
 
-def signed_body(keyring: Keyring, body: dict[str, Any]) -> bytes:
-    """The exact bytes of a signed JSON answer: ``signature`` covers every other field."""
-    key_id, signature = keyring.sign(RESPONSE_CONTEXT + canonical_json(body))
-    return canonical_json({**body, "signature": f"{key_id}.{b64url(signature)}"})
+def canonical_json_with(value: dict[str, Any], name: str, encoded: bytes) -> bytes:
+    """``canonical_json({**value, name: x})`` where ``encoded`` is ``canonical_json(x)``.
+
+    Lets a part that is signed and sent often (a cached license file) be encoded once.
+    """
+    head = canonical_json({key: item for key, item in value.items() if key < name})
+    tail = canonical_json({key: item for key, item in value.items() if key > name})
+    field = json.dumps(name, ensure_ascii=False).encode() + b":" + encoded
+    parts = [part for part in (head[1:-1], field, tail[1:-1]) if part]
+    return b"{" + b",".join(parts) + b"}"
+
+
+def signed_body(keyring: Keyring, body: dict[str, Any], *, encoded: bytes | None = None) -> bytes:
+    """The bytes of a signed JSON answer: ``signature`` covers every other field.
+
+    The other fields are sent in their canonical form with ``signature`` appended last,
+    so the body is encoded once; a client re-encodes what it received without
+    ``signature`` (key order does not matter to it) and gets the same signed bytes.
+    ``encoded``, when given, is the canonical form of ``body`` already made.
+    """
+    encoded = encoded if encoded is not None else canonical_json(body)
+    key_id, signature = keyring.sign(RESPONSE_CONTEXT + encoded)
+    tail = b'"signature":' + json.dumps(f"{key_id}.{b64url(signature)}").encode() + b"}"
+    return encoded[:-1] + (b"," if len(encoded) > 2 else b"") + tail

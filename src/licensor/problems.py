@@ -1,0 +1,40 @@
+"""problem+json (RFC 9457) bodies and responses, with Licensor's stable ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+PROBLEM = "application/problem+json"
+
+
+def problem(
+    status: int, code: str, title: str, detail: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://licensor.dev/problems/{code.replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "code": code,
+    }
+    if detail and detail != title:
+        body["detail"] = detail
+    body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    return JSONResponse(
+        problem(status, code, title, detail, **extra),
+        status_code=status,
+        media_type=PROBLEM,
+        headers=headers,
+    )
