@@ -130,6 +130,8 @@ class Database:
         # left to SQLite's busy handler, they would poll with sleeps of up to 100 ms,
         # which under load made validation latencies reach seconds (bench/validate.py).
         self._sqlite_turn = threading.Lock() if self.is_sqlite else None
+        self._own: list[Any] = []
+        self._own_lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -155,5 +157,31 @@ class Database:
             if acquired:
                 self._sqlite_turn.release()
 
+    def own_connection(self) -> Any:
+        """A driver connection outside the pool, for one thread's exclusive use; closed
+        by ``dispose`` (the validation path reads through one: docs/adr/0003)."""
+        pooled = self.engine.raw_connection()
+        connection = pooled.driver_connection
+        pooled.detach()
+        with self._own_lock:
+            self._own.append(connection)
+        return connection
+
+    def release_own(self, connection: Any) -> None:
+        with self._own_lock:
+            if connection in self._own:
+                self._own.remove(connection)
+        try:
+            connection.close()
+        except Exception:  # a broken connection: nothing more to release
+            pass
+
     def dispose(self) -> None:
+        with self._own_lock:
+            owned, self._own = self._own, []
+        for connection in owned:
+            try:
+                connection.close()
+            except Exception:  # a broken connection: nothing more to release
+                pass
         self.engine.dispose()

@@ -8,10 +8,11 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from licensor.api import create_app
 from licensor.clock import Clock
@@ -113,3 +114,53 @@ def test_the_documented_route_gives_the_same_answers_as_the_fast_path(
             for answer in (fast, slow):
                 answer.pop("signature")
             assert json.dumps(fast, sort_keys=True) == json.dumps(slow, sort_keys=True)
+
+
+def _own_app(
+    settings: Settings, database: Database, keyring: Keyring, clock: Clock, **changes: Any
+) -> FastAPI:
+    return create_app(
+        settings.model_copy(update=changes),
+        database=database,
+        keyring=keyring,
+        limiter=MemoryRateLimiter(),
+        app_clock=clock,
+    )
+
+
+def test_reads_from_the_thread_pool_give_the_same_answers(
+    api: httpx.Client,
+    make_code: Any,
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    clock: Clock,
+) -> None:
+    key, fingerprint = _activate(api, make_code())
+    app = _own_app(settings, database, keyring, clock, validation_reads="pool")
+    with serve(app) as url, httpx.Client(base_url=url) as pooled:
+        for case_fingerprint in (fingerprint, "another-device"):
+            inline = _validate(api, key, case_fingerprint, "same")
+            other = _validate(pooled, key, case_fingerprint, "same")
+            inline.pop("signature")
+            other.pop("signature")
+            assert inline == other
+
+
+@pytest.mark.postgres_only
+def test_validation_survives_the_database_dropping_its_connection(
+    api: httpx.Client, make_code: Any, database: Database
+) -> None:
+    key, fingerprint = _activate(api, make_code())
+    assert _validate(api, key, fingerprint, "before")["valid"] is True
+    with database.engine.connect() as connection:
+        ended = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND state = 'idle'"
+            )
+        ).scalar_one()
+        connection.commit()
+    assert ended >= 1
+    assert _validate(api, key, fingerprint, "after")["valid"] is True

@@ -76,7 +76,9 @@ class Validator:
         self.keyring = keyring
         self.settings = settings
         self.clock = clock
-        self.runs_inline = database.is_sqlite  # a local file: no network wait to hand off
+        # Reads on the event loop with a connection of its own (one statement, one round
+        # trip), unless told to use the pool from the thread pool (a distant database).
+        self.runs_inline = settings.validation_reads == "inline"
         if database.is_sqlite:
             self._sql = _QUERY.format(fingerprint="?", key_index="?")
         else:
@@ -84,7 +86,7 @@ class Validator:
         self._files: OrderedDict[tuple[int, str, datetime], tuple[datetime, bytes]]
         self._files = OrderedDict()
         self._lock = threading.Lock()
-        self._inline_connection: Any = None
+        self._own_connection: Any = None
 
     def answer(self, license_key: str, fingerprint: str, nonce: str | None) -> bytes:
         """The signed JSON body of the answer."""
@@ -151,17 +153,37 @@ class Validator:
         )
 
     def _read(self, key_index: bytes, fingerprint: str) -> tuple[Any, ...] | None:
-        if self.runs_inline:
-            # Only the event loop's thread reads here: one connection of its own, kept
-            # out of the pool (SQLite in autocommit mode: a read takes no lock in WAL).
-            if self._inline_connection is None:
-                pooled = self.database.engine.raw_connection()
-                self._inline_connection = pooled.driver_connection
-                pooled.detach()
-            cursor = self._inline_connection.execute(self._sql, (fingerprint, key_index))
+        if not self.runs_inline:
+            return self._read_pooled(key_index, fingerprint)
+        try:
+            return self._read_own(key_index, fingerprint)
+        except self.database.engine.dialect.loaded_dbapi.Error:
+            # The connection broke (a database restart): one more try on a new one.
+            self._drop_own()
+            return self._read_own(key_index, fingerprint)
+
+    def _read_own(self, key_index: bytes, fingerprint: str) -> tuple[Any, ...] | None:
+        # Only the event loop's thread reads here: one connection of its own, kept out of
+        # the pool, in autocommit mode, so a read is one statement and one round trip.
+        if self._own_connection is None:
+            connection = self.database.own_connection()
+            if not self.database.is_sqlite:
+                connection.autocommit = True
+            self._own_connection = connection
+        cursor = self._own_connection.cursor()
+        try:
+            cursor.execute(self._sql, (fingerprint, key_index))
             row = cursor.fetchone()
+        finally:
             cursor.close()
-            return tuple(row) if row is not None else None
+        return tuple(row) if row is not None else None
+
+    def _drop_own(self) -> None:
+        connection, self._own_connection = self._own_connection, None
+        if connection is not None:
+            self.database.release_own(connection)
+
+    def _read_pooled(self, key_index: bytes, fingerprint: str) -> tuple[Any, ...] | None:
         connection = self.database.engine.raw_connection()
         try:
             cursor = connection.cursor()
