@@ -7,7 +7,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
@@ -51,3 +53,14 @@ def empty_tables(engine: Engine) -> None:
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The error family's shape: problem+json with the status and a stable ``code``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["title"]
+    return body

@@ -156,17 +156,6 @@ def linked_code(api: httpx.Client, make_code: MakeCode) -> LinkCode:
     return make
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The error family's shape: problem+json with the status and a stable ``code``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    assert body["status"] == status
-    assert body["title"]
-    return body
-
-
 # --- mail, read from the outbox -------------------------------------------------------------
 
 

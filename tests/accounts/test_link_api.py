@@ -24,11 +24,11 @@ from tests.accounts.conftest import (
     MakeCode,
     OpenBrowser,
     activate,
-    assert_problem,
     device,
     link,
     outbox,
 )
+from tests.support import assert_problem
 
 
 def _code_owner(database: Database, license_key_public_id: str) -> int | None:

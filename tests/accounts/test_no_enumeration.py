@@ -17,9 +17,9 @@ from tests.accounts.conftest import (
     Customer,
     MakeAccount,
     OpenBrowser,
-    assert_problem,
     outbox,
 )
+from tests.support import assert_problem
 
 ROUNDS = 15
 # Generous: the point is that argon2 runs in both branches (tens of milliseconds), not that

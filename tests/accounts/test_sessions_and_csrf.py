@@ -31,12 +31,12 @@ from tests.accounts.conftest import (
     MakeAccount,
     MakeCode,
     OpenBrowser,
-    assert_problem,
     cookie_attributes,
     link_in_mail,
     outbox,
     set_cookie_headers,
 )
+from tests.support import assert_problem
 
 LimitedServer = Callable[..., AbstractContextManager[str]]
 

@@ -85,17 +85,6 @@ def block_code(
     return block
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The error family's shape: problem+json with the status and a stable ``code``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    assert body["status"] == status
-    assert body["title"]
-    return body
-
-
 def activation(code: str, machine: dict[str, str]) -> dict[str, Any]:
     return {"activation_code": code, "device": machine}
 

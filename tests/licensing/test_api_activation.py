@@ -17,11 +17,11 @@ from tests.licensing.conftest import (
     LimitedServer,
     activate,
     activation,
-    assert_problem,
     device,
     license_file_verifies,
     signing_keys,
 )
+from tests.support import assert_problem
 
 MakeCode = Callable[..., str]
 BlockCode = Callable[..., None]

@@ -25,7 +25,6 @@ from tests.licensing.conftest import (
     LimitedServer,
     activate,
     answer_verifies,
-    assert_problem,
     b64url_decode,
     canonical_json,
     device,
@@ -33,6 +32,7 @@ from tests.licensing.conftest import (
     signing_keys,
     validate,
 )
+from tests.support import assert_problem
 
 MakeCode = Callable[..., str]
 BlockCode = Callable[..., None]

@@ -24,6 +24,7 @@ from licensor.models import (
     DeviceAuthorization,
     License,
 )
+from licensor.units import Service
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels: no words, no look-alikes
 CONNECT_MINUTES = 10
@@ -80,12 +81,9 @@ def format_user_code(code: str) -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
-class Portal:
+class Portal(Service):
     def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
-        self.session = session
-        self.keyring = keyring
-        self.settings = settings
-        self.now = now
+        super().__init__(session, keyring, settings, now)
         self.licensing = Licensing(session, keyring, settings, now)
 
     # Licenses ------------------------------------------------------------------------

@@ -19,14 +19,12 @@ from sqlalchemy.orm import Session
 
 from licensor.accounts import passwords, totp
 from licensor.clock import isoformat
-from licensor.config import Settings
 from licensor.errors import (
     FormInvalid,
     InvalidCredentials,
     LicenseLinkedElsewhere,
     LicenseNotOnDevice,
 )
-from licensor.keys import Keyring
 from licensor.licensing.service import Licensing, audit
 from licensor.mail.outbox import enqueue
 from licensor.models import (
@@ -39,6 +37,7 @@ from licensor.models import (
     Role,
     WebSession,
 )
+from licensor.units import Service
 
 VERIFY_HOURS = 48
 RESET_HOURS = 1
@@ -73,14 +72,8 @@ class LinkedLicense:
     already_linked: bool
 
 
-class Accounts:
+class Accounts(Service):
     """Account rules bound to one unit of work."""
-
-    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
-        self.session = session
-        self.keyring = keyring
-        self.settings = settings
-        self.now = now
 
     # lookups -------------------------------------------------------------------------
 

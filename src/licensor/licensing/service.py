@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from licensor.clock import isoformat
-from licensor.config import Settings
 from licensor.errors import (
     CodeBlocked,
     CodeMalformed,
@@ -29,7 +28,6 @@ from licensor.errors import (
     PlanUnknown,
     ValidationFailed,
 )
-from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.signing import sign_license_file
 from licensor.models import (
@@ -42,6 +40,7 @@ from licensor.models import (
     License,
     Plan,
 )
+from licensor.units import Service
 
 CODE_PURPOSE = b"activation_code"
 KEY_PURPOSE = b"license_key"
@@ -166,14 +165,8 @@ def code_state(code: ActivationCode, now: datetime) -> str:
     return code.state
 
 
-class Licensing:
+class Licensing(Service):
     """Licensing rules bound to one unit of work."""
-
-    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
-        self.session = session
-        self.keyring = keyring
-        self.settings = settings
-        self.now = now
 
     # plans ---------------------------------------------------------------------------
 
