@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'licensor.db'}"
 
+    def url(self, path: str) -> str:
+        """The public address of a path here, as links in mail and answers give it."""
+        return self.base_url.rstrip("/") + path
+
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.var_dir / "keys"

@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from licensor.licensing.schemas import Problem
+
 PROBLEM = "application/problem+json"
 
 
@@ -38,3 +40,8 @@ def problem_response(
         media_type=PROBLEM,
         headers=headers,
     )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for routes that answer these statuses with a problem."""
+    return {status: {"model": Problem, "content": {PROBLEM: {}}} for status in statuses}

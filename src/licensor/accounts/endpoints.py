@@ -18,8 +18,8 @@ from licensor.accounts.schemas import (
 from licensor.accounts.service import Accounts, normalize_email
 from licensor.deps import AppSettings, Db, Keys, Now, client_address, rate_limited
 from licensor.errors import EmailNotVerified, LicenseLinkedElsewhere
-from licensor.licensing.endpoints import _problems
 from licensor.logging import log
+from licensor.problems import problem_responses
 from licensor.ratelimit import enforce
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -33,7 +33,7 @@ def mask_email(email: str) -> str:
 @router.post(
     "/account/licenses",
     response_model=LinkOut,
-    responses=_problems(401, 403, 404, 409, 422, 429),
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
     dependencies=[Depends(rate_limited("link"))],
     summary="Join this device's license and its activation code to an account (F4)",
 )
@@ -67,14 +67,14 @@ def link_license(
         status="already_linked" if linked.already_linked else "linked",
         public_id=linked.public_id,
         plan=linked.plan,
-        licenses_url=settings.base_url.rstrip("/") + "/account/licenses",
+        licenses_url=settings.url("/account/licenses"),
     )
 
 
 @router.post(
     "/device/authorize",
     response_model=DeviceAuthorizeOut,
-    responses=_problems(422, 429),
+    responses=problem_responses(422, 429),
     dependencies=[Depends(rate_limited("link"))],
     summary="Start connecting this device to an account with a short code (F10)",
 )
@@ -84,7 +84,7 @@ def authorize_device(
     with database.transaction() as session:
         portal = Portal(session, keyring, settings, now)
         device_code, user_code = portal.authorize_device(body.fingerprint, body.name, body.platform)
-    uri = settings.base_url.rstrip("/") + "/account/connect"
+    uri = settings.url("/account/connect")
     return DeviceAuthorizeOut(
         device_code=device_code,
         user_code=format_user_code(user_code),
@@ -98,7 +98,7 @@ def authorize_device(
 @router.post(
     "/device/token",
     response_model=DeviceTokenOut,
-    responses=_problems(400, 410, 422, 429),
+    responses=problem_responses(400, 410, 422, 429),
     dependencies=[Depends(rate_limited("validation"))],
     summary="Ask whether the code was entered; 400 authorization_pending until it is",
 )

@@ -30,7 +30,6 @@ from licensor.mail.outbox import enqueue
 from licensor.models import (
     Account,
     AccountToken,
-    Activation,
     ActivationCode,
     Device,
     License,
@@ -352,15 +351,7 @@ class Accounts(Service):
         """
         licensing = Licensing(self.session, self.keyring, self.settings, self.now)
         license = licensing.find_license(license_key, lock=True)
-        seat = self.session.scalar(
-            select(Activation)
-            .join(Device, Device.id == Activation.device_id)
-            .where(
-                Activation.license_id == license.id,
-                Device.fingerprint == fingerprint,
-                Activation.released_at.is_(None),
-            )
-        )
+        seat = licensing.device_seat(license, fingerprint)
         if seat is None:
             raise LicenseNotOnDevice()
         code = license.activation_code
@@ -453,7 +444,7 @@ class Accounts(Service):
         return record
 
     def _url(self, path: str) -> str:
-        return self.settings.base_url.rstrip("/") + path
+        return self.settings.url(path)
 
     def _domain(self) -> str:
         return self.settings.mail_from.rsplit("@", 1)[-1].strip(" >") or "licensor.local"

@@ -14,7 +14,6 @@ from licensor.errors import RateLimited
 from licensor.licensing.schemas import (
     ActivationIn,
     ActivationOut,
-    Problem,
     ReleaseIn,
     ReleaseOut,
     SigningKeysOut,
@@ -24,21 +23,17 @@ from licensor.licensing.schemas import (
 from licensor.licensing.service import DeviceInfo, LicenseStatus, Licensing
 from licensor.licensing.validation import Validator
 from licensor.logging import log
-from licensor.problems import PROBLEM, problem_response
+from licensor.problems import problem_response, problem_responses
 from licensor.ratelimit import enforce
 
 router = APIRouter(prefix="/api/v1", tags=["licensing"])
-
-
-def _problems(*statuses: int) -> dict[int | str, dict[str, object]]:
-    return {code: {"model": Problem, "content": {PROBLEM: {}}} for code in statuses}
 
 
 @router.post(
     "/activations",
     status_code=status.HTTP_201_CREATED,
     response_model=ActivationOut,
-    responses=_problems(403, 404, 409, 422, 429),
+    responses=problem_responses(403, 404, 409, 422, 429),
     dependencies=[Depends(rate_limited("activation"))],
     summary="Activate a code on a device",
 )
@@ -55,7 +50,7 @@ def activate(
 @router.post(
     "/licenses/validate",
     response_model=ValidateOut,
-    responses=_problems(422, 429),
+    responses=problem_responses(422, 429),
     dependencies=[Depends(rate_limited("validation"))],
     summary="Check a license on a device; the answer is signed",
 )
@@ -120,7 +115,7 @@ def validation_endpoint(app: Any) -> Callable[[Request], Awaitable[Response]]:
 @router.post(
     "/activations/release",
     response_model=ReleaseOut,
-    responses=_problems(404, 422, 429),
+    responses=problem_responses(404, 422, 429),
     dependencies=[Depends(rate_limited("validation"))],
     summary="Release this device's seat so the license can move to another device",
 )

@@ -383,6 +383,18 @@ class Licensing(Service):
             )
         )
 
+    def device_seat(self, license: License, fingerprint: str) -> Activation | None:
+        """The live seat of this license on the device with this fingerprint."""
+        return self.session.scalar(
+            select(Activation)
+            .join(Device, Device.id == Activation.device_id)
+            .where(
+                Activation.license_id == license.id,
+                Device.fingerprint == fingerprint,
+                Activation.released_at.is_(None),
+            )
+        )
+
     def _seats_used(self, license: License) -> int:
         self.session.flush()  # count the seats this unit of work has taken too
         connection = self.session.connection()
@@ -394,15 +406,7 @@ class Licensing(Service):
     def release(self, key_text: str, fingerprint: str, *, released_by: str = "device") -> SeatCount:
         """Free the device's seat; releasing a seat that is already free changes nothing."""
         license = self.find_license(key_text, lock=True)
-        seat = self.session.scalar(
-            select(Activation)
-            .join(Device, Device.id == Activation.device_id)
-            .where(
-                Activation.license_id == license.id,
-                Device.fingerprint == fingerprint,
-                Activation.released_at.is_(None),
-            )
-        )
+        seat = self.device_seat(license, fingerprint)
         if seat is not None:
             seat.released_at = self.now
             seat.released_by = released_by
