@@ -29,6 +29,7 @@ from licensor.mail.views import router as mailbox_pages
 from licensor.problems import PROBLEM, problem, problem_response
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
 from licensor.web import i18n
+from licensor.web.help import router as help_pages
 from licensor.web.i18n import N_
 from licensor.web.pages import (
     ENVIRONMENT,
@@ -161,6 +162,7 @@ def create_app(
     app.include_router(licensing_router)
     app.include_router(accounts_api)
     app.include_router(accounts_pages)
+    app.include_router(help_pages)
     if settings.smtp_url is None:
         app.include_router(mailbox_pages)
     static = Path(__file__).parent / "web" / "static"
