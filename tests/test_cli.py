@@ -339,7 +339,7 @@ def client_environment(tmp_path: Path) -> dict[str, str]:
     return cli_environment(tmp_path / "var")
 
 
-def test_licensor_client_help_describes_the_upcoming_commands(
+def test_licensor_client_help_lists_the_contract_commands(
     client_environment: dict[str, str], tmp_path: Path
 ) -> None:
     helped = run("licensor-client", "--help", environment=client_environment, cwd=tmp_path)
@@ -353,27 +353,11 @@ def test_licensor_client_help_describes_the_upcoming_commands(
         "release",
         "export FILE",
         "import FILE",
+        "connect",
         "--server URL",
         "--state-dir DIR",
     ):
         assert f"  {usage}" in helped.stdout  # listed, not merely mentioned
-
-
-@pytest.mark.parametrize("args", [["activate", "ABCDE-FGHJK-MNPQR-STVWX"], ["status"]])
-def test_licensor_client_commands_say_they_are_not_available_yet(
-    client_environment: dict[str, str], tmp_path: Path, args: list[str]
-) -> None:
-    ran = run(
-        "licensor-client",
-        "--server",
-        "http://127.0.0.1:9",
-        *args,
-        environment=client_environment,
-        cwd=tmp_path,
-    )
-
-    assert ran.returncode == 2
-    assert f"'{args[0]}' is not available yet" in ran.stderr
 
 
 def test_the_client_sdk_imports_nothing_from_the_server(tmp_path: Path) -> None:

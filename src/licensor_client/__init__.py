@@ -1,11 +1,98 @@
 """The Licensor client SDK, shipped inside vendors' apps, and the ``licensor-client`` command.
 
 It talks to a Licensor server over HTTP only and imports nothing from ``licensor``, so an
-app carries this package and its few dependencies, never the server.
+app carries this package and its few dependencies (httpx, cryptography), never the server::
+
+    from licensor_client import LicenseClient
+
+    with LicenseClient("https://licensing.example.com", "k1:BASE64URL-PUBLIC-KEY") as client:
+        info = client.activate("6JPET-26GV0-A08J5-BT3ZX")
+        print(info.plan_name, info.expires_at, info.grouped_license_key)
+        client.status()  # online; from the signed license file when offline
+
+Every answer and license file is verified against the pinned public keys; errors are in
+``licensor_client.exceptions``.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from licensor_client._client import (
+    Connected,
+    DeviceConnect,
+    LicenseClient,
+    LicenseInfo,
+    LinkResult,
+    ReleaseResult,
+    format_license_key,
+)
+from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
+from licensor_client._signing import LicenseFile, PublicKeys, check_license_file
+from licensor_client._state import default_state_dir
+from licensor_client.exceptions import (
+    AuthorizationPending,
+    BackupError,
+    BackupLocked,
+    ClockTampered,
+    CodeBlocked,
+    CodeMalformed,
+    CodeUnknown,
+    DeviceCodeExpired,
+    DeviceLimitReached,
+    EmailNotVerified,
+    InvalidCredentials,
+    LicenseExpired,
+    LicenseFileExpired,
+    LicenseLinkedElsewhere,
+    LicensorClientError,
+    NetworkError,
+    NotActivated,
+    RateLimited,
+    ReplayedAnswer,
+    ServerError,
+    SignatureInvalid,
+    VerificationError,
+    WrongDevice,
+)
+
+__all__ = [
+    "FINGERPRINT_ENV",
+    "AuthorizationPending",
+    "BackupError",
+    "BackupLocked",
+    "ClockTampered",
+    "CodeBlocked",
+    "CodeMalformed",
+    "CodeUnknown",
+    "Connected",
+    "DeviceCodeExpired",
+    "DeviceConnect",
+    "DeviceLimitReached",
+    "EmailNotVerified",
+    "InvalidCredentials",
+    "LicenseClient",
+    "LicenseExpired",
+    "LicenseFile",
+    "LicenseFileExpired",
+    "LicenseInfo",
+    "LicenseLinkedElsewhere",
+    "LicensorClientError",
+    "LinkResult",
+    "Machine",
+    "NetworkError",
+    "NotActivated",
+    "PublicKeys",
+    "RateLimited",
+    "ReleaseResult",
+    "ReplayedAnswer",
+    "ServerError",
+    "SignatureInvalid",
+    "VerificationError",
+    "WrongDevice",
+    "__version__",
+    "check_license_file",
+    "default_state_dir",
+    "format_license_key",
+    "this_machine",
+]

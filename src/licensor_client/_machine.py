@@ -1,0 +1,162 @@
+"""Who this device is: a fingerprint for the server and a sealing key that never leaves it.
+
+Both come from the machine's most durable identity the platform lets a user process read:
+the firmware's system UUID first (it survives reinstalling the operating system, so a
+reinstalled machine gets its own seat back), then the identity the OS keeps (machine-id,
+MachineGuid: a reinstall makes a new one), then the network card's address. The
+fingerprint is a hash of that identity scoped to the app, so two vendors' apps on one
+machine cannot correlate their users; the sealing key is derived separately, so knowing
+the fingerprint (the server does) does not open a backup sealed to the machine.
+
+``LICENSOR_FINGERPRINT`` replaces the identity (virtual machines that clone one image,
+tests); the fingerprint is then that value itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+FINGERPRINT_ENV = "LICENSOR_FINGERPRINT"
+_FINGERPRINT_PATTERN = re.compile(r"^[A-Za-z0-9_\-:.]{16,128}$")
+_PLACEHOLDER_UUIDS = {
+    "00000000-0000-0000-0000-000000000000",
+    "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    "03000200-0400-0500-0006-000700080009",  # a common unset-firmware value
+}
+
+
+@dataclass(frozen=True)
+class Machine:
+    fingerprint: str
+    sealing_key: bytes = field(default=b"", repr=False)
+    name: str = ""
+    platform: str = ""
+    #: Where the identity came from: override, firmware, os, network or state.
+    source: str = ""
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _firmware_uuid() -> str | None:
+    if sys.platform.startswith("linux"):
+        value = _read("/sys/class/dmi/id/product_uuid")
+    elif sys.platform == "darwin":
+        value = _command(
+            ["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"], r'"IOPlatformUUID" = "([^"]+)"'
+        )
+    elif sys.platform == "win32":
+        value = _command(
+            [
+                "powershell",
+                "-NoProfile",
+                "-Command",
+                "(Get-CimInstance Win32_ComputerSystemProduct).UUID",
+            ],
+            r"([0-9A-Fa-f-]{36})",
+        )
+    else:
+        value = None
+    if value and value.lower() not in _PLACEHOLDER_UUIDS:
+        return value.lower()
+    return None
+
+
+def _os_identity() -> str | None:
+    if sys.platform == "win32":
+        try:
+            import winreg
+
+            with winreg.OpenKey(  # type: ignore[attr-defined,unused-ignore]
+                winreg.HKEY_LOCAL_MACHINE,  # type: ignore[attr-defined,unused-ignore]
+                r"SOFTWARE\Microsoft\Cryptography",
+            ) as key:
+                value, _ = winreg.QueryValueEx(key, "MachineGuid")  # type: ignore[attr-defined,unused-ignore]
+                return str(value)
+        except OSError:
+            return None
+    return _read("/etc/machine-id") or _read("/var/lib/dbus/machine-id")
+
+
+def _network_identity() -> str | None:
+    node = uuid.getnode()
+    # uuid falls back to a random number with the multicast bit set when it finds no card.
+    return None if node >> 40 & 1 else f"{node:012x}"
+
+
+def _command(arguments: list[str], pattern: str) -> str | None:
+    try:
+        output = subprocess.run(
+            arguments, capture_output=True, text=True, timeout=5, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(pattern, output)
+    return match.group(1) if match else None
+
+
+def _state_identity(state_dir: Path) -> str:
+    """Last resort: a random identity kept beside the license (lost with the state)."""
+    path = state_dir / "device-id"
+    existing = _read(str(path))
+    if existing:
+        return existing
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = uuid.uuid4().hex
+    path.write_text(value + "\n")
+    return value
+
+
+def _durable_identity(state_dir: Path) -> tuple[str, str]:
+    for source, read in (
+        ("firmware", _firmware_uuid),
+        ("os", _os_identity),
+        ("network", _network_identity),
+    ):
+        identity = read()
+        if identity:
+            return source, identity
+    return "state", _state_identity(state_dir)
+
+
+def _derive(identity: str, app_id: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=app_id.encode(), info=purpose).derive(
+        identity.encode()
+    )
+
+
+def describe_platform() -> str:
+    return f"{platform.system()} {platform.release()} {platform.machine()}".strip()
+
+
+def this_machine(app_id: str, state_dir: Path, override: str | None = None) -> Machine:
+    """This device's fingerprint and sealing key for the app ``app_id``."""
+    override = override if override is not None else os.environ.get(FINGERPRINT_ENV)
+    name, system = socket.gethostname(), describe_platform()
+    if override:
+        if not _FINGERPRINT_PATTERN.match(override):
+            raise ValueError(f"{FINGERPRINT_ENV} must be 16 to 128 letters, digits or any of _-:.")
+        return Machine(
+            override, _derive(override, app_id, b"licensor-seal/1"), name, system, "override"
+        )
+    source, identity = _durable_identity(state_dir)
+    fingerprint = hashlib.sha256(
+        b"licensor-fingerprint/1\0" + app_id.encode() + b"\0" + identity.encode()
+    ).hexdigest()
+    return Machine(fingerprint, _derive(identity, app_id, b"licensor-seal/1"), name, system, source)

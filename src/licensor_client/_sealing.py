@@ -1,0 +1,73 @@
+"""Sealing the activation code: to this machine, or to a passphrase the customer chooses.
+
+AES-256-GCM; the license key is bound in as associated data, so a sealed code cannot be
+moved into another license's state or backup. A passphrase is stretched with scrypt
+(memory-hard, so guessing it from a stolen backup is slow).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from licensor_client._signing import b64url_decode
+from licensor_client.exceptions import BackupError, BackupLocked
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _stretch(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
+
+
+def seal(secret: str, key: bytes, context: bytes) -> dict[str, Any]:
+    nonce = os.urandom(12)
+    return {
+        "nonce": _b64(nonce),
+        "ciphertext": _b64(AESGCM(key).encrypt(nonce, secret.encode(), context)),
+    }
+
+
+def unseal(envelope: dict[str, Any], key: bytes, context: bytes) -> str:
+    try:
+        nonce, ciphertext = b64url_decode(envelope["nonce"]), b64url_decode(envelope["ciphertext"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise BackupError("the sealed code is damaged") from error
+    try:
+        return AESGCM(key).decrypt(nonce, ciphertext, context).decode()
+    except InvalidTag as error:
+        raise BackupLocked("sealed to another machine or passphrase") from error
+    except ValueError as error:  # a nonce of the wrong size
+        raise BackupError("the sealed code is damaged") from error
+
+
+def seal_with_passphrase(secret: str, passphrase: str, context: bytes) -> dict[str, Any]:
+    salt = os.urandom(16)
+    envelope = seal(secret, _stretch(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P), context)
+    return {
+        **envelope,
+        "kdf": {"name": "scrypt", "salt": _b64(salt), "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
+    }
+
+
+def unseal_with_passphrase(envelope: dict[str, Any], passphrase: str, context: bytes) -> str:
+    kdf = envelope.get("kdf")
+    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
+        raise BackupError("the backup uses a key derivation this version does not know")
+    try:
+        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
+        salt = b64url_decode(kdf["salt"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise BackupError("the backup's passphrase parameters are damaged") from error
+    if not (2**10 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
+        raise BackupError("the backup's passphrase parameters are out of range")
+    return unseal(envelope, _stretch(passphrase, salt, n, r, p), context)
