@@ -29,6 +29,14 @@ from licensor.ratelimit import MemoryRateLimiter
 from tests.mail_support import SmtpServer
 from tests.support import empty_tables, free_port, serve
 
+# Factories, one fixtures module per domain, offered to every test directory. Their plain
+# helpers (``device()``, ``activate()``, ``link()``...) are imported from the modules.
+pytest_plugins = [
+    "tests.licensing.factories",
+    "tests.accounts.factories",
+    "tests.limits",
+]
+
 TEST_DATABASE_URL = os.environ.get("LICENSOR_TEST_DATABASE_URL")
 
 

@@ -123,6 +123,9 @@ def _guide(base_url: str, samples: list[str], cards: Path) -> str:
         ' "name": "Demo laptop", "platform": "linux"}}\'',
         "Look it up as the vendor:",
         f"  .venv/bin/licensor codes show {first}",
+        "Or activate it as a customer would, in the reference app or on the command line:",
+        f"  .venv/bin/licensor-app --server {base_url}",
+        f"  .venv/bin/licensor-client --server {base_url} --state-dir var/device activate {first}",
         "",
     ]
     return "\n".join(lines)

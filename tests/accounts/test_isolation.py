@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from licensor.db import Database
 from licensor.models import Activation, Device
-from tests.accounts.conftest import LinkCode, MakeAccount, OpenBrowser
+from tests.accounts.factories import LinkCode, MakeAccount, OpenBrowser
 
 
 def _device_id(database: Database, fingerprint: str) -> int:
@@ -26,11 +26,11 @@ def _live_seats(database: Database, device_id: int) -> int:
 
 
 def test_each_licenses_page_lists_only_its_own_accounts_code(
-    make_account: MakeAccount, linked_code: LinkCode, browser: OpenBrowser
+    make_account: MakeAccount, linked_code: LinkCode, form_browser: OpenBrowser
 ) -> None:
     ann, bob = make_account(), make_account()
     anns_code, bobs_code = linked_code(ann), linked_code(bob)
-    anns_browser, bobs_browser = browser(), browser()
+    anns_browser, bobs_browser = form_browser(), form_browser()
     anns_browser.sign_in(ann)
     bobs_browser.sign_in(bob)
 
@@ -47,12 +47,12 @@ def test_each_licenses_page_lists_only_its_own_accounts_code(
 def test_each_devices_page_lists_only_its_own_accounts_devices(
     make_account: MakeAccount,
     linked_code: LinkCode,
-    browser: OpenBrowser,
+    form_browser: OpenBrowser,
     database: Database,
 ) -> None:
     ann, bob = make_account(), make_account()
     anns_code, bobs_code = linked_code(ann), linked_code(bob)
-    anns_browser = browser()
+    anns_browser = form_browser()
     anns_browser.sign_in(ann)
 
     page = anns_browser.get("/account/devices").text
@@ -65,7 +65,7 @@ def test_each_devices_page_lists_only_its_own_accounts_devices(
 def test_removing_another_customers_device_does_nothing_to_it(
     make_account: MakeAccount,
     linked_code: LinkCode,
-    browser: OpenBrowser,
+    form_browser: OpenBrowser,
     database: Database,
     api: httpx.Client,
 ) -> None:
@@ -73,7 +73,7 @@ def test_removing_another_customers_device_does_nothing_to_it(
     linked_code(ann)
     bobs_code = linked_code(bob)
     bobs_device = _device_id(database, bobs_code.fingerprint)
-    anns_browser = browser()
+    anns_browser = form_browser()
     anns_browser.sign_in(ann)
 
     answer = anns_browser.post(
@@ -89,19 +89,19 @@ def test_removing_another_customers_device_does_nothing_to_it(
         json={"license_key": bobs_code.license_key, "fingerprint": bobs_code.fingerprint},
     ).json()
     assert still_valid["valid"] is True
-    bobs_browser = browser()
+    bobs_browser = form_browser()
     bobs_browser.sign_in(bob)
     assert f"/account/devices/{bobs_device}/remove" in bobs_browser.get("/account/devices").text
 
 
 def test_removing_ones_own_device_frees_its_seat(
-    make_account: MakeAccount, linked_code: LinkCode, browser: OpenBrowser, database: Database
+    make_account: MakeAccount, linked_code: LinkCode, form_browser: OpenBrowser, database: Database
 ) -> None:
     # The control for the test above: the same request on one's own device works.
     ann = make_account()
     anns_code = linked_code(ann)
     anns_device = _device_id(database, anns_code.fingerprint)
-    anns_browser = browser()
+    anns_browser = form_browser()
     anns_browser.sign_in(ann)
 
     answer = anns_browser.post(
@@ -113,11 +113,11 @@ def test_removing_ones_own_device_frees_its_seat(
 
 
 def test_adding_another_customers_code_by_hand_is_refused_and_does_not_move_it(
-    make_account: MakeAccount, linked_code: LinkCode, browser: OpenBrowser
+    make_account: MakeAccount, linked_code: LinkCode, form_browser: OpenBrowser
 ) -> None:
     ann, bob = make_account(), make_account()
     bobs_code = linked_code(bob)
-    anns_browser = browser()
+    anns_browser = form_browser()
     anns_browser.sign_in(ann)
 
     answer = anns_browser.post(
@@ -128,7 +128,7 @@ def test_adding_another_customers_code_by_hand_is_refused_and_does_not_move_it(
 
     assert answer.status_code == 422
     assert "contact support" in answer.text
-    bobs_browser = browser()
+    bobs_browser = form_browser()
     bobs_browser.sign_in(bob)
     assert bobs_code.code in bobs_browser.get("/account/licenses").text
     # The code is echoed back in the form Ann typed it in, but not listed as hers.

@@ -17,17 +17,15 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.models import Account, ActivationCode, AuditEvent, License
-from tests.accounts.conftest import (
+from tests.accounts.factories import (
     Customer,
     LinkCode,
     MakeAccount,
-    MakeCode,
     OpenBrowser,
-    activate,
-    device,
     link,
     outbox,
 )
+from tests.licensing.factories import MakeCode, activate, device
 from tests.support import assert_problem
 
 
@@ -60,7 +58,7 @@ def test_a_license_on_this_device_joins_the_account_audited_and_the_owner_is_tol
     make_account: MakeAccount,
     make_code: MakeCode,
     database: Database,
-    browser: OpenBrowser,
+    form_browser: OpenBrowser,
     settings: Settings,
 ) -> None:
     customer = make_account()
@@ -83,7 +81,7 @@ def test_a_license_on_this_device_joins_the_account_audited_and_the_owner_is_tol
     assert event.details["public_id"] == activated["public_id"]
     (mail,) = outbox(database, customer.email, "license_added")
     assert "added" in mail.subject.lower()
-    signed_in = browser()
+    signed_in = form_browser()
     signed_in.sign_in(customer)
     assert code in signed_in.get("/account/licenses").text
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import httpx
 
 from licensor.db import Database
-from tests.accounts.conftest import (
+from tests.accounts.factories import (
     Customer,
     MakeAccount,
     OpenBrowser,
@@ -68,10 +68,10 @@ def _assert_same_time(known: float, unknown: float) -> None:
 
 
 def test_sign_in_answers_a_wrong_password_and_an_unknown_email_identically(
-    browser: OpenBrowser, make_account: MakeAccount
+    form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     unknown = _unknown_email()
 
     wrong_password = visitor.post(
@@ -84,10 +84,10 @@ def test_sign_in_answers_a_wrong_password_and_an_unknown_email_identically(
 
 
 def test_sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(
-    browser: OpenBrowser, make_account: MakeAccount
+    form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     token = visitor.csrf_token()
 
     def attempt(email: str) -> Callable[[], httpx.Response]:
@@ -109,10 +109,10 @@ def test_sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(
 
 
 def test_sign_up_answers_a_new_and_a_taken_email_identically(
-    browser: OpenBrowser, make_account: MakeAccount, database: Database
+    form_browser: OpenBrowser, make_account: MakeAccount, database: Database
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     new_email = _unknown_email()
 
     taken = visitor.post("/sign-up", {"email": customer.email, "password": "a fine new password"})
@@ -126,10 +126,10 @@ def test_sign_up_answers_a_new_and_a_taken_email_identically(
 
 
 def test_sign_up_takes_as_long_for_a_taken_email_as_for_a_new_one(
-    browser: OpenBrowser, make_account: MakeAccount
+    form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     token = visitor.csrf_token("/sign-up")
 
     def sign_up(email: Callable[[], str]) -> Callable[[], httpx.Response]:
@@ -151,10 +151,10 @@ def test_sign_up_takes_as_long_for_a_taken_email_as_for_a_new_one(
 
 
 def test_reset_answers_a_known_and_an_unknown_email_identically(
-    browser: OpenBrowser, make_account: MakeAccount, database: Database
+    form_browser: OpenBrowser, make_account: MakeAccount, database: Database
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     unknown = _unknown_email()
 
     known_answer = visitor.post("/reset-password", {"email": customer.email})
@@ -167,10 +167,10 @@ def test_reset_answers_a_known_and_an_unknown_email_identically(
 
 
 def test_reset_takes_as_long_for_an_unknown_email_as_for_a_known_one(
-    browser: OpenBrowser, make_account: MakeAccount
+    form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     token = visitor.csrf_token("/reset-password")
 
     def reset(email: str) -> Callable[[], httpx.Response]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -23,22 +22,21 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.views import router as mailbox_pages
 from licensor.models import Account, Base, Device
-from tests.accounts.conftest import (
+from tests.accounts.factories import (
     SESSION_COOKIE,
     Browser,
     Customer,
     LinkCode,
     MakeAccount,
-    MakeCode,
     OpenBrowser,
     cookie_attributes,
     link_in_mail,
     outbox,
     set_cookie_headers,
 )
+from tests.licensing.factories import MakeCode
+from tests.limits import StartLimitedServer
 from tests.support import assert_problem
-
-LimitedServer = Callable[..., AbstractContextManager[str]]
 
 # Every page that takes a POST; the test below keeps this list honest.
 FORM_ROUTES = {
@@ -98,7 +96,7 @@ def every_form(
     make_account: MakeAccount,
     make_code: MakeCode,
     linked_code: LinkCode,
-    browser: OpenBrowser,
+    form_browser: OpenBrowser,
 ) -> tuple[Browser, dict[str, dict[str, str]]]:
     """A signed-in browser, and for each form route the fields that would succeed."""
     customer = make_account()
@@ -129,7 +127,7 @@ def every_form(
         "/api/v1/device/authorize", json={"fingerprint": secrets.token_hex(16), "name": "PC"}
     ).json()
     secret = totp.new_secret()
-    visitor = browser()
+    visitor = form_browser()
     visitor.sign_in(customer)
     forms = {
         "/sign-in": {"email": customer.email, "password": customer.password},
@@ -183,11 +181,11 @@ def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
 def test_a_form_posted_with_another_browsers_token_is_refused_and_changes_nothing(
     every_form: tuple[Browser, dict[str, dict[str, str]]],
     database: Database,
-    browser: OpenBrowser,
+    form_browser: OpenBrowser,
 ) -> None:
     visitor, forms = every_form
     visitor.csrf_token()
-    foreign_token = browser().csrf_token()
+    foreign_token = form_browser().csrf_token()
     for path, fields in forms.items():
         before = _snapshot(database)
 
@@ -199,11 +197,11 @@ def test_a_form_posted_with_another_browsers_token_is_refused_and_changes_nothin
 
 
 def test_a_form_posted_with_its_token_but_without_the_csrf_cookie_is_refused(
-    browser: OpenBrowser, make_account: MakeAccount
+    form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     # What a cross-site POST looks like: SameSite=Lax keeps the cookie home.
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     token = visitor.csrf_token()
     visitor.client.cookies.clear()
 
@@ -219,9 +217,9 @@ def test_a_form_posted_with_its_token_but_without_the_csrf_cookie_is_refused(
 
 
 def test_the_session_cookie_is_http_only_and_same_site_lax(
-    browser: OpenBrowser, make_account: MakeAccount
+    form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
-    visitor = browser()
+    visitor = form_browser()
 
     response = visitor.sign_in(make_account())
 
@@ -264,26 +262,26 @@ def test_over_https_the_session_cookie_is_host_prefixed_and_secure(
 
 
 def test_a_session_token_planted_before_sign_in_is_replaced_and_worthless(
-    browser: OpenBrowser, make_account: MakeAccount
+    form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     planted = secrets.token_urlsafe(32)
-    visitor = browser()
+    visitor = form_browser()
     visitor.client.cookies.set(SESSION_COOKIE, planted, domain="127.0.0.1")
 
     visitor.sign_in(make_account())
 
     assert visitor.session_token not in (None, planted)
-    attacker = browser()
+    attacker = form_browser()
     attacker.client.cookies.set(SESSION_COOKIE, planted)
     assert not attacker.signed_in()
     assert visitor.signed_in()
 
 
 def test_signing_in_again_rotates_the_session_and_the_earlier_token_is_dead(
-    browser: OpenBrowser, make_account: MakeAccount
+    form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     visitor.sign_in(customer)
     earlier = visitor.session_token
     assert earlier is not None
@@ -292,17 +290,17 @@ def test_signing_in_again_rotates_the_session_and_the_earlier_token_is_dead(
 
     assert visitor.session_token not in (None, earlier)
     assert visitor.signed_in()
-    stolen = browser()
+    stolen = form_browser()
     stolen.client.cookies.set(SESSION_COOKIE, earlier)
     assert not stolen.signed_in()
 
 
 def test_the_half_signed_in_token_before_the_second_factor_dies_when_it_is_given(
-    browser: OpenBrowser, make_account: MakeAccount, clock: Clock
+    form_browser: OpenBrowser, make_account: MakeAccount, clock: Clock
 ) -> None:
     secret = totp.new_secret()
     customer = make_account(totp_secret=secret)
-    visitor = browser()
+    visitor = form_browser()
     asked = visitor.sign_in(customer)
     assert asked.headers["location"].startswith("/sign-in/two-factor")
     pending = visitor.session_token
@@ -318,16 +316,16 @@ def test_the_half_signed_in_token_before_the_second_factor_dies_when_it_is_given
     assert done.status_code == 303, done.text
     assert visitor.session_token not in (None, pending)
     assert visitor.signed_in()
-    stolen = browser()
+    stolen = form_browser()
     stolen.client.cookies.set(SESSION_COOKIE, pending)
     assert not stolen.signed_in()
 
 
 def test_a_session_ends_after_the_idle_timeout_and_activity_keeps_it_alive(
-    browser: OpenBrowser, make_account: MakeAccount, clock: Clock, settings: Settings
+    form_browser: OpenBrowser, make_account: MakeAccount, clock: Clock, settings: Settings
 ) -> None:
     idle = timedelta(minutes=settings.session_idle_minutes)
-    visitor = browser()
+    visitor = form_browser()
     visitor.sign_in(make_account())
 
     clock.advance(idle - timedelta(minutes=2))
@@ -340,11 +338,11 @@ def test_a_session_ends_after_the_idle_timeout_and_activity_keeps_it_alive(
 
 
 def test_a_session_ends_after_its_absolute_lifetime_however_active(
-    browser: OpenBrowser, make_account: MakeAccount, clock: Clock, settings: Settings
+    form_browser: OpenBrowser, make_account: MakeAccount, clock: Clock, settings: Settings
 ) -> None:
     lifetime = timedelta(hours=settings.session_absolute_hours)
     step = timedelta(minutes=settings.session_idle_minutes - 15)
-    visitor = browser()
+    visitor = form_browser()
     visitor.sign_in(make_account())
 
     elapsed = timedelta(0)
@@ -360,14 +358,14 @@ def test_a_session_ends_after_its_absolute_lifetime_however_active(
 
 
 def test_a_password_reset_ends_every_session_of_the_account(
-    browser: OpenBrowser, make_account: MakeAccount, database: Database, keyring: Keyring
+    form_browser: OpenBrowser, make_account: MakeAccount, database: Database, keyring: Keyring
 ) -> None:
     customer = make_account()
-    signed_in = browser()
+    signed_in = form_browser()
     signed_in.sign_in(customer)
     old_token = signed_in.session_token
     assert old_token is not None
-    forgetful = browser()
+    forgetful = form_browser()
     assert forgetful.post("/reset-password", {"email": customer.email}).status_code == 200
     choose = link_in_mail(
         keyring, outbox(database, customer.email, "reset_password")[-1], "/reset-password/choose"
@@ -381,25 +379,25 @@ def test_a_password_reset_ends_every_session_of_the_account(
 
     assert done.status_code == 200, done.text
     assert not signed_in.signed_in()
-    replayed = browser()
+    replayed = form_browser()
     replayed.client.cookies.set(SESSION_COOKIE, old_token)
     assert not replayed.signed_in()
     assert (
-        browser()
+        form_browser()
         .post("/sign-in", {"email": customer.email, "password": customer.password})
         .status_code
         == 401
     )
-    browser().sign_in(Customer(customer.id, customer.email, "a brand new password"))
+    form_browser().sign_in(Customer(customer.id, customer.email, "a brand new password"))
 
 
 def test_a_password_change_ends_other_sessions_but_keeps_the_current_one(
-    browser: OpenBrowser, make_account: MakeAccount
+    form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     customer = make_account()
-    here = browser()
+    here = form_browser()
     here.sign_in(customer)
-    elsewhere = browser()
+    elsewhere = form_browser()
     elsewhere.sign_in(customer)
 
     changed = here.post(
@@ -422,20 +420,20 @@ def _assert_rate_limited(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-def from_address(browser: OpenBrowser) -> Callable[[str, str], Browser]:
+def from_address(form_browser: OpenBrowser) -> Callable[[str, str], Browser]:
     """A browser whose connections come from another loopback address (127.0.0.0/8)."""
 
     def open_from(base_url: str, address: str) -> Browser:
-        return browser(base_url, transport=httpx.HTTPTransport(local_address=address))
+        return form_browser(base_url, transport=httpx.HTTPTransport(local_address=address))
 
     return open_from
 
 
 def test_sign_in_is_rate_limited_per_address(
-    limited_server: LimitedServer, browser: OpenBrowser
+    limited_server: StartLimitedServer, form_browser: OpenBrowser
 ) -> None:
-    with limited_server(signin_rate="3/minute") as url:
-        visitor = browser(url)
+    with limited_server(signin_rate="3/minute") as server:
+        visitor = form_browser(server.url)
         token = visitor.csrf_token()
         for attempt in range(3):
             guess = {"email": f"guess-{attempt}@example.com", "password": "a guessed password"}
@@ -449,18 +447,19 @@ def test_sign_in_is_rate_limited_per_address(
 
 
 def test_sign_in_is_rate_limited_per_email_across_addresses(
-    limited_server: LimitedServer,
+    limited_server: StartLimitedServer,
     from_address: Callable[[str, str], Browser],
     make_account: MakeAccount,
 ) -> None:
     customer = make_account()
     guess = {"email": customer.email, "password": "a guessed password"}
-    with limited_server(signin_rate="3/minute") as url:
+    with limited_server(signin_rate="3/minute") as server:
         for host in (2, 3, 4):
-            assert from_address(url, f"127.0.0.{host}").post("/sign-in", guess).status_code == 401
+            answer = from_address(server.url, f"127.0.0.{host}").post("/sign-in", guess)
+            assert answer.status_code == 401
 
-        blocked = from_address(url, "127.0.0.5").post("/sign-in", guess)
-        other_email = from_address(url, "127.0.0.5").post(
+        blocked = from_address(server.url, "127.0.0.5").post("/sign-in", guess)
+        other_email = from_address(server.url, "127.0.0.5").post(
             "/sign-in", {"email": "someone-else@example.com", "password": "a guessed password"}
         )
 
@@ -468,9 +467,11 @@ def test_sign_in_is_rate_limited_per_email_across_addresses(
     assert other_email.status_code == 401
 
 
-def test_sign_up_is_rate_limited(limited_server: LimitedServer, browser: OpenBrowser) -> None:
-    with limited_server(signup_rate="3/minute") as url:
-        visitor = browser(url)
+def test_sign_up_is_rate_limited(
+    limited_server: StartLimitedServer, form_browser: OpenBrowser
+) -> None:
+    with limited_server(signup_rate="3/minute") as server:
+        visitor = form_browser(server.url)
         token = visitor.csrf_token("/sign-up")
         for attempt in range(3):
             fields = {"email": f"new-{attempt}@example.com", "password": "a fine new password"}
@@ -486,11 +487,11 @@ def test_sign_up_is_rate_limited(limited_server: LimitedServer, browser: OpenBro
 
 
 def test_password_reset_is_rate_limited_per_email(
-    limited_server: LimitedServer, browser: OpenBrowser, make_account: MakeAccount
+    limited_server: StartLimitedServer, form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     customer = make_account()
-    with limited_server(reset_rate="3/minute", signup_rate="100/minute") as url:
-        visitor = browser(url)
+    with limited_server(reset_rate="3/minute", signup_rate="100/minute") as server:
+        visitor = form_browser(server.url)
         token = visitor.csrf_token("/reset-password")
         for _ in range(3):
             fields = {"email": customer.email}
@@ -504,10 +505,10 @@ def test_password_reset_is_rate_limited_per_email(
 
 
 def test_password_reset_is_rate_limited_per_address(
-    limited_server: LimitedServer, browser: OpenBrowser
+    limited_server: StartLimitedServer, form_browser: OpenBrowser
 ) -> None:
-    with limited_server(signup_rate="3/minute") as url:
-        visitor = browser(url)
+    with limited_server(signup_rate="3/minute") as server:
+        visitor = form_browser(server.url)
         token = visitor.csrf_token("/reset-password")
         for attempt in range(3):
             fields = {"email": f"who-{attempt}@example.com"}
@@ -527,8 +528,9 @@ def _link_guess(email: str) -> dict[str, str]:
     }
 
 
-def test_the_link_api_is_rate_limited_with_a_problem(limited_server: LimitedServer) -> None:
-    with limited_server(link_rate="3/minute") as url, httpx.Client(base_url=url) as client:
+def test_the_link_api_is_rate_limited_with_a_problem(limited_server: StartLimitedServer) -> None:
+    with limited_server(link_rate="3/minute") as server:
+        client = server.api
         for attempt in range(3):
             answer = client.post("/api/v1/account/licenses", json=_link_guess(f"g{attempt}@x.io"))
             assert answer.status_code == 401
@@ -541,18 +543,18 @@ def test_the_link_api_is_rate_limited_with_a_problem(limited_server: LimitedServ
 
 
 def test_the_link_api_is_rate_limited_per_email_across_addresses(
-    limited_server: LimitedServer,
+    limited_server: StartLimitedServer,
 ) -> None:
     def client_from(url: str, host: int) -> httpx.Client:
         transport = httpx.HTTPTransport(local_address=f"127.0.0.{host}")
         return httpx.Client(base_url=url, transport=transport)
 
     guess = _link_guess("target@example.com")
-    with limited_server(link_rate="3/minute") as url:
+    with limited_server(link_rate="3/minute") as server:
         for host in (2, 3, 4):
-            with client_from(url, host) as client:
+            with client_from(server.url, host) as client:
                 assert client.post("/api/v1/account/licenses", json=guess).status_code == 401
-        with client_from(url, 5) as client:
+        with client_from(server.url, 5) as client:
             blocked = client.post("/api/v1/account/licenses", json=guess)
 
     assert_problem(blocked, 429, "rate_limited")
@@ -561,8 +563,8 @@ def test_the_link_api_is_rate_limited_per_email_across_addresses(
 # --- password storage --------------------------------------------------------------------------
 
 
-def test_passwords_are_stored_as_argon2id(browser: OpenBrowser, database: Database) -> None:
-    visitor = browser()
+def test_passwords_are_stored_as_argon2id(form_browser: OpenBrowser, database: Database) -> None:
+    visitor = form_browser()
     answer = visitor.post(
         "/sign-up", {"email": "fresh@example.com", "password": "a fine new password"}
     )
@@ -590,26 +592,28 @@ def weak_hash(database: Database, make_account: MakeAccount) -> tuple[Customer, 
 
 
 def test_a_password_is_rehashed_at_sign_in_when_the_parameters_changed(
-    weak_hash: tuple[Customer, str], browser: OpenBrowser, database: Database
+    weak_hash: tuple[Customer, str], form_browser: OpenBrowser, database: Database
 ) -> None:
     customer, weak = weak_hash
 
-    browser().sign_in(customer)
+    form_browser().sign_in(customer)
 
     stored = _account(database, customer).password_hash
     assert stored != weak
     assert stored.startswith("$argon2id$")
     assert not passwords.needs_rehash(stored)
     assert passwords.verify_password(stored, customer.password)
-    browser().sign_in(customer)  # and the new hash still opens the account
+    form_browser().sign_in(customer)  # and the new hash still opens the account
 
 
 def test_a_wrong_password_does_not_rehash(
-    weak_hash: tuple[Customer, str], browser: OpenBrowser, database: Database
+    weak_hash: tuple[Customer, str], form_browser: OpenBrowser, database: Database
 ) -> None:
     customer, weak = weak_hash
 
-    refused = browser().post("/sign-in", {"email": customer.email, "password": "wrong password"})
+    refused = form_browser().post(
+        "/sign-in", {"email": customer.email, "password": "wrong password"}
+    )
 
     assert refused.status_code == 401
     assert _account(database, customer).password_hash == weak

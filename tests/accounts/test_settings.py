@@ -9,14 +9,14 @@ from licensor.clock import Clock
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
-from tests.accounts.conftest import PASSWORD, MakeAccount, OpenBrowser, link_in_mail, outbox
+from tests.accounts.factories import PASSWORD, MakeAccount, OpenBrowser, link_in_mail, outbox
 
 
 def test_a_new_email_takes_effect_when_confirmed_and_the_old_address_is_told(
-    database: Database, keyring: Keyring, make_account: MakeAccount, browser: OpenBrowser
+    database: Database, keyring: Keyring, make_account: MakeAccount, form_browser: OpenBrowser
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     visitor.sign_in(customer)
     wrong = visitor.post(
         "/account/settings/email", {"new_email": "new@example.com", "password": "not it at all"}
@@ -40,7 +40,7 @@ def test_a_new_email_takes_effect_when_confirmed_and_the_old_address_is_told(
     (notice,) = outbox(database, customer.email, "email_changed_notice")
     text, _ = bodies(keyring, notice)
     assert "new@example.com" in text
-    fresh = browser()
+    fresh = form_browser()
     assert fresh.post("/sign-in", {"email": "new@example.com", "password": PASSWORD}).is_redirect
     assert (
         fresh.post("/sign-in", {"email": customer.email, "password": PASSWORD}).status_code == 401
@@ -49,10 +49,10 @@ def test_a_new_email_takes_effect_when_confirmed_and_the_old_address_is_told(
 
 
 def test_the_language_chosen_in_settings_is_used_for_pages_and_mail(
-    database: Database, make_account: MakeAccount, browser: OpenBrowser
+    database: Database, make_account: MakeAccount, form_browser: OpenBrowser
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     visitor.sign_in(customer)
     assert visitor.post("/account/settings/language", {"language": "it"}).status_code == 303
     assert '<html lang="it">' in visitor.get("/account/licenses").text
@@ -66,10 +66,10 @@ def test_the_language_chosen_in_settings_is_used_for_pages_and_mail(
 
 
 def test_two_factor_is_turned_on_with_a_valid_code_and_off_with_the_password(
-    clock: Clock, make_account: MakeAccount, browser: OpenBrowser
+    clock: Clock, make_account: MakeAccount, form_browser: OpenBrowser
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     visitor.sign_in(customer)
     secret = totp.new_secret()
     refused = visitor.post("/account/settings/two-factor", {"secret": secret, "code": "000000"})
@@ -80,7 +80,7 @@ def test_two_factor_is_turned_on_with_a_valid_code_and_off_with_the_password(
         == 200
     )
 
-    second = browser()
+    second = form_browser()
     second.sign_in(customer)
     assert not second.signed_in(), "the password alone no longer opens My Account"
     clock.advance(timedelta(seconds=2 * totp.STEP_SECONDS))  # a code is used once
@@ -92,6 +92,6 @@ def test_two_factor_is_turned_on_with_a_valid_code_and_off_with_the_password(
         visitor.post("/account/settings/two-factor/disable", {"password": PASSWORD}).status_code
         == 200
     )
-    third = browser()
+    third = form_browser()
     third.sign_in(customer)
     assert third.signed_in()

@@ -14,7 +14,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.ratelimit import MemoryRateLimiter
 from licensor.web.pages import Pages
-from tests.accounts.conftest import Browser, MakeAccount, OpenBrowser, link_in_mail, outbox
+from tests.accounts.factories import Browser, MakeAccount, OpenBrowser, link_in_mail, outbox
 from tests.support import serve
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -80,10 +80,10 @@ def test_a_crash_on_a_page_answers_an_html_page_and_on_the_api_a_problem(
 
 
 def test_a_reset_spends_every_reset_link_of_the_account(
-    database: Database, keyring: Keyring, make_account: MakeAccount, browser: OpenBrowser
+    database: Database, keyring: Keyring, make_account: MakeAccount, form_browser: OpenBrowser
 ) -> None:
     customer = make_account()
-    visitor = browser()
+    visitor = form_browser()
     for _ in range(2):
         assert visitor.post("/reset-password", {"email": customer.email}).status_code == 200
     first, second = outbox(database, customer.email, "reset_password")

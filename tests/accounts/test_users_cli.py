@@ -13,7 +13,7 @@ from licensor.accounts import totp
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
-from tests.accounts.conftest import Customer, OpenBrowser
+from tests.accounts.factories import Customer, OpenBrowser
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PASSWORD = "a staff password long enough"
@@ -59,9 +59,9 @@ def created(database: Database, settings: Settings, tmp_path: Path) -> Customer:
 
 
 def test_a_created_agent_signs_in_at_once_with_the_six_digit_code_on_a_second_form(
-    created: Customer, browser: OpenBrowser, clock: Clock
+    created: Customer, form_browser: OpenBrowser, clock: Clock
 ) -> None:
-    agent = browser()
+    agent = form_browser()
 
     first = agent.sign_in(created)
 
@@ -80,9 +80,9 @@ def test_a_created_agent_signs_in_at_once_with_the_six_digit_code_on_a_second_fo
 
 
 def test_a_wrong_six_digit_code_keeps_the_agent_out(
-    created: Customer, browser: OpenBrowser, clock: Clock
+    created: Customer, form_browser: OpenBrowser, clock: Clock
 ) -> None:
-    agent = browser()
+    agent = form_browser()
     agent.sign_in(created)
     right = totp.code_at(SECRET, totp.step_of(clock.now()))
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
@@ -98,14 +98,14 @@ def test_a_wrong_six_digit_code_keeps_the_agent_out(
 
 
 def test_a_created_customer_without_two_factor_signs_in_with_one_form(
-    database: Database, settings: Settings, tmp_path: Path, browser: OpenBrowser
+    database: Database, settings: Settings, tmp_path: Path, form_browser: OpenBrowser
 ) -> None:
     result = _licensor(
         settings, tmp_path, "users", "create", "--email", "c@example.com", "--role", "customer"
     )
     assert result.returncode == 0, result.stderr
 
-    visitor = browser()
+    visitor = form_browser()
     answer = visitor.sign_in(Customer(0, "c@example.com", PASSWORD))
 
     assert answer.headers["location"] == "/account/licenses"

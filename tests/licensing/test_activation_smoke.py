@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from tests.licensing.conftest import device
+from tests.licensing.factories import device
 
 
 def test_a_fresh_code_activates_and_validates(api: httpx.Client, make_code: Any) -> None:

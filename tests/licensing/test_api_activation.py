@@ -13,14 +13,14 @@ import pytest
 
 from licensor.clock import Clock
 from licensor.licensing import formats
-from tests.licensing.conftest import (
-    LimitedServer,
+from tests.licensing.factories import (
     activate,
     activation,
     device,
     license_file_verifies,
     signing_keys,
 )
+from tests.limits import LimitedServer
 from tests.support import assert_problem
 
 MakeCode = Callable[..., str]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from licensor.licensing import formats
-from tests.licensing.conftest import activate, activation, device, validate
+from tests.licensing.factories import activate, activation, device, validate
 from tests.support import assert_problem
 
 MakeCode = Callable[..., str]

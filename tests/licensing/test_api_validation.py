@@ -19,10 +19,9 @@ from cryptography.exceptions import InvalidSignature
 
 from licensor.clock import Clock
 from licensor.licensing import formats
-from tests.licensing.conftest import (
+from tests.licensing.factories import (
     LICENSE_CONTEXT,
     RESPONSE_CONTEXT,
-    LimitedServer,
     activate,
     answer_verifies,
     b64url_decode,
@@ -32,6 +31,7 @@ from tests.licensing.conftest import (
     signing_keys,
     validate,
 )
+from tests.limits import LimitedServer
 from tests.support import assert_problem
 
 MakeCode = Callable[..., str]

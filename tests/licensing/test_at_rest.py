@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from licensor.db import Database
 from licensor.licensing import formats
-from tests.licensing.conftest import activate, device
+from tests.licensing.factories import activate, device
 
 MakeCode = Callable[..., str]
 BlockCode = Callable[..., None]

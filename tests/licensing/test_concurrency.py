@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from licensor.db import Database
 from licensor.models import Activation, Device, License
-from tests.licensing.conftest import device
+from tests.licensing.factories import device
 
 
 def _activate_all_at_once(server: str, code: str, devices: list[dict[str, str]]) -> list[Any]:

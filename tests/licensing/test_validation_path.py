@@ -22,7 +22,7 @@ from licensor.keys import Keyring
 from licensor.licensing.signing import canonical_json, canonical_json_with
 from licensor.models import Activation
 from licensor.ratelimit import MemoryRateLimiter
-from tests.licensing.conftest import device
+from tests.licensing.factories import device
 from tests.support import serve
 
 json_values = st.recursive(

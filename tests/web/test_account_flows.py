@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
 from email.message import EmailMessage
-from typing import Any
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, Locator, Page, Response, ViewportSize, expect
 
 from licensor.accounts import totp
@@ -23,96 +20,14 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.licensing import formats
 from licensor.licensing.service import Licensing
-from licensor.models import CodeOrigin, Role
+from tests.accounts.factories import PASSWORD, Customer, MakeAccount, link
+from tests.licensing.factories import MakeCode, activate, device, validate
 from tests.mail_support import SmtpServer, text_of
 
-PASSWORD = "correct horse battery"
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PHONE: ViewportSize = {"width": 375, "height": 740}
 CODE_SHAPE = re.compile(r"^[0-9A-Z]{5}(-[0-9A-Z]{5}){3}$")
-
-MakeCode = Callable[..., str]  # (plan="plus", *, devices_max=3) -> formatted code
-MakeAccount = Callable[..., str]  # (email=None, *, totp_secret=None) -> email
-
-
-# --- factories --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def make_code(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> MakeCode:
-    """A fresh activation code (formatted) of a plan, made through the service as the CLI
-    makes it; the plan is created on first use."""
-    plans: set[str] = set()
-
-    def make(plan: str = "plus", *, devices_max: int = 3) -> str:
-        with database.transaction() as session:
-            licensing = Licensing(session, keyring, settings, clock.now())
-            if plan not in plans:
-                licensing.create_plan(
-                    code=plan, name=plan.title(), term_days=365, devices_max=devices_max
-                )
-                plans.add(plan)
-            _, canonical = licensing.create_code(licensing.plan(plan), CodeOrigin.MANUAL)
-        return formats.format_code(canonical)
-
-    return make
-
-
-@pytest.fixture
-def make_account(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock
-) -> MakeAccount:
-    """A verified customer account, as ``licensor users create`` makes one; its email."""
-
-    def make(email: str | None = None, *, totp_secret: str | None = None) -> str:
-        email = email or f"customer-{secrets.token_hex(4)}@example.com"
-        with database.transaction() as session:
-            Accounts(session, keyring, settings, clock.now()).create(
-                email, PASSWORD, roles=[Role.CUSTOMER], verified=True, totp_secret=totp_secret
-            )
-        return email
-
-    return make
-
-
-def device(name: str = "Laptop") -> dict[str, str]:
-    return {"fingerprint": secrets.token_hex(16), "name": name, "platform": "linux"}
-
-
-# --- what the app does --------------------------------------------------------------------
-
-
-def activate(api: httpx.Client, code: str, machine: dict[str, str]) -> dict[str, Any]:
-    response = api.post("/api/v1/activations", json={"activation_code": code, "device": machine})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def link(
-    api: httpx.Client, email: str, password: str, license_key: str, fingerprint: str
-) -> httpx.Response:
-    """The app's "Recover my activation codes" → "Connect to My Account" (F4)."""
-    return api.post(
-        "/api/v1/account/licenses",
-        json={
-            "email": email,
-            "password": password,
-            "license_key": license_key,
-            "fingerprint": fingerprint,
-        },
-    )
-
-
-def validate(api: httpx.Client, license_key: str, fingerprint: str) -> dict[str, Any]:
-    response = api.post(
-        "/api/v1/licenses/validate", json={"license_key": license_key, "fingerprint": fingerprint}
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 # --- what the customer does -------------------------------------------------------------
@@ -157,6 +72,7 @@ def test_a_new_customer_signs_up_and_finds_the_code_the_app_linked_in_licenses(
     page: Page, api: httpx.Client, server: str, mail_worker: SmtpServer, make_code: MakeCode
 ) -> None:
     email = f"new-{secrets.token_hex(4)}@example.com"
+    newcomer = Customer(0, email, PASSWORD)  # signed up on the pages below; no id is needed
 
     page.goto("/")
     page.get_by_role("link", name="Create an account").first.click()
@@ -180,7 +96,7 @@ def test_a_new_customer_signs_up_and_finds_the_code_the_app_linked_in_licenses(
     code = make_code("plus", devices_max=3)
     laptop = device("Laptop")
     activated = activate(api, code, laptop)
-    linked = link(api, email, PASSWORD, activated["license_key"], laptop["fingerprint"])
+    linked = link(api, newcomer, activated["license_key"], laptop["fingerprint"])
     assert linked.status_code == 200, linked.text
     assert linked.json()["status"] == "linked"
     assert linked.json()["licenses_url"] == f"{server}/account/licenses"
@@ -203,6 +119,7 @@ def test_linking_from_the_app_before_confirming_the_email_is_refused_and_resends
     page: Page, api: httpx.Client, server: str, mail_worker: SmtpServer, make_code: MakeCode
 ) -> None:
     email = f"early-{secrets.token_hex(4)}@example.com"
+    newcomer = Customer(0, email, PASSWORD)  # signed up on the pages below; no id is needed
     page.goto("/sign-up")
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -211,7 +128,7 @@ def test_linking_from_the_app_before_confirming_the_email_is_refused_and_resends
 
     laptop = device()
     activated = activate(api, make_code(), laptop)
-    refused = link(api, email, PASSWORD, activated["license_key"], laptop["fingerprint"])
+    refused = link(api, newcomer, activated["license_key"], laptop["fingerprint"])
 
     assert refused.status_code == 403
     assert refused.json()["code"] == "email_not_verified"
@@ -228,7 +145,7 @@ def test_linking_from_the_app_before_confirming_the_email_is_refused_and_resends
     page.goto(link_from(again, server, "/verify-email?token="))
     page.get_by_role("button", name="Confirm my email address").click()
     expect(page.get_by_role("heading", name="Your email address is confirmed")).to_be_visible()
-    linked = link(api, email, PASSWORD, activated["license_key"], laptop["fingerprint"])
+    linked = link(api, newcomer, activated["license_key"], laptop["fingerprint"])
     assert linked.status_code == 200, linked.text
 
 
@@ -238,7 +155,7 @@ def test_linking_from_the_app_before_confirming_the_email_is_refused_and_resends
 def test_a_password_reset_by_mail_replaces_the_password_and_signs_out_other_sessions(
     page: Page, browser: Browser, server: str, mail_worker: SmtpServer, make_account: MakeAccount
 ) -> None:
-    email = make_account()
+    email = make_account().email
     new_password = "a brand new passphrase"
     other = browser.new_context(base_url=server, locale="en-GB")
     try:
@@ -287,18 +204,18 @@ def test_a_password_reset_by_mail_replaces_the_password_and_signs_out_other_sess
 def test_removing_a_device_in_my_account_frees_its_seat_for_a_new_device(
     page: Page, api: httpx.Client, server: str, make_account: MakeAccount, make_code: MakeCode
 ) -> None:
-    email = make_account()
+    customer = make_account()
     code = make_code("solo", devices_max=1)
     old_pc = device("Old PC")
     new_pc = device("New PC")
     activated = activate(api, code, old_pc)
-    linked = link(api, email, PASSWORD, activated["license_key"], old_pc["fingerprint"])
+    linked = link(api, customer, activated["license_key"], old_pc["fingerprint"])
     assert linked.status_code == 200, linked.text
     taken = api.post("/api/v1/activations", json={"activation_code": code, "device": new_pc})
     assert taken.status_code == 409
     assert taken.json()["code"] == "device_limit_reached"
 
-    sign_in(page, email, PASSWORD)
+    sign_in(page, customer.email, PASSWORD)
     open_section(page, "Devices")
     old_entry = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="Old PC"))
     expect(old_entry).to_contain_text(f"Solo ({activated['public_id']})")
@@ -339,10 +256,10 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
     make_account: MakeAccount,
     make_code: MakeCode,
 ) -> None:
-    email = make_account()
+    email = make_account().email
     mine = make_code("plus", devices_max=3)
     theirs = make_code("plus")
-    other_email = make_account()
+    other_email = make_account().email
     with database.transaction() as session:
         accounts = Accounts(session, keyring, settings, clock.now())
         other = accounts.by_email(other_email)
@@ -396,7 +313,7 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
 def test_a_device_connects_by_the_code_it_shows_and_its_license_joins_the_account(
     page: Page, api: httpx.Client, server: str, make_account: MakeAccount, make_code: MakeCode
 ) -> None:
-    email = make_account()
+    email = make_account().email
     code = make_code("premium")
     laptop = device("Kitchen laptop")
     activated = activate(api, code, laptop)
@@ -434,7 +351,7 @@ def test_a_device_connects_by_the_code_it_shows_and_its_license_joins_the_accoun
 def test_the_apps_connect_link_keeps_its_code_through_sign_in(
     page: Page, api: httpx.Client, server: str, make_account: MakeAccount
 ) -> None:
-    email = make_account()
+    email = make_account().email
     grant = api.post("/api/v1/device/authorize", json=device()).json()
 
     page.goto(grant["verification_uri_complete"])  # signed out: sign in first
@@ -456,7 +373,7 @@ def test_the_apps_connect_link_keeps_its_code_through_sign_in(
 def test_a_wrong_connect_code_is_refused_beside_the_field(
     page: Page, server: str, make_account: MakeAccount
 ) -> None:
-    sign_in(page, make_account(), PASSWORD)
+    sign_in(page, make_account().email, PASSWORD)
     page.goto("/account/connect")
     page.get_by_label("Code shown by the app").fill("BCDF-GHJK")
     answer = submit(page, "Connect")
@@ -471,7 +388,7 @@ def test_a_wrong_connect_code_is_refused_beside_the_field(
 def test_two_factor_sign_in_asks_for_the_current_code_and_refuses_a_wrong_one(
     page: Page, server: str, clock: Clock, make_account: MakeAccount
 ) -> None:
-    email = make_account(totp_secret=TOTP_SECRET)
+    email = make_account(totp_secret=TOTP_SECRET).email
     wanted = "/account/connect?code=BCDFGHJK"
 
     page.goto(wanted)
@@ -507,15 +424,15 @@ def test_two_factor_sign_in_asks_for_the_current_code_and_refuses_a_wrong_one(
 def test_the_licenses_page_fits_a_phone_with_each_code_on_one_line(
     browser: Browser, server: str, api: httpx.Client, make_account: MakeAccount, make_code: MakeCode
 ) -> None:
-    email = make_account()
+    customer = make_account()
     code = make_code("premium")
     phone = device("Phone")
     activated = activate(api, code, phone)
-    assert link(api, email, PASSWORD, activated["license_key"], phone["fingerprint"]).is_success
+    assert link(api, customer, activated["license_key"], phone["fingerprint"]).is_success
     context = browser.new_context(base_url=server, locale="en-GB", viewport=PHONE)
     try:
         page = context.new_page()
-        sign_in(page, email, PASSWORD)
+        sign_in(page, customer.email, PASSWORD)
         shown = page.get_by_text(code, exact=True)
         expect(shown).to_be_visible()
 

@@ -1,14 +1,16 @@
 """Licensing factories: plans and codes made through the service, as the CLI makes them;
-and what a device does with the answers (check problems, verify signatures)."""
+and what a device does with the answers (activate, validate, verify signatures).
+
+The fixtures reach every test directory through ``pytest_plugins`` in ``tests/conftest.py``;
+the plain helpers are imported from here by the tests that use them.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,7 +18,6 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
@@ -24,19 +25,19 @@ from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing
 from licensor.models import CodeOrigin
-from licensor.ratelimit import MemoryRateLimiter
-from tests.support import serve
 
 # The signing scheme as an app implements it (docs/signing.md), written out here rather
 # than imported from the server, so the tests check the server against the contract.
 LICENSE_CONTEXT = b"licensor-license/1\n"
 RESPONSE_CONTEXT = b"licensor-response/1\n"
 
+MakePlan = Callable[..., str]  # (code="plus", *, term_days=365, devices_max=3) -> plan code
+MakeCode = Callable[..., str]  # (plan="plus", *, devices_max=3, term_days=365) -> code
+BlockCode = Callable[..., None]  # (code, reason="refund")
+
 
 @pytest.fixture
-def make_plan(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock
-) -> Callable[..., str]:
+def make_plan(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> MakePlan:
     def make(code: str = "plus", *, term_days: int = 365, devices_max: int = 3) -> str:
         with database.transaction() as session:
             Licensing(session, keyring, settings, clock.now()).create_plan(
@@ -49,8 +50,8 @@ def make_plan(
 
 @pytest.fixture
 def make_code(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock, make_plan: Any
-) -> Callable[..., str]:
+    database: Database, keyring: Keyring, settings: Settings, clock: Clock, make_plan: MakePlan
+) -> MakeCode:
     """A fresh activation code (formatted) for a plan, made if it does not exist yet."""
     made: set[str] = set()
 
@@ -66,14 +67,8 @@ def make_code(
     return make
 
 
-def device(name: str = "Laptop") -> dict[str, str]:
-    return {"fingerprint": secrets.token_hex(16), "name": name, "platform": "linux"}
-
-
 @pytest.fixture
-def block_code(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock
-) -> Callable[[str, str], None]:
+def block_code(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> BlockCode:
     """Block a code the way the vendor does (``licensor codes block``), through the service."""
 
     def block(code: str, reason: str = "refund") -> None:
@@ -85,12 +80,19 @@ def block_code(
     return block
 
 
+# --- what a device does -----------------------------------------------------------------------
+
+
+def device(name: str = "Laptop") -> dict[str, str]:
+    return {"fingerprint": secrets.token_hex(16), "name": name, "platform": "linux"}
+
+
 def activation(code: str, machine: dict[str, str]) -> dict[str, Any]:
     return {"activation_code": code, "device": machine}
 
 
 def activate(api: httpx.Client, code: str, machine: dict[str, str]) -> dict[str, Any]:
-    """Activate and insist it worked; the 201 body."""
+    """Activate as an app does and insist it worked; the 201 body."""
     response = api.post("/api/v1/activations", json=activation(code, machine))
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
@@ -166,44 +168,3 @@ def validate(
     body: dict[str, Any] = response.json()
     assert body["nonce"] == nonce
     return body
-
-
-# --- a server with tight rate limits ------------------------------------------------------------
-
-
-@dataclass
-class LimiterTime:
-    """The rate limiter's clock, held still so a window cannot end mid-test."""
-
-    now: float = 60.0 * 28_000_000 + 15  # 15 s into a minute: 45 s left in the window
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class LimitedServer:
-    api: httpx.Client
-    limiter_time: LimiterTime
-
-
-@pytest.fixture
-def limited_server(
-    settings: Settings, database: Database, keyring: Keyring, clock: Clock
-) -> Callable[..., AbstractContextManager[LimitedServer]]:
-    """Start a server of its own with the given rates, e.g. ``activation_rate="3/minute"``."""
-
-    @contextmanager
-    def start(**rates: str) -> Iterator[LimitedServer]:
-        limiter_time = LimiterTime()
-        app = create_app(
-            settings.model_copy(update=rates),
-            database=database,
-            keyring=keyring,
-            limiter=MemoryRateLimiter(now=limiter_time),
-            app_clock=clock,
-        )
-        with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
-            yield LimitedServer(client, limiter_time)
-
-    return start

@@ -1,8 +1,9 @@
 """Account factories, and a browser as the pages see one: a cookie jar and form posts.
 
-Accounts are made through the service, as ``licensor users create`` makes them; codes
-and activations as the licensing tests make them (re-created here so the two domains'
-fixtures stay independent).
+Accounts are made through the service, as ``licensor users create`` makes them; codes and
+activations come from ``tests/licensing/factories.py``. The fixtures reach every test
+directory through ``pytest_plugins`` in ``tests/conftest.py``; the plain helpers are
+imported from here by the tests that use them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,17 +19,13 @@ import pytest
 from sqlalchemy import select
 
 from licensor.accounts.service import Accounts
-from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.licensing import formats
-from licensor.licensing.service import Licensing
 from licensor.mail.outbox import bodies
-from licensor.models import CodeOrigin, OutboxMessage
-from licensor.ratelimit import MemoryRateLimiter
-from tests.support import serve
+from licensor.models import OutboxMessage
+from tests.licensing.factories import MakeCode, activate, device
 
 PASSWORD = "correct horse battery staple"
 SESSION_COOKIE = "licensor_session"  # the name over plain HTTP, as the test server speaks
@@ -76,41 +72,7 @@ def make_account(
     return make
 
 
-# --- licensing (as in tests/licensing/conftest.py) ------------------------------------------
-
-
-MakeCode = Callable[..., str]
-
-
-@pytest.fixture
-def make_code(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> MakeCode:
-    """A fresh activation code (formatted) for a plan, made if it does not exist yet."""
-    made: set[str] = set()
-
-    def make(plan: str = "plus", *, devices_max: int = 3, term_days: int = 365) -> str:
-        with database.transaction() as session:
-            licensing = Licensing(session, keyring, settings, clock.now())
-            if plan not in made:
-                licensing.create_plan(
-                    code=plan, name=plan.title(), term_days=term_days, devices_max=devices_max
-                )
-                made.add(plan)
-            _, canonical = licensing.create_code(licensing.plan(plan), CodeOrigin.MANUAL)
-        return formats.format_code(canonical)
-
-    return make
-
-
-def device(name: str = "Laptop") -> dict[str, str]:
-    return {"fingerprint": secrets.token_hex(16), "name": name, "platform": "linux"}
-
-
-def activate(api: httpx.Client, code: str, machine: dict[str, str]) -> dict[str, Any]:
-    """Activate as an app does and insist it worked; the 201 body."""
-    response = api.post("/api/v1/activations", json={"activation_code": code, "device": machine})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+# --- linking a license to an account --------------------------------------------------------
 
 
 def link(
@@ -232,8 +194,11 @@ OpenBrowser = Callable[..., Browser]
 
 
 @pytest.fixture
-def browser(server: str) -> Iterator[OpenBrowser]:
-    """Open fresh browsers on the test server (each with its own cookies), closed after."""
+def form_browser(server: str) -> Iterator[OpenBrowser]:
+    """Open fresh browsers on the test server (each with its own cookies), closed after.
+
+    Not ``browser``: that is the real Chromium of ``tests/web/conftest.py``.
+    """
     opened: list[Browser] = []
 
     def open_browser(base_url: str | None = None, **client_options: Any) -> Browser:
@@ -259,37 +224,3 @@ def cookie_attributes(header: str) -> dict[str, str]:
     _, *attributes = header.split(";")
     pairs = (attribute.strip().partition("=") for attribute in attributes if attribute.strip())
     return {name.lower(): value for name, _, value in pairs}
-
-
-# --- a server with tight rate limits ----------------------------------------------------------
-
-
-@dataclass
-class LimiterTime:
-    """The rate limiter's clock, held still so a window cannot end mid-test."""
-
-    now: float = 60.0 * 28_000_000 + 15  # 15 s into a minute: 45 s left in its window
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def limited_server(
-    settings: Settings, database: Database, keyring: Keyring, clock: Clock
-) -> Callable[..., AbstractContextManager[str]]:
-    """Serve an app of its own with the given rates, e.g. ``signin_rate="3/minute"``."""
-
-    @contextmanager
-    def start(**rates: str) -> Iterator[str]:
-        app = create_app(
-            settings.model_copy(update=rates),
-            database=database,
-            keyring=keyring,
-            limiter=MemoryRateLimiter(now=LimiterTime()),
-            app_clock=clock,
-        )
-        with serve(app) as url:
-            yield url
-
-    return start
