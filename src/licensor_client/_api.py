@@ -10,7 +10,12 @@ from typing import Any
 import httpx
 
 from licensor_client import __version__
-from licensor_client.exceptions import SERVER_ERRORS, NetworkError, ServerError
+from licensor_client.exceptions import (
+    SERVER_ERRORS,
+    NetworkError,
+    ServerError,
+    ServerUnavailable,
+)
 
 
 class Api:
@@ -51,6 +56,11 @@ class Api:
                     response.status_code, "bad_answer", "The server's answer is not an object"
                 )
             return data
+        if response.status_code >= 500:
+            raise ServerUnavailable(
+                f"the license server at {self.server} is unavailable "
+                f"({response.status_code} {response.reason_phrase})"
+            )
         raise problem_error(response)
 
     def activate(self, code: str, fingerprint: str, name: str, platform: str) -> dict[str, Any]:

@@ -414,6 +414,8 @@ class LicenseClient:
             raise BackupError(f"the backup's license is not genuine: {error}") from error
         context = _backup_context(license_file)
         envelopes = backup.get("code") or {}
+        if not isinstance(envelopes, dict):
+            raise BackupError(f"{path} is damaged: its sealed code is not readable")
         code = self._open_code(envelopes, passphrase, context)
         same_machine = license_file.fingerprint == self.fingerprint
         if not same_machine:

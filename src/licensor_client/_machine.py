@@ -28,6 +28,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from licensor_client._state import write_atomically
+
 FINGERPRINT_ENV = "LICENSOR_FINGERPRINT"
 _FINGERPRINT_PATTERN = re.compile(r"^[A-Za-z0-9_\-:.]{16,128}$")
 _PLACEHOLDER_UUIDS = {
@@ -117,9 +119,8 @@ def _state_identity(state_dir: Path) -> str:
     existing = _read(str(path))
     if existing:
         return existing
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     value = uuid.uuid4().hex
-    path.write_text(value + "\n")
+    write_atomically(path, (value + "\n").encode())  # the sealing key comes from it: 0600
     return value
 
 

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from licensor_client._signing import b64url_decode
 from licensor_client.exceptions import BackupError, BackupLocked
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1  # 32 MiB, about 0.1 s
+MAX_SCRYPT_MEMORY = 256 * 2**20
 
 
 def _b64(data: bytes) -> str:
@@ -68,6 +69,13 @@ def unseal_with_passphrase(envelope: dict[str, Any], passphrase: str, context: b
         salt = b64url_decode(kdf["salt"])
     except (KeyError, TypeError, ValueError) as error:
         raise BackupError("the backup's passphrase parameters are damaged") from error
-    if not (2**10 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
+    # scrypt needs 128·n·r bytes: a crafted backup must not make the app allocate gigabytes.
+    if not (
+        2**10 <= n <= 2**20
+        and n & (n - 1) == 0
+        and 1 <= r <= 32
+        and 1 <= p <= 16
+        and 128 * n * r <= MAX_SCRYPT_MEMORY
+    ):
         raise BackupError("the backup's passphrase parameters are out of range")
     return unseal(envelope, _stretch(passphrase, salt, n, r, p), context)

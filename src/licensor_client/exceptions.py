@@ -2,6 +2,7 @@
 
     LicensorClientError                 anything below
     ├── NetworkError                    the server could not be reached (offline, DNS, timeout)
+    │   └── ServerUnavailable           it answered 5xx without a verdict (overloaded, proxy)
     ├── ServerError                     the server refused, with a problem+json ``code``
     │   ├── CodeMalformed               code_malformed: a mistyped code (its check value fails)
     │   ├── CodeUnknown                 code_unknown: a well-formed code nobody issued here
@@ -39,6 +40,10 @@ class LicensorClientError(Exception):
 
 class NetworkError(LicensorClientError):
     """The Licensor server could not be reached."""
+
+
+class ServerUnavailable(NetworkError):
+    """The server (or a proxy before it) answered 5xx: no verdict, as if unreachable."""
 
 
 class ServerError(LicensorClientError):
