@@ -1,0 +1,341 @@
+"""English and Italian for the app's windows and its screenshots.
+
+The English text is the message id; ``ITALIAN`` maps it to the Italian ("tu" form, and
+the customer's words: "codice di attivazione", "chiave di licenza", "Licenze",
+"Il mio account"). Values stay out of the sentence: ``_("Saved to {path}", path=...)``;
+a translation keeps every ``{placeholder}``. ``tests/app/test_i18n.py`` checks that each
+string the app passes to ``_()`` or marks with ``N_()`` has its Italian here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+
+LANGUAGES = ("en", "it")
+DEFAULT_LANGUAGE = "en"
+
+MONTHS = {
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "it": (
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
+    ),
+}
+
+
+def N_(text: str) -> str:
+    """Mark a string translated where it is shown rather than where it is written."""
+    return text
+
+
+ITALIAN: dict[str, str] = {
+    # Window and button names (fixed by the help articles)
+    "License": "Licenza",
+    "Licensing": "Gestione della licenza",
+    "Enter activation code": "Inserisci il codice di attivazione",
+    "Show details": "Mostra dettagli",
+    "License details": "Dettagli licenza",
+    "Recover my activation codes": "Recupera i miei codici di attivazione",
+    "Remove license from this device": "Rimuovi la licenza da questo dispositivo",
+    "Save license backup": "Salva un backup della licenza",
+    "Restore license": "Ripristina la licenza",
+    "Connect to My Account": "Collegati a Il mio account",
+    "Save screenshot": "Salva screenshot",
+    "Sign in": "Accedi",
+    "Copy": "Copia",
+    # Main window
+    "Checking the license…": "Verifica della licenza in corso…",
+    "{plan}: active until {date}": "{plan}: attiva fino al {date}",
+    "{plan}: active": "{plan}: attiva",
+    "{plan}: {status}": "{plan}: {status}",
+    # Licensing window
+    "Plan": "Piano",
+    "Status": "Stato",
+    "Expires": "Scadenza",
+    "Devices": "Dispositivi",
+    "{used} of {allowed}": "{used} di {allowed}",
+    "up to {allowed}": "fino a {allowed}",
+    "No expiry date": "Nessuna scadenza",
+    "Active": "Attiva",
+    "Expired": "Scaduta",
+    "Blocked": "Bloccata",
+    "Removed from this device": "Rimossa da questo dispositivo",
+    "Not activated on this device": "Non attivata su questo dispositivo",
+    "Unknown to the license server": "Sconosciuta al server delle licenze",
+    "Checked with the license server just now.": (
+        "Verificata proprio ora con il server delle licenze."
+    ),
+    "The license server cannot be reached: checked from the license file.": (
+        "Il server delle licenze non è raggiungibile: verificata dal file di licenza."
+    ),
+    "The license server cannot be reached: shown as last checked.": (
+        "Il server delle licenze non è raggiungibile: mostrata come all'ultima verifica."
+    ),
+    "There is no license on this device.": "Su questo dispositivo non c'è una licenza.",
+    "There is no license on this device. Enter the activation code from your purchase, "
+    "restore a license backup, or connect this device to My Account.": (
+        "Su questo dispositivo non c'è una licenza. Inserisci il codice di attivazione del "
+        "tuo acquisto, ripristina un backup della licenza oppure collega questo dispositivo "
+        "a Il mio account."
+    ),
+    "Close": "Chiudi",
+    "Cancel": "Annulla",
+    "The license is active on this device.": "La licenza è attiva su questo dispositivo.",
+    "The license was removed from this device. It is now on {used} of {allowed} devices, "
+    "so you can activate it on another one.": (
+        "La licenza è stata rimossa da questo dispositivo. Ora è in uso su {used} dispositivi "
+        "su {allowed}, quindi puoi attivarla su un altro."
+    ),
+    "License backup saved to {path}. Keep a copy outside this computer, for example on a "
+    "USB drive.": (
+        "Backup della licenza salvato in {path}. Conservane una copia fuori da questo "
+        "computer, per esempio su una chiavetta USB."
+    ),
+    "The license was restored on this device.": (
+        "La licenza è stata ripristinata su questo dispositivo."
+    ),
+    # Remove license
+    "Remove the license from this device? The app here stops being licensed, and the "
+    "license's place becomes free, so you can activate it on another device with the same "
+    "activation code.": (
+        "Vuoi rimuovere la licenza da questo dispositivo? Qui l'app non sarà più coperta "
+        "dalla licenza e il suo posto si libera, così puoi attivarla su un altro dispositivo "
+        "con lo stesso codice di attivazione."
+    ),
+    "Remove license": "Rimuovi la licenza",
+    # Enter activation code
+    "The activation code is in your purchase confirmation email, on the card you bought, or "
+    "in the Licenses section of My Account.": (
+        "Il codice di attivazione si trova nell'email di conferma dell'acquisto, sulla "
+        "scheda che hai acquistato oppure nella sezione Licenze di Il mio account."
+    ),
+    "Activate": "Attiva",
+    "Enter the activation code from your purchase.": (
+        "Inserisci il codice di attivazione del tuo acquisto."
+    ),
+    # License details
+    "License key": "Chiave di licenza",
+    "Public ID": "ID pubblico",
+    "Support may ask for the license key: send a screenshot of this window with your "
+    "request. The public ID is safe to say on the phone.": (
+        "Il supporto può chiederti la chiave di licenza: allega alla richiesta uno screenshot "
+        "di questa finestra. L'ID pubblico puoi comunicarlo anche al telefono."
+    ),
+    "The license key was copied to the clipboard.": (
+        "La chiave di licenza è stata copiata negli appunti."
+    ),
+    "Screenshot saved to {path}. You can attach it to a support request.": (
+        "Screenshot salvato in {path}. Puoi allegarlo a una richiesta al supporto."
+    ),
+    # Connect to My Account
+    "Sign in with your My Account email address and password: the app sends its license to "
+    "your account, and the license's activation code then appears in the Licenses section "
+    "of My Account. No account yet? Create one at {url} with the email address you used "
+    "when you bought the license.": (
+        "Accedi con l'indirizzo email e la password di Il mio account: l'app invia la sua "
+        "licenza al tuo account e il codice di attivazione della licenza compare poi nella "
+        "sezione Licenze di Il mio account. Non hai ancora un account? Creane uno su {url} "
+        "con l'indirizzo email che hai usato per acquistare la licenza."
+    ),
+    "Email": "Email",
+    "Password": "Password",
+    "Connect with a code instead": "Collegati invece con un codice",
+    "Enter your email address and password.": "Inserisci il tuo indirizzo email e la password.",
+    "Your license was sent to your account. Its activation code is now in the Licenses "
+    "section of My Account: {url}": (
+        "La tua licenza è stata inviata al tuo account. Il suo codice di attivazione ora si "
+        "trova nella sezione Licenze di Il mio account: {url}"
+    ),
+    "This license was already in your account. Its activation code is in the Licenses "
+    "section of My Account: {url}": (
+        "Questa licenza era già nel tuo account. Il suo codice di attivazione si trova nella "
+        "sezione Licenze di Il mio account: {url}"
+    ),
+    "On any phone or computer, sign in to My Account at the address below and enter this code:": (
+        "Da un telefono o un computer qualsiasi, accedi a Il mio account all'indirizzo qui "
+        "sotto e inserisci questo codice:"
+    ),
+    "Waiting for the code to be entered…": "In attesa che il codice venga inserito…",
+    "I have entered the code": "Ho inserito il codice",
+    "Get a new code": "Ottieni un nuovo codice",
+    "The code has expired. Choose Get a new code.": (
+        "Il codice è scaduto. Scegli Ottieni un nuovo codice."
+    ),
+    "This device is now connected to your account {account}.": (
+        "Questo dispositivo ora è collegato al tuo account {account}."
+    ),
+    "Its license was sent there too: the activation code is in the Licenses section of My "
+    "Account.": (
+        "Anche la sua licenza è stata inviata lì: il codice di attivazione si trova nella "
+        "sezione Licenze di Il mio account."
+    ),
+    # Backups
+    "Save the license before you reinstall the operating system; restore it afterwards and "
+    "the license comes back on this computer without using another device.": (
+        "Salva la licenza prima di reinstallare il sistema operativo; ripristinala dopo e la "
+        "licenza torna su questo computer senza occupare un altro dispositivo."
+    ),
+    "Save to": "Salva in",
+    "Passphrase (optional)": "Passphrase (facoltativa)",
+    "Without a passphrase the backup can be restored on this computer only. With one, it can "
+    "also be restored on another computer: you will need the passphrase then, so keep it "
+    "safe.": (
+        "Senza passphrase il backup può essere ripristinato solo su questo computer. Con una "
+        "passphrase puoi ripristinarlo anche su un altro computer: in quel caso ti servirà, "
+        "quindi conservala con cura."
+    ),
+    "Save": "Salva",
+    "Choose where to save the backup.": "Scegli dove salvare il backup.",
+    "Restore a license backup saved with Save license backup. On the computer that saved it "
+    "no passphrase is needed; on another computer, enter the passphrase chosen when it was "
+    "saved.": (
+        "Ripristina un backup salvato con Salva un backup della licenza. Sul computer che lo "
+        "ha salvato non serve una passphrase; su un altro computer, inserisci la passphrase "
+        "scelta al momento del salvataggio."
+    ),
+    "Backup file": "File di backup",
+    "Passphrase (if one was chosen)": "Passphrase (se ne hai scelta una)",
+    "Restore": "Ripristina",
+    "Choose the backup file to restore.": "Scegli il file di backup da ripristinare.",
+    # Refusals
+    "Cannot reach the license server. Check your internet connection and try again.": (
+        "Impossibile raggiungere il server delle licenze. Controlla la connessione a "
+        "Internet e riprova."
+    ),
+    "This activation code is mistyped. Check each character against your purchase email or "
+    "card, and try again.": (
+        "Il codice di attivazione contiene un errore di battitura. Confronta ogni carattere "
+        "con l'email di acquisto o con la scheda e riprova."
+    ),
+    "This activation code is not known to us. Check that it is the code from your purchase, "
+    "or contact the store where you bought it.": (
+        "Questo codice di attivazione non ci risulta. Controlla che sia il codice del tuo "
+        "acquisto oppure contatta il negozio presso cui l'hai acquistato."
+    ),
+    "This activation code is blocked and cannot be used. Contact customer support.": (
+        "Questo codice di attivazione è bloccato e non può essere usato. Contatta il "
+        "servizio clienti."
+    ),
+    "This license is already in use on all the devices it allows. Remove it from another "
+    "device (in the app on that device, or in My Account → Devices), then try again.": (
+        "Questa licenza è già in uso su tutti i dispositivi consentiti. Rimuovila da un altro "
+        "dispositivo (nell'app su quel dispositivo oppure in Il mio account → Dispositivi), "
+        "poi riprova."
+    ),
+    "This license has expired. Renew it, or buy a new one in the store.": (
+        "Questa licenza è scaduta. Rinnovala oppure acquistane una nuova nel negozio."
+    ),
+    "Wrong email or password.": "Email o password errate.",
+    "Your email address is not confirmed yet. We sent you a message with a confirmation "
+    "link: open it, then sign in again.": (
+        "Il tuo indirizzo email non è ancora confermato. Ti abbiamo inviato un messaggio con "
+        "un link di conferma: aprilo, poi accedi di nuovo."
+    ),
+    "This license is linked to another account. If it is yours, contact customer support.": (
+        "Questa licenza è collegata a un altro account. Se è tua, contatta il servizio clienti."
+    ),
+    "Too many attempts. Try again in {seconds} seconds.": (
+        "Troppi tentativi. Riprova tra {seconds} secondi."
+    ),
+    "Too many attempts. Try again in a few minutes.": (
+        "Troppi tentativi. Riprova tra qualche minuto."
+    ),
+    "The code has expired. Start again to get a new one.": (
+        "Il codice è scaduto. Ricomincia per ottenerne uno nuovo."
+    ),
+    "The license server refused: {reason}": "Il server delle licenze ha rifiutato: {reason}",
+    "The license on this device was issued to another device. Enter your activation code again.": (
+        "La licenza su questo dispositivo è stata emessa per un altro dispositivo. Inserisci "
+        "di nuovo il codice di attivazione."
+    ),
+    "This device's clock is wrong. Set the right date and time, then try again.": (
+        "L'orologio di questo dispositivo è sbagliato. Imposta la data e l'ora corrette, "
+        "poi riprova."
+    ),
+    "The license could not be verified: it may have been changed. Enter your activation "
+    "code again, or contact customer support.": (
+        "Non è stato possibile verificare la licenza: potrebbe essere stata modificata. "
+        "Inserisci di nuovo il codice di attivazione oppure contatta il servizio clienti."
+    ),
+    "This backup was saved on another computer. Enter the passphrase chosen when it was "
+    "saved. If it was saved without one, enter your activation code instead (it is in the "
+    "Licenses section of My Account).": (
+        "Questo backup è stato salvato su un altro computer. Inserisci la passphrase scelta "
+        "al momento del salvataggio. Se è stato salvato senza, inserisci invece il codice di "
+        "attivazione (si trova nella sezione Licenze di Il mio account)."
+    ),
+    "This backup cannot be opened with this passphrase. Check it; if the backup was saved "
+    "without one, enter your activation code instead (it is in the Licenses section of My "
+    "Account).": (
+        "Questo backup non si apre con questa passphrase. Controllala; se il backup è stato "
+        "salvato senza passphrase, inserisci invece il codice di attivazione (si trova nella "
+        "sezione Licenze di Il mio account)."
+    ),
+    "This file is not a license backup, or it is damaged.": (
+        "Questo file non è un backup della licenza, oppure è danneggiato."
+    ),
+    "The file cannot be used: {reason}": "Impossibile usare il file: {reason}",
+    "Something went wrong: {reason}": "Qualcosa è andato storto: {reason}",
+}
+
+
+def translate(text: str, language: str) -> str:
+    """``text`` in ``language``; English (the id itself) when there is no translation."""
+    if language == "it":
+        return ITALIAN.get(text, text)
+    return text
+
+
+class Translator:
+    """``_("Devices: {used} of {allowed}", used=1, allowed=3)`` in one language."""
+
+    def __init__(self, language: str = DEFAULT_LANGUAGE) -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {language!r}")
+        self.language = language
+
+    def __call__(self, text: str, **values: object) -> str:
+        translated = translate(text, self.language)
+        return translated.format(**values) if values else translated
+
+
+def language_from_environment(environment: Mapping[str, str]) -> str:
+    """The language the customer's session uses (POSIX order: LC_ALL, LC_MESSAGES,
+    LANG), when the app speaks it; else English."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environment.get(name, "")
+        if value:
+            language = value.split("_")[0].split(".")[0].lower()
+            return language if language in LANGUAGES else DEFAULT_LANGUAGE
+    return DEFAULT_LANGUAGE
+
+
+def format_date(moment: date | datetime, language: str) -> str:
+    """A date nobody can misread: "1 March 2027", "1 marzo 2027"."""
+    day = moment.date() if isinstance(moment, datetime) else moment
+    months = MONTHS.get(language, MONTHS[DEFAULT_LANGUAGE])
+    return f"{day.day} {months[day.month - 1]} {day.year}"

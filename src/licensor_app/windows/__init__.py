@@ -1,0 +1,1 @@
+"""The app's windows, one module per window (or a window and its confirmation)."""

@@ -1,0 +1,47 @@
+"""The main window: the product, a line about its license, and the **License** link."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Button, Static
+
+from licensor_app.windows.base import Window, message_line
+from licensor_app.windows.licensing import LicensingWindow
+from licensor_app.windows.summary import last_known, one_line
+from licensor_client import LicenseInfo, NotActivated
+
+
+class MainWindow(Window[None]):
+    def compose(self) -> ComposeResult:
+        with Vertical(id="body"):
+            yield Static(self.licensor.product, id="product", classes="product", markup=False)
+            yield Static(self._("Checking the license…"), id="summary", markup=False)
+            yield Button(self._("License"), id="license", classes="link", compact=True)
+            yield message_line()
+
+    def on_mount(self) -> None:
+        self.watch(self.licensor, "license_info", self.show_summary, init=False)
+        if not self.client.has_license():
+            self.licensor.license_info = None
+            return
+        self.run_sdk(self.client.status, self.checked, self.not_checked)
+
+    def checked(self, info: LicenseInfo) -> None:
+        self.licensor.license_info = info
+
+    def not_checked(self, error: Exception) -> None:
+        self.licensor.license_info = last_known(self.client, error)
+        if not isinstance(error, NotActivated):
+            self.say_error(error)
+
+    def show_summary(self, info: LicenseInfo | None) -> None:
+        self.query_one("#summary", Static).update(one_line(info, self.licensor.translator))
+
+    def action_close(self) -> None:
+        pass  # the main window stays; quit with ctrl+q
+
+    @on(Button.Pressed, "#license")
+    def open_licensing(self) -> None:
+        self.app.push_screen(LicensingWindow())

@@ -1,0 +1,68 @@
+"""How a license reads in a line or a table, in the app's language."""
+
+from __future__ import annotations
+
+from licensor_app.i18n import N_, Translator, format_date
+from licensor_client import LicenseClient, LicenseInfo, LicensorClientError, NetworkError
+
+#: The server's status words, as the customer reads them.
+STATUS_WORDS = {
+    "active": N_("Active"),
+    "expired": N_("Expired"),
+    "blocked": N_("Blocked"),
+    "released": N_("Removed from this device"),
+    "not_activated": N_("Not activated on this device"),
+    "unknown": N_("Unknown to the license server"),
+}
+
+CHECKED = {
+    "online": N_("Checked with the license server just now."),
+    "offline": N_("The license server cannot be reached: checked from the license file."),
+    "stored": N_("The license server cannot be reached: shown as last checked."),
+}
+
+
+def last_known(client: LicenseClient, error: Exception) -> LicenseInfo | None:
+    """What to show when ``status()`` failed: with no network (and a license file too old
+    to trust offline) the license as last checked; after any other failure, none."""
+    if not isinstance(error, NetworkError):
+        return None
+    try:
+        return client.details()
+    except LicensorClientError:
+        return None
+
+
+def status_word(info: LicenseInfo, _: Translator) -> str:
+    return _(STATUS_WORDS.get(info.status, info.status))
+
+
+def expiry(info: LicenseInfo, _: Translator) -> str:
+    if info.expires_at is None:
+        return _("No expiry date")
+    return format_date(info.expires_at, _.language)
+
+
+def devices(info: LicenseInfo, _: Translator) -> str:
+    if info.devices_used is None:
+        return _("up to {allowed}", allowed=info.devices_max)
+    return _("{used} of {allowed}", used=info.devices_used, allowed=info.devices_max)
+
+
+def plan_name(info: LicenseInfo) -> str:
+    return info.plan_name or info.plan
+
+
+def one_line(info: LicenseInfo | None, _: Translator) -> str:
+    """The main window's summary of the license."""
+    if info is None:
+        return _("There is no license on this device.")
+    if info.valid and info.expires_at is not None:
+        return _(
+            "{plan}: active until {date}",
+            plan=plan_name(info),
+            date=format_date(info.expires_at, _.language),
+        )
+    if info.valid:
+        return _("{plan}: active", plan=plan_name(info))
+    return _("{plan}: {status}", plan=plan_name(info), status=status_word(info, _))
