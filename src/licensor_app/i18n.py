@@ -281,19 +281,19 @@ ITALIAN: dict[str, str] = {
         "Non è stato possibile verificare la licenza: potrebbe essere stata modificata. "
         "Inserisci di nuovo il codice di attivazione oppure contatta il servizio clienti."
     ),
-    "This backup was saved on another computer. Enter the passphrase chosen when it was "
-    "saved. If it was saved without one, enter your activation code instead (it is in the "
-    "Licenses section of My Account).": (
-        "Questo backup è stato salvato su un altro computer. Inserisci la passphrase scelta "
-        "al momento del salvataggio. Se è stato salvato senza, inserisci invece il codice di "
-        "attivazione (si trova nella sezione Licenze di Il mio account)."
-    ),
-    "This backup cannot be opened with this passphrase. Check it; if the backup was saved "
-    "without one, enter your activation code instead (it is in the Licenses section of My "
+    "This backup was saved on another computer without a passphrase, so it opens only "
+    "there. Enter your activation code instead (it is in the Licenses section of My "
     "Account).": (
-        "Questo backup non si apre con questa passphrase. Controllala; se il backup è stato "
-        "salvato senza passphrase, inserisci invece il codice di attivazione (si trova nella "
-        "sezione Licenze di Il mio account)."
+        "Questo backup è stato salvato su un altro computer senza passphrase, quindi si apre "
+        "solo lì. Inserisci invece il codice di attivazione (si trova nella sezione Licenze "
+        "di Il mio account)."
+    ),
+    "This backup was saved on another computer. Enter the passphrase chosen when it was saved.": (
+        "Questo backup è stato salvato su un altro computer. Inserisci la passphrase scelta "
+        "al momento del salvataggio."
+    ),
+    "This passphrase does not open the backup. Check it and try again.": (
+        "Questa passphrase non apre il backup. Controllala e riprova."
     ),
     "This file is not a license backup, or it is damaged.": (
         "Questo file non è un backup della licenza, oppure è danneggiato."

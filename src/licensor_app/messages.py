@@ -88,17 +88,18 @@ def describe_error(error: BaseException, _: Translator, *, passphrase_given: boo
     if isinstance(error, NotActivated):
         return _("There is no license on this device.")
     if isinstance(error, BackupLocked):
-        if passphrase_given:
+        if error.reason == "no_passphrase":
             return _(
-                "This backup cannot be opened with this passphrase. Check it; if the backup "
-                "was saved without one, enter your activation code instead (it is in the "
-                "Licenses section of My Account)."
+                "This backup was saved on another computer without a passphrase, so it "
+                "opens only there. Enter your activation code instead (it is in the Licenses "
+                "section of My Account)."
             )
-        return _(
-            "This backup was saved on another computer. Enter the passphrase chosen when "
-            "it was saved. If it was saved without one, enter your activation code instead "
-            "(it is in the Licenses section of My Account)."
-        )
+        if error.reason == "passphrase_needed" and not passphrase_given:
+            return _(
+                "This backup was saved on another computer. Enter the passphrase chosen when "
+                "it was saved."
+            )
+        return _("This passphrase does not open the backup. Check it and try again.")
     if isinstance(error, BackupError):
         return _("This file is not a license backup, or it is damaged.")
     if isinstance(error, OSError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 
 from licensor_client._api import Api
-from licensor_client._machine import Machine, this_machine
+from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
 from licensor_client._sealing import seal, seal_with_passphrase, unseal, unseal_with_passphrase
 from licensor_client._signing import (
     LicenseFile,
@@ -132,6 +133,11 @@ class LicenseClient:
     Without them the client pins the server's keys on first use and stores them in the
     state directory: convenient for scripts and demos, weaker than keys built into the
     app, which is what a shipped app should do.
+
+    Calls block (HTTP); an app makes them from a worker thread. One client may serve
+    several threads — httpx's client is thread-safe and every state write is atomic — but
+    two license operations at once race like any two writers (the last one's state
+    stays), so an app runs one at a time.
     """
 
     def __init__(
@@ -150,8 +156,11 @@ class LicenseClient:
         self.api = Api(server, transport=transport, timeout=timeout)
         self.state_dir = Path(state_dir) if state_dir else default_state_dir(app_id)
         self.store = StateStore(self.state_dir)
-        self.machine: Machine = this_machine(app_id, self.state_dir, fingerprint)
-        self.device_name = device_name or self.machine.name
+        self._app_id, self._fingerprint_override = app_id, fingerprint
+        self._machine: Machine | None = None
+        if fingerprint or os.environ.get(FINGERPRINT_ENV):
+            self._machine = self.machine  # cheap, and a bad override is refused at once
+        self._device_name = device_name
         self._clock = clock or (lambda: datetime.now(UTC))
         if isinstance(public_keys, str):
             public_keys = PublicKeys.parse(public_keys)
@@ -173,8 +182,20 @@ class LicenseClient:
         return self.api.server
 
     @property
+    def machine(self) -> Machine:
+        """This device, worked out on first use (on some systems that runs a program, so
+        an app can build the client on its UI thread and call it from a worker)."""
+        if self._machine is None:
+            self._machine = this_machine(self._app_id, self.state_dir, self._fingerprint_override)
+        return self._machine
+
+    @property
     def fingerprint(self) -> str:
         return self.machine.fingerprint
+
+    @property
+    def device_name(self) -> str:
+        return self._device_name or self.machine.name
 
     def now(self) -> datetime:
         return self._clock()
@@ -421,7 +442,8 @@ class LicenseClient:
         if not same_machine:
             if code is None:
                 raise BackupLocked(
-                    "this backup was made on another machine and holds no activation code"
+                    "this backup was made on another machine and holds no activation code",
+                    reason="no_passphrase",
                 )
             return self.activate(code)
         state: dict[str, Any] = {
@@ -446,23 +468,33 @@ class LicenseClient:
     def _open_code(
         self, envelopes: dict[str, Any], passphrase: str | None, context: bytes
     ) -> str | None:
-        """The sealed code: with the passphrase when one is given, else with this machine."""
+        """The sealed code: with this machine's key when it was sealed here (whatever
+        passphrase is given), else with the passphrase."""
         machine, phrase = envelopes.get("machine"), envelopes.get("passphrase")
-        if passphrase and isinstance(phrase, dict):
-            return unseal_with_passphrase(phrase, passphrase, context)
-        if not isinstance(machine, dict):
-            return None
-        try:
-            return unseal(machine, self.machine.sealing_key, context)
-        except BackupLocked:
-            if isinstance(phrase, dict):
-                raise BackupLocked(
-                    "this backup was made on another machine: give the passphrase chosen "
-                    "when it was saved"
-                ) from None
+        if isinstance(machine, dict):
+            try:
+                return unseal(machine, self.machine.sealing_key, context)
+            except BackupLocked:
+                pass  # made on another machine
+        elif machine is None and phrase is None:
+            return None  # a license without a code (a subscription's)
+        if not isinstance(phrase, dict):
             raise BackupLocked(
                 "this backup was made on another machine without a passphrase: enter the "
-                "activation code instead (it is in My Account's Licenses section)"
+                "activation code instead (it is in My Account's Licenses section)",
+                reason="no_passphrase",
+            )
+        if not passphrase:
+            raise BackupLocked(
+                "this backup was made on another machine: give the passphrase chosen when it "
+                "was saved",
+                reason="passphrase_needed",
+            )
+        try:
+            return unseal_with_passphrase(phrase, passphrase, context)
+        except BackupLocked:
+            raise BackupLocked(
+                "this passphrase does not open the backup", reason="passphrase_wrong"
             ) from None
 
 

@@ -165,4 +165,12 @@ class BackupError(LicensorClientError):
 
 
 class BackupLocked(BackupError):
-    """The backup's code is sealed to another machine, or to another passphrase."""
+    """The backup's code is sealed to another machine, or to another passphrase.
+
+    ``reason`` says which, for the app's message: ``passphrase_needed`` (made elsewhere,
+    with a passphrase: ask for it), ``passphrase_wrong``, or ``no_passphrase`` (made
+    elsewhere without one: it cannot move; the code is in My Account)."""
+
+    def __init__(self, message: str, reason: str = "passphrase_wrong") -> None:
+        super().__init__(message)
+        self.reason = reason

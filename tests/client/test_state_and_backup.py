@@ -154,10 +154,12 @@ def test_another_machine_restores_with_the_passphrase_only(
 ) -> None:
     path = laptop.export_backup(tmp_path / "license.backup", PASSPHRASE)
     desktop = make_client(state_dir=tmp_path / "desktop", fingerprint=OTHER_FINGERPRINT)
-    with pytest.raises(BackupLocked):
+    with pytest.raises(BackupLocked) as needed:
         desktop.import_backup(path)
-    with pytest.raises(BackupLocked):
+    assert needed.value.reason == "passphrase_needed"
+    with pytest.raises(BackupLocked) as wrong:
         desktop.import_backup(path, "blue heron at dusk")
+    assert wrong.value.reason == "passphrase_wrong"
     assert not desktop.has_license()
 
     info = desktop.import_backup(path, PASSPHRASE)
@@ -176,10 +178,23 @@ def test_a_backup_without_a_passphrase_opens_on_its_own_machine_only(
     laptop: LicenseClient, make_client: MakeClient, tmp_path: Path
 ) -> None:
     path = laptop.export_backup(tmp_path / "license.backup")
-    with pytest.raises(BackupLocked, match="without a passphrase"):
+    with pytest.raises(BackupLocked, match="without a passphrase") as locked:
         make_client(state_dir=tmp_path / "desktop", fingerprint=OTHER_FINGERPRINT).import_backup(
             path
         )
+    assert locked.value.reason == "no_passphrase"
+
+
+def test_on_its_own_machine_a_backup_opens_whatever_passphrase_is_typed(
+    laptop: LicenseClient, make_client: MakeClient, tmp_path: Path
+) -> None:
+    path = laptop.export_backup(tmp_path / "license.backup", PASSPHRASE)
+    laptop.forget()
+
+    info = make_client().import_backup(path, "not the passphrase")
+
+    assert info.valid
+    assert make_client().details().has_code
 
 
 # --- what is refused ----------------------------------------------------------------------
@@ -261,8 +276,10 @@ def test_a_damaged_or_foreign_file_is_a_backup_error(
     damaged = _damage(backup, how)
     path = tmp_path / "damaged.backup"
     path.write_text(damaged if isinstance(damaged, str) else json.dumps(damaged))
-    restoring = make_client(state_dir=tmp_path / "reinstalled")
     passphrase = PASSPHRASE if "kdf" in how else None
+    # A passphrase is only tried where the machine seal does not open: on another machine.
+    elsewhere = {"fingerprint": "another-machine-0123456789"} if passphrase else {}
+    restoring = make_client(state_dir=tmp_path / "reinstalled", **elsewhere)
     with pytest.raises(BackupError):
         restoring.import_backup(path, passphrase)
     assert not restoring.has_license()
