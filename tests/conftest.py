@@ -34,6 +34,7 @@ from tests.support import empty_tables, free_port, serve
 pytest_plugins = [
     "tests.licensing.factories",
     "tests.accounts.factories",
+    "tests.store.factories",
     "tests.limits",
 ]
 
@@ -76,6 +77,8 @@ def settings(var_dir: Path, server_port: int) -> Settings:
         signup_rate="1000/minute",
         reset_rate="1000/minute",
         link_rate="1000/minute",
+        lookup_rate="1000/minute",
+        partner_rate="1000/minute",
         log_level="WARNING",
         _env_file=None,
     )

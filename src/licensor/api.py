@@ -102,6 +102,8 @@ def create_app(
         "signup": Rule.parse("signup", settings.signup_rate),
         "reset": Rule.parse("reset", settings.reset_rate),
         "link": Rule.parse("link", settings.link_rate),
+        "lookup": Rule.parse("lookup", settings.lookup_rate),
+        "partner": Rule.parse("partner", settings.partner_rate),
     }
     app.state.validator = Validator(app.state.db, app.state.keyring, settings, app.state.clock)
     app.state.web = Web(

@@ -26,9 +26,10 @@ from rich.table import Table
 from licensor.clock import clock
 from licensor.config import Settings, get_settings
 from licensor.db import Database
-from licensor.errors import LicensorError
+from licensor.errors import FormInvalid, LicensorError
 from licensor.keys import KeyMaterialError, Keyring, load_keyring
 from licensor.licensing import formats
+from licensor.web.messages import field_message
 
 app = typer.Typer(
     name="licensor",
@@ -44,7 +45,15 @@ codes_app = typer.Typer(
 )
 keys_app = typer.Typer(help="Key material: the public key apps pin.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts: customers, support agents, admins.", no_args_is_help=True)
+orders_app = typer.Typer(help="Orders: back-office entry of a sale.", no_args_is_help=True)
+partners_app = typer.Typer(
+    help="Partners (resellers): contacts, API keys, code allocations.", no_args_is_help=True
+)
+partner_keys_app = typer.Typer(help="A partner's keys for the partner API.", no_args_is_help=True)
+partners_app.add_typer(partner_keys_app, name="keys")
 app.add_typer(plans_app, name="plans")
+app.add_typer(orders_app, name="orders")
+app.add_typer(partners_app, name="partners")
 app.add_typer(codes_app, name="codes")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
@@ -71,6 +80,10 @@ def _context() -> Iterator[tuple[Settings, Database, Keyring]]:
     database = Database(settings)
     try:
         yield settings, database, load_keyring(settings)
+    except FormInvalid as error:
+        for field, message in error.fields.items():
+            errors.print(f"[red]error:[/red] --{field.replace('_', '-')}: {field_message(message)}")
+        raise typer.Exit(1) from None
     except LicensorError as error:
         errors.print(f"[red]error:[/red] {error.detail} [dim]({error.code})[/dim]")
         raise typer.Exit(1) from None
@@ -160,13 +173,27 @@ def plans_create(
     entitlement: Annotated[
         list[str] | None, typer.Option(help="An entitlement (repeatable).")
     ] = None,
+    price: Annotated[
+        str | None, typer.Option(help="Price of a code in the store, e.g. 29.99 (none: not sold).")
+    ] = None,
+    subscription_price: Annotated[
+        str | None, typer.Option(help="Price of a subscription per term (none: not sold).")
+    ] = None,
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency of the prices.")] = "EUR",
 ) -> None:
     """Create a plan."""
-    from licensor.licensing.service import Licensing
+    from licensor.licensing.service import Licensing, parse_price
 
     with _context() as (settings, database, keyring), database.transaction() as session:
         plan = Licensing(session, keyring, settings, clock.now()).create_plan(
-            code=code, name=name, term_days=term_days, devices_max=devices, entitlements=entitlement
+            code=code,
+            name=name,
+            term_days=term_days,
+            devices_max=devices,
+            entitlements=entitlement,
+            price_cents=parse_price(price),
+            subscription_price_cents=parse_price(subscription_price),
+            currency=currency,
         )
         console.print(
             f"plan [bold]{plan.code}[/bold] ({plan.name}): {plan.term_days} days, "
@@ -192,6 +219,127 @@ def plans_list() -> None:
         console.print(table)
 
 
+# --- orders and partners ----------------------------------------------------------------
+
+
+@orders_app.command("create")
+def orders_create(
+    plan: Annotated[str, typer.Option(help="Plan code.")],
+    email: Annotated[str, typer.Option(help="The buyer's email address.")],
+    name: Annotated[str, typer.Option(help="The buyer's name.")],
+    partner: Annotated[
+        str | None, typer.Option(help="The partner who sold it (its slug); none: our store.")
+    ] = None,
+    quantity: Annotated[int, typer.Option(min=1, help="Codes to deliver, one per unit.")] = 1,
+    language: Annotated[str, typer.Option(help="Language of the confirmation mail.")] = "en",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {number, purchased_at, codes} as JSON.")
+    ] = False,
+) -> None:
+    """Enter an order by hand. A store order's confirmation mail goes out as for a web
+    purchase; a partner's order gets none from us (the partner delivers)."""
+    from licensor.store.service import Store
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        placed = Store(session, keyring, settings, clock.now()).create_order(
+            plan_code=plan,
+            email=email,
+            name=name,
+            quantity=quantity,
+            partner_slug=partner,
+            language=language,
+            actor=_actor(),
+        )
+    if as_json:
+        print(json.dumps(placed.as_json()))
+        return
+    console.print(
+        f"order [bold]{placed.number}[/bold] ({placed.purchased_at:%Y-%m-%d %H:%M} UTC), "
+        + (f"sold by {placed.partner}" if placed.partner else "our store")
+        + f": {len(placed.codes)} code(s)"
+    )
+    for code in placed.codes:
+        console.print(f"  {code}", highlight=False)
+    if placed.partner is None:
+        console.print(f"confirmation mail queued for {placed.email}")
+
+
+@partners_app.command("create")
+def partners_create(
+    slug: Annotated[str, typer.Option(help="Short name used in commands, e.g. shop-milano.")],
+    name: Annotated[str, typer.Option(help="Name shown to customers.")],
+    email: Annotated[str, typer.Option(help="Where customers write for help.")],
+    url: Annotated[str, typer.Option(help="The partner's website.")],
+    phone: Annotated[str, typer.Option(help="A phone number for customers.")] = "",
+) -> None:
+    """Add a partner; customers who bought from it are sent to these contact details."""
+    from licensor.store.service import Store
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        partner = Store(session, keyring, settings, clock.now()).create_partner(
+            slug=slug, name=name, email=email, url=url, phone=phone, actor=_actor()
+        )
+        console.print(f"partner [bold]{partner.slug}[/bold] ({partner.name}) created")
+
+
+@partners_app.command("list")
+def partners_list() -> None:
+    """List the partners."""
+    from licensor.store.service import Store
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        table = Table("slug", "name", "email", "url", "phone")
+        for partner in Store(session, keyring, settings, clock.now()).partners():
+            table.add_row(partner.slug, partner.name, partner.email, partner.url, partner.phone)
+        console.print(table)
+
+
+@partner_keys_app.command("create")
+def partner_keys_create(
+    slug: Annotated[str, typer.Argument(help="The partner's slug.")],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Make a key for the partner API. It is shown once: give it to the partner."""
+    from licensor.store.service import Store
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        store = Store(session, keyring, settings, clock.now())
+        key = store.create_api_key(store.partner(slug), label=label, actor=_actor())
+    print(key)
+    errors.print("Shown once: only a hash is kept. Revoke with `licensor partners keys revoke`.")
+
+
+@partner_keys_app.command("list")
+def partner_keys_list(slug: Annotated[str, typer.Argument(help="The partner's slug.")]) -> None:
+    """List a partner's keys (their prefixes; the keys themselves are not kept)."""
+    from licensor.store.service import Store
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        store = Store(session, keyring, settings, clock.now())
+        table = Table("prefix", "label", "created", "last used", "revoked")
+        for key in store.api_keys(store.partner(slug)):
+            table.add_row(
+                key.prefix,
+                key.label,
+                f"{key.created_at:%Y-%m-%d}",
+                f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
+                f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+            )
+        console.print(table)
+
+
+@partner_keys_app.command("revoke")
+def partner_keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (or the whole key).")],
+) -> None:
+    """Revoke a partner API key at once."""
+    from licensor.store.service import Store
+
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        key = Store(session, keyring, settings, clock.now()).revoke_api_key(prefix, actor=_actor())
+        console.print(f"key {key.prefix} revoked")
+
+
 # --- codes ----------------------------------------------------------------------------
 
 
@@ -201,8 +349,12 @@ def codes_issue(
     count: Annotated[int, typer.Option(min=1, help="How many codes.")],
     out: Annotated[Path, typer.Option(help="CSV for the card printer.", dir_okay=False)],
     label: Annotated[str, typer.Option(help="A label for the batch.")] = "",
+    partner: Annotated[
+        str | None, typer.Option(help="Allocate the batch to this partner (its slug).")
+    ] = None,
 ) -> None:
-    """Issue a batch of printed-card codes into a CSV (first column activation_code)."""
+    """Issue a batch of printed-card codes into a CSV (first column activation_code);
+    with --partner, the batch is that partner's allocation."""
     from licensor.licensing.batches import issue_codes
     from licensor.licensing.service import Licensing
 
@@ -217,6 +369,10 @@ def codes_issue(
     with _context() as (settings, database, keyring):
         with database.transaction() as session:  # say "unknown plan" before any bar
             Licensing(session, keyring, settings, clock.now()).plan(plan)
+            if partner is not None:
+                from licensor.store.service import Store
+
+                Store(session, keyring, settings, clock.now()).partner(partner)
         with Progress(*columns, console=errors) as bar:
             task = bar.add_task("codes", total=count)
             batch = issue_codes(
@@ -227,6 +383,7 @@ def codes_issue(
                 count=count,
                 out=out,
                 label=label,
+                partner_slug=partner,
                 actor=_actor(),
                 progress=lambda n: bar.advance(task, n),
             )

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     signup_rate: str = "5/minute"
     reset_rate: str = "5/hour"  # per email; per address it is signup_rate
     link_rate: str = "10/minute"
+    lookup_rate: str = "5/minute"  # order lookup: per address, and again per email
+    partner_rate: str = "120/minute"  # partner API, per key
 
     # Mail worker: how long a claimed batch is reserved before another worker may retry it.
     mail_lease_seconds: int = 300

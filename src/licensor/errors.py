@@ -122,6 +122,24 @@ class PlanUnknown(LicensorError):
     title = "There is no plan with this code"
 
 
+class PartnerExists(LicensorError):
+    status = 409
+    code = "partner_exists"
+    title = "A partner with this slug already exists"
+
+
+class PartnerUnknown(LicensorError):
+    status = 404
+    code = "partner_unknown"
+    title = "There is no partner with this slug"
+
+
+class InvalidPartnerKey(LicensorError):
+    status = 401
+    code = "invalid_api_key"
+    title = "The API key is wrong, unknown or revoked"
+
+
 class NotFound(LicensorError):
     status = 404
     code = "not_found"

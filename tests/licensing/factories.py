@@ -38,10 +38,22 @@ BlockCode = Callable[..., None]  # (code, reason="refund")
 
 @pytest.fixture
 def make_plan(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> MakePlan:
-    def make(code: str = "plus", *, term_days: int = 365, devices_max: int = 3) -> str:
+    def make(
+        code: str = "plus",
+        *,
+        term_days: int = 365,
+        devices_max: int = 3,
+        price_cents: int | None = None,
+        subscription_price_cents: int | None = None,
+    ) -> str:
         with database.transaction() as session:
             Licensing(session, keyring, settings, clock.now()).create_plan(
-                code=code, name=code.title(), term_days=term_days, devices_max=devices_max
+                code=code,
+                name=code.title(),
+                term_days=term_days,
+                devices_max=devices_max,
+                price_cents=price_cents,
+                subscription_price_cents=subscription_price_cents,
             )
         return code
 

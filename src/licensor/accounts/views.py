@@ -24,23 +24,13 @@ from licensor.errors import (
     InvalidCredentials,
     LicenseLinkedElsewhere,
 )
-from licensor.web.i18n import LANGUAGES, N_
+from licensor.web.i18n import LANGUAGES
+from licensor.web.messages import FIELD_MESSAGES
 from licensor.web.pages import SIGNED_IN, Pages, PageUnit, safe_next
 
 router = APIRouter(include_in_schema=False)
 
-# Problem keys from the services, as the pages say them (N_ marks them for the catalog).
-MESSAGES = {
-    "email_invalid": N_("Enter an email address like name@example.com."),
-    "email_taken": N_("This email address cannot be used."),
-    "too_short": N_("Use at least 10 characters."),
-    "too_long": N_("Use at most 1024 characters."),
-    "same_as_email": N_("Do not use your email address as your password."),
-    "password_wrong": N_("This password is not correct."),
-    "two_factor_required_for_role": N_("Two-factor sign-in is required for staff accounts."),
-    "code_wrong": N_("This code is not correct; enter the current 6-digit code."),
-    "required": N_("This field is required."),
-}
+MESSAGES = FIELD_MESSAGES
 
 Field = Annotated[str, Form()]
 

@@ -21,6 +21,7 @@ from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing, audit
 from licensor.models import ActivationCode, Batch, CodeOrigin
+from licensor.store.service import Store
 
 CSV_COLUMNS = ["activation_code", "plan", "plan_name", "batch", "serial"]
 MAX_BATCH = 10_000_000
@@ -43,6 +44,7 @@ def issue_codes(
     count: int,
     out: Path,
     label: str = "",
+    partner_slug: str | None = None,
     actor: str = "cli",
     chunk_size: int = 5_000,
     progress: Callable[[int], None] | None = None,
@@ -55,6 +57,12 @@ def issue_codes(
         with database.transaction() as session:
             licensing = Licensing(session, keyring, settings, clock.now())
             plan = licensing.plan(plan_code)  # an unknown plan leaves no file or folder
+            partner_id = None
+            if partner_slug is not None:  # an allocation: the partner sells these codes
+                partner_id = (
+                    Store(session, keyring, settings, licensing.now).partner(partner_slug).id
+                )
+            origin = CodeOrigin.PARTNER_ORDER if partner_id else CodeOrigin.CARD_BATCH
             out.parent.mkdir(parents=True, exist_ok=True)
             # The file holds codes in clear, for the printer: readable by its owner only.
             descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -62,7 +70,8 @@ def issue_codes(
             with handle:
                 batch = Batch(
                     plan_id=plan.id,
-                    origin=CodeOrigin.CARD_BATCH.value,
+                    partner_id=partner_id,
+                    origin=origin.value,
                     label=label,
                     count=count,
                     created_at=licensing.now,
@@ -87,7 +96,7 @@ def issue_codes(
                     lines = []
                     codes = formats.generate_codes(size)
                     for serial, canonical in enumerate(codes, start + 1):
-                        row = licensing.new_code_row(canonical, plan, CodeOrigin.CARD_BATCH)
+                        row = licensing.new_code_row(canonical, plan, origin)
                         row["batch_id"] = batch.id
                         rows.append(row)
                         lines.append(

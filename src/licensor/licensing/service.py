@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -127,6 +128,19 @@ def license_status(license: License, now: datetime) -> str:
     return base_status(license.blocked_at is not None, license.expires_at, now)
 
 
+def parse_price(text: str | None) -> int | None:
+    """``"29.99"`` → 2999 cents; ``None`` stays ``None`` (not sold)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        amount = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        raise ValidationFailed(f"{text!r} is not a price like 29.99") from None
+    if amount < 0 or amount != amount.quantize(Decimal("0.01")) or amount > 1_000_000:
+        raise ValidationFailed(f"{text!r} is not a price like 29.99")
+    return int(amount * 100)
+
+
 def license_payload(
     *,
     license_key: str,
@@ -178,8 +192,14 @@ class Licensing(Service):
         term_days: int,
         devices_max: int,
         entitlements: list[str] | None = None,
+        price_cents: int | None = None,
+        subscription_price_cents: int | None = None,
+        currency: str = "EUR",
     ) -> Plan:
         code = code.strip().lower()
+        currency = currency.strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise ValidationFailed("a currency is a 3-letter ISO 4217 code, e.g. EUR")
         if not code or not code.replace("-", "").replace("_", "").isalnum():
             raise ValidationFailed("a plan code is letters, digits, '-' and '_'")
         if term_days < 1 or devices_max < 1:
@@ -192,6 +212,9 @@ class Licensing(Service):
             term_days=term_days,
             devices_max=devices_max,
             entitlements=entitlements or [],
+            price_cents=price_cents,
+            subscription_price_cents=subscription_price_cents,
+            currency=currency,
             created_at=self.now,
         )
         self.session.add(plan)

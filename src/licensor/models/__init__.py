@@ -20,6 +20,18 @@ from licensor.models.licensing import (
     Plan,
 )
 from licensor.models.mail import OutboxMessage
+from licensor.models.store import (
+    Channel,
+    EnrollmentToken,
+    ItemKind,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Partner,
+    PartnerApiKey,
+    Subscription,
+    SubscriptionStatus,
+)
 
 __all__ = [
     "Account",
@@ -29,13 +41,23 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Batch",
+    "Channel",
     "CodeOrigin",
     "CodeState",
     "Device",
     "DeviceAuthorization",
+    "EnrollmentToken",
+    "ItemKind",
     "License",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
     "OutboxMessage",
+    "Partner",
+    "PartnerApiKey",
     "Plan",
     "Role",
+    "Subscription",
+    "SubscriptionStatus",
     "WebSession",
 ]

@@ -33,15 +33,21 @@ class Plan(IdMixin, Base):
     term_days: Mapped[int] = mapped_column(Integer)
     devices_max: Mapped[int] = mapped_column(Integer)
     entitlements: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Prices in the store, in cents; null: not sold there (cards and partners only).
+    price_cents: Mapped[int | None] = mapped_column(Integer)
+    subscription_price_cents: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Batch(IdMixin, Base):
-    """A run of ``codes issue``: what was asked, so a printer's file can be traced back."""
+    """A run of ``codes issue``: what was asked, so a printer's file can be traced back.
+    A batch with a partner is that partner's allocation: codes it sells and records."""
 
     __tablename__ = "batches"
 
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
     origin: Mapped[str] = mapped_column(String(20))
     label: Mapped[str] = mapped_column(String(200), default="")
     count: Mapped[int] = mapped_column(Integer)
@@ -60,6 +66,7 @@ class ActivationCode(IdMixin, Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
     origin: Mapped[str] = mapped_column(String(20))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state: Mapped[str] = mapped_column(String(20), default=CodeState.ISSUED)

@@ -1,0 +1,520 @@
+"""The store's rules: partners and their keys, orders and what they deliver, order lookup.
+
+A store order's codes go to the buyer in a confirmation mail (written to the outbox in the
+same transaction); a partner's order is recorded here but delivered by the partner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from licensor.accounts.service import email_problem, normalize_email
+from licensor.clock import isoformat
+from licensor.config import Settings
+from licensor.errors import (
+    FormInvalid,
+    InvalidPartnerKey,
+    NotFound,
+    PartnerExists,
+    PartnerUnknown,
+    ValidationFailed,
+)
+from licensor.keys import Keyring
+from licensor.licensing import formats
+from licensor.licensing.service import Licensing, audit
+from licensor.mail.outbox import enqueue
+from licensor.models import (
+    ActivationCode,
+    Batch,
+    Channel,
+    CodeOrigin,
+    CodeState,
+    ItemKind,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Partner,
+    PartnerApiKey,
+    Plan,
+)
+from licensor.units import Service
+
+ORDER_PREFIX = "ORD"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_READING = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_SEPARATORS = re.compile(r"[\s\-_./#]+")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$")
+KEY_PREFIX = "lp_"
+MAX_QUANTITY = 100
+
+
+def generate_order_number() -> str:
+    """``ORD-7K3M-9QXT``: 40 random bits, read aloud without ambiguity, not sequential."""
+    symbols = "".join(secrets.choice(_CROCKFORD) for _ in range(8))
+    return f"{ORDER_PREFIX}-{symbols[:4]}-{symbols[4:]}"
+
+
+def order_number_key(text: str) -> str:
+    """What two spellings of one order number share: case, spaces and dashes aside
+    (and, for our own numbers, O read as 0 and I or L as 1)."""
+    key = _SEPARATORS.sub("", text.strip().upper())
+    if key.startswith(ORDER_PREFIX):
+        key = ORDER_PREFIX + key[len(ORDER_PREFIX) :].translate(_CROCKFORD_READING)
+    return key[:60]
+
+
+def name_key(name: str) -> tuple[str, ...]:
+    """A name as a set of words, case and accents aside: "Rossi, Mário" = "mario rossi"."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return tuple(sorted(word for word in re.split(r"[^\w]+", plain) if word))
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    number: str
+    purchased_at: datetime
+    codes: list[str]
+    channel: str
+    partner: str | None
+    email: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "purchased_at": isoformat(self.purchased_at),
+            "codes": self.codes,
+        }
+
+
+@dataclass(frozen=True)
+class LookupRequest:
+    """What the order-lookup form asks. ``where`` is ``store``, a partner's slug, or
+    ``unknown``."""
+
+    number: str
+    purchased_on: date | None
+    name: str
+    email: str
+    where: str = "unknown"
+
+
+class Store(Service):
+    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
+        super().__init__(session, keyring, settings, now)
+        self.licensing = Licensing(session, keyring, settings, now)
+
+    # partners --------------------------------------------------------------------------
+
+    def create_partner(
+        self, *, slug: str, name: str, email: str, url: str, phone: str = "", actor: str = "cli"
+    ) -> Partner:
+        slug = slug.strip().lower()
+        errors: dict[str, str] = {}
+        if not _SLUG.match(slug):
+            errors["slug"] = "slug_invalid"
+        if not name.strip():
+            errors["name"] = "required"
+        problem = email_problem(email.strip())
+        if problem:
+            errors["email"] = problem
+        if not re.match(r"^https?://[^\s/]+", url.strip()):
+            errors["url"] = "url_invalid"
+        if errors:
+            raise FormInvalid(errors)
+        if self.session.scalar(select(Partner.id).where(Partner.slug == slug)) is not None:
+            raise PartnerExists(f"there is already a partner {slug!r}")
+        partner = Partner(
+            slug=slug,
+            name=name.strip(),
+            email=email.strip(),
+            url=url.strip(),
+            phone=phone.strip(),
+            created_at=self.now,
+        )
+        self.session.add(partner)
+        self.session.flush()
+        audit(
+            self.session,
+            self.now,
+            actor=actor,
+            action="store.partner_created",
+            subject_type="partner",
+            subject_id=partner.id,
+            slug=slug,
+        )
+        return partner
+
+    def partner(self, slug: str) -> Partner:
+        partner = self.session.scalar(select(Partner).where(Partner.slug == slug.strip().lower()))
+        if partner is None:
+            raise PartnerUnknown(f"there is no partner {slug!r}")
+        return partner
+
+    def partners(self) -> list[Partner]:
+        return list(self.session.scalars(select(Partner).order_by(Partner.name)))
+
+    # partner API keys ------------------------------------------------------------------
+
+    def _key_hash(self, secret: str) -> bytes:
+        return hmac.new(
+            self.keyring.derive(b"partner-api-key"), secret.encode(), hashlib.sha256
+        ).digest()
+
+    def create_api_key(self, partner: Partner, label: str = "", actor: str = "cli") -> str:
+        """A new key for the partner API, ``lp_<prefix>_<secret>``; shown once, kept hashed."""
+        prefix = secrets.token_hex(4)
+        secret = secrets.token_urlsafe(32)
+        key = PartnerApiKey(
+            partner_id=partner.id,
+            prefix=prefix,
+            secret_hash=self._key_hash(secret),
+            label=label,
+            created_at=self.now,
+        )
+        self.session.add(key)
+        self.session.flush()
+        audit(
+            self.session,
+            self.now,
+            actor=actor,
+            action="store.partner_key_created",
+            subject_type="partner",
+            subject_id=partner.id,
+            prefix=prefix,
+        )
+        return f"{KEY_PREFIX}{prefix}_{secret}"
+
+    def revoke_api_key(self, prefix: str, actor: str = "cli") -> PartnerApiKey:
+        prefix = prefix.removeprefix(KEY_PREFIX).split("_", 1)[0]
+        key = self.session.scalar(select(PartnerApiKey).where(PartnerApiKey.prefix == prefix))
+        if key is None:
+            raise NotFound(f"there is no partner key {prefix!r}")
+        if key.revoked_at is None:
+            key.revoked_at = self.now
+            audit(
+                self.session,
+                self.now,
+                actor=actor,
+                action="store.partner_key_revoked",
+                subject_type="partner",
+                subject_id=key.partner_id,
+                prefix=prefix,
+            )
+        return key
+
+    def api_keys(self, partner: Partner) -> list[PartnerApiKey]:
+        return list(
+            self.session.scalars(
+                select(PartnerApiKey)
+                .where(PartnerApiKey.partner_id == partner.id)
+                .order_by(PartnerApiKey.created_at)
+            )
+        )
+
+    def authenticate_partner(self, presented: str) -> Partner:
+        """The partner a key belongs to; any wrong, unknown or revoked key is the same 401."""
+        body = presented.strip().removeprefix(KEY_PREFIX)
+        prefix, _, secret = body.partition("_")
+        key = self.session.scalar(select(PartnerApiKey).where(PartnerApiKey.prefix == prefix))
+        digest = self._key_hash(secret)
+        if (
+            key is None
+            or not hmac.compare_digest(key.secret_hash, digest)
+            or key.revoked_at is not None
+        ):
+            raise InvalidPartnerKey()
+        key.last_used_at = self.now
+        return key.partner
+
+    # orders ----------------------------------------------------------------------------
+
+    def _new_store_number(self) -> tuple[str, str]:
+        while True:
+            number = generate_order_number()
+            key = order_number_key(number)
+            taken = self.session.scalar(
+                select(Order.id).where(Order.number_key == key, Order.partner_id.is_(None))
+            )
+            if taken is None:
+                return number, key
+
+    def create_order(
+        self,
+        *,
+        plan_code: str,
+        email: str,
+        name: str,
+        quantity: int = 1,
+        partner_slug: str | None = None,
+        account_id: int | None = None,
+        language: str = "en",
+        actor: str = "cli",
+    ) -> PlacedOrder:
+        """An order of ``quantity`` new codes for a plan: one code per unit. A store order's
+        confirmation (number and codes) goes to the buyer; a partner delivers its own."""
+        errors: dict[str, str] = {}
+        problem = email_problem(email.strip())
+        if problem:
+            errors["email"] = problem
+        if not name.strip():
+            errors["name"] = "required"
+        if not 1 <= quantity <= MAX_QUANTITY:
+            errors["quantity"] = "quantity_range"
+        if errors:
+            raise FormInvalid(errors)
+        plan = self.licensing.plan(plan_code)
+        partner = self.partner(partner_slug) if partner_slug else None
+        if partner is None:
+            number, key = self._new_store_number()
+        else:
+            number = generate_order_number()
+            key = order_number_key(number)
+        order = Order(
+            number=number,
+            number_key=key,
+            channel=Channel.PARTNER if partner else Channel.STORE,
+            partner_id=partner.id if partner else None,
+            status=OrderStatus.PAID,
+            purchased_at=self.now,
+            customer_name=name.strip(),
+            customer_email=normalize_email(email),
+            language=language,
+            account_id=account_id,
+            currency=plan.currency,
+            total_cents=(plan.price_cents or 0) * quantity,
+            created_at=self.now,
+        )
+        self.session.add(order)
+        self.session.flush()
+        self.session.add(
+            OrderItem(
+                order_id=order.id,
+                plan_id=plan.id,
+                kind=ItemKind.CODE,
+                quantity=quantity,
+                unit_price_cents=plan.price_cents or 0,
+            )
+        )
+        origin = CodeOrigin.PARTNER_ORDER if partner else CodeOrigin.STORE_ORDER
+        codes: list[str] = []
+        for _ in range(quantity):
+            code, canonical = self.licensing.create_code(plan, origin)
+            code.order_id = order.id
+            if account_id is not None:
+                code.account_id, code.linked_at = account_id, self.now
+            codes.append(formats.format_code(canonical))
+        self.session.flush()
+        audit(
+            self.session,
+            self.now,
+            actor=actor,
+            action="store.order_created",
+            subject_type="order",
+            subject_id=order.id,
+            number=number,
+            channel=order.channel,
+            plan=plan.code,
+            quantity=quantity,
+        )
+        if partner is None:
+            self.send_confirmation(order)
+        return PlacedOrder(
+            number,
+            order.purchased_at,
+            codes,
+            order.channel,
+            partner.slug if partner else None,
+            order.customer_email,
+        )
+
+    def order_codes(self, order: Order) -> list[tuple[Plan, str]]:
+        rows = self.session.scalars(
+            select(ActivationCode)
+            .where(ActivationCode.order_id == order.id)
+            .order_by(ActivationCode.id)
+        )
+        return [(code.plan, formats.format_code(self.licensing.reveal_code(code))) for code in rows]
+
+    def send_confirmation(self, order: Order, *, again: bool = False) -> None:
+        """The confirmation mail, with the order number and every code, to the order's
+        own email address (never to an address typed elsewhere)."""
+        codes = self.order_codes(order)
+        enqueue(
+            self.session,
+            self.keyring,
+            self.now,
+            to=order.customer_email,
+            template="order_confirmation",
+            language=order.language,
+            context={
+                "product": self.settings.product_name,
+                "number": order.number,
+                "name": order.customer_name,
+                "purchased_on": order.purchased_at.strftime("%Y-%m-%d"),
+                "codes": [{"plan": plan.name, "code": code} for plan, code in codes],
+                "again": again,
+                "licenses_url": self.settings.url("/account/licenses"),
+                "help_url": self.settings.url("/help"),
+            },
+        )
+
+    def find_order(self, number: str, partner: Partner | None = None) -> Order | None:
+        query = select(Order).where(Order.number_key == order_number_key(number))
+        query = query.where(
+            Order.partner_id == partner.id if partner else Order.partner_id.is_(None)
+        )
+        return self.session.scalar(query)
+
+    # partner sales ---------------------------------------------------------------------
+
+    def record_partner_sale(
+        self,
+        partner: Partner,
+        *,
+        number: str,
+        purchased_at: datetime,
+        name: str,
+        email: str,
+        codes: list[str],
+    ) -> Order:
+        """A sale the partner made from its allocation: each code must be the partner's and
+        not sold before. The order is the partner's; recording it twice is refused."""
+        errors: dict[str, str] = {}
+        key = order_number_key(number)
+        if not key:
+            errors["number"] = "required"
+        problem = email_problem(email.strip())
+        if problem:
+            errors["customer.email"] = problem
+        if not name.strip():
+            errors["customer.name"] = "required"
+        if not codes or len(codes) > MAX_QUANTITY:
+            errors["codes"] = "codes_range"
+        if purchased_at > self.now:
+            errors["purchased_at"] = "date_future"
+        if errors:
+            raise FormInvalid(errors)
+        if self.find_order(number, partner) is not None:
+            raise ValidationFailed(f"order {number} is already recorded")
+        rows: list[ActivationCode] = []
+        for text in codes:
+            code = self.licensing.find_code(text, lock=True)  # malformed and unknown: as such
+            batch = self.session.get(Batch, code.batch_id) if code.batch_id else None
+            if batch is None or batch.partner_id != partner.id:
+                raise NotFound(
+                    f"{formats.mask_code(formats.normalize_code(text))} is not in your allocation"
+                )
+            if code.order_id is not None or code.state == CodeState.BLOCKED:
+                raise ValidationFailed(
+                    f"{formats.mask_code(formats.normalize_code(text))} is already sold or blocked"
+                )
+            rows.append(code)
+        order = Order(
+            number=number.strip(),
+            number_key=key,
+            channel=Channel.PARTNER,
+            partner_id=partner.id,
+            status=OrderStatus.PAID,
+            purchased_at=purchased_at,
+            customer_name=name.strip(),
+            customer_email=normalize_email(email),
+            created_at=self.now,
+        )
+        self.session.add(order)
+        self.session.flush()
+        per_plan: dict[int, int] = {}
+        for code in rows:
+            code.order_id = order.id
+            per_plan[code.plan_id] = per_plan.get(code.plan_id, 0) + 1
+        for plan_id, quantity in per_plan.items():
+            self.session.add(
+                OrderItem(order_id=order.id, plan_id=plan_id, kind=ItemKind.CODE, quantity=quantity)
+            )
+        self.session.flush()
+        audit(
+            self.session,
+            self.now,
+            actor=f"partner:{partner.slug}",
+            action="store.partner_sale_recorded",
+            subject_type="order",
+            subject_id=order.id,
+            number=order.number,
+            codes=len(rows),
+        )
+        return order
+
+    # order lookup (F5) -----------------------------------------------------------------
+
+    def lookup(self, request: LookupRequest, *, client: str) -> None:
+        """Recover an order's codes: on a match, mail its own address — the confirmation for
+        our store's orders, the partner to contact for a partner's. Says nothing back, so
+        the page is the same whether or not an order matched."""
+        key = order_number_key(request.number)
+        candidates = (
+            list(self.session.scalars(select(Order).where(Order.number_key == key))) if key else []
+        )
+        wanted_email = normalize_email(request.email)
+        wanted_name = name_key(request.name)
+        match = next(
+            (
+                order
+                for order in candidates
+                if order.customer_email == wanted_email
+                and name_key(order.customer_name) == wanted_name
+                and (
+                    request.purchased_on is None
+                    # the buyer's calendar day may be ours ± 1 (time zones)
+                    or abs((order.purchased_at.date() - request.purchased_on).days) <= 1
+                )
+                and order.status == OrderStatus.PAID
+            ),
+            None,
+        )
+        if match is not None and match.partner_id is None:
+            self.send_confirmation(match, again=True)
+        elif match is not None and match.partner is not None:
+            self._send_partner_pointer(match, match.partner)
+        # Written whether or not anything matched: the same work either way.
+        audit(
+            self.session,
+            self.now,
+            actor=f"web:{client}",
+            action="store.order_lookup",
+            subject_type="order",
+            subject_id=match.id if match else None,
+            matched=match is not None,
+            where=request.where,
+        )
+
+    def _send_partner_pointer(self, order: Order, partner: Partner) -> None:
+        enqueue(
+            self.session,
+            self.keyring,
+            self.now,
+            to=order.customer_email,
+            template="order_partner_pointer",
+            language=order.language,
+            context={
+                "product": self.settings.product_name,
+                "number": order.number,
+                "name": order.customer_name,
+                "purchased_on": order.purchased_at.strftime("%Y-%m-%d"),
+                "partner": {
+                    "name": partner.name,
+                    "email": partner.email,
+                    "url": partner.url,
+                    "phone": partner.phone,
+                },
+            },
+        )

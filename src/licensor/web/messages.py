@@ -1,0 +1,29 @@
+"""What the services' field problems (``FormInvalid`` keys) say, in English; pages show
+them translated (``N_`` marks them for the catalog), the CLI as they are."""
+
+from __future__ import annotations
+
+from licensor.web.i18n import N_
+
+FIELD_MESSAGES = {
+    "email_invalid": N_("Enter an email address like name@example.com."),
+    "email_taken": N_("This email address cannot be used."),
+    "too_short": N_("Use at least 10 characters."),
+    "too_long": N_("Use at most 1024 characters."),
+    "same_as_email": N_("Do not use your email address as your password."),
+    "password_wrong": N_("This password is not correct."),
+    "two_factor_required_for_role": N_("Two-factor sign-in is required for staff accounts."),
+    "code_wrong": N_("This code is not correct; enter the current 6-digit code."),
+    "required": N_("This field is required."),
+    "slug_invalid": N_("Use 3 to 60 lower-case letters, digits or hyphens."),
+    "url_invalid": N_("Enter an address that starts with https://."),
+    "quantity_range": N_("Order 1 to 100 codes at a time."),
+    "codes_range": N_("Give 1 to 100 activation codes."),
+    "date_invalid": N_("Enter the date as year-month-day, e.g. 2026-03-14."),
+    "date_future": N_("This date is in the future."),
+}
+
+
+def field_message(key: str) -> str:
+    """The English message for a problem key (an unknown key is shown as it is)."""
+    return FIELD_MESSAGES.get(key, key)
