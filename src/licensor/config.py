@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     link_rate: str = "10/minute"
     lookup_rate: str = "5/minute"  # order lookup: per address, and again per email
     partner_rate: str = "120/minute"  # partner API, per key
+    subscription_grace_days: int = 7  # a failed renewal keeps the license this long
 
     # Mail worker: how long a claimed batch is reserved before another worker may retry it.
     mail_lease_seconds: int = 300

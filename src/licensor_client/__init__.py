@@ -21,11 +21,13 @@ __version__ = "0.1.0"
 from licensor_client._client import (
     Connected,
     DeviceConnect,
+    Enrollment,
     LicenseClient,
     LicenseInfo,
     LinkResult,
     ReleaseResult,
     format_license_key,
+    read_enrollment,
 )
 from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
 from licensor_client._signing import LicenseFile, PublicKeys, check_license_file
@@ -41,6 +43,8 @@ from licensor_client.exceptions import (
     DeviceCodeExpired,
     DeviceLimitReached,
     EmailNotVerified,
+    EnrollmentFileInvalid,
+    EnrollmentTokenInvalid,
     InvalidCredentials,
     LicenseExpired,
     LicenseFileExpired,
@@ -71,6 +75,9 @@ __all__ = [
     "DeviceConnect",
     "DeviceLimitReached",
     "EmailNotVerified",
+    "Enrollment",
+    "EnrollmentFileInvalid",
+    "EnrollmentTokenInvalid",
     "InvalidCredentials",
     "LicenseClient",
     "LicenseExpired",
@@ -96,5 +103,6 @@ __all__ = [
     "check_license_file",
     "default_state_dir",
     "format_license_key",
+    "read_enrollment",
     "this_machine",
 ]

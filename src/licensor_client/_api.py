@@ -67,6 +67,10 @@ class Api:
         device = {"fingerprint": fingerprint, "name": name[:200], "platform": platform[:100]}
         return self.call("POST", "/api/v1/activations", {"activation_code": code, "device": device})
 
+    def enroll(self, token: str, fingerprint: str, name: str, platform: str) -> dict[str, Any]:
+        device = {"fingerprint": fingerprint, "name": name[:200], "platform": platform[:100]}
+        return self.call("POST", "/api/v1/enrollments", {"token": token, "device": device})
+
     def validate(self, license_key: str, fingerprint: str, nonce: str) -> dict[str, Any]:
         return self.call(
             "POST",

@@ -30,6 +30,7 @@ from licensor_client.exceptions import (
     AuthorizationPending,
     BackupError,
     BackupLocked,
+    EnrollmentFileInvalid,
     LicenseFileExpired,
     NetworkError,
     NotActivated,
@@ -226,16 +227,27 @@ class LicenseClient:
         answer = self.api.activate(
             activation_code, self.fingerprint, self.device_name, self.machine.platform
         )
+        return self._keep(keys, answer, activation_code)
+
+    def enroll(self, token: str) -> LicenseInfo:
+        """First start of an app downloaded from My Account (F1): the installer's one-time
+        token activates the subscription's license here, no code typed."""
+        keys = self.keys
+        answer = self.api.enroll(token, self.fingerprint, self.device_name, self.machine.platform)
+        return self._keep(keys, answer, None)
+
+    def _keep(self, keys: PublicKeys, answer: dict[str, Any], code: str | None) -> LicenseInfo:
         license_file = self._check_new_file(keys, answer.get("license_file"))
-        state = {
+        state: dict[str, Any] = {
             "server": self.server,
             "license_file": license_file.raw,
             "devices_used": answer.get("devices_used"),
             "checked_at": _iso(self.now()),
             "status": license_file.status,
             "valid": True,
-            "code": seal(activation_code, self.machine.sealing_key, _code_context(license_file)),
         }
+        if code is not None:
+            state["code"] = seal(code, self.machine.sealing_key, _code_context(license_file))
         self.store.save(state)
         return self._info(state, source="online")
 
@@ -496,6 +508,32 @@ class LicenseClient:
             raise BackupLocked(
                 "this passphrase does not open the backup", reason="passphrase_wrong"
             ) from None
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """The file My Account's download carries: where the server is, its keys, the token."""
+
+    server: str
+    token: str
+    public_keys: dict[str, str]
+
+
+def read_enrollment(path: Path | str) -> Enrollment:
+    """Read ``licensor-enrollment.json`` (format ``licensor-enrollment/1``)."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise EnrollmentFileInvalid(f"{path} is not an enrollment file") from error
+    if (
+        not isinstance(document, dict)
+        or document.get("format") != "licensor-enrollment/1"
+        or not isinstance(document.get("server"), str)
+        or not isinstance(document.get("token"), str)
+        or not isinstance(document.get("public_keys"), dict)
+    ):
+        raise EnrollmentFileInvalid(f"{path} is not an enrollment file")
+    return Enrollment(document["server"], document["token"], dict(document["public_keys"]))
 
 
 def _iso(moment: datetime) -> str:

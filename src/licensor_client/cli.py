@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from licensor_client._client import LicenseClient, LicenseInfo
+from licensor_client._client import LicenseClient, LicenseInfo, read_enrollment
 from licensor_client._state import StateStore
 from licensor_client.exceptions import (
     BackupError,
@@ -26,6 +26,8 @@ from licensor_client.exceptions import (
     DeviceCodeExpired,
     DeviceLimitReached,
     EmailNotVerified,
+    EnrollmentFileInvalid,
+    EnrollmentTokenInvalid,
     InvalidCredentials,
     LicenseExpired,
     LicenseLinkedElsewhere,
@@ -52,6 +54,8 @@ EXIT_CODES: list[tuple[type[LicensorClientError], int, str]] = [
     (EmailNotVerified, 11, "the account's email address is not confirmed yet"),
     (LicenseLinkedElsewhere, 11, "the license belongs to another account"),
     (DeviceCodeExpired, 11, "the connect code expired"),
+    (EnrollmentTokenInvalid, 11, "the download's one-time link was used or has expired"),
+    (EnrollmentFileInvalid, 2, "not an enrollment file from My Account"),
     (RateLimited, 12, "too many attempts"),
     (VerificationError, 13, "an answer or license file failed verification"),
     (NotActivated, 14, "no license on this device"),
@@ -79,6 +83,9 @@ Commands:
   recover --email E   send this license to your account, where its activation code is
                       listed (password from LICENSOR_PASSWORD or a prompt)
   connect             connect this device to your account with a short code
+  enroll TOKEN | --file FILE
+                      activate a subscription with the one-time token of an app
+                      downloaded from My Account (the file also names the server)
   release             free this device's seat so the license can move
   export FILE         save a license backup (before reinstalling the system)
   import FILE         restore a license backup
@@ -99,7 +106,7 @@ exit status:
   4  license not valid (status)       5  code mistyped
   6  code unknown  7  code blocked    8  device limit reached
   9  license expired                  10 wrong email or password
-  11 account refused (email not confirmed, another account, code expired)
+  11 account refused (email not confirmed, another account, code or link expired)
   12 rate limited  13 verification failed (tampered, forged, replayed, stale)
   14 no license on this device        15 backup cannot be restored
 """
@@ -149,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     connect = command("connect", "Connect this device to your account with a short code.")
     connect.add_argument(
         "--no-wait", action="store_true", help="print the code and exit, without waiting"
+    )
+    enroll = command("enroll", "Activate a subscription with a download's one-time token.")
+    enroll.add_argument("token", metavar="TOKEN", nargs="?")
+    enroll.add_argument(
+        "--file", metavar="FILE", help="licensor-enrollment.json from My Account's download"
     )
     command("release", "Free this device's seat so the license can move.")
     for name, text in (
@@ -223,12 +235,20 @@ def run(arguments: argparse.Namespace) -> int:
     output = Output(getattr(arguments, "json", False))
     state_dir = getattr(arguments, "state_dir", None)
     server = getattr(arguments, "server", None) or os.environ.get("LICENSOR_SERVER")
+    keys = getattr(arguments, "public_keys", None) or os.environ.get("LICENSOR_PUBLIC_KEYS")
+    if arguments.command == "enroll":
+        if bool(arguments.token) == bool(arguments.file):
+            raise UsageError("give the TOKEN or --file FILE")
+        if arguments.file:
+            enrollment = read_enrollment(arguments.file)
+            arguments.token = enrollment.token
+            server = server or enrollment.server
+            keys = keys or ",".join(f"{k}:{v}" for k, v in enrollment.public_keys.items())
     if server is None and state_dir:
         stored = StateStore(Path(state_dir)).load()
         server = stored.get("server") if stored else None
     if not server:
         raise UsageError("say which server: --server URL (or LICENSOR_SERVER)")
-    keys = getattr(arguments, "public_keys", None) or os.environ.get("LICENSOR_PUBLIC_KEYS")
     try:
         client = LicenseClient(server, keys, state_dir=state_dir, app_id="licensor-client")
     except ValueError as error:
@@ -256,6 +276,15 @@ def _status(client: LicenseClient, arguments: argparse.Namespace, output: Output
 def _details(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
     info = client.details()
     output.emit(info.as_dict(), describe(info, with_key=True))
+    return OK
+
+
+def _enroll(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    info = client.enroll(arguments.token)
+    output.emit(
+        {"status": "activated", **info.as_dict()},
+        ["Activated with your subscription.", *describe(info, with_key=True)],
+    )
     return OK
 
 
@@ -368,6 +397,7 @@ HANDLERS: dict[str, Callable[[LicenseClient, argparse.Namespace, Output], int]] 
     "details": _details,
     "recover": _recover,
     "connect": _connect,
+    "enroll": _enroll,
     "release": _release,
     "export": _export,
     "import": _import,

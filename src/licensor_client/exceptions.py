@@ -14,6 +14,7 @@
     │   ├── LicenseLinkedElsewhere      license_linked_elsewhere: another account holds it
     │   ├── AuthorizationPending        authorization_pending: the short code is not entered yet
     │   ├── DeviceCodeExpired           device_code_expired: start connecting again
+    │   ├── EnrollmentTokenInvalid      enrollment_token_invalid: used or expired; download again
     │   └── RateLimited                 rate_limited: try again after ``retry_after`` seconds
     ├── VerificationError               a signed answer or license file must not be believed
     │   ├── SignatureInvalid            tampered with, forged, or signed by an unpinned key
@@ -22,6 +23,7 @@
     │   ├── WrongDevice                 the license file was issued to another device
     │   └── ClockTampered               the device clock is behind the file's issue time
     ├── NotActivated                    no license on this device yet
+    ├── EnrollmentFileInvalid           not an enrollment file from My Account
     └── BackupError                     a backup file cannot be read or restored here
         └── BackupLocked                made on another machine, or with another passphrase
 
@@ -110,6 +112,10 @@ class DeviceCodeExpired(ServerError):
     code = "device_code_expired"
 
 
+class EnrollmentTokenInvalid(ServerError):
+    code = "enrollment_token_invalid"
+
+
 class RateLimited(ServerError):
     code = "rate_limited"
 
@@ -127,6 +133,7 @@ SERVER_ERRORS: dict[str, type[ServerError]] = {
         LicenseLinkedElsewhere,
         AuthorizationPending,
         DeviceCodeExpired,
+        EnrollmentTokenInvalid,
         RateLimited,
     )
 }
@@ -158,6 +165,10 @@ class ClockTampered(VerificationError):
 
 class NotActivated(LicensorClientError):
     """There is no license on this device."""
+
+
+class EnrollmentFileInvalid(LicensorClientError):
+    """The file is not the enrollment file My Account's download carries."""
 
 
 class BackupError(LicensorClientError):

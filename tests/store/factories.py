@@ -16,7 +16,9 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing.batches import issue_codes
+from licensor.models import Account
 from licensor.store.service import PlacedOrder, Store
+from licensor.store.subscriptions import Subscriptions
 from tests.cli_support import read_codes
 from tests.licensing.factories import MakePlan
 
@@ -137,5 +139,29 @@ def allocate(
             database, keyring, settings, plan_code=plan, count=count, out=out, partner_slug=slug
         )
         return read_codes(out)[1]
+
+    return make
+
+
+MakeSubscription = Callable[..., int]
+
+
+@pytest.fixture
+def make_subscription(
+    database: Database, keyring: Keyring, settings: Settings, clock: Clock, make_plan: MakePlan
+) -> MakeSubscription:
+    """A paid subscription for an account (as checkout starts one); its id."""
+    made: set[str] = set()
+
+    def make(account_id: int, plan: str = "premium", *, devices_max: int = 3) -> int:
+        if plan not in made:
+            make_plan(plan, term_days=30, devices_max=devices_max, subscription_price_cents=999)
+            made.add(plan)
+        with database.transaction() as session:
+            account = session.get(Account, account_id)
+            assert account is not None
+            subscriptions = Subscriptions(session, keyring, settings, clock.now())
+            plan_row = Store(session, keyring, settings, clock.now()).licensing.plan(plan)
+            return subscriptions.start(account, plan_row).id
 
     return make

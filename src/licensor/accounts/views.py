@@ -7,6 +7,7 @@ message beside the field. No page needs JavaScript.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from licensor.errors import (
     InvalidCredentials,
     LicenseLinkedElsewhere,
 )
+from licensor.store.subscriptions import Subscriptions
 from licensor.web.i18n import LANGUAGES
 from licensor.web.messages import FIELD_MESSAGES
 from licensor.web.pages import SIGNED_IN, Pages, PageUnit, safe_next
@@ -324,7 +326,50 @@ def remove_device(request: Request, web: Pages, device_id: int) -> Response:
 @router.get("/account/subscriptions", response_class=HTMLResponse)
 def subscriptions(request: Request, web: Pages) -> Response:
     with web.unit(request, require=SIGNED_IN) as unit:
-        return unit.render("account/subscriptions.html")
+        listed = Subscriptions(unit.session, web.keyring, web.settings, unit.now)
+        return unit.render(
+            "account/subscriptions.html",
+            subscriptions=listed.of_account(unit.account),
+            notice=None,
+        )
+
+
+@router.post("/account/subscriptions/{subscription_id}/cancel", response_class=HTMLResponse)
+def cancel_subscription(request: Request, web: Pages, subscription_id: int) -> Response:
+    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+        service = Subscriptions(unit.session, web.keyring, web.settings, unit.now)
+        canceled = service.cancel(unit.account, subscription_id)
+        notice = unit._("Renewal is off. The license stays valid until {date}.").format(
+            date=canceled.current_period_end.strftime("%Y-%m-%d")
+        )
+        return unit.render(
+            "account/subscriptions.html",
+            subscriptions=service.of_account(unit.account),
+            notice=notice,
+        )
+
+
+@router.post("/account/subscriptions/{subscription_id}/download")
+def download_app(request: Request, web: Pages, subscription_id: int) -> Response:
+    """The app's enrollment file: a one-time token the app redeems on first start (F1)."""
+    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+        token = Subscriptions(unit.session, web.keyring, web.settings, unit.now).enrollment_token(
+            unit.account, subscription_id
+        )
+    enrollment = {
+        "format": "licensor-enrollment/1",
+        "server": web.settings.url("/").rstrip("/"),
+        "token": token,
+        "public_keys": web.keyring.public_keys_b64(),
+    }
+    return Response(
+        json.dumps(enrollment, indent=2) + "\n",
+        media_type="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="licensor-enrollment.json"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/account/connect", response_class=HTMLResponse)

@@ -323,6 +323,11 @@ class Licensing(Service):
         else:
             # Lock order: code, then license (release locks only the license).
             self.session.refresh(license, with_for_update=True)
+        return self.take_seat(license, device_info)
+
+    def take_seat(self, license: License, device_info: DeviceInfo) -> LicenseView:
+        """A seat for the device on a license locked by the caller: the same device keeps
+        its seat; a new one takes a free seat, or is refused at the device limit."""
         status = license_status(license, self.now)
         if status == LicenseStatus.BLOCKED:
             raise CodeBlocked()
@@ -348,19 +353,30 @@ class Licensing(Service):
             self.session.flush()
         return self.view(license, device.fingerprint)
 
-    def _start_license(self, code: ActivationCode) -> License:
+    def new_license(
+        self, plan: Plan, *, expires_at: datetime, code: ActivationCode | None
+    ) -> License:
+        """A license with a fresh key and public ID: a code's at first activation, or a
+        subscription's (no code) when it is bought."""
         canonical_key = formats.generate_license_key()
         license = License(
             public_id=self._new_public_id(),
             key_index=self.key_index(canonical_key),
             key_ciphertext=self.keyring.encrypt(canonical_key, purpose=KEY_PURPOSE),
-            code_id=code.id,
-            plan_id=code.plan_id,
+            code_id=code.id if code else None,
+            plan_id=plan.id,
             starts_at=self.now,
-            expires_at=self.now + timedelta(days=code.plan.term_days),
+            expires_at=expires_at,
             created_at=self.now,
         )
         self.session.add(license)
+        self.session.flush()
+        return license
+
+    def _start_license(self, code: ActivationCode) -> License:
+        license = self.new_license(
+            code.plan, expires_at=self.now + timedelta(days=code.plan.term_days), code=code
+        )
         code.state = CodeState.ACTIVE
         self.session.flush()
         return license
