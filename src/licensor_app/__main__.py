@@ -10,6 +10,7 @@ from pathlib import Path
 
 from licensor_app.app import DEFAULT_PRODUCT, DEFAULT_SERVER, LicensorApp, default_screenshot_dir
 from licensor_app.i18n import LANGUAGES, language_from_environment
+from licensor_client import EnrollmentFileInvalid, read_enrollment
 
 EPILOG = """\
 environment:
@@ -17,6 +18,7 @@ environment:
   LICENSOR_PUBLIC_KEYS    the vendor's signing keys (id:key,...), when --public-keys is not
                           given; without either, the server's keys are pinned on first use
   LICENSOR_APP_LANGUAGE   en or it, when --language is not given (else from LC_ALL/LANG)
+  LICENSOR_ENROLLMENT     the enrollment file, when --enroll is not given
   LICENSOR_FINGERPRINT    overrides the fingerprint derived from this machine (virtual
                           machines, tests)
 """
@@ -62,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--product", default=DEFAULT_PRODUCT, help="the product name the main window shows"
     )
+    parser.add_argument(
+        "--enroll",
+        metavar="FILE",
+        type=Path,
+        default=os.environ.get("LICENSOR_ENROLLMENT") or None,
+        help="licensor-enrollment.json from My Account's download: on first start the app "
+        "activates the subscription itself (the file also names the server and its keys)",
+    )
     return parser
 
 
@@ -69,10 +79,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     arguments = build_parser().parse_args(argv)
     if arguments.language not in LANGUAGES:
         build_parser().error(f"LICENSOR_APP_LANGUAGE must be one of {', '.join(LANGUAGES)}")
+    server, keys, token = arguments.server, arguments.public_keys, None
+    if arguments.enroll:
+        try:
+            enrollment = read_enrollment(arguments.enroll)
+        except EnrollmentFileInvalid as error:
+            print(f"licensor-app: {error}", file=sys.stderr)
+            sys.exit(2)
+        server, token = enrollment.server, enrollment.token
+        keys = keys or ",".join(f"{key}:{value}" for key, value in enrollment.public_keys.items())
     try:
         app = LicensorApp(
-            arguments.server,
-            arguments.public_keys,
+            server,
+            keys,
+            enrollment_token=token,
             state_dir=arguments.state_dir,
             language=arguments.language,
             screenshot_dir=arguments.screenshot_dir or default_screenshot_dir(),

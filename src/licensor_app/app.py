@@ -57,11 +57,14 @@ class LicensorApp(App[None]):
         screenshot_dir: Path | str | None = None,
         product: str = DEFAULT_PRODUCT,
         timeout: float = 10.0,
+        enrollment_token: str | None = None,
     ) -> None:
         self.translator = Translator(language)
         super().__init__()
         self.product = product
         self.title = product
+        #: The one-time token of a download from My Account, redeemed on first start.
+        self.enrollment_token = enrollment_token
         self.screenshot_dir = Path(screenshot_dir) if screenshot_dir else default_screenshot_dir()
         self.client = LicenseClient(
             server,

@@ -69,6 +69,15 @@ ITALIAN: dict[str, str] = {
     "Copy": "Copia",
     # Main window
     "Checking the license…": "Verifica della licenza in corso…",
+    "Activating your subscription…": "Attivazione del tuo abbonamento in corso…",
+    "This download was already used to activate, or it has expired. Download the app again "
+    "from My Account → Subscriptions.": (
+        "Questo download è già stato usato per attivare, oppure è scaduto. Scarica di nuovo "
+        "l'applicazione da Il mio account → Abbonamenti."
+    ),
+    "Activated with your subscription: no code needed.": (
+        "Attivata con il tuo abbonamento: nessun codice necessario."
+    ),
     "{plan}: active until {date}": "{plan}: attiva fino al {date}",
     "{plan}: active": "{plan}: attiva",
     "{plan}: {status}": "{plan}: {status}",

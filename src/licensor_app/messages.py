@@ -14,6 +14,7 @@ from licensor_client.exceptions import (
     DeviceCodeExpired,
     DeviceLimitReached,
     EmailNotVerified,
+    EnrollmentTokenInvalid,
     InvalidCredentials,
     LicenseExpired,
     LicenseLinkedElsewhere,
@@ -71,6 +72,11 @@ def describe_error(error: BaseException, _: Translator, *, passphrase_given: boo
         return _("Too many attempts. Try again in a few minutes.")
     if isinstance(error, DeviceCodeExpired):
         return _("The code has expired. Start again to get a new one.")
+    if isinstance(error, EnrollmentTokenInvalid):
+        return _(
+            "This download was already used to activate, or it has expired. Download the app "
+            "again from My Account → Subscriptions."
+        )
     if isinstance(error, ServerError):
         return _("The license server refused: {reason}", reason=error.title)
     if isinstance(error, WrongDevice):

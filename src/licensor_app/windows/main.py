@@ -23,10 +23,20 @@ class MainWindow(Window[None]):
 
     def on_mount(self) -> None:
         self.watch(self.licensor, "license_info", self.show_summary, init=False)
+        token = self.licensor.enrollment_token
+        if not self.client.has_license() and token:
+            # First start of an app downloaded from My Account: activate itself (F1).
+            self.query_one("#summary", Static).update(self._("Activating your subscription…"))
+            self.run_sdk(lambda: self.client.enroll(token), self.enrolled, self.not_checked)
+            return
         if not self.client.has_license():
             self.licensor.license_info = None
             return
         self.run_sdk(self.client.status, self.checked, self.not_checked)
+
+    def enrolled(self, info: LicenseInfo) -> None:
+        self.licensor.license_info = info
+        self.say(self._("Activated with your subscription: no code needed."))
 
     def checked(self, info: LicenseInfo) -> None:
         self.licensor.license_info = info
