@@ -123,8 +123,12 @@ class DeviceConnect:
 
 @dataclass(frozen=True)
 class Connected:
+    """The device joined the account. ``license`` is the account's subscription license,
+    now active here and kept, when the account has one with a free seat."""
+
     account: str
     licenses_linked: tuple[str, ...]
+    license: LicenseInfo | None = None
 
 
 class LicenseClient:
@@ -374,9 +378,13 @@ class LicenseClient:
             answer = self.api.device_token(connect.device_code)
         except AuthorizationPending:
             return None
+        license = None
+        if isinstance(answer.get("license"), dict) and not self.has_license():
+            license = self._keep(self.keys, answer["license"], None)
         return Connected(
             account=str(answer["account"]),
             licenses_linked=tuple(str(item) for item in answer.get("licenses_linked", [])),
+            license=license,
         )
 
     def connect_wait(

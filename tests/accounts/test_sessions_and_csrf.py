@@ -36,6 +36,7 @@ from tests.accounts.factories import (
 )
 from tests.licensing.factories import MakeCode
 from tests.limits import StartLimitedServer
+from tests.store.factories import MakeSubscription
 from tests.support import assert_problem
 
 # Every page that takes a POST; the test below keeps this list honest.
@@ -56,6 +57,8 @@ FORM_ROUTES = {
     "/account/settings/two-factor",
     "/account/settings/two-factor/disable",
     "/account/email/confirm",
+    "/account/subscriptions/{subscription_id}/cancel",
+    "/account/subscriptions/{subscription_id}/download",
 }
 
 
@@ -97,9 +100,11 @@ def every_form(
     make_code: MakeCode,
     linked_code: LinkCode,
     form_browser: OpenBrowser,
+    make_subscription: MakeSubscription,
 ) -> tuple[Browser, dict[str, dict[str, str]]]:
     """A signed-in browser, and for each form route the fields that would succeed."""
     customer = make_account()
+    subscription_id = make_subscription(customer.id)
     linked = linked_code(customer)
     unverified = make_account(verified=False)
     with database.transaction() as session:
@@ -158,8 +163,19 @@ def every_form(
         },
         "/account/settings/two-factor/disable": {"password": customer.password},
         "/account/email/confirm": {"token": change.partition("token=")[2]},
+        f"/account/subscriptions/{subscription_id}/cancel": {},
+        f"/account/subscriptions/{subscription_id}/download": {},
     }
-    assert {path.replace(str(device_id), "{device_id}") for path in forms} == FORM_ROUTES
+    templates = {
+        f"/account/devices/{device_id}/remove": "/account/devices/{device_id}/remove",
+        f"/account/subscriptions/{subscription_id}/cancel": (
+            "/account/subscriptions/{subscription_id}/cancel"
+        ),
+        f"/account/subscriptions/{subscription_id}/download": (
+            "/account/subscriptions/{subscription_id}/download"
+        ),
+    }
+    assert {templates.get(path, path) for path in forms} == FORM_ROUTES
     return visitor, forms
 
 

@@ -31,6 +31,7 @@ from licensor_client import (
     CodeBlocked,
     CodeMalformed,
     CodeUnknown,
+    Connected,
     DeviceCodeExpired,
     DeviceLimitReached,
     InvalidCredentials,
@@ -44,6 +45,7 @@ from licensor_client import (
 from tests.accounts.factories import Browser, MakeAccount, OpenBrowser
 from tests.licensing.factories import BlockCode, MakeCode
 from tests.limits import StartLimitedServer
+from tests.store.factories import MakeSubscription
 from tests.support import free_port
 
 PASSPHRASE = "blue heron at dawn"
@@ -267,6 +269,36 @@ def test_a_device_connects_by_the_code_the_customer_enters_in_my_account(
     assert connected.account.endswith("@example.com")
     assert connected.account != customer.email  # masked
     assert code in browser.get("/account/licenses").text
+
+
+def test_a_new_device_connected_to_a_subscriber_gets_the_subscription_license(
+    new_device: NewDevice,
+    make_account: MakeAccount,
+    make_subscription: MakeSubscription,
+    make_code: MakeCode,
+    form_browser: OpenBrowser,
+) -> None:
+    customer = make_account()
+    make_subscription(customer.id, "premium")
+    browser = signed_in(form_browser, customer.email, customer.password)
+
+    def connect(device: LicenseClient) -> Connected:
+        started = device.connect_start()
+        token = browser.csrf_token("/account/connect")
+        entered = browser.post("/account/connect", {"code": started.user_code}, token=token)
+        assert entered.status_code == 200, entered.text
+        return device.connect_wait(started, sleep=lambda _: None)
+
+    fresh = new_device("fresh")
+    connected = connect(fresh)
+    assert connected.license is not None
+    assert connected.license.plan == "premium"
+    assert fresh.status().valid  # kept: the device is licensed, no code typed
+
+    licensed = new_device("licensed")
+    licensed.activate(make_code("plus"))
+    assert connect(licensed).license is None  # a device with a license keeps its own
+    assert licensed.details().plan == "plus"
 
 
 def test_waiting_on_a_code_nobody_enters_ends_when_it_expires(

@@ -18,9 +18,12 @@ from licensor.accounts.schemas import (
 from licensor.accounts.service import Accounts, normalize_email
 from licensor.deps import AppSettings, Db, Keys, Now, client_address, rate_limited
 from licensor.errors import EmailNotVerified, LicenseLinkedElsewhere
+from licensor.licensing.schemas import ActivationOut
+from licensor.licensing.service import DeviceInfo
 from licensor.logging import log
 from licensor.problems import problem_responses
 from licensor.ratelimit import enforce
+from licensor.store.subscriptions import Subscriptions
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -110,6 +113,15 @@ def device_token(
         grant = portal.poll_device(body.device_code)
         account = Accounts(session, keyring, settings, now).get(grant.account_id or 0)
         linked = portal.public_ids_on_device(account, grant.fingerprint)
+        device = DeviceInfo(grant.fingerprint, grant.device_name, grant.platform)
+        subscribed = Subscriptions(session, keyring, settings, now).seat_for_connected_device(
+            account, device
+        )
         return DeviceTokenOut(
-            status="connected", account=mask_email(account.email), licenses_linked=linked
+            status="connected",
+            account=mask_email(account.email),
+            licenses_linked=linked,
+            license=ActivationOut.model_validate(subscribed, from_attributes=True)
+            if subscribed
+            else None,
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from licensor.licensing.schemas import ActivationOut
+
 
 class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -48,3 +50,8 @@ class DeviceTokenOut(BaseModel):
     status: str = Field(description="connected")
     account: str = Field(description="The account's email, partly hidden")
     licenses_linked: list[str]
+    license: ActivationOut | None = Field(
+        default=None,
+        description="The license of the account's subscription, now active on this device "
+        "(when the account has one and a seat is free)",
+    )

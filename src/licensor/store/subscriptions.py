@@ -20,6 +20,7 @@ from licensor.errors import LicensorError, NotFound
 from licensor.licensing.service import DeviceInfo, LicenseView, Licensing, audit
 from licensor.models import (
     Account,
+    Activation,
     Device,
     EnrollmentToken,
     License,
@@ -207,6 +208,41 @@ class Subscriptions(Service):
             )
         self.session.flush()
         return RenewalRun(renewed, past_due, expired)
+
+    def seat_for_connected_device(self, account: Account, device: DeviceInfo) -> LicenseView | None:
+        """A device just connected to the account, with no license yet, gets the license of
+        the account's newest live subscription when it has a free seat."""
+        licensed = self.session.scalar(
+            select(Activation.id)
+            .join(Device, Device.id == Activation.device_id)
+            .where(Device.fingerprint == device.fingerprint, Activation.released_at.is_(None))
+            .limit(1)
+        )
+        if licensed is not None:
+            return None
+        subscription = self.session.scalar(
+            select(Subscription)
+            .where(
+                Subscription.account_id == account.id,
+                Subscription.status.in_(
+                    [
+                        SubscriptionStatus.ACTIVE,
+                        SubscriptionStatus.PAST_DUE,
+                        SubscriptionStatus.CANCELED,
+                    ]
+                ),
+            )
+            .order_by(Subscription.current_period_end.desc())
+        )
+        if subscription is None:
+            return None
+        try:
+            with self.session.begin_nested():
+                return Licensing(self.session, self.keyring, self.settings, self.now).take_seat(
+                    self._license(subscription), device
+                )
+        except LicensorError:  # no free seat, or the license ended: the device stays as it is
+            return None
 
     # enrollment (F1) -------------------------------------------------------------------
 
