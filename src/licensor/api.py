@@ -28,7 +28,10 @@ from licensor.logging import configure_logging, log
 from licensor.mail.views import router as mailbox_pages
 from licensor.problems import PROBLEM, problem, problem_response
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
+from licensor.store.catalog import router as store_checkout_pages
+from licensor.store.endpoints import router as partner_api
 from licensor.store.enrollment import router as enrollment_api
+from licensor.store.views import router as store_pages
 from licensor.web import i18n
 from licensor.web.help import router as help_pages
 from licensor.web.i18n import N_
@@ -167,6 +170,9 @@ def create_app(
     app.include_router(accounts_pages)
     app.include_router(help_pages)
     app.include_router(enrollment_api)
+    app.include_router(partner_api)
+    app.include_router(store_pages)
+    app.include_router(store_checkout_pages)
     if settings.smtp_url is None:
         app.include_router(mailbox_pages)
     static = Path(__file__).parent / "web" / "static"

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     # Mail worker: how long a claimed batch is reserved before another worker may retry it.
     mail_lease_seconds: int = 300
 
+    # Store checkout (docs/payments.md): "test", the built-in test provider (a card form of
+    # ours that takes fake cards), or "package.module:factory" for a real provider.
+    payment_provider: str = "test"
+    # The test provider hands out codes for fake cards, so it refuses an https base_url (a
+    # real deployment) unless this is set, for a staging server.
+    allow_test_payments: bool = False
+    checkout_rate: str = "10/minute"  # checkout starts, per address
+
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
 

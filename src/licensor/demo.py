@@ -17,11 +17,21 @@ from licensor.licensing import formats
 from licensor.licensing.batches import issue_codes
 from licensor.licensing.service import Licensing
 from licensor.models import ActivationCode, Batch, CodeState, Role
+from licensor.store.subscriptions import Subscriptions
 
+# code, name, term days, devices, entitlements, code price, subscription price (cents)
 DEMO_PLANS = [
-    ("standard", "Standard", 365, 1, ["antivirus"]),
-    ("plus", "Plus", 365, 3, ["antivirus", "firewall", "vpn"]),
-    ("premium", "Premium", 730, 5, ["antivirus", "firewall", "vpn", "password-manager"]),
+    ("standard", "Standard", 365, 1, ["antivirus"], 2999, 2499),
+    ("plus", "Plus", 365, 3, ["antivirus", "firewall", "vpn"], 4999, 3999),
+    (
+        "premium",
+        "Premium",
+        730,
+        5,
+        ["antivirus", "firewall", "vpn", "password-manager"],
+        8999,
+        6999,
+    ),
 ]
 DEMO_BATCH_LABEL = "demo printed cards"
 DEMO_PASSWORD = "licensor-demo-password"  # demo data only: printed in the guide
@@ -35,7 +45,7 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
     with database.transaction() as session:
         licensing = Licensing(session, keyring, settings, clock.now())
         existing = {plan.code for plan in licensing.plans()}
-        for code, name, days, devices, entitlements in DEMO_PLANS:
+        for code, name, days, devices, entitlements, price, subscription in DEMO_PLANS:
             if code not in existing:
                 licensing.create_plan(
                     code=code,
@@ -43,6 +53,8 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
                     term_days=days,
                     devices_max=devices,
                     entitlements=entitlements,
+                    price_cents=price,
+                    subscription_price_cents=subscription,
                 )
         has_batch = session.scalar(select(Batch.id).where(Batch.label == DEMO_BATCH_LABEL))
     cards = settings.var_dir / "demo-cards.csv"
@@ -82,7 +94,8 @@ def _demo_accounts(
     licensing: Licensing,
     code_for_customer: ActivationCode | None,
 ) -> None:
-    """A customer with one code in Licenses, and an admin with two-factor enrolled."""
+    """A customer with one code in Licenses and a Premium subscription, and an admin with
+    two-factor enrolled."""
     accounts = Accounts(session, keyring, settings, licensing.now)
     if accounts.by_email(DEMO_CUSTOMER) is None:
         customer = accounts.create(
@@ -90,6 +103,10 @@ def _demo_accounts(
         )
         if code_for_customer is not None:
             accounts.link_code(customer, licensing.reveal_code(code_for_customer))
+        # A subscription too, so My Account → Subscriptions can download a self-activating app.
+        Subscriptions(session, keyring, settings, licensing.now).start(
+            customer, licensing.plan("premium"), actor="demo"
+        )
     if accounts.by_email(DEMO_ADMIN) is None:
         accounts.create(
             DEMO_ADMIN,
@@ -114,6 +131,8 @@ def _guide(base_url: str, samples: list[str], cards: Path) -> str:
         f"My Account: {base_url}/  — sign in as {DEMO_CUSTOMER} / {DEMO_PASSWORD}",
         f"            staff: {DEMO_ADMIN} / {DEMO_PASSWORD}, two-factor secret {DEMO_ADMIN_TOTP}",
         f"Mail:       {base_url}/dev/mail  (no SMTP configured: the dev mailbox)",
+        f"Store:      {base_url}/store  (test payments: card 4242 4242 4242 4242 pays,"
+        " 4000 0000 0000 0002 is declined)",
         f"API docs:   {base_url}/api/docs",
         f"OpenAPI:    {base_url}/api/openapi.json",
         "",

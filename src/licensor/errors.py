@@ -157,3 +157,38 @@ class RateLimited(LicensorError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class PartnerKeyRefused(InvalidPartnerKey):
+    """The partner API's 401: one answer for a missing, malformed, wrong, unknown or
+    revoked key, with the challenge RFC 6750 asks of a bearer-token API."""
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="partner-api"'}
+
+
+class CodeNotAllocated(LicensorError):
+    """One answer for another partner's code and a code never issued, so a partner cannot
+    probe which codes exist."""
+
+    status = 404
+    code = "code_not_allocated"
+    title = "This activation code is not in your allocation"
+
+
+class CodeUnavailable(LicensorError):
+    status = 409
+    code = "code_unavailable"
+    title = "This activation code is already sold or blocked"
+
+
+class OrderExists(LicensorError):
+    status = 409
+    code = "order_exists"
+    title = "An order with this number is already recorded"
+
+
+class OrderUnknown(LicensorError):
+    status = 404
+    code = "order_unknown"
+    title = "There is no order with this number"

@@ -12,22 +12,27 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from licensor.accounts.service import email_problem, normalize_email
 from licensor.clock import isoformat
 from licensor.config import Settings
 from licensor.errors import (
+    CodeMalformed,
+    CodeNotAllocated,
+    CodeUnavailable,
+    CodeUnknown,
     FormInvalid,
     InvalidPartnerKey,
     NotFound,
+    OrderExists,
     PartnerExists,
     PartnerUnknown,
-    ValidationFailed,
 )
 from licensor.keys import Keyring
 from licensor.licensing import formats
@@ -56,6 +61,9 @@ _SEPARATORS = re.compile(r"[\s\-_./#]+")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$")
 KEY_PREFIX = "lp_"
 MAX_QUANTITY = 100
+MAX_NAME = 200  # as the orders table keeps it
+# A partner's server clock may run a little ahead of ours; a sale just made is not "future".
+PURCHASE_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def generate_order_number() -> str:
@@ -78,6 +86,19 @@ def name_key(name: str) -> tuple[str, ...]:
     decomposed = unicodedata.normalize("NFKD", name.casefold())
     plain = "".join(char for char in decomposed if not unicodedata.combining(char))
     return tuple(sorted(word for word in re.split(r"[^\w]+", plain) if word))
+
+
+def buyer_problems(name: str, email: str) -> dict[str, str]:
+    """What is wrong with a buyer's name and email, by field: message keys for forms."""
+    errors: dict[str, str] = {}
+    problem = email_problem(email.strip())
+    if problem:
+        errors["email"] = problem
+    if not name.strip():
+        errors["name"] = "required"
+    elif len(name.strip()) > MAX_NAME:
+        errors["name"] = "name_too_long"
+    return errors
 
 
 @dataclass(frozen=True)
@@ -263,18 +284,61 @@ class Store(Service):
     ) -> PlacedOrder:
         """An order of ``quantity`` new codes for a plan: one code per unit. A store order's
         confirmation (number and codes) goes to the buyer; a partner delivers its own."""
-        errors: dict[str, str] = {}
-        problem = email_problem(email.strip())
-        if problem:
-            errors["email"] = problem
-        if not name.strip():
-            errors["name"] = "required"
+        errors = buyer_problems(name, email)
         if not 1 <= quantity <= MAX_QUANTITY:
             errors["quantity"] = "quantity_range"
         if errors:
             raise FormInvalid(errors)
         plan = self.licensing.plan(plan_code)
         partner = self.partner(partner_slug) if partner_slug else None
+        order = self.open_order(
+            plan,
+            quantity=quantity,
+            name=name,
+            email=email,
+            partner=partner,
+            account_id=account_id,
+            language=language,
+            status=OrderStatus.PAID,
+        )
+        codes = self.deliver_codes(order)
+        audit(
+            self.session,
+            self.now,
+            actor=actor,
+            action="store.order_created",
+            subject_type="order",
+            subject_id=order.id,
+            number=order.number,
+            channel=order.channel,
+            plan=plan.code,
+            quantity=quantity,
+        )
+        if partner is None:
+            self.send_confirmation(order)
+        return PlacedOrder(
+            order.number,
+            order.purchased_at,
+            codes,
+            order.channel,
+            partner.slug if partner else None,
+            order.customer_email,
+        )
+
+    def open_order(
+        self,
+        plan: Plan,
+        *,
+        quantity: int,
+        name: str,
+        email: str,
+        partner: Partner | None = None,
+        account_id: int | None = None,
+        language: str = "en",
+        status: OrderStatus = OrderStatus.PAID,
+    ) -> Order:
+        """A new order for ``quantity`` codes of a plan at its price, with its number and
+        item, nothing delivered yet: paid (the back office) or pending (a checkout)."""
         if partner is None:
             number, key = self._new_store_number()
         else:
@@ -285,7 +349,7 @@ class Store(Service):
             number_key=key,
             channel=Channel.PARTNER if partner else Channel.STORE,
             partner_id=partner.id if partner else None,
-            status=OrderStatus.PAID,
+            status=status,
             purchased_at=self.now,
             customer_name=name.strip(),
             customer_email=normalize_email(email),
@@ -295,48 +359,34 @@ class Store(Service):
             total_cents=(plan.price_cents or 0) * quantity,
             created_at=self.now,
         )
-        self.session.add(order)
-        self.session.flush()
-        self.session.add(
+        order.items.append(
             OrderItem(
-                order_id=order.id,
                 plan_id=plan.id,
                 kind=ItemKind.CODE,
                 quantity=quantity,
                 unit_price_cents=plan.price_cents or 0,
             )
         )
-        origin = CodeOrigin.PARTNER_ORDER if partner else CodeOrigin.STORE_ORDER
-        codes: list[str] = []
-        for _ in range(quantity):
-            code, canonical = self.licensing.create_code(plan, origin)
-            code.order_id = order.id
-            if account_id is not None:
-                code.account_id, code.linked_at = account_id, self.now
-            codes.append(formats.format_code(canonical))
+        self.session.add(order)
         self.session.flush()
-        audit(
-            self.session,
-            self.now,
-            actor=actor,
-            action="store.order_created",
-            subject_type="order",
-            subject_id=order.id,
-            number=number,
-            channel=order.channel,
-            plan=plan.code,
-            quantity=quantity,
-        )
-        if partner is None:
-            self.send_confirmation(order)
-        return PlacedOrder(
-            number,
-            order.purchased_at,
-            codes,
-            order.channel,
-            partner.slug if partner else None,
-            order.customer_email,
-        )
+        return order
+
+    def deliver_codes(self, order: Order) -> list[str]:
+        """New codes for the order, one per unit of each code item, formatted: each tied to
+        the order, and joined to the order's account when it has one."""
+        origin = CodeOrigin.PARTNER_ORDER if order.partner_id else CodeOrigin.STORE_ORDER
+        codes: list[str] = []
+        for item in order.items:
+            if item.kind != ItemKind.CODE:
+                continue
+            for _ in range(item.quantity):
+                code, canonical = self.licensing.create_code(item.plan, origin)
+                code.order_id = order.id
+                if order.account_id is not None:
+                    code.account_id, code.linked_at = order.account_id, self.now
+                codes.append(formats.format_code(canonical))
+        self.session.flush()
+        return codes
 
     def order_codes(self, order: Order) -> list[tuple[Plan, str]]:
         rows = self.session.scalars(
@@ -389,7 +439,11 @@ class Store(Service):
         codes: list[str],
     ) -> Order:
         """A sale the partner made from its allocation: each code must be the partner's and
-        not sold before. The order is the partner's; recording it twice is refused."""
+        not sold before. The order is the partner's; recording it twice is refused.
+
+        A code that is not the partner's is ``CodeNotAllocated`` whether it is another
+        partner's, ours or was never issued, so the answer tells a partner nothing about
+        codes it does not hold."""
         errors: dict[str, str] = {}
         key = order_number_key(number)
         if not key:
@@ -401,24 +455,33 @@ class Store(Service):
             errors["customer.name"] = "required"
         if not codes or len(codes) > MAX_QUANTITY:
             errors["codes"] = "codes_range"
-        if purchased_at > self.now:
+        if purchased_at > self.now + PURCHASE_CLOCK_SKEW:
             errors["purchased_at"] = "date_future"
         if errors:
             raise FormInvalid(errors)
         if self.find_order(number, partner) is not None:
-            raise ValidationFailed(f"order {number} is already recorded")
-        rows: list[ActivationCode] = []
+            raise OrderExists(f"order {number.strip()} is already recorded")
+        canonicals: list[str] = []
         for text in codes:
-            code = self.licensing.find_code(text, lock=True)  # malformed and unknown: as such
+            try:
+                canonicals.append(formats.normalize_code(text))
+            except formats.MalformedError as error:
+                raise CodeMalformed(str(error)) from None
+        if len(set(canonicals)) != len(canonicals):
+            raise FormInvalid({"codes": "codes_repeated"})
+        rows: list[ActivationCode] = []
+        # Locked in one order (by blind index), so two sales sharing codes cannot deadlock.
+        for canonical in sorted(canonicals, key=self.licensing.code_index):
+            masked = formats.mask_code(canonical)
+            try:
+                code = self.licensing.find_code(canonical, lock=True)
+            except CodeUnknown:
+                raise CodeNotAllocated(f"{masked} is not in your allocation") from None
             batch = self.session.get(Batch, code.batch_id) if code.batch_id else None
             if batch is None or batch.partner_id != partner.id:
-                raise NotFound(
-                    f"{formats.mask_code(formats.normalize_code(text))} is not in your allocation"
-                )
+                raise CodeNotAllocated(f"{masked} is not in your allocation")
             if code.order_id is not None or code.state == CodeState.BLOCKED:
-                raise ValidationFailed(
-                    f"{formats.mask_code(formats.normalize_code(text))} is already sold or blocked"
-                )
+                raise CodeUnavailable(f"{masked} is already sold or blocked")
             rows.append(code)
         order = Order(
             number=number.strip(),
@@ -431,8 +494,12 @@ class Store(Service):
             customer_email=normalize_email(email),
             created_at=self.now,
         )
-        self.session.add(order)
-        self.session.flush()
+        try:
+            with self.session.begin_nested():
+                self.session.add(order)
+        except IntegrityError:
+            # The same number, recorded by a concurrent request a moment ago.
+            raise OrderExists(f"order {number.strip()} is already recorded") from None
         per_plan: dict[int, int] = {}
         for code in rows:
             code.order_id = order.id

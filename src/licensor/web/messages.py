@@ -21,6 +21,23 @@ FIELD_MESSAGES = {
     "codes_range": N_("Give 1 to 100 activation codes."),
     "date_invalid": N_("Enter the date as year-month-day, e.g. 2026-03-14."),
     "date_future": N_("This date is in the future."),
+    "where_required": N_(
+        "Choose where you bought the code, or “I don't know” if you are not sure."
+    ),
+    "order_number_invalid": N_(
+        "Enter the order number as the order confirmation email shows it, e.g. ORD-7K3M-9QXT."
+    ),
+    "name_too_long": N_("Use at most 200 characters."),
+    # store checkout and the test provider's card form
+    "store_quantity_range": N_("Choose 1 to 10 codes."),
+    "card_number_invalid": N_("Enter the 16 digits of the card number."),
+    "card_not_a_test_card": N_(
+        "This is test mode: use 4242 4242 4242 4242 to pay, or 4000 0000 0000 0002 "
+        "to see a declined card."
+    ),
+    "card_expiry_invalid": N_("Enter the expiry date as month/year, e.g. 12/30."),
+    "card_expired": N_("This card has expired; use an expiry date in the future."),
+    "card_cvc_invalid": N_("Enter the 3 or 4 digits of the security code."),
 }
 
 

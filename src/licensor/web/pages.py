@@ -30,7 +30,11 @@ from licensor.ratelimit import RateLimiter, Rule, enforce
 from licensor.web import csrf, i18n
 
 PACKAGE = Path(__file__).resolve().parent.parent
-TEMPLATE_DIRS = [PACKAGE / "web" / "templates", PACKAGE / "accounts" / "templates"]
+TEMPLATE_DIRS = [
+    PACKAGE / "web" / "templates",
+    PACKAGE / "accounts" / "templates",
+    PACKAGE / "store" / "templates",
+]
 
 
 def _environment() -> Environment:

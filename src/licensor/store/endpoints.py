@@ -1,0 +1,218 @@
+"""The partner API: a reseller records the sales it makes from its allocations, reads its
+orders back and sees its allocations. Authenticated with the partner's API key
+(``Authorization: Bearer lp_<prefix>_<secret>``); a partner sees only its own."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from licensor.deps import AppSettings, Db, Keys, Now, client_address
+from licensor.errors import (
+    FormInvalid,
+    InvalidPartnerKey,
+    OrderUnknown,
+    PartnerKeyRefused,
+    ValidationFailed,
+)
+from licensor.licensing import formats
+from licensor.logging import log
+from licensor.models import ActivationCode, Batch, Order, Partner, Plan
+from licensor.problems import problem_responses
+from licensor.ratelimit import RateLimiter, Rule, enforce
+from licensor.store.schemas import (
+    AllocationOut,
+    AllocationsOut,
+    CustomerOut,
+    PartnerOrderOut,
+    PartnerSaleIn,
+)
+from licensor.store.service import Store
+
+router = APIRouter(prefix="/api/v1/partner", tags=["partners"])
+
+# What ``Store.create_api_key`` makes; anything else is refused without a database query.
+_KEY = re.compile(r"^lp_([0-9a-f]{8})_[A-Za-z0-9_\-]{20,100}$")
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="PartnerApiKey",
+    description="The partner's API key: `Authorization: Bearer lp_<prefix>_<secret>`.",
+)
+
+
+@dataclass(frozen=True)
+class PartnerCaller:
+    """A request presenting a well-formed partner key, not yet checked: the key is proven
+    inside the route's own transaction (docs/adr/0001), where ``authenticate`` also
+    records its use."""
+
+    key: str
+    address: str
+    limiter: RateLimiter
+    rule: Rule
+
+    def authenticate(self, store: Store) -> Partner:
+        try:
+            return store.authenticate_partner(self.key)
+        except InvalidPartnerKey:
+            # Failures count per address too; over the limit the refusal becomes a 429.
+            enforce(self.limiter, self.rule, f"failed:{self.address}")
+            raise PartnerKeyRefused() from None
+
+
+async def _partner_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> PartnerCaller:
+    """Parse the bearer key and count the request against the key's limit, before any
+    database work. Each request with a key counts, right or wrong: prefixes are not
+    secret, so this bounds guesses at any real key wherever they come from."""
+    limiter: RateLimiter = request.app.state.limiter
+    rule: Rule = request.app.state.rules["partner"]
+    address = client_address(request)
+    match = _KEY.match(credentials.credentials.strip()) if credentials else None
+    # A missing or malformed key is already a failure, counted against the address.
+    counted = f"key:{match.group(1)}" if match else f"failed:{address}"
+    if limiter.blocking:  # a network store (Redis) must not stall the event loop
+        await run_in_threadpool(enforce, limiter, rule, counted)
+    else:
+        enforce(limiter, rule, counted)
+    if match is None:
+        raise PartnerKeyRefused()
+    return PartnerCaller(match.group(0), address, limiter, rule)
+
+
+# The partner API's caller: a key to prove in the route's transaction.
+PartnerClient = Annotated[PartnerCaller, Depends(_partner_caller)]
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PartnerOrderOut,
+    responses=problem_responses(401, 404, 409, 422, 429),
+    summary="Record a sale made from your allocation",
+    description="Problems: `code_malformed` 422 (a code fails its check value), "
+    "`code_not_allocated` 404 (not in your allocation), `code_unavailable` 409 (already "
+    "sold or blocked), `order_exists` 409 (this number is already recorded), "
+    "`validation_failed` 422 (with `errors`, one per field), `invalid_api_key` 401, "
+    "`rate_limited` 429.",
+)
+def record_sale(
+    body: PartnerSaleIn,
+    caller: PartnerClient,
+    database: Db,
+    keyring: Keys,
+    settings: AppSettings,
+    now: Now,
+) -> PartnerOrderOut:
+    try:
+        with database.transaction() as session:
+            store = Store(session, keyring, settings, now)
+            partner = caller.authenticate(store)
+            order = store.record_partner_sale(
+                partner,
+                number=body.number,
+                purchased_at=body.purchased_at,
+                name=body.customer.name,
+                email=body.customer.email,
+                codes=body.codes,
+            )
+            answer = _order_out(store, order)
+    except FormInvalid as error:
+        # The same shape as a request Pydantic refused: one entry per field.
+        raise ValidationFailed(
+            errors=[{"field": field, "message": problem} for field, problem in error.fields.items()]
+        ) from None
+    log.info(
+        "store.partner_sale_recorded",
+        partner=partner.slug,
+        number=order.number,
+        codes=len(answer.codes),
+    )
+    return answer
+
+
+@router.get(
+    "/orders/{number}",
+    response_model=PartnerOrderOut,
+    responses=problem_responses(401, 404, 429),
+    summary="One of your orders, by its number",
+    description="`order_unknown` 404 when you have recorded no order with this number.",
+)
+def get_order(
+    number: str, caller: PartnerClient, database: Db, keyring: Keys, settings: AppSettings, now: Now
+) -> PartnerOrderOut:
+    with database.transaction() as session:
+        store = Store(session, keyring, settings, now)
+        partner = caller.authenticate(store)
+        # Only this partner's orders are searched: another's is as missing as none at all.
+        order = store.find_order(number, partner)
+        if order is None:
+            raise OrderUnknown()
+        return _order_out(store, order)
+
+
+@router.get(
+    "/allocations",
+    response_model=AllocationsOut,
+    responses=problem_responses(401, 429),
+    summary="Your allocations: the batches of codes you sell, and how many are sold",
+)
+def list_allocations(
+    caller: PartnerClient, database: Db, keyring: Keys, settings: AppSettings, now: Now
+) -> AllocationsOut:
+    with database.transaction() as session:
+        partner = caller.authenticate(Store(session, keyring, settings, now))
+        return AllocationsOut(allocations=_allocations(session, partner))
+
+
+def _order_out(store: Store, order: Order) -> PartnerOrderOut:
+    return PartnerOrderOut(
+        number=order.number,
+        purchased_at=order.purchased_at.astimezone(UTC),  # as read back, whatever was sent
+        channel=order.channel,
+        codes=[formats.mask_code(code) for _plan, code in store.order_codes(order)],
+        customer=CustomerOut(name=order.customer_name, email=order.customer_email),
+    )
+
+
+def _allocations(session: Session, partner: Partner) -> list[AllocationOut]:
+    # A read with no rule in it; it belongs beside the partner functions in Store
+    # (``Store.allocations``) once that file is free to take it.
+    sold = {
+        batch_id: count
+        for batch_id, count in session.execute(
+            select(ActivationCode.batch_id, func.count())
+            .join(Order, Order.id == ActivationCode.order_id)
+            .where(Order.partner_id == partner.id)
+            .group_by(ActivationCode.batch_id)
+        )
+    }
+    rows = session.execute(
+        select(Batch, Plan)
+        .join(Plan, Plan.id == Batch.plan_id)
+        .where(Batch.partner_id == partner.id)
+        .order_by(Batch.created_at, Batch.id)
+    )
+    return [
+        AllocationOut(
+            batch_id=batch.id,
+            plan=plan.code,
+            plan_name=plan.name,
+            label=batch.label,
+            count=batch.count,
+            sold=sold.get(batch.id, 0),
+            created_at=batch.created_at,
+        )
+        for batch, plan in rows
+    ]

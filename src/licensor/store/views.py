@@ -1,0 +1,142 @@
+"""Store pages for customers without an account: order lookup (F5) and the partner directory.
+
+The lookup asks first where the code was bought. Its answer depends only on that choice,
+never on whether an order matched: a match is told by mail, to the order's own address
+(the confirmation again for our store's orders, the partner to contact for a partner's),
+so the page reveals nothing about which orders exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from licensor.accounts.service import email_problem, normalize_email
+from licensor.models import Partner
+from licensor.store.service import LookupRequest, Store, order_number_key
+from licensor.web.messages import FIELD_MESSAGES
+from licensor.web.pages import Pages, PageUnit
+
+router = APIRouter(include_in_schema=False)
+
+Field = Annotated[str, Form()]
+
+
+WHERE_STORE = "store"
+WHERE_UNKNOWN = "unknown"
+MAX_NAME = 200  # as the orders table keeps it
+MAX_ORDER_NUMBER = 60
+
+
+@dataclass(frozen=True)
+class LookupForm:
+    """What the visitor typed, as typed: the form re-renders with it."""
+
+    order_number: str = ""
+    purchased_on: str = ""
+    name: str = ""
+    email: str = ""
+    where: str = ""
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _email_key(email: str) -> str:
+    return "email:" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
+def _problems(form: LookupForm, partners: list[Partner], today: date) -> dict[str, str]:
+    """Required fields and formats only: nothing here depends on which orders exist."""
+    errors: dict[str, str] = {}
+    if form.where not in {WHERE_STORE, WHERE_UNKNOWN, *(partner.slug for partner in partners)}:
+        errors["where"] = "where_required"
+    if not form.order_number.strip():
+        errors["order_number"] = "required"
+    elif len(form.order_number) > MAX_ORDER_NUMBER or not order_number_key(form.order_number):
+        errors["order_number"] = "order_number_invalid"
+    if form.purchased_on.strip():
+        try:
+            purchased_on = date.fromisoformat(form.purchased_on.strip())
+        except ValueError:
+            errors["purchased_on"] = "date_invalid"
+        else:
+            # The buyer's calendar may be a day ahead of ours.
+            if purchased_on > today + timedelta(days=1):
+                errors["purchased_on"] = "date_future"
+    if not form.name.strip():
+        errors["name"] = "required"
+    elif len(form.name) > MAX_NAME:
+        errors["name"] = "name_too_long"
+    if not form.email.strip():
+        errors["email"] = "required"
+    elif email_problem(form.email.strip()):
+        errors["email"] = "email_invalid"
+    return errors
+
+
+def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
+    return {name: unit._(FIELD_MESSAGES.get(key, key)) for name, key in fields.items()}
+
+
+@router.get("/orders/lookup", response_class=HTMLResponse)
+def lookup_form(request: Request, web: Pages) -> Response:
+    with web.unit(request) as unit:
+        partners = Store(unit.session, web.keyring, web.settings, unit.now).partners()
+        return unit.render("order_lookup.html", form=LookupForm(), partners=partners, errors={})
+
+
+@router.post("/orders/lookup", response_class=HTMLResponse)
+def lookup(
+    request: Request,
+    web: Pages,
+    order_number: Field = "",
+    purchased_on: Field = "",
+    name: Field = "",
+    email: Field = "",
+    where: Field = "",
+) -> Response:
+    web.limit("lookup", _client(request))
+    with web.unit(request, check_csrf=True) as unit:
+        store = Store(unit.session, web.keyring, web.settings, unit.now)
+        partners = store.partners()
+        form = LookupForm(order_number, purchased_on, name, email, where)
+        errors = _problems(form, partners, unit.now.date())
+        if errors:
+            return unit.render(
+                "order_lookup.html",
+                status=422,
+                form=form,
+                partners=partners,
+                errors=_messages(unit, errors),
+            )
+        # Per email as well as per address: a guesser moving between addresses still hits
+        # one limit, and the order's owner cannot be flooded with resent confirmations.
+        web.limit("lookup", _email_key(email))
+        store.lookup(
+            LookupRequest(
+                number=order_number,
+                purchased_on=(
+                    date.fromisoformat(purchased_on.strip()) if purchased_on.strip() else None
+                ),
+                name=name,
+                email=email,
+                where=where,
+            ),
+            client=_client(request),
+        )
+        chosen = next((partner for partner in partners if partner.slug == where), None)
+        return unit.render("order_lookup_sent.html", where=where, partner=chosen)
+
+
+@router.get("/partners", response_class=HTMLResponse)
+def partner_directory(request: Request, web: Pages) -> Response:
+    with web.unit(request) as unit:
+        partners = Store(unit.session, web.keyring, web.settings, unit.now).partners()
+        return unit.render("partners.html", partners=partners)
