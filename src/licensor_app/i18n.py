@@ -281,6 +281,23 @@ ITALIAN: dict[str, str] = {
         "La licenza su questo dispositivo è stata emessa per un altro dispositivo. Inserisci "
         "di nuovo il codice di attivazione."
     ),
+    "This license is blocked. Contact customer support.": (
+        "Questa licenza è bloccata. Contatta il servizio clienti."
+    ),
+    "This license was removed from this device. Enter your activation code to use it here again.": (
+        "Questa licenza è stata rimossa da questo dispositivo. Inserisci il codice di "
+        "attivazione per usarla di nuovo qui."
+    ),
+    "The license server no longer accepts this license on this device. Connect to the "
+    "internet to check it again, or contact customer support.": (
+        "Il server delle licenze non accetta più questa licenza su questo dispositivo. "
+        "Collegati a internet per verificarla di nuovo oppure contatta il servizio clienti."
+    ),
+    "This device already has another license that is still valid. Remove it from this "
+    "device first, then restore the backup.": (
+        "Su questo dispositivo c'è già un'altra licenza ancora valida. Rimuovila prima da "
+        "questo dispositivo, poi ripristina il backup."
+    ),
     "This device's clock is wrong. Set the right date and time, then try again.": (
         "L'orologio di questo dispositivo è sbagliato. Imposta la data e l'ora corrette, "
         "poi riprova."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from licensor_app.i18n import Translator
 from licensor_client.exceptions import (
+    BackupConflict,
     BackupError,
     BackupLocked,
     ClockTampered,
@@ -18,6 +19,7 @@ from licensor_client.exceptions import (
     InvalidCredentials,
     LicenseExpired,
     LicenseLinkedElsewhere,
+    LicenseNotActive,
     LicensorClientError,
     NetworkError,
     NotActivated,
@@ -79,6 +81,21 @@ def describe_error(error: BaseException, _: Translator, *, passphrase_given: boo
         )
     if isinstance(error, ServerError):
         return _("The license server refused: {reason}", reason=error.title)
+    if isinstance(error, LicenseNotActive):
+        # Offline, the license server's last signed answer (or the license file) said no.
+        if error.status == "expired":
+            return _("This license has expired. Renew it, or buy a new one in the store.")
+        if error.status == "blocked":
+            return _("This license is blocked. Contact customer support.")
+        if error.status in ("released", "not_activated"):
+            return _(
+                "This license was removed from this device. Enter your activation code to "
+                "use it here again."
+            )
+        return _(
+            "The license server no longer accepts this license on this device. Connect to "
+            "the internet to check it again, or contact customer support."
+        )
     if isinstance(error, WrongDevice):
         return _(
             "The license on this device was issued to another device. Enter your "
@@ -106,6 +123,11 @@ def describe_error(error: BaseException, _: Translator, *, passphrase_given: boo
                 "it was saved."
             )
         return _("This passphrase does not open the backup. Check it and try again.")
+    if isinstance(error, BackupConflict):
+        return _(
+            "This device already has another license that is still valid. Remove it from "
+            "this device first, then restore the backup."
+        )
     if isinstance(error, BackupError):
         return _("This file is not a license backup, or it is damaged.")
     if isinstance(error, OSError):

@@ -16,8 +16,6 @@ Every answer and license file is verified against the pinned public keys; errors
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from licensor_client._client import (
     Connected,
     DeviceConnect,
@@ -32,8 +30,10 @@ from licensor_client._client import (
 from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
 from licensor_client._signing import LicenseFile, PublicKeys, check_license_file
 from licensor_client._state import default_state_dir
+from licensor_client._version import __version__
 from licensor_client.exceptions import (
     AuthorizationPending,
+    BackupConflict,
     BackupError,
     BackupLocked,
     ClockTampered,
@@ -45,13 +45,18 @@ from licensor_client.exceptions import (
     EmailNotVerified,
     EnrollmentFileInvalid,
     EnrollmentTokenInvalid,
+    InsecureServer,
     InvalidCredentials,
     LicenseExpired,
     LicenseFileExpired,
     LicenseLinkedElsewhere,
+    LicenseNotActive,
+    LicenseNotOnDevice,
+    LicenseUnknown,
     LicensorClientError,
     NetworkError,
     NotActivated,
+    PinnedKeysInvalid,
     RateLimited,
     ReplayedAnswer,
     ServerError,
@@ -64,6 +69,7 @@ from licensor_client.exceptions import (
 __all__ = [
     "FINGERPRINT_ENV",
     "AuthorizationPending",
+    "BackupConflict",
     "BackupError",
     "BackupLocked",
     "ClockTampered",
@@ -78,6 +84,7 @@ __all__ = [
     "Enrollment",
     "EnrollmentFileInvalid",
     "EnrollmentTokenInvalid",
+    "InsecureServer",
     "InvalidCredentials",
     "LicenseClient",
     "LicenseExpired",
@@ -85,11 +92,15 @@ __all__ = [
     "LicenseFileExpired",
     "LicenseInfo",
     "LicenseLinkedElsewhere",
+    "LicenseNotActive",
+    "LicenseNotOnDevice",
+    "LicenseUnknown",
     "LicensorClientError",
     "LinkResult",
     "Machine",
     "NetworkError",
     "NotActivated",
+    "PinnedKeysInvalid",
     "PublicKeys",
     "RateLimited",
     "ReleaseResult",

@@ -1,6 +1,9 @@
 """The Licensor HTTP API as plain calls: JSON in, JSON out, problem+json turned into errors.
 
-Nothing here is trusted yet: the caller verifies what is signed (``_signing``).
+Nothing here is trusted yet: the caller verifies what is signed (``_signing``). Whatever
+is neither JSON on success nor problem+json with a ``code`` did not come from a Licensor
+server (a captive portal's page, a proxy's redirect or error page): it is no verdict, so
+it is ``ServerUnavailable``, as if the network were down.
 """
 
 from __future__ import annotations
@@ -9,13 +12,18 @@ from typing import Any
 
 import httpx
 
-from licensor_client import __version__
+from licensor_client._version import __version__
 from licensor_client.exceptions import (
     SERVER_ERRORS,
     NetworkError,
     ServerError,
     ServerUnavailable,
 )
+
+
+def device(fingerprint: str, name: str, platform: str) -> dict[str, str]:
+    """A device as every request that names one sends it (the server's length limits)."""
+    return {"fingerprint": fingerprint, "name": name[:200], "platform": platform[:100]}
 
 
 class Api:
@@ -41,16 +49,14 @@ class Api:
         try:
             response = self._http.request(method, path, json=body)
         except httpx.TransportError as error:
-            raise NetworkError(f"cannot reach the license server at {self.server}: {error}") from (
-                error
-            )
+            raise NetworkError(
+                f"the license server at {self.server} cannot be reached: {error}"
+            ) from error
         if response.is_success:
             try:
                 data = response.json()
-            except ValueError as error:
-                raise ServerError(
-                    response.status_code, "bad_answer", "The server's answer is not JSON"
-                ) from error
+            except ValueError as error:  # a captive portal's page, say
+                raise self._no_answer(response) from error
             if not isinstance(data, dict):
                 raise ServerError(
                     response.status_code, "bad_answer", "The server's answer is not an object"
@@ -61,15 +67,33 @@ class Api:
                 f"the license server at {self.server} is unavailable "
                 f"({response.status_code} {response.reason_phrase})"
             )
-        raise problem_error(response)
+        refusal = problem_error(response)
+        if refusal is None:
+            raise self._no_answer(response)
+        raise refusal
+
+    def _no_answer(self, response: httpx.Response) -> ServerUnavailable:
+        what = f"{response.status_code} {response.reason_phrase}"
+        location = response.headers.get("Location")
+        if response.is_redirect and location:
+            what += f", sent on to {location}"
+        elif response.headers.get("Content-Type"):
+            what += f", {response.headers['Content-Type'].split(';')[0]}"
+        return ServerUnavailable(f"no answer from a Licensor server at {self.server} ({what})")
 
     def activate(self, code: str, fingerprint: str, name: str, platform: str) -> dict[str, Any]:
-        device = {"fingerprint": fingerprint, "name": name[:200], "platform": platform[:100]}
-        return self.call("POST", "/api/v1/activations", {"activation_code": code, "device": device})
+        return self.call(
+            "POST",
+            "/api/v1/activations",
+            {"activation_code": code, "device": device(fingerprint, name, platform)},
+        )
 
     def enroll(self, token: str, fingerprint: str, name: str, platform: str) -> dict[str, Any]:
-        device = {"fingerprint": fingerprint, "name": name[:200], "platform": platform[:100]}
-        return self.call("POST", "/api/v1/enrollments", {"token": token, "device": device})
+        return self.call(
+            "POST",
+            "/api/v1/enrollments",
+            {"token": token, "device": device(fingerprint, name, platform)},
+        )
 
     def validate(self, license_key: str, fingerprint: str, nonce: str) -> dict[str, Any]:
         return self.call(
@@ -98,11 +122,7 @@ class Api:
         )
 
     def authorize_device(self, fingerprint: str, name: str, platform: str) -> dict[str, Any]:
-        return self.call(
-            "POST",
-            "/api/v1/device/authorize",
-            {"fingerprint": fingerprint, "name": name[:200], "platform": platform[:100]},
-        )
+        return self.call("POST", "/api/v1/device/authorize", device(fingerprint, name, platform))
 
     def device_token(self, device_code: str) -> dict[str, Any]:
         return self.call("POST", "/api/v1/device/token", {"device_code": device_code})
@@ -111,18 +131,15 @@ class Api:
         return self.call("GET", "/api/v1/signing-keys")
 
 
-def problem_error(response: httpx.Response) -> ServerError:
-    """The error a refusal stands for, from its problem+json ``code``."""
+def problem_error(response: httpx.Response) -> ServerError | None:
+    """The error a refusal stands for, from its problem+json ``code``; ``None`` when the
+    body is no problem with a code (then it did not come from a Licensor server)."""
     try:
         problem = response.json()
     except ValueError:
-        problem = None
+        return None
     if not isinstance(problem, dict) or not isinstance(problem.get("code"), str):
-        return ServerError(
-            response.status_code,
-            "server_error",
-            f"The license server answered {response.status_code} {response.reason_phrase}",
-        )
+        return None
     retry_after = response.headers.get("Retry-After", "")
     error_class = SERVER_ERRORS.get(problem["code"], ServerError)
     return error_class(

@@ -2,14 +2,17 @@
 
 Both come from the machine's most durable identity the platform lets a user process read:
 the firmware's system UUID first (it survives reinstalling the operating system, so a
-reinstalled machine gets its own seat back), then the identity the OS keeps (machine-id,
-MachineGuid: a reinstall makes a new one), then the network card's address. The
+reinstalled machine gets its own seat back); on Linux, where only root reads that UUID,
+then the permanent address of a physical network card (it survives a reinstall too);
+then the identity the OS keeps (machine-id, MachineGuid: a reinstall makes a new one);
+then any network card's address; last a random id kept in the state directory. The
 fingerprint is a hash of that identity scoped to the app, so two vendors' apps on one
 machine cannot correlate their users; the sealing key is derived separately, so knowing
 the fingerprint (the server does) does not open a backup sealed to the machine.
 
 ``LICENSOR_FINGERPRINT`` replaces the identity (virtual machines that clone one image,
-tests); the fingerprint is then that value itself.
+tests); the fingerprint is then that value itself, and so is the sealing key's source:
+the machine seal is no secret then.
 """
 
 from __future__ import annotations
@@ -39,14 +42,28 @@ _PLACEHOLDER_UUIDS = {
 }
 
 
+#: Where Linux lists network interfaces (a test points it elsewhere).
+SYS_CLASS_NET = Path("/sys/class/net")
+#: Identities that outlive reinstalling the operating system.
+DURABLE_SOURCES = ("firmware", "network_card")
+
+
 @dataclass(frozen=True)
 class Machine:
     fingerprint: str
     sealing_key: bytes = field(default=b"", repr=False)
     name: str = ""
     platform: str = ""
-    #: Where the identity came from: override, firmware, os, network or state.
+    #: Where the identity came from: override, firmware, network_card (a physical card's
+    #: permanent address), os, network (any card's address) or state.
     source: str = ""
+
+    @property
+    def survives_reinstall(self) -> bool:
+        """Whether a reinstalled OS gives this machine the same fingerprint and sealing
+        key, so a backup sealed to it opens again without a passphrase. Never for an
+        override: it is kept in clear, so the machine seal is no secret."""
+        return self.source in DURABLE_SOURCES
 
 
 def _read(path: str) -> str | None:
@@ -96,6 +113,32 @@ def _os_identity() -> str | None:
     return _read("/etc/machine-id") or _read("/var/lib/dbus/machine-id")
 
 
+def _network_card_identity() -> str | None:
+    """Linux: the permanent address of a physical network card (the lowest interface
+    name), readable by any user. ``addr_assign_type`` 0 is a permanent address; a
+    ``device`` link means real hardware, not a bridge, a VPN or a container's veth."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        interfaces = sorted(SYS_CLASS_NET.iterdir(), key=lambda path: path.name)
+    except OSError:
+        return None
+    for interface in interfaces:
+        if _read(str(interface / "addr_assign_type")) != "0":
+            continue
+        if not (interface / "device").exists():
+            continue
+        address = (_read(str(interface / "address")) or "").lower()
+        if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", address):
+            continue
+        first_octet = int(address[:2], 16)
+        # Locally administered (bit 1) addresses are made up; multicast (bit 0) are no card's.
+        if first_octet & 0b11 or address == "00:00:00:00:00:00":
+            continue
+        return address
+    return None
+
+
 def _network_identity() -> str | None:
     node = uuid.getnode()
     # uuid falls back to a random number with the multicast bit set when it finds no card.
@@ -127,6 +170,7 @@ def _state_identity(state_dir: Path) -> str:
 def _durable_identity(state_dir: Path) -> tuple[str, str]:
     for source, read in (
         ("firmware", _firmware_uuid),
+        ("network_card", _network_card_identity),
         ("os", _os_identity),
         ("network", _network_identity),
     ):

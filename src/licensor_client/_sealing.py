@@ -7,7 +7,6 @@ moved into another license's state or backup. A passphrase is stretched with scr
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import Any
 
@@ -15,15 +14,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from licensor_client._signing import b64url_decode
+from licensor_client._signing import b64url_decode, b64url_encode
 from licensor_client.exceptions import BackupError, BackupLocked
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1  # 32 MiB, about 0.1 s
+# 128 MiB and about half a second per guess (OWASP's scrypt floor is N=2**17, r=8).
+# Older backups made with N=2**15 still open: anything within MAX_SCRYPT_MEMORY does.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 MAX_SCRYPT_MEMORY = 256 * 2**20
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _stretch(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -33,8 +30,8 @@ def _stretch(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 def seal(secret: str, key: bytes, context: bytes) -> dict[str, Any]:
     nonce = os.urandom(12)
     return {
-        "nonce": _b64(nonce),
-        "ciphertext": _b64(AESGCM(key).encrypt(nonce, secret.encode(), context)),
+        "nonce": b64url_encode(nonce),
+        "ciphertext": b64url_encode(AESGCM(key).encrypt(nonce, secret.encode(), context)),
     }
 
 
@@ -52,11 +49,19 @@ def unseal(envelope: dict[str, Any], key: bytes, context: bytes) -> str:
 
 
 def seal_with_passphrase(secret: str, passphrase: str, context: bytes) -> dict[str, Any]:
+    if not passphrase:
+        raise ValueError("a backup passphrase cannot be empty")
     salt = os.urandom(16)
     envelope = seal(secret, _stretch(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P), context)
     return {
         **envelope,
-        "kdf": {"name": "scrypt", "salt": _b64(salt), "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
+        "kdf": {
+            "name": "scrypt",
+            "salt": b64url_encode(salt),
+            "n": SCRYPT_N,
+            "r": SCRYPT_R,
+            "p": SCRYPT_P,
+        },
     }
 
 

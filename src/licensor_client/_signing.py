@@ -20,8 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from licensor_client.exceptions import (
     ClockTampered,
     LicenseFileExpired,
+    LicenseNotActive,
     ReplayedAnswer,
     SignatureInvalid,
+    VerificationError,
     WrongDevice,
 )
 
@@ -33,9 +35,27 @@ RESPONSE_CONTEXT = b"licensor-response/1\n"
 #: wound back (clocks drift; servers and laptops disagree by minutes, not days).
 CLOCK_TOLERANCE = timedelta(minutes=10)
 
+#: What every license file holds; a file without one of them is refused.
+REQUIRED_FIELDS = (
+    "license_key",
+    "public_id",
+    "fingerprint",
+    "status",
+    "plan",
+    "devices_max",
+    "issued_at",
+    "valid_until",
+    "expires_at",
+)
+
 
 def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def b64url_encode(data: bytes) -> str:
+    """Unpadded base64url, the form of every key, signature and sealed value."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def b64url_decode(text: str) -> bytes:
@@ -47,14 +67,20 @@ def b64url_decode(text: str) -> bytes:
     return data
 
 
+def format_time(moment: datetime) -> str:
+    """A moment as the server writes it: ISO 8601 UTC with a ``Z``, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_time(text: Any) -> datetime:
-    """An ISO 8601 UTC timestamp as signed (``2026-11-22T03:02:03Z``)."""
+    """An ISO 8601 UTC timestamp as signed (``2026-11-22T03:02:03Z``). What it reads has
+    already passed its signature check, so a bad date is the signer's fault, not a forgery."""
     if not isinstance(text, str):
-        raise SignatureInvalid("a signed timestamp is missing")
+        raise VerificationError(f"a signed date is malformed: {text!r}")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as error:
-        raise SignatureInvalid(f"a signed timestamp is not a date: {text!r}") from error
+        raise VerificationError(f"a signed date is malformed: {text!r}") from error
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -66,8 +92,15 @@ class PublicKeys:
             raise ValueError("at least one public key must be pinned")
         self._keys: dict[str, Ed25519PublicKey] = {}
         for key_id, key in keys.items():
-            raw = b64url_decode(key) if isinstance(key, str) else key
-            self._keys[key_id] = Ed25519PublicKey.from_public_bytes(raw)
+            if not isinstance(key_id, str) or not isinstance(key, str | bytes):
+                raise ValueError("a public key is written id:base64url")
+            try:
+                raw = b64url_decode(key) if isinstance(key, str) else key
+                self._keys[key_id] = Ed25519PublicKey.from_public_bytes(raw)
+            except ValueError as error:  # binascii.Error is one too
+                raise ValueError(f"public key {key_id!r} is not a base64url Ed25519 key") from (
+                    error
+                )
 
     @classmethod
     def parse(cls, text: str) -> PublicKeys:
@@ -88,10 +121,11 @@ class PublicKeys:
         return list(self._keys)
 
     def as_text(self) -> str:
-        return ",".join(
-            f"{key_id}:{base64.urlsafe_b64encode(key.public_bytes_raw()).rstrip(b'=').decode()}"
-            for key_id, key in self._keys.items()
-        )
+        return ",".join(f"{key_id}:{key}" for key_id, key in self.as_dict().items())
+
+    def as_dict(self) -> dict[str, str]:
+        """``{key id: base64url}``, the form of ``GET /api/v1/signing-keys``."""
+        return {key_id: b64url_encode(key.public_bytes_raw()) for key_id, key in self._keys.items()}
 
     def verify(self, key_id: str, signature: str, message: bytes) -> None:
         key = self._keys.get(key_id)
@@ -175,9 +209,17 @@ def verify_license_file(keys: PublicKeys, document: Any) -> LicenseFile:
     ):
         raise SignatureInvalid("the license file is incomplete")
     keys.verify(key_id, signature, LICENSE_CONTEXT + canonical_json(payload))
-    for field in ("license_key", "public_id", "fingerprint", "status", "valid_until", "plan"):
+    for field in REQUIRED_FIELDS:
         if field not in payload:
             raise SignatureInvalid(f"the license file has no {field}")
+    if not isinstance(payload["plan"], dict):
+        raise VerificationError("the license file's plan is malformed")
+    for field in ("issued_at", "valid_until", "expires_at"):
+        parse_time(payload[field])
+    if payload.get("starts_at") is not None:
+        parse_time(payload["starts_at"])
+    if not isinstance(payload["devices_max"], int):
+        raise VerificationError("the license file's devices_max is malformed")
     return LicenseFile(document)
 
 
@@ -191,14 +233,18 @@ def check_license_file(
     if now + CLOCK_TOLERANCE < license_file.issued_at:
         raise ClockTampered("the device clock is behind the time the license was issued")
     if license_file.status != "active":
-        raise LicenseFileExpired(f"the license file says {license_file.status}")
+        raise LicenseNotActive(
+            f"the license file says the license is {license_file.status}",
+            status=license_file.status,
+        )
     if now >= license_file.valid_until:
         raise LicenseFileExpired("the license file is out of date; check the license online")
     return license_file
 
 
-def verify_answer(keys: PublicKeys, body: Any, *, nonce: str) -> dict[str, Any]:
-    """A signed validation answer, once its signature and our nonce both hold."""
+def verify_signed_answer(keys: PublicKeys, body: Any) -> dict[str, Any]:
+    """A signed answer's fields without ``signature``, once the signature holds; the
+    nonce is the caller's to check (a stored answer is re-checked offline without one)."""
     if not isinstance(body, dict):
         raise SignatureInvalid("the answer is not a JSON object")
     signature = body.get("signature")
@@ -207,6 +253,13 @@ def verify_answer(keys: PublicKeys, body: Any, *, nonce: str) -> dict[str, Any]:
     key_id, _, value = signature.partition(".")
     unsigned = {name: item for name, item in body.items() if name != "signature"}
     keys.verify(key_id, value, RESPONSE_CONTEXT + canonical_json(unsigned))
+    parse_time(unsigned.get("issued_at"))
+    return unsigned
+
+
+def verify_answer(keys: PublicKeys, body: Any, *, nonce: str) -> dict[str, Any]:
+    """A signed validation answer, once its signature and our nonce both hold."""
+    unsigned = verify_signed_answer(keys, body)
     if unsigned.get("nonce") != nonce:
         raise ReplayedAnswer("the answer was made for another request")
     return unsigned

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from licensor_client.exceptions import PinnedKeysInvalid
+
 STATE_FORMAT = "licensor-state/1"
 LICENSE_FILE = "license.json"
 KEYS_FILE = "signing-keys"
@@ -32,24 +34,37 @@ def default_state_dir(app_id: str) -> Path:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Replace ``path`` with ``data`` (owner only), or leave it as it was. A failure is
+    an ``OSError`` naming ``path`` itself, not the temporary file beside it."""
+    temporary: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except BaseException as error:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+        if not isinstance(error, OSError) or error.errno is None:
+            raise
+        raise type(error)(error.errno, error.strerror, str(path)) from error
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename or an unlink in ``directory`` itself durable (POSIX)."""
+    if hasattr(os, "O_DIRECTORY"):
+        handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            os.fsync(directory)
+            os.fsync(handle)
         finally:
-            os.close(directory)
+            os.close(handle)
 
 
 def dump_json(value: Any) -> bytes:
@@ -66,13 +81,22 @@ class StateStore:
     def license_path(self) -> Path:
         return self.directory / LICENSE_FILE
 
+    @property
+    def keys_path(self) -> Path:
+        return self.directory / KEYS_FILE
+
     def load(self) -> dict[str, Any] | None:
+        """The state, or ``None`` when there is none or it is not JSON (a half-written
+        file from an older version: activating again repairs it). Any other failure to
+        read (permissions, I/O) is raised: it is not the same as having no license."""
         try:
-            state = json.loads(self.license_path.read_text())
+            content = self.license_path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
-            return None  # unreadable state is no license; activating again repairs it
+        try:
+            state = json.loads(content)
+        except ValueError:  # UnicodeDecodeError is one too
+            return None
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             return None
         return state
@@ -81,13 +105,31 @@ class StateStore:
         write_atomically(self.license_path, dump_json({**state, "format": STATE_FORMAT}))
 
     def clear(self) -> None:
-        self.license_path.unlink(missing_ok=True)
+        try:
+            self.license_path.unlink()
+        except FileNotFoundError:
+            return
+        _sync_directory(self.directory)
 
     def pinned_keys(self) -> str | None:
+        """The keys pinned on first use (``id:key,...``), or ``None`` when none are."""
         try:
-            return (self.directory / KEYS_FILE).read_text().strip() or None
-        except OSError:
+            content = self.keys_path.read_bytes()
+        except FileNotFoundError:
             return None
+        try:
+            text = content.decode().strip()
+        except UnicodeDecodeError:
+            text = ""
+        if not text:
+            raise PinnedKeysInvalid(self.damaged_keys_message())
+        return text
+
+    def damaged_keys_message(self) -> str:
+        return (
+            f"the signing keys pinned in {self.keys_path} are damaged: delete that file to "
+            "pin the server's keys again, or give the vendor's keys"
+        )
 
     def pin_keys(self, text: str) -> None:
-        write_atomically(self.directory / KEYS_FILE, (text + "\n").encode())
+        write_atomically(self.keys_path, (text + "\n").encode())

@@ -2,13 +2,16 @@
 
     LicensorClientError                 anything below
     ├── NetworkError                    the server could not be reached (offline, DNS, timeout)
-    │   └── ServerUnavailable           it answered 5xx without a verdict (overloaded, proxy)
+    │   └── ServerUnavailable           no verdict came back: 5xx, a redirect, a captive
+    │                                   portal's page, anything but JSON or problem+json
     ├── ServerError                     the server refused, with a problem+json ``code``
     │   ├── CodeMalformed               code_malformed: a mistyped code (its check value fails)
     │   ├── CodeUnknown                 code_unknown: a well-formed code nobody issued here
     │   ├── CodeBlocked                 code_blocked: refunded, leaked, …; contact support
     │   ├── DeviceLimitReached          device_limit_reached: release another device first
     │   ├── LicenseExpired              license_expired: the term is over
+    │   ├── LicenseUnknown              license_unknown: the server does not know this license
+    │   ├── LicenseNotOnDevice          license_not_on_device: no seat here (released elsewhere)
     │   ├── InvalidCredentials          invalid_credentials: wrong email or password
     │   ├── EmailNotVerified            email_not_verified: a verification mail was sent
     │   ├── LicenseLinkedElsewhere      license_linked_elsewhere: another account holds it
@@ -17,18 +20,26 @@
     │   ├── EnrollmentTokenInvalid      enrollment_token_invalid: used or expired; download again
     │   └── RateLimited                 rate_limited: try again after ``retry_after`` seconds
     ├── VerificationError               a signed answer or license file must not be believed
-    │   ├── SignatureInvalid            tampered with, forged, or signed by an unpinned key
+    │   ├── SignatureInvalid            tampered with, forged, signed by an unpinned key, or
+    │   │                               about another license
     │   ├── ReplayedAnswer              a signed answer to another request (nonce differs)
     │   ├── LicenseFileExpired          past its ``valid_until``: validate online for a fresh one
+    │   ├── LicenseNotActive            the last signed verdict (answer or file) says the
+    │   │                               license is not valid: released, blocked, expired…
     │   ├── WrongDevice                 the license file was issued to another device
-    │   └── ClockTampered               the device clock is behind the file's issue time
+    │   └── ClockTampered               the device clock is behind a time already seen
     ├── NotActivated                    no license on this device yet
+    ├── InsecureServer                  a plain http:// server that is not this machine
+    ├── PinnedKeysInvalid               the keys pinned in the state directory are damaged
     ├── EnrollmentFileInvalid           not an enrollment file from My Account
-    └── BackupError                     a backup file cannot be read or restored here
-        └── BackupLocked                made on another machine, or with another passphrase
+    └── BackupError                     a backup file cannot be read, saved or restored here
+        ├── BackupLocked                made on another machine, or with another passphrase
+        └── BackupConflict              it would replace another license still valid here
 
-``ServerError`` carries the answer's ``status``, ``code``, ``title`` and ``detail``; a
-code this SDK does not know yet still arrives as a plain ``ServerError`` with its code.
+Each class has a stable snake_case ``code`` (``licensor-client --json`` prints it as
+``error``). ``ServerError`` carries the answer's ``status``, ``code``, ``title`` and
+``detail``; a code this SDK does not know yet still arrives as a plain ``ServerError``
+with its code.
 """
 
 from __future__ import annotations
@@ -39,13 +50,20 @@ from typing import Any
 class LicensorClientError(Exception):
     """The base of every error the SDK raises."""
 
+    code = "client_error"
+
 
 class NetworkError(LicensorClientError):
     """The Licensor server could not be reached."""
 
+    code = "network_error"
+
 
 class ServerUnavailable(NetworkError):
-    """The server (or a proxy before it) answered 5xx: no verdict, as if unreachable."""
+    """No verdict came back (5xx, a redirect, a page that is not the API's): as if
+    unreachable, so ``status()`` falls back to the license file."""
+
+    code = "server_unavailable"
 
 
 class ServerError(LicensorClientError):
@@ -92,6 +110,14 @@ class LicenseExpired(ServerError):
     code = "license_expired"
 
 
+class LicenseUnknown(ServerError):
+    code = "license_unknown"
+
+
+class LicenseNotOnDevice(ServerError):
+    code = "license_not_on_device"
+
+
 class InvalidCredentials(ServerError):
     code = "invalid_credentials"
 
@@ -128,6 +154,8 @@ SERVER_ERRORS: dict[str, type[ServerError]] = {
         CodeBlocked,
         DeviceLimitReached,
         LicenseExpired,
+        LicenseUnknown,
+        LicenseNotOnDevice,
         InvalidCredentials,
         EmailNotVerified,
         LicenseLinkedElsewhere,
@@ -142,37 +170,84 @@ SERVER_ERRORS: dict[str, type[ServerError]] = {
 class VerificationError(LicensorClientError):
     """A signed answer or license file failed a check: act as if it never arrived."""
 
+    code = "verification_failed"
+
 
 class SignatureInvalid(VerificationError):
-    """The signature does not verify with a pinned key (tampered, forged or unpinned)."""
+    """The signature does not verify with a pinned key (tampered, forged or unpinned), or
+    a genuine answer speaks of another license than the one asked about."""
+
+    code = "signature_invalid"
 
 
 class ReplayedAnswer(VerificationError):
     """A correctly signed answer to another request: its nonce is not the one we sent."""
 
+    code = "replayed_answer"
+
 
 class LicenseFileExpired(VerificationError):
     """The license file is past ``valid_until``; a fresh one comes with online validation."""
+
+    code = "license_file_expired"
+
+
+class LicenseNotActive(VerificationError):
+    """The server's last signed word says the license is not valid here (``status``:
+    released, blocked, expired, not_activated, unknown), or the license file says so
+    itself. ``details()`` still shows the license."""
+
+    code = "license_not_active"
+
+    def __init__(self, message: str, status: str = "unknown") -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class WrongDevice(VerificationError):
     """The license file names another device's fingerprint."""
 
+    code = "wrong_device"
+
 
 class ClockTampered(VerificationError):
-    """The device clock is well behind the time the license file was issued."""
+    """The device clock is well behind the time the license file was issued, or behind a
+    time this device already showed."""
+
+    code = "clock_tampered"
 
 
 class NotActivated(LicensorClientError):
     """There is no license on this device."""
 
+    code = "not_activated"
+
+
+class InsecureServer(LicensorClientError, ValueError):
+    """A plain ``http://`` server that is not this machine: anyone on the way could
+    answer in its place. Use ``https://``, or opt in with ``allow_insecure_http=True``
+    (and pin the vendor's keys: they are never fetched over plain http)."""
+
+    code = "insecure_server"
+
+
+class PinnedKeysInvalid(LicensorClientError):
+    """The keys pinned on first use (``signing-keys`` in the state directory) are damaged."""
+
+    code = "pinned_keys_invalid"
+
 
 class EnrollmentFileInvalid(LicensorClientError):
     """The file is not the enrollment file My Account's download carries."""
 
+    code = "enrollment_file_invalid"
+
 
 class BackupError(LicensorClientError):
-    """A license backup cannot be read: not a backup, damaged, or from a newer version."""
+    """A license backup cannot be read, saved or restored: not a backup, damaged, from a
+    newer version, or it would replace another license still valid here."""
+
+    code = "backup_error"
 
 
 class BackupLocked(BackupError):
@@ -182,6 +257,15 @@ class BackupLocked(BackupError):
     with a passphrase: ask for it), ``passphrase_wrong``, or ``no_passphrase`` (made
     elsewhere without one: it cannot move; the code is in My Account)."""
 
+    code = "backup_locked"
+
     def __init__(self, message: str, reason: str = "passphrase_wrong") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class BackupConflict(BackupError):
+    """The backup holds another license than the one still valid on this device;
+    restoring it would replace that one (``import_backup(..., replace=True)`` does)."""
+
+    code = "backup_conflict"

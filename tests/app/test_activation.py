@@ -108,6 +108,23 @@ async def test_without_the_server_the_license_is_checked_from_its_file(
         )
 
 
+async def test_a_block_seen_online_still_shows_when_the_app_starts_offline(
+    machine: MakeMachine, make_code: MakeCode, block_code: BlockCode, closed_server: str
+) -> None:
+    code = make_code("plus")
+    async with machine().run_test(size=SIZE) as pilot:
+        await open_licensing(pilot)
+        await activate(pilot, code)
+    block_code(code, "refund")
+    async with machine().run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert text(pilot, "#summary") == "Plus: Blocked"
+
+    async with machine(server=closed_server).run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert text(pilot, "#summary") == "Plus: Blocked"  # not "active" from the old file
+
+
 async def test_a_mistyped_code_is_told_apart_from_an_unknown_one(
     machine: MakeMachine, make_code: MakeCode
 ) -> None:

@@ -8,8 +8,13 @@ SDK is checked against the contract, not against the server's own code.
 from __future__ import annotations
 
 import base64
+import functools
+import io
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +23,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from licensor_client import LicenseClient, PublicKeys
+from licensor_client import LicenseClient, PublicKeys, cli
 
 NOW = datetime(2026, 11, 22, 3, 2, 3, tzinfo=UTC)
 FINGERPRINT = "unit-test-device-0001"
@@ -324,3 +329,71 @@ def make_client(
     yield make
     for client in made:
         client.close()
+
+
+SERVER = "https://licensing.example.com"
+
+
+@dataclass
+class Ran:
+    status: int
+    stdout: str
+    stderr: str
+
+
+class Terminal(io.StringIO):
+    """Standard input that is a terminal (so the command prompts)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+RunCli = Callable[..., Ran]
+
+
+@pytest.fixture
+def run_cli(
+    fake_server: FakeServer,
+    device_clock: DeviceClock,
+    signer: Signer,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> RunCli:
+    """``licensor-client`` in this process, on the fake server and the device clock, as
+    the device of ``make_client`` (``LICENSOR_FINGERPRINT``, ``state_dir``, the signer's
+    key pinned). ``run_cli("status", "--json", stdin="…")``; ``server=`` and
+    ``public_keys=`` (``None``: no ``--public-keys``) change the defaults."""
+    for name in list(os.environ):
+        if name.startswith("LICENSOR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LICENSOR_FINGERPRINT", FINGERPRINT)
+    monkeypatch.setattr(
+        cli,
+        "LicenseClient",
+        functools.partial(LicenseClient, transport=fake_server.transport, clock=device_clock),
+    )
+
+    def run(
+        *args: str,
+        server: str | None = SERVER,
+        public_keys: str | None = signer.pinned,
+        state: Path | None = state_dir,
+        stdin: str | io.StringIO = "",
+    ) -> Ran:
+        argv = list(args)
+        if server is not None:
+            argv = ["--server", server, *argv]
+        if state is not None:
+            argv = ["--state-dir", str(state), *argv]
+        if public_keys is not None:
+            argv = ["--public-keys", public_keys, *argv]
+        monkeypatch.setattr(
+            sys, "stdin", stdin if isinstance(stdin, io.StringIO) else io.StringIO(stdin)
+        )
+        capsys.readouterr()
+        status = cli.main(argv)
+        captured = capsys.readouterr()
+        return Ran(status, captured.out, captured.err)
+
+    return run

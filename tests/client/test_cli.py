@@ -4,6 +4,7 @@ real server, human output, ``--json`` and an exit status per kind of failure."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ from licensor.clock import Clock
 from licensor.licensing import formats
 from tests.cli_support import cli_environment, one_line
 from tests.cli_support import run as run_script
+from tests.limits import StartLimitedServer
 from tests.support import free_port
 
 
@@ -185,7 +187,7 @@ def test_an_unknown_code_exits_6_and_json_names_the_error(
     refusal = json.loads(ran.stdout)
     assert refusal["error"] == "code_unknown"
     assert refusal["exit_status"] == 6
-    assert "unknown" in refusal["message"]
+    assert refusal["message"] == "This activation code is not known"  # the server's sentence, once
 
 
 def test_recover_sends_the_license_to_the_account_with_the_password_from_the_environment(
@@ -286,3 +288,103 @@ def test_no_server_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert ran.returncode == 2
     assert "--server URL" in ran.stderr
+
+
+def test_a_license_expired_before_it_reaches_another_device_exits_9(
+    new_device: Callable[[str], Device], make_code: Callable[..., str], clock: Clock
+) -> None:
+    first, second = new_device("first"), new_device("second")
+    code = make_code("week", term_days=7)
+    assert first.run("activate", code).returncode == 0
+    clock.advance(timedelta(days=8))
+
+    ran = second.run("activate", code, "--json")
+
+    assert ran.returncode == 9
+    assert json.loads(ran.stdout)["error"] == "license_expired"
+
+
+def test_an_account_that_refuses_exits_11(
+    laptop: Device, make_code: Callable[..., str], make_account: Callable[..., Any]
+) -> None:
+    unconfirmed = make_account(verified=False)
+    assert laptop.run("activate", make_code()).returncode == 0
+
+    ran = laptop.run(
+        "recover", "--email", unconfirmed.email, LICENSOR_PASSWORD=unconfirmed.password
+    )
+
+    assert ran.returncode == 11
+    assert "confirmation email" in ran.stderr
+
+
+def test_too_many_activations_exit_12_with_when_to_try_again(
+    new_device: Callable[[str], Device],
+    make_code: Callable[..., str],
+    limited_server: StartLimitedServer,
+) -> None:
+    codes = [make_code() for _ in range(3)]
+    with limited_server(activation_rate="2/minute") as limited:
+        devices = [new_device(f"limited-{index}") for index in range(3)]
+        for device, code in zip(devices[:2], codes, strict=False):
+            assert device.run("activate", code, server=limited.url).returncode == 0
+        ran = devices[2].run("activate", codes[2], server=limited.url)
+    assert ran.returncode == 12
+    assert re.search(r"try again in \d+ seconds", ran.stderr)
+
+
+def test_a_tampered_license_file_exits_13(laptop: Device, make_code: Callable[..., str]) -> None:
+    assert laptop.run("activate", make_code("duo", devices_max=2)).returncode == 0
+    path = laptop.state_dir / "license.json"
+    state = json.loads(path.read_text())
+    state["license_file"]["payload"]["devices_max"] = 20
+    path.write_text(json.dumps(state))
+
+    ran = laptop.run("status")
+
+    assert ran.returncode == 13
+    assert "tampered" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+def test_details_work_without_the_server(laptop: Device, make_code: Callable[..., str]) -> None:
+    status, activated = laptop.json("activate", make_code())
+    assert status == 0
+
+    ran = laptop.run("details", server=closed_server())
+
+    assert ran.returncode == 0, ran.stderr
+    assert activated["public_id"] in ran.stdout
+    assert "License key:" in ran.stdout
+
+
+def test_a_blocked_license_stays_not_valid_offline(
+    laptop: Device, make_code: Callable[..., str], block_code: Callable[[str, str], None]
+) -> None:
+    code = make_code()
+    assert laptop.run("activate", code).returncode == 0
+    block_code(code, "refund")
+    assert laptop.run("status").returncode == 4
+
+    ran = laptop.run("status", "--json", server=closed_server())
+
+    assert ran.returncode == 4, ran.stderr
+    shown = json.loads(ran.stdout)
+    assert (shown["valid"], shown["status"]) == (False, "blocked")
+    assert laptop.run("details", server=closed_server()).returncode == 0
+
+
+def test_a_usage_error_under_json_prints_the_error_object(laptop: Device) -> None:
+    ran = laptop.run("activate", "--json")
+
+    assert ran.returncode == 2
+    refusal = json.loads(ran.stdout)
+    assert (refusal["error"], refusal["exit_status"]) == ("usage", 2)
+    assert "CODE" in refusal["message"]
+
+
+def test_recover_without_a_license_says_so_before_asking_a_password(laptop: Device) -> None:
+    ran = laptop.run("recover", "--email", "someone@example.com")
+
+    assert ran.returncode == 14
+    assert "LICENSOR_PASSWORD" not in ran.stderr

@@ -152,28 +152,58 @@ def test_a_5xx_without_a_verdict_is_an_unavailable_server(
     assert str(status) in str(raised.value)
 
 
-def test_a_4xx_that_is_not_problem_json_is_a_server_error(
-    make_client: MakeClient, fake_server: FakeServer
+@pytest.mark.parametrize(
+    ("status", "content", "headers", "named"),
+    [
+        (200, b"<html>Sign in to the hotel Wi-Fi</html>", {"content-type": "text/html"}, "200"),
+        (201, b"<html>captive portal</html>", {"content-type": "text/html"}, "201"),
+        (302, b"", {"location": "http://portal.example.net/login"}, "portal.example.net"),
+        (307, b"", {"location": "https://elsewhere.example.com/"}, "elsewhere.example.com"),
+        (404, b"<html>Not Found</html>", {"content-type": "text/html"}, "404"),
+        (403, b'{"detail": "Forbidden"}', {"content-type": "application/json"}, "403"),
+    ],
+    ids=["portal-200", "portal-201", "redirect-302", "redirect-307", "html-404", "json-403"],
+)
+def test_an_answer_that_is_neither_json_nor_a_problem_with_a_code_is_no_answer(
+    make_client: MakeClient,
+    fake_server: FakeServer,
+    status: int,
+    content: bytes,
+    headers: dict[str, str],
+    named: str,
 ) -> None:
     fake_server.routes["POST", "/api/v1/activations"] = lambda request: httpx.Response(
-        404, content=b"<html>Not Found</html>", headers={"content-type": "text/html"}
+        status, content=content, headers=headers
     )
-    with pytest.raises(ServerError) as raised:
+    with pytest.raises(ServerUnavailable, match="no answer from a Licensor server") as raised:
         make_client().activate(CODE)
-    assert type(raised.value) is ServerError
-    assert (raised.value.status, raised.value.code) == (404, "server_error")
-
-
-def test_a_success_that_is_not_json_is_a_server_error(
-    make_client: MakeClient, fake_server: FakeServer
-) -> None:
-    fake_server.routes["POST", "/api/v1/activations"] = lambda request: httpx.Response(
-        201, content=b"<html>captive portal</html>", headers={"content-type": "text/html"}
-    )
-    with pytest.raises(ServerError) as raised:
-        make_client().activate(CODE)
-    assert raised.value.status == 201
+    assert named in str(raised.value)
     assert not make_client().has_license()
+
+
+def test_a_captive_portal_page_makes_status_fall_back_to_the_license_file(
+    make_client: MakeClient, fake_server: FakeServer
+) -> None:
+    client = make_client()
+    client.activate(CODE)
+    fake_server.routes["POST", "/api/v1/licenses/validate"] = lambda request: httpx.Response(
+        200, content=b"<html>Accept the terms to go online</html>"
+    )
+
+    info = client.status()
+
+    assert (info.source, info.valid) == ("offline", True)
+
+
+def test_a_success_that_is_json_but_not_an_object_is_a_bad_answer(
+    make_client: MakeClient, fake_server: FakeServer
+) -> None:
+    fake_server.routes["POST", "/api/v1/activations"] = lambda request: httpx.Response(
+        201, json=["not", "an", "object"]
+    )
+    with pytest.raises(ServerError) as raised:
+        make_client().activate(CODE)
+    assert (raised.value.status, raised.value.code) == (201, "bad_answer")
 
 
 @pytest.mark.parametrize(
@@ -567,7 +597,7 @@ def test_without_a_machine_identity_a_random_one_is_kept_in_the_state_for_the_ow
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(FINGERPRINT_ENV, raising=False)
-    for source in ("_firmware_uuid", "_os_identity", "_network_identity"):
+    for source in ("_firmware_uuid", "_network_card_identity", "_os_identity", "_network_identity"):
         monkeypatch.setattr(f"licensor_client._machine.{source}", lambda: None)
     first = _client(tmp_path / "one")
     assert first.machine.source == "state"
@@ -616,3 +646,13 @@ def test_the_license_file_is_stored_as_received(
     client.activate(CODE)
     stored = json.loads((state_dir / "license.json").read_text())["license_file"]
     assert stored == fake_server.license_file(FINGERPRINT)  # Ed25519 signs deterministically
+
+
+def test_the_version_lives_in_its_own_module_and_names_the_client(
+    make_client: MakeClient, fake_server: FakeServer
+) -> None:
+    from licensor_client._version import __version__
+
+    assert licensor_client.__version__ == __version__
+    make_client().activate(CODE)
+    assert fake_server.requests[0].headers["User-Agent"] == f"licensor-client/{__version__}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import stat
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,20 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from licensor_client import BackupError, BackupLocked, LicenseClient
+from licensor_client import (
+    BackupConflict,
+    BackupError,
+    BackupLocked,
+    LicenseClient,
+    LicenseNotActive,
+    NetworkError,
+    SignatureInvalid,
+)
 from tests.client.conftest import (
     CODE,
     FINGERPRINT,
     LICENSE_KEY,
+    OFFLINE_DAYS,
     OTHER_FINGERPRINT,
     DeviceClock,
     FakeServer,
@@ -357,3 +368,226 @@ def test_another_licenses_sealed_code_cannot_be_swapped_into_the_state(
     (state_dir / "license.json").write_text(json.dumps({**state, "code": other_state["code"]}))
     with pytest.raises(BackupLocked):
         laptop.export_backup(tmp_path / "ours.backup")
+
+
+# --- restoring checks before it saves -----------------------------------------------------
+
+
+def test_a_backup_that_cannot_be_checked_leaves_nothing_behind(
+    laptop: LicenseClient,
+    make_client: MakeClient,
+    fake_server: FakeServer,
+    device_clock: DeviceClock,
+    tmp_path: Path,
+) -> None:
+    path = laptop.export_backup(tmp_path / "license.backup")
+    device_clock.advance(timedelta(days=OFFLINE_DAYS + 1))  # the file no longer holds offline
+    fake_server.error = httpx.ConnectError("no network")
+    restoring = make_client(state_dir=tmp_path / "reinstalled")
+
+    with pytest.raises(NetworkError, match="out of date offline"):
+        restoring.import_backup(path)
+
+    assert not restoring.has_license()
+
+
+def test_restoring_an_older_backup_of_the_same_license_keeps_the_newer_file(
+    laptop: LicenseClient,
+    make_client: MakeClient,
+    fake_server: FakeServer,
+    device_clock: DeviceClock,
+    state_dir: Path,
+    tmp_path: Path,
+) -> None:
+    path = laptop.export_backup(tmp_path / "license.backup")
+    device_clock.advance(timedelta(days=2))
+    laptop.status()  # a newer file
+    newer = read(state_dir / "license.json")["license_file"]
+    # Lose the sealed code here: the backup brings it back, and nothing else.
+    state = read(state_dir / "license.json")
+    del state["code"]
+    write(state_dir / "license.json", state)
+
+    fake_server.error = httpx.ConnectError("no network")
+    restored = laptop.import_backup(path)
+
+    assert (restored.valid, restored.source, restored.has_code) == (True, "offline", True)
+    assert read(state_dir / "license.json")["license_file"] == newer
+
+
+def test_restoring_keeps_a_refusal_the_server_signed_since_the_backup(
+    laptop: LicenseClient,
+    make_client: MakeClient,
+    fake_server: FakeServer,
+    device_clock: DeviceClock,
+    tmp_path: Path,
+) -> None:
+    path = laptop.export_backup(tmp_path / "license.backup")
+    device_clock.advance(timedelta(hours=1))
+    fake_server.status = "blocked"
+    laptop.status()
+
+    fake_server.error = httpx.ConnectError("no network")  # an old backup is no way around it
+    with pytest.raises(LicenseNotActive):
+        laptop.import_backup(path)
+    assert laptop.details().status == "blocked"
+
+
+def test_a_backup_does_not_replace_another_license_still_valid_here_unless_asked(
+    laptop: LicenseClient, make_client: MakeClient, fake_server: FakeServer, tmp_path: Path
+) -> None:
+    _backup_of_another_license(make_client, fake_server, tmp_path)
+    other = tmp_path / "other.backup"
+
+    fake_server.license_key = OTHER_LICENSE_KEY
+    with pytest.raises(BackupConflict, match="another license") as refused:
+        laptop.import_backup(other)
+    assert isinstance(refused.value, BackupError)
+    assert laptop.details().license_key == LICENSE_KEY
+
+    assert laptop.import_backup(other, replace=True).license_key == OTHER_LICENSE_KEY
+    assert laptop.details().license_key == OTHER_LICENSE_KEY
+
+
+def test_a_backup_replaces_a_license_that_no_longer_counts_here(
+    laptop: LicenseClient, make_client: MakeClient, fake_server: FakeServer, tmp_path: Path
+) -> None:
+    _backup_of_another_license(make_client, fake_server, tmp_path)
+    fake_server.status = "released"
+    laptop.status()  # released elsewhere (My Account → Devices)
+
+    fake_server.status, fake_server.license_key = "active", OTHER_LICENSE_KEY
+    assert laptop.import_backup(tmp_path / "other.backup").license_key == OTHER_LICENSE_KEY
+
+
+# --- the keys travel with the backup ------------------------------------------------------
+
+
+def test_a_backup_carries_the_pinned_keys(
+    laptop: LicenseClient, signer: Signer, tmp_path: Path
+) -> None:
+    backup = read(laptop.export_backup(tmp_path / "license.backup"))
+    assert backup["public_keys"] == {signer.key_id: signer.public_key}
+
+
+def test_a_trust_on_first_use_install_restores_offline_with_the_backups_keys(
+    make_client: MakeClient, fake_server: FakeServer, signer: Signer, tmp_path: Path
+) -> None:
+    before = make_client(public_keys=None, state_dir=tmp_path / "before")
+    before.activate(CODE)
+    path = before.export_backup(tmp_path / "license.backup")
+
+    fake_server.error = httpx.ConnectError("no network")  # reinstalled, and offline
+    after = make_client(public_keys=None, state_dir=tmp_path / "after")
+    restored = after.import_backup(path)
+
+    assert (restored.valid, restored.source) == (True, "offline")
+    assert (tmp_path / "after" / "signing-keys").read_text().strip() == signer.pinned
+    assert make_client(public_keys=None, state_dir=tmp_path / "after").validate_offline().valid
+
+
+def test_keys_in_a_backup_are_not_pinned_unless_its_license_file_verifies_with_them(
+    make_client: MakeClient, fake_server: FakeServer, tmp_path: Path
+) -> None:
+    before = make_client(public_keys=None, state_dir=tmp_path / "before")
+    before.activate(CODE)
+    path = before.export_backup(tmp_path / "license.backup")
+    backup = read(path)
+    write(path, {**backup, "public_keys": {"k9": Signer("k9").public_key}})
+
+    fake_server.error = httpx.ConnectError("no network")
+    after = make_client(public_keys=None, state_dir=tmp_path / "after")
+    with pytest.raises(NetworkError):  # no usable keys: the server's are needed
+        after.import_backup(path)
+    assert not (tmp_path / "after" / "signing-keys").exists()
+    assert not after.has_license()
+
+
+def test_a_forged_backup_with_its_own_keys_is_refused_online_and_pins_nothing(
+    make_client: MakeClient, device_clock: DeviceClock, tmp_path: Path
+) -> None:
+    forger = Signer()
+    forged = make_client(
+        state_dir=tmp_path / "forged",
+        public_keys=forger.pinned,
+        transport=FakeServer(forger, device_clock).transport,
+    )
+    forged.activate(CODE)
+    path = forged.export_backup(tmp_path / "forged.backup")
+
+    restoring = make_client(public_keys=None, state_dir=tmp_path / "reinstalled")
+    with pytest.raises(SignatureInvalid):  # the real server's answer does not verify
+        restoring.import_backup(path)
+    assert not (tmp_path / "reinstalled" / "signing-keys").exists()
+    assert not restoring.has_license()
+
+
+# --- the passphrase -----------------------------------------------------------------------
+
+
+def test_an_empty_passphrase_is_refused_and_nothing_is_saved(
+    laptop: LicenseClient, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="passphrase"):
+        laptop.export_backup(tmp_path / "license.backup", "")
+    assert not (tmp_path / "license.backup").exists()
+
+
+def test_the_passphrase_is_stretched_with_scrypt_n_2_17(
+    laptop: LicenseClient, tmp_path: Path
+) -> None:
+    kdf = read(laptop.export_backup(tmp_path / "license.backup", PASSPHRASE))["code"]["passphrase"][
+        "kdf"
+    ]
+    assert (kdf["n"], kdf["r"], kdf["p"]) == (2**17, 8, 1)
+
+
+def test_a_backup_made_with_the_old_scrypt_cost_still_opens(
+    laptop: LicenseClient,
+    make_client: MakeClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("licensor_client._sealing.SCRYPT_N", 2**15)
+    path = laptop.export_backup(tmp_path / "license.backup", PASSPHRASE)
+    monkeypatch.undo()
+    assert read(path)["code"]["passphrase"]["kdf"]["n"] == 2**15
+
+    desktop = make_client(state_dir=tmp_path / "desktop", fingerprint=OTHER_FINGERPRINT)
+    assert desktop.import_backup(path, PASSPHRASE).valid
+
+
+# --- the state directory ------------------------------------------------------------------
+
+
+def test_state_that_cannot_be_read_is_an_error_not_an_absent_license(
+    make_client: MakeClient, state_dir: Path
+) -> None:
+    (state_dir / "license.json").mkdir(parents=True)  # or unreadable, or a failing disk
+    client = make_client()
+    with pytest.raises(IsADirectoryError):
+        client.has_license()
+    with pytest.raises(IsADirectoryError):
+        client.status()
+
+
+def test_state_that_is_not_json_is_no_license(make_client: MakeClient, state_dir: Path) -> None:
+    state_dir.mkdir()
+    (state_dir / "license.json").write_bytes(b"\xff\xfe not json")
+    assert not make_client().has_license()
+
+
+def test_forgetting_the_license_is_made_durable(
+    laptop: LicenseClient, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(handle: int) -> None:
+        synced.append(handle)
+        real_fsync(handle)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    laptop.forget()
+    assert not (state_dir / "license.json").exists()
+    assert len(synced) == 1  # the directory, so the unlink survives a crash

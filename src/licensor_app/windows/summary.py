@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from licensor_app.i18n import N_, Translator, format_date
-from licensor_client import LicenseClient, LicenseInfo, LicensorClientError, NetworkError
+from licensor_client import (
+    LicenseClient,
+    LicenseInfo,
+    LicenseNotActive,
+    LicensorClientError,
+    NetworkError,
+)
 
 #: The server's status words, as the customer reads them.
 STATUS_WORDS = {
@@ -24,8 +30,9 @@ CHECKED = {
 
 def last_known(client: LicenseClient, error: Exception) -> LicenseInfo | None:
     """What to show when ``status()`` failed: with no network (and a license file too old
-    to trust offline) the license as last checked; after any other failure, none."""
-    if not isinstance(error, NetworkError):
+    to trust offline), or offline after the server said the license is not valid, the
+    license as last checked (its status says why); after any other failure, none."""
+    if not isinstance(error, NetworkError | LicenseNotActive):
         return None
     try:
         return client.details()
