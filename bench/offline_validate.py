@@ -98,7 +98,7 @@ def activated_client(state_dir: Path, pinned: str, document: dict[str, Any]) -> 
         )
 
     client = LicenseClient(
-        "http://licensing.invalid",
+        "https://licensing.invalid",
         pinned,
         state_dir=state_dir,
         fingerprint=FINGERPRINT,

@@ -227,7 +227,15 @@ def check_license_file(
     keys: PublicKeys, document: Any, *, fingerprint: str, now: datetime
 ) -> LicenseFile:
     """Offline validation: the five rules of docs/signing.md, or the error that broke one."""
-    license_file = verify_license_file(keys, document)
+    return check_verified_file(
+        verify_license_file(keys, document), fingerprint=fingerprint, now=now
+    )
+
+
+def check_verified_file(
+    license_file: LicenseFile, *, fingerprint: str, now: datetime
+) -> LicenseFile:
+    """The rules after the signature (device, clock, status, age), on a verified file."""
     if license_file.fingerprint != fingerprint:
         raise WrongDevice("this license file belongs to another device")
     if now + CLOCK_TOLERANCE < license_file.issued_at:
