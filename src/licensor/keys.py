@@ -94,14 +94,19 @@ class Keyring:
 
     def encrypt(self, plaintext: str, *, purpose: bytes) -> bytes:
         """Encrypt with the current key; the purpose binds the blob to its column."""
-        key_id = self._current_encryption_id.encode()
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = self._encryption[self._current_encryption_id].encrypt(
-            nonce, plaintext.encode(), purpose
-        )
-        return bytes([_BLOB_VERSION, len(key_id)]) + key_id + nonce + sealed
+        return self.encrypt_bytes(plaintext.encode(), purpose=purpose)
 
     def decrypt(self, blob: bytes, *, purpose: bytes) -> str:
+        return self.decrypt_bytes(blob, purpose=purpose).decode()
+
+    def encrypt_bytes(self, plaintext: bytes, *, purpose: bytes) -> bytes:
+        """``encrypt`` for binary data (attachments kept on disk)."""
+        key_id = self._current_encryption_id.encode()
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = self._encryption[self._current_encryption_id].encrypt(nonce, plaintext, purpose)
+        return bytes([_BLOB_VERSION, len(key_id)]) + key_id + nonce + sealed
+
+    def decrypt_bytes(self, blob: bytes, *, purpose: bytes) -> bytes:
         if not blob or blob[0] != _BLOB_VERSION:
             raise KeyMaterialError("unknown encrypted blob version")
         id_length = blob[1]
@@ -112,7 +117,7 @@ class Keyring:
         nonce_start = 2 + id_length
         nonce = blob[nonce_start : nonce_start + _NONCE_BYTES]
         try:
-            return cipher.decrypt(nonce, blob[nonce_start + _NONCE_BYTES :], purpose).decode()
+            return cipher.decrypt(nonce, blob[nonce_start + _NONCE_BYTES :], purpose)
         except InvalidTag:
             raise KeyMaterialError("encrypted value failed authentication") from None
 

@@ -32,13 +32,25 @@ from licensor.models.store import (
     Subscription,
     SubscriptionStatus,
 )
+from licensor.models.support import (
+    Attachment,
+    Author,
+    Job,
+    OcrStatus,
+    RequestStatus,
+    SupportMessage,
+    SupportRequest,
+    Topic,
+)
 
 __all__ = [
     "Account",
     "AccountToken",
     "Activation",
     "ActivationCode",
+    "Attachment",
     "AuditEvent",
+    "Author",
     "Base",
     "Batch",
     "Channel",
@@ -48,7 +60,9 @@ __all__ = [
     "DeviceAuthorization",
     "EnrollmentToken",
     "ItemKind",
+    "Job",
     "License",
+    "OcrStatus",
     "Order",
     "OrderItem",
     "OrderStatus",
@@ -56,8 +70,12 @@ __all__ = [
     "Partner",
     "PartnerApiKey",
     "Plan",
+    "RequestStatus",
     "Role",
     "Subscription",
     "SubscriptionStatus",
+    "SupportMessage",
+    "SupportRequest",
+    "Topic",
     "WebSession",
 ]

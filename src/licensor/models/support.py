@@ -1,0 +1,127 @@
+"""Support requests, their thread of messages and notes, screenshot attachments, and the
+background jobs that read license keys from those screenshots."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from licensor.models.base import Base, IdMixin, UTCDateTime
+
+
+class Topic(StrEnum):
+    RECOVER_CARD_CODE = "recover_card_code"  # a printed card is lost: a screenshot helps
+    RECOVER_ONLINE_CODE = "recover_online_code"  # bought online, the mail is gone
+    MISSING_PURCHASE = "missing_purchase"  # a purchase that My Account does not show (F7)
+    OTHER = "other"
+
+
+class RequestStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING = "waiting"  # on the customer
+    SOLVED = "solved"
+
+
+class Author(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+
+
+class OcrStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class SupportRequest(IdMixin, Base):
+    """One customer's request. The customer follows it through a link whose token is
+    stored hashed; agents work it at /desk."""
+
+    __tablename__ = "support_requests"
+
+    number: Mapped[str] = mapped_column(String(20), unique=True)  # non-sequential
+    topic: Mapped[str] = mapped_column(String(30), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=RequestStatus.NEW, index=True)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str] = mapped_column(String(320), index=True)  # lower-cased
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    purchase_date: Mapped[date | None] = mapped_column(Date)
+    order_number: Mapped[str] = mapped_column(String(60), default="")
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    access_token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    messages: Mapped[list[SupportMessage]] = relationship(
+        back_populates="request", order_by="SupportMessage.id"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="request", order_by="Attachment.id"
+    )
+
+
+class SupportMessage(IdMixin, Base):
+    """A message in a request's thread: the customer's, an agent's reply, or an agent's
+    internal note (never shown to the customer)."""
+
+    __tablename__ = "support_messages"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("support_requests.id"), index=True)
+    author: Mapped[str] = mapped_column(String(20))
+    author_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    request: Mapped[SupportRequest] = relationship(back_populates="messages")
+
+
+class Attachment(IdMixin, Base):
+    """A screenshot, decoded and re-encoded (no metadata survives), kept encrypted in a
+    directory nothing serves directly. What OCR read from it is encrypted too: it may
+    hold a license key."""
+
+    __tablename__ = "support_attachments"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("support_requests.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("support_messages.id"))
+    storage_name: Mapped[str] = mapped_column(String(100), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))  # as the customer named it, cleaned
+    content_type: Mapped[str] = mapped_column(String(40))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ocr_status: Mapped[str] = mapped_column(String(20), default=OcrStatus.PENDING)
+    ocr_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)  # JSON {text, key}
+    ocr_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    ocr_error: Mapped[str | None] = mapped_column(Text)
+    ocr_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    request: Mapped[SupportRequest] = relationship(back_populates="attachments")
+
+
+class Job(IdMixin, Base):
+    """Background work written in the transaction that asks for it and done by
+    ``licensor worker``: claimed under a lease, retried with backoff, done at least once."""
+
+    __tablename__ = "jobs"
+
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
