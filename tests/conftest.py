@@ -35,6 +35,7 @@ pytest_plugins = [
     "tests.licensing.factories",
     "tests.accounts.factories",
     "tests.store.factories",
+    "tests.support.factories",
     "tests.limits",
 ]
 

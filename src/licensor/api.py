@@ -32,6 +32,7 @@ from licensor.store.catalog import router as store_checkout_pages
 from licensor.store.endpoints import router as partner_api
 from licensor.store.enrollment import router as enrollment_api
 from licensor.store.views import router as store_pages
+from licensor.support.desk_views import router as desk_pages
 from licensor.web import i18n
 from licensor.web.help import router as help_pages
 from licensor.web.i18n import N_
@@ -173,6 +174,7 @@ def create_app(
     app.include_router(partner_api)
     app.include_router(store_pages)
     app.include_router(store_checkout_pages)
+    app.include_router(desk_pages)
     if settings.smtp_url is None:
         app.include_router(mailbox_pages)
     static = Path(__file__).parent / "web" / "static"

@@ -192,3 +192,27 @@ class OrderUnknown(LicensorError):
     status = 404
     code = "order_unknown"
     title = "There is no order with this number"
+
+
+class DestinationNotOfRecord(LicensorError):
+    """A code goes only to an email of record (the request's, the account's, the order's);
+    anything else in the form, a typed address included, is this."""
+
+    status = 422
+    code = "destination_not_of_record"
+    title = "An activation code can be sent only to an email address of record"
+
+
+class RequestHasNoAccount(LicensorError):
+    status = 409
+    code = "request_has_no_account"
+    title = (
+        "No account has this request's email address; ask the customer to create one "
+        "with it, then attach"
+    )
+
+
+class OrderLinkedElsewhere(LicensorError):
+    status = 409
+    code = "order_linked_elsewhere"
+    title = "This order belongs to another account. It was not moved."

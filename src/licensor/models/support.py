@@ -30,6 +30,7 @@ class RequestStatus(StrEnum):
 class Author(StrEnum):
     CUSTOMER = "customer"
     AGENT = "agent"
+    SYSTEM = "system"  # an agent's action on the desk, recorded on the thread (internal)
 
 
 class OcrStatus(StrEnum):

@@ -34,6 +34,7 @@ TEMPLATE_DIRS = [
     PACKAGE / "web" / "templates",
     PACKAGE / "accounts" / "templates",
     PACKAGE / "store" / "templates",
+    PACKAGE / "support" / "templates",
 ]
 
 
@@ -63,6 +64,7 @@ class SignInRequired(LicensorError):
 
 
 STAFF_ROLES = ("agent", "admin")
+STAFF = "staff"  # require= either staff role (the support desk: agents and admins)
 
 
 class TwoFactorRequired(LicensorError):
@@ -195,9 +197,11 @@ class Web:
                     query = request.url.query
                     raise SignInRequired(request.url.path + (f"?{query}" if query else ""))
                 assert visitor.account is not None
-                if require != SIGNED_IN and not visitor.account.has_role(require):
+                allowed = STAFF_ROLES if require == STAFF else (require,)
+                if require != SIGNED_IN and not any(map(visitor.account.has_role, allowed)):
                     raise Forbidden()
-                if require in STAFF_ROLES and visitor.account.totp_secret_ciphertext is None:
+                staff = require == STAFF or require in STAFF_ROLES
+                if staff and visitor.account.totp_secret_ciphertext is None:
                     raise TwoFactorRequired()
             unit = PageUnit(request, session, visitor, language, self)
             requested = request.query_params.get("lang")

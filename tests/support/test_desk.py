@@ -1,0 +1,560 @@
+"""The agent desk over HTTP, as a browser without JavaScript uses it: who may open it, the
+queue, one lookup across five identifiers, and each action from a request — sending a
+code only to an email of record, attaching an order (F7), releasing seats, blocking and
+replacing a code, replies and internal notes — each audited and its owner told."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from sqlalchemy import select
+
+from licensor.clock import Clock
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.keys import Keyring
+from licensor.licensing.service import Licensing
+from licensor.mail.outbox import bodies
+from licensor.models import ActivationCode, AuditEvent, OutboxMessage, SupportRequest, Topic
+from tests.accounts.factories import LinkCode, MakeAccount, OpenBrowser, link, outbox
+from tests.licensing.factories import MakeCode, activate, activation, device
+from tests.mail_support import SmtpServer, text_of
+from tests.store.factories import MakeOrder
+from tests.support.factories import (
+    MakeRequest,
+    Reading,
+    SignInStaff,
+    png_bytes,
+)
+
+CODE = re.compile(r"\b[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}\b")
+
+
+def code_id(
+    database: Database, keyring: Keyring, settings: Settings, clock: Clock, code: str
+) -> int:
+    with database.transaction() as session:
+        return Licensing(session, keyring, settings, clock.now()).find_code(code).id
+
+
+def events(database: Database, action: str) -> list[AuditEvent]:
+    with database.transaction() as session:
+        return list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+            )
+        )
+
+
+def request_row(database: Database, number: str) -> SupportRequest:
+    with database.transaction() as session:
+        row = session.scalars(select(SupportRequest).where(SupportRequest.number == number)).one()
+        session.expunge(row)
+        return row
+
+
+def all_mail_text(database: Database, keyring: Keyring) -> list[tuple[str, str]]:
+    with database.transaction() as session:
+        return [
+            (message.recipient, message.subject + "\n" + "\n".join(bodies(keyring, message)))
+            for message in session.scalars(select(OutboxMessage))
+        ]
+
+
+# --- who may open the desk --------------------------------------------------------------------
+
+
+def test_only_staff_with_two_factor_open_the_desk(
+    form_browser: OpenBrowser,
+    make_account: MakeAccount,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+) -> None:
+    request = make_request(screenshot=png_bytes())
+    paths = ["/desk", f"/desk/requests/{request.number}", "/desk/lookup?q=x"]
+
+    anonymous = form_browser()
+    for path in paths:
+        answer = anonymous.get(path)
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/sign-in?next=")
+
+    customer = form_browser()
+    customer.sign_in(make_account())
+    for path in paths:
+        assert customer.get(path).status_code == 403
+
+    without_two_factor = form_browser()
+    without_two_factor.sign_in(make_account(roles=("agent",)))
+    for path in paths:
+        answer = without_two_factor.get(path)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/account/settings#two-factor"
+
+    # A staff member half-way through sign-in (password, no code yet) is not signed in.
+    half = form_browser()
+    half.sign_in(make_account(roles=("agent",), totp_secret="JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"))
+    assert half.get("/desk").status_code == 303
+
+    for role in ("agent", "admin"):
+        staff, _ = sign_in_staff(role)
+        page = staff.get("/desk")
+        assert page.status_code == 200
+        assert request.number in page.text
+        assert 'href="/desk"' in staff.get("/").text
+
+    # The home page leads everyone to the desk (staff sign in there).
+    assert 'href="/desk"' in anonymous.get("/").text
+
+
+def test_the_screenshot_is_served_only_to_staff_as_a_png_never_sniffed_or_cached(
+    form_browser: OpenBrowser,
+    make_account: MakeAccount,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+) -> None:
+    picture = png_bytes(64, 32)
+    request = make_request(screenshot=picture)
+    agent, _ = sign_in_staff()
+    page = agent.get(f"/desk/requests/{request.number}")
+    [path] = re.findall(r'src="(/desk/attachments/\d+)"', page.text)
+    image = agent.get(path)
+    assert image.status_code == 200
+    assert image.content == picture
+    assert image.headers["content-type"] == "image/png"
+    assert image.headers["x-content-type-options"] == "nosniff"
+    assert image.headers["cache-control"] == "no-store"
+    assert "reading…" in page.text  # OCR has not run yet
+
+    customer = form_browser()
+    customer.sign_in(make_account())
+    assert customer.get(path).status_code == 403
+    assert form_browser().get(path).status_code == 303
+
+
+# --- the queue --------------------------------------------------------------------------------
+
+
+def test_the_queue_filters_searches_counts_and_opening_a_new_request_makes_it_open(
+    make_request: MakeRequest, sign_in_staff: SignInStaff, database: Database
+) -> None:
+    card = make_request(email="lost.card@example.com", name="Giulia Bianchi")
+    missing = make_request(
+        topic=Topic.MISSING_PURCHASE,
+        order_number="ORD-7K3M-9QXT",
+        message="My purchase is not in My Account",
+    )
+    other = make_request(topic=Topic.OTHER, message="The window flickers on start")
+    agent, _ = sign_in_staff()
+
+    def numbers(query: str) -> set[str]:
+        page = agent.get("/desk" + query)
+        assert page.status_code == 200
+        return set(re.findall(r'href="/desk/requests/(SUP-[0-9A-F]+)"', page.text))
+
+    assert numbers("") == {card.number, missing.number, other.number}
+    assert numbers("?topic=missing_purchase") == {missing.number}
+    assert numbers("?q=lost.card@") == {card.number}
+    assert numbers("?q=giulia") == {card.number}
+    assert numbers(f"?q={missing.number.lower()}") == {missing.number}
+    assert numbers("?q=ord-7k3m-9qxt") == {missing.number}
+    assert numbers("?q=flickers") == {other.number}
+    assert numbers("?assignee=mine") == set()
+
+    opened = agent.get(f"/desk/requests/{card.number}")
+    assert opened.status_code == 200
+    assert request_row(database, card.number).status == "open"
+    assert agent.post(f"/desk/requests/{card.number}/assign").status_code == 303
+    assert numbers("?assignee=mine") == {card.number}
+    assert numbers("?assignee=unassigned") == {missing.number, other.number}
+    assert numbers("?status=open") == {card.number}
+    assert numbers("?status=new") == {missing.number, other.number}
+    queue = agent.get("/desk").text
+    assert 'class="count-new">2<' in queue
+    assert 'class="count-open">1<' in queue
+
+    set_to = agent.post(f"/desk/requests/{card.number}/status", {"status": "waiting"})
+    assert set_to.status_code == 303
+    assert request_row(database, card.number).status == "waiting"
+    refused = agent.post(f"/desk/requests/{card.number}/status", {"status": "new"})
+    assert refused.status_code == 422
+
+
+# --- one lookup, five identifiers ----------------------------------------------------------
+
+
+def test_one_lookup_finds_by_order_number_email_code_license_key_and_public_id(
+    api: httpx.Client,
+    make_order: MakeOrder,
+    make_account: MakeAccount,
+    sign_in_staff: SignInStaff,
+) -> None:
+    customer = make_account()
+    order = make_order(email=customer.email)
+    [code] = order.codes
+    activated = activate(api, code, device())
+    agent, _ = sign_in_staff()
+    masked = "XXXXX-XXXXX-XXXXX-" + code.replace("-", "")[-5:]
+
+    def look(q: str) -> str:
+        page = agent.client.get("/desk/lookup", params={"q": q})
+        assert page.status_code == 200, page.text
+        assert code not in page.text  # looking up is not a disclosure
+        return page.text
+
+    by_number = look(order.number.lower().replace("-", " "))
+    assert "Read as an order number" in by_number
+    assert order.number in by_number
+    assert masked in by_number
+    by_email = look(customer.email.upper())
+    assert "Read as an email address" in by_email
+    assert order.number in by_email
+    assert masked in by_email
+    by_code = look(code.lower())
+    assert "Read as an activation code" in by_code
+    assert activated["public_id"] in by_code
+    by_key = look(activated["license_key"])
+    assert "Read as a license key" in by_key
+    assert activated["public_id"] in by_key
+    by_public_id = look(activated["public_id"].lower())
+    assert "Read as a public license ID" in by_public_id
+    assert masked in by_public_id
+
+    # A mistyped code or key is told apart from an unknown one, before any lookup.
+    mistyped = code[:-1] + ("0" if code[-1] != "0" else "1")
+    refused = agent.client.get("/desk/lookup", params={"q": mistyped})
+    assert refused.status_code == 422
+    assert "check value does not match" in refused.text
+    key = activated["license_key"]
+    bad_key = key[:-1] + ("0" if key[-1] != "0" else "1")
+    assert agent.client.get("/desk/lookup", params={"q": bad_key}).status_code == 422
+    assert "Nothing found" in look("ORD-0000-0000")
+
+    license_page = agent.get(f"/desk/licenses/{activated['public_id']}")
+    assert license_page.status_code == 200
+    assert "Laptop" in license_page.text
+    assert masked in license_page.text
+    assert code not in license_page.text
+
+
+# --- sending a code -------------------------------------------------------------------------
+
+
+def test_a_code_goes_only_to_an_email_of_record_its_owner_is_told_and_it_is_audited(
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    mail_worker: SmtpServer,
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    owner = make_account()
+    linked = linked_code(owner)
+    request = make_request(
+        screenshot=png_bytes(),
+        reading=Reading(f"License key {linked.license_key}", linked.license_key, True),
+    )
+    agent, staff = sign_in_staff()
+    page = agent.get(f"/desk/requests/{request.number}")
+    assert "verified" in page.text
+    assert f"/desk/licenses/{linked.public_id}?request={request.number}" in page.text
+    license_page = agent.get(f"/desk/licenses/{linked.public_id}?request={request.number}")
+    assert "their screenshot shows this license, verified" in license_page.text
+    assert linked.code not in license_page.text
+    target = code_id(database, keyring, settings, clock, linked.code)
+    send = f"/desk/requests/{request.number}/send-code"
+
+    # Anything but a role of record is refused, a typed address above all.
+    for forged in ("attacker@example.net", "", "admin", request.email):
+        refused = agent.post(
+            send,
+            {"code_id": str(target), "destination": forged, "reason": "x", "then": "solved"},
+        )
+        assert refused.status_code == 422, forged
+        assert "only to an email address of record" in refused.text
+    assert events(database, "support.code_sent") == []
+    assert not any(linked.code in text for _, text in all_mail_text(database, keyring))
+    no_reason = agent.post(
+        send, {"code_id": str(target), "destination": "request", "reason": "", "then": "solved"}
+    )
+    assert no_reason.status_code == 422
+
+    sent = agent.post(
+        send,
+        {
+            "code_id": str(target),
+            "destination": "request",
+            "reason": "screenshot of License details, key verified",
+            "then": "solved",
+            "message": "Thanks for the screenshot.",
+        },
+    )
+    assert sent.status_code == 303, sent.text
+    mail = mail_worker.inbox.to(request.email, request.number)
+    text = text_of(mail)
+    assert linked.code in text
+    assert "Thanks for the screenshot." in text
+    notice = text_of(mail_worker.inbox.to(owner.email, request.number))
+    assert "sent the activation code" in notice
+    assert linked.code not in notice
+    assert request.email[:2] + "***@example.com" in notice
+
+    [event] = events(database, "support.code_sent")
+    assert event.actor == f"agent:{staff.id}"
+    assert event.subject_type == "activation_code"
+    assert event.subject_id == target
+    assert event.reason == "screenshot of License details, key verified"
+    assert event.occurred_at is not None
+    assert event.details["request"] == request.number
+    assert event.details["to"] == request.email
+    assert linked.code not in str(event.details)
+
+    assert request_row(database, request.number).status == "solved"
+    thread = agent.get(f"/desk/requests/{request.number}").text
+    assert "Sent the activation code XXXXX-XXXXX-XXXXX-" in thread
+    assert linked.code not in thread
+
+
+def test_a_reply_never_carries_a_code_and_notes_stay_internal(
+    make_request: MakeRequest,
+    make_code: MakeCode,
+    sign_in_staff: SignInStaff,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    request = make_request(language="it")
+    agent, _ = sign_in_staff()
+    code = make_code()
+    carrying = agent.post(
+        f"/desk/requests/{request.number}/reply", {"body": f"Your code is {code.lower()}"}
+    )
+    assert carrying.status_code == 422
+    assert "cannot carry an activation code" in carrying.text
+
+    note = "Internal: the customer sounded unsure; check the order date."
+    assert agent.post(f"/desk/requests/{request.number}/note", {"note": note}).status_code == 303
+    replied = agent.post(
+        f"/desk/requests/{request.number}/reply",
+        {"canned": "need_screenshot", "body": "", "status": "waiting"},
+    )
+    assert replied.status_code == 303
+    [mail] = outbox(database, request.email, "support_reply")
+    text, _ = bodies(keyring, mail)
+    assert "screenshot" in text
+    assert "Ciao" in text
+    assert request_row(database, request.number).status == "waiting"
+    for _, body in all_mail_text(database, keyring):
+        assert "sounded unsure" not in body
+
+    desk_page = agent.get(f"/desk/requests/{request.number}").text
+    assert "sounded unsure" in desk_page
+    assert "Internal note" in desk_page
+    follow = form_browser().get(request.follow_path)
+    assert follow.status_code == 200
+    assert "sounded unsure" not in follow.text
+    assert "Set the status" not in follow.text
+
+
+def test_a_key_typed_by_eye_is_checked_before_any_lookup(
+    api: httpx.Client,
+    make_code: MakeCode,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+) -> None:
+    activated = activate(api, make_code(), device())
+    key = activated["license_key"]
+    request = make_request(
+        screenshot=png_bytes(), reading=Reading("License key 27386F19 7186", None, False)
+    )
+    agent, _ = sign_in_staff()
+    page = agent.get(f"/desk/requests/{request.number}").text
+    assert "unverified — check by eye" in page
+    assert "27386F19 7186" in page
+
+    wrong = key[:5] + ("0" if key[5] != "0" else "1") + key[6:]
+    refused = agent.get(f"/desk/requests/{request.number}/key?license_key={wrong}")
+    assert refused.status_code == 422
+    assert 'id="license_key-error"' in refused.text
+    assert "check value" in refused.text
+    found = agent.get(f"/desk/requests/{request.number}/key?license_key={key.lower()}")
+    assert found.status_code == 303
+    assert found.headers["location"] == (
+        f"/desk/licenses/{activated['public_id']}?request={request.number}"
+    )
+
+
+# --- F7: attach an order -------------------------------------------------------------------
+
+
+def test_attaching_an_order_puts_its_codes_in_the_customers_my_account(
+    make_account: MakeAccount,
+    make_order: MakeOrder,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    form_browser: OpenBrowser,
+    database: Database,
+) -> None:
+    customer = make_account()
+    order = make_order(email=customer.email, quantity=2)
+    request = make_request(
+        topic=Topic.MISSING_PURCHASE, email=customer.email, order_number=order.number
+    )
+    browser = form_browser()
+    browser.sign_in(customer)
+    assert order.codes[0] not in browser.get("/account/licenses").text
+
+    agent, staff = sign_in_staff()
+    page = agent.get(f"/desk/requests/{request.number}").text
+    [order_id] = re.findall(r'name="order_id" value="(\d+)"', page)
+    attached = agent.post(
+        f"/desk/requests/{request.number}/attach-order",
+        {"order_id": order_id, "reason": "order number, name and email match"},
+    )
+    assert attached.status_code == 303, attached.text
+
+    licenses = browser.get("/account/licenses").text
+    assert all(code in licenses for code in order.codes)
+    assert len(outbox(database, customer.email, "license_added")) == 2
+    [event] = events(database, "support.order_attached")
+    assert event.actor == f"agent:{staff.id}"
+    assert event.reason
+    assert event.details["codes_attached"] == 2
+
+    # Another account's order is never moved.
+    someone_else = make_account()
+    theirs = make_order(email=someone_else.email, account_id=someone_else.id)
+    other_request = make_request(
+        topic=Topic.MISSING_PURCHASE, email=customer.email, order_number=theirs.number
+    )
+    page = agent.get(f"/desk/requests/{other_request.number}").text
+    [their_id] = re.findall(r'name="order_id" value="(\d+)"', page)
+    refused = agent.post(
+        f"/desk/requests/{other_request.number}/attach-order",
+        {"order_id": their_id, "reason": "asked"},
+    )
+    assert refused.status_code == 409
+    assert "belongs to another account" in refused.text
+    assert theirs.codes[0] not in browser.get("/account/licenses").text
+
+
+def test_attaching_needs_an_account_with_the_requests_email(
+    make_order: MakeOrder, make_request: MakeRequest, sign_in_staff: SignInStaff
+) -> None:
+    order = make_order()
+    request = make_request(topic=Topic.MISSING_PURCHASE, order_number=order.number)
+    agent, _ = sign_in_staff()
+    page = agent.get(f"/desk/requests/{request.number}").text
+    [order_id] = re.findall(r'name="order_id" value="(\d+)"', page)
+    refused = agent.post(
+        f"/desk/requests/{request.number}/attach-order", {"order_id": order_id, "reason": "x"}
+    )
+    assert refused.status_code == 409
+    assert "No account has this request" in refused.text
+
+
+# --- seats, blocking ------------------------------------------------------------------------
+
+
+def test_releasing_a_seat_lets_a_new_device_activate_and_tells_the_owner(
+    api: httpx.Client,
+    make_code: MakeCode,
+    make_account: MakeAccount,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    database: Database,
+) -> None:
+    owner = make_account()
+    code = make_code("solo", devices_max=1)
+    old = device("Old laptop")
+    activated = activate(api, code, old)
+    assert link(api, owner, activated["license_key"], old["fingerprint"]).status_code == 200
+    new = device("New laptop")
+    full = api.post("/api/v1/activations", json=activation(code, new))
+    assert full.status_code == 409
+    assert full.json()["code"] == "device_limit_reached"
+
+    request = make_request(email=owner.email)
+    agent, staff = sign_in_staff()
+    page = agent.get(f"/desk/licenses/{activated['public_id']}?request={request.number}").text
+    [license_id] = set(re.findall(r'name="license_id" value="(\d+)"', page))
+    [seat] = re.findall(r'name="activation_id" value="(\d+)"', page)
+    released = agent.post(
+        f"/desk/requests/{request.number}/release",
+        {"license_id": license_id, "activation_id": seat, "reason": "old laptop was stolen"},
+    )
+    assert released.status_code == 303, released.text
+    assert api.post("/api/v1/activations", json=activation(code, new)).status_code == 201
+
+    history = agent.get(f"/desk/licenses/{activated['public_id']}").text
+    assert f"support (agent:{staff.id})" in history
+    assert "Old laptop" in history
+    [notice] = outbox(database, owner.email, "support_notice")
+    assert notice.subject.startswith("A support agent freed seats")
+    [event] = events(database, "support.seats_released")
+    assert event.reason == "old laptop was stolen"
+    assert event.details["request"] == request.number
+
+
+def test_a_blocked_code_is_replaced_the_old_one_is_refused_the_new_one_activates(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    form_browser: OpenBrowser,
+    mail_worker: SmtpServer,
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    owner = make_account()
+    linked = linked_code(owner)
+    request = make_request(email=owner.email, account_id=owner.id)
+    agent, staff = sign_in_staff()
+    target = code_id(database, keyring, settings, clock, linked.code)
+    replaced = agent.post(
+        f"/desk/requests/{request.number}/replace-code",
+        {"code_id": str(target), "reason": "the code was posted on a forum"},
+    )
+    assert replaced.status_code == 303, replaced.text
+    location = replaced.headers["location"]
+    replacement_id = int(re.findall(r"/desk/codes/(\d+)", location)[0])
+    assert replacement_id != target
+
+    blocked = api.post("/api/v1/activations", json=activation(linked.code, device()))
+    assert blocked.status_code == 403
+    assert blocked.json()["code"] == "code_blocked"
+
+    # The replacement is in the same account, and is sent by the same send action.
+    with database.transaction() as session:
+        replacement = session.get_one(ActivationCode, replacement_id)
+        assert replacement.account_id == owner.id
+    page = agent.get(location)
+    assert "Send the activation code" in page.text
+    sent = agent.post(
+        f"/desk/requests/{request.number}/send-code",
+        {
+            "code_id": str(replacement_id),
+            "destination": "request",
+            "reason": "replacement for the leaked code",
+            "then": "solved",
+        },
+    )
+    assert sent.status_code == 303, sent.text
+    [new_code] = CODE.findall(text_of(mail_worker.inbox.to(owner.email, "Your activation code")))
+    assert new_code != linked.code
+    assert activate(api, new_code, device())["plan"] == "plus"
+
+    customer = form_browser()
+    customer.sign_in(owner)
+    assert new_code in customer.get("/account/licenses").text
+    [event] = events(database, "support.code_replaced")
+    assert event.actor == f"agent:{staff.id}"
+    assert event.reason == "the code was posted on a forum"
+    assert event.details["replacement_id"] == replacement_id
