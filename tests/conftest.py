@@ -79,6 +79,7 @@ def settings(var_dir: Path, server_port: int) -> Settings:
         reset_rate="1000/minute",
         link_rate="1000/minute",
         lookup_rate="1000/minute",
+        support_rate="1000/minute",
         partner_rate="1000/minute",
         log_level="WARNING",
         _env_file=None,

@@ -33,6 +33,7 @@ from licensor.store.endpoints import router as partner_api
 from licensor.store.enrollment import router as enrollment_api
 from licensor.store.views import router as store_pages
 from licensor.support.desk_views import router as desk_pages
+from licensor.support.views import router as support_pages
 from licensor.web import i18n
 from licensor.web.help import router as help_pages
 from licensor.web.i18n import N_
@@ -108,6 +109,7 @@ def create_app(
         "reset": Rule.parse("reset", settings.reset_rate),
         "link": Rule.parse("link", settings.link_rate),
         "lookup": Rule.parse("lookup", settings.lookup_rate),
+        "support": Rule.parse("support", settings.support_rate),
         "partner": Rule.parse("partner", settings.partner_rate),
     }
     app.state.validator = Validator(app.state.db, app.state.keyring, settings, app.state.clock)
@@ -175,6 +177,7 @@ def create_app(
     app.include_router(store_pages)
     app.include_router(store_checkout_pages)
     app.include_router(desk_pages)
+    app.include_router(support_pages)
     if settings.smtp_url is None:
         app.include_router(mailbox_pages)
     static = Path(__file__).parent / "web" / "static"

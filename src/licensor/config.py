@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     reset_rate: str = "5/hour"  # per email; per address it is signup_rate
     link_rate: str = "10/minute"
     lookup_rate: str = "5/minute"  # order lookup: per address, and again per email
+    support_rate: str = "5/minute"  # support requests and replies sent, per address
     partner_rate: str = "120/minute"  # partner API, per key
     subscription_grace_days: int = 7  # a failed renewal keeps the license this long
 
