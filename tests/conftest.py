@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from licensor import jobs
 from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
@@ -159,19 +160,24 @@ def smtp() -> Iterator[SmtpServer]:
 def mail_worker(
     database: Database, keyring: Keyring, settings: Settings, clock: Clock, smtp: SmtpServer
 ) -> Iterator[SmtpServer]:
-    """``licensor worker`` running in a thread, sending the outbox to ``smtp``."""
+    """``licensor worker`` running in a thread, sending the outbox to ``smtp`` and doing
+    the background jobs (the license key read from a support screenshot)."""
     stop = threading.Event()
     sender = SmtpSender(smtp.url, keyring, settings.mail_from, timeout=10)
+
+    def background_jobs() -> None:
+        jobs.run_once(database, keyring, settings, clock.now)
+
     thread = threading.Thread(
         target=run_forever,
         args=(database, sender, clock.now, stop),
-        kwargs={"idle_seconds": 0.1},
+        kwargs={"idle_seconds": 0.1, "periodic": [background_jobs]},
         daemon=True,
     )
     thread.start()
     yield smtp
     stop.set()
-    thread.join(timeout=10)
+    thread.join(timeout=30)
 
 
 @pytest.fixture
