@@ -513,13 +513,18 @@ def worker(
     batch: Annotated[int, typer.Option(min=1, help="Messages claimed at a time.")] = 50,
     idle_seconds: Annotated[float, typer.Option(help="Pause when nothing is due.")] = 2.0,
 ) -> None:
-    """Send the outbox over SMTP (LICENSOR_SMTP_URL); unset, mail stays in the dev mailbox."""
+    """Send the outbox over SMTP (LICENSOR_SMTP_URL; unset, mail stays in the dev mailbox),
+    and renew subscriptions through the payment provider (each minute); do the background
+    jobs (the license key read from support screenshots, docs/adr/0004)."""
     import signal
     import threading
     from datetime import timedelta
 
+    from licensor import jobs
     from licensor.mail import worker as mail_worker
     from licensor.mail.sender import DevMailbox, Sender, SmtpSender
+    from licensor.store.payments import PaymentSetupError, load_provider
+    from licensor.store.tasks import PeriodicRenewals
 
     with _context() as (settings, database, keyring):
         sender: Sender = (
@@ -527,16 +532,40 @@ def worker(
             if settings.smtp_url
             else DevMailbox()
         )
+        try:
+            provider = load_provider(settings, keyring, clock)
+        except PaymentSetupError as error:
+            errors.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(1) from None
+        renewals = PeriodicRenewals(database, keyring, settings, clock.now, provider)
         lease = timedelta(seconds=settings.mail_lease_seconds)
+
+        def background_jobs() -> int:
+            return jobs.run_once(database, keyring, settings, clock.now)
+
         if once:
+            run = renewals()
+            done = background_jobs()
             sent = mail_worker.run_once(database, sender, clock.now, batch=batch, lease=lease)
+            if run is not None:
+                console.print(
+                    f"{run.renewed} renewed, {run.past_due} past due, {run.expired} expired"
+                )
+            console.print(f"{done} background job(s) run")
             console.print(f"{sent} message(s) sent")
             return
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         mail_worker.run_forever(
-            database, sender, clock.now, stop, idle_seconds=idle_seconds, batch=batch, lease=lease
+            database,
+            sender,
+            clock.now,
+            stop,
+            idle_seconds=idle_seconds,
+            batch=batch,
+            lease=lease,
+            periodic=[renewals, background_jobs],
         )
 
 

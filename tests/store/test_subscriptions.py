@@ -18,7 +18,9 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.models import Account, EnrollmentToken, Subscription
+from licensor.store.payments import PaymentOutcome, PaymentResult, RecurringCharge
 from licensor.store.subscriptions import RenewalRun, Subscriptions
+from licensor.store.tasks import run_due
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser
 from tests.cli_support import cli_environment, run
 from tests.licensing.factories import device, validate
@@ -44,8 +46,11 @@ def enroll(api: httpx.Client, token: str, machine: dict[str, str]) -> httpx.Resp
 def run_renewals(
     database: Database, keyring: Keyring, settings: Settings, clock: Clock, *, paid: bool
 ) -> RenewalRun:
-    with database.transaction() as session:
-        return Subscriptions(session, keyring, settings, clock.now()).run_due(lambda _: paid)
+    def charge(renewal: RecurringCharge) -> PaymentResult:
+        outcome = PaymentOutcome.PAID if paid else PaymentOutcome.FAILED
+        return PaymentResult(renewal.reference, outcome, renewal.amount_cents, renewal.currency)
+
+    return run_due(database, keyring, settings, clock.now(), charge)
 
 
 def test_the_subscription_shows_in_my_account_and_its_download_activates_the_app(

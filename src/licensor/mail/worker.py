@@ -4,12 +4,16 @@ A batch is claimed with a lease (``claimed_until``) in one short transaction, th
 message is sent and marked in a transaction of its own. A worker killed mid-batch loses
 nothing: its unmarked messages are claimed again when the lease runs out, and resent
 with the same Message-ID.
+
+The worker also runs other domains' periodic tasks (``periodic``: subscription renewals,
+from ``licensor.store.tasks``), each on every loop before the mail; a task keeps its own
+pace and its own transactions, and one that fails is logged and tried again next loop.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -18,6 +22,9 @@ from licensor.db import Database
 from licensor.logging import log
 from licensor.mail.sender import Sender
 from licensor.models import OutboxMessage
+
+#: A periodic task called by the worker on each loop; it decides itself whether it is due.
+Periodic = Callable[[], object]
 
 MAX_ATTEMPTS = 12
 FIRST_RETRY_SECONDS = 30
@@ -101,6 +108,16 @@ def run_once(
     return sent
 
 
+def run_periodic(tasks: Sequence[Periodic]) -> None:
+    """Each periodic task once; one that fails does not stop the others (or the mail)."""
+    for task in tasks:
+        try:
+            task()
+        except Exception as error:
+            name = getattr(task, "__name__", type(task).__name__)
+            log.error("worker.periodic_error", task=name, error=repr(error))
+
+
 def run_forever(
     database: Database,
     sender: Sender,
@@ -110,9 +127,11 @@ def run_forever(
     idle_seconds: float = 2.0,
     batch: int = 50,
     lease: timedelta = timedelta(minutes=5),
+    periodic: Sequence[Periodic] = (),
 ) -> None:
     log.info("mail.worker_started")
     while not stop.is_set():
+        run_periodic(periodic)  # first, so mail they write goes out in the same loop
         try:
             if run_once(database, sender, now, batch=batch, lease=lease) == 0:
                 stop.wait(idle_seconds)

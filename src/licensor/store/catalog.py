@@ -1,5 +1,5 @@
-"""Store pages (F2): the catalog, a plan's buy form, the test provider's card page, the
-pages a buyer comes back to; and the webhook a payment provider calls.
+"""Store pages (F1, F2): the catalog, a plan's buy and subscribe forms, the test provider's
+card page, the pages a buyer comes back to; and the webhook a payment provider calls.
 
 Routes stay thin (rules in ``checkout.py``). The payment is opened with the provider after
 the order's transaction commits, so the provider's page always refers to an order we
@@ -11,20 +11,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated
 
-from babel.numbers import format_currency
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from licensor.errors import FormInvalid, NotFound
 from licensor.logging import log
-from licensor.models import Account, Order, OrderStatus, Plan
+from licensor.models import Account, ItemKind, Order, OrderStatus, Plan
 from licensor.ratelimit import Rule, enforce
-from licensor.store.checkout import Checkout, CheckoutForm
+from licensor.store.checkout import AlreadySubscribed, Checkout, CheckoutForm
 from licensor.store.payments import (
     Callback,
     CardForm,
@@ -33,8 +31,9 @@ from licensor.store.payments import (
     TestProvider,
     load_provider,
 )
+from licensor.store.service import Store, money
 from licensor.web.messages import FIELD_MESSAGES
-from licensor.web.pages import Pages, PageUnit, Web
+from licensor.web.pages import Pages, PageUnit, Web, sign_in_location
 
 
 @asynccontextmanager
@@ -74,17 +73,16 @@ ProviderCallbacks = Annotated[Web, Depends(_web_state)]
 # --- helpers ------------------------------------------------------------------------------
 
 
-def money(cents: int, currency: str, language: str) -> str:
-    """A price as the visitor's language writes it: "€39.99", "39,99 €"."""
-    return format_currency(Decimal(cents) / 100, currency, locale=language)
-
-
 def _money(unit: PageUnit) -> Callable[[int, str], str]:
     return lambda cents, currency: money(cents, currency, unit.language)
 
 
 def _checkout(unit: PageUnit) -> Checkout:
     return Checkout(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+
+
+def _store(unit: PageUnit) -> Store:
+    return Store(unit.session, unit.web.keyring, unit.web.settings, unit.now)
 
 
 def _client(request: Request) -> str:
@@ -154,13 +152,24 @@ def _buy_page(
     form: CheckoutForm,
     provider: PaymentProvider,
     errors: dict[str, str] | None = None,
+    subscribe_errors: dict[str, str] | None = None,
+    subscribe_name: str = "",
 ) -> Response:
+    buyer = _buyer(unit)
+    subscribed = (
+        buyer is not None
+        and plan.subscription_price_cents is not None
+        and _checkout(unit).live_subscription(buyer, plan) is not None
+    )
     return unit.render(
         "store/plan.html",
-        status=422 if errors else 200,
+        status=422 if errors or subscribe_errors else 200,
         plan=plan,
         form=form,
         errors=errors or {},
+        subscribe_errors=subscribe_errors or {},
+        subscribe_name=subscribe_name,
+        subscribed=subscribed,
         money=_money(unit),
         test_mode=provider.test_mode,
     )
@@ -172,6 +181,42 @@ def plan_page(request: Request, web: Pages, provider: Payments, plan_code: str) 
         buyer = _buyer(unit)
         form = CheckoutForm(email=buyer.email if buyer else "")
         return _buy_page(unit, _checkout(unit).offer(plan_code), form, provider)
+
+
+@router.post("/store/{plan_code}/subscribe", response_class=HTMLResponse)
+def subscribe(
+    request: Request, web: Pages, provider: Payments, plan_code: str, name: Field = ""
+) -> Response:
+    """Subscribe to a plan (F1): for a signed-in customer only; a visitor is sent to sign
+    in (or sign up) and comes back to the plan's page, with no order made."""
+    _limit_checkouts(web, request)
+    with web.unit(request, check_csrf=True) as unit:
+        checkout = _checkout(unit)
+        plan = checkout.offer(plan_code, ItemKind.SUBSCRIPTION)
+        buyer = _buyer(unit)
+        if buyer is None:
+            return unit.redirect(sign_in_location(f"/store/{plan.code}"))
+        try:
+            payment = checkout.subscribe(
+                plan.code,
+                name=name,
+                account=buyer,
+                language=unit.language,
+                actor=_actor(request, buyer),
+            )
+        except FormInvalid as error:
+            form = CheckoutForm(email=buyer.email)
+            return _buy_page(
+                unit,
+                plan,
+                form,
+                provider,
+                subscribe_errors=_messages(unit, error.fields),
+                subscribe_name=name,
+            )
+        except AlreadySubscribed:
+            return _buy_page(unit, plan, CheckoutForm(email=buyer.email), provider)
+    return _open_payment(unit, provider, payment)
 
 
 @router.post("/store/{plan_code}", response_class=HTMLResponse)
@@ -198,7 +243,7 @@ def buy(
                 actor=_actor(request, buyer),
             )
         except FormInvalid as error:
-            plan = checkout.offer(plan_code)
+            plan = checkout.offer(plan_code, ItemKind.CODE)
             return _buy_page(unit, plan, form, provider, _messages(unit, error.fields))
     return _open_payment(unit, provider, payment)
 
@@ -219,6 +264,7 @@ def _card_page(
         order=order,
         plan=item.plan,
         quantity=item.quantity,
+        subscription=item.kind == ItemKind.SUBSCRIPTION,
         card=card,
         errors=errors or {},
         money=_money(unit),
@@ -258,6 +304,8 @@ def card_payment(
                 amount_cents=order.total_cents,
                 currency=order.currency,
                 card=card,
+                # What the provider was asked for when the payment was opened.
+                save_payment_method=checkout.payment_request(order).save_payment_method,
             )
         except FormInvalid as error:
             return _card_page(unit, order, card, _messages(unit, error.fields))
@@ -277,8 +325,13 @@ def order_status(request: Request, web: Pages, reference: str) -> Response:
         order = _checkout(unit).order(reference)
         if order.status == OrderStatus.PAID:
             return unit.redirect(f"{_status_path(reference)}/thanks")
+        item = order.items[0]
         response = unit.render(
-            "store/order_status.html", order=order, reference=reference, plan=order.items[0].plan
+            "store/order_status.html",
+            order=order,
+            reference=reference,
+            plan=item.plan,
+            subscription=item.kind == ItemKind.SUBSCRIPTION,
         )
         if order.status == OrderStatus.PENDING:
             response.headers["Refresh"] = "5"  # look again, without JavaScript
@@ -298,6 +351,7 @@ def thanks(request: Request, web: Pages, reference: str) -> Response:
             order=order,
             plan=item.plan,
             quantity=item.quantity,
+            subscription=_store(unit).order_subscription(order),
             in_account=buyer is not None and order.account_id == buyer.id,
             money=_money(unit),
         )

@@ -1,13 +1,18 @@
-"""Buying codes in the store (F2): the rules of a checkout, from the buy form to the
-delivered codes. No HTTP here; the payment provider is reached through its interface
-(``licensor.store.payments``).
+"""Buying in the store: codes (F2) and subscriptions (F1). The rules of a checkout, from
+the buy form to what is delivered. No HTTP here; the payment provider is reached through
+its interface (``licensor.store.payments``).
 
 A checkout makes a PENDING order with a payment reference of ours; the provider's
 verified callback settles it (``settle``). A paid order is delivered exactly once: its
-codes are created and the confirmation mail is queued in the same transaction, under a
-row lock on the order, so a callback repeated or raced by another process finds the
-order paid and does nothing. A declined payment fails the order, with no codes; the buyer
-tries again as a new order (``retry``), so each reference keeps naming one payment.
+codes are created (or its subscription started) and the confirmation mail is queued in
+the same transaction, under a row lock on the order, so a callback repeated or raced by
+another process finds the order paid and does nothing. A declined payment fails the
+order, with nothing delivered; the buyer tries again as a new order (``retry``), so each
+reference keeps naming one payment.
+
+A subscription is bound to an account, so only a signed-in customer can start one; its
+order has one ``ItemKind.SUBSCRIPTION`` item at the plan's subscription price, and its
+payment asks the provider to keep the payment method for the renewals.
 """
 
 from __future__ import annotations
@@ -21,9 +26,18 @@ from sqlalchemy import select
 from licensor.errors import FormInvalid, LicensorError
 from licensor.licensing.service import audit
 from licensor.logging import log
-from licensor.models import Account, Order, OrderStatus, Plan
+from licensor.models import (
+    Account,
+    ItemKind,
+    Order,
+    OrderStatus,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+)
 from licensor.store.payments import PaymentOutcome, PaymentRequest, PaymentResult
 from licensor.store.service import Store, buyer_problems
+from licensor.store.subscriptions import Subscriptions
 from licensor.units import Service
 
 MAX_STORE_QUANTITY = 10
@@ -34,6 +48,18 @@ class PlanNotForSale(LicensorError):
     status = 404
     code = "plan_not_for_sale"
     title = "This plan is not sold in the store"
+
+
+class SubscriptionNeedsAccount(LicensorError):
+    status = 401
+    code = "sign_in_required"
+    title = "Sign in to subscribe: a subscription belongs to your account"
+
+
+class AlreadySubscribed(LicensorError):
+    status = 409
+    code = "already_subscribed"
+    title = "You already subscribe to this plan: see My Account → Subscriptions"
 
 
 class PaymentUnknown(LicensorError):
@@ -67,27 +93,50 @@ class Checkout(Service):
     def store(self) -> Store:
         return Store(self.session, self.keyring, self.settings, self.now)
 
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        return Subscriptions(self.session, self.keyring, self.settings, self.now)
+
     # the catalog ----------------------------------------------------------------------
 
     def offers(self) -> list[Plan]:
-        """The plans sold as codes: those with a price, cheapest first."""
-        return list(
-            self.session.scalars(
-                select(Plan)
-                .where(Plan.price_cents.is_not(None))
-                .order_by(Plan.price_cents, Plan.code)
+        """The plans sold, as codes or as subscriptions (or both): cheapest first."""
+        plans = self.session.scalars(
+            select(Plan).where(
+                Plan.price_cents.is_not(None) | Plan.subscription_price_cents.is_not(None)
             )
         )
+        return sorted(
+            plans,
+            key=lambda plan: (
+                min(p for p in (plan.price_cents, plan.subscription_price_cents) if p is not None),
+                plan.code,
+            ),
+        )
 
-    def offer(self, plan_code: str) -> Plan:
+    def offer(self, plan_code: str, kind: ItemKind | None = None) -> Plan:
+        """A plan sold in the store: as ``kind`` (a code or a subscription), or either way."""
+        price = {
+            ItemKind.CODE: Plan.price_cents.is_not(None),
+            ItemKind.SUBSCRIPTION: Plan.subscription_price_cents.is_not(None),
+            None: Plan.price_cents.is_not(None) | Plan.subscription_price_cents.is_not(None),
+        }[kind]
         plan = self.session.scalar(
-            select(Plan).where(
-                Plan.code == plan_code.strip().lower(), Plan.price_cents.is_not(None)
-            )
+            select(Plan).where(Plan.code == plan_code.strip().lower(), price)
         )
         if plan is None:
             raise PlanNotForSale()
         return plan
+
+    def live_subscription(self, account: Account, plan: Plan) -> Subscription | None:
+        """The account's subscription to this plan that still renews, if any."""
+        return self.session.scalar(
+            select(Subscription).where(
+                Subscription.account_id == account.id,
+                Subscription.plan_id == plan.id,
+                Subscription.status.in_([SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE]),
+            )
+        )
 
     # starting -------------------------------------------------------------------------
 
@@ -104,7 +153,7 @@ class Checkout(Service):
 
         Bought signed in, the order is the account's (its codes join it on delivery) and
         the confirmation goes to the account's address, whatever the form said."""
-        plan = self.offer(plan_code)
+        plan = self.offer(plan_code, ItemKind.CODE)
         email = account.email if account is not None else form.email
         errors = buyer_problems(form.name, email)
         try:
@@ -126,16 +175,51 @@ class Checkout(Service):
         )
         return self._open_payment(order, plan, actor=actor)
 
+    def subscribe(
+        self,
+        plan_code: str,
+        *,
+        name: str,
+        account: Account | None,
+        language: str,
+        actor: str,
+    ) -> PaymentRequest:
+        """A PENDING order for one subscription to the plan, for the signed-in account,
+        and the payment to open for it (which keeps the payment method for renewals)."""
+        plan = self.offer(plan_code, ItemKind.SUBSCRIPTION)
+        if account is None:
+            raise SubscriptionNeedsAccount()
+        errors = buyer_problems(name, account.email)
+        if errors:
+            raise FormInvalid(errors)
+        if self.live_subscription(account, plan) is not None:
+            raise AlreadySubscribed()
+        order = self.store.open_order(
+            plan,
+            quantity=1,
+            name=name,
+            email=account.email,
+            account_id=account.id,
+            language=language,
+            status=OrderStatus.PENDING,
+            kind=ItemKind.SUBSCRIPTION,
+        )
+        return self._open_payment(order, plan, actor=actor)
+
     def retry(self, reference: str, *, actor: str) -> PaymentRequest:
         """After a declined payment: a new order with the same plan, quantity and buyer,
         and its payment. A pending order's own payment is simply opened again."""
         failed = self.order(reference)
         if failed.status == OrderStatus.PENDING:
-            return self._payment_request(failed)
+            return self.payment_request(failed)
         if failed.status != OrderStatus.FAILED:
             raise PaymentUnknown("this order is not waiting for a payment")
         item = failed.items[0]
-        plan = self.offer(item.plan.code)  # still sold, at today's price
+        if item.kind == ItemKind.SUBSCRIPTION:
+            account = self.session.get(Account, failed.account_id) if failed.account_id else None
+            if account is not None and self.live_subscription(account, item.plan) is not None:
+                raise AlreadySubscribed()
+        plan = self.offer(item.plan.code, ItemKind(item.kind))  # still sold, at today's price
         order = self.store.open_order(
             plan,
             quantity=item.quantity,
@@ -144,6 +228,7 @@ class Checkout(Service):
             account_id=failed.account_id,
             language=failed.language,
             status=OrderStatus.PENDING,
+            kind=ItemKind(item.kind),
         )
         return self._open_payment(order, plan, actor=actor, retry_of=failed.number)
 
@@ -165,21 +250,28 @@ class Checkout(Service):
             total_cents=order.total_cents,
             retry_of=retry_of,
         )
-        return self._payment_request(order)
+        return self.payment_request(order)
 
-    def _payment_request(self, order: Order) -> PaymentRequest:
+    def payment_request(self, order: Order) -> PaymentRequest:
+        """The payment opened for an order (the same each time it is asked)."""
         assert order.payment_reference is not None
         item = order.items[0]
+        subscription = item.kind == ItemKind.SUBSCRIPTION
         return PaymentRequest(
             reference=order.payment_reference,
             order_number=order.number,
             amount_cents=order.total_cents,
             currency=order.currency,
-            description=f"{item.plan.name} activation code x{item.quantity}",
+            description=(
+                f"{item.plan.name} subscription, renews every {item.plan.term_days} days"
+                if subscription
+                else f"{item.plan.name} activation code x{item.quantity}"
+            ),
             customer_email=order.customer_email,
             language=order.language,
             return_url=self.settings.url(f"/store/orders/{order.payment_reference}"),
             cancel_url=self.settings.url(f"/store/{item.plan.code}"),
+            save_payment_method=subscription,
         )
 
     # orders by reference ---------------------------------------------------------------
@@ -201,7 +293,8 @@ class Checkout(Service):
     def settle(self, result: PaymentResult, *, actor: str) -> Order:
         """Apply a verified payment outcome to its order, once.
 
-        Paid: the order becomes PAID, its codes are made and the confirmation is queued.
+        Paid: the order becomes PAID, its codes are made (or its subscription started,
+        keeping the saved payment method for renewals) and the confirmation is queued.
         Failed: a pending order becomes FAILED. A paid order never changes again, so a
         repeated callback does nothing; the row lock makes a concurrent one wait and then
         find it paid. A payment that succeeds after a reported failure is honoured:
@@ -235,6 +328,7 @@ class Checkout(Service):
         order.status = OrderStatus.PAID
         order.purchased_at = self.now
         codes = self.store.deliver_codes(order)
+        started = self._start_subscriptions(order, result, actor=actor)
         audit(
             self.session,
             self.now,
@@ -244,7 +338,31 @@ class Checkout(Service):
             subject_id=order.id,
             number=order.number,
             codes=len(codes),
+            subscriptions=started,
             payment_id=result.provider_payment_id,
         )
         self.store.send_confirmation(order)
         return order
+
+    def _start_subscriptions(self, order: Order, result: PaymentResult, *, actor: str) -> int:
+        started = 0
+        for item in order.items:
+            if item.kind != ItemKind.SUBSCRIPTION:
+                continue
+            # A subscription order is only ever made for a signed-in account.
+            account = self.session.get_one(Account, order.account_id)
+            if not result.payment_method:
+                log.warning(
+                    "store.subscription_without_payment_method",
+                    number=order.number,
+                    hint="the provider kept no payment method: renewals will be declined",
+                )
+            self.subscriptions.start(
+                account,
+                item.plan,
+                order_id=order.id,
+                payment_reference=result.payment_method or None,
+                actor=actor,
+            )
+            started += 1
+        return started

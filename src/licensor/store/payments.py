@@ -8,6 +8,12 @@ identified by our reference was paid or failed; only a verified callback changes
 order (``Checkout.settle``), never the buyer's return to our site. Settling is
 idempotent by reference, so a provider may send the same callback as often as it likes.
 
+A subscription's first payment asks the provider to keep the payment method
+(``PaymentRequest.save_payment_method``); the verified result names it
+(``PaymentResult.payment_method``), and the subscription keeps it. Renewals are charged to
+it by ``charge``, off-session, from ``licensor worker`` (``licensor.store.tasks``), each
+with an idempotency key of ours that names one subscription period and attempt.
+
 The test provider plays a real one honestly: its card page is ours
 (``/store/pay/test/{reference}``), and what it decides is handed to the checkout as a
 signed callback, checked by ``verify`` exactly as a webhook from a real provider would be.
@@ -55,6 +61,9 @@ class PaymentRequest:
     language: str
     return_url: str  # where the provider sends the buyer back, paid or not
     cancel_url: str  # where "cancel" on the provider's page leads
+    # A subscription's first payment: keep the payment method for its renewals (the
+    # provider's "setup future usage"), and name it in the result.
+    save_payment_method: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,14 +89,29 @@ class PaymentResult:
     amount_cents: int
     currency: str
     provider_payment_id: str = ""
+    # The saved payment method, when the payment was asked to keep it: the provider's
+    # reference for charging it again (kept in ``Subscription.payment_reference``).
+    payment_method: str = ""
+
+
+@dataclass(frozen=True)
+class RecurringCharge:
+    """A renewal to charge to a saved payment method, with no buyer present."""
+
+    reference: str  # ours: the idempotency key, one per subscription period and attempt
+    payment_method: str  # what the first payment saved (``PaymentResult.payment_method``)
+    amount_cents: int
+    currency: str  # ISO 4217
+    description: str
+    customer_email: str
 
 
 class PaymentProvider(Protocol):
     """What the store needs of a payment provider (docs/payments.md).
 
-    A recurring charge (subscriptions) will be a second method here, taking a saved
-    payment method and our reference and answering with a ``PaymentResult``; nothing
-    below assumes a buyer in front of a browser except ``start``.
+    ``start`` and ``verify`` take a buyer through a payment page; ``charge`` renews a
+    subscription off-session, with the payment method its first payment saved. Nothing
+    but ``start`` assumes a buyer in front of a browser.
     """
 
     name: str  # as in /api/v1/payments/{name}/webhook
@@ -100,6 +124,14 @@ class PaymentProvider(Protocol):
     def verify(self, callback: Callback) -> PaymentResult | None:
         """The outcome a callback reports, after checking it came from the provider
         (``CallbackRejected`` otherwise); None for an event the store does not act on."""
+        ...
+
+    def charge(self, charge: RecurringCharge) -> PaymentResult:
+        """Charge a saved payment method now: PAID or FAILED (declined), with
+        ``reference`` = ``charge.reference``. The same reference must never charge twice:
+        pass it to the provider as its idempotency key, so a repeated call answers what
+        the first one did. Raise ``PaymentUnavailable`` when there is no answer (the
+        worker tries again on its next run, with the same reference)."""
         ...
 
 
@@ -123,6 +155,10 @@ class PaymentSetupError(RuntimeError):
 
 TEST_CARD_PAYS = "4242424242424242"
 TEST_CARD_DECLINED = "4000000000000002"
+# Pays now, and is saved; every later charge to it (a renewal) is declined.
+TEST_CARD_RENEWALS_DECLINED = "4000000000000341"
+TEST_CARDS = (TEST_CARD_PAYS, TEST_CARD_DECLINED, TEST_CARD_RENEWALS_DECLINED)
+TEST_METHOD_PREFIX = "tpm_"
 SIGNATURE_HEADER = "licensor-test-signature"
 SIGNATURE_TOLERANCE_SECONDS = 300  # a callback older (or newer) than this is a replay
 _EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
@@ -147,7 +183,7 @@ def card_problems(card: CardForm, today: date) -> dict[str, str]:
         errors["number"] = "required"
     elif not number.isdigit() or len(number) != 16:
         errors["number"] = "card_number_invalid"
-    elif number not in (TEST_CARD_PAYS, TEST_CARD_DECLINED):
+    elif number not in TEST_CARDS:
         errors["number"] = "card_not_a_test_card"
     match = _EXPIRY.match(card.expiry)
     if not card.expiry.strip():
@@ -167,7 +203,8 @@ def card_problems(card: CardForm, today: date) -> dict[str, str]:
 
 class TestProvider:
     """The embedded default: a card form of ours, clearly in TEST MODE, where
-    4242 4242 4242 4242 pays and 4000 0000 0000 0002 is declined."""
+    4242 4242 4242 4242 pays (and so do its renewals), 4000 0000 0000 0002 is declined,
+    and 4000 0000 0000 0341 pays now but declines every renewal."""
 
     __test__ = False  # not a pytest test class, whatever its name
     name = TEST_PROVIDER
@@ -184,25 +221,36 @@ class TestProvider:
             provider_payment_id=None,
         )
 
-    def pay(self, *, reference: str, amount_cents: int, currency: str, card: CardForm) -> Callback:
+    def pay(
+        self,
+        *,
+        reference: str,
+        amount_cents: int,
+        currency: str,
+        card: CardForm,
+        save_payment_method: bool = False,
+    ) -> Callback:
         """Charge a test card: the signed callback this provider sends about it.
 
         A mistyped card is ``FormInvalid`` (nothing happens, the form says why); a test
-        card pays or is declined."""
+        card pays or is declined. Asked to, a paid card is saved for renewals: the saved
+        method's reference names the card's last four digits, which is all ``charge``
+        needs to answer the same way every time."""
         errors = card_problems(card, self._now().date())
         if errors:
             raise FormInvalid(errors)
-        paid = re.sub(r"[\s-]", "", card.number) == TEST_CARD_PAYS
-        body = json.dumps(
-            {
-                "reference": reference,
-                "outcome": PaymentOutcome.PAID if paid else PaymentOutcome.FAILED,
-                "amount_cents": amount_cents,
-                "currency": currency,
-                "payment_id": "tp_" + secrets.token_hex(8),
-            },
-            sort_keys=True,
-        ).encode()
+        number = re.sub(r"[\s-]", "", card.number)
+        paid = number != TEST_CARD_DECLINED
+        event: dict[str, object] = {
+            "reference": reference,
+            "outcome": PaymentOutcome.PAID if paid else PaymentOutcome.FAILED,
+            "amount_cents": amount_cents,
+            "currency": currency,
+            "payment_id": "tp_" + secrets.token_hex(8),
+        }
+        if paid and save_payment_method:
+            event["payment_method"] = f"{TEST_METHOD_PREFIX}{number[-4:]}_{secrets.token_hex(6)}"
+        body = json.dumps(event, sort_keys=True).encode()
         return Callback(body=body, headers={SIGNATURE_HEADER: self.sign(body)})
 
     def sign(self, body: bytes, timestamp: int | None = None) -> str:
@@ -233,9 +281,28 @@ class TestProvider:
                 amount_cents=int(event["amount_cents"]),
                 currency=str(event["currency"]),
                 provider_payment_id=str(event.get("payment_id", "")),
+                payment_method=str(event.get("payment_method", "")),
             )
         except (ValueError, KeyError, TypeError):
             raise CallbackRejected("the callback body is not a payment event") from None
+
+    def charge(self, charge: RecurringCharge) -> PaymentResult:
+        """A renewal, decided by the saved card alone, so the same reference always gets
+        the same answer: 4242 pays; 0341 (and anything this provider never saved) is
+        declined."""
+        method = charge.payment_method
+        paid = (
+            method.startswith(TEST_METHOD_PREFIX)
+            and method[len(TEST_METHOD_PREFIX) :].split("_", 1)[0] == TEST_CARD_PAYS[-4:]
+        )
+        digest = hashlib.sha256(charge.reference.encode()).hexdigest()[:16]
+        return PaymentResult(
+            reference=charge.reference,
+            outcome=PaymentOutcome.PAID if paid else PaymentOutcome.FAILED,
+            amount_cents=charge.amount_cents,
+            currency=charge.currency,
+            provider_payment_id="tp_" + digest,  # one reference, one payment
+        )
 
 
 # --- choosing the provider ---------------------------------------------------------------

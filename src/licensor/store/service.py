@@ -13,8 +13,10 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_currency
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -51,6 +53,7 @@ from licensor.models import (
     Partner,
     PartnerApiKey,
     Plan,
+    Subscription,
 )
 from licensor.units import Service
 
@@ -64,6 +67,11 @@ MAX_QUANTITY = 100
 MAX_NAME = 200  # as the orders table keeps it
 # A partner's server clock may run a little ahead of ours; a sale just made is not "future".
 PURCHASE_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def money(cents: int, currency: str, language: str) -> str:
+    """A price as the reader's language writes it: "€39.99", "39,99 €"."""
+    return format_currency(Decimal(cents) / 100, currency, locale=language)
 
 
 def generate_order_number() -> str:
@@ -336,9 +344,14 @@ class Store(Service):
         account_id: int | None = None,
         language: str = "en",
         status: OrderStatus = OrderStatus.PAID,
+        kind: ItemKind = ItemKind.CODE,
     ) -> Order:
-        """A new order for ``quantity`` codes of a plan at its price, with its number and
-        item, nothing delivered yet: paid (the back office) or pending (a checkout)."""
+        """A new order for ``quantity`` codes of a plan at its price (or one subscription
+        to it, at its subscription price), with its number and item, nothing delivered
+        yet: paid (the back office) or pending (a checkout)."""
+        unit_price = (
+            plan.subscription_price_cents if kind == ItemKind.SUBSCRIPTION else plan.price_cents
+        ) or 0
         if partner is None:
             number, key = self._new_store_number()
         else:
@@ -356,16 +369,11 @@ class Store(Service):
             language=language,
             account_id=account_id,
             currency=plan.currency,
-            total_cents=(plan.price_cents or 0) * quantity,
+            total_cents=unit_price * quantity,
             created_at=self.now,
         )
         order.items.append(
-            OrderItem(
-                plan_id=plan.id,
-                kind=ItemKind.CODE,
-                quantity=quantity,
-                unit_price_cents=plan.price_cents or 0,
-            )
+            OrderItem(plan_id=plan.id, kind=kind, quantity=quantity, unit_price_cents=unit_price)
         )
         self.session.add(order)
         self.session.flush()
@@ -398,7 +406,11 @@ class Store(Service):
 
     def send_confirmation(self, order: Order, *, again: bool = False) -> None:
         """The confirmation mail, with the order number and every code, to the order's
-        own email address (never to an address typed elsewhere)."""
+        own email address (never to an address typed elsewhere). A subscription order's
+        has no code: it says where the subscription is and when it renews."""
+        if any(item.kind == ItemKind.SUBSCRIPTION for item in order.items):
+            self._send_subscription_confirmation(order, again=again)
+            return
         codes = self.order_codes(order)
         enqueue(
             self.session,
@@ -415,6 +427,40 @@ class Store(Service):
                 "codes": [{"plan": plan.name, "code": code} for plan, code in codes],
                 "again": again,
                 "licenses_url": self.settings.url("/account/licenses"),
+                "help_url": self.settings.url("/help"),
+            },
+        )
+
+    def order_subscription(self, order: Order) -> Subscription | None:
+        """The subscription a paid subscription order started."""
+        return self.session.scalar(
+            select(Subscription).where(Subscription.order_id == order.id).order_by(Subscription.id)
+        )
+
+    def _send_subscription_confirmation(self, order: Order, *, again: bool) -> None:
+        subscription = self.order_subscription(order)
+        item = next(item for item in order.items if item.kind == ItemKind.SUBSCRIPTION)
+        enqueue(
+            self.session,
+            self.keyring,
+            self.now,
+            to=order.customer_email,
+            template="subscription_confirmation",
+            language=order.language,
+            context={
+                "product": self.settings.product_name,
+                "number": order.number,
+                "name": order.customer_name,
+                "purchased_on": order.purchased_at.strftime("%Y-%m-%d"),
+                "plan": item.plan.name,
+                "amount": money(order.total_cents, order.currency, order.language),
+                "term_days": item.plan.term_days,
+                "status": subscription.status if subscription else "",
+                "renews_on": (
+                    subscription.current_period_end.strftime("%Y-%m-%d") if subscription else ""
+                ),
+                "again": again,
+                "subscriptions_url": self.settings.url("/account/subscriptions"),
                 "help_url": self.settings.url("/help"),
             },
         )
