@@ -360,32 +360,105 @@ def test_a_reply_never_carries_a_code_and_notes_stay_internal(
     assert "Set the status" not in follow.text
 
 
-def test_a_key_typed_by_eye_is_checked_before_any_lookup(
+def test_a_key_typed_by_eye_is_checked_before_any_lookup_and_recorded(
     api: httpx.Client,
     make_code: MakeCode,
     make_request: MakeRequest,
     sign_in_staff: SignInStaff,
+    database: Database,
 ) -> None:
     activated = activate(api, make_code(), device())
     key = activated["license_key"]
     request = make_request(
         screenshot=png_bytes(), reading=Reading("License key 27386F19 7186", None, False)
     )
-    agent, _ = sign_in_staff()
+    agent, staff = sign_in_staff()
     page = agent.get(f"/desk/requests/{request.number}").text
     assert "unverified — check by eye" in page
     assert "27386F19 7186" in page
 
+    typed = f"/desk/requests/{request.number}/key"
     wrong = key[:5] + ("0" if key[5] != "0" else "1") + key[6:]
-    refused = agent.get(f"/desk/requests/{request.number}/key?license_key={wrong}")
+    refused = agent.post(typed, {"license_key": wrong})
     assert refused.status_code == 422
     assert 'id="license_key-error"' in refused.text
     assert "check value" in refused.text
-    found = agent.get(f"/desk/requests/{request.number}/key?license_key={key.lower()}")
+    assert events(database, "support.key_confirmed") == []
+    found = agent.post(typed, {"license_key": key.lower()})
     assert found.status_code == 303
     assert found.headers["location"] == (
         f"/desk/licenses/{activated['public_id']}?request={request.number}"
     )
+    [event] = events(database, "support.key_confirmed")
+    assert event.actor == f"agent:{staff.id}"
+    assert event.details["request"] == request.number
+    assert activated["public_id"] in agent.get(f"/desk/requests/{request.number}").text
+
+
+def test_the_requester_gets_a_code_only_when_the_request_shows_its_license(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    make_code: MakeCode,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    # A stranger asks for a code held in someone's account, and for a card code nobody
+    # holds, with a screenshot that shows neither: no code may go to the stranger.
+    owner = make_account()
+    held = linked_code(owner)
+    card = make_code()
+    card_key = activate(api, card, device())["license_key"]
+    request = make_request(screenshot=png_bytes(), reading=Reading("blurred", None, False))
+    agent, _ = sign_in_staff()
+    send = f"/desk/requests/{request.number}/send-code"
+    held_id = code_id(database, keyring, settings, clock, held.code)
+    card_id = code_id(database, keyring, settings, clock, card)
+
+    held_page = agent.get(f"/desk/codes/{held_id}?request={request.number}").text
+    assert request.email not in held_page
+    assert owner.email in held_page
+    card_page = agent.get(f"/desk/codes/{card_id}?request={request.number}").text
+    assert "No email address of record can receive this code" in card_page
+    for target in (held_id, card_id):
+        refused = agent.post(
+            send,
+            {"code_id": str(target), "destination": "request", "reason": "x", "then": "solved"},
+        )
+        assert refused.status_code == 422
+    assert events(database, "support.code_sent") == []
+
+    # The account's own address is of record: the held code may go there.
+    sent = agent.post(
+        send,
+        {"code_id": str(held_id), "destination": "account", "reason": "x", "then": "waiting"},
+    )
+    assert sent.status_code == 303, sent.text
+
+    # Once the agent confirms the card's key read by eye on the screenshot, it may go to
+    # the requester.
+    assert (
+        agent.post(f"/desk/requests/{request.number}/key", {"license_key": card_key}).status_code
+        == 303
+    )
+    card_page = agent.get(f"/desk/codes/{card_id}?request={request.number}").text
+    assert "their screenshot shows this license, verified" in card_page
+    sent = agent.post(
+        send,
+        {
+            "code_id": str(card_id),
+            "destination": "request",
+            "reason": "key read by eye",
+            "then": "solved",
+        },
+    )
+    assert sent.status_code == 303, sent.text
+    [first, second] = events(database, "support.code_sent")
+    assert (first.details["to"], second.details["to"]) == (owner.email, request.email)
 
 
 # --- F7: attach an order -------------------------------------------------------------------

@@ -41,6 +41,7 @@ MAX_BODY = 10_000
 # Statuses an agent may set; a request is ``new`` only until an agent opens it.
 SETTABLE = (RequestStatus.OPEN, RequestStatus.WAITING, RequestStatus.SOLVED)
 ASSIGNEES = ("all", "mine", "unassigned")
+KEY_CONFIRMED = "support.key_confirmed"  # an agent read the key on a screenshot by eye
 # An activation code as people write it (four groups of five, or twenty in a row), to keep
 # codes out of replies.
 _CODE_SHAPED = re.compile(
@@ -282,7 +283,8 @@ class Desk(Service):
         return shown
 
     def verified_license_ids(self, request: SupportRequest) -> set[int]:
-        """Licenses whose key a screenshot of this request shows, its check value holding."""
+        """Licenses this request shows: a screenshot's key read with its check value
+        holding, or a key an agent read by eye from a screenshot and confirmed."""
         licensing = Licensing(self.session, self.keyring, self.settings, self.now)
         found = set()
         for attachment in request.attachments:
@@ -293,19 +295,46 @@ class Desk(Service):
                 found.add(licensing.find_license(reading.license_key).id)
             except (LicenseUnknown, LicenseKeyMalformed):
                 continue
+        for message in request.messages:
+            if message.author == Author.SYSTEM:
+                action = json.loads(message.body)
+                if action.get("action") == KEY_CONFIRMED:
+                    found.add(int(action["license_id"]))
         return found
 
-    def typed_key(self, text: str) -> License:
-        """A license key an agent read by eye: checked by its check value before lookup."""
+    def confirm_key(self, agent: Account, request: SupportRequest, text: str) -> License:
+        """A license key an agent read by eye from the request's screenshot: checked by
+        its check value before lookup, then recorded (thread and audit) as what the
+        screenshot shows, which lets the code go to the requester."""
+        if not request.attachments:
+            raise FormInvalid({"license_key": "no_screenshot"})
         if not text.strip():
             raise FormInvalid({"license_key": "required"})
         licensing = Licensing(self.session, self.keyring, self.settings, self.now)
         try:
-            return licensing.find_license(text)
+            license = licensing.find_license(text)
         except LicenseKeyMalformed:
             raise FormInvalid({"license_key": "license_key_malformed"}) from None
         except LicenseUnknown:
             raise FormInvalid({"license_key": "license_key_unknown"}) from None
+        record_action(
+            request,
+            agent,
+            self.now,
+            KEY_CONFIRMED,
+            license_id=license.id,
+            public_id=license.public_id,
+        )
+        audit(
+            self.session,
+            self.now,
+            actor=f"agent:{agent.id}",
+            action=KEY_CONFIRMED,
+            subject_type="license",
+            subject_id=license.id,
+            request=request.number,
+        )
+        return license
 
     # working it ------------------------------------------------------------------------
 

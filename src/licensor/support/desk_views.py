@@ -50,6 +50,7 @@ PROBLEMS = {
         "This is not a valid license key: its check value does not match. Check each digit."
     ),
     "license_key_unknown": N_("No license has this key."),
+    "no_screenshot": N_("This request has no screenshot to read a key from."),
     "code_is_blocked": N_("This activation code is blocked."),
 }
 
@@ -179,14 +180,14 @@ def request_page(request: Request, web: Pages, number: str, done: str = "") -> R
         return _request_page(unit, support_request, notice=notice)
 
 
-@router.get("/desk/requests/{number}/key", response_class=HTMLResponse)
-def typed_key(request: Request, web: Pages, number: str, license_key: str = "") -> Response:
-    """A key an agent read by eye from the screenshot: checked, then looked up."""
-    with web.unit(request, require=STAFF) as unit:
+@router.post("/desk/requests/{number}/key", response_class=HTMLResponse)
+def confirm_key(request: Request, web: Pages, number: str, license_key: Field = "") -> Response:
+    """A key an agent read by eye from the screenshot: checked, recorded, looked up."""
+    with web.unit(request, require=STAFF, check_csrf=True) as unit:
         desk = _desk(unit)
-        support_request = desk.request(number)
+        support_request = desk.request(number, lock=True)
         try:
-            license = desk.typed_key(license_key)
+            license = desk.confirm_key(unit.account, support_request, license_key)
         except FormInvalid as error:
             return _request_page(
                 unit,

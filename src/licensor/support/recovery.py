@@ -354,25 +354,30 @@ class Recovery(Service):
     # sending a code --------------------------------------------------------------------
 
     def destinations(self, request: SupportRequest, code: ActivationCode) -> list[Destination]:
-        """Where this code may go: the emails of record, by role, each address once."""
-        proven = False
-        if code.license is not None:
-            desk = Desk(self.session, self.keyring, self.settings, self.now)
-            proven = code.license.id in desk.verified_license_ids(request)
-        found = [Destination("request", request.customer_email, request.language, proven)]
+        """Where this code may go: the emails of record, by role, each address once.
+
+        The requester's own address is one of them only when the request proves they
+        hold the license (a screenshot whose key was read and verified, or confirmed by
+        an agent) or when it is also the account's or the order's address: a request
+        alone must never be enough to get someone else's code."""
+        found = []
         if code.account_id is not None:
             account = self.session.get_one(Account, code.account_id)
             found.append(Destination("account", account.email, account.language, False))
         if code.order_id is not None:
             order = self.session.get_one(Order, code.order_id)
             found.append(Destination("order", order.customer_email, order.language, False))
-        seen: set[str] = set()
-        unique = []
+        of_record = {destination.email for destination in found}
+        shown = code.license is not None and code.license.id in Desk(
+            self.session, self.keyring, self.settings, self.now
+        ).verified_license_ids(request)
+        if shown or request.customer_email in of_record:
+            requester = Destination("request", request.customer_email, request.language, shown)
+            found = [requester, *(d for d in found if d.email != requester.email)]
+        unique: dict[str, Destination] = {}
         for destination in found:
-            if destination.email not in seen:
-                seen.add(destination.email)
-                unique.append(destination)
-        return unique
+            unique.setdefault(destination.email, destination)
+        return list(unique.values())
 
     def send_code(
         self,
