@@ -119,3 +119,11 @@ def test_bytes_that_are_not_an_image_are_refused(data: bytes) -> None:
 def test_a_missing_tesseract_names_the_debian_package() -> None:
     with pytest.raises(OcrUnavailable, match="tesseract-ocr"):
         read_license_key(screenshot(KEY), tesseract="/nonexistent/tesseract")
+
+
+def test_a_picture_far_larger_than_a_window_is_refused_before_decoding() -> None:
+    buffer = io.BytesIO()
+    Image.new("1", (8000, 6000), 1).save(buffer, "PNG")
+
+    with pytest.raises(ScreenshotUnreadable, match="too large"):
+        read_license_key(buffer.getvalue())

@@ -26,9 +26,11 @@ import itertools
 import math
 import os
 import re
+import resource
 import shutil
 import subprocess
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +159,7 @@ def read_license_key(
     each run of it, in seconds. Raises ScreenshotUnreadable for bytes that are not an
     image, OcrUnavailable when Tesseract is missing or fails.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     binary = _tesseract_binary(tesseract)
     grey = _decode(image)
 
@@ -176,7 +178,7 @@ def read_license_key(
     plain = [target]  # readings without a whitelist: what they read plainly is binding
     crop = _line_crop(whole, target)
     for line_pass in LINE_PASSES:
-        if time.perf_counter() - started > TIME_BUDGET:
+        if _cpu_seconds() - cpu_started > CPU_BUDGET:
             break
         factor = line_pass.key_height / max(1, target.height())
         line_image = _prepared(crop, factor, binarise=line_pass.binarise)
@@ -209,8 +211,15 @@ LINE_PASSES = (
     _LinePass(60, binarise=True, whitelist=True),
     _LinePass(48, binarise=True, whitelist=True),
 )
-# Seconds after which no further pass is started (SPEC: under 2 s an image).
-TIME_BUDGET = 1.4
+# CPU seconds (ours and Tesseract's) after which no further pass is started (SPEC: under
+# 2 s an image). CPU, not wall time: on a busy machine a reading takes longer but is as
+# good, rather than giving up on passes that would have read the key.
+CPU_BUDGET = 1.4
+
+
+def _cpu_seconds() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def _contradicts(license_key: str, plain: _Line) -> bool:
@@ -247,13 +256,22 @@ class _Prepared:
 def _decode(data: bytes) -> Image.Image:
     """The image in grey, light text on dark turned to dark on light."""
     try:
-        picture: Image.Image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Refused below by MAX_PIXELS, which is stricter than Pillow's warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            picture: Image.Image = Image.open(io.BytesIO(data))
         if picture.width * picture.height > MAX_PIXELS:
             raise ScreenshotUnreadable(
                 f"the image has {picture.width} x {picture.height} pixels: too large"
             )
         picture.load()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+        SyntaxError,
+    ) as error:
         raise ScreenshotUnreadable(f"not an image Pillow can decode: {error}") from None
     if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
         rgba = picture.convert("RGBA")
