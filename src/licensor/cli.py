@@ -158,7 +158,19 @@ def demo(
         guide = seed(database, keyring, settings, base_url=f"http://{host}:{port}")
     console.print(guide, soft_wrap=True, highlight=False)
     if serve_after:
-        serve(host=host, port=port, workers=1, forwarded_allow_ips=None)
+        import subprocess
+        import sys
+
+        # The demo's worker, beside the server: it reads the key from support screenshots,
+        # renews subscriptions, and marks dev-mailbox mail as sent. It ends with the demo.
+        worker_process = subprocess.Popen(
+            [sys.executable, "-c", "from licensor.cli import main; main()", "worker"]
+        )
+        try:
+            serve(host=host, port=port, workers=1, forwarded_allow_ips=None)
+        finally:
+            worker_process.terminate()
+            worker_process.wait(timeout=10)
 
 
 # --- plans ----------------------------------------------------------------------------

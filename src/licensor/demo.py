@@ -1,7 +1,9 @@
-"""Demo data for ``make demo``: plans, a printed-card batch, a customer and an admin."""
+"""Demo data for ``make demo``: plans, a printed-card batch, a customer, an admin, and a
+support request about a lost printed card."""
 
 from __future__ import annotations
 
+import io
 import secrets
 from pathlib import Path
 
@@ -15,9 +17,11 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.batches import issue_codes
-from licensor.licensing.service import Licensing
-from licensor.models import ActivationCode, Batch, CodeState, Role
+from licensor.licensing.service import DeviceInfo, Licensing
+from licensor.models import ActivationCode, Batch, CodeState, Role, SupportRequest, Topic
 from licensor.store.subscriptions import Subscriptions
+from licensor.support.attachments import Upload, check_uploads
+from licensor.support.service import RequestForm, Support
 
 # code, name, term days, devices, entitlements, code price, subscription price (cents)
 DEMO_PLANS = [
@@ -38,6 +42,7 @@ DEMO_PASSWORD = "licensor-demo-password"  # demo data only: printed in the guide
 DEMO_CUSTOMER = "customer@example.com"
 DEMO_ADMIN = "admin@example.com"
 DEMO_ADMIN_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+DEMO_CARD_OWNER = "maria.rossi@example.com"  # wrote to support about a lost printed card
 
 
 def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: str) -> str:
@@ -80,11 +85,51 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
                 ActivationCode.account_id.is_(None),
             )
             .order_by(ActivationCode.id)
-            .limit(4)
+            .limit(5)
         ).all()
-        samples = [formats.format_code(licensing.reveal_code(code)) for code in fresh]
-        _demo_accounts(session, keyring, settings, licensing, fresh[-1] if fresh else None)
-    return _guide(base_url, samples[:-1] or samples, cards)
+        samples = [formats.format_code(licensing.reveal_code(code)) for code in fresh[:3]]
+        _demo_accounts(session, keyring, settings, licensing, fresh[3] if len(fresh) > 3 else None)
+        if len(fresh) > 4:
+            _demo_support_request(session, keyring, settings, licensing, fresh[4])
+    return _guide(base_url, samples, cards)
+
+
+def _demo_support_request(
+    session: Session,
+    keyring: Keyring,
+    settings: Settings,
+    licensing: Licensing,
+    card: ActivationCode,
+) -> None:
+    """F6 ready to try on the desk: a customer who lost a printed card writes with a
+    screenshot of License details; the worker reads the key from it."""
+    if session.scalar(select(SupportRequest.id).limit(1)) is not None:
+        return
+    try:
+        from licensor_app.screenshot import render_license_details
+    except ImportError:  # the reference app's extra is not installed: no screenshot to make
+        return
+    view = licensing.activate(
+        licensing.reveal_code(card),
+        DeviceInfo(fingerprint="demo-" + secrets.token_hex(12), name="Laptop", platform="linux"),
+    )
+    picture = io.BytesIO()
+    render_license_details(view.license_key, view.public_id, view.plan_name, view.expires_at).save(
+        picture, "PNG"
+    )
+    uploads = check_uploads([Upload("license-details.png", picture.getvalue())])
+    Support(session, keyring, settings, licensing.now).open_request(
+        RequestForm(
+            topic=Topic.RECOVER_CARD_CODE,
+            name="Maria Rossi",
+            email=DEMO_CARD_OWNER,
+            message="I lost the card with my activation code. Here is the License details window.",
+        ),
+        uploads,
+        account=None,
+        language="en",
+        actor="demo",
+    )
 
 
 def _demo_accounts(
@@ -131,8 +176,11 @@ def _guide(base_url: str, samples: list[str], cards: Path) -> str:
         f"My Account: {base_url}/  — sign in as {DEMO_CUSTOMER} / {DEMO_PASSWORD}",
         f"            staff: {DEMO_ADMIN} / {DEMO_PASSWORD}, two-factor secret {DEMO_ADMIN_TOTP}",
         f"Mail:       {base_url}/dev/mail  (no SMTP configured: the dev mailbox)",
+        f"Support:    {base_url}/support  (the customer's form)",
+        f"Desk:       {base_url}/desk  (staff: a lost printed card waits there, with its"
+        " screenshot)",
         f"Store:      {base_url}/store  (test payments: card 4242 4242 4242 4242 pays,"
-        " 4000 0000 0000 0002 is declined)",
+        " 4000 0000 0000 0002 is declined, 4000 0000 0000 0341 pays once and declines renewals)",
         f"API docs:   {base_url}/api/docs",
         f"OpenAPI:    {base_url}/api/openapi.json",
         "",
