@@ -29,15 +29,18 @@ FULL: dict[str, list[str]] = {
     "validate": ["--duration", "15", "--rounds", "2", "--licenses", "500"],
     "lookup": ["--count", "10000000"],
     "offline_validate": ["--seconds", "3", "--rounds", "5"],
+    "ocr": ["--count", "300", "--invalid", "30"],
 }
 QUICK: dict[str, list[str]] = {
     "issue_codes": ["--count", "100000"],
     "validate": ["--duration", "5", "--rounds", "1", "--warmup", "2", "--licenses", "100"],
     "lookup": ["--count", "200000", "--lookups", "500", "--real", "200"],
     "offline_validate": ["--seconds", "1", "--rounds", "2", "--warmup", "0.5"],
+    "ocr": ["--count", "60", "--invalid", "10"],
 }
-# Benchmarks of the client SDK alone: no database, so they run once, not per database.
-DATABASE_FREE = {"offline_validate"}
+# Benchmarks without a database (the client SDK alone, the screenshot reader): they run
+# once, not per database; what they are said to run on.
+DATABASE_FREE = {"offline_validate": "the SDK alone", "ocr": "no database"}
 
 
 def postgres_available() -> bool:
@@ -49,7 +52,7 @@ def run(benchmark: str, database: str, arguments: list[str], results: Path) -> d
     command = [sys.executable, str(BENCH / f"{benchmark}.py"), *arguments]
     if benchmark in DATABASE_FREE:
         command += ["--json", str(output)]
-        database = "the SDK alone"
+        database = DATABASE_FREE[benchmark]
     else:
         command += ["--database", database, "--json", str(output)]
     if database == "postgresql":
@@ -128,10 +131,13 @@ def main() -> None:
     if "validate" in args.only and shutil.which("wrk") is None:
         print("wrk not found (Debian: apt-get install wrk): skipping validate")
         args.only.remove("validate")
+    if "ocr" in args.only and shutil.which("tesseract") is None:
+        print("tesseract not found (Debian: tesseract-ocr, tesseract-ocr-eng): skipping ocr")
+        args.only.remove("ocr")
 
     results = []
     with tempfile.TemporaryDirectory(prefix="licensor-bench-results-") as directory:
-        for benchmark in ("issue_codes", "validate", "lookup", "offline_validate"):
+        for benchmark in ("issue_codes", "validate", "lookup", "offline_validate", "ocr"):
             if benchmark not in args.only:
                 continue
             for database in databases[:1] if benchmark in DATABASE_FREE else databases:
