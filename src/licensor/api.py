@@ -110,6 +110,7 @@ def create_app(
         "link": Rule.parse("link", settings.link_rate),
         "lookup": Rule.parse("lookup", settings.lookup_rate),
         "support": Rule.parse("support", settings.support_rate),
+        "follow": Rule.parse("follow", settings.follow_rate),
         "partner": Rule.parse("partner", settings.partner_rate),
     }
     app.state.validator = Validator(app.state.db, app.state.keyring, settings, app.state.clock)

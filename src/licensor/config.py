@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     link_rate: str = "10/minute"
     lookup_rate: str = "5/minute"  # order lookup: per address, and again per email
     support_rate: str = "5/minute"  # support requests and replies sent, per address
+    # The Tesseract binary that reads screenshots (licensor worker); unset: found on PATH.
+    tesseract: str | None = None
+    follow_rate: str = "60/minute"  # support follow-link pages and screenshots, per address
     partner_rate: str = "120/minute"  # partner API, per key
     subscription_grace_days: int = 7  # a failed renewal keeps the license this long
 

@@ -257,6 +257,23 @@ def test_sending_requests_is_limited_per_address(
     assert counts(database)["support_requests"] == 2
 
 
+def test_follow_links_are_limited_per_address(
+    limited_server: StartLimitedServer, form_browser: OpenBrowser
+) -> None:
+    with limited_server(follow_rate="3/minute") as limited:
+        visitor = form_browser(limited.url)
+        guesses = [
+            visitor.get(f"/support/requests/{secrets.token_urlsafe(32)}").status_code,
+            visitor.get(f"/support/requests/{secrets.token_urlsafe(32)}/attachments/1").status_code,
+            visitor.get(f"/support/requests/{secrets.token_urlsafe(32)}").status_code,
+        ]
+        refused = visitor.get(f"/support/requests/{secrets.token_urlsafe(32)}")
+
+    assert guesses == [404, 404, 404]
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"]
+
+
 def test_the_form_in_italian(visitor: Browser) -> None:
     page = visitor.get("/support?lang=it").text
     assert '<html lang="it">' in page

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from licensor.deps import rate_limited
 from licensor.errors import FormInvalid, LicensorError
 from licensor.models import Account, Attachment, Author, RequestStatus, Topic
 from licensor.ratelimit import enforce
@@ -132,6 +133,9 @@ async def _support_web(request: Request) -> AsyncIterator[Web]:
 
 
 SupportPages = Annotated[Web, Depends(_support_web)]
+# Whoever holds a follow link reads the request: the token is long enough not to be
+# guessed, and this limit per address keeps anyone from trying.
+FOLLOW_LIMIT = [Depends(rate_limited("follow"))]
 
 
 def _form(request: Request) -> FormData:
@@ -290,13 +294,13 @@ def _request_page(
     )
 
 
-@router.get("/support/requests/{token}", response_class=HTMLResponse)
+@router.get("/support/requests/{token}", response_class=HTMLResponse, dependencies=FOLLOW_LIMIT)
 def follow_request(request: Request, web: SupportPages, token: str, sent: str = "") -> Response:
     with web.unit(request) as unit:
         return _request_page(unit, token, sent=sent == "1")
 
 
-@router.post("/support/requests/{token}", response_class=HTMLResponse)
+@router.post("/support/requests/{token}", response_class=HTMLResponse, dependencies=FOLLOW_LIMIT)
 def reply(request: Request, web: SupportPages, token: str) -> Response:
     web.check_csrf(request)
     posted = _form(request)
@@ -313,7 +317,7 @@ def reply(request: Request, web: SupportPages, token: str) -> Response:
         return _private(unit.redirect(f"{follow_path(token)}?sent=1#reply"))
 
 
-@router.get("/support/requests/{token}/attachments/{attachment_id}")
+@router.get("/support/requests/{token}/attachments/{attachment_id}", dependencies=FOLLOW_LIMIT)
 def attachment_image(
     request: Request, web: SupportPages, token: str, attachment_id: int
 ) -> Response:
