@@ -515,6 +515,38 @@ def test_attaching_an_order_puts_its_codes_in_the_customers_my_account(
     assert theirs.codes[0] not in browser.get("/account/licenses").text
 
 
+def test_attaching_an_order_of_another_address_tells_that_address(
+    make_account: MakeAccount,
+    make_order: MakeOrder,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    customer = make_account()
+    order = make_order(email="bought-with@example.com", quantity=2)
+    request = make_request(
+        topic=Topic.MISSING_PURCHASE, email=customer.email, order_number=order.number
+    )
+    agent, _ = sign_in_staff()
+    page = agent.get(f"/desk/requests/{request.number}").text
+    [order_id] = re.findall(r'name="order_id" value="(\d+)"', page)
+    attached = agent.post(
+        f"/desk/requests/{request.number}/attach-order",
+        {"order_id": order_id, "reason": "the customer changed address"},
+    )
+    assert attached.status_code == 303, attached.text
+
+    # The account now shows the order's codes in full: the order's address is told.
+    [notice] = outbox(database, "bought-with@example.com", "support_notice")
+    text, _ = bodies(keyring, notice)
+    assert order.number in text
+    assert request.number in text
+    assert f"{customer.email[:2]}***@" in text
+    assert not any(code in text for code in order.codes)
+    assert outbox(database, customer.email, "support_notice") == []
+
+
 def test_attaching_needs_an_account_with_the_requests_email(
     make_order: MakeOrder, make_request: MakeRequest, sign_in_staff: SignInStaff
 ) -> None:

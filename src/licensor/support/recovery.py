@@ -511,6 +511,8 @@ class Recovery(Service):
         }
         self._audit(agent, request, "support.order_attached", "order", order.id, reason, **fields)
         record_action(request, agent, self.now, "support.order_attached", reason=reason, **fields)
+        if attached:
+            self._tell_attached(request, order, account, attached, order.items[0].plan.name)
         self.session.flush()
         return Attached(attached, there, elsewhere, account.email)
 
@@ -530,6 +532,9 @@ class Recovery(Service):
             agent, request, "support.code_attached", "activation_code", code.id, reason, **fields
         )
         record_action(request, agent, self.now, "support.code_attached", reason=reason, **fields)
+        if not linked.already_linked and code.order_id is not None:
+            order = self.session.get_one(Order, code.order_id)
+            self._tell_attached(request, order, account, 1, code.plan.name)
         self.session.flush()
         return Attached(
             0 if linked.already_linked else 1, int(linked.already_linked), 0, account.email
@@ -662,6 +667,26 @@ class Recovery(Service):
         if not owners and request is not None:
             owners.append((request.customer_email, request.language))
         return owners
+
+    def _tell_attached(
+        self, request: SupportRequest, order: Order, account: Account, count: int, plan: str
+    ) -> None:
+        """Codes joined to an account are shown there in full: a disclosure, so the
+        order's own address is told when it is not the account's."""
+        if normalize_email(order.customer_email) == account.email:
+            return
+        self._mail(
+            order.customer_email,
+            order.language,
+            "support_notice",
+            kind="code_attached",
+            number=request.number,
+            plan=plan,
+            public_id=None,
+            order_number=order.number,
+            destination=mask_email(account.email),
+            count=count,
+        )
 
     def _when(self) -> str:
         return (isoformat(self.now) or "").replace("T", " ").replace("Z", " UTC")
