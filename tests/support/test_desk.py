@@ -16,7 +16,14 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing.service import Licensing
 from licensor.mail.outbox import bodies
-from licensor.models import ActivationCode, AuditEvent, OutboxMessage, SupportRequest, Topic
+from licensor.models import (
+    ActivationCode,
+    AuditEvent,
+    OutboxMessage,
+    SupportMessage,
+    SupportRequest,
+    Topic,
+)
 from tests.accounts.factories import LinkCode, MakeAccount, OpenBrowser, link, outbox
 from tests.licensing.factories import MakeCode, activate, activation, device
 from tests.mail_support import SmtpServer, text_of
@@ -459,6 +466,35 @@ def test_the_requester_gets_a_code_only_when_the_request_shows_its_license(
     assert sent.status_code == 303, sent.text
     [first, second] = events(database, "support.code_sent")
     assert (first.details["to"], second.details["to"]) == (owner.email, request.email)
+
+
+def test_neither_a_note_nor_a_reply_keeps_a_code_or_a_license_key_in_the_thread(
+    make_request: MakeRequest,
+    make_code: MakeCode,
+    sign_in_staff: SignInStaff,
+    api: httpx.Client,
+    database: Database,
+) -> None:
+    request = make_request()
+    agent, _ = sign_in_staff()
+    code = make_code()
+    license_key = activate(api, code, device())["license_key"]
+    grouped_key = " ".join(license_key[i : i + 4] for i in range(0, 32, 4))
+
+    posts = [
+        agent.post(f"/desk/requests/{request.number}/note", {"note": f"code {code}"}),
+        agent.post(f"/desk/requests/{request.number}/note", {"note": f"key {grouped_key}"}),
+        agent.post(f"/desk/requests/{request.number}/reply", {"body": f"key {license_key}"}),
+    ]
+
+    assert [post.status_code for post in posts] == [422, 422, 422]
+    assert "cannot carry an activation code" in posts[0].text
+    assert "cannot carry a license key" in posts[1].text
+    with database.transaction() as session:
+        bodies_stored = session.scalars(
+            select(SupportMessage.body).where(SupportMessage.request_id == request.id)
+        ).all()
+    assert not any(code in body or license_key in body for body in bodies_stored)
 
 
 # --- F7: attach an order -------------------------------------------------------------------

@@ -42,11 +42,13 @@ MAX_BODY = 10_000
 SETTABLE = (RequestStatus.OPEN, RequestStatus.WAITING, RequestStatus.SOLVED)
 ASSIGNEES = ("all", "mine", "unassigned")
 KEY_CONFIRMED = "support.key_confirmed"  # an agent read the key on a screenshot by eye
-# An activation code as people write it (four groups of five, or twenty in a row), to keep
-# codes out of replies.
+# An activation code as people write it (four groups of five, or twenty in a row), and a
+# license key (eight groups of four hex digits, or 32 in a row): kept out of the thread,
+# which is stored in clear.
 _CODE_SHAPED = re.compile(
     r"\b[0-9A-Za-z]{5}([ \-]?)[0-9A-Za-z]{5}\1[0-9A-Za-z]{5}\1[0-9A-Za-z]{5}\b"
 )
+_KEY_SHAPED = re.compile(r"\b[0-9A-Fa-f]{4}(?:([ \-]?)[0-9A-Fa-f]{4})(?:\1[0-9A-Fa-f]{4}){6}\b")
 
 # Replies an agent picks instead of typing: English ids, translated into the request's
 # language (not the agent's) from the page catalog.
@@ -380,6 +382,8 @@ class Desk(Service):
             raise FormInvalid({"body": "body_too_long"})
         if carries_code(text):
             raise FormInvalid({"body": "reply_carries_code"})
+        if carries_license_key(text):
+            raise FormInvalid({"body": "carries_license_key"})
         if status and status not in SETTABLE:
             raise FormInvalid({"status": "status_invalid"})
         message = SupportMessage(
@@ -419,6 +423,10 @@ class Desk(Service):
             raise FormInvalid({"body": "required"})
         if len(text) > MAX_BODY:
             raise FormInvalid({"body": "body_too_long"})
+        if carries_code(text):
+            raise FormInvalid({"body": "note_carries_code"})
+        if carries_license_key(text):
+            raise FormInvalid({"body": "carries_license_key"})
         message = SupportMessage(
             author=Author.AGENT,
             author_account_id=agent.id,
@@ -452,6 +460,11 @@ class Desk(Service):
 def carries_code(text: str) -> bool:
     """Whether the text holds a well-formed activation code (its check value holding)."""
     return any(formats.is_valid_code(match.group(0)) for match in _CODE_SHAPED.finditer(text))
+
+
+def carries_license_key(text: str) -> bool:
+    """Whether the text holds a well-formed license key (its check value holding)."""
+    return any(formats.is_valid_license_key(match.group(0)) for match in _KEY_SHAPED.finditer(text))
 
 
 def _formatted_key(key: str | None) -> str | None:

@@ -46,6 +46,14 @@ PROBLEMS = {
         "A reply cannot carry an activation code: use Send the activation code, which "
         "sends it only to an email address of record and audits it."
     ),
+    "note_carries_code": N_(
+        "A note cannot carry an activation code: the thread is not encrypted. Name the "
+        "code by its license's public ID instead."
+    ),
+    "carries_license_key": N_(
+        "This cannot carry a license key: the thread is not encrypted. Name the license "
+        "by its public ID instead."
+    ),
     "license_key_malformed": N_(
         "This is not a valid license key: its check value does not match. Check each digit."
     ),
