@@ -227,6 +227,13 @@ class Desk(Service):
             self._audit(agent, request, "support.request_opened")
         return request
 
+    def attachment(self, attachment_id: int) -> Attachment:
+        """A screenshot of any request, for the desk."""
+        attachment = self.session.get(Attachment, attachment_id)
+        if attachment is None:
+            raise NotFound("there is no such screenshot")
+        return attachment
+
     def thread(self, request: SupportRequest) -> list[ThreadEntry]:
         authors = {
             account.id: account.email

@@ -25,7 +25,7 @@ from licensor.errors import (
     OrderLinkedElsewhere,
     RequestHasNoAccount,
 )
-from licensor.models import Attachment, RequestStatus, SupportRequest, Topic
+from licensor.models import RequestStatus, SupportRequest, Topic
 from licensor.support.attachments import load_attachment
 from licensor.support.desk import ASSIGNEES, CANNED_REPLIES, SETTABLE, Desk, QueueFilter
 from licensor.support.recovery import AFTER_SEND, Recovery
@@ -210,10 +210,8 @@ def confirm_key(request: Request, web: Pages, number: str, license_key: Field = 
 @router.get("/desk/attachments/{attachment_id}")
 def screenshot(request: Request, web: Pages, attachment_id: int) -> Response:
     with web.unit(request, require=STAFF) as unit:
-        attachment = unit.session.get(Attachment, attachment_id)
-        if attachment is None:
-            raise NotFound()
-        png = load_attachment(web.settings, web.keyring, attachment)
+        attachment = _desk(unit).attachment(attachment_id)
+    png = load_attachment(web.settings, web.keyring, attachment)
     return Response(
         png,
         media_type="image/png",
