@@ -261,9 +261,15 @@ def mask_license_key(canonical: str) -> str:
 # --- public license IDs -----------------------------------------------------------------
 
 
-def generate_public_id() -> str:
+def readable_number(prefix: str) -> str:
+    """``PREFIX-7K3M-9QXT``: 40 random bits, read aloud without ambiguity, not sequential
+    (public license IDs, order numbers, support request numbers)."""
     symbols = "".join(secrets.choice(CROCKFORD) for _ in range(8))
-    return f"LIC-{symbols[:4]}-{symbols[4:]}"
+    return f"{prefix}-{symbols[:4]}-{symbols[4:]}"
+
+
+def generate_public_id() -> str:
+    return readable_number("LIC")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,6 @@ from licensor.models import (
 from licensor.units import Service
 
 ORDER_PREFIX = "ORD"
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_READING = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = re.compile(r"[\s\-_./#]+")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$")
@@ -76,8 +75,7 @@ def money(cents: int, currency: str, language: str) -> str:
 
 def generate_order_number() -> str:
     """``ORD-7K3M-9QXT``: 40 random bits, read aloud without ambiguity, not sequential."""
-    symbols = "".join(secrets.choice(_CROCKFORD) for _ in range(8))
-    return f"{ORDER_PREFIX}-{symbols[:4]}-{symbols[4:]}"
+    return formats.readable_number(ORDER_PREFIX)
 
 
 def order_number_key(text: str) -> str:

@@ -9,7 +9,6 @@ stored one gets a job that reads its license key in the background (``tasks.py``
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -17,7 +16,7 @@ from sqlalchemy import select
 
 from licensor.accounts.service import email_problem, new_token, normalize_email, token_hash
 from licensor.errors import FormInvalid, NotFound
-from licensor.licensing.formats import CROCKFORD
+from licensor.licensing.formats import readable_number
 from licensor.licensing.service import audit
 from licensor.mail.outbox import enqueue
 from licensor.models import (
@@ -112,8 +111,7 @@ def follow_path(token: str) -> str:
 
 def generate_request_number() -> str:
     """``SUP-7K3M-9QXT``: 40 random bits, read aloud without ambiguity, not sequential."""
-    symbols = "".join(secrets.choice(CROCKFORD) for _ in range(8))
-    return f"{NUMBER_PREFIX}-{symbols[:4]}-{symbols[4:]}"
+    return readable_number(NUMBER_PREFIX)
 
 
 def request_problems(form: RequestForm, today: date) -> dict[str, str]:
