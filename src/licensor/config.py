@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         return self.base_url.rstrip("/") + path
 
     @property
+    def mail_domain(self) -> str:
+        """The domain of ``mail_from``, for the Message-IDs of what we send."""
+        return self.mail_from.rsplit("@", 1)[-1].strip(" >") or "licensor.local"
+
+    @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.var_dir / "keys"
 

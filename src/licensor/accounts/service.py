@@ -26,7 +26,6 @@ from licensor.errors import (
     LicenseNotOnDevice,
 )
 from licensor.licensing.service import Licensing, audit
-from licensor.mail.outbox import enqueue
 from licensor.models import (
     Account,
     AccountToken,
@@ -446,29 +445,14 @@ class Accounts(Service):
     def _url(self, path: str) -> str:
         return self.settings.url(path)
 
-    def _domain(self) -> str:
-        return self.settings.mail_from.rsplit("@", 1)[-1].strip(" >") or "licensor.local"
-
     def _when(self) -> str:
         return (isoformat(self.now) or "").replace("T", " ").replace("Z", " UTC")
-
-    def _context(self, **values: Any) -> dict[str, Any]:
-        return {"product": self.settings.product_name, **values}
 
     def _audit(self, account: Account, action: str, **fields: Any) -> None:
         audit(self.session, self.now, actor=f"account:{account.id}", action=action, **fields)
 
     def _send(self, to: str, language: str, template: str, **context: Any) -> None:
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=to,
-            template=template,
-            language=language,
-            context=self._context(**context),
-            sender_domain=self._domain(),
-        )
+        self.send_mail(to, language, template, **context)
 
     def _mail(self, account: Account, template: str, **context: Any) -> None:
         self._send(account.email, account.language, template, **context)

@@ -27,7 +27,6 @@ from sqlalchemy import select
 from licensor.errors import LicensorError, NotFound
 from licensor.licensing.service import DeviceInfo, LicenseView, Licensing, audit
 from licensor.logging import log
-from licensor.mail.outbox import enqueue
 from licensor.models import (
     Account,
     Activation,
@@ -374,21 +373,15 @@ class Subscriptions(Service):
             if subscription.order_id
             else None
         )
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=owner.email,
-            template=template,
-            language=owner.language,
-            context={
-                "product": self.settings.product_name,
-                "plan": subscription.plan.name,
-                "order_number": order_number,
-                "subscriptions_url": self.settings.url("/account/subscriptions"),
-                "help_url": self.settings.url("/help"),
-                **context,
-            },
+        self.send_mail(
+            owner.email,
+            owner.language,
+            template,
+            plan=subscription.plan.name,
+            order_number=order_number,
+            subscriptions_url=self.settings.url("/account/subscriptions"),
+            help_url=self.settings.url("/help"),
+            **context,
         )
 
     def seat_for_connected_device(self, account: Account, device: DeviceInfo) -> LicenseView | None:

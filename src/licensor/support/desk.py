@@ -19,7 +19,6 @@ from sqlalchemy import ColumnElement, func, or_, select
 from licensor.errors import FormInvalid, LicenseKeyMalformed, LicenseUnknown, NotFound
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing, audit
-from licensor.mail.outbox import enqueue
 from licensor.models import (
     Account,
     Attachment,
@@ -402,20 +401,13 @@ class Desk(Service):
         )
         request.messages.append(message)
         request.updated_at = self.now
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=request.customer_email,
-            template="support_reply",
-            language=request.language,
-            context={
-                "product": self.settings.product_name,
-                "name": request.customer_name,
-                "number": request.number,
-                "body": text,
-            },
-            sender_domain=self._domain(),
+        self.send_mail(
+            request.customer_email,
+            request.language,
+            "support_reply",
+            name=request.customer_name,
+            number=request.number,
+            body=text,
         )
         self._audit(agent, request, "support.replied", canned=canned or None)
         if status:
@@ -447,9 +439,6 @@ class Desk(Service):
         return message
 
     # helpers -------------------------------------------------------------------------
-
-    def _domain(self) -> str:
-        return self.settings.mail_from.rsplit("@", 1)[-1].strip(" >") or "licensor.local"
 
     def _audit(self, agent: Account, request: SupportRequest, action: str, **fields: Any) -> None:
         audit(

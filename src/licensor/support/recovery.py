@@ -36,7 +36,6 @@ from licensor.errors import (
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing, audit, code_state, license_status
-from licensor.mail.outbox import enqueue
 from licensor.models import (
     Account,
     Activation,
@@ -692,17 +691,7 @@ class Recovery(Service):
         return (isoformat(self.now) or "").replace("T", " ").replace("Z", " UTC")
 
     def _mail(self, to: str, language: str, template: str, **context: Any) -> None:
-        domain = self.settings.mail_from.rsplit("@", 1)[-1].strip(" >") or "licensor.local"
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=to,
-            template=template,
-            language=language,
-            context={"product": self.settings.product_name, "when": self._when(), **context},
-            sender_domain=domain,
-        )
+        self.send_mail(to, language, template, when=self._when(), **context)
 
     def _audit(
         self,

@@ -18,7 +18,6 @@ from licensor.accounts.service import email_problem, new_token, normalize_email,
 from licensor.errors import FormInvalid, NotFound
 from licensor.licensing.formats import readable_number
 from licensor.licensing.service import audit
-from licensor.mail.outbox import enqueue
 from licensor.models import (
     Account,
     Attachment,
@@ -220,20 +219,14 @@ class Support(Service):
             message_id=message.id,
         )
         opened = OpenedRequest(request.id, request.number, token)
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=request.customer_email,
-            template="support_request_received",
-            language=request.language,
-            context={
-                "product": self.settings.product_name,
-                "number": request.number,
-                "name": request.customer_name,
-                "follow_url": self.settings.url(opened.follow_path),
-                "attachments": len(uploads.screenshots),
-            },
+        self.send_mail(
+            request.customer_email,
+            request.language,
+            "support_request_received",
+            number=request.number,
+            name=request.customer_name,
+            follow_url=self.settings.url(opened.follow_path),
+            attachments=len(uploads.screenshots),
         )
         return opened
 
