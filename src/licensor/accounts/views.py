@@ -38,7 +38,7 @@ Field = Annotated[str, Form()]
 
 
 def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
-    return {name: unit._(MESSAGES.get(key, key)) for name, key in fields.items()}
+    return unit.field_messages(fields, MESSAGES)
 
 
 def _email_key(email: str) -> str:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from licensor.deps import client_address
 from licensor.errors import FormInvalid, NotFound
 from licensor.logging import log
 from licensor.models import Account, ItemKind, Order, OrderStatus, Plan
@@ -85,16 +86,12 @@ def _store(unit: PageUnit) -> Store:
     return Store(unit.session, unit.web.keyring, unit.web.settings, unit.now)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _buyer(unit: PageUnit) -> Account | None:
     return unit.visitor.account if unit.visitor.signed_in else None
 
 
 def _actor(request: Request, account: Account | None) -> str:
-    return f"account:{account.id}" if account is not None else f"web:{_client(request)}"
+    return f"account:{account.id}" if account is not None else f"web:{client_address(request)}"
 
 
 @lru_cache
@@ -103,11 +100,11 @@ def _checkout_rule(rate: str) -> Rule:
 
 
 def _limit_checkouts(web: Web, request: Request) -> None:
-    enforce(web.limiter, _checkout_rule(web.settings.checkout_rate), _client(request))
+    enforce(web.limiter, _checkout_rule(web.settings.checkout_rate), client_address(request))
 
 
 def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
-    return {name: unit._(FIELD_MESSAGES.get(key, key)) for name, key in fields.items()}
+    return unit.field_messages(fields, FIELD_MESSAGES)
 
 
 def _open_payment(unit: PageUnit, provider: PaymentProvider, payment: PaymentRequest) -> Response:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from licensor.accounts.service import email_problem, normalize_email
+from licensor.deps import client_address
 from licensor.models import Partner
 from licensor.store.service import LookupRequest, Store, order_number_key
 from licensor.web.messages import FIELD_MESSAGES
@@ -42,10 +43,6 @@ class LookupForm:
     name: str = ""
     email: str = ""
     where: str = ""
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _email_key(email: str) -> str:
@@ -82,7 +79,7 @@ def _problems(form: LookupForm, partners: list[Partner], today: date) -> dict[st
 
 
 def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
-    return {name: unit._(FIELD_MESSAGES.get(key, key)) for name, key in fields.items()}
+    return unit.field_messages(fields, FIELD_MESSAGES)
 
 
 @router.get("/orders/lookup", response_class=HTMLResponse)
@@ -102,7 +99,7 @@ def lookup(
     email: Field = "",
     where: Field = "",
 ) -> Response:
-    web.limit("lookup", _client(request))
+    web.limit("lookup", client_address(request))
     with web.unit(request, check_csrf=True) as unit:
         store = Store(unit.session, web.keyring, web.settings, unit.now)
         partners = store.partners()
@@ -129,7 +126,7 @@ def lookup(
                 email=email,
                 where=where,
             ),
-            client=_client(request),
+            client=client_address(request),
         )
         chosen = next((partner for partner in partners if partner.slug == where), None)
         return unit.render("order_lookup_sent.html", where=where, partner=chosen)

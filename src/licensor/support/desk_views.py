@@ -90,7 +90,7 @@ NOTICES = {
 
 def _problems(unit: PageUnit, fields: dict[str, str], form: str = "") -> dict[str, str]:
     """Messages by field; ``form`` prefixes the names where one page has several forms."""
-    return {form + name: unit._(PROBLEMS.get(key, key)) for name, key in fields.items()}
+    return unit.field_messages(fields, PROBLEMS, form)
 
 
 def _desk(unit: PageUnit) -> Desk:

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from licensor.deps import rate_limited
+from licensor.deps import client_address, rate_limited
 from licensor.errors import FormInvalid, LicensorError
 from licensor.models import Account, Attachment, Author, RequestStatus, Topic
 from licensor.ratelimit import enforce
@@ -103,10 +103,6 @@ class LengthRequired(LicensorError):
     title = "Send the form again from the support page."
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 async def _support_web(request: Request) -> AsyncIterator[Web]:
     """``Pages`` for forms with files: limited per address, then a bounded body, parsed
     once (CSRF is checked from it in the route) and its spooled files closed after."""
@@ -116,9 +112,9 @@ async def _support_web(request: Request) -> AsyncIterator[Web]:
         return
     rule = web.rules["support"]
     if web.limiter.blocking:
-        await run_in_threadpool(enforce, web.limiter, rule, _client(request))
+        await run_in_threadpool(enforce, web.limiter, rule, client_address(request))
     else:
-        enforce(web.limiter, rule, _client(request))
+        enforce(web.limiter, rule, client_address(request))
     length = request.headers.get("content-length", "")
     if not length.isdigit():
         raise LengthRequired()
@@ -160,7 +156,7 @@ def _uploads(form: FormData) -> CheckedUploads:
 
 
 def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
-    return {name: unit._(MESSAGES.get(key, key)) for name, key in fields.items()}
+    return unit.field_messages(fields, MESSAGES)
 
 
 def _support(unit: PageUnit) -> Support:
@@ -172,7 +168,7 @@ def _customer(unit: PageUnit) -> Account | None:
 
 
 def _actor(request: Request, account: Account | None) -> str:
-    return f"account:{account.id}" if account is not None else f"web:{_client(request)}"
+    return f"account:{account.id}" if account is not None else f"web:{client_address(request)}"
 
 
 def _private(response: Response) -> Response:

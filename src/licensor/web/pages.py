@@ -116,6 +116,14 @@ class PageUnit:
     def _(self, message: str) -> str:
         return i18n.translator(self.language).gettext(message)
 
+    def field_messages(
+        self, fields: dict[str, str], catalog: dict[str, str], prefix: str = ""
+    ) -> dict[str, str]:
+        """A service's field problems (``FormInvalid`` keys) as the page shows them, by
+        field, translated from ``catalog``; ``prefix`` names the form where a page has
+        several."""
+        return {prefix + name: self._(catalog.get(key, key)) for name, key in fields.items()}
+
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         translator = i18n.translator(self.language)
         environment = ENVIRONMENT.overlay()
