@@ -13,11 +13,13 @@ import re
 import secrets
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from licensor.db import Database
 from licensor.keys import Keyring
+from licensor.licensing import formats
 from licensor.mail.outbox import bodies
 from licensor.models import (
     AuditEvent,
@@ -28,6 +30,7 @@ from licensor.models import (
     Topic,
 )
 from tests.accounts.factories import Browser, MakeAccount, OpenBrowser, outbox
+from tests.licensing.factories import MakeCode, activate, device
 from tests.limits import StartLimitedServer
 from tests.support.uploads import (
     CARD_FORM,
@@ -185,6 +188,46 @@ def test_a_card_request_with_the_apps_screenshot_is_stored_and_confirmed(
             select(AuditEvent).where(AuditEvent.action == "support.request_opened")
         ).one()
         assert event.subject_id == request.id
+
+
+def test_a_code_or_key_the_customer_types_is_not_kept_in_clear(
+    visitor: Browser,
+    database: Database,
+    api: httpx.Client,
+    make_code: MakeCode,
+    tmp_path: Path,
+) -> None:
+    # The thread is stored and searched in clear: what the customer types of a code is
+    # masked, and a license key becomes its license's public ID, which the desk opens.
+    code = make_code()
+    activated = activate(api, code, device())
+    key = formats.format_license_key(activated["license_key"])
+    unknown_key = formats.format_license_key(formats.generate_license_key())
+    mistyped = code[:-1] + ("0" if code[-1] != "0" else "1")
+    message = (
+        f"My code was {code.lower()}, the window says {key}; "
+        f"an old one said {unknown_key}. Maybe {mistyped}?"
+    )
+    _, png = license_details_png(tmp_path)
+
+    response = send(
+        visitor,
+        card_request(fresh_email(), message=message, subject=f"key {key}"),
+        [("details.png", png, "image/png")],
+    )
+
+    assert response.status_code == 200, response.text
+    request = the_request(database)
+    [stored] = [m.body for m in request.messages]
+    canonical_code = formats.normalize_code(code)
+    assert canonical_code.lower() not in stored.lower()
+    assert f"[{formats.mask_code(canonical_code)}]" in stored
+    assert key not in stored
+    assert f"[{activated['public_id']}]" in stored
+    assert unknown_key not in stored
+    assert formats.mask_license_key(formats.normalize_license_key(unknown_key)) in stored
+    assert mistyped in stored  # not a code (its check value fails): left as typed
+    assert key not in request.subject
 
 
 def test_request_numbers_are_not_sequential(visitor: Browser, database: Database) -> None:

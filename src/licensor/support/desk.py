@@ -9,7 +9,6 @@ What an agent does to codes, licenses and orders from a request lives in
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +31,7 @@ from licensor.models import (
 )
 from licensor.store.service import order_number_key
 from licensor.support.attachments import ocr_reading
+from licensor.support.redaction import carries_code, carries_license_key
 from licensor.units import Service
 from licensor.web.i18n import N_, translator
 
@@ -44,11 +44,6 @@ KEY_CONFIRMED = "support.key_confirmed"  # an agent read the key on a screenshot
 # An activation code as people write it (four groups of five, or twenty in a row), and a
 # license key (eight groups of four hex digits, or 32 in a row): kept out of the thread,
 # which is stored in clear.
-_CODE_SHAPED = re.compile(
-    r"\b[0-9A-Za-z]{5}([ \-]?)[0-9A-Za-z]{5}\1[0-9A-Za-z]{5}\1[0-9A-Za-z]{5}\b"
-)
-_KEY_SHAPED = re.compile(r"\b[0-9A-Fa-f]{4}(?:([ \-]?)[0-9A-Fa-f]{4})(?:\1[0-9A-Fa-f]{4}){6}\b")
-
 # Replies an agent picks instead of typing: English ids, translated into the request's
 # language (not the agent's) from the page catalog.
 CANNED_REPLIES: dict[str, tuple[str, str]] = {
@@ -451,16 +446,6 @@ class Desk(Service):
             request=request.number,
             **fields,
         )
-
-
-def carries_code(text: str) -> bool:
-    """Whether the text holds a well-formed activation code (its check value holding)."""
-    return any(formats.is_valid_code(match.group(0)) for match in _CODE_SHAPED.finditer(text))
-
-
-def carries_license_key(text: str) -> bool:
-    """Whether the text holds a well-formed license key (its check value holding)."""
-    return any(formats.is_valid_license_key(match.group(0)) for match in _KEY_SHAPED.finditer(text))
 
 
 def _formatted_key(key: str | None) -> str | None:

@@ -15,9 +15,9 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from licensor.accounts.service import email_problem, new_token, normalize_email, token_hash
-from licensor.errors import FormInvalid, NotFound
+from licensor.errors import FormInvalid, LicenseUnknown, NotFound
 from licensor.licensing.formats import readable_number
-from licensor.licensing.service import audit
+from licensor.licensing.service import Licensing, audit
 from licensor.models import (
     Account,
     Attachment,
@@ -28,6 +28,7 @@ from licensor.models import (
     Topic,
 )
 from licensor.support.attachments import CheckedUploads, store_attachment
+from licensor.support.redaction import redact
 from licensor.support.tasks import enqueue_read_key
 from licensor.units import Service
 
@@ -198,7 +199,7 @@ class Support(Service):
                 else None
             ),
             order_number=form.order_number.strip(),
-            subject=form.subject.strip(),
+            subject=self._redacted(form.subject.strip()),
             access_token_hash=access_hash,
             created_at=self.now,
             updated_at=self.now,
@@ -308,7 +309,7 @@ class Support(Service):
             author=Author.CUSTOMER,
             author_account_id=request.account_id,
             internal=False,
-            body=body,
+            body=self._redacted(body),
             created_at=self.now,
         )
         self.session.add(message)
@@ -326,6 +327,19 @@ class Support(Service):
             self.session.flush()
             enqueue_read_key(self.session, attachment)
         return message
+
+    def _redacted(self, text: str) -> str:
+        """What the customer wrote, without a code or key in clear: the thread is stored
+        and searched in clear. A key becomes its license's public ID, which the desk opens."""
+        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+
+        def public_id_of(license_key: str) -> str | None:
+            try:
+                return licensing.find_license(license_key).public_id
+            except LicenseUnknown:
+                return None
+
+        return redact(text, public_id_of)
 
     def _new_number(self) -> str:
         while True:
