@@ -144,21 +144,30 @@ def run_job(context: JobContext, job_id: int) -> bool:
                 registered.on_failure(context, payload, message)
             except Exception as failure:
                 log.error("jobs.on_failure_error", job=job_id, kind=kind, error=repr(failure))
-        _record_failure(context, job_id, message, last)
+        _record_failure(context, job_id, attempts, message, last)
         return False
     with context.database.transaction() as session:
-        stored = session.get_one(Job, job_id)
-        stored.done_at = context.now()
-        stored.claimed_until = None
-        stored.last_error = None
+        stored = session.get_one(Job, job_id, with_for_update=True)
+        if stored.done_at is None:  # done is done, whichever worker got there
+            stored.done_at = context.now()
+            stored.failed_at = None
+            stored.claimed_until = None
+            stored.last_error = None
     log.info("jobs.done", job=job_id, kind=kind, attempts=attempts)
     return True
 
 
-def _record_failure(context: JobContext, job_id: int, message: str, last: bool) -> None:
+def _record_failure(
+    context: JobContext, job_id: int, claimed_attempt: int, message: str, last: bool
+) -> None:
+    """Record a failed run, unless the job has moved on without this worker: its lease ran
+    out and another worker claimed it again (the attempt count tells) or finished it."""
     now = context.now()
     with context.database.transaction() as session:
-        stored = session.get_one(Job, job_id)
+        stored = session.get_one(Job, job_id, with_for_update=True)
+        if stored.done_at is not None or stored.attempts != claimed_attempt:
+            log.warning("jobs.lease_lost", job=job_id, kind=stored.kind, error=message)
+            return
         stored.claimed_until = None
         stored.last_error = message
         if last:

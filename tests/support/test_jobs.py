@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from tests.accounts.factories import OpenBrowser
 from tests.support.uploads import card_request, license_details_png, send
 
 KIND = "test.record"
+STALLED = "test.stalled"
 
 
 @dataclass
@@ -64,6 +65,26 @@ def work(database: Database, keyring: Keyring, settings: Settings, clock: Clock)
     return jobs.run_once(database, keyring, settings, clock.now)
 
 
+@dataclass
+class Span:
+    """The clock before and after a pass: what the pass wrote lies between (the clock has
+    whole seconds, and may tick during the pass)."""
+
+    start: datetime
+    end: datetime
+
+    def holds(self, moment: datetime | None, later: timedelta = timedelta()) -> bool:
+        return moment is not None and self.start + later <= moment <= self.end + later
+
+
+def timed_work(
+    database: Database, keyring: Keyring, settings: Settings, clock: Clock
+) -> tuple[int, Span]:
+    start = clock.now()
+    count = work(database, keyring, settings, clock)
+    return count, Span(start, clock.now())
+
+
 def the_job(database: Database) -> Job:
     with database.transaction() as session:
         return session.scalars(select(Job).where(Job.kind == KIND)).one()
@@ -93,12 +114,13 @@ def test_a_due_job_is_run_once_and_marked_done(
     with database.transaction() as session:
         jobs.enqueue(session, clock.now(), KIND, n=7)
 
-    assert work(database, keyring, settings, clock) == 1
+    count, span = timed_work(database, keyring, settings, clock)
+    assert count == 1
     assert work(database, keyring, settings, clock) == 0
 
     assert ran.runs == [{"n": 7}]
     job = the_job(database)
-    assert job.done_at == clock.now()
+    assert span.holds(job.done_at)
     assert job.attempts == 1
     assert job.last_error is None
 
@@ -113,25 +135,25 @@ def test_a_failing_job_is_retried_with_backoff_then_given_up(
     with database.transaction() as session:
         jobs.enqueue(session, clock.now(), KIND, fail=99)
 
-    work(database, keyring, settings, clock)
+    _, span = timed_work(database, keyring, settings, clock)
     job = the_job(database)
     assert job.attempts == 1
     assert job.done_at is None
     assert job.failed_at is None
     assert job.last_error == "ConnectionError: attempt 1 failed"
-    assert job.next_attempt_at == clock.now() + timedelta(seconds=30)
+    assert span.holds(job.next_attempt_at, timedelta(seconds=30))
     assert work(database, keyring, settings, clock) == 0  # not due yet
 
     clock.advance(timedelta(seconds=30))
-    work(database, keyring, settings, clock)
-    assert the_job(database).next_attempt_at == clock.now() + timedelta(seconds=60)
+    _, span = timed_work(database, keyring, settings, clock)
+    assert span.holds(the_job(database).next_attempt_at, timedelta(seconds=60))
     assert ran.failures == []
 
     clock.advance(timedelta(seconds=60))
-    work(database, keyring, settings, clock)
+    _, span = timed_work(database, keyring, settings, clock)
     job = the_job(database)
     assert job.attempts == 3
-    assert job.failed_at == clock.now()
+    assert span.holds(job.failed_at)
     assert ran.failures == ["ConnectionError: attempt 3 failed"]
     clock.advance(timedelta(days=1))
     assert work(database, keyring, settings, clock) == 0
@@ -186,6 +208,37 @@ def test_a_claimed_job_is_left_to_its_worker_until_the_lease_runs_out(
     clock.advance(lease)  # the first worker died: another takes the job, a new attempt
     assert jobs.claim(database, clock.now(), batch=5, lease=lease) == first
     assert the_job(database).attempts == 2
+
+
+def test_a_worker_that_outlived_its_lease_does_not_undo_the_run_that_replaced_it(
+    database: Database, keyring: Keyring, settings: Settings, clock: Clock
+) -> None:
+    # The first run stalls past its lease; meanwhile a second worker claims the job again
+    # and finishes it. When the first run then gives up, the job stays done.
+    runs: list[str] = []
+
+    def run(context: jobs.JobContext, payload: dict[str, Any]) -> None:
+        runs.append("run")
+        if len(runs) == 1:
+            clock.advance(jobs.DEFAULT_LEASE + timedelta(seconds=1))
+            assert jobs.run_once(database, keyring, settings, clock.now) == 1
+            raise jobs.JobFailed("the stalled run gives up")
+
+    jobs.handler(STALLED, max_attempts=3)(run)
+    try:
+        with database.transaction() as session:
+            jobs.enqueue(session, clock.now(), STALLED)
+        assert jobs.run_once(database, keyring, settings, clock.now) == 1
+    finally:
+        jobs.HANDLERS.pop(STALLED, None)
+
+    assert runs == ["run", "run"]
+    with database.transaction() as session:
+        job = session.scalars(select(Job).where(Job.kind == STALLED)).one()
+        assert job.done_at is not None
+        assert job.failed_at is None
+        assert job.last_error is None
+        assert job.attempts == 2
 
 
 def test_a_job_of_an_unknown_kind_is_retried_not_lost(
