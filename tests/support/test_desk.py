@@ -153,7 +153,7 @@ def test_the_queue_filters_searches_counts_and_opening_a_new_request_makes_it_op
         message="My purchase is not in My Account",
     )
     other = make_request(topic=Topic.OTHER, message="The window flickers on start")
-    agent, _ = sign_in_staff()
+    agent, staff = sign_in_staff()
 
     def numbers(query: str) -> set[str]:
         page = agent.get("/desk" + query)
@@ -172,6 +172,11 @@ def test_the_queue_filters_searches_counts_and_opening_a_new_request_makes_it_op
     opened = agent.get(f"/desk/requests/{card.number}")
     assert opened.status_code == 200
     assert request_row(database, card.number).status == "open"
+    [event] = events(database, "support.status_changed")
+    assert event.actor == f"agent:{staff.id}"
+    assert (event.details["previous"], event.details["status"]) == ("new", "open")
+    assert agent.get(f"/desk/requests/{card.number}").status_code == 200  # once only
+    assert len(events(database, "support.status_changed")) == 1
     assert agent.post(f"/desk/requests/{card.number}/assign").status_code == 303
     assert numbers("?assignee=mine") == {card.number}
     assert numbers("?assignee=unassigned") == {missing.number, other.number}

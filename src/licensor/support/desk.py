@@ -216,9 +216,7 @@ class Desk(Service):
         """The request as an agent opens it: a ``new`` one becomes ``open``."""
         request = self.request(number)
         if request.status == RequestStatus.NEW:
-            request.status = RequestStatus.OPEN
-            request.updated_at = self.now
-            self._audit(agent, request, "support.request_opened")
+            self.set_status(agent, request, RequestStatus.OPEN)
         return request
 
     def attachment(self, attachment_id: int) -> Attachment:
