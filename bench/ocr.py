@@ -7,10 +7,17 @@ The corpus is made here, from a seed, by the reference app's own renderer
 (``licensor_app.screenshot.render_license_details``): random valid license keys
 (``formats.license_key_from_data``), five themes (the app's light and dark, and three a
 customer's desktop may impose: sepia, high contrast, a mid-blue), scales 1.0 to 2.0, the
-DejaVu fonts of Debian's fonts-dejavu-core for the labels and the key, English and
-Italian, PNG or JPEG at quality 40 to 95 (WebP for a few). Then ``--invalid`` more
-screenshots show a key with one digit changed, whose check value fails: any of those
-read as verified would be a wrong key accepted too.
+fonts a Debian desktop may have as its sans and monospace fonts (the app draws the key
+in the system's monospace font): labels in DejaVu Sans, Sans Bold or Serif, Liberation
+Sans, Sans Bold or Serif; the key in DejaVu Sans Mono or Sans Mono Bold, Liberation Mono
+Regular or Bold, or Noto Mono (Debian's fonts-dejavu-core, fonts-liberation2 and
+fonts-noto-mono, which .ci/run installs; a font not installed is left out, and said to
+be), English and Italian, PNG or JPEG at quality 40 to 95 (WebP for a few). Then
+``--invalid`` more screenshots show a key with one digit changed, whose check value
+fails: any of those read as verified would be a wrong key accepted too.
+
+Besides the totals, it prints the accuracy by key font, label font, theme, format,
+language and scale.
 
 Each image is read by ``licensor.support.ocr.read_license_key`` from its encoded bytes,
 one at a time (Tesseract runs one thread), timed around the whole call: wall time, and
@@ -28,6 +35,7 @@ import resource
 import shutil
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,7 +44,7 @@ from support import Report, command_line, percentile
 
 from licensor.licensing.formats import format_license_key, license_key_from_data
 from licensor.support.ocr import read_license_key
-from licensor_app.screenshot import DEJAVU_DIR, THEMES, Theme, render_license_details
+from licensor_app.screenshot import THEMES, Theme, render_license_details
 
 TARGET_ACCURACY = 0.97
 TARGET_SECONDS = 2.0
@@ -80,9 +88,24 @@ EXTRA_THEMES = {
     ),
 }
 ALL_THEMES: dict[str, Theme] = {**THEMES, **EXTRA_THEMES}
-# Debian's fonts-dejavu-core: what .ci/run installs.
-LABEL_FONTS = ["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSans-Bold.ttf"]
-KEY_FONTS = ["DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf"]
+FONTS_DIR = Path("/usr/share/fonts/truetype")
+# Debian's fonts-dejavu-core, fonts-liberation2 and fonts-noto-mono: what .ci/run installs.
+LABEL_FONTS = [
+    "dejavu/DejaVuSans.ttf",
+    "dejavu/DejaVuSans-Bold.ttf",
+    "dejavu/DejaVuSerif.ttf",
+    "liberation2/LiberationSans-Regular.ttf",
+    "liberation2/LiberationSans-Bold.ttf",
+    "liberation2/LiberationSerif-Regular.ttf",
+]
+KEY_FONTS = [
+    "dejavu/DejaVuSansMono.ttf",
+    "dejavu/DejaVuSansMono-Bold.ttf",
+    "liberation2/LiberationMono-Regular.ttf",
+    "liberation2/LiberationMono-Bold.ttf",
+    "noto/NotoMono-Regular.ttf",
+]
+DEBIAN_FONT_PACKAGES = "fonts-dejavu-core fonts-liberation2 fonts-noto-mono"
 PLANS = ["Standard", "Plus", "Premium", "Family 5 devices"]
 
 
@@ -107,11 +130,13 @@ class Shot:
         )
 
 
-def fonts(names: list[str]) -> list[str]:
-    found = [name for name in names if (DEJAVU_DIR / name).is_file()]
-    if not found:
-        raise SystemExit(f"no DejaVu fonts in {DEJAVU_DIR}: install Debian's fonts-dejavu-core")
-    return found
+def installed(names: list[str]) -> list[str]:
+    """The fonts of ``names`` that are installed (paths under FONTS_DIR)."""
+    return [name for name in names if (FONTS_DIR / name).is_file()]
+
+
+def font_name(path: str) -> str:
+    return Path(path).stem
 
 
 def altered(license_key: str, rng: random.Random) -> str:
@@ -121,15 +146,17 @@ def altered(license_key: str, rng: random.Random) -> str:
     return license_key[:position] + digit + license_key[position + 1 :]
 
 
-def make_shot(rng: random.Random, *, valid: bool) -> Shot:
+def make_shot(
+    rng: random.Random, *, valid: bool, label_fonts: list[str], key_fonts: list[str]
+) -> Shot:
     license_key = license_key_from_data(rng.randbytes(13))
     if not valid:
         license_key = altered(license_key, rng)
     theme = rng.choice(sorted(ALL_THEMES))
     scale = round(rng.uniform(1.0, 2.0), 2)
     language = rng.choice(["en", "it"])
-    label_font = rng.choice(fonts(LABEL_FONTS))
-    key_font = rng.choice(fonts(KEY_FONTS))
+    label_font = rng.choice(label_fonts)
+    key_font = rng.choice(key_fonts)
     image_format = rng.choices(["png", "jpeg", "webp"], weights=[45, 45, 10])[0]
     quality = rng.randint(40, 95)
     image = render_license_details(
@@ -140,8 +167,8 @@ def make_shot(rng: random.Random, *, valid: bool) -> Shot:
         language=language,
         theme=ALL_THEMES[theme],
         scale=scale,
-        font_path=DEJAVU_DIR / label_font,
-        mono_font_path=DEJAVU_DIR / key_font,
+        font_path=FONTS_DIR / label_font,
+        mono_font_path=FONTS_DIR / key_font,
     )
     buffer = io.BytesIO()
     if image_format == "png":
@@ -154,12 +181,28 @@ def make_shot(rng: random.Random, *, valid: bool) -> Shot:
         theme,
         scale,
         language,
-        label_font,
-        key_font,
+        font_name(label_font),
+        font_name(key_font),
         image_format,
         quality,
         buffer.getvalue(),
     )
+
+
+def scale_band(shot: Shot) -> str:
+    low = min(1.75, int(shot.scale * 4) / 4)
+    return f"{low:.2f}-{low + 0.25:.2f}"
+
+
+# Accuracy is also printed for each value of these.
+BREAKDOWNS: dict[str, Callable[[Shot], str]] = {
+    "key font": lambda shot: shot.key_font,
+    "label font": lambda shot: shot.label_font,
+    "theme": lambda shot: shot.theme,
+    "format": lambda shot: shot.format,
+    "language": lambda shot: shot.language,
+    "scale": scale_band,
+}
 
 
 def cpu_time() -> float:
@@ -183,10 +226,15 @@ def main() -> None:
     if shutil.which("tesseract") is None:
         raise SystemExit("tesseract not found: install Debian's tesseract-ocr tesseract-ocr-eng")
 
+    label_fonts, key_fonts = installed(LABEL_FONTS), installed(KEY_FONTS)
+    if not label_fonts or not key_fonts:
+        raise SystemExit(f"no fonts in {FONTS_DIR}: install Debian's {DEBIAN_FONT_PACKAGES}")
+
     report = Report("ocr", "no database", command_line())
     rng = random.Random(args.seed)
-    shots = [make_shot(rng, valid=True) for _ in range(args.count)]
-    shots += [make_shot(rng, valid=False) for _ in range(args.invalid)]
+    fonts = {"label_fonts": label_fonts, "key_fonts": key_fonts}
+    shots = [make_shot(rng, valid=True, **fonts) for _ in range(args.count)]
+    shots += [make_shot(rng, valid=False, **fonts) for _ in range(args.invalid)]
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         for number, shot in enumerate(shots):
@@ -198,27 +246,37 @@ def main() -> None:
     seconds: list[float] = []
     cpu_seconds: list[float] = []
     passes: list[int] = []
-    misses: dict[str, int] = {}
+    checks: list[int] = []  # over every screenshot, the invalid ones too
+    outcomes: list[tuple[Shot, str]] = []  # each valid shot: correct, wrong or unverified
     for number, shot in enumerate(shots):
         started, cpu_started = time.perf_counter(), cpu_time()
         reading = read_license_key(shot.data)
         elapsed, cpu = time.perf_counter() - started, cpu_time() - cpu_started
+        checks.append(reading.checks)
         if shot.valid:
             seconds.append(elapsed)
             cpu_seconds.append(cpu)
             passes.append(reading.passes)
         if reading.verified and reading.license_key == shot.license_key:
             correct += 1
+            outcome = "correct"
         elif reading.verified:
             # A verified reading of an invalid key, or of another valid key.
             if shot.valid:
                 wrong += 1
             else:
                 invalid_accepted += 1
-            print(f"WRONG KEY ACCEPTED #{number}: {reading.license_key} for {shot.license_key}")
-        elif shot.valid:
+            outcome = "wrong"
+            print(
+                f"WRONG KEY ACCEPTED #{number} {shot.describe()}: "
+                f"{reading.license_key} for {shot.license_key}"
+            )
+        else:
+            outcome = "unverified"
+        if shot.valid:
+            outcomes.append((shot, outcome))
+        if shot.valid and outcome == "unverified":
             unverified += 1
-            misses[shot.theme] = misses.get(shot.theme, 0) + 1
             if args.verbose:
                 print(
                     f"miss #{number} {shot.describe()}: read {reading.text!r}, "
@@ -244,7 +302,25 @@ def main() -> None:
         cpu_p95_s=percentile(cpu_seconds, 0.95),
         cpu_max_s=cpu_seconds[-1] if cpu_seconds else float("nan"),
     )
-    report.add(invalid_key_screenshots=args.invalid, accepted=invalid_accepted)
+    report.add(
+        invalid_key_screenshots=args.invalid,
+        accepted=invalid_accepted,
+        mean_checks=statistics.fmean(checks) if checks else float("nan"),
+        max_checks=max(checks, default=0),
+    )
+    for name, value_of in BREAKDOWNS.items():
+        groups: dict[str, list[str]] = {}
+        for shot, outcome in outcomes:
+            groups.setdefault(value_of(shot), []).append(outcome)
+        for value, results in sorted(groups.items()):
+            report.add(
+                by=name,
+                value=value,
+                screenshots=len(results),
+                correct=results.count("correct"),
+                accuracy=round(results.count("correct") / len(results), 3),
+                wrong_accepted=results.count("wrong"),
+            )
 
     def verdict(met: bool) -> str:
         return "met" if met else "MISSED"
@@ -257,13 +333,19 @@ def main() -> None:
         f"< {TARGET_SECONDS:g} s each ({verdict(slowest < TARGET_SECONDS)} in wall time, "
         f"{verdict(slowest_cpu < TARGET_SECONDS)} in CPU time)"
     )
-    if misses:
-        shown = ", ".join(f"{theme} {count}" for theme, count in sorted(misses.items()))
-        report.notes.append(f"unverified by theme: {shown}")
     report.notes.append(
         f"corpus seed {args.seed}: themes {', '.join(sorted(ALL_THEMES))}; scales 1.0-2.0; "
-        "PNG, JPEG and WebP at quality 40-95; en, it"
+        "PNG, JPEG and WebP at quality 40-95; en, it; key fonts "
+        f"{', '.join(font_name(font) for font in key_fonts)}; label fonts "
+        f"{', '.join(font_name(font) for font in label_fonts)}"
     )
+    used = label_fonts + key_fonts
+    absent = [font_name(font) for font in LABEL_FONTS + KEY_FONTS if font not in used]
+    if absent:
+        report.notes.append(
+            f"NOT INSTALLED, left out of the corpus: {', '.join(absent)} "
+            f"(Debian: {DEBIAN_FONT_PACKAGES})"
+        )
     report.print()
     report.write(args.json)
 

@@ -134,6 +134,20 @@ def main() -> None:
     if "ocr" in args.only and shutil.which("tesseract") is None:
         print("tesseract not found (Debian: tesseract-ocr, tesseract-ocr-eng): skipping ocr")
         args.only.remove("ocr")
+    if "ocr" in args.only:
+        fonts = Path("/usr/share/fonts/truetype")
+        absent = [
+            package
+            for package, folder in [
+                ("fonts-liberation2", "liberation2"),
+                ("fonts-noto-mono", "noto"),
+            ]
+            if not (fonts / folder).is_dir()
+        ]
+        if absent:
+            print(
+                f"Debian's {' '.join(absent)} not installed: the ocr corpus leaves their fonts out"
+            )
 
     results = []
     with tempfile.TemporaryDirectory(prefix="licensor-bench-results-") as directory:

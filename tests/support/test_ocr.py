@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -31,6 +32,7 @@ def screenshot(
     scale: float = 1.0,
     image_format: str = "PNG",
     quality: int = 90,
+    mono_font_path: Path | None = None,
 ) -> bytes:
     image = render_license_details(
         license_key,
@@ -40,6 +42,7 @@ def screenshot(
         theme=theme,
         language=language,
         scale=scale,
+        mono_font_path=mono_font_path,
     )
     buffer = io.BytesIO()
     if image_format == "PNG":
@@ -75,7 +78,46 @@ def test_the_key_in_a_lossy_jpeg_is_read_and_verified() -> None:
 
     reading = read_license_key(screenshot(other_key, image_format="JPEG", quality=45))
 
-    assert reading == KeyReading(reading.text, other_key, True, reading.seconds, reading.passes)
+    assert reading == KeyReading(
+        reading.text, other_key, True, reading.seconds, reading.passes, reading.checks
+    )
+
+
+# Monospace fonts a customer's desktop may draw the key in besides DejaVu Sans Mono (the
+# app uses the system's): Debian's packages, which .ci/run installs.
+OTHER_MONO_FONTS = {
+    "liberation-mono": (
+        Path("/usr/share/fonts/truetype/liberation2/LiberationMono-Regular.ttf"),
+        "fonts-liberation2",
+    ),
+    "noto-mono": (Path("/usr/share/fonts/truetype/noto/NotoMono-Regular.ttf"), "fonts-noto-mono"),
+}
+
+
+@pytest.mark.parametrize("font", sorted(OTHER_MONO_FONTS))
+@pytest.mark.parametrize(
+    ("theme", "image_format", "scale"), [("light", "PNG", 1.0), ("dark", "JPEG", 1.25)]
+)
+def test_the_key_in_another_monospace_font_is_read_and_verified(
+    font: str, theme: str, image_format: str, scale: float
+) -> None:
+    path, package = OTHER_MONO_FONTS[font]
+    if not path.is_file():
+        pytest.skip(f"{path} is not installed (Debian's {package}; .ci/run installs it)")
+
+    reading = read_license_key(
+        screenshot(
+            KEY,
+            theme=theme,
+            image_format=image_format,
+            quality=70,
+            scale=scale,
+            mono_font_path=path,
+        )
+    )
+
+    assert reading.verified
+    assert reading.license_key == KEY
 
 
 def test_a_key_whose_check_value_fails_is_read_but_never_verified() -> None:

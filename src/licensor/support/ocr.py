@@ -3,17 +3,21 @@
 A customer who lost a printed card attaches such a screenshot to a support request; the
 desk shows the key read from it. A reading is trusted only when the key's check value
 holds (three Reed-Solomon bytes, ``docs/formats.md``): a misread key passes with
-probability 2^-24 per candidate tried, so few candidates are ever tried and no check
-value is ever "corrected" into another key.
+probability 2^-24 per candidate tried, so few candidates are ever tried (at most
+MAX_CHECKS an image) and no check value is ever "corrected" into another key.
 
 The image goes through a few passes, cheapest first, each stopping the search when a
 candidate's check value holds:
 
 1. the whole window, in grey, dark themes inverted, small text enlarged;
-2. the line that looked most like a key, cut out and enlarged, read as one line: in grey,
-   then told to expect hexadecimal digits only (Tesseract's whitelist), in grey and
-   binarised at two sizes. A whitelisted reading never overrules a digit that a plain
-   reading read as itself (``_contradicts``).
+2. the line that looked most like a key, cut out and enlarged, read as one line: in grey
+   as a raw line (``--psm 13``) and as a text line (``--psm 7``), then told to expect
+   hexadecimal digits only (Tesseract's whitelist), in grey and binarised at two sizes.
+   After each pass the groups of four digits read so far are also combined across passes
+   (a group misread in one pass is often read right in another), each combination still
+   checked by the check value. A key that changes a digit which a plain reading (no
+   whitelist) read as itself, where no plain reading agrees with it, is refused
+   (``_contradicted``).
 
 Tesseract (Debian: ``tesseract-ocr`` and ``tesseract-ocr-eng``) runs as a child process,
 one thread, under a time limit; Pillow decodes and prepares the image.
@@ -38,7 +42,12 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from licensor.errors import LicensorError
-from licensor.licensing.formats import KEY_BYTES, MalformedError, normalize_license_key
+from licensor.licensing.formats import (
+    KEY_BYTES,
+    MalformedError,
+    format_license_key,
+    normalize_license_key,
+)
 
 DEBIAN_PACKAGES = "tesseract-ocr tesseract-ocr-eng"
 KEY_DIGITS = 2 * KEY_BYTES
@@ -60,6 +69,7 @@ _CONFUSIONS = str.maketrans(
         "Q": "9",  # as read for a 9; the O and zero look alike, Q has the 9's tail
         "Y": "9",
         "@": "0",
+        "\u00a9": "0",  # ©, as read for a dotted or slashed zero
         "U": "0",
         "I": "1",
         "i": "1",
@@ -85,6 +95,15 @@ _ALTERNATIVES = {"O": "09", "o": "09", "Q": "90"}
 # probability 2^-24, so 64 keep a wrong key below one in 250,000 even for a candidate
 # that is all misreadings.
 MAX_VARIANTS = 64
+# Distinct 32-digit strings whose check value is tried per image, at most, over every
+# pass and combination: below one wrong key in 130,000 even for a picture whose every
+# reading is wrong (and two keys differ in at least four bytes, so a reading with up to
+# three bytes misread can never pass as another key). bench/ocr.py reports the most used
+# (24 on its default corpus; 104 on pictures of invalid keys, which go through every pass).
+MAX_CHECKS = 128
+# Combinations of groups read in different passes tried after each pass, at most.
+MAX_COMBINATIONS = 16
+GROUPS = KEY_DIGITS // 4
 _HEX_WORD = re.compile(r"[0-9A-F]+")
 _SEPARATOR_ONLY = re.compile(r"[-\u2010-\u2014_.,:;'`\"]+")
 
@@ -108,7 +127,8 @@ class KeyReading:
     ``text`` is the best candidate as read (digits grouped as on screen; empty when
     nothing looked like a key); ``license_key`` is its canonical 32 digits, set only when
     the check value holds, which ``verified`` repeats; ``seconds`` is the wall time and
-    ``passes`` the number of Tesseract runs it took.
+    ``passes`` the number of Tesseract runs it took, ``checks`` the number of distinct
+    32-digit strings whose check value was tried (at most MAX_CHECKS).
     """
 
     text: str
@@ -116,6 +136,7 @@ class KeyReading:
     verified: bool
     seconds: float
     passes: int
+    checks: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,38 +183,53 @@ def read_license_key(
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     binary = _tesseract_binary(tesseract)
     grey = _decode(image)
+    checker = _Checker()
+
+    def result(text: str, key: str | None, passes: int) -> KeyReading:
+        seconds = time.perf_counter() - started
+        return KeyReading(text, key, key is not None, seconds, passes, checker.checks)
 
     whole = _prepared(grey, WHOLE_IMAGE_KEY_HEIGHT / _guess_key_height(grey))
     lines = _lines(_run(binary, whole.image, psm=6, timeout=timeout))
     passes = 1
     for line in lines:
-        key = _first_valid(_candidates(line.words))
+        key = checker.first_valid(_candidates(line.words))
         if key is not None:
-            return KeyReading(line.text, key, True, time.perf_counter() - started, passes)
+            return result(line.text, key, passes)
     target = _most_key_like(lines)
     if target is None:
-        return KeyReading("", None, False, time.perf_counter() - started, passes)
+        return result("", None, passes)
 
     best, best_score = target.text, _key_likeness(target.text)
     plain = [target]  # readings without a whitelist: what they read plainly is binding
+    votes = _GroupVotes()
+    votes.add(target)
     crop = _line_crop(whole, target)
     for line_pass in LINE_PASSES:
-        if _cpu_seconds() - cpu_started > CPU_BUDGET:
+        if _cpu_seconds() - cpu_started > CPU_BUDGET or checker.exhausted:
             break
         factor = line_pass.key_height / max(1, target.height())
         line_image = _prepared(crop, factor, binarise=line_pass.binarise)
         whitelist = HEX_WHITELIST if line_pass.whitelist else None
-        read = _lines(_run(binary, line_image.image, psm=7, timeout=timeout, whitelist=whitelist))
+        tsv = _run(
+            binary, line_image.image, psm=line_pass.psm, timeout=timeout, whitelist=whitelist
+        )
+        read = _lines(tsv)
         passes += 1
+        if not line_pass.whitelist:
+            plain.extend(read)
         for line in read:
-            key = _first_valid(_candidates(line.words))
-            if key is not None and not any(_contradicts(key, reading) for reading in plain):
-                return KeyReading(line.text, key, True, time.perf_counter() - started, passes)
-            if not line_pass.whitelist:
-                plain.append(line)
+            votes.add(line)
             if _key_likeness(line.text) > best_score:
                 best, best_score = line.text, _key_likeness(line.text)
-    return KeyReading(best, None, False, time.perf_counter() - started, passes)
+        for line in read:
+            key = checker.first_valid(_candidates(line.words))
+            if key is not None and not _contradicted(key, plain):
+                return result(line.text, key, passes)
+        key = checker.first_valid(votes.combinations())
+        if key is not None and not _contradicted(key, plain):
+            return result(format_license_key(key), key, passes)
+    return result(best, None, passes)
 
 
 @dataclass(frozen=True)
@@ -201,15 +237,18 @@ class _LinePass:
     key_height: int  # pixels
     binarise: bool
     whitelist: bool
+    psm: int  # 13: a raw line, 7: a line of text
 
 
 # Tried in turn on the line that looked most like a key, until one reads a key whose check
-# value holds. Measured with bench/ocr.py: each reads keys the others miss.
+# value holds. Measured with bench/ocr.py: each reads keys the others miss; the raw line
+# first, which reads Liberation Mono's dotted zero where the text line often doubles it.
 LINE_PASSES = (
-    _LinePass(40, binarise=False, whitelist=False),
-    _LinePass(40, binarise=False, whitelist=True),
-    _LinePass(60, binarise=True, whitelist=True),
-    _LinePass(48, binarise=True, whitelist=True),
+    _LinePass(40, binarise=False, whitelist=False, psm=13),
+    _LinePass(40, binarise=False, whitelist=False, psm=7),
+    _LinePass(40, binarise=False, whitelist=True, psm=7),
+    _LinePass(60, binarise=True, whitelist=True, psm=7),
+    _LinePass(48, binarise=True, whitelist=True, psm=7),
 )
 # CPU seconds (ours and Tesseract's) after which no further pass is started (SPEC: under
 # 2 s an image). CPU, not wall time: on a busy machine a reading takes longer but is as
@@ -222,26 +261,76 @@ def _cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def _contradicts(license_key: str, plain: _Line) -> bool:
-    """Whether a key changes a digit that a plain reading (no whitelist) read as itself.
+def _aligned_groups(line: _Line) -> list[str | None] | None:
+    """The line's eight groups as read (None where a group could not be read), when its
+    words line up with the key's groups; else None."""
+    words = [_as_hex(word.text) for word in line.words]
+    joined = "".join(word for word in words if word)
+    if all(word is not None for word in words) and len(joined) == KEY_DIGITS:
+        return [joined[start : start + 4] for start in range(0, KEY_DIGITS, 4)]
+    groups = [word for word in words if word != ""]  # separators read as words dropped
+    if len(groups) != GROUPS:
+        return None
+    return [group if group is not None and len(group) == 4 else None for group in groups]
+
+
+def _agrees(group: str, digits: str) -> bool:
+    return all(
+        digit in _ALTERNATIVES.get(character, _as_digits(character))
+        for character, digit in zip(group, digits, strict=True)
+    )
+
+
+def _contradicted(license_key: str, plain: list[_Line]) -> bool:
+    """Whether a key changes, in some group, a digit that a plain reading (no whitelist)
+    read as itself, while no plain reading agrees with the key in that group.
 
     Told to output only hex digits, Tesseract sometimes swaps a clear digit for another
-    (a C read as 0): such a reading may settle what the plain one read as a look-alike
-    or could not read, never overrule it. Compared group by group, where they align.
+    (a C read as 0): such a reading may settle what the plain ones read as a look-alike
+    or could not read, never overrule all of them.
     """
-    groups = [word.replace("-", "").replace("/", "") for word in plain.text.split()]
-    if len(groups) != KEY_DIGITS // 4:
-        joined = "".join(groups)
-        if len(joined) != KEY_DIGITS:
-            return False
-        groups = [joined[start : start + 4] for start in range(0, KEY_DIGITS, 4)]
-    for start, read in zip(range(0, KEY_DIGITS, 4), groups, strict=True):
-        if len(read) != 4:
-            continue
-        for digit, character in zip(license_key[start : start + 4], read, strict=True):
-            if character in HEX_DIGITS and character != digit:
-                return True
+    aligned = [groups for groups in map(_aligned_groups, plain) if groups is not None]
+    for position in range(GROUPS):
+        digits = license_key[4 * position : 4 * position + 4]
+        read = [group for groups in aligned if (group := groups[position]) is not None]
+        clash = any(
+            character in HEX_DIGITS and character != digit
+            for group in read
+            for character, digit in zip(group, digits, strict=True)
+        )
+        if clash and not any(_agrees(group, digits) for group in read):
+            return True
     return False
+
+
+class _GroupVotes:
+    """The groups of four read at each of the key's eight places, over all passes."""
+
+    def __init__(self) -> None:
+        self.places: list[dict[str, int]] = [{} for _ in range(GROUPS)]
+
+    def add(self, line: _Line) -> None:
+        groups = _aligned_groups(line)
+        if groups is None:
+            return
+        for place, group in zip(self.places, groups, strict=True):
+            if group is not None:
+                place[group] = place.get(group, 0) + 1
+
+    def combinations(self) -> Iterator[str]:
+        """Keys as read, one group from each place: most often read first."""
+        ranked = [sorted(place, key=lambda group: -place[group]) for place in self.places]
+        if not all(ranked) or all(len(choices) == 1 for choices in ranked):
+            return  # a place never read; or one reading only, already tried as it is
+        width = 3
+        while math.prod(min(width, len(choices)) for choices in ranked) > 4096:
+            width -= 1
+        choices = [list(enumerate(groups[:width])) for groups in ranked]
+        combined = sorted(
+            itertools.product(*choices), key=lambda picked: sum(rank for rank, _ in picked)
+        )
+        for picked in combined[:MAX_COMBINATIONS]:
+            yield "".join(group for _rank, group in picked)
 
 
 # --- the image --------------------------------------------------------------------------
@@ -463,15 +552,34 @@ def _variants(read: str) -> Iterator[str]:
         yield "".join(digits)
 
 
-def _first_valid(candidates: Iterable[str]) -> str | None:
-    """The first key whose check value holds among the candidates' variants."""
-    for candidate in candidates:
-        for digits in _variants(candidate):
-            try:
-                return normalize_license_key(digits)
-            except MalformedError:
-                continue
-    return None
+class _Checker:
+    """Tries check values, each distinct string once, MAX_CHECKS an image at most."""
+
+    def __init__(self) -> None:
+        self.tried: set[str] = set()
+
+    @property
+    def checks(self) -> int:
+        return len(self.tried)
+
+    @property
+    def exhausted(self) -> bool:
+        return len(self.tried) >= MAX_CHECKS
+
+    def first_valid(self, candidates: Iterable[str]) -> str | None:
+        """The first key whose check value holds among the candidates' variants."""
+        for candidate in candidates:
+            for digits in _variants(candidate):
+                if digits in self.tried:
+                    continue
+                if self.exhausted:
+                    return None
+                self.tried.add(digits)
+                try:
+                    return normalize_license_key(digits)
+                except MalformedError:
+                    continue
+        return None
 
 
 def _key_likeness(text: str) -> int:

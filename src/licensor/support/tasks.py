@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from licensor import jobs
+from licensor.logging import log
 from licensor.models import Attachment, OcrStatus
 from licensor.support.attachments import load_attachment, seal_reading
 
@@ -35,7 +36,12 @@ def _failed(context: jobs.JobContext, payload: dict[str, Any], error: str) -> No
 @jobs.handler(READ_KEY, max_attempts=4, on_failure=_failed)
 def read_key(context: jobs.JobContext, payload: dict[str, Any]) -> None:
     """Read the license key in one screenshot and keep what was read."""
-    from licensor.support.ocr import ScreenshotUnreadable, read_license_key
+    from licensor.support.ocr import (
+        DEBIAN_PACKAGES,
+        OcrUnavailable,
+        ScreenshotUnreadable,
+        read_license_key,
+    )
 
     with context.database.transaction() as session:
         attachment = session.get(Attachment, payload["attachment_id"])
@@ -44,9 +50,20 @@ def read_key(context: jobs.JobContext, payload: dict[str, Any]) -> None:
         session.expunge(attachment)
     png = load_attachment(context.settings, context.keyring, attachment)
     try:
-        reading = read_license_key(png)
+        reading = read_license_key(png, tesseract=context.settings.tesseract)
     except ScreenshotUnreadable as error:
         raise jobs.JobFailed(str(error)) from None
+    except OcrUnavailable as error:
+        # Not the screenshot's fault: the job is retried (and in the end marked failed),
+        # but the host needs fixing, so say how.
+        log.error(
+            "support.ocr_unavailable",
+            attachment=attachment.id,
+            error=str(error),
+            tesseract=context.settings.tesseract or "tesseract on PATH",
+            fix=f"install Debian's {DEBIAN_PACKAGES} or set LICENSOR_TESSERACT",
+        )
+        raise
     with context.database.transaction() as session:
         stored = session.get(Attachment, attachment.id)
         if stored is None:
