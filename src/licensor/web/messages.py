@@ -32,8 +32,9 @@ FIELD_MESSAGES = {
     "store_quantity_range": N_("Choose 1 to 10 codes."),
     "card_number_invalid": N_("Enter the 16 digits of the card number."),
     "card_not_a_test_card": N_(
-        "This is test mode: use 4242 4242 4242 4242 to pay, or 4000 0000 0000 0002 "
-        "to see a declined card."
+        "This is test mode: use 4242 4242 4242 4242 to pay, 4000 0000 0000 0002 "
+        "to see a declined card, or 4000 0000 0000 0341 to pay now and have renewals "
+        "declined."
     ),
     "card_expiry_invalid": N_("Enter the expiry date as month/year, e.g. 12/30."),
     "card_expired": N_("This card has expired; use an expiry date in the future."),
