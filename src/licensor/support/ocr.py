@@ -17,7 +17,9 @@ candidate's check value holds:
    (a group misread in one pass is often read right in another), each combination still
    checked by the check value. A key that changes a digit which a plain reading (no
    whitelist) read as itself, where no plain reading agrees with it, is refused
-   (``_contradicted``).
+   (``_contradicted``). Nothing read is ever mended (a digit swapped, a character taken
+   out of a group of five): a picture of a key one digit off would then pass as the key
+   it is one digit from, which is what bench/ocr.py's pictures of invalid keys test.
 
 Tesseract (Debian: ``tesseract-ocr`` and ``tesseract-ocr-eng``) runs as a child process,
 one thread, under a time limit; Pillow decodes and prepares the image.
@@ -105,6 +107,7 @@ MAX_CHECKS = 128
 MAX_COMBINATIONS = 16
 GROUPS = KEY_DIGITS // 4
 _HEX_WORD = re.compile(r"[0-9A-F]+")
+_STRAY_MARKS = re.compile(r"[-/\u2010-\u2014_.,:;'`\"\u2018\u2019\u201a\u201c\u201d\u20ac$%^*~]")
 _SEPARATOR_ONLY = re.compile(r"[-\u2010-\u2014_.,:;'`\"]+")
 
 
@@ -242,10 +245,13 @@ class _LinePass:
 
 # Tried in turn on the line that looked most like a key, until one reads a key whose check
 # value holds. Measured with bench/ocr.py: each reads keys the others miss; the raw line
-# first, which reads Liberation Mono's dotted zero where the text line often doubles it.
+# first, which reads Liberation Mono's dotted zero where the text line often doubles it;
+# a small text line next, which reads the app's own picture's leading 4 (DejaVu Sans
+# Mono at scale 1) that larger ones take for an A.
 LINE_PASSES = (
     _LinePass(40, binarise=False, whitelist=False, psm=13),
     _LinePass(40, binarise=False, whitelist=False, psm=7),
+    _LinePass(24, binarise=False, whitelist=False, psm=7),
     _LinePass(40, binarise=False, whitelist=True, psm=7),
     _LinePass(60, binarise=True, whitelist=True, psm=7),
     _LinePass(48, binarise=True, whitelist=True, psm=7),
@@ -510,8 +516,11 @@ def _as_hex(word: str) -> str | None:
     digit (itself or a look-alike); else None."""
     if _SEPARATOR_ONLY.fullmatch(word):
         return ""
-    # A slash or dash inside a group is a stroke of a 7 or the like read twice.
-    cleaned = word.replace("-", "").replace("/", "")
+    # A slash or dash inside a group is a stroke of a 7 or the like read twice; quotes,
+    # commas and currency signs are specks or a cursor read as marks.
+    cleaned = _STRAY_MARKS.sub("", word)
+    if not cleaned:
+        return ""
     return cleaned if _HEX_WORD.fullmatch(_as_digits(cleaned)) else None
 
 
