@@ -39,7 +39,6 @@ from licensor.errors import (
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing, audit
-from licensor.mail.outbox import enqueue
 from licensor.models import (
     ActivationCode,
     Batch,
@@ -410,23 +409,17 @@ class Store(Service):
             self._send_subscription_confirmation(order, again=again)
             return
         codes = self.order_codes(order)
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=order.customer_email,
-            template="order_confirmation",
-            language=order.language,
-            context={
-                "product": self.settings.product_name,
-                "number": order.number,
-                "name": order.customer_name,
-                "purchased_on": order.purchased_at.strftime("%Y-%m-%d"),
-                "codes": [{"plan": plan.name, "code": code} for plan, code in codes],
-                "again": again,
-                "licenses_url": self.settings.url("/account/licenses"),
-                "help_url": self.settings.url("/help"),
-            },
+        self.send_mail(
+            order.customer_email,
+            order.language,
+            "order_confirmation",
+            number=order.number,
+            name=order.customer_name,
+            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
+            codes=[{"plan": plan.name, "code": code} for plan, code in codes],
+            again=again,
+            licenses_url=self.settings.url("/account/licenses"),
+            help_url=self.settings.url("/help"),
         )
 
     def order_subscription(self, order: Order) -> Subscription | None:
@@ -438,29 +431,23 @@ class Store(Service):
     def _send_subscription_confirmation(self, order: Order, *, again: bool) -> None:
         subscription = self.order_subscription(order)
         item = next(item for item in order.items if item.kind == ItemKind.SUBSCRIPTION)
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=order.customer_email,
-            template="subscription_confirmation",
-            language=order.language,
-            context={
-                "product": self.settings.product_name,
-                "number": order.number,
-                "name": order.customer_name,
-                "purchased_on": order.purchased_at.strftime("%Y-%m-%d"),
-                "plan": item.plan.name,
-                "amount": money(order.total_cents, order.currency, order.language),
-                "term_days": item.plan.term_days,
-                "status": subscription.status if subscription else "",
-                "renews_on": (
-                    subscription.current_period_end.strftime("%Y-%m-%d") if subscription else ""
-                ),
-                "again": again,
-                "subscriptions_url": self.settings.url("/account/subscriptions"),
-                "help_url": self.settings.url("/help"),
-            },
+        self.send_mail(
+            order.customer_email,
+            order.language,
+            "subscription_confirmation",
+            number=order.number,
+            name=order.customer_name,
+            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
+            plan=item.plan.name,
+            amount=money(order.total_cents, order.currency, order.language),
+            term_days=item.plan.term_days,
+            status=subscription.status if subscription else "",
+            renews_on=(
+                subscription.current_period_end.strftime("%Y-%m-%d") if subscription else ""
+            ),
+            again=again,
+            subscriptions_url=self.settings.url("/account/subscriptions"),
+            help_url=self.settings.url("/help"),
         )
 
     def find_order(self, number: str, partner: Partner | None = None) -> Order | None:
@@ -609,23 +596,17 @@ class Store(Service):
         )
 
     def _send_partner_pointer(self, order: Order, partner: Partner) -> None:
-        enqueue(
-            self.session,
-            self.keyring,
-            self.now,
-            to=order.customer_email,
-            template="order_partner_pointer",
-            language=order.language,
-            context={
-                "product": self.settings.product_name,
-                "number": order.number,
-                "name": order.customer_name,
-                "purchased_on": order.purchased_at.strftime("%Y-%m-%d"),
-                "partner": {
-                    "name": partner.name,
-                    "email": partner.email,
-                    "url": partner.url,
-                    "phone": partner.phone,
-                },
+        self.send_mail(
+            order.customer_email,
+            order.language,
+            "order_partner_pointer",
+            number=order.number,
+            name=order.customer_name,
+            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
+            partner={
+                "name": partner.name,
+                "email": partner.email,
+                "url": partner.url,
+                "phone": partner.phone,
             },
         )
