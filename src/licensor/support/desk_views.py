@@ -399,7 +399,8 @@ def code_page(request: Request, web: Pages, code_id: int, done: str = "") -> Res
 # --- actions from a request -----------------------------------------------------------------
 
 
-def _code_id(text: str) -> int:
+def _form_id(text: str) -> int:
+    """A row id posted by a desk form (code, order, license, seat); not a number: 404."""
     try:
         return int(text)
     except ValueError:
@@ -419,7 +420,7 @@ def send_code(
 ) -> Response:
     with web.unit(request, require=STAFF, check_csrf=True) as unit:
         support_request = _desk(unit).request(number, lock=True)
-        code = _code_id(code_id)
+        code = _form_id(code_id)
         try:
             _recovery(unit).send_code(
                 unit.account,
@@ -454,7 +455,7 @@ def attach_order(
         support_request = desk.request(number, lock=True)
         try:
             attached = _recovery(unit).attach_order(
-                unit.account, support_request, _code_id(order_id), reason=reason
+                unit.account, support_request, _form_id(order_id), reason=reason
             )
         except FormInvalid as error:
             return _request_page(
@@ -482,7 +483,7 @@ def attach_code(
 ) -> Response:
     with web.unit(request, require=STAFF, check_csrf=True) as unit:
         support_request = _desk(unit).request(number, lock=True)
-        code = _code_id(code_id)
+        code = _form_id(code_id)
         try:
             _recovery(unit).attach_code(unit.account, support_request, code, reason=reason)
         except FormInvalid as error:
@@ -506,8 +507,8 @@ def release(
     with web.unit(request, require=STAFF, check_csrf=True) as unit:
         support_request = _desk(unit).request(number, lock=True)
         recovery = _recovery(unit)
-        license_number = _code_id(license_id)
-        seat = None if activation_id == "all" else _code_id(activation_id)
+        license_number = _form_id(license_id)
+        seat = None if activation_id == "all" else _form_id(activation_id)
         try:
             recovery.release(
                 unit.account, support_request, license_number, activation_id=seat, reason=reason
@@ -530,7 +531,7 @@ def replace_code(
 ) -> Response:
     with web.unit(request, require=STAFF, check_csrf=True) as unit:
         support_request = _desk(unit).request(number, lock=True)
-        code = _code_id(code_id)
+        code = _form_id(code_id)
         try:
             replacement = _recovery(unit).block_and_replace(
                 unit.account, support_request, code, reason=reason
