@@ -216,3 +216,54 @@ class OrderLinkedElsewhere(LicensorError):
     status = 409
     code = "order_linked_elsewhere"
     title = "This order belongs to another account. It was not moved."
+
+
+class CodeNotSold(LicensorError):
+    """A code whose sale must be recorded first (a partner's allocation, or a card batch
+    sold at the till) activates only once the partner or the till has recorded it."""
+
+    status = 403
+    code = "code_not_sold"
+    title = (
+        "This activation code has not been sold yet; the shop that sold it must register "
+        "the sale first"
+    )
+
+
+class PayloadTooLarge(LicensorError):
+    status = 413
+    code = "payload_too_large"
+    title = "The request body is too large"
+
+
+class IdempotencyKeyReused(LicensorError):
+    """Stripe's semantics: one Idempotency-Key, one request body."""
+
+    status = 422
+    code = "idempotency_key_reused"
+    title = "This Idempotency-Key was already used with a different request"
+
+
+class IdempotencyRequestInProgress(LicensorError):
+    status = 409
+    code = "idempotency_request_in_progress"
+    title = "A request with this Idempotency-Key is still being processed; retry shortly"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class ServiceUnavailable(LicensorError):
+    """A store the answer depends on is away: the database, or the rate-limit store where a
+    limit protects a guessable secret (failing closed)."""
+
+    status = 503
+    code = "service_unavailable"
+    title = "The service is briefly unavailable; try again shortly"
+
+    def __init__(self, retry_after: int = 5, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
