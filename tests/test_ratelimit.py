@@ -101,3 +101,39 @@ def test_two_processes_share_one_redis_count(redis_url: str) -> None:
     assert second.hit(rule, "10.9.9.9") is None
     assert first.hit(rule, "10.9.9.9") is not None
     assert second.hit(rule, "10.9.9.9") is not None
+
+
+def _exercise_tallies(fake: FakeTime, limiter: RateLimiter) -> None:
+    fake.now = 3_000_000.5
+    assert limiter.tally("t:a") is None
+    assert limiter.add("t:a", 60).count == 1
+    fake.now += 30
+    second = limiter.add("t:a", 60)
+    assert (second.count, second.last, second.expires) == (2, 3_000_030.5, 3_000_090.5)
+    assert limiter.tally("t:a") == second, "an addition renews the expiry"
+    fixed = [limiter.add("t:window", 60, renew=False) for _ in range(3)]
+    fake.now += 59
+    assert limiter.add("t:window", 60, renew=False).expires == fixed[0].expires
+    fake.now += 1
+    assert limiter.tally("t:window") is None, "a fixed window ends 60 s after its first"
+    assert limiter.add("t:window", 60, renew=False).count == 1
+    limiter.clear("t:a")
+    assert limiter.tally("t:a") is None
+    rule = Rule("peeked", 2, 60)
+    fake.now = 3_000_100.0  # 20 s before its window ends
+    assert limiter.peek(rule, "k") is None
+    limiter.hit(rule, "k")
+    assert limiter.peek(rule, "k") is None
+    limiter.hit(rule, "k")
+    assert limiter.peek(rule, "k") == 20, "a look says the next hit would be refused"
+    assert limiter.hit(rule, "k") == 20, "and looking counted nothing"
+
+
+def test_the_memory_store_keeps_tallies() -> None:
+    fake = FakeTime()
+    _exercise_tallies(fake, MemoryRateLimiter(now=fake))
+
+
+def test_the_redis_store_keeps_tallies_like_the_memory_store(redis_url: str) -> None:
+    fake = FakeTime()
+    _exercise_tallies(fake, RedisRateLimiter(redis_url, now=fake))

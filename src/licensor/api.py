@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from licensor import __version__
 from licensor.accounts.endpoints import router as accounts_api
+from licensor.accounts.two_factor_views import router as two_factor_pages
 from licensor.accounts.views import router as accounts_pages
 from licensor.clock import Clock, clock
 from licensor.config import Settings, get_settings
@@ -42,7 +43,6 @@ from licensor.web.pages import (
     SignInRequired,
     TwoFactorRequired,
     Web,
-    sign_in_location,
 )
 
 
@@ -126,7 +126,7 @@ def create_app(
     @app.exception_handler(LicensorError)
     async def licensor_error(request: Request, error: LicensorError) -> Response:
         if isinstance(error, SignInRequired):
-            return RedirectResponse(sign_in_location(error.next_path), status_code=303)
+            return RedirectResponse(error.location, status_code=303)
         if isinstance(error, TwoFactorRequired) and not _wants_json(request):
             return RedirectResponse("/account/settings#two-factor", status_code=303)
         if not _wants_json(request):
@@ -172,6 +172,7 @@ def create_app(
     app.include_router(licensing_router)
     app.include_router(accounts_api)
     app.include_router(accounts_pages)
+    app.include_router(two_factor_pages)
     app.include_router(help_pages)
     app.include_router(enrollment_api)
     app.include_router(partner_api)

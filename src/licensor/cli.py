@@ -510,9 +510,11 @@ def users_create(
                 summary = f"{account.email} ({', '.join(account.roles)})"
         except FormInvalid as error:
             for field, problem in error.fields.items():
-                errors.print(f"[red]error:[/red] {field}: {problem.replace('_', ' ')}")
+                errors.print(f"[red]error:[/red] {field}: {field_message(problem)}")
             raise typer.Exit(1) from None
     two_factor = " with two-factor sign-in" if totp_secret else ""
+    if not totp_secret and role in ("agent", "admin"):
+        two_factor = "; two-factor sign-in is set up at its first sign-in"
     console.print(f"account {summary} created{two_factor}; it can sign in now")
 
 

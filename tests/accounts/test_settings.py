@@ -1,11 +1,8 @@
-"""My Account settings: change of email (the old address is told), language, two-factor."""
+"""My Account settings: change of email (the old address is told), language. (Two-factor
+settings: test_two_factor.py.)"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from licensor.accounts import totp
-from licensor.clock import Clock
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
@@ -63,35 +60,3 @@ def test_the_language_chosen_in_settings_is_used_for_pages_and_mail(
     (changed,) = outbox(database, customer.email, "password_changed")
     assert changed.language == "it"
     assert changed.subject == "La tua password è stata cambiata"
-
-
-def test_two_factor_is_turned_on_with_a_valid_code_and_off_with_the_password(
-    clock: Clock, make_account: MakeAccount, form_browser: OpenBrowser
-) -> None:
-    customer = make_account()
-    visitor = form_browser()
-    visitor.sign_in(customer)
-    secret = totp.new_secret()
-    refused = visitor.post("/account/settings/two-factor", {"secret": secret, "code": "000000"})
-    assert refused.status_code == 422
-    code = totp.code_at(secret, totp.step_of(clock.now()))
-    assert (
-        visitor.post("/account/settings/two-factor", {"secret": secret, "code": code}).status_code
-        == 200
-    )
-
-    second = form_browser()
-    second.sign_in(customer)
-    assert not second.signed_in(), "the password alone no longer opens My Account"
-    clock.advance(timedelta(seconds=2 * totp.STEP_SECONDS))  # a code is used once
-    later = totp.code_at(secret, totp.step_of(clock.now()))
-    assert second.post("/sign-in/two-factor", {"code": later}).is_redirect
-    assert second.signed_in()
-
-    assert (
-        visitor.post("/account/settings/two-factor/disable", {"password": PASSWORD}).status_code
-        == 200
-    )
-    third = form_browser()
-    third.sign_in(customer)
-    assert third.signed_in()

@@ -53,7 +53,10 @@ def test_an_agent_without_two_factor_is_sent_to_enrol_before_staff_pages(
         without.sign_in(plain)
         refused = without.get("/probe/staff")
         assert refused.status_code == 303
-        assert refused.headers["location"] == "/account/settings#two-factor"
+        assert refused.headers["location"] == "/sign-in/two-factor?next=/probe/staff"
+        assert without.get(refused.headers["location"]).headers["location"].startswith(
+            "/sign-in/two-factor/enrol"
+        ), "the password alone leads only to enrolment"
 
         with_code = Browser(url)
         with_code.sign_in(enrolled)

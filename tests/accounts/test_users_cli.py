@@ -150,4 +150,46 @@ def test_a_duplicate_email_fails_whatever_its_case(
 
     assert result.returncode == 1
     assert "email" in result.stderr
-    assert "taken" in result.stderr
+    assert "cannot be used" in result.stderr
+
+
+def test_a_password_too_short_for_the_account_or_too_common_fails_saying_why(
+    database: Database, settings: Settings, tmp_path: Path
+) -> None:
+    def create(password: str, *two_factor: str) -> subprocess.CompletedProcess[str]:
+        return _licensor(
+            settings,
+            tmp_path,
+            *("users", "create", "--email", "y@example.com", "--role", "agent", *two_factor),
+            password=password,
+        )
+
+    without_totp = create("Qv7#kestrel-2")  # 13 characters: the password alone
+    common = create("letmein123", "--totp-secret", SECRET)
+    with_totp = create("Qv7#kestrel-2", "--totp-secret", SECRET)
+
+    assert without_totp.returncode == 1
+    assert "too short for your account: use at least 15 characters" in without_totp.stderr
+    assert common.returncode == 1
+    assert "list of common passwords" in common.stderr
+    assert with_totp.returncode == 0, with_totp.stderr
+
+
+def test_an_agent_created_without_a_totp_secret_sets_it_up_at_its_first_sign_in(
+    database: Database, settings: Settings, tmp_path: Path, form_browser: OpenBrowser
+) -> None:
+    result = _licensor(
+        settings, tmp_path, "users", "create", "--email", "new.agent@example.com", "--role", "agent"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "two-factor sign-in is set up at its first sign-in" in result.stdout
+    agent = form_browser()
+
+    first = agent.sign_in(Customer(0, "new.agent@example.com", PASSWORD))
+
+    assert first.headers["location"].startswith("/sign-in/two-factor")
+    desk = agent.get("/desk")
+    assert desk.status_code == 303
+    assert desk.headers["location"].startswith("/sign-in/two-factor")
+    assert agent.get(agent.get(desk.headers["location"]).headers["location"]).status_code == 200
+    assert "Set up two-factor sign-in" in agent.get("/sign-in/two-factor/enrol").text

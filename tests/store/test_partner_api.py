@@ -613,24 +613,61 @@ def test_guessing_keys_from_one_address_is_rate_limited(
         ):
             assert_problem(refused, 429, "rate_limited")
             assert refused.headers["retry-after"] == "45"
-        # A partner behind the same address is not locked out by someone else's guesses.
-        assert server.api.get(ALLOCATIONS, headers=seller.auth).status_code == 200
+        # Refused before any key is tried, the right one included: guessing stops here.
+        assert_problem(server.api.get(ALLOCATIONS, headers=seller.auth), 429, "rate_limited")
+        # The partner itself, from its own address, was never held up.
+        with _client_from(server.url, "127.0.0.3") as partner:
+            assert partner.get(ALLOCATIONS, headers=seller.auth).status_code == 200
 
         server.limiter_time.now += 45
         assert_problem(server.api.get(ALLOCATIONS), 401, "invalid_api_key")
 
 
-def test_guesses_at_one_key_count_against_that_key_from_any_address(
+def _client_from(url: str, address: str) -> httpx.Client:
+    """A client whose requests come from another loopback address."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=url, timeout=30, transport=transport)
+
+
+def test_guesses_at_a_partners_key_prefix_do_not_spend_the_partners_quota(
     limited_server: StartLimitedServer, make_seller: MakeSeller
 ) -> None:
     seller = make_seller()
-    with limited_server(partner_rate="3/minute") as server:
-        for _ in range(3):
-            guess = REFUSALS["right prefix, wrong secret"](seller)
-            assert_problem(server.api.get(ALLOCATIONS, headers=guess), 401, "invalid_api_key")
+    with (
+        limited_server(partner_rate="100/minute") as server,
+        _client_from(server.url, "127.0.0.2") as attacker,
+        _client_from(server.url, "127.0.0.3") as partner,
+    ):
+        answers = [
+            attacker.get(ALLOCATIONS, headers=REFUSALS["right prefix, wrong secret"](seller))
+            for _ in range(200)
+        ]
 
-        # The key's own count is spent: even the right secret waits for the window.
-        assert_problem(server.api.get(ALLOCATIONS, headers=seller.auth), 429, "rate_limited")
+        statuses = [answer.status_code for answer in answers]
+        assert statuses[:100] == [401] * 100, "each wrong secret is refused"
+        assert statuses[100:] == [429] * 100, "then the address is, whatever it sends"
+        assert_problem(answers[-1], 429, "rate_limited")
+        # The partner's real calls from its own address go through: the quota of its key
+        # counts only requests that proved the key.
+        for _ in range(5):
+            assert partner.get(ALLOCATIONS, headers=seller.auth).status_code == 200
+        recorded = partner.post(ORDERS, json=sale(seller.codes[:1], "WEB-9"), headers=seller.auth)
+        assert recorded.status_code == 201, recorded.text
+
+
+def test_the_quota_of_a_key_counts_its_proven_requests_from_every_address(
+    limited_server: StartLimitedServer, make_seller: MakeSeller
+) -> None:
+    seller = make_seller()
+    with (
+        limited_server(partner_rate="3/minute") as server,
+        _client_from(server.url, "127.0.0.2") as elsewhere,
+    ):
+        assert server.api.get(ALLOCATIONS, headers=seller.auth).status_code == 200
+        assert elsewhere.get(ALLOCATIONS, headers=seller.auth).status_code == 200
+        assert server.api.get(ALLOCATIONS, headers=seller.auth).status_code == 200
+
+        assert_problem(elsewhere.get(ALLOCATIONS, headers=seller.auth), 429, "rate_limited")
 
 
 # --- the API description ---------------------------------------------------------------------

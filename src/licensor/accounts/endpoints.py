@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from fastapi import APIRouter, Depends, Request
 
 from licensor.accounts.portal import CONNECT_MINUTES, POLL_SECONDS, Portal, format_user_code
@@ -15,14 +13,19 @@ from licensor.accounts.schemas import (
     LinkIn,
     LinkOut,
 )
-from licensor.accounts.service import Accounts, normalize_email
+from licensor.accounts.service import Accounts
+from licensor.accounts.throttle import SignInThrottle, SignInThrottled
 from licensor.deps import AppSettings, Db, Keys, Now, client_address, rate_limited
-from licensor.errors import EmailNotVerified, LicenseLinkedElsewhere
+from licensor.errors import (
+    EmailNotVerified,
+    InvalidCredentials,
+    LicenseLinkedElsewhere,
+    LicensorError,
+)
 from licensor.licensing.schemas import ActivationOut
 from licensor.licensing.service import DeviceInfo
 from licensor.logging import log
 from licensor.problems import problem_responses
-from licensor.ratelimit import enforce
 from licensor.store.subscriptions import Subscriptions
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -39,28 +42,57 @@ def mask_email(email: str) -> str:
     responses=problem_responses(401, 403, 404, 409, 422, 429),
     dependencies=[Depends(rate_limited("link"))],
     summary="Join this device's license and its activation code to an account (F4)",
+    description="The email and password are throttled as the sign-in page is: per "
+    "address, per (email, address) pair, and per email with a growing delay after "
+    "repeated failures and no more tries after 100 in a row until a password reset; a "
+    "throttled request is `rate_limited` 429 with `Retry-After`, and its password is not "
+    "checked.",
 )
 def link_license(
     body: LinkIn, request: Request, database: Db, keyring: Keys, settings: AppSettings, now: Now
 ) -> LinkOut:
-    # A second count per email, so spreading guesses over addresses does not help.
-    email_key = hashlib.sha256(normalize_email(body.email).encode()).hexdigest()
-    enforce(request.app.state.limiter, request.app.state.rules["link"], "email:" + email_key)
-    refused: LicenseLinkedElsewhere | None = None
+    address = client_address(request)
+    guard = SignInThrottle.of(request.app.state.limiter, keyring)
+    email_key = guard.email_key(body.email)
+    actor = f"api:{address}"
+    refused: LicensorError | None = None  # raised after the commit, so it stays audited
+    verification_sent = False
     with database.transaction() as session:
         accounts = Accounts(session, keyring, settings, now)
-        account = accounts.authenticate(body.email, body.password)
-        if account.email_verified_at is None:
-            accounts.send_verification(account)
-            verification_sent = True
-        else:
-            verification_sent = False
-            try:
-                linked = accounts.link_license(
-                    account, body.license_key, body.fingerprint, via="app"
-                )
-            except LicenseLinkedElsewhere as error:
-                refused = error  # raised after the commit, so the refusal stays audited
+        account = None
+        try:
+            guard.check(email_key, address, known_browser=False)
+            account = accounts.authenticate(
+                body.email, body.password, actor=actor, email_key=email_key
+            )
+        except SignInThrottled as throttled:
+            accounts.auth_event(
+                "accounts.sign_in_throttled",
+                accounts.by_email(body.email),
+                actor,
+                email_key,
+                locked=throttled.locked,
+                retry_after=throttled.retry_after,
+            )
+            refused = throttled
+        except InvalidCredentials as error:
+            guard.failed(email_key, address)
+            refused = error
+        if account is not None:
+            if not (account.totp_secret_ciphertext or account.needs_two_factor):
+                # With a second factor the password alone is no full sign-in: the
+                # account's count of failures stays until the second factor is given.
+                guard.succeeded(email_key, address)
+            if account.email_verified_at is None:
+                accounts.send_verification(account)
+                verification_sent = True
+            else:
+                try:
+                    linked = accounts.link_license(
+                        account, body.license_key, body.fingerprint, via="app"
+                    )
+                except LicenseLinkedElsewhere as error:
+                    refused = error
     if verification_sent:
         raise EmailNotVerified()
     if refused is not None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from licensor.accounts import passwords, totp
+from licensor.accounts import passwords, sessions, totp
 from licensor.clock import isoformat
 from licensor.errors import (
     FormInvalid,
@@ -26,6 +26,7 @@ from licensor.errors import (
     LicenseNotOnDevice,
 )
 from licensor.licensing.service import Licensing, audit
+from licensor.logging import log
 from licensor.models import (
     Account,
     AccountToken,
@@ -98,7 +99,7 @@ class Accounts(Service):
         problems = {}
         if problem := email_problem(email):
             problems["email"] = problem
-        if problem := passwords.policy_problem(password, email):
+        if problem := passwords.policy_problem(password, email, second_factor=bool(totp_secret)):
             problems["password"] = problem
         if unknown := set(roles) - set(Role.ALL):
             problems["role"] = f"unknown_role:{','.join(sorted(unknown))}"
@@ -175,61 +176,113 @@ class Accounts(Service):
 
     # signing in ----------------------------------------------------------------------
 
-    def authenticate(self, email: str, password: str) -> Account:
-        """The account whose password this is, or InvalidCredentials, in the same time."""
+    def authenticate(
+        self, email: str, password: str, *, actor: str = "system", email_key: str = ""
+    ) -> Account:
+        """The account whose password this is, or InvalidCredentials, in the same time.
+
+        A failure is audited (and logged) as ``accounts.sign_in_failed`` by ``actor`` (the
+        caller's address), with the account as subject when there is one and, either way,
+        ``email_key`` (a keyed hash), never the email typed: the commit that keeps the row
+        is the caller's.
+        """
         account = self.by_email(email)
         if account is None:
             passwords.burn_verification(password)
+            self.sign_in_failed(None, actor=actor, email_key=email_key, stage="password")
             raise InvalidCredentials()
         if not passwords.verify_password(account.password_hash, password):
+            self.sign_in_failed(account, actor=actor, email_key=email_key, stage="password")
             raise InvalidCredentials()
         if passwords.needs_rehash(account.password_hash):
             account.password_hash = passwords.hash_password(password)
         return account
 
-    def totp_secret(self, account: Account) -> str | None:
-        if account.totp_secret_ciphertext is None:
-            return None
-        return self.keyring.decrypt(account.totp_secret_ciphertext, purpose=TOTP_PURPOSE)
-
-    def check_second_factor(self, account: Account, code: str) -> bool:
-        secret = self.totp_secret(account)
-        if secret is None:
-            return False
-        step = totp.verify(secret, code, self.now, account.totp_last_step)
-        if step is None:
-            return False
-        account.totp_last_step = step
-        return True
-
-    def enroll_totp(self, account: Account, secret: str, code: str) -> bool:
-        secret = totp.normalize_secret(secret)
-        step = totp.verify(secret, code, self.now, None)
-        if step is None:
-            return False
-        account.totp_secret_ciphertext = self.keyring.encrypt(secret, purpose=TOTP_PURPOSE)
-        account.totp_last_step = step
-        self._audit(
-            account, "accounts.two_factor_enrolled", subject_type="account", subject_id=account.id
+    def password_is_weak(self, account: Account, password: str) -> bool:
+        """Whether a password that signed in fails today's policy for this account (with
+        a second factor, enrolled or about to be, a shorter one is enough)."""
+        second_factor = account.totp_secret_ciphertext is not None or account.needs_two_factor
+        return (
+            passwords.policy_problem(password, account.email, second_factor=second_factor)
+            is not None
         )
-        return True
 
-    def disable_totp(self, account: Account, password: str) -> None:
-        if account.needs_two_factor:
-            raise FormInvalid({"password": "two_factor_required_for_role"})
-        if not passwords.verify_password(account.password_hash, password):
-            raise FormInvalid({"password": "password_wrong"})
-        account.totp_secret_ciphertext = None
-        account.totp_last_step = None
+    def sign_in_failed(
+        self, account: Account | None, *, actor: str, email_key: str, stage: str
+    ) -> None:
+        self.auth_event("accounts.sign_in_failed", account, actor, email_key, stage=stage)
+
+    def auth_event(
+        self,
+        action: str,
+        account: Account | None,
+        actor: str,
+        email_key: str,
+        **details: Any,
+    ) -> None:
+        """An authentication event, audited and logged: the account when there is one,
+        else only the keyed hash of the email typed (an unknown email is never written)."""
+        audit(
+            self.session,
+            self.now,
+            actor=actor,
+            action=action,
+            subject_type="account" if account else "email",
+            subject_id=account.id if account else None,
+            email_hash=email_key,
+            **details,
+        )
+        log.info(
+            action,
+            actor=actor,
+            account_id=account.id if account else None,
+            email_hash=email_key,
+            **details,
+        )
+
+    def end_session(self, token: str, *, actor: str) -> None:
+        """Sign out: the session is revoked, and that is audited."""
+        web_session = sessions.end(self.session, token, self.now)
+        if web_session is not None:
+            audit(
+                self.session,
+                self.now,
+                actor=actor,
+                action="accounts.sessions_revoked",
+                subject_type="account",
+                subject_id=web_session.account_id,
+                reason="sign_out",
+                sessions=1,
+            )
+            log.info(
+                "accounts.sessions_revoked", account_id=web_session.account_id, reason="sign_out"
+            )
 
     # passwords -----------------------------------------------------------------------
 
-    def request_password_reset(self, email: str, language: str) -> None:
-        """Mail a reset link, or a note that there is no account; same answer either way."""
+    def request_password_reset(
+        self,
+        email: str,
+        language: str,
+        *,
+        mail: bool = True,
+        actor: str = "system",
+        email_key: str = "",
+    ) -> None:
+        """Mail a reset link, or a note that there is no account; same answer either way.
+
+        ``mail`` False: too many requests for this email lately, so nothing is sent (and
+        that is audited as suppressed); the links already sent keep working, so a flood
+        of requests cannot stop the owner from resetting.
+        """
         email = normalize_email(email)
         if email_problem(email):
             raise FormInvalid({"email": "email_invalid"})
         account = self.by_email(email)
+        if not mail:
+            self.auth_event("accounts.password_reset_suppressed", account, actor, email_key)
+            return
+        self.auth_event("accounts.password_reset_requested", account, actor, email_key)
         if account is None:
             self._send(email, language, "reset_no_account", sign_up=self._url("/sign-up"))
             return
@@ -244,11 +297,21 @@ class Accounts(Service):
     def token_is_usable(self, token: str, purpose: str) -> bool:
         return self._find_token(token, purpose) is not None
 
-    def reset_password(self, token: str, new_password: str) -> Account | None:
+    def reset_account(self, token: str) -> Account | None:
+        """The account a usable reset link is for."""
+        record = self._find_token(token, "reset_password")
+        return record.account if record else None
+
+    def reset_password(
+        self, token: str, new_password: str, *, actor: str = "system"
+    ) -> Account | None:
         record = self._find_token(token, "reset_password")
         if record is None:
             return None
-        if problem := passwords.policy_problem(new_password, record.account.email):
+        second_factor = record.account.totp_secret_ciphertext is not None
+        if problem := passwords.policy_problem(
+            new_password, record.account.email, second_factor=second_factor
+        ):
             raise FormInvalid({"password": problem})
         account = record.account
         # This link and every other reset link still out for the account are spent.
@@ -260,7 +323,16 @@ class Accounts(Service):
             )
         ):
             pending.used_at = self.now
-        self._set_password(account, new_password)
+        self._set_password(account, new_password, reason="reset")
+        audit(
+            self.session,
+            self.now,
+            actor=actor,
+            action="accounts.password_reset_completed",
+            subject_type="account",
+            subject_id=account.id,
+        )
+        log.info("accounts.password_reset_completed", account_id=account.id, actor=actor)
         # Whoever asked for the reset owns the mailbox: the email is verified too.
         account.email_verified_at = account.email_verified_at or self.now
         return account
@@ -270,18 +342,35 @@ class Accounts(Service):
     ) -> None:
         if not passwords.verify_password(account.password_hash, current):
             raise FormInvalid({"current_password": "password_wrong"})
-        if problem := passwords.policy_problem(new, account.email):
+        second_factor = account.totp_secret_ciphertext is not None
+        if problem := passwords.policy_problem(new, account.email, second_factor=second_factor):
             raise FormInvalid({"new_password": problem})
-        self._set_password(account, new, keep_session=keep)
+        self._set_password(account, new, keep_session=keep, reason="password_changed")
 
     def _set_password(
-        self, account: Account, password: str, keep_session: int | None = None
+        self, account: Account, password: str, *, reason: str, keep_session: int | None = None
     ) -> None:
         account.password_hash = passwords.hash_password(password)
         account.password_changed_at = self.now
-        revoke_sessions(self.session, account.id, self.now, keep=keep_session)
+        revoked = revoke_sessions(self.session, account.id, self.now, keep=keep_session)
+        if keep_session is not None:
+            # The session that changed it stays, and no longer needs to change it.
+            kept = self.session.get(WebSession, keep_session)
+            if kept is not None:
+                kept.password_change_required = False
         self._audit(
             account, "accounts.password_changed", subject_type="account", subject_id=account.id
+        )
+        self._audit(
+            account,
+            "accounts.sessions_revoked",
+            subject_type="account",
+            subject_id=account.id,
+            reason=reason,
+            sessions=revoked,
+        )
+        log.info(
+            "accounts.sessions_revoked", account_id=account.id, reason=reason, sessions=revoked
         )
         self._mail(
             account, "password_changed", when=self._when(), reset=self._url("/reset-password")
@@ -460,10 +549,14 @@ class Accounts(Service):
 
 def revoke_sessions(
     session: Session, account_id: int, now: datetime, keep: int | None = None
-) -> None:
+) -> int:
+    """Revoke every live session of the account but ``keep``; how many were revoked."""
     query = select(WebSession).where(
         WebSession.account_id == account_id, WebSession.revoked_at.is_(None)
     )
+    revoked = 0
     for web_session in session.scalars(query):
         if web_session.id != keep:
             web_session.revoked_at = now
+            revoked += 1
+    return revoked

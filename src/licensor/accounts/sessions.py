@@ -45,6 +45,7 @@ def start(
     now: datetime,
     *,
     second_factor_pending: bool,
+    password_change_required: bool = False,
     replacing: str | None = None,
 ) -> Started:
     """A fresh session (and token) for the account; the one it replaces is revoked."""
@@ -55,6 +56,7 @@ def start(
         token_hash=_digest(token),
         account_id=account.id,
         second_factor_pending=second_factor_pending,
+        password_change_required=password_change_required,
         created_at=now,
         last_seen_at=now,
         expires_at=now + timedelta(hours=settings.session_absolute_hours),
@@ -82,7 +84,10 @@ def load(
     return web_session
 
 
-def end(session: Session, token: str, now: datetime) -> None:
+def end(session: Session, token: str, now: datetime) -> WebSession | None:
+    """Revoke the session of a cookie value; the session if it was live."""
     web_session = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(token)))
     if web_session is not None and web_session.revoked_at is None:
         web_session.revoked_at = now
+        return web_session
+    return None

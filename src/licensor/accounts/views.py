@@ -6,17 +6,20 @@ message beside the field. No page needs JavaScript.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
-from licensor.accounts import sessions, totp
+from licensor.accounts import passwords, sessions, signin, totp
 from licensor.accounts.portal import Portal, UserCodeUnknown
-from licensor.accounts.service import Accounts, normalize_email
+from licensor.accounts.service import Accounts
+from licensor.accounts.throttle import SignInThrottled
+from licensor.accounts.two_factor import TwoFactor, qr_svg
+from licensor.deps import client_address
 from licensor.errors import (
     CodeBlocked,
     CodeMalformed,
@@ -25,6 +28,7 @@ from licensor.errors import (
     InvalidCredentials,
     LicenseLinkedElsewhere,
 )
+from licensor.models import Account
 from licensor.store.subscriptions import Subscriptions
 from licensor.web.i18n import LANGUAGES
 from licensor.web.messages import FIELD_MESSAGES
@@ -39,10 +43,6 @@ Field = Annotated[str, Form()]
 
 def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
     return unit.field_messages(fields, MESSAGES)
-
-
-def _email_key(email: str) -> str:
-    return "email:" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
 # --- home ---------------------------------------------------------------------------------
@@ -105,80 +105,49 @@ def sign_in_form(request: Request, web: Pages, next: str = "") -> Response:
 def sign_in(
     request: Request, web: Pages, email: Field = "", password: Field = "", next: Field = ""
 ) -> Response:
-    web.limit("signin", request.client.host if request.client else "unknown")
-    web.limit("signin", _email_key(email))
+    """The password step. Throttled per (email, address) pair and per email (see
+    accounts/throttle.py), never per email alone, so nobody can lock the owner out."""
+    address = client_address(request)
+    web.limit("signin", address)
+    guard = signin.throttle(web)
+    email_key = guard.email_key(email)
     with web.unit(request, check_csrf=True) as unit:
         accounts = Accounts(unit.session, web.keyring, web.settings, unit.now)
+        form = {"email": email, "next": safe_next(next)}
         try:
-            account = accounts.authenticate(email, password)
+            signin.check(unit, guard, accounts.by_email(email), email_key)
+        except SignInThrottled as throttled:
+            return signin.throttled_page(unit, throttled, "sign_in.html", **form)
+        try:
+            account = accounts.authenticate(
+                email, password, actor=signin.actor(request), email_key=email_key
+            )
         except InvalidCredentials:
+            guard.failed(email_key, address)
             return unit.render(
                 "sign_in.html",
                 status=401,
-                email=email,
-                next=safe_next(next),
                 error=unit._("The email or password is not correct."),
+                **form,
             )
         if account.email_verified_at is None:
             accounts.send_verification(account)
             return unit.render(
                 "sign_in.html",
                 status=403,
-                email=email,
-                next=safe_next(next),
                 error=unit._("Confirm your email address first: we have sent you the link again."),
+                **form,
             )
-        pending = account.totp_secret_ciphertext is not None
-        started = sessions.start(
-            unit.session,
-            web.settings,
-            account,
-            unit.now,
-            second_factor_pending=pending,
-            replacing=web.session_token(request),
-        )
-        unit.set_cookie(sessions.cookie_name(web.is_secure(request)), started.token)
-        if account.language in LANGUAGES:
-            unit.set_cookie("licensor_lang", account.language, max_age=365 * 86400)
-        if pending:
+        weak = accounts.password_is_weak(account, password)
+        if account.totp_secret_ciphertext is not None or account.needs_two_factor:
+            # Half signed in: the second factor (or, for new staff, its enrolment) is next.
+            # The throttle's count stays until then: the password alone proves too little.
+            signin.start_session(unit, account, pending=True, password_change_required=weak)
             return unit.redirect(f"/sign-in/two-factor?next={quote(safe_next(next))}")
-        return unit.redirect(safe_next(next))
-
-
-@router.get("/sign-in/two-factor", response_class=HTMLResponse)
-def two_factor_form(request: Request, web: Pages, next: str = "") -> Response:
-    with web.unit(request) as unit:
-        if unit.visitor.web_session is None:
-            return unit.redirect("/sign-in")
-        return unit.render("two_factor.html", error=None, next=safe_next(next))
-
-
-@router.post("/sign-in/two-factor", response_class=HTMLResponse)
-def two_factor(request: Request, web: Pages, code: Field = "", next: Field = "") -> Response:
-    web.limit("signin", request.client.host if request.client else "unknown")
-    with web.unit(request, check_csrf=True) as unit:
-        web_session = unit.visitor.web_session
-        if web_session is None or unit.visitor.account is None:
-            return unit.redirect("/sign-in")
-        accounts = Accounts(unit.session, web.keyring, web.settings, unit.now)
-        if not accounts.check_second_factor(unit.visitor.account, code):
-            return unit.render(
-                "two_factor.html",
-                status=401,
-                next=safe_next(next),
-                error=unit._(MESSAGES["code_wrong"]),
-            )
-        # Rotate again: the half-signed-in token must not become a full session.
-        started = sessions.start(
-            unit.session,
-            web.settings,
-            unit.visitor.account,
-            unit.now,
-            second_factor_pending=False,
-            replacing=web.session_token(request),
+        target = signin.finish(
+            unit, account, guard, next_path=next, password_change_required=weak, via="password"
         )
-        unit.set_cookie(sessions.cookie_name(web.is_secure(request)), started.token)
-        return unit.redirect(safe_next(next))
+        return unit.redirect(target)
 
 
 @router.post("/sign-out")
@@ -186,7 +155,9 @@ def sign_out(request: Request, web: Pages) -> Response:
     with web.unit(request, check_csrf=True) as unit:
         token = web.session_token(request)
         if token:
-            sessions.end(unit.session, token, unit.now)
+            Accounts(unit.session, web.keyring, web.settings, unit.now).end_session(
+                token, actor=signin.actor(request)
+            )
         unit.set_cookie(sessions.cookie_name(web.is_secure(request)), "")
         return unit.redirect("/")
 
@@ -202,12 +173,16 @@ def reset_form(request: Request, web: Pages) -> Response:
 
 @router.post("/reset-password", response_class=HTMLResponse)
 def reset_request(request: Request, web: Pages, email: Field = "") -> Response:
-    web.limit("signup", request.client.host if request.client else "unknown")
-    web.limit("reset", _email_key(email))
+    """Per address the sign-up limit; per email at most ``reset_rate`` mails: further
+    requests get the same page and send nothing (the links already sent keep working)."""
+    address = client_address(request)
+    web.limit("signup", address)
+    email_key = signin.throttle(web).email_key(email)
+    mail = web.limiter.hit(web.rules["reset"], "email:" + email_key) is None
     with web.unit(request, check_csrf=True) as unit:
         try:
             Accounts(unit.session, web.keyring, web.settings, unit.now).request_password_reset(
-                email, unit.language
+                email, unit.language, mail=mail, actor=signin.actor(request), email_key=email_key
             )
         except FormInvalid as error:
             return unit.render(
@@ -216,28 +191,31 @@ def reset_request(request: Request, web: Pages, email: Field = "") -> Response:
         return unit.render("check_mail.html", purpose="reset")
 
 
+def _min_password_length(account: Account | None) -> int:
+    enrolled = account is not None and account.totp_secret_ciphertext is not None
+    return passwords.MIN_LENGTH_WITH_SECOND_FACTOR if enrolled else passwords.MIN_LENGTH
+
+
 @router.get("/reset-password/choose", response_class=HTMLResponse)
 def reset_choose_form(request: Request, web: Pages, token: str = "") -> Response:
     with web.unit(request) as unit:
-        usable = Accounts(unit.session, web.keyring, web.settings, unit.now).token_is_usable(
-            token, "reset_password"
-        )
+        account = Accounts(unit.session, web.keyring, web.settings, unit.now).reset_account(token)
         return unit.render(
             "reset_choose.html",
-            status=200 if usable else 400,
+            status=200 if account else 400,
             token=token,
-            usable=usable,
+            usable=account is not None,
             errors={},
+            min_password_length=_min_password_length(account),
         )
 
 
 @router.post("/reset-password/choose", response_class=HTMLResponse)
 def reset_choose(request: Request, web: Pages, token: Field = "", password: Field = "") -> Response:
     with web.unit(request, check_csrf=True) as unit:
+        accounts = Accounts(unit.session, web.keyring, web.settings, unit.now)
         try:
-            account = Accounts(unit.session, web.keyring, web.settings, unit.now).reset_password(
-                token, password
-            )
+            account = accounts.reset_password(token, password, actor=signin.actor(request))
         except FormInvalid as error:
             return unit.render(
                 "reset_choose.html",
@@ -245,11 +223,15 @@ def reset_choose(request: Request, web: Pages, token: Field = "", password: Fiel
                 token=token,
                 usable=True,
                 errors=_messages(unit, error.fields),
+                min_password_length=_min_password_length(accounts.reset_account(token)),
             )
         if account is None:
             return unit.render(
                 "reset_choose.html", status=400, token=token, usable=False, errors={}
             )
+        # The owner is back in: whatever throttled sign-in to the account is over.
+        guard = signin.throttle(web)
+        guard.reset(guard.email_key(account.email))
         unit.set_cookie(sessions.cookie_name(web.is_secure(request)), "")
         return unit.render("reset_done.html")
 
@@ -401,27 +383,33 @@ def connect(request: Request, web: Pages, code: Field = "") -> Response:
 # --- settings ---------------------------------------------------------------------------
 
 
-def _settings_page(unit: PageUnit, status: int = 200, **context: object) -> Response:
-    accounts = Accounts(unit.session, unit.web.keyring, unit.web.settings, unit.now)
-    enrolled = accounts.totp_secret(unit.account) is not None
+def render_settings(unit: PageUnit, status: int = 200, **context: object) -> Response:
+    """The settings page; it shows a new authenticator secret, so it is never stored."""
+    factor = TwoFactor(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+    enrolled = factor.secret(unit.account) is not None
     secret = str(context.pop("new_secret", "")) or totp.new_secret()
+    uri = totp.provisioning_uri(secret, unit.account.email, unit.web.settings.product_name)
     values: dict[str, object] = {
         "errors": {},
         "notice": None,
         "two_factor_enrolled": enrolled,
+        "recovery_codes_left": factor.remaining_recovery_codes(unit.account) if enrolled else 0,
         "new_secret": secret,
-        "provisioning_uri": totp.provisioning_uri(
-            secret, unit.account.email, unit.web.settings.product_name
-        ),
+        "provisioning_uri": uri,
+        "qr_svg": Markup(qr_svg(uri)),
+        "min_password_length": _min_password_length(unit.account),
+        "must_change_password": unit.visitor.must_change_password,
     }
     values.update(context)
-    return unit.render("account/settings.html", status=status, **values)
+    response = unit.render("account/settings.html", status=status, **values)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.get("/account/settings", response_class=HTMLResponse)
 def settings_page(request: Request, web: Pages) -> Response:
     with web.unit(request, require=SIGNED_IN) as unit:
-        return _settings_page(unit)
+        return render_settings(unit)
 
 
 @router.post("/account/settings/language", response_class=HTMLResponse)
@@ -446,8 +434,8 @@ def change_password(
                 unit.account, current_password, new_password, keep=keep
             )
         except FormInvalid as error:
-            return _settings_page(unit, 422, errors=_messages(unit, error.fields))
-        return _settings_page(
+            return render_settings(unit, 422, errors=_messages(unit, error.fields))
+        return render_settings(
             unit, notice=unit._("Your password was changed. Other sessions were signed out.")
         )
 
@@ -462,8 +450,8 @@ def change_email(
                 unit.account, password, new_email
             )
         except FormInvalid as error:
-            return _settings_page(unit, 422, errors=_messages(unit, error.fields))
-        return _settings_page(
+            return render_settings(unit, 422, errors=_messages(unit, error.fields))
+        return render_settings(
             unit,
             notice=unit._(
                 "We have sent a link to the new address. The change takes effect when you open it."
@@ -489,32 +477,3 @@ def confirm_email(request: Request, web: Pages, token: Field = "") -> Response:
             token=token,
             done=account is not None,
         )
-
-
-@router.post("/account/settings/two-factor", response_class=HTMLResponse)
-def enroll_two_factor(
-    request: Request, web: Pages, secret: Field = "", code: Field = ""
-) -> Response:
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
-        accounts = Accounts(unit.session, web.keyring, web.settings, unit.now)
-        try:
-            ok = accounts.enroll_totp(unit.account, secret, code)
-        except ValueError:
-            ok = False
-        if not ok:
-            return _settings_page(
-                unit, 422, new_secret=secret, errors={"code": unit._(MESSAGES["code_wrong"])}
-            )
-        return _settings_page(unit, notice=unit._("Two-factor sign-in is on."))
-
-
-@router.post("/account/settings/two-factor/disable", response_class=HTMLResponse)
-def disable_two_factor(request: Request, web: Pages, password: Field = "") -> Response:
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
-        try:
-            Accounts(unit.session, web.keyring, web.settings, unit.now).disable_totp(
-                unit.account, password
-            )
-        except FormInvalid as error:
-            return _settings_page(unit, 422, errors=_messages(unit, error.fields))
-        return _settings_page(unit, notice=unit._("Two-factor sign-in is off."))

@@ -4,6 +4,7 @@ from licensor.models.accounts import (
     Account,
     AccountToken,
     DeviceAuthorization,
+    RecoveryCode,
     Role,
     WebSession,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "Partner",
     "PartnerApiKey",
     "Plan",
+    "RecoveryCode",
     "RequestStatus",
     "Role",
     "Subscription",

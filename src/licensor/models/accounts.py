@@ -47,6 +47,8 @@ class WebSession(IdMixin, Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     second_factor_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Signed in with a password today's policy refuses: pages send it to change it first.
+    password_change_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -86,3 +88,15 @@ class DeviceAuthorization(IdMixin, Base):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RecoveryCode(IdMixin, Base):
+    """A one-time code that stands in for the authenticator app at sign-in. Only a keyed
+    hash is kept (``TwoFactor.recovery_hash``); the owner saw the code once."""
+
+    __tablename__ = "recovery_codes"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

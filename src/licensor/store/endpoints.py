@@ -21,6 +21,7 @@ from licensor.errors import (
     InvalidPartnerKey,
     OrderUnknown,
     PartnerKeyRefused,
+    RateLimited,
     ValidationFailed,
 )
 from licensor.licensing import formats
@@ -53,42 +54,62 @@ _bearer = HTTPBearer(
 class PartnerCaller:
     """A request presenting a well-formed partner key, not yet checked: the key is proven
     inside the route's own transaction (docs/adr/0001), where ``authenticate`` also
-    records its use."""
+    records its use.
+
+    Only a proven key's requests count against its quota; a wrong secret counts against
+    the address that sent it. A key's prefix is public (it is in the key's first
+    characters, in logs, on screens), so counting unproven requests per key would let
+    anyone spend a partner's quota and shut the partner out.
+    """
 
     key: str
+    prefix: str
     address: str
     limiter: RateLimiter
     rule: Rule
 
     def authenticate(self, store: Store) -> Partner:
         try:
-            return store.authenticate_partner(self.key)
+            partner = store.authenticate_partner(self.key)
         except InvalidPartnerKey:
-            # Failures count per address too; over the limit the refusal becomes a 429.
+            # Over the address's limit of failures the refusal becomes a 429.
             enforce(self.limiter, self.rule, f"failed:{self.address}")
             raise PartnerKeyRefused() from None
+        # A quota, not a guard over a secret: it lets a proven key through if the store is down.
+        enforce(self.limiter, self.rule, f"key:{self.prefix}", fail_open=True)
+        return partner
+
+
+def _failed_before(limiter: RateLimiter, rule: Rule, address: str) -> None:
+    """An address over its limit of failures is refused before its key is looked at."""
+    retry_after = limiter.peek(rule, f"failed:{address}")
+    if retry_after is not None:
+        raise RateLimited(retry_after)
 
 
 async def _partner_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> PartnerCaller:
-    """Parse the bearer key and count the request against the key's limit, before any
-    database work. Each request with a key counts, right or wrong: prefixes are not
-    secret, so this bounds guesses at any real key wherever they come from."""
+    """Parse the bearer key, before any database work. A missing or malformed key is a
+    failure of the address; an address with too many failures is refused (429) before
+    its key is tried, so guessing a secret cannot go on from there."""
     limiter: RateLimiter = request.app.state.limiter
     rule: Rule = request.app.state.rules["partner"]
     address = client_address(request)
     match = _KEY.match(credentials.credentials.strip()) if credentials else None
-    # A missing or malformed key is already a failure, counted against the address.
-    counted = f"key:{match.group(1)}" if match else f"failed:{address}"
     if limiter.blocking:  # a network store (Redis) must not stall the event loop
-        await run_in_threadpool(enforce, limiter, rule, counted)
+        if match is None:
+            await run_in_threadpool(enforce, limiter, rule, f"failed:{address}")
+        else:
+            await run_in_threadpool(_failed_before, limiter, rule, address)
+    elif match is None:
+        enforce(limiter, rule, f"failed:{address}")
     else:
-        enforce(limiter, rule, counted)
+        _failed_before(limiter, rule, address)
     if match is None:
         raise PartnerKeyRefused()
-    return PartnerCaller(match.group(0), address, limiter, rule)
+    return PartnerCaller(match.group(0), match.group(1), address, limiter, rule)
 
 
 # The partner API's caller: a key to prove in the route's transaction.

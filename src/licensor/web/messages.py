@@ -8,12 +8,21 @@ from licensor.web.i18n import N_
 FIELD_MESSAGES = {
     "email_invalid": N_("Enter an email address like name@example.com."),
     "email_taken": N_("This email address cannot be used."),
-    "too_short": N_("Use at least 10 characters."),
+    "too_short": N_("This password is too short for your account: use at least 15 characters."),
+    "too_short_with_two_factor": N_("This password is too short: use at least 8 characters."),
+    "too_common": N_(
+        "This password is on a list of common passwords that attackers try first; "
+        "choose another."
+    ),
     "too_long": N_("Use at most 1024 characters."),
     "same_as_email": N_("Do not use your email address as your password."),
     "password_wrong": N_("This password is not correct."),
     "two_factor_required_for_role": N_("Two-factor sign-in is required for staff accounts."),
     "code_wrong": N_("This code is not correct; enter the current 6-digit code."),
+    "second_factor_wrong": N_(
+        "This code is not correct; enter the current 6-digit code from your authenticator "
+        "app, or one of your recovery codes."
+    ),
     "required": N_("This field is required."),
     "slug_invalid": N_("Use 3 to 60 lower-case letters, digits or hyphens."),
     "url_invalid": N_("Enter an address that starts with https://."),

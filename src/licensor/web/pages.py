@@ -62,6 +62,31 @@ class SignInRequired(LicensorError):
         super().__init__(None)
         self.next_path = next_path
 
+    @property
+    def location(self) -> str:
+        """Where the visitor is sent (303) to get on."""
+        return sign_in_location(self.next_path)
+
+
+class SecondFactorPending(SignInRequired):
+    """A half-signed-in session (the password, not yet the second factor) reaches only
+    the second step: the code, or for staff without one, enrolment."""
+
+    @property
+    def location(self) -> str:
+        return f"/sign-in/two-factor?next={quote(self.next_path)}"
+
+
+class PasswordChangeRequired(SignInRequired):
+    """Signed in with a password today's policy refuses: settings first, to change it."""
+
+    @property
+    def location(self) -> str:
+        return "/account/settings#password"
+
+
+# What a session that must change its password may open: the settings page and its forms.
+PASSWORD_CHANGE_PATHS = ("/account/settings",)
 
 STAFF_ROLES = ("agent", "admin")
 STAFF = "staff"  # require= either staff role (the support desk: agents and admins)
@@ -88,9 +113,16 @@ class Visitor:
 
     @property
     def signed_in(self) -> bool:
-        return self.account is not None and not (
-            self.web_session is not None and self.web_session.second_factor_pending
-        )
+        return self.account is not None and not self.half_signed_in
+
+    @property
+    def half_signed_in(self) -> bool:
+        """The password was right; the second factor (or its enrolment) is still due."""
+        return self.web_session is not None and self.web_session.second_factor_pending
+
+    @property
+    def must_change_password(self) -> bool:
+        return self.web_session is not None and self.web_session.password_change_required
 
 
 @dataclass
@@ -200,10 +232,17 @@ class Web:
             account_language = visitor.account.language if visitor.account else None
             language = i18n.negotiate(request, account_language)
             if require is not None:
+                # Keep the query: the app's connect link carries its code in it (F10).
+                query = request.url.query
+                here = request.url.path + (f"?{query}" if query else "")
+                if visitor.half_signed_in:
+                    raise SecondFactorPending(here)
                 if not visitor.signed_in:
-                    # Keep the query: the app's connect link carries its code in it (F10).
-                    query = request.url.query
-                    raise SignInRequired(request.url.path + (f"?{query}" if query else ""))
+                    raise SignInRequired(here)
+                if visitor.must_change_password and not request.url.path.startswith(
+                    PASSWORD_CHANGE_PATHS
+                ):
+                    raise PasswordChangeRequired(here)
                 assert visitor.account is not None
                 allowed = STAFF_ROLES if require == STAFF else (require,)
                 if require != SIGNED_IN and not any(map(visitor.account.has_role, allowed)):

@@ -1,0 +1,226 @@
+"""Two-factor pages: the second step of signing in (a code from the app or a recovery
+code), the enrolment every staff account goes through at its first sign-in, and the
+settings forms that turn two-factor on, move it to a new app, make new recovery codes
+and turn it off. The rules are in accounts/two_factor.py; the settings page itself is
+rendered by accounts/views.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from licensor.accounts import signin, totp
+from licensor.accounts.service import Accounts
+from licensor.accounts.throttle import SignInThrottled
+from licensor.accounts.two_factor import TwoFactor, qr_svg
+from licensor.accounts.views import render_settings
+from licensor.deps import client_address
+from licensor.errors import FormInvalid
+from licensor.web.messages import FIELD_MESSAGES
+from licensor.web.pages import SIGNED_IN, Pages, PageUnit, safe_next
+
+router = APIRouter(include_in_schema=False)
+
+Field = Annotated[str, Form()]
+
+
+def _factor(unit: PageUnit) -> TwoFactor:
+    return TwoFactor(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+
+
+def _actor(unit: PageUnit) -> str:
+    return f"account:{unit.account.id}"
+
+
+def _recovery_codes_page(unit: PageUnit, codes: list[str], next_path: str) -> Response:
+    """The new recovery codes, shown this once: never stored by a browser or proxy."""
+    response = unit.render("account/recovery_codes.html", codes=codes, next=next_path)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- the second step of signing in --------------------------------------------------------
+
+
+@router.get("/sign-in/two-factor", response_class=HTMLResponse)
+def two_factor_form(request: Request, web: Pages, next: str = "") -> Response:
+    with web.unit(request) as unit:
+        if not unit.visitor.half_signed_in:
+            return unit.redirect("/sign-in")
+        if unit.account.totp_secret_ciphertext is None:
+            return unit.redirect(f"/sign-in/two-factor/enrol?next={quote(safe_next(next))}")
+        return unit.render("two_factor.html", error=None, next=safe_next(next))
+
+
+@router.post("/sign-in/two-factor", response_class=HTMLResponse)
+def two_factor(request: Request, web: Pages, code: Field = "", next: Field = "") -> Response:
+    """The code from the app, or a recovery code (each once). Failures count for the
+    account as wrong passwords do, so the step cannot be used to guess codes."""
+    address = client_address(request)
+    web.limit("signin", address)
+    guard = signin.throttle(web)
+    with web.unit(request, check_csrf=True) as unit:
+        web_session = unit.visitor.web_session
+        if web_session is None or not unit.visitor.half_signed_in:
+            return unit.redirect("/sign-in")
+        account = unit.account
+        if account.totp_secret_ciphertext is None:
+            return unit.redirect(f"/sign-in/two-factor/enrol?next={quote(safe_next(next))}")
+        email_key = guard.email_key(account.email)
+        try:
+            signin.check(unit, guard, account, email_key)
+        except SignInThrottled as throttled:
+            return signin.throttled_page(unit, throttled, "two_factor.html", next=safe_next(next))
+        if not _factor(unit).verify(account, code, actor=signin.actor(request)):
+            guard.failed(email_key, address)
+            Accounts(unit.session, web.keyring, web.settings, unit.now).sign_in_failed(
+                account, actor=signin.actor(request), email_key=email_key, stage="second_factor"
+            )
+            return unit.render(
+                "two_factor.html",
+                status=401,
+                next=safe_next(next),
+                error=unit._(FIELD_MESSAGES["second_factor_wrong"]),
+            )
+        # Rotate again: the half-signed-in token must not become a full session.
+        target = signin.finish(
+            unit,
+            account,
+            guard,
+            next_path=next,
+            password_change_required=web_session.password_change_required,
+            via="second_factor",
+        )
+        return unit.redirect(target)
+
+
+@router.get("/sign-in/two-factor/enrol", response_class=HTMLResponse)
+def first_enrolment_form(request: Request, web: Pages, next: str = "") -> Response:
+    """A staff account's first sign-in: two-factor is set up before anything else opens."""
+    with web.unit(request) as unit:
+        if not unit.visitor.half_signed_in:
+            return unit.redirect("/sign-in")
+        if unit.account.totp_secret_ciphertext is not None:
+            return unit.redirect(f"/sign-in/two-factor?next={quote(safe_next(next))}")
+        return _enrolment_page(unit, totp.new_secret(), next_path=safe_next(next))
+
+
+def _enrolment_page(
+    unit: PageUnit,
+    secret: str,
+    *,
+    next_path: str,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    uri = totp.provisioning_uri(secret, unit.account.email, unit.web.settings.product_name)
+    response = unit.render(
+        "two_factor_enrol.html",
+        status=status,
+        secret=secret,
+        qr_svg=Markup(qr_svg(uri)),
+        provisioning_uri=uri,
+        next=next_path,
+        errors=errors or {},
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/sign-in/two-factor/enrol", response_class=HTMLResponse)
+def first_enrolment(
+    request: Request, web: Pages, secret: Field = "", code: Field = "", next: Field = ""
+) -> Response:
+    web.limit("signin", client_address(request))
+    with web.unit(request, check_csrf=True) as unit:
+        web_session = unit.visitor.web_session
+        if web_session is None or not unit.visitor.half_signed_in:
+            return unit.redirect("/sign-in")
+        account = unit.account
+        if account.totp_secret_ciphertext is not None:
+            return unit.redirect(f"/sign-in/two-factor?next={quote(safe_next(next))}")
+        try:
+            # The password was proven a moment ago on this same half-signed-in session.
+            codes = _factor(unit).enrol(
+                account, secret, code, password=None, actor=f"account:{account.id}"
+            )
+        except FormInvalid as error:
+            return _enrolment_page(
+                unit,
+                secret,
+                next_path=safe_next(next),
+                status=422,
+                errors=unit.field_messages(error.fields, FIELD_MESSAGES),
+            )
+        target = signin.finish(
+            unit,
+            account,
+            signin.throttle(web),
+            next_path=next,
+            password_change_required=web_session.password_change_required,
+            via="first_enrolment",
+        )
+        return _recovery_codes_page(unit, codes, target)
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+@router.post("/account/settings/two-factor", response_class=HTMLResponse)
+def enrol_two_factor(
+    request: Request,
+    web: Pages,
+    secret: Field = "",
+    enrol_password: Field = "",
+    enrol_current_code: Field = "",
+    enrol_code: Field = "",
+) -> Response:
+    """Turn two-factor on, or move it to a new app: the password, and the current code
+    (or a recovery code) when one is enrolled, then a code from the new app."""
+    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+        try:
+            codes = _factor(unit).enrol(
+                unit.account,
+                secret,
+                enrol_code,
+                password=enrol_password,
+                current_code=enrol_current_code,
+                actor=_actor(unit),
+            )
+        except FormInvalid as error:
+            errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix="enrol_")
+            return render_settings(unit, 422, new_secret=secret, errors=errors)
+        return _recovery_codes_page(unit, codes, "/account/settings#two-factor")
+
+
+@router.post("/account/settings/two-factor/recovery-codes", response_class=HTMLResponse)
+def new_recovery_codes(
+    request: Request, web: Pages, codes_password: Field = "", codes_code: Field = ""
+) -> Response:
+    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+        try:
+            codes = _factor(unit).regenerate_recovery_codes(
+                unit.account, codes_password, codes_code, actor=_actor(unit)
+            )
+        except FormInvalid as error:
+            errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix="codes_")
+            return render_settings(unit, 422, errors=errors)
+        return _recovery_codes_page(unit, codes, "/account/settings#two-factor")
+
+
+@router.post("/account/settings/two-factor/disable", response_class=HTMLResponse)
+def disable_two_factor(
+    request: Request, web: Pages, disable_password: Field = "", disable_code: Field = ""
+) -> Response:
+    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+        try:
+            _factor(unit).disable(unit.account, disable_password, disable_code, actor=_actor(unit))
+        except FormInvalid as error:
+            errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix="disable_")
+            return render_settings(unit, 422, errors=errors)
+        return render_settings(unit, notice=unit._("Two-factor sign-in is off."))
