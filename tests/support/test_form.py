@@ -206,7 +206,7 @@ def test_a_code_or_key_the_customer_types_is_not_kept_in_clear(
     mistyped = code[:-1] + ("0" if code[-1] != "0" else "1")
     message = (
         f"My code was {code.lower()}, the window says {key}; "
-        f"an old one said {unknown_key}. Maybe {mistyped}?"
+        f"an old one said {unknown_key}. Or was it: {mistyped}?"
     )
     _, png = license_details_png(tmp_path)
 

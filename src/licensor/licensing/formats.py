@@ -21,7 +21,10 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_VALUE = {symbol: value for value, symbol in enumerate(CROCKFORD)}
 # Crockford's decoding aliases; U stays invalid.
 _ALIASES = str.maketrans({"O": "0", "I": "1", "L": "1"})
-_SEPARATORS = str.maketrans("", "", " -\t\n\r\u00a0\u2010\u2011\u2012\u2013\u2014_.")
+# What normalisation drops from a typed code or key (support/redaction.py reads text
+# with the same set).
+SEPARATORS = " -\t\n\r\u00a0\u2010\u2011\u2012\u2013\u2014_."
+_SEPARATORS = str.maketrans("", "", SEPARATORS)
 
 CODE_LENGTH = 20
 CODE_CHECK_SYMBOLS = 2
