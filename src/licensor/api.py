@@ -6,29 +6,34 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from licensor import __version__
+from licensor import __version__, files
 from licensor.accounts.endpoints import router as accounts_api
 from licensor.accounts.two_factor_views import router as two_factor_pages
 from licensor.accounts.views import router as accounts_pages
 from licensor.clock import Clock, clock
 from licensor.config import Settings, get_settings
 from licensor.db import Database
-from licensor.errors import LicensorError
+from licensor.edge import DOCS_PATH, Edge
+from licensor.errors import LicensorError, ValidationFailed
 from licensor.keys import Keyring, load_keyring
 from licensor.licensing.endpoints import VALIDATE_PATH, validation_endpoint
 from licensor.licensing.endpoints import router as licensing_router
 from licensor.licensing.validation import Validator
 from licensor.logging import configure_logging, log
+from licensor.mail import dev_mailbox
 from licensor.mail.views import router as mailbox_pages
 from licensor.problems import PROBLEM, problem, problem_response
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
+from licensor.readiness import Readiness
 from licensor.store.catalog import router as store_checkout_pages
 from licensor.store.endpoints import router as partner_api
 from licensor.store.enrollment import router as enrollment_api
@@ -47,14 +52,28 @@ from licensor.web.pages import (
 
 
 class LicensorApp(FastAPI):
-    """The app, answering online validation before its middleware stack (docs/adr/0003)."""
+    """The app, answering online validation before its middleware stack (docs/adr/0003),
+    inside the edge (``licensor.edge``: headers, body limits, origins) that every answer
+    passes."""
 
     validation: Callable[[Request], Awaitable[Response]]
+    edge: Edge | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # as Starlette does, before the edge, which may answer itself
+        if self.edge is not None and scope["type"] == "http":
+            await self.edge(scope, receive, send)
+        else:
+            await self.answer(scope, receive, send)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == VALIDATE_PATH and scope["method"] == "POST":
             try:
                 response = await self.validation(Request(scope, receive))
+            except LicensorError as error:  # a body the edge refused while it was read
+                response = problem_response(
+                    error.status, error.code, error.title, error.detail, error.headers()
+                )
             except Exception as error:  # as the stack's own handler would answer
                 log.error("http.unexpected_error", error=repr(error))
                 response = problem_response(500, "internal_error", _CRASH)
@@ -64,6 +83,7 @@ class LicensorApp(FastAPI):
 
 
 _CRASH = N_("Something went wrong on our side; try again")
+SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"
 
 
 def make_limiter(settings: Settings) -> RateLimiter:
@@ -73,7 +93,7 @@ def make_limiter(settings: Settings) -> RateLimiter:
         )
         return NoRateLimiter()
     if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url)
+        return RedisRateLimiter(settings.redis_url, timeout=settings.redis_timeout_seconds)
     return MemoryRateLimiter()
 
 
@@ -91,7 +111,7 @@ def create_app(
         title="Licensor",
         version=__version__,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # our own page at /api/docs, with Swagger UI shipped with us
         redoc_url=None,
         description="License server API: activation, validation and release of licenses. "
         "Errors are application/problem+json with a stable `code`.",
@@ -99,6 +119,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = database or Database(settings)
     app.state.keyring = keyring or load_keyring(settings)
+    files.secure(settings)  # var/ 0700, the SQLite database 0600, tightened if looser
     app.state.limiter = limiter or make_limiter(settings)
     app.state.clock = app_clock or clock
     app.state.rules = {
@@ -129,21 +150,33 @@ def create_app(
             return RedirectResponse(error.location, status_code=303)
         if isinstance(error, TwoFactorRequired) and not _wants_json(request):
             return RedirectResponse("/account/settings#two-factor", status_code=303)
-        if not _wants_json(request):
-            return _error_page(request, error.status, error.title, error.detail, error.headers())
-        body = problem(error.status, error.code, error.title, error.detail, **error.extra)
-        return JSONResponse(
-            body, status_code=error.status, media_type=PROBLEM, headers=error.headers()
-        )
+        return error_response(request, error)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        if not _wants_json(request):
+            # A page's path that is not an id of ours (a word, 2**64) names no page.
+            if any(e["loc"][:1] == ("path",) for e in error.errors()):
+                return _error_page(request, 404, i18n.N_("Page not found"), None, {})
+            return _error_page(request, 422, ValidationFailed.title, None, {})
         errors = [
             {"field": ".".join(str(part) for part in e["loc"][1:]), "message": e["msg"]}
             for e in error.errors()
         ]
         body = problem(422, "validation_failed", "The request is not valid", errors=errors)
         return JSONResponse(body, status_code=422, media_type=PROBLEM)
+
+    @app.exception_handler(StatementError)
+    @app.exception_handler(OverflowError)
+    async def database_refused(request: Request, error: Exception) -> Response:
+        # A safety net behind the edge's checks: a value the database cannot hold (a NUL
+        # in PostgreSQL text; an integer past 64 bits, which SQLite's driver refuses with
+        # a bare OverflowError) is the request's fault, not ours.
+        cause = error.orig if isinstance(error, StatementError) else error
+        if isinstance(error, DataError) or isinstance(cause, OverflowError | ValueError):
+            log.warning("http.value_refused_by_database", error=repr(cause))
+            return error_response(request, ValidationFailed())
+        return await unexpected_error(request, error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -164,9 +197,23 @@ def create_app(
         body = problem(500, "internal_error", title)
         return JSONResponse(body, status_code=500, media_type=PROBLEM)
 
+    def refuse(scope: Scope, error: LicensorError) -> Response:
+        return error_response(Request(scope), error)
+
+    app.edge = Edge(app.answer, settings, refuse)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    readiness = Readiness(settings, app.state.db, app.state.keyring, app.state.limiter)
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        ready, body = readiness.report()
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    _say_where_mail_goes(settings)
 
     app.validation = validation_endpoint(app)
     app.include_router(licensing_router)
@@ -180,11 +227,39 @@ def create_app(
     app.include_router(store_checkout_pages)
     app.include_router(desk_pages)
     app.include_router(support_pages)
-    if settings.smtp_url is None:
+    if dev_mailbox.mounted(settings):
         app.include_router(mailbox_pages)
     static = Path(__file__).parent / "web" / "static"
+    docs_page = (static / "api-docs.html").read_text()
+
+    @app.get(DOCS_PATH, include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(docs_page)
+
+    # Swagger UI from the fastapi-offline package: installed with us, no CDN, works offline.
+    app.mount("/static/swagger-ui", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=static), name="static")
     return app
+
+
+def _say_where_mail_goes(settings: Settings) -> None:
+    if settings.smtp_url:
+        return
+    if dev_mailbox.mounted(settings):
+        log.warning("mail.dev_mailbox", hint="mail is shown at /dev/mail on loopback listeners")
+    else:
+        log.warning(
+            "mail.outbox_only",
+            hint="LICENSOR_SMTP_URL is unset: mail waits in the outbox until it is set",
+        )
+
+
+def error_response(request: Request, error: LicensorError) -> Response:
+    """An error as its answer: problem+json under /api/, else a page."""
+    if not _wants_json(request):
+        return _error_page(request, error.status, error.title, error.detail, error.headers())
+    body = problem(error.status, error.code, error.title, error.detail, **error.extra)
+    return JSONResponse(body, status_code=error.status, media_type=PROBLEM, headers=error.headers())
 
 
 def _wants_json(request: Request) -> bool:
@@ -195,8 +270,6 @@ def _error_page(
     request: Request, status: int, title: str, detail: str | None, headers: dict[str, str]
 ) -> Response:
     """A plain error page in the visitor's language (no database needed)."""
-    from fastapi.responses import HTMLResponse
-
     language = i18n.negotiate(request)
     translator = i18n.translator(language)
     environment = ENVIRONMENT.overlay()
@@ -211,7 +284,7 @@ def _error_page(
         language=language,
         languages=i18n.LANGUAGES,
         settings=settings,
-        dev_mailbox=settings.smtp_url is None,
+        dev_mailbox=dev_mailbox.reachable(settings, request.scope),
         path=request.url.path,
         csrf_field="",
         csrf_token="",

@@ -150,13 +150,29 @@ def demo(
 ) -> None:
     """Migrate, add demo data (idempotent), say what to try, and serve."""
     from licensor.demo import seed
+    from licensor.mail import dev_mailbox
     from licensor.migrate import upgrade
 
+    # The demo's server and worker show mail in the dev mailbox (an explicit development
+    # setting, read by both from the environment), on a loopback listener only.
+    os.environ["LICENSOR_DEV_MAILBOX"] = "true"
+    get_settings.cache_clear()
     settings = get_settings()
     upgrade(settings)
     with _context() as (settings, database, keyring):
         guide = seed(database, keyring, settings, base_url=f"http://{host}:{port}")
     console.print(guide, soft_wrap=True, highlight=False)
+    off = dev_mailbox.why_not(settings)
+    if off is not None:
+        console.print(f"The dev mailbox is off: {off}.", highlight=False)
+    elif not dev_mailbox.loopback(host):
+        # Each request must reach a loopback address: on a wildcard listener, only this
+        # machine's own requests to 127.0.0.1 do.
+        local = f" except at http://127.0.0.1:{port}/dev/mail" if host in ("0.0.0.0", "::") else ""
+        console.print(
+            f"The dev mailbox is off{local}: --host {host} is not a loopback address.",
+            highlight=False,
+        )
     if serve_after:
         import subprocess
         import sys
@@ -527,25 +543,28 @@ def worker(
     batch: Annotated[int, typer.Option(min=1, help="Messages claimed at a time.")] = 50,
     idle_seconds: Annotated[float, typer.Option(help="Pause when nothing is due.")] = 2.0,
 ) -> None:
-    """Send the outbox over SMTP (LICENSOR_SMTP_URL; unset, mail stays in the dev mailbox),
-    and renew subscriptions through the payment provider (each minute); do the background
-    jobs (the license key read from support screenshots, docs/adr/0004)."""
+    """Send the outbox over SMTP (LICENSOR_SMTP_URL; unset, mail waits in the outbox, or
+    under `licensor demo` is marked as shown in the dev mailbox), and renew subscriptions
+    through the payment provider (each minute); do the background jobs (the license key
+    read from support screenshots, docs/adr/0004)."""
     import signal
     import threading
     from datetime import timedelta
 
     from licensor import jobs
+    from licensor.mail import dev_mailbox
     from licensor.mail import worker as mail_worker
     from licensor.mail.sender import DevMailbox, Sender, SmtpSender
     from licensor.store.payments import PaymentSetupError, load_provider
     from licensor.store.tasks import PeriodicRenewals
 
     with _context() as (settings, database, keyring):
-        sender: Sender = (
-            SmtpSender(settings.smtp_url, keyring, settings.mail_from)
-            if settings.smtp_url
-            else DevMailbox()
-        )
+        # Without SMTP, mail is marked sent only where the dev mailbox shows it (demo).
+        sender: Sender | None = None
+        if settings.smtp_url:
+            sender = SmtpSender(settings.smtp_url, keyring, settings.mail_from)
+        elif dev_mailbox.mounted(settings):
+            sender = DevMailbox()
         try:
             provider = load_provider(settings, keyring, clock)
         except PaymentSetupError as error:
@@ -560,13 +579,19 @@ def worker(
         if once:
             run = renewals()
             done = background_jobs()
-            sent = mail_worker.run_once(database, sender, clock.now, batch=batch, lease=lease)
+            sent = (
+                mail_worker.run_once(database, sender, clock.now, batch=batch, lease=lease)
+                if sender is not None
+                else 0
+            )
             if run is not None:
                 console.print(
                     f"{run.renewed} renewed, {run.past_due} past due, {run.expired} expired"
                 )
             console.print(f"{done} background job(s) run")
             console.print(f"{sent} message(s) sent")
+            if sender is None:
+                console.print(mail_worker.OUTBOX_ONLY_HINT)
             return
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -15,8 +15,13 @@ class Settings(BaseSettings):
 
     var_dir: Path = Path("var")
     database_url: str = ""  # default: a SQLite file under var_dir
-    smtp_url: str | None = None  # smtp://host:port; unset: the dev mailbox
+    smtp_url: str | None = None  # smtp://host:port; unset: mail waits in the outbox
+    # An explicit development setting (``licensor demo`` turns it on): without SMTP, mail
+    # is shown at /dev/mail on a loopback listener, never behind an https base URL.
+    dev_mailbox: bool = False
     redis_url: str | None = None  # shared rate limits; unset: in-process
+    # Each Redis call's connect and read timeout: an outage costs a request this, no more.
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=30)
     base_url: str = "http://127.0.0.1:8000"  # how customers reach us: links in mail
     product_name: str = "Licensor"
     mail_from: str = "Licensor <no-reply@licensor.local>"

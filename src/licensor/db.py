@@ -15,6 +15,7 @@ from sqlalchemy import Engine, LargeBinary, Table, create_engine, event, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from licensor.config import Settings
+from licensor.files import private_sqlite_file, sqlite_path
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
@@ -38,11 +39,9 @@ def _sqlite_begin(connection: Any) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            from pathlib import Path
-
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            private_sqlite_file(path)  # 0600, and so its -wal and -shm (files.py)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

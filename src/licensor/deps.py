@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from licensor.config import Settings
@@ -46,6 +46,12 @@ Db = Annotated[Database, Depends(_database)]
 Keys = Annotated[Keyring, Depends(_keyring)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
+
+
+# A row id in a path: the database's ids are signed 64-bit integers, so anything larger
+# names no row, and must not reach the database (which would refuse it: a 500).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def client_address(request: Request) -> str:

@@ -267,3 +267,9 @@ class ServiceUnavailable(LicensorError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class RateLimitStoreDown(ServiceUnavailable):
+    """The shared rate-limit store (Redis) did not answer in time. Uncaught, it is the 503
+    of a limit that protects a guessable secret (failing closed); ``ratelimit.enforce``
+    lets validation through instead (failing open)."""

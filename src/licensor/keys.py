@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from licensor.config import Settings
+from licensor.files import private_directory
 
 _BLOB_VERSION = 1
 _NONCE_BYTES = 12
@@ -172,7 +173,7 @@ def _read_or_create(path: Path, create: bool) -> str:
         return path.read_text()
     if not create:
         raise KeyMaterialError(f"{path} does not exist and LICENSOR_CREATE_KEYS is off")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(path.parent)  # and var/ above it, when made here (files.py)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(_new_key_line())

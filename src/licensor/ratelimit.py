@@ -8,13 +8,22 @@ of the partner API; they are in a section of their own below.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from licensor.errors import RateLimited
+from licensor.errors import RateLimited, RateLimitStoreDown
+from licensor.logging import log
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# After Redis failed to answer, calls fail at once for this long, then try it again.
+DOWN_SECONDS = 1.0
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -133,18 +142,55 @@ class MemoryRateLimiter:
             self._tallies.pop(key, None)
 
 
+def _reaching_redis(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """A store call that raises ``RateLimitStoreDown`` when Redis does not answer in time,
+    and at once for a moment after that (so an outage costs each request no wait)."""
+
+    @functools.wraps(method)
+    def guarded(store: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if time.monotonic() < store._down_until:
+            raise RateLimitStoreDown()
+        try:
+            return method(store, *args, **kwargs)
+        except store._errors as error:
+            store._down_until = time.monotonic() + DOWN_SECONDS
+            raise RateLimitStoreDown() from error
+
+    return guarded
+
+
 class RedisRateLimiter:
-    """The same fixed windows in Redis (INCR + EXPIRE), shared by every process."""
+    """The same fixed windows in Redis (INCR + EXPIRE), shared by every process.
+
+    Each call waits ``timeout`` seconds at most (to connect, then to read); a store that
+    does not answer raises ``RateLimitStoreDown`` (see ``enforce``)."""
 
     blocking = True
 
-    def __init__(self, url: str, now: Any = time.time) -> None:
+    def __init__(self, url: str, now: Any = time.time, *, timeout: float = 0.25) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            # One retry, at once: a pooled connection Redis dropped reconnects; a Redis
+            # that is away is not waited for.
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._down_until = 0.0
         self._now = now
         self._add_script = self._redis.register_script(_ADD_TO_TALLY)
 
+    @_reaching_redis
+    def ping(self) -> None:
+        """Raise ``RateLimitStoreDown`` unless Redis answers (the readiness check)."""
+        self._redis.ping()
+
+    @_reaching_redis
     def hit(self, rule: Rule, key: str) -> int | None:
         now = self._now()
         window = int(now // rule.window)
@@ -162,6 +208,7 @@ class RedisRateLimiter:
     def now(self) -> float:
         return float(self._now())
 
+    @_reaching_redis
     def peek(self, rule: Rule, key: str) -> int | None:
         now = self._now()
         window = int(now // rule.window)
@@ -170,6 +217,7 @@ class RedisRateLimiter:
             return max(1, int((window + 1) * rule.window - now + 0.999))
         return None
 
+    @_reaching_redis
     def tally(self, key: str) -> Tally | None:
         now = self._now()
         count, last, expires = self._redis.hmget(
@@ -179,6 +227,7 @@ class RedisRateLimiter:
             return None
         return Tally(int(count), float(last), float(expires))
 
+    @_reaching_redis
     def add(self, key: str, ttl: float, *, renew: bool = True) -> Tally:
         now = self._now()
         count, expires = self._add_script(
@@ -186,6 +235,7 @@ class RedisRateLimiter:
         )
         return Tally(int(count), now, float(expires))
 
+    @_reaching_redis
     def clear(self, key: str) -> None:
         self._redis.delete(f"licensor:tally:{key}")
 
@@ -247,7 +297,19 @@ return {count, expires}
 """
 
 
-def enforce(limiter: RateLimiter, rule: Rule, key: str) -> None:
-    retry_after = limiter.hit(rule, key)
+def enforce(limiter: RateLimiter, rule: Rule, key: str, *, fail_open: bool = False) -> None:
+    """Count one hit; raise ``RateLimited`` over the limit.
+
+    When the store is down, a limit that protects a guessable secret (a code, a password,
+    a token: the default) answers 503 ``service_unavailable``, since letting every guess
+    through would disarm it; ``fail_open`` lets the request through instead (validation
+    of a license the app already holds must keep answering). Both are logged."""
+    try:
+        retry_after = limiter.hit(rule, key)
+    except RateLimitStoreDown:
+        log.warning("ratelimit.store_down", rule=rule.name, let_through=fail_open)
+        if fail_open:
+            return
+        raise
     if retry_after is not None:
         raise RateLimited(retry_after)

@@ -269,12 +269,12 @@ def test_over_https_the_session_cookie_is_host_prefixed_and_secure(
     https = {"x-forwarded-proto": "https"}
     with httpx.Client(base_url=server, timeout=30, headers=https) as client:
         form = client.get("/sign-in")
-        csrf_secret = form.cookies["licensor_csrf"]
+        csrf_secret = form.cookies["__Host-licensor_csrf"]
         token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
         signed_in = client.post(
             "/sign-in",
             data={"email": customer.email, "password": customer.password, "csrf_token": token},
-            headers={"cookie": f"licensor_csrf={csrf_secret}"},
+            headers={"cookie": f"__Host-licensor_csrf={csrf_secret}"},
         )
 
     assert signed_in.status_code == 303, signed_in.text

@@ -19,7 +19,7 @@ from licensor.accounts.portal import Portal, UserCodeUnknown
 from licensor.accounts.service import Accounts
 from licensor.accounts.throttle import SignInThrottled
 from licensor.accounts.two_factor import TwoFactor, qr_svg
-from licensor.deps import client_address
+from licensor.deps import RowId, client_address
 from licensor.errors import (
     CodeBlocked,
     CodeMalformed,
@@ -293,7 +293,7 @@ def devices(request: Request, web: Pages) -> Response:
 
 
 @router.post("/account/devices/{device_id}/remove", response_class=HTMLResponse)
-def remove_device(request: Request, web: Pages, device_id: int) -> Response:
+def remove_device(request: Request, web: Pages, device_id: RowId) -> Response:
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
         portal = Portal(unit.session, web.keyring, web.settings, unit.now)
         released = portal.remove_device(unit.account, device_id)
@@ -317,7 +317,7 @@ def subscriptions(request: Request, web: Pages) -> Response:
 
 
 @router.post("/account/subscriptions/{subscription_id}/cancel", response_class=HTMLResponse)
-def cancel_subscription(request: Request, web: Pages, subscription_id: int) -> Response:
+def cancel_subscription(request: Request, web: Pages, subscription_id: RowId) -> Response:
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
         service = Subscriptions(unit.session, web.keyring, web.settings, unit.now)
         canceled = service.cancel(unit.account, subscription_id)
@@ -332,7 +332,7 @@ def cancel_subscription(request: Request, web: Pages, subscription_id: int) -> R
 
 
 @router.post("/account/subscriptions/{subscription_id}/download")
-def download_app(request: Request, web: Pages, subscription_id: int) -> Response:
+def download_app(request: Request, web: Pages, subscription_id: RowId) -> Response:
     """The app's enrollment file: a one-time token the app redeems on first start (F1)."""
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
         token = Subscriptions(unit.session, web.keyring, web.settings, unit.now).enrollment_token(

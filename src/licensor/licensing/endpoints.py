@@ -79,10 +79,12 @@ def validation_endpoint(app: Any) -> Callable[[Request], Awaitable[Response]]:
         limiter = app.state.limiter
         address = client_address(request)
         try:
+            # A store that is down lets validation through (fail open): an app checking
+            # a license it holds guesses nothing, and must keep working.
             if limiter.blocking:
-                await run_in_threadpool(enforce, limiter, rule, address)
+                await run_in_threadpool(enforce, limiter, rule, address, fail_open=True)
             else:
-                enforce(limiter, rule, address)
+                enforce(limiter, rule, address, fail_open=True)
         except RateLimited as error:
             return problem_response(
                 error.status, error.code, error.title, error.detail, error.headers()

@@ -70,7 +70,8 @@ class SmtpSender:
 
 
 class DevMailbox:
-    """No SMTP configured: the message stays in the outbox, shown at /dev/mail."""
+    """``licensor demo`` without SMTP: the message is marked sent and stays readable in the
+    dev mailbox (/dev/mail). Elsewhere, without SMTP, the worker sends nothing."""
 
     def send(self, message: OutboxMessage) -> None:
         return None

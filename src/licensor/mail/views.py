@@ -1,20 +1,30 @@
-"""The dev mailbox: with no SMTP configured, every outgoing message is readable here.
+"""The dev mailbox: every outgoing message, readable in the browser, for ``licensor demo``.
 
-Only mounted while ``LICENSOR_SMTP_URL`` is unset, i.e. on the embedded default.
+Mounted only when ``dev_mailbox.mounted`` says so, and each request answers 404 unless it
+reached a loopback listener (``dev_mailbox.reachable``): what it shows (reset links,
+sign-in codes) would hand any account to whoever can read it.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from licensor.deps import RowId
 from licensor.errors import NotFound
+from licensor.mail import dev_mailbox
 from licensor.mail.outbox import bodies
 from licensor.models import OutboxMessage
 from licensor.web.pages import Pages
 
-router = APIRouter(include_in_schema=False)
+
+async def _loopback_only(request: Request) -> None:
+    if not dev_mailbox.reachable(request.app.state.settings, request.scope):
+        raise NotFound()
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(_loopback_only)])
 
 
 @router.get("/dev/mail", response_class=HTMLResponse)
@@ -27,7 +37,7 @@ def mailbox(request: Request, web: Pages) -> Response:
 
 
 @router.get("/dev/mail/{message_id}", response_class=HTMLResponse)
-def message(request: Request, web: Pages, message_id: int) -> Response:
+def message(request: Request, web: Pages, message_id: RowId) -> Response:
     with web.unit(request) as unit:
         stored = unit.session.get(OutboxMessage, message_id)
         if stored is None:

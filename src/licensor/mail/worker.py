@@ -26,6 +26,9 @@ from licensor.models import OutboxMessage
 #: A periodic task called by the worker on each loop; it decides itself whether it is due.
 Periodic = Callable[[], object]
 
+OUTBOX_ONLY = "mail.outbox_only"
+OUTBOX_ONLY_HINT = "LICENSOR_SMTP_URL is unset: mail waits in the outbox until it is set"
+
 MAX_ATTEMPTS = 12
 FIRST_RETRY_SECONDS = 30
 LONGEST_RETRY_SECONDS = 3600
@@ -120,7 +123,7 @@ def run_periodic(tasks: Sequence[Periodic]) -> None:
 
 def run_forever(
     database: Database,
-    sender: Sender,
+    sender: Sender | None,
     now: Callable[[], datetime],
     stop: threading.Event,
     *,
@@ -129,11 +132,15 @@ def run_forever(
     lease: timedelta = timedelta(minutes=5),
     periodic: Sequence[Periodic] = (),
 ) -> None:
+    """Loop until ``stop``; ``sender`` None (no SMTP) leaves the outbox alone: the mail
+    waits there, unsent, until a worker with SMTP comes."""
     log.info("mail.worker_started")
+    if sender is None:
+        log.warning(OUTBOX_ONLY, hint=OUTBOX_ONLY_HINT)
     while not stop.is_set():
         run_periodic(periodic)  # first, so mail they write goes out in the same loop
         try:
-            if run_once(database, sender, now, batch=batch, lease=lease) == 0:
+            if sender is None or run_once(database, sender, now, batch=batch, lease=lease) == 0:
                 stop.wait(idle_seconds)
         except Exception as error:  # keep the worker alive across database hiccups
             log.error("mail.worker_error", error=repr(error))

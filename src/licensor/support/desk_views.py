@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from licensor.deps import MAX_ROW_ID, RowId
 from licensor.errors import (
     CodeMalformed,
     DestinationNotOfRecord,
@@ -208,7 +209,7 @@ def confirm_key(request: Request, web: Pages, number: str, license_key: Field = 
 
 
 @router.get("/desk/attachments/{attachment_id}")
-def screenshot(request: Request, web: Pages, attachment_id: int) -> Response:
+def screenshot(request: Request, web: Pages, attachment_id: RowId) -> Response:
     with web.unit(request, require=STAFF) as unit:
         attachment = _desk(unit).attachment(attachment_id)
     png = load_attachment(web.settings, web.keyring, attachment)
@@ -390,7 +391,7 @@ def _code_page(
 
 
 @router.get("/desk/codes/{code_id}", response_class=HTMLResponse)
-def code_page(request: Request, web: Pages, code_id: int, done: str = "") -> Response:
+def code_page(request: Request, web: Pages, code_id: RowId, done: str = "") -> Response:
     with web.unit(request, require=STAFF) as unit:
         notice = unit._(NOTICES[done]) if done in NOTICES else None
         return _code_page(unit, code_id, request.query_params.get("request", ""), notice=notice)
@@ -400,11 +401,15 @@ def code_page(request: Request, web: Pages, code_id: int, done: str = "") -> Res
 
 
 def _form_id(text: str) -> int:
-    """A row id posted by a desk form (code, order, license, seat); not a number: 404."""
+    """A row id posted by a desk form (code, order, license, seat); not a number, or none
+    the database could hold: 404."""
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise NotFound() from None
+    if not 1 <= value <= MAX_ROW_ID:
+        raise NotFound()
+    return value
 
 
 @router.post("/desk/requests/{number}/send-code", response_class=HTMLResponse)

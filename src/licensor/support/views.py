@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from licensor.deps import client_address, rate_limited
+from licensor.deps import RowId, client_address, rate_limited
 from licensor.errors import FormInvalid, LicensorError
 from licensor.models import Account, Attachment, Author, RequestStatus, Topic
 from licensor.ratelimit import enforce
@@ -315,7 +315,7 @@ def reply(request: Request, web: SupportPages, token: str) -> Response:
 
 @router.get("/support/requests/{token}/attachments/{attachment_id}", dependencies=FOLLOW_LIMIT)
 def attachment_image(
-    request: Request, web: SupportPages, token: str, attachment_id: int
+    request: Request, web: SupportPages, token: str, attachment_id: RowId
 ) -> Response:
     """A screenshot of the request, to the holder of its link only; served so that no
     browser treats it as anything but a PNG picture."""

@@ -23,8 +23,10 @@ from licensor.accounts import sessions
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
+from licensor.edge import NulRefused
 from licensor.errors import LicensorError
 from licensor.keys import Keyring
+from licensor.mail import dev_mailbox
 from licensor.models import Account, WebSession
 from licensor.ratelimit import RateLimiter, Rule, enforce
 from licensor.web import csrf, i18n
@@ -162,23 +164,33 @@ class PageUnit:
         environment.install_gettext_callables(  # type: ignore[attr-defined]
             translator.gettext, translator.ngettext, newstyle=True
         )
-        secret = csrf.browser_secret(self.request)
+        secure = self.web.is_secure(self.request)
+        secret = csrf.browser_secret(self.request, secure)
         html = environment.get_template(template).render(
             request=self.request,
             visitor=self.visitor,
             language=self.language,
             languages=i18n.LANGUAGES,
             csrf_field=csrf.FIELD,
-            csrf_token=csrf.token_for(self.web.csrf_key, secret),
+            csrf_token=csrf.token_for(self.web.csrf_key, secret, self._session_after()),
             settings=self.web.settings,
-            dev_mailbox=self.web.settings.smtp_url is None,
+            dev_mailbox=dev_mailbox.reachable(self.web.settings, self.request.scope),
             path=self.request.url.path,
             **context,
         )
         response = HTMLResponse(html, status_code=status)
-        self.web.set_cookie(self.request, response, csrf.COOKIE, secret, max_age=None)
+        self.web.set_cookie(self.request, response, csrf.cookie_name(secure), secret, max_age=None)
         self._apply_cookies(response)
         return response
+
+    def _session_after(self) -> str | None:
+        """The session cookie the browser holds once this answer arrives (a form on it is
+        posted in that session): one this answer sets or deletes, else the request's."""
+        name = sessions.cookie_name(self.web.is_secure(self.request))
+        for cookie, value, _ in reversed(self.cookies):
+            if cookie == name:
+                return value or None
+        return self.web.session_token(self.request)
 
     def redirect(self, location: str, status: int = 303) -> RedirectResponse:
         response = RedirectResponse(location, status_code=status)
@@ -257,10 +269,22 @@ class Web:
             yield unit
 
     def check_csrf(self, request: Request) -> None:
+        """The form's token, for this browser and session; then no NUL in any field
+        (PostgreSQL refuses it in text): every form route calls this first."""
         # Starlette caches the parsed form, so the route can read it again.
         form = getattr(request.state, "form_cache", None)
         submitted = form.get(csrf.FIELD) if form is not None else None
-        csrf.check(request, self.csrf_key, str(submitted) if submitted is not None else None)
+        csrf.check(
+            request,
+            self.csrf_key,
+            str(submitted) if submitted is not None else None,
+            secure=self.is_secure(request),
+            session_token=self.session_token(request),
+        )
+        if form is not None and any(
+            isinstance(value, str) and "\x00" in value for _, value in form.multi_items()
+        ):
+            raise NulRefused()
 
     def limit(self, rule: str, key: str) -> None:
         enforce(self.limiter, self.rules[rule], key)

@@ -1,0 +1,102 @@
+"""``GET /readyz``: whether this process can serve, check by check (SPEC "operations").
+
+Ready (200) when the database answers at the schema this version needs, Redis answers
+(when set), and the keys sign and match the database (a stored code decrypts to itself
+under the blind index); else 503. Mail is reported and never makes a process unready:
+without SMTP it waits in the outbox, which is said here and in the start-up log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, text
+
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.keys import Keyring
+from licensor.licensing.service import CODE_PURPOSE
+from licensor.mail import dev_mailbox
+from licensor.models import ActivationCode
+from licensor.ratelimit import RateLimiter, RedisRateLimiter
+
+OK = "ok"
+_PROBE = b"licensor readiness probe"
+
+
+@dataclass
+class Readiness:
+    settings: Settings
+    database: Database
+    keyring: Keyring
+    limiter: RateLimiter
+    _head: list[str | None] = field(default_factory=list)  # the schema head, found once
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        """(ready, body): each check's verdict, "ok" or what is wrong."""
+        checks = {
+            "database": self._database(),
+            "redis": self._redis(),
+            "keys": self._keys(),
+        }
+        ready = all(verdict in (OK, "not configured") for verdict in checks.values())
+        checks["mail"] = self._mail()
+        return ready, {"status": "ready" if ready else "unavailable", "checks": checks}
+
+    def _schema_head(self) -> str | None:
+        if not self._head:
+            from licensor.migrate import head
+
+            self._head.append(head(self.settings))
+        return self._head[0]
+
+    def _database(self) -> str:
+        try:
+            with self.database.engine.connect() as connection:
+                found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception as error:  # unreachable, refused, no such file or table
+            return f"unavailable: {type(error).__name__}"
+        expected = self._schema_head()
+        if found != expected:
+            return f"at schema {found}, this version needs {expected}: run `licensor migrate`"
+        return OK
+
+    def _redis(self) -> str:
+        if not self.settings.redis_url or not isinstance(self.limiter, RedisRateLimiter):
+            return "not configured"
+        try:
+            self.limiter.ping()
+        except Exception as error:
+            return f"unavailable: {type(error).__name__}"
+        return OK
+
+    def _keys(self) -> str:
+        try:
+            key_id, signature = self.keyring.sign(_PROBE)
+            self.keyring.public_keys()[key_id].verify(signature, _PROBE)
+        except Exception as error:
+            return f"cannot sign: {type(error).__name__}"
+        try:
+            with self.database.engine.connect() as connection:
+                stored = connection.execute(
+                    select(ActivationCode.code_index, ActivationCode.code_ciphertext).limit(1)
+                ).first()
+        except Exception:
+            return OK  # the database check says what is wrong with it
+        if stored is None:
+            return OK
+        try:
+            code = self.keyring.decrypt(stored.code_ciphertext, purpose=CODE_PURPOSE)
+        except Exception:
+            return "do not match the database: a stored code does not decrypt"
+        if self.keyring.blind_index(code, purpose=CODE_PURPOSE) != stored.code_index:
+            return "do not match the database: the blind index key differs"
+        return OK
+
+    def _mail(self) -> str:
+        if self.settings.smtp_url:
+            return "smtp"
+        if dev_mailbox.mounted(self.settings):
+            return "dev mailbox (a development setting): " + dev_mailbox.SMTP_UNSET
+        return dev_mailbox.SMTP_UNSET

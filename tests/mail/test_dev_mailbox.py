@@ -1,0 +1,173 @@
+"""The dev mailbox exists only for ``licensor demo``: never on a server as ``licensor serve``
+runs it, never behind an https base URL, never to a request that reached a listener that
+is not loopback. Without SMTP, mail waits in the outbox, and the worker leaves it there.
+
+The attack it closes (issue 11, item 1): with SMTP unset, reset a support agent's password,
+read the reset link at /dev/mail, choose a password, enrol one's own TOTP, open the desk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from licensor.api import create_app
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.keys import Keyring
+from licensor.models import OutboxMessage
+from tests.accounts.factories import Customer, MakeAccount, OpenBrowser, outbox
+from tests.cli_support import cli_environment, run
+from tests.support import serve
+from tests.support.factories import STAFF_TOTP_SECRET
+
+
+def _agent(make_account: MakeAccount) -> Customer:
+    return make_account("agent@example.com", roles=("agent",), totp_secret=STAFF_TOTP_SECRET)
+
+
+def _ask_for_a_reset(browser_at: OpenBrowser, url: str, agent: Customer) -> None:
+    visitor = browser_at(url)
+    asked = visitor.post("/reset-password", {"email": agent.email}, token=visitor.csrf_token())
+    assert asked.status_code == 200, asked.text
+
+
+def _reset_mail(database: Database, agent: Customer) -> OutboxMessage:
+    (message,) = outbox(database, agent.email, "reset_password")
+    return message
+
+
+def test_a_server_as_licensor_serve_runs_it_keeps_the_reset_mail_out_of_reach(
+    server: str,
+    api: httpx.Client,
+    settings: Settings,
+    make_account: MakeAccount,
+    form_browser: OpenBrowser,
+    database: Database,
+) -> None:
+    # As `licensor serve` runs without SMTP: the dev mailbox setting is off by default.
+    assert settings.smtp_url is None
+    assert not settings.dev_mailbox
+    agent = _agent(make_account)
+
+    _ask_for_a_reset(form_browser, server, agent)
+
+    message = _reset_mail(database, agent)
+    for path in ("/dev/mail", f"/dev/mail/{message.id}", "/dev/mail/1"):
+        assert api.get(path).status_code == 404, path
+    assert "/dev/mail" not in api.get("/").text  # and no page links to it
+    assert _reset_mail(database, agent).sent_at is None  # still waiting for SMTP
+
+
+def test_the_dev_mailbox_is_off_behind_an_https_base_url(
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    make_account: MakeAccount,
+    form_browser: OpenBrowser,
+) -> None:
+    https = settings.model_copy(
+        update={"dev_mailbox": True, "base_url": "https://licensor.example"}
+    )
+    agent = _agent(make_account)
+    with serve(create_app(https, database=database, keyring=keyring)) as url:
+        _ask_for_a_reset(form_browser, url, agent)
+        message = _reset_mail(database, agent)
+        with httpx.Client(base_url=url) as client:
+            answers = [client.get("/dev/mail"), client.get(f"/dev/mail/{message.id}")]
+
+    assert [answer.status_code for answer in answers] == [404, 404]
+
+
+def test_the_dev_mailbox_answers_only_requests_that_reached_a_loopback_listener(
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    make_account: MakeAccount,
+    form_browser: OpenBrowser,
+) -> None:
+    demo = settings.model_copy(update={"dev_mailbox": True})
+    app = create_app(demo, database=database, keyring=keyring)
+    agent = _agent(make_account)
+    with serve(app) as url:
+        _ask_for_a_reset(form_browser, url, agent)
+    message = _reset_mail(database, agent)
+
+    async def fetch(listener: str) -> list[httpx.Response]:
+        # The ASGI scope's "server" is the listening socket's address: the URL's here.
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=listener) as client:
+            return [
+                await client.get("/dev/mail"),
+                await client.get(f"/dev/mail/{message.id}"),
+                await client.get("/"),
+            ]
+
+    public = asyncio.run(fetch("http://10.1.2.3:8000"))
+    loopback = asyncio.run(fetch("http://127.0.0.1:8000"))
+
+    assert [answer.status_code for answer in public[:2]] == [404, 404]
+    assert "/dev/mail" not in public[2].text
+    assert [answer.status_code for answer in loopback[:2]] == [200, 200]
+    assert "/dev/mail" in loopback[2].text
+
+
+def test_under_the_demo_setting_the_mailbox_shows_mail_on_loopback(
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    make_account: MakeAccount,
+    form_browser: OpenBrowser,
+) -> None:
+    demo = settings.model_copy(update={"dev_mailbox": True})
+    agent = _agent(make_account)
+    with serve(create_app(demo, database=database, keyring=keyring)) as url:
+        _ask_for_a_reset(form_browser, url, agent)
+        message = _reset_mail(database, agent)
+        with httpx.Client(base_url=url) as client:
+            listing = client.get("/dev/mail")
+            shown = client.get(f"/dev/mail/{message.id}")
+            past_64_bits = client.get(f"/dev/mail/{2**64}")
+
+    assert listing.status_code == 200
+    assert agent.email in listing.text
+    assert shown.status_code == 200
+    assert "/reset-password/choose?token=" in shown.text
+    assert past_64_bits.status_code == 404
+
+
+def _worker(var_dir: Path, settings: Settings, **variables: str) -> str:
+    environment = cli_environment(var_dir, settings.resolved_database_url)
+    environment.update(variables)
+    done = run("licensor", "worker", "--once", environment=environment, cwd=var_dir)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_worker_without_smtp_sends_nothing_and_marks_nothing_sent(
+    server: str,
+    var_dir: Path,
+    settings: Settings,
+    make_account: MakeAccount,
+    form_browser: OpenBrowser,
+    database: Database,
+) -> None:
+    agent = _agent(make_account)
+    _ask_for_a_reset(form_browser, server, agent)
+
+    output = _worker(var_dir, settings)
+
+    assert "0 message(s) sent" in output
+    assert "LICENSOR_SMTP_URL is unset" in output
+    with database.transaction() as session:
+        waiting = session.scalars(select(OutboxMessage)).all()
+        assert waiting
+        assert all(message.sent_at is None and message.attempts == 0 for message in waiting)
+
+    # Under the demo's setting, the worker marks them as shown in the dev mailbox.
+    demo_output = _worker(var_dir, settings, LICENSOR_DEV_MAILBOX="true")
+    assert f"{len(waiting)} message(s) sent" in demo_output
+    assert _reset_mail(database, agent).sent_at is not None
