@@ -171,3 +171,21 @@ def test_the_worker_without_smtp_sends_nothing_and_marks_nothing_sent(
     demo_output = _worker(var_dir, settings, LICENSOR_DEV_MAILBOX="true")
     assert f"{len(waiting)} message(s) sent" in demo_output
     assert _reset_mail(database, agent).sent_at is not None
+
+
+def test_licensor_demo_on_a_non_loopback_host_says_its_mailbox_is_off_there(
+    tmp_path: Path,
+) -> None:
+    environment = cli_environment(tmp_path, f"sqlite:///{tmp_path / 'demo.db'}")
+
+    wildcard = run(
+        "licensor", "demo", "--no-serve", "--host", "0.0.0.0", environment=environment, cwd=tmp_path
+    )
+    loopback = run("licensor", "demo", "--no-serve", environment=environment, cwd=tmp_path)
+
+    assert wildcard.returncode == 0, wildcard.stderr
+    said = " ".join(wildcard.stdout.split())
+    assert "The dev mailbox is off except at http://127.0.0.1:8000/dev/mail" in said
+    assert "--host 0.0.0.0 is not a loopback address" in said
+    assert loopback.returncode == 0, loopback.stderr
+    assert "dev mailbox is off" not in loopback.stdout
