@@ -54,9 +54,12 @@ class Settings(BaseSettings):
     # Web sessions: signed out after this much idleness, and after this long in any case.
     session_idle_minutes: int = 120
     session_absolute_hours: int = 24 * 7
-    signin_rate: str = "10/minute"  # per address, and again per email
+    # Sign-in per address; each account is throttled besides (accounts/throttle.py).
+    signin_rate: str = "10/minute"
     signup_rate: str = "5/minute"
-    reset_rate: str = "5/hour"  # per email; per address it is signup_rate
+    # Reset mails per email (more requests get the same page and send nothing); per
+    # address the limit is signup_rate.
+    reset_rate: str = "3/hour"
     link_rate: str = "10/minute"
     lookup_rate: str = "5/minute"  # order lookup: per address, and again per email
     support_rate: str = "5/minute"  # support requests and replies sent, per address

@@ -75,8 +75,7 @@ class PartnerCaller:
             # Over the address's limit of failures the refusal becomes a 429.
             enforce(self.limiter, self.rule, f"failed:{self.address}")
             raise PartnerKeyRefused() from None
-        # A quota, not a guard over a secret: it lets a proven key through if the store is down.
-        enforce(self.limiter, self.rule, f"key:{self.prefix}", fail_open=True)
+        enforce(self.limiter, self.rule, f"key:{self.prefix}")
         return partner
 
 
