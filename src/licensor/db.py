@@ -9,13 +9,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, LargeBinary, Table, create_engine, event, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from licensor.config import Settings
 from licensor.files import private_sqlite_file, sqlite_path
+
+if TYPE_CHECKING:
+    from licensor.keys import Keyring
+
+# The audit chain's key: derived from the keyring for this purpose only (audit.py).
+AUDIT_CHAIN_PURPOSE = b"audit-chain"
+KEY_SOURCE = "licensor.audit.key_source"
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
@@ -122,8 +129,12 @@ def _processed(
 
 class Database:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
         self.engine = engine or make_engine(settings.resolved_database_url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions name this object as where their audit chain key comes from (audit.py).
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={KEY_SOURCE: self})
+        self._keyring: Keyring | None = None
+        self._audit_key: bytes | None = None
         # SQLite runs one transaction at a time (BEGIN IMMEDIATE). Within a process, the
         # waiting threads queue on this lock and each wakes the moment its turn comes;
         # left to SQLite's busy handler, they would poll with sleeps of up to 100 ms,
@@ -131,6 +142,22 @@ class Database:
         self._sqlite_turn = threading.Lock() if self.is_sqlite else None
         self._own: list[Any] = []
         self._own_lock = threading.Lock()
+
+    def use_keyring(self, keyring: Keyring) -> None:
+        """The keys this process works with (the app's, the command's)."""
+        self._keyring = keyring
+        self._audit_key = None
+
+    @property
+    def audit_key(self) -> bytes:
+        """The key of the audit trail's hash chain (licensor/audit.py)."""
+        if self._audit_key is None:
+            if self._keyring is None:
+                from licensor.keys import load_keyring
+
+                self._keyring = load_keyring(self.settings)
+            self._audit_key = self._keyring.derive(AUDIT_CHAIN_PURPOSE)
+        return self._audit_key
 
     @property
     def is_sqlite(self) -> bool:

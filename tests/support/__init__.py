@@ -45,14 +45,30 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
 
 
 def empty_tables(engine: Engine) -> None:
-    """Delete every row (children first); the schema and its revision stay."""
+    """Delete every row (children first); the schema and its revision stay, and the audit
+    chain starts again from its empty head.
+
+    The audit table refuses deletes (revision 0008): PostgreSQL's triggers are bypassed the
+    way a superuser would (replica mode), SQLite's are dropped and made again."""
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
             names = ", ".join(table.name for table in Base.metadata.sorted_tables)
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
+            triggers = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+            for name, _sql in triggers:
+                connection.execute(text(f'DROP TRIGGER "{name}"'))
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())
+            for _name, sql in triggers:
+                connection.execute(text(sql))
+        connection.execute(text(EMPTY_CHAIN), {"zero": bytes(32)})
+
+
+EMPTY_CHAIN = "INSERT INTO audit_chain (id, seq, last_hash, mac) VALUES (1, 0, :zero, NULL)"
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
