@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from licensor import __version__, files
+from licensor import __version__, files, idempotency
 from licensor.accounts.endpoints import router as accounts_api
 from licensor.accounts.two_factor_views import router as two_factor_pages
 from licensor.accounts.views import router as accounts_pages
@@ -24,6 +24,7 @@ from licensor.config import Settings, get_settings
 from licensor.db import Database
 from licensor.edge import DOCS_PATH, Edge
 from licensor.errors import LicensorError, ValidationFailed
+from licensor.idempotency import Idempotency
 from licensor.keys import Keyring, load_keyring
 from licensor.licensing.endpoints import VALIDATE_PATH, validation_endpoint
 from licensor.licensing.endpoints import router as licensing_router
@@ -120,6 +121,7 @@ def create_app(
     app.state.db = database or Database(settings)
     app.state.keyring = keyring or load_keyring(settings)
     files.secure(settings)  # var/ 0700, the SQLite database 0600, tightened if looser
+    app.state.db.use_keyring(app.state.keyring)
     app.state.limiter = limiter or make_limiter(settings)
     app.state.clock = app_clock or clock
     app.state.rules = {
@@ -200,7 +202,19 @@ def create_app(
     def refuse(scope: Scope, error: LicensorError) -> Response:
         return error_response(Request(scope), error)
 
-    app.edge = Edge(app.answer, settings, refuse)
+    # Inside the edge (headers, body limits), every POST of the API may carry an
+    # Idempotency-Key (licensor/idempotency.py).
+    answer_once = Idempotency(
+        app.answer, app.state.db, app.state.keyring, app.state.clock.now, refuse
+    )
+    app.edge = Edge(answer_once, settings, refuse)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = idempotency.document(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
