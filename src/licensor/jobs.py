@@ -33,7 +33,7 @@ LONGEST_RETRY_SECONDS = 3600
 DEFAULT_LEASE = timedelta(minutes=10)
 
 # Modules whose handlers the worker loads before its first pass.
-TASK_MODULES = ("licensor.support.tasks",)
+TASK_MODULES = ("licensor.support.tasks", "licensor.store.tasks")
 
 
 @dataclass(frozen=True)

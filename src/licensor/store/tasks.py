@@ -1,4 +1,5 @@
-"""The store's background work in ``licensor worker``: subscription renewals.
+"""The store's background work in ``licensor worker``: subscription renewals, and the
+order lookups the lookup form queues (``store.order_lookup``, after the renewals below).
 
 ``run_due`` renews, retries and expires every subscription whose period has ended:
 
@@ -28,11 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+from licensor import jobs
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.logging import log
+from licensor.store.service import LOOKUP_JOB, Store
 from licensor.store.payments import (
     PaymentOutcome,
     PaymentProvider,
@@ -157,3 +161,12 @@ class PeriodicRenewals:
             return None
         self._last_run = moment
         return run_due(self.database, self.keyring, self.settings, moment, self.charge)
+
+
+@jobs.handler(LOOKUP_JOB, max_attempts=5)
+def order_lookup(context: jobs.JobContext, payload: dict[str, Any]) -> None:
+    """Match a lookup against the orders and mail the order's own address (F5)."""
+    with context.database.transaction() as session:
+        Store(session, context.keyring, context.settings, context.now()).run_lookup(
+            payload["sealed"]
+        )

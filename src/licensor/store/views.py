@@ -3,7 +3,8 @@
 The lookup asks first where the code was bought. Its answer depends only on that choice,
 never on whether an order matched: a match is told by mail, to the order's own address
 (the confirmation again for our store's orders, the partner to contact for a partner's),
-so the page reveals nothing about which orders exist.
+so the page reveals nothing about which orders exist. Nor does its timing: the request
+only queues the lookup, which the worker does (``store.tasks``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from licensor.accounts.service import email_problem, normalize_email
 from licensor.deps import client_address
+from licensor.errors import RateLimited
 from licensor.models import Partner
 from licensor.store.service import LookupRequest, Store, order_number_key
 from licensor.web.messages import FIELD_MESSAGES
@@ -113,10 +115,15 @@ def lookup(
                 partners=partners,
                 errors=_messages(unit, errors),
             )
-        # Per email as well as per address: a guesser moving between addresses still hits
-        # one limit, and the order's owner cannot be flooded with resent confirmations.
-        web.limit("lookup", _email_key(email))
-        store.lookup(
+        # Per email as well as per address, so the owner of an order cannot be flooded with
+        # resent confirmations; over it the answer is the same and nothing is mailed (a
+        # refusal would let anyone keep the owner from looking their own order up).
+        try:
+            web.limit("lookup", _email_key(email))
+            suppressed = False
+        except RateLimited:
+            suppressed = True
+        store.request_lookup(
             LookupRequest(
                 number=order_number,
                 purchased_on=(
@@ -127,6 +134,7 @@ def lookup(
                 where=where,
             ),
             client=client_address(request),
+            suppressed=suppressed,
         )
         chosen = next((partner for partner in partners if partner.slug == where), None)
         return unit.render("order_lookup_sent.html", where=where, partner=chosen)
