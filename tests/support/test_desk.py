@@ -1,15 +1,21 @@
 """The agent desk over HTTP, as a browser without JavaScript uses it: who may open it, the
 queue, one lookup across five identifiers, and each action from a request — sending a
-code only to an email of record, attaching an order (F7), releasing seats, blocking and
-replacing a code, replies and internal notes — each audited and its owner told."""
+code only to an email of record, attaching an order or a code (F7: at once only when it is
+the account's own, else confirmed by the order's address or a second staff member),
+releasing seats, blocking and replacing a code, replies and internal notes (which refuse
+any spelling of a code or key that activates) — each audited and its owner told."""
 
 from __future__ import annotations
 
+import hashlib
+import html
 import re
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
 
+from licensor import jobs
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
@@ -18,13 +24,22 @@ from licensor.licensing.service import Licensing
 from licensor.mail.outbox import bodies
 from licensor.models import (
     ActivationCode,
+    AttachApproval,
     AuditEvent,
     OutboxMessage,
     SupportMessage,
     SupportRequest,
     Topic,
 )
-from tests.accounts.factories import LinkCode, MakeAccount, OpenBrowser, link, outbox
+from tests.accounts.factories import (
+    Browser,
+    LinkCode,
+    MakeAccount,
+    OpenBrowser,
+    link,
+    link_in_mail,
+    outbox,
+)
 from tests.licensing.factories import MakeCode, activate, activation, device
 from tests.mail_support import SmtpServer, text_of
 from tests.store.factories import MakeOrder
@@ -502,10 +517,94 @@ def test_neither_a_note_nor_a_reply_keeps_a_code_or_a_license_key_in_the_thread(
     assert not any(code in body or license_key in body for body in bodies_stored)
 
 
+def spellings_that_activate(code: str) -> list[str]:
+    """The ways people write a code that activation takes (and the old filters missed)."""
+    canonical = code.replace("-", "")
+    groups = [canonical[i : i + 5] for i in range(0, 20, 5)]
+    look_alike = canonical.replace("0", "o").replace("1", "l")
+    return [
+        ".".join(groups),
+        f"{groups[0]}-{groups[1]} {groups[2]}.{groups[3]}".lower(),
+        " ".join(canonical),
+        canonical.lower(),
+        "_".join(look_alike[i : i + 4] for i in range(0, 20, 4)),
+        " - ".join(groups),
+    ]
+
+
+def test_a_reply_or_a_note_refuses_every_spelling_of_a_code_or_key_that_activates(
+    make_request: MakeRequest,
+    make_code: MakeCode,
+    sign_in_staff: SignInStaff,
+    api: httpx.Client,
+    database: Database,
+) -> None:
+    request = make_request()
+    agent, _ = sign_in_staff()
+    code = make_code()
+    spellings = spellings_that_activate(code)
+    # Activation itself takes the oddest of them.
+    license_key = activate(api, spellings[1], device())["license_key"]
+    assert activate(api, spellings[4], device())["license_key"] == license_key
+    key_spellings = [
+        license_key.lower(),
+        ".".join(license_key[i : i + 4] for i in range(0, 32, 4)),
+        "-".join(license_key[i : i + 8] for i in range(0, 32, 8)).replace("0", "O"),
+    ]
+    reply = f"/desk/requests/{request.number}/reply"
+    note = f"/desk/requests/{request.number}/note"
+
+    for spelling in spellings:
+        for path, field in ((reply, "body"), (note, "note")):
+            refused = agent.post(path, {field: f"Here it is: {spelling}. Regards"})
+            assert refused.status_code == 422, (path, spelling)
+            assert "cannot carry an activation code" in refused.text
+    for spelling in key_spellings:
+        for path, field in ((reply, "body"), (note, "note")):
+            refused = agent.post(path, {field: f"The key ({spelling}) is fine."})
+            assert refused.status_code == 422, (path, spelling)
+            assert "cannot carry a license key" in refused.text
+    # A long note is read whole: the code at its very end is found.
+    long_note = "The customer explains at length. " * 160 + spellings[0]
+    assert len(long_note) > 5_000
+    assert agent.post(note, {"note": long_note}).status_code == 422
+
+    with database.transaction() as session:
+        stored = session.scalars(
+            select(SupportMessage.body).where(SupportMessage.request_id == request.id)
+        ).all()
+    assert len(stored) == 1  # the customer's own message only
+
+
+def test_order_request_and_license_numbers_pass_the_reply_and_note_filters(
+    make_request: MakeRequest,
+    make_order: MakeOrder,
+    sign_in_staff: SignInStaff,
+    database: Database,
+) -> None:
+    request = make_request()
+    orders = [make_order() for _ in range(3)]
+    agent, _ = sign_in_staff()
+    numbers = " ".join(order.number for order in orders)
+    text = (
+        f"Orders: {numbers}; request {request.number}, license LIC-7K3M-9QXT and "
+        f"LIC-0000-1111 - LIC-2222-3333 - LIC-4444-5555."
+    )
+    noted = agent.post(f"/desk/requests/{request.number}/note", {"note": text})
+    assert noted.status_code == 303, noted.text
+    replied = agent.post(f"/desk/requests/{request.number}/reply", {"body": text})
+    assert replied.status_code == 303, replied.text
+    with database.transaction() as session:
+        stored = session.scalars(
+            select(SupportMessage.body).where(SupportMessage.request_id == request.id)
+        ).all()
+    assert stored.count(text) == 2
+
+
 # --- F7: attach an order -------------------------------------------------------------------
 
 
-def test_attaching_an_order_puts_its_codes_in_the_customers_my_account(
+def test_an_order_of_the_accounts_own_address_is_attached_at_once(
     make_account: MakeAccount,
     make_order: MakeOrder,
     make_request: MakeRequest,
@@ -556,11 +655,35 @@ def test_attaching_an_order_puts_its_codes_in_the_customers_my_account(
     assert theirs.codes[0] not in browser.get("/account/licenses").text
 
 
-def test_attaching_an_order_of_another_address_tells_that_address(
+def attach_order_form(agent: Browser, number: str) -> str:
+    """The order id the request page offers to attach (the order the customer named)."""
+    page = agent.get(f"/desk/requests/{number}").text
+    [order_id] = re.findall(r'name="order_id" value="(\d+)"', page)
+    return str(order_id)
+
+
+def codes_in_account(database: Database, account_id: int) -> int:
+    with database.transaction() as session:
+        return len(
+            session.scalars(
+                select(ActivationCode.id).where(ActivationCode.account_id == account_id)
+            ).all()
+        )
+
+
+def approvals_of(database: Database) -> list[AttachApproval]:
+    with database.transaction() as session:
+        rows = list(session.scalars(select(AttachApproval).order_by(AttachApproval.id)))
+        session.expunge_all()
+        return rows
+
+
+def test_an_order_of_another_address_moves_only_when_that_address_confirms_by_mail(
     make_account: MakeAccount,
     make_order: MakeOrder,
     make_request: MakeRequest,
     sign_in_staff: SignInStaff,
+    form_browser: OpenBrowser,
     database: Database,
     keyring: Keyring,
 ) -> None:
@@ -569,23 +692,327 @@ def test_attaching_an_order_of_another_address_tells_that_address(
     request = make_request(
         topic=Topic.MISSING_PURCHASE, email=customer.email, order_number=order.number
     )
-    agent, _ = sign_in_staff()
-    page = agent.get(f"/desk/requests/{request.number}").text
-    [order_id] = re.findall(r'name="order_id" value="(\d+)"', page)
-    attached = agent.post(
+    agent, staff = sign_in_staff()
+    asked = agent.post(
         f"/desk/requests/{request.number}/attach-order",
-        {"order_id": order_id, "reason": "the customer changed address"},
+        {"order_id": attach_order_form(agent, request.number), "reason": "changed address"},
     )
-    assert attached.status_code == 303, attached.text
+    assert asked.status_code == 303, asked.text
+    assert "done=attach_asked" in asked.headers["location"]
 
-    # The account now shows the order's codes in full: the order's address is told.
-    [notice] = outbox(database, "bought-with@example.com", "support_notice")
+    # Nothing moved: the account shows no code; its holder got no mail.
+    browser = form_browser()
+    browser.sign_in(customer)
+    licenses = browser.get("/account/licenses").text
+    assert not any(code in licenses for code in order.codes)
+    assert codes_in_account(database, customer.id) == 0
+    assert outbox(database, customer.email) == []
+
+    # The order's own address is told first, with a link, and never a code.
+    [mail] = outbox(database, "bought-with@example.com", "support_attach_confirm")
+    text, html_text = bodies(keyring, mail)
+    for body in (mail.subject + text, html_text):
+        assert order.number in body
+        assert request.number in body
+        assert f"{customer.email[:2]}***@example.com" in body
+        assert not any(code in body for code in order.codes)
+    assert "2 activation code(s)" in text
+    assert "nothing moves" in text
+    link = link_in_mail(keyring, mail, "/support/confirm/")
+    [approval] = approvals_of(database)
+    assert approval.state == "pending"
+    assert approval.token_hash == hashlib.sha256(link.rsplit("/", 1)[1].encode()).digest()
+    [requested] = events(database, "support.attach_requested")
+    assert requested.actor == f"agent:{staff.id}"
+    assert requested.reason == "changed address"
+    assert requested.details["owner"] == "bought-with@example.com"
+    desk_page = html.unescape(agent.get(f"/desk/requests/{request.number}").text)
+    assert "Attachments waiting for approval" in desk_page
+    assert "Waiting: nothing has moved" in desk_page
+    assert "nothing moves until the order's address bought-with@example.com" in desk_page
+    assert "Approve and attach" not in desk_page  # not to the agent who asked
+
+    # Opening the link (as a mail scanner would, twice) only asks.
+    owner = form_browser()
+    for _ in range(2):
+        question = owner.get(link)
+        assert question.status_code == 200
+        assert question.headers["cache-control"] == "no-store"
+        assert order.number in question.text
+        assert f"{customer.email[:2]}***@example.com" in question.text
+        assert not any(code in question.text for code in order.codes)
+    assert codes_in_account(database, customer.id) == 0
+    assert owner.post(link, {"decision": "confirm"}, token="").status_code == 403  # CSRF
+    assert codes_in_account(database, customer.id) == 0
+
+    confirmed = owner.post(link, {"decision": "confirm"}, token=owner.csrf_token(link))
+    assert confirmed.status_code == 200, confirmed.text
+    assert "Done: it is in that account" in confirmed.text
+    licenses = browser.get("/account/licenses").text
+    assert all(code in licenses for code in order.codes)
+    assert len(outbox(database, customer.email, "license_added")) == 2
+    [confirmation] = events(database, "support.attach_confirmed")
+    assert confirmation.actor == "owner:bought-with@example.com"
+    [attached] = events(database, "support.order_attached")
+    assert attached.actor == "owner:bought-with@example.com"
+    assert attached.details["codes_attached"] == 2
+    assert attached.details["approval"] == approval.id
+    thread = html.unescape(agent.get(f"/desk/requests/{request.number}").text)
+    assert "The order's address bought-with@example.com confirmed attaching order" in thread
+    assert "Confirmed by the order's address: attached" in thread
+
+    # The link is spent.
+    again = owner.get(link)
+    assert again.status_code == 404
+    assert "This link no longer works" in again.text
+    assert owner.post(link, {"decision": "confirm"}, token=owner.csrf_token()).status_code == 400
+    assert len(events(database, "support.order_attached")) == 1
+
+
+def test_the_agent_who_asked_cannot_approve_it_a_second_staff_member_can(
+    make_account: MakeAccount,
+    make_order: MakeOrder,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    customer = make_account()
+    order = make_order(email="old-address@example.com")
+    request = make_request(
+        topic=Topic.MISSING_PURCHASE, email=customer.email, order_number=order.number
+    )
+    asker, _ = sign_in_staff()
+    assert (
+        asker.post(
+            f"/desk/requests/{request.number}/attach-order",
+            {"order_id": attach_order_form(asker, request.number), "reason": "asked by phone"},
+        ).status_code
+        == 303
+    )
+    [approval] = approvals_of(database)
+    approve = f"/desk/requests/{request.number}/approvals/{approval.id}"
+
+    refused = asker.post(approve, {"reason": "I checked it myself"})
+    assert refused.status_code == 422
+    assert "another staff member must approve it" in refused.text
+    assert codes_in_account(database, customer.id) == 0
+
+    second, reviewer = sign_in_staff("admin")
+    page = second.get(f"/desk/requests/{request.number}").text
+    assert "Approve and attach" in page
+    assert second.post(approve, {"reason": ""}).status_code == 422
+    approved = second.post(approve, {"reason": "purchase receipt matches the account"})
+    assert approved.status_code == 303, approved.text
+    assert "done=approved" in approved.headers["location"]
+    browser = form_browser()
+    browser.sign_in(customer)
+    assert order.codes[0] in browser.get("/account/licenses").text
+    [event] = events(database, "support.attach_approved")
+    assert event.actor == f"agent:{reviewer.id}"
+    assert event.reason == "purchase receipt matches the account"
+    # The order's address was asked first, and is told what moved.
+    [asked_mail] = outbox(database, "old-address@example.com", "support_attach_confirm")
+    [notice] = outbox(database, "old-address@example.com", "support_notice")
+    assert asked_mail.id < notice.id
     text, _ = bodies(keyring, notice)
     assert order.number in text
-    assert request.number in text
-    assert f"{customer.email[:2]}***@" in text
-    assert not any(code in text for code in order.codes)
-    assert outbox(database, customer.email, "support_notice") == []
+    assert order.codes[0] not in text
+    thread = second.get(f"/desk/requests/{request.number}").text
+    assert f"Approved by {reviewer.email}: attached" in thread
+
+    # Decided once: the owner's link is spent, a second approval refused.
+    link = link_in_mail(keyring, asked_mail, "/support/confirm/")
+    assert form_browser().get(link).status_code == 404
+    assert second.post(approve, {"reason": "again"}).status_code == 422
+    assert len(events(database, "support.order_attached")) == 1
+
+
+def test_a_code_is_attached_at_once_only_when_it_is_the_accounts_or_shown_by_the_request(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    make_order: MakeOrder,
+    make_code: MakeCode,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    customer = make_account()
+    own = make_order(email=customer.email)  # its order's address is the account's
+    shown = make_code("card")  # a card nobody holds, shown by the request's screenshot
+    shown_key = activate(api, shown, device())["license_key"]
+    unproven = make_code("card")  # a card nobody holds, and nothing shows it
+    activate(api, unproven, device())
+    request = make_request(
+        email=customer.email,
+        screenshot=png_bytes(),
+        reading=Reading(f"License key {shown_key}", shown_key, True),
+    )
+    agent, _ = sign_in_staff()
+    attach = f"/desk/requests/{request.number}/attach-code"
+
+    def code_row(code: str) -> str:
+        return str(code_id(database, keyring, settings, clock, code))
+
+    for code in (own.codes[0], shown):
+        done = agent.post(attach, {"code_id": code_row(code), "reason": "theirs"})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"].endswith("done=attached")
+    assert codes_in_account(database, customer.id) == 2
+    assert len(events(database, "support.code_attached")) == 2
+
+    # Nobody of record can confirm the unproven card: a second staff member only.
+    asked = agent.post(attach, {"code_id": code_row(unproven), "reason": "customer insists"})
+    assert asked.status_code == 303, asked.text
+    assert "done=attach_asked_staff" in asked.headers["location"]
+    assert codes_in_account(database, customer.id) == 2
+    [approval] = approvals_of(database)
+    assert approval.owner_email is None
+    assert approval.token_hash is None
+    assert outbox(database, customer.email, "support_attach_confirm") == []
+    page = agent.get(f"/desk/requests/{request.number}").text
+    assert "Another staff member only" in page
+    assert unproven not in page
+    again = agent.post(attach, {"code_id": code_row(unproven), "reason": "again"})
+    assert again.status_code == 422
+    assert "already waiting" in again.text
+
+    second, _ = sign_in_staff()
+    approved = second.post(
+        f"/desk/requests/{request.number}/approvals/{approval.id}",
+        {"reason": "the card's receipt matches"},
+    )
+    assert approved.status_code == 303, approved.text
+    assert codes_in_account(database, customer.id) == 3
+
+
+def test_an_expired_or_declined_question_moves_nothing_and_cannot_be_approved(
+    make_account: MakeAccount,
+    make_order: MakeOrder,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    customer = make_account()
+    late = make_order(email="slow@example.com")
+    refused = make_order(email="careful@example.com")
+    asker, _ = sign_in_staff()
+    links = {}
+    for order, address in ((late, "slow@example.com"), (refused, "careful@example.com")):
+        request = make_request(
+            topic=Topic.MISSING_PURCHASE, email=customer.email, order_number=order.number
+        )
+        asked = asker.post(
+            f"/desk/requests/{request.number}/attach-order",
+            {"order_id": attach_order_form(asker, request.number), "reason": "asked"},
+        )
+        assert asked.status_code == 303, asked.text
+        [mail] = outbox(database, address, "support_attach_confirm")
+        links[order.number] = (request.number, link_in_mail(keyring, mail, "/support/confirm/"))
+    [late_approval, refused_approval] = approvals_of(database)
+
+    # The owner of one answers no: nothing moves, and no staff member can approve it.
+    second, _ = sign_in_staff()
+    number, link = links[refused.number]
+    owner = form_browser()
+    declined = owner.post(link, {"decision": "decline"}, token=owner.csrf_token(link))
+    assert declined.status_code == 200
+    assert "nothing has moved" in declined.text
+    answer = second.post(
+        f"/desk/requests/{number}/approvals/{refused_approval.id}", {"reason": "x"}
+    )
+    assert answer.status_code == 422
+    assert "did not ask for it" in answer.text
+    assert [e.actor for e in events(database, "support.attach_declined")] == [
+        "owner:careful@example.com"
+    ]
+
+    # The other is never answered: after seven days its link does nothing.
+    clock.advance(timedelta(days=8))
+    number, link = links[late.number]
+    stranger = form_browser()
+    expired = stranger.get(link)
+    assert expired.status_code == 404
+    assert "This link no longer works" in expired.text
+    tried = stranger.post(link, {"decision": "confirm"}, token=stranger.csrf_token())
+    assert tried.status_code == 400
+    jobs.run_once(database, keyring, settings, clock.now)  # the expiry's own job: no-op now
+    second, _ = sign_in_staff()  # a week on: a new sign-in
+    answer = second.post(f"/desk/requests/{number}/approvals/{late_approval.id}", {"reason": "x"})
+    assert answer.status_code == 422
+    assert "in time" in answer.text
+    assert codes_in_account(database, customer.id) == 0
+    assert events(database, "support.order_attached") == []
+    [expiry] = events(database, "support.attach_expired")
+    assert expiry.actor == "system"
+    assert expiry.details["approval"] == late_approval.id
+    assert "Expired: nothing moved" in second.get(f"/desk/requests/{number}").text
+
+
+def test_an_unanswered_question_is_closed_by_the_worker_when_it_expires(
+    make_account: MakeAccount,
+    make_order: MakeOrder,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    customer = make_account()
+    order = make_order(email="away@example.com")
+    request = make_request(
+        topic=Topic.MISSING_PURCHASE, email=customer.email, order_number=order.number
+    )
+    agent, _ = sign_in_staff()
+    agent.post(
+        f"/desk/requests/{request.number}/attach-order",
+        {"order_id": attach_order_form(agent, request.number), "reason": "asked"},
+    )
+    jobs.run_once(database, keyring, settings, clock.now)
+    assert events(database, "support.attach_expired") == []  # not due yet
+    clock.advance(timedelta(days=7, seconds=1))
+    jobs.run_once(database, keyring, settings, clock.now)
+    [expiry] = events(database, "support.attach_expired")
+    assert expiry.details["request"] == request.number
+    [approval] = approvals_of(database)
+    assert approval.state == "expired"
+    assert approval.token_hash is None
+    agent, _ = sign_in_staff()  # a week on: a new sign-in
+    thread = agent.get(f"/desk/requests/{request.number}").text
+    assert "Nobody confirmed or approved attaching order" in thread
+
+
+def test_an_unconfirmed_account_of_the_orders_own_address_still_confirms_by_mail(
+    make_account: MakeAccount,
+    make_order: MakeOrder,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    database: Database,
+) -> None:
+    # Anyone can sign up with an address: until its owner confirms it, the account is
+    # not proof of holding the order's mailbox.
+    unconfirmed = make_account(verified=False)
+    order = make_order(email=unconfirmed.email)
+    request = make_request(
+        topic=Topic.MISSING_PURCHASE, email=unconfirmed.email, order_number=order.number
+    )
+    agent, _ = sign_in_staff()
+    asked = agent.post(
+        f"/desk/requests/{request.number}/attach-order",
+        {"order_id": attach_order_form(agent, request.number), "reason": "asked"},
+    )
+    assert "done=attach_asked" in asked.headers["location"]
+    assert codes_in_account(database, unconfirmed.id) == 0
+    assert len(outbox(database, unconfirmed.email, "support_attach_confirm")) == 1
 
 
 def test_attaching_needs_an_account_with_the_requests_email(

@@ -1,8 +1,9 @@
 """The support desk in a real browser: F6 whole (a printed card lost; the customer sends the
 reference app's screenshot; OCR reads the key in the worker; an agent signed in with
 two-factor sees it verified, opens the license and sends the code, which reaches a real
-SMTP server on loopback) and F7 (a purchase missing from My Account, attached by an
-agent, then listed in the customer's Licenses)."""
+SMTP server on loopback) and F7 (a purchase missing from My Account, bought with another
+address: the agent's click asks that address, whose owner confirms by the mailed link;
+then the customer's Licenses list it)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from licensor.mail.sender import SmtpSender
 from licensor.mail.worker import run_forever
 from licensor.models import AuditEvent
 from licensor_app.screenshot import save_license_details
-from tests.accounts.factories import Customer, MakeAccount
+from tests.accounts.factories import Customer, MakeAccount, link_in_mail, outbox
 from tests.licensing.factories import MakeCode, activate, device
 from tests.mail_support import SmtpServer, text_of
 from tests.store.factories import MakeOrder
@@ -165,7 +166,7 @@ def test_f6_a_lost_card_is_recovered_from_the_apps_screenshot_by_an_agent(
     desk.context.close()
 
 
-def test_f7_an_agent_attaches_a_purchase_missing_from_my_account(
+def test_f7_a_purchase_missing_from_my_account_joins_it_once_the_orders_address_confirms(
     page: Page,
     browser: Browser,
     server: str,
@@ -173,9 +174,11 @@ def test_f7_an_agent_attaches_a_purchase_missing_from_my_account(
     make_order: MakeOrder,
     clock: Clock,
     database: Database,
+    keyring: Keyring,
 ) -> None:
+    # Bought with an old address; My Account is under a new one.
     customer = make_account()
-    order = make_order(email=customer.email)
+    order = make_order(email="old.address@example.com")
     [code] = order.codes
 
     page.goto("/sign-in")
@@ -188,10 +191,11 @@ def test_f7_an_agent_attaches_a_purchase_missing_from_my_account(
     page.goto("/support?topic=missing_purchase")
     page.get_by_label("Your name").fill("Mario Rossi")
     page.get_by_label("Order number").fill(order.number)
-    page.get_by_label("Message").fill("I bought this but My Account does not show it.")
+    page.get_by_label("Message").fill("I bought this with my old address; My Account lacks it.")
     page.get_by_role("button", name="Send the request").click()
     number = page.locator(".request-number").inner_text().strip()
 
+    # The agent's click moves nothing: the order's own address is asked first.
     staff = make_account("agent.f7@example.com", roles=("agent",), totp_secret=STAFF_TOTP_SECRET)
     desk = new_page(browser, server)
     sign_in_as_staff(desk, staff, clock)
@@ -199,15 +203,35 @@ def test_f7_an_agent_attaches_a_purchase_missing_from_my_account(
     desk.get_by_role("button", name="Filter").click()
     desk.get_by_role("link", name=number).click()
     expect(desk.get_by_role("heading", name=f"Order {order.number}")).to_be_visible()
-    desk.locator("#order_reason").fill("order number, name and email match the account")
+    desk.locator("#order_reason").fill("order number and name match; the address changed")
     desk.get_by_role(
         "button", name=f"Attach order {order.number} to the customer's account"
     ).click()
-    expect(desk.get_by_role("status")).to_contain_text("Attached to the customer's account")
+    expect(desk.get_by_role("status")).to_contain_text("Nothing has moved yet")
+    expect(desk.locator(".approval-state")).to_have_text("Waiting: nothing has moved")
+    page.goto("/account/licenses")
+    assert code not in page.content()
+
+    # The order's address opens the mailed link and confirms.
+    [mail] = outbox(database, "old.address@example.com", "support_attach_confirm")
+    link = link_in_mail(keyring, mail, "/support/confirm/")
+    owner = new_page(browser, server)
+    owner.goto(link)
+    expect(owner.get_by_role("heading", name="Add your order to an account?")).to_be_visible()
+    expect(owner.get_by_text(order.number)).to_be_visible()
+    assert code not in owner.content()
+    owner.get_by_role("button", name=re.compile(r"^Yes, add it to")).click()
+    expect(owner.get_by_role("heading", name="Done: it is in that account")).to_be_visible()
 
     page.goto("/account/licenses")
     expect(page.locator("code.activation-code", has_text=code)).to_be_visible()
+    [confirmed] = audit(database, "support.attach_confirmed")
+    assert confirmed.details["order"] == order.number
     [event] = audit(database, "support.order_attached")
-    assert event.actor == f"agent:{staff.id}"
-    assert event.details["order"] == order.number
+    assert event.actor == "owner:old.address@example.com"
+    desk.reload()
+    expect(desk.locator(".approval-state")).to_have_text(
+        "Confirmed by the order's address: attached"
+    )
+    owner.context.close()
     desk.context.close()

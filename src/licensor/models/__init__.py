@@ -34,6 +34,8 @@ from licensor.models.store import (
     SubscriptionStatus,
 )
 from licensor.models.support import (
+    ApprovalState,
+    AttachApproval,
     Attachment,
     Author,
     Job,
@@ -49,6 +51,8 @@ __all__ = [
     "AccountToken",
     "Activation",
     "ActivationCode",
+    "ApprovalState",
+    "AttachApproval",
     "Attachment",
     "AuditEvent",
     "Author",

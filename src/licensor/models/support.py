@@ -111,6 +111,41 @@ class Attachment(IdMixin, Base):
     request: Mapped[SupportRequest] = relationship(back_populates="attachments")
 
 
+class ApprovalState(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"  # by the order's own address, through the mailed link
+    APPROVED = "approved"  # by a second staff member on the desk
+    DECLINED = "declined"  # by the order's own address: it did not ask
+    EXPIRED = "expired"  # nobody confirmed or approved in time
+
+
+class AttachApproval(IdMixin, Base):
+    """An order or a code an agent asked to join to a customer's account while it is
+    someone else's of record (F7). Nothing moves until the order's own address confirms
+    through the mailed link (the token stored hashed, single-use) or a staff member other
+    than the one who asked approves it on the desk."""
+
+    __tablename__ = "attach_approvals"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("support_requests.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))  # joined to it
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    code_id: Mapped[int | None] = mapped_column(ForeignKey("activation_codes.id"), index=True)
+    # The address asked to confirm; None when nobody of record can be (staff approve).
+    owner_email: Mapped[str | None] = mapped_column(String(320))
+    token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    state: Mapped[str] = mapped_column(String(20), default=ApprovalState.PENDING, index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))  # staff
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    request: Mapped[SupportRequest] = relationship()
+
+
 class Job(IdMixin, Base):
     """Background work written in the transaction that asks for it and done by
     ``licensor worker``: claimed under a lease, retried with backoff, done at least once."""

@@ -124,16 +124,17 @@ class ThreadEntry:
 
 
 def record_action(
-    request: SupportRequest, agent: Account, now: datetime, action: str, **fields: Any
+    request: SupportRequest, agent: Account | None, now: datetime, action: str, **fields: Any
 ) -> None:
-    """Write an agent's action on the request's thread, internal: what, who, why.
+    """Write an agent's action on the request's thread, internal: what, who, why
+    (``agent`` None: not staff, such as an order's owner answering a mailed link).
 
     The body is data (``action`` and its fields), so the desk shows it in the reading
     agent's language."""
     request.messages.append(
         SupportMessage(
             author=Author.SYSTEM,
-            author_account_id=agent.id,
+            author_account_id=agent.id if agent is not None else None,
             internal=True,
             body=json.dumps({"action": action, **fields}, ensure_ascii=False),
             created_at=now,

@@ -27,6 +27,7 @@ from licensor.errors import (
     RequestHasNoAccount,
 )
 from licensor.models import RequestStatus, SupportRequest, Topic
+from licensor.support.attaching import Attached, Attaching
 from licensor.support.attachments import load_attachment
 from licensor.support.desk import ASSIGNEES, CANNED_REPLIES, SETTABLE, Desk, QueueFilter
 from licensor.support.recovery import AFTER_SEND, Recovery
@@ -61,6 +62,21 @@ PROBLEMS = {
     "license_key_unknown": N_("No license has this key."),
     "no_screenshot": N_("This request has no screenshot to read a key from."),
     "code_is_blocked": N_("This activation code is blocked."),
+    "attach_already_asked": N_(
+        "This is already waiting for its owner's confirmation or a second staff member's approval."
+    ),
+    "approval_by_asker": N_(
+        "You asked for this: another staff member must approve it, or its owner confirm it."
+    ),
+    "approval_by_receiver": N_("The codes would join your own account: ask another staff member."),
+    "approval_confirmed": N_("Its owner has already confirmed it."),
+    "approval_approved": N_("Another staff member has already approved it."),
+    "approval_declined": N_(
+        "Its owner answered that they did not ask for it: it cannot be approved."
+    ),
+    "approval_expired": N_(
+        "Nobody confirmed or approved it in time: ask again if it is still needed."
+    ),
 }
 
 TOPICS = {
@@ -82,6 +98,15 @@ NOTICES = {
     "noted": N_("The internal note was added. The customer does not see it."),
     "code_sent": N_("The activation code was sent. The audit log has the disclosure."),
     "attached": N_("Attached to the customer's account."),
+    "attach_asked": N_(
+        "Nothing has moved yet: it is someone else's of record. Its owner was asked by mail "
+        "to confirm, or another staff member can approve it below."
+    ),
+    "attach_asked_staff": N_(
+        "Nothing has moved yet: nobody of record can confirm it, so another staff member "
+        "must approve it below."
+    ),
+    "approved": N_("Approved: attached to the customer's account, and its owner told."),
     "released": N_("The seats were released."),
     "replaced": N_(
         "The code is blocked and its replacement issued. Send the replacement from its page."
@@ -100,6 +125,10 @@ def _desk(unit: PageUnit) -> Desk:
 
 def _recovery(unit: PageUnit) -> Recovery:
     return Recovery(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+
+
+def _attaching(unit: PageUnit) -> Attaching:
+    return Attaching(unit.session, unit.web.keyring, unit.web.settings, unit.now)
 
 
 def _render(unit: PageUnit, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -173,6 +202,7 @@ def _request_page(
         lookup=recovery.lookup(support_request.order_number)
         if support_request.order_number.strip()
         else None,
+        approvals=_attaching(unit).approvals.rows(support_request),
         canned=CANNED_REPLIES,
         settable=SETTABLE,
         errors=errors or {},
@@ -451,6 +481,13 @@ def send_code(
         return unit.redirect(_back_to(number, "code_sent"))
 
 
+def _after_attach(number: str, attached: Attached) -> str:
+    if attached.asked is None:
+        return _back_to(number, "attached")
+    done = "attach_asked" if attached.asked.owner_email else "attach_asked_staff"
+    return _back_to(number, done) + "#approvals"
+
+
 @router.post("/desk/requests/{number}/attach-order", response_class=HTMLResponse)
 def attach_order(
     request: Request, web: Pages, number: str, order_id: Field = "", reason: Field = ""
@@ -459,7 +496,7 @@ def attach_order(
         desk = _desk(unit)
         support_request = desk.request(number, lock=True)
         try:
-            attached = _recovery(unit).attach_order(
+            attached = _attaching(unit).attach_order(
                 unit.account, support_request, _form_id(order_id), reason=reason
             )
         except FormInvalid as error:
@@ -479,7 +516,7 @@ def attach_order(
                     "and were not moved."
                 ).format(count=attached.codes_elsewhere),
             )
-        return unit.redirect(_back_to(number, "attached"))
+        return unit.redirect(_after_attach(number, attached))
 
 
 @router.post("/desk/requests/{number}/attach-code", response_class=HTMLResponse)
@@ -490,14 +527,43 @@ def attach_code(
         support_request = _desk(unit).request(number, lock=True)
         code = _form_id(code_id)
         try:
-            _recovery(unit).attach_code(unit.account, support_request, code, reason=reason)
+            attached = _attaching(unit).attach_code(
+                unit.account, support_request, code, reason=reason
+            )
         except FormInvalid as error:
+            problems = _problems(unit, error.fields, "attach_")
             return _code_page(
-                unit, code, number, 422, errors=_problems(unit, error.fields, "attach_")
+                unit, code, number, 422, errors=problems, error=problems.get("attach_attach")
             )
         except (RequestHasNoAccount, LicenseLinkedElsewhere) as error:
             return _code_page(unit, code, number, 409, error=unit._(error.title))
-        return unit.redirect(_back_to(number, "attached"))
+        return unit.redirect(_after_attach(number, attached))
+
+
+@router.post("/desk/requests/{number}/approvals/{approval_id}", response_class=HTMLResponse)
+def approve(
+    request: Request, web: Pages, number: str, approval_id: RowId, reason: Field = ""
+) -> Response:
+    """A second staff member approves an attachment another one asked for."""
+    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+        support_request = _desk(unit).request(number, lock=True)
+        try:
+            _attaching(unit).approve(unit.account, support_request, approval_id, reason=reason)
+        except FormInvalid as error:
+            return _request_page(
+                unit,
+                support_request,
+                422,
+                errors=_problems(unit, error.fields, f"approve{approval_id}_"),
+            )
+        except (OrderLinkedElsewhere, LicenseLinkedElsewhere) as error:
+            return _request_page(
+                unit,
+                support_request,
+                409,
+                errors={f"approve{approval_id}_reason": unit._(error.title)},
+            )
+        return unit.redirect(_back_to(number, "approved"))
 
 
 @router.post("/desk/requests/{number}/release", response_class=HTMLResponse)

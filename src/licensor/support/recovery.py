@@ -1,7 +1,8 @@
 """What an agent finds and does from a support request: one lookup across order number,
 email, activation code, license key and public license ID; a license's and a code's
-details; and the actions — send a code to an email of record, attach an order or a code
-to the customer's account (F7), release seats, block a code and issue its replacement.
+details; and the actions — send a code to an email of record, release seats, block a code
+and issue its replacement. Attaching an order or a code to the customer's account (F7)
+is ``attaching.py``.
 
 Looking up is not a disclosure: codes are masked everywhere on the desk. Revealing a code
 happens only by sending it, to an address of record chosen by its role (the requester,
@@ -20,18 +21,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from licensor.accounts.service import Accounts, normalize_email
+from licensor.accounts.service import normalize_email
 from licensor.clock import isoformat
 from licensor.config import Settings
 from licensor.errors import (
     CodeUnknown,
     DestinationNotOfRecord,
     FormInvalid,
-    LicenseLinkedElsewhere,
     LicenseUnknown,
     NotFound,
-    OrderLinkedElsewhere,
-    RequestHasNoAccount,
 )
 from licensor.keys import Keyring
 from licensor.licensing import formats
@@ -148,14 +146,6 @@ class CodeDetail:
     account: Account | None
     blocked_reason: str | None
     replaced_by: int | None
-
-
-@dataclass(frozen=True)
-class Attached:
-    codes_attached: int
-    codes_already_there: int
-    codes_elsewhere: int
-    account_email: str
 
 
 def classify(text: str) -> str:
@@ -461,7 +451,7 @@ class Recovery(Service):
         self.session.flush()
         return chosen
 
-    # attaching (F7) --------------------------------------------------------------------
+    # the customer's account (attaching to it is support/attaching.py) -----------------
 
     def customer_account(self, request: SupportRequest) -> Account | None:
         """The request's account, or the account with the request's email."""
@@ -469,74 +459,6 @@ class Recovery(Service):
             return self.session.get(Account, request.account_id)
         return self.session.scalar(
             select(Account).where(Account.email == normalize_email(request.customer_email))
-        )
-
-    def attach_order(
-        self, agent: Account, request: SupportRequest, order_id: int, *, reason: str
-    ) -> Attached:
-        """Join an order and its codes to the customer's account. An order or code already
-        in another account is never moved."""
-        reason = self._reason(reason)
-        account = self._target(request)
-        order = self.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
-        if order is None:
-            raise NotFound("there is no such order")
-        if order.account_id is not None and order.account_id != account.id:
-            raise OrderLinkedElsewhere()
-        order.account_id = account.id
-        attached = there = elsewhere = 0
-        accounts = Accounts(self.session, self.keyring, self.settings, self.now)
-        codes = self.session.scalars(
-            select(ActivationCode)
-            .where(ActivationCode.order_id == order.id)
-            .order_by(ActivationCode.id)
-            .with_for_update()
-        ).all()
-        for code in codes:
-            try:
-                linked = accounts.attach_code(account, code, code.license, None, via="support")
-            except LicenseLinkedElsewhere:
-                elsewhere += 1
-                continue
-            if linked.already_linked:
-                there += 1
-            else:
-                attached += 1
-        fields = {
-            "order": order.number,
-            "account": account.email,
-            "codes_attached": attached,
-            "codes_elsewhere": elsewhere,
-        }
-        self._audit(agent, request, "support.order_attached", "order", order.id, reason, **fields)
-        record_action(request, agent, self.now, "support.order_attached", reason=reason, **fields)
-        if attached:
-            self._tell_attached(request, order, account, attached, order.items[0].plan.name)
-        self.session.flush()
-        return Attached(attached, there, elsewhere, account.email)
-
-    def attach_code(
-        self, agent: Account, request: SupportRequest, code_id: int, *, reason: str
-    ) -> Attached:
-        """Join one code (and its license) to the customer's account; never moved from
-        another account (``LicenseLinkedElsewhere``)."""
-        reason = self._reason(reason)
-        account = self._target(request)
-        code = self.code(code_id, lock=True)
-        accounts = Accounts(self.session, self.keyring, self.settings, self.now)
-        linked = accounts.attach_code(account, code, code.license, None, via="support")
-        masked = formats.mask_code(self.licensing.reveal_code(code))
-        fields = {"code": masked, "code_id": code.id, "account": account.email}
-        self._audit(
-            agent, request, "support.code_attached", "activation_code", code.id, reason, **fields
-        )
-        record_action(request, agent, self.now, "support.code_attached", reason=reason, **fields)
-        if not linked.already_linked and code.order_id is not None:
-            order = self.session.get_one(Order, code.order_id)
-            self._tell_attached(request, order, account, 1, code.plan.name)
-        self.session.flush()
-        return Attached(
-            0 if linked.already_linked else 1, int(linked.already_linked), 0, account.email
         )
 
     # seats -----------------------------------------------------------------------------
@@ -644,12 +566,6 @@ class Recovery(Service):
             raise FormInvalid({"reason": "required"})
         return reason
 
-    def _target(self, request: SupportRequest) -> Account:
-        account = self.customer_account(request)
-        if account is None:
-            raise RequestHasNoAccount()
-        return account
-
     def _owners(
         self, code: ActivationCode | None, request: SupportRequest | None = None
     ) -> list[tuple[str, str]]:
@@ -666,26 +582,6 @@ class Recovery(Service):
         if not owners and request is not None:
             owners.append((request.customer_email, request.language))
         return owners
-
-    def _tell_attached(
-        self, request: SupportRequest, order: Order, account: Account, count: int, plan: str
-    ) -> None:
-        """Codes joined to an account are shown there in full: a disclosure, so the
-        order's own address is told when it is not the account's."""
-        if normalize_email(order.customer_email) == account.email:
-            return
-        self._mail(
-            order.customer_email,
-            order.language,
-            "support_notice",
-            kind="code_attached",
-            number=request.number,
-            plan=plan,
-            public_id=None,
-            order_number=order.number,
-            destination=mask_email(account.email),
-            count=count,
-        )
 
     def _when(self) -> str:
         return (isoformat(self.now) or "").replace("T", " ").replace("Z", " UTC")

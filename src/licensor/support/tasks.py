@@ -1,4 +1,5 @@
-"""Background work of the support desk: reading the license key from each screenshot.
+"""Background work of the support desk: reading the license key from each screenshot, and
+closing an attachment question nobody answered in time (``support/approvals.py``).
 
 Never in the request: OCR takes a second or more (``support/ocr.py``). The job is written
 with the attachment; the worker reads the stored PNG outside any transaction and saves
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from licensor import jobs
 from licensor.logging import log
 from licensor.models import Attachment, OcrStatus
+from licensor.support.approvals import EXPIRE_JOB, Approvals
 from licensor.support.attachments import load_attachment, seal_reading
 
 READ_KEY = "support.read_key"
@@ -73,3 +75,12 @@ def read_key(context: jobs.JobContext, payload: dict[str, Any]) -> None:
         stored.ocr_status = OcrStatus.DONE
         stored.ocr_error = None
         stored.ocr_at = context.now()
+
+
+@jobs.handler(EXPIRE_JOB)
+def expire_attach_approval(context: jobs.JobContext, payload: dict[str, Any]) -> None:
+    """Due at the question's expiry (a no-op if it was answered): audited, on the thread."""
+    with context.database.transaction() as session:
+        Approvals(session, context.keyring, context.settings, context.now()).expire(
+            payload["approval_id"]
+        )

@@ -12,15 +12,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from licensor.deps import RowId, client_address, rate_limited
-from licensor.errors import FormInvalid, LicensorError
+from licensor.errors import (
+    FormInvalid,
+    LicenseLinkedElsewhere,
+    LicensorError,
+    OrderLinkedElsewhere,
+)
 from licensor.models import Account, Attachment, Author, RequestStatus, Topic
 from licensor.ratelimit import enforce
+from licensor.support.approvals import Approvals
+from licensor.support.attaching import Attaching
 from licensor.support.attachments import (
     MAX_FILE_BYTES,
     MAX_FILES,
@@ -40,7 +47,7 @@ from licensor.support.service import (
 )
 from licensor.web.i18n import N_
 from licensor.web.messages import FIELD_MESSAGES
-from licensor.web.pages import SIGNED_IN, PageUnit, Web
+from licensor.web.pages import SIGNED_IN, Pages, PageUnit, Web
 
 router = APIRouter(include_in_schema=False)
 
@@ -327,6 +334,64 @@ def attachment_image(
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return _private(response)
+
+
+# --- an order's owner asked to confirm an attachment (support/approvals.py) ---------------
+
+
+def _attach_page(
+    unit: PageUnit,
+    token: str,
+    status: int = 200,
+    *,
+    outcome: str | None = None,
+    question: object = None,
+    error: str | None = None,
+) -> Response:
+    if question is None and outcome is None:
+        question = Approvals(unit.session, unit.web.keyring, unit.web.settings, unit.now).question(
+            token
+        )
+        status = status if question is not None else 404
+    return _private(
+        unit.render(
+            "support/attach_confirm.html",
+            status=status,
+            token=token,
+            question=question,
+            outcome=outcome,
+            error=error,
+        )
+    )
+
+
+@router.get("/support/confirm/{token}", response_class=HTMLResponse, dependencies=FOLLOW_LIMIT)
+def attach_question(request: Request, web: Pages, token: str) -> Response:
+    """The question only: opening the link (as mail scanners do) changes nothing."""
+    with web.unit(request) as unit:
+        return _attach_page(unit, token)
+
+
+@router.post("/support/confirm/{token}", response_class=HTMLResponse, dependencies=FOLLOW_LIMIT)
+def attach_answer(
+    request: Request, web: Pages, token: str, decision: Annotated[str, Form()] = ""
+) -> Response:
+    with web.unit(request, check_csrf=True) as unit:
+        attaching = Attaching(unit.session, web.keyring, web.settings, unit.now)
+        question = attaching.approvals.question(token)
+        if question is None:
+            return _attach_page(unit, token, 400, outcome="gone")
+        address = client_address(request)
+        if decision == "confirm":
+            try:
+                attaching.confirm(token, address)
+            except (OrderLinkedElsewhere, LicenseLinkedElsewhere) as error:
+                return _attach_page(unit, token, 409, question=question, error=unit._(error.title))
+            return _attach_page(unit, token, outcome="confirmed", question=question)
+        if decision == "decline":
+            attaching.approvals.answer(token, confirmed=False, address=address)
+            return _attach_page(unit, token, outcome="declined", question=question)
+        return _attach_page(unit, token, 422, question=question, error=unit._("Choose yes or no."))
 
 
 # --- My Account -------------------------------------------------------------------------
