@@ -69,7 +69,7 @@ def test_the_catalog_holds_the_strings_of_templates_code_and_error_pages(
 ) -> None:
     assert "Add an activation code" in template  # a template
     assert "The code was added to your account." in template  # unit._() in a view
-    assert "Use at least 10 characters." in template  # N_() in accounts.views.MESSAGES
+    assert "This password is too short: use at least 8 characters." in template  # N_() in MESSAGES
     assert "Too many requests; try again later" in template  # an error's title
     assert "code_wrong" not in template  # the key in unit._(MESSAGES["code_wrong"])
 
@@ -211,7 +211,9 @@ def test_a_form_problem_from_the_service_is_explained_in_italian(italian_page: P
     italian_page.get_by_label("Indirizzo email").fill("nuovo@example.com")
     italian_page.get_by_label("Password", exact=True).fill("breve")
     italian_page.get_by_role("button", name="Crea il mio account").click()
-    expect(italian_page.locator("#password-error")).to_have_text("Usa almeno 10 caratteri.")
+    expect(italian_page.locator("#password-error")).to_have_text(
+        "Questa password è troppo corta per il tuo account: usa almeno 15 caratteri."
+    )
 
 
 # --- signed in -----------------------------------------------------------------------------
