@@ -252,32 +252,67 @@ def plans_list() -> None:
 
 @orders_app.command("create")
 def orders_create(
-    plan: Annotated[str, typer.Option(help="Plan code.")],
     email: Annotated[str, typer.Option(help="The buyer's email address.")],
     name: Annotated[str, typer.Option(help="The buyer's name.")],
+    plan: Annotated[
+        str | None, typer.Option(help="Plan code (with --code: optional, must match).")
+    ] = None,
     partner: Annotated[
         str | None, typer.Option(help="The partner who sold it (its slug); none: our store.")
     ] = None,
-    quantity: Annotated[int, typer.Option(min=1, help="Codes to deliver, one per unit.")] = 1,
+    quantity: Annotated[
+        int | None, typer.Option(min=1, help="Codes to deliver, one per unit (default 1).")
+    ] = None,
+    codes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--code",
+            help="Record the sale of this existing code (repeatable; needs --partner): "
+            "a partner's allocation or a --sold-at-till card, which activates only then.",
+        ),
+    ] = None,
     language: Annotated[str, typer.Option(help="Language of the confirmation mail.")] = "en",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print {number, purchased_at, codes} as JSON.")
     ] = False,
 ) -> None:
     """Enter an order by hand. A store order's confirmation mail goes out as for a web
-    purchase; a partner's order gets none from us (the partner delivers)."""
+    purchase; a partner's order gets none from us (the partner delivers). With --code,
+    record the sale of codes the partner (or a till) already holds instead of new ones."""
     from licensor.store.service import Store
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
-        placed = Store(session, keyring, settings, clock.now()).create_order(
-            plan_code=plan,
-            email=email,
-            name=name,
-            quantity=quantity,
-            partner_slug=partner,
-            language=language,
-            actor=_actor(),
+    if codes and (partner is None or quantity is not None):
+        errors.print(
+            "[red]error:[/red] --code records a sale of existing codes: it needs --partner "
+            "and takes no --quantity"
         )
+        raise typer.Exit(2)
+    if not codes and plan is None:
+        errors.print("[red]error:[/red] --plan is required (or --partner with --code)")
+        raise typer.Exit(2)
+    with _context() as (settings, database, keyring), database.transaction() as session:
+        store = Store(session, keyring, settings, clock.now())
+        if codes and partner is not None:
+            placed = store.record_sale_of_codes(
+                partner_slug=partner,
+                codes=codes,
+                email=email,
+                name=name,
+                plan_code=plan,
+                language=language,
+                actor=_actor(),
+            )
+        else:
+            assert plan is not None
+            placed = store.create_order(
+                plan_code=plan,
+                email=email,
+                name=name,
+                quantity=quantity or 1,
+                partner_slug=partner,
+                language=language,
+                actor=_actor(),
+            )
     if as_json:
         print(json.dumps(placed.as_json()))
         return
@@ -380,9 +415,17 @@ def codes_issue(
     partner: Annotated[
         str | None, typer.Option(help="Allocate the batch to this partner (its slug).")
     ] = None,
+    sold_at_till: Annotated[
+        bool,
+        typer.Option(
+            "--sold-at-till",
+            help="Cards activate only once the till records each sale (docs/partners.md).",
+        ),
+    ] = False,
 ) -> None:
     """Issue a batch of printed-card codes into a CSV (first column activation_code);
-    with --partner, the batch is that partner's allocation."""
+    with --partner, the batch is that partner's allocation. A partner's codes, and with
+    --sold-at-till any card, activate only once their sale is recorded."""
     from licensor.licensing.batches import issue_codes
     from licensor.licensing.service import Licensing
 
@@ -412,10 +455,16 @@ def codes_issue(
                 out=out,
                 label=label,
                 partner_slug=partner,
+                sold_at_till=sold_at_till,
                 actor=_actor(),
                 progress=lambda n: bar.advance(task, n),
             )
     console.print(f"batch {batch.batch_id}: {batch.count:,} {batch.plan} codes written to {out}")
+    if partner is not None or sold_at_till:
+        console.print(
+            "these codes activate once their sale is recorded "
+            "(partner API, or `licensor orders create --partner SLUG --code CODE`)"
+        )
 
 
 @codes_app.command("block")

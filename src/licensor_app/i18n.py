@@ -249,6 +249,12 @@ ITALIAN: dict[str, str] = {
         "Questo codice di attivazione è bloccato e non può essere usato. Contatta il "
         "servizio clienti."
     ),
+    "This activation code has not been registered as sold yet, so it cannot be activated. "
+    "Ask the shop where you bought it to register the sale, then try again.": (
+        "Questo codice di attivazione non risulta ancora venduto, quindi non può essere "
+        "attivato. Chiedi al negozio dove l'hai comprato di registrare la vendita, poi "
+        "riprova."
+    ),
     "This license is already in use on all the devices it allows. Remove it from another "
     "device (in the app on that device, or in My Account → Devices), then try again.": (
         "Questa licenza è già in uso su tutti i dispositivi consentiti. Rimuovila da un altro "

@@ -11,6 +11,7 @@ from licensor_client.exceptions import (
     ClockTampered,
     CodeBlocked,
     CodeMalformed,
+    CodeNotSold,
     CodeUnknown,
     DeviceCodeExpired,
     DeviceLimitReached,
@@ -47,6 +48,11 @@ def describe_error(error: BaseException, _: Translator, *, passphrase_given: boo
         )
     if isinstance(error, CodeBlocked):
         return _("This activation code is blocked and cannot be used. Contact customer support.")
+    if isinstance(error, CodeNotSold):
+        return _(
+            "This activation code has not been registered as sold yet, so it cannot be "
+            "activated. Ask the shop where you bought it to register the sale, then try again."
+        )
     if isinstance(error, DeviceLimitReached):
         return _(
             "This license is already in use on all the devices it allows. Remove it from "

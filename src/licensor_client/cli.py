@@ -24,6 +24,7 @@ from licensor_client.exceptions import (
     ClockTampered,
     CodeBlocked,
     CodeMalformed,
+    CodeNotSold,
     CodeUnknown,
     DeviceCodeExpired,
     DeviceLimitReached,
@@ -73,12 +74,16 @@ EXIT_CODES: list[tuple[type[LicensorClientError], int, str]] = [
     (LicenseNotOnDevice, 14, "the license is not active on this device"),
     (LicenseUnknown, 14, "the license server does not know this license"),
     (BackupError, 15, "the backup cannot be restored"),
+    (CodeNotSold, 16, "the activation code's sale is not recorded yet"),
 ]
 
 ACTIVATE_AGAIN = "activate the license's code on this device again: licensor-client activate CODE"
 HINTS: dict[type[LicensorClientError], str] = {
     CodeMalformed: "check the code for typos (0 and O, 1 and I are read the same)",
     CodeBlocked: "contact customer support",
+    CodeNotSold: (
+        "the shop that sold the code must register the sale first; ask it to, then activate again"
+    ),
     DeviceLimitReached: (
         "remove the license from another device (in its app, or in My Account → Devices)"
     ),
@@ -136,6 +141,7 @@ exit status:
   12 rate limited  13 verification failed (tampered, forged, replayed, stale)
   14 no license on this device (or not active here, or unknown to the server)
   15 backup cannot be restored (export: cannot be saved)
+  16 code not sold yet (the shop must register the sale first)
 """
 
 

@@ -8,6 +8,7 @@
     │   ├── CodeMalformed               code_malformed: a mistyped code (its check value fails)
     │   ├── CodeUnknown                 code_unknown: a well-formed code nobody issued here
     │   ├── CodeBlocked                 code_blocked: refunded, leaked, …; contact support
+    │   ├── CodeNotSold                 code_not_sold: the shop has not recorded the sale yet
     │   ├── DeviceLimitReached          device_limit_reached: release another device first
     │   ├── LicenseExpired              license_expired: the term is over
     │   ├── LicenseUnknown              license_unknown: the server does not know this license
@@ -102,6 +103,13 @@ class CodeBlocked(ServerError):
     code = "code_blocked"
 
 
+class CodeNotSold(ServerError):
+    """A reseller's code (or a card sold at the till) whose sale the shop has not
+    recorded yet: it activates once the shop does."""
+
+    code = "code_not_sold"
+
+
 class DeviceLimitReached(ServerError):
     code = "device_limit_reached"
 
@@ -152,6 +160,7 @@ SERVER_ERRORS: dict[str, type[ServerError]] = {
         CodeMalformed,
         CodeUnknown,
         CodeBlocked,
+        CodeNotSold,
         DeviceLimitReached,
         LicenseExpired,
         LicenseUnknown,

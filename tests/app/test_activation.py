@@ -26,6 +26,7 @@ from tests.app.screens import (
     window,
 )
 from tests.licensing.factories import BlockCode, MakeCode
+from tests.store.factories import Allocate, MakePartner
 
 pytestmark = pytest.mark.anyio
 
@@ -156,6 +157,23 @@ async def test_a_blocked_code_says_to_contact_support(
         await open_licensing(pilot)
         said = await activate(pilot, code)
     assert said == "This activation code is blocked and cannot be used. Contact customer support."
+
+
+async def test_an_unsold_code_says_to_ask_the_shop_to_register_the_sale(
+    machine: MakeMachine, make_partner: MakePartner, allocate: Allocate
+) -> None:
+    (code,) = allocate(make_partner().slug, count=1)  # a reseller's card, not sold yet
+    async with machine(language="it").run_test(size=SIZE) as pilot:
+        await open_licensing(pilot)
+        said = await activate(pilot, code)
+    assert said.startswith("Questo codice di attivazione non risulta ancora venduto")
+    async with machine("other").run_test(size=SIZE) as pilot:
+        await open_licensing(pilot)
+        said = await activate(pilot, code)
+    assert said == (
+        "This activation code has not been registered as sold yet, so it cannot be activated. "
+        "Ask the shop where you bought it to register the sale, then try again."
+    )
 
 
 async def test_an_expired_license_says_to_renew(

@@ -244,3 +244,25 @@ def test_the_app_id_scopes_the_default_state_directory(
     monkeypatch.delenv("LICENSOR_APP_ID")
     assert run_cli("details", state=None).status == 14  # licensor-client's own: none
     assert not (tmp_path / "xdg" / "licensor-client" / "license.json").exists()
+
+
+def test_an_unsold_code_exits_16_and_says_the_shop_must_register_the_sale(
+    run_cli: RunCli, fake_server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_server.routes["POST", "/api/v1/activations"] = lambda request: problem(
+        403,
+        "code_not_sold",
+        "This activation code has not been sold yet; the shop that sold it must register "
+        "the sale first",
+    )
+
+    ran = run_cli("activate", CODE, "--json")
+
+    assert ran.status == 16
+    refusal = json.loads(ran.stdout)
+    assert (refusal["error"], refusal["exit_status"]) == ("code_not_sold", 16)
+    assert "has not been sold yet" in refusal["message"]
+    assert "register the sale" in ran.stderr
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "16 code not sold yet" in capsys.readouterr().out

@@ -181,7 +181,7 @@ def test_recording_a_sale_is_audited_as_the_partner(
     assert len(events) == 1
     assert events[0].actor == f"partner:{seller.slug}"
     assert events[0].subject_type == "order"
-    assert events[0].details == {"number": "WEB-42", "codes": 2}
+    assert events[0].details == {"number": "WEB-42", "codes": 2, "partner": seller.slug}
 
 
 # --- allocations ----------------------------------------------------------------------------

@@ -448,9 +448,13 @@ class Accounts(Service):
         return self.attach_code(account, code, license, seat.device, via=via)
 
     def link_code(self, account: Account, code_text: str) -> LinkedLicense:
-        """Add a code typed on the Licenses page: possession of the code is the proof."""
+        """Add a code typed on the Licenses page: possession of the code is the proof.
+        A code that could not activate yet because its sale is not recorded cannot be
+        claimed either (``CodeNotSold``): a stolen, unsold card is worth nothing."""
         licensing = Licensing(self.session, self.keyring, self.settings, self.now)
         code = licensing.find_code(code_text, lock=True)
+        if code.license is None:
+            licensing.require_sale(code)
         return self.attach_code(account, code, code.license, None, via="web")
 
     def attach_code(

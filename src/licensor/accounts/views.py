@@ -23,6 +23,7 @@ from licensor.deps import RowId, client_address
 from licensor.errors import (
     CodeBlocked,
     CodeMalformed,
+    CodeNotSold,
     CodeUnknown,
     FormInvalid,
     InvalidCredentials,
@@ -269,6 +270,11 @@ def add_code(request: Request, web: Pages, activation_code: Field = "") -> Respo
             error = unit._("This is not a valid activation code; check it for typing mistakes.")
         except (CodeUnknown, CodeBlocked):
             error = unit._("This activation code cannot be added. Check it, or contact support.")
+        except CodeNotSold:
+            error = unit._(
+                "This activation code has not been sold yet, so it cannot be added or "
+                "activated. The shop that sold it must register the sale first: ask it to."
+            )
         except LicenseLinkedElsewhere:
             error = unit._(
                 "This code belongs to another account and was not moved. If it is "

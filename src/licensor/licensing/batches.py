@@ -45,11 +45,13 @@ def issue_codes(
     out: Path,
     label: str = "",
     partner_slug: str | None = None,
+    sold_at_till: bool = False,
     actor: str = "cli",
     chunk_size: int = 5_000,
     progress: Callable[[int], None] | None = None,
 ) -> IssuedBatch:
-    """Issue ``count`` card codes for a plan and write them to ``out`` (CSV)."""
+    """Issue ``count`` card codes for a plan and write them to ``out`` (CSV). A partner's
+    allocation, or a batch ``sold_at_till``, activates only once each sale is recorded."""
     if not 1 <= count <= MAX_BATCH:
         raise ValidationFailed(f"a batch holds 1 to {MAX_BATCH:,} codes")
     partial = out.with_name(out.name + ".partial")
@@ -74,6 +76,7 @@ def issue_codes(
                     origin=origin.value,
                     label=label,
                     count=count,
+                    sold_at_till=sold_at_till,
                     created_at=licensing.now,
                 )
                 session.add(batch)
@@ -87,6 +90,7 @@ def issue_codes(
                     subject_id=batch.id,
                     plan=plan.code,
                     count=count,
+                    sold_at_till=sold_at_till,
                 )
                 writer = csv.writer(handle)
                 writer.writerow(CSV_COLUMNS)

@@ -36,6 +36,12 @@ router = APIRouter(prefix="/api/v1", tags=["licensing"])
     responses=problem_responses(403, 404, 409, 422, 429),
     dependencies=[Depends(rate_limited("activation"))],
     summary="Activate a code on a device",
+    description="Problems: `code_malformed` 422 (the code fails its check value), "
+    "`code_unknown` 404, `code_blocked` 403, `code_not_sold` 403 (a code of a partner's "
+    "allocation or of a card batch sold at the till, whose sale is not recorded yet: the "
+    "shop must record it first, through the partner API or the vendor's back office; only "
+    "the first activation asks), `license_expired` 403, `device_limit_reached` 409, "
+    "`validation_failed` 422, `rate_limited` 429.",
 )
 def activate(
     body: ActivationIn, database: Db, keyring: Keys, settings: AppSettings, now: Now

@@ -20,6 +20,7 @@ from licensor.clock import isoformat
 from licensor.errors import (
     CodeBlocked,
     CodeMalformed,
+    CodeNotSold,
     CodeUnknown,
     DeviceLimitReached,
     LicenseExpired,
@@ -35,6 +36,7 @@ from licensor.models import (
     Activation,
     ActivationCode,
     AuditEvent,
+    Batch,
     CodeOrigin,
     CodeState,
     Device,
@@ -286,6 +288,16 @@ class Licensing(Service):
             raise LicenseUnknown()
         return license
 
+    def require_sale(self, code: ActivationCode) -> None:
+        """``CodeNotSold`` for a code of a partner's allocation or of a till batch whose
+        sale is not recorded yet (it has no order): until then a stolen card is worthless.
+        Only a code that never activated is asked; a license that exists was allowed."""
+        if code.batch_id is None or code.order_id is not None:
+            return
+        batch = self.session.get(Batch, code.batch_id)
+        if batch is not None and batch.needs_sale:
+            raise CodeNotSold()
+
     def block_code(self, text: str, *, reason: str, actor: str) -> ActivationCode:
         reason = reason.strip()
         if not reason:
@@ -319,6 +331,7 @@ class Licensing(Service):
             raise CodeBlocked()
         license = code.license
         if license is None:
+            self.require_sale(code)
             license = self._start_license(code)
         else:
             # Lock order: code, then license (release locks only the license).

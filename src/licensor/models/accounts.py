@@ -88,6 +88,10 @@ class DeviceAuthorization(IdMixin, Base):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The licenses the app proved it holds (their keys, each with a live seat on this
+    # fingerprint): all that approval may join to the account. The fingerprint alone is
+    # no proof: it travels in every validation and license file.
+    proven_license_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
 
 
 class RecoveryCode(IdMixin, Base):

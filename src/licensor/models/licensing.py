@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from licensor.models.base import Base, IdMixin, UTCDateTime
@@ -42,7 +42,9 @@ class Plan(IdMixin, Base):
 
 class Batch(IdMixin, Base):
     """A run of ``codes issue``: what was asked, so a printer's file can be traced back.
-    A batch with a partner is that partner's allocation: codes it sells and records."""
+    A batch with a partner is that partner's allocation: codes it sells and records.
+    Its codes, like those of a card batch marked ``sold_at_till``, activate only once
+    their sale is recorded (docs/partners.md): a stolen, unsold card is worth nothing."""
 
     __tablename__ = "batches"
 
@@ -51,9 +53,15 @@ class Batch(IdMixin, Base):
     origin: Mapped[str] = mapped_column(String(20))
     label: Mapped[str] = mapped_column(String(200), default="")
     count: Mapped[int] = mapped_column(Integer)
+    sold_at_till: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     plan: Mapped[Plan] = relationship()
+
+    @property
+    def needs_sale(self) -> bool:
+        """Whether a code of this batch activates only once its sale is recorded."""
+        return self.partner_id is not None or self.sold_at_till
 
 
 class ActivationCode(IdMixin, Base):

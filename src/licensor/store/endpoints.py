@@ -121,7 +121,10 @@ PartnerClient = Annotated[PartnerCaller, Depends(_partner_caller)]
     response_model=PartnerOrderOut,
     responses=problem_responses(401, 404, 409, 422, 429),
     summary="Record a sale made from your allocation",
-    description="Problems: `code_malformed` 422 (a code fails its check value), "
+    description="Codes of your allocations, and cards of the vendor's till batches that "
+    "belong to no partner, activate only once their sale is recorded here (until then "
+    "activation answers `code_not_sold` 403). "
+    "Problems: `code_malformed` 422 (a code fails its check value), "
     "`code_not_allocated` 404 (not in your allocation), `code_unavailable` 409 (already "
     "sold or blocked), `order_exists` 409 (this number is already recorded), "
     "`validation_failed` 422 (with `errors`, one per field), `invalid_api_key` 401, "

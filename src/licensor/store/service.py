@@ -35,6 +35,7 @@ from licensor.errors import (
     OrderExists,
     PartnerExists,
     PartnerUnknown,
+    ValidationFailed,
 )
 from licensor.keys import Keyring
 from licensor.licensing import formats
@@ -91,6 +92,14 @@ def name_key(name: str) -> tuple[str, ...]:
     decomposed = unicodedata.normalize("NFKD", name.casefold())
     plain = "".join(char for char in decomposed if not unicodedata.combining(char))
     return tuple(sorted(word for word in re.split(r"[^\w]+", plain) if word))
+
+
+def _sellable_by(batch: Batch, partner: Partner) -> bool:
+    """A partner sells its own allocations, and cards of till batches that are no
+    partner's (a point-of-sale network: any partner's till registers them)."""
+    if batch.partner_id is not None:
+        return batch.partner_id == partner.id
+    return batch.sold_at_till
 
 
 def buyer_problems(name: str, email: str) -> dict[str, str]:
@@ -468,13 +477,18 @@ class Store(Service):
         name: str,
         email: str,
         codes: list[str],
+        plan_code: str | None = None,
+        actor: str | None = None,
     ) -> Order:
-        """A sale the partner made from its allocation: each code must be the partner's and
-        not sold before. The order is the partner's; recording it twice is refused.
+        """A sale the partner made from its allocation, or of cards from a till batch that
+        belongs to no partner (any partner's till may sell those): each code must be one of
+        these and not sold before. The order is the partner's; recording it twice is
+        refused. Recording the sale is what lets the code activate (``CodeNotSold``).
 
         A code that is not the partner's is ``CodeNotAllocated`` whether it is another
         partner's, ours or was never issued, so the answer tells a partner nothing about
-        codes it does not hold."""
+        codes it does not hold. ``plan_code`` (the back office's ``--plan``), when given,
+        must be every code's plan."""
         errors: dict[str, str] = {}
         key = order_number_key(number)
         if not key:
@@ -509,8 +523,10 @@ class Store(Service):
             except CodeUnknown:
                 raise CodeNotAllocated(f"{masked} is not in your allocation") from None
             batch = self.session.get(Batch, code.batch_id) if code.batch_id else None
-            if batch is None or batch.partner_id != partner.id:
+            if batch is None or not _sellable_by(batch, partner):
                 raise CodeNotAllocated(f"{masked} is not in your allocation")
+            if plan_code is not None and code.plan.code != plan_code.strip().lower():
+                raise ValidationFailed(f"{masked} is a {code.plan.code} code, not {plan_code}")
             if code.order_id is not None or code.state == CodeState.BLOCKED:
                 raise CodeUnavailable(f"{masked} is already sold or blocked")
             rows.append(code)
@@ -543,14 +559,60 @@ class Store(Service):
         audit(
             self.session,
             self.now,
-            actor=f"partner:{partner.slug}",
+            actor=actor or f"partner:{partner.slug}",
             action="store.partner_sale_recorded",
             subject_type="order",
             subject_id=order.id,
             number=order.number,
             codes=len(rows),
+            partner=partner.slug,
         )
         return order
+
+    def record_sale_of_codes(
+        self,
+        *,
+        partner_slug: str,
+        codes: list[str],
+        email: str,
+        name: str,
+        plan_code: str | None = None,
+        language: str = "en",
+        actor: str = "cli",
+    ) -> PlacedOrder:
+        """The back office records a partner's (or a till's) sale of codes it already holds
+        (``licensor orders create --partner SLUG --code CODE``): the same rules as the
+        partner API, under an order number of ours."""
+        partner = self.partner(partner_slug)
+        if plan_code is not None:
+            self.licensing.plan(plan_code)  # an unknown plan is said as such
+        try:
+            order = self.record_partner_sale(
+                partner,
+                number=generate_order_number(),
+                purchased_at=self.now,
+                name=name,
+                email=email,
+                codes=codes,
+                plan_code=plan_code,
+                actor=actor,
+            )
+        except FormInvalid as error:  # named as the command's options: --email, --name
+            raise FormInvalid(
+                {
+                    field.removeprefix("customer."): problem
+                    for field, problem in error.fields.items()
+                }
+            ) from None
+        order.language = language
+        return PlacedOrder(
+            order.number,
+            order.purchased_at,
+            [code for _plan, code in self.order_codes(order)],
+            order.channel,
+            partner.slug,
+            order.customer_email,
+        )
 
     # order lookup (F5) -----------------------------------------------------------------
 
