@@ -121,8 +121,16 @@ class Api:
             },
         )
 
-    def authorize_device(self, fingerprint: str, name: str, platform: str) -> dict[str, Any]:
-        return self.call("POST", "/api/v1/device/authorize", device(fingerprint, name, platform))
+    def authorize_device(
+        self, fingerprint: str, name: str, platform: str, license_keys: list[str]
+    ) -> dict[str, Any]:
+        """Start connecting by a short code; ``license_keys`` (the keys this device holds)
+        prove which licenses may join the account: the fingerprint alone proves none."""
+        return self.call(
+            "POST",
+            "/api/v1/device/authorize",
+            {**device(fingerprint, name, platform), "license_keys": license_keys},
+        )
 
     def device_token(self, device_code: str) -> dict[str, Any]:
         return self.call("POST", "/api/v1/device/token", {"device_code": device_code})

@@ -475,9 +475,11 @@ class LicenseClient:
         )
 
     def connect_start(self) -> DeviceConnect:
-        """Start connecting this device to an account with a short code (F10)."""
+        """Start connecting this device to an account with a short code (F10). The license
+        key this device holds goes along as its proof of possession: only a license
+        proven so joins the account when the code is entered."""
         answer = self.api.authorize_device(
-            self.fingerprint, self.device_name, self.machine.platform
+            self.fingerprint, self.device_name, self.machine.platform, self._held_keys()
         )
         expires_in = int(answer["expires_in"])
         return DeviceConnect(
@@ -489,6 +491,20 @@ class LicenseClient:
             interval=int(answer["interval"]),
             expires_at=self.now() + timedelta(seconds=expires_in),
         )
+
+    def _held_keys(self) -> list[str]:
+        """The license key kept here, when its file is genuine (signed by a pinned key,
+        so it is this vendor's) and issued to this device; none otherwise."""
+        state = self.store.load()
+        if state is None:
+            return []
+        try:
+            license_file = verify_license_file(self.keys, state.get("license_file"))
+        except VerificationError:
+            return []
+        if license_file.fingerprint != self.fingerprint:
+            return []
+        return [license_file.license_key]
 
     def connect_poll(self, connect: DeviceConnect) -> Connected | None:
         """``None`` while the customer has not entered the code yet. The account's

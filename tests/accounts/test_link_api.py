@@ -203,11 +203,17 @@ def test_a_wrong_password_is_refused_and_links_nothing(
 # --- connecting a device by code (F10) ------------------------------------------------------
 
 
-def _authorize(api: httpx.Client, fingerprint: str) -> dict[str, Any]:
-    response = api.post(
-        "/api/v1/device/authorize",
-        json={"fingerprint": fingerprint, "name": "Office PC", "platform": "windows"},
-    )
+def _authorize(
+    api: httpx.Client, fingerprint: str, license_keys: list[str] | None = None
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "fingerprint": fingerprint,
+        "name": "Office PC",
+        "platform": "windows",
+    }
+    if license_keys is not None:
+        request["license_keys"] = license_keys  # the proof of possession (test_device_proof.py)
+    response = api.post("/api/v1/device/authorize", json=request)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -228,7 +234,7 @@ def test_a_device_connects_once_the_customer_enters_its_code(
 ) -> None:
     customer = make_account()
     _, activated, fingerprint = _activated(api, make_code)
-    started = _authorize(api, fingerprint)
+    started = _authorize(api, fingerprint, [activated["license_key"]])
     assert re.fullmatch(r"[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}", started["user_code"])
     assert started["verification_uri"] == settings.base_url + "/account/connect"
     assert started["expires_in"] > 0

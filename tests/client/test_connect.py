@@ -13,6 +13,8 @@ from licensor_client import DeviceCodeExpired
 from tests.client.conftest import (
     CODE,
     FINGERPRINT,
+    LICENSE_KEY,
+    OTHER_FINGERPRINT,
     DeviceClock,
     FakeServer,
     MakeClient,
@@ -152,3 +154,28 @@ def test_waiting_rides_out_a_network_failure_until_the_code_expires(
         client.connect_wait(
             connect, sleep=lambda seconds: device_clock.advance(timedelta(seconds=seconds))
         )
+
+
+def test_connecting_sends_the_license_key_this_device_holds_as_its_proof(
+    make_client: MakeClient, fake_server: FakeServer
+) -> None:
+    client = make_client()
+    client.connect_start()
+    client.activate(CODE)
+    client.connect_start()
+
+    without, holding = fake_server.sent("/api/v1/device/authorize")
+    assert without["license_keys"] == []  # nothing held, nothing proven
+    assert holding["license_keys"] == [LICENSE_KEY]
+    assert holding["fingerprint"] == FINGERPRINT
+
+
+def test_a_license_file_of_another_device_is_no_proof_to_send(
+    make_client: MakeClient, fake_server: FakeServer
+) -> None:
+    make_client(fingerprint=OTHER_FINGERPRINT).activate(CODE)  # the state, copied here
+
+    make_client().connect_start()
+
+    (sent,) = fake_server.sent("/api/v1/device/authorize")
+    assert sent["license_keys"] == []

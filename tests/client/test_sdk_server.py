@@ -271,6 +271,44 @@ def test_a_device_connects_by_the_code_the_customer_enters_in_my_account(
     assert code in browser.get("/account/licenses").text
 
 
+def test_the_fingerprint_alone_takes_no_license_and_the_sdk_proves_its_own(
+    new_device: NewDevice,
+    make_code: MakeCode,
+    make_account: MakeAccount,
+    form_browser: OpenBrowser,
+    api: httpx.Client,
+) -> None:
+    code = make_code()
+    victim_laptop = new_device("victim")
+    public_id = victim_laptop.activate(code).public_id
+    attacker, victim = make_account(), make_account()
+
+    # The attacker knows the fingerprint (it is sent with every validation), not the key.
+    started = api.post(
+        "/api/v1/device/authorize",
+        json={"fingerprint": victim_laptop.fingerprint, "name": "Attacker", "platform": "x"},
+    )
+    assert started.status_code == 200, started.text
+    attacker_browser = signed_in(form_browser, attacker.email, attacker.password)
+    token = attacker_browser.csrf_token("/account/connect")
+    entered = attacker_browser.post(
+        "/account/connect", {"code": started.json()["user_code"]}, token=token
+    )
+    assert entered.status_code == 200, entered.text
+    taken = api.post("/api/v1/device/token", json={"device_code": started.json()["device_code"]})
+    assert taken.json()["licenses_linked"] == []
+    assert code not in attacker_browser.get("/account/licenses").text
+
+    connect = victim_laptop.connect_start()  # the SDK sends the key it holds
+    victim_browser = signed_in(form_browser, victim.email, victim.password)
+    token = victim_browser.csrf_token("/account/connect")
+    assert victim_browser.post("/account/connect", {"code": connect.user_code}, token=token)
+    connected = victim_laptop.connect_wait(connect, sleep=lambda _: None)
+
+    assert connected.licenses_linked == (public_id,)
+    assert code in victim_browser.get("/account/licenses").text
+
+
 def test_a_new_device_connected_to_a_subscriber_gets_the_subscription_license(
     new_device: NewDevice,
     make_account: MakeAccount,

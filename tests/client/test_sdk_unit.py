@@ -302,7 +302,12 @@ def test_release_recover_and_connect_send_the_license_and_device(
 
     connect = client.connect_start()
     assert fake_server.sent("/api/v1/device/authorize") == [
-        {"fingerprint": FINGERPRINT, "name": "Desk", "platform": client.machine.platform}
+        {
+            "fingerprint": FINGERPRINT,
+            "name": "Desk",
+            "platform": client.machine.platform,
+            "license_keys": [LICENSE_KEY],  # its proof of possession
+        }
     ]
     assert "device-code-secret" not in repr(connect)
     naps: list[float] = []

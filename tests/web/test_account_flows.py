@@ -318,7 +318,10 @@ def test_a_device_connects_by_the_code_it_shows_and_its_license_joins_the_accoun
     laptop = device("Kitchen laptop")
     activated = activate(api, code, laptop)
 
-    started = api.post("/api/v1/device/authorize", json=laptop)
+    # The app proves the license it holds with its key; the fingerprint alone joins nothing.
+    started = api.post(
+        "/api/v1/device/authorize", json={**laptop, "license_keys": [activated["license_key"]]}
+    )
     assert started.status_code == 200, started.text
     grant = started.json()
     assert grant["verification_uri"] == f"{server}/account/connect"

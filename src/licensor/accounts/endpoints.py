@@ -13,7 +13,7 @@ from licensor.accounts.schemas import (
     LinkIn,
     LinkOut,
 )
-from licensor.accounts.service import Accounts
+from licensor.accounts.service import Accounts, mask_email
 from licensor.accounts.throttle import SignInThrottle, SignInThrottled
 from licensor.deps import AppSettings, Db, Keys, Now, client_address, rate_limited
 from licensor.errors import (
@@ -29,11 +29,6 @@ from licensor.problems import problem_responses
 from licensor.store.subscriptions import Subscriptions
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
-
-
-def mask_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}…@{domain}"
 
 
 @router.post(
@@ -112,13 +107,21 @@ def link_license(
     responses=problem_responses(422, 429),
     dependencies=[Depends(rate_limited("link"))],
     summary="Start connecting this device to an account with a short code (F10)",
+    description="Send the license keys the device holds in `license_keys`: they are its "
+    "proof of possession. When the customer enters the short code in My Account, only the "
+    "licenses proven here (key known, live seat on this fingerprint) join the account, "
+    "and the device is connected to it when one did; the fingerprint alone proves "
+    "nothing. Keys that prove nothing are ignored, with the same answer. The order's own "
+    "address is told when a license of its order joins an account that is not its.",
 )
 def authorize_device(
     body: DeviceAuthorizeIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
 ) -> DeviceAuthorizeOut:
     with database.transaction() as session:
         portal = Portal(session, keyring, settings, now)
-        device_code, user_code = portal.authorize_device(body.fingerprint, body.name, body.platform)
+        device_code, user_code = portal.authorize_device(
+            body.fingerprint, body.name, body.platform, body.license_keys
+        )
     uri = settings.url("/account/connect")
     return DeviceAuthorizeOut(
         device_code=device_code,
@@ -144,7 +147,7 @@ def device_token(
         portal = Portal(session, keyring, settings, now)
         grant = portal.poll_device(body.device_code)
         account = Accounts(session, keyring, settings, now).get(grant.account_id or 0)
-        linked = portal.public_ids_on_device(account, grant.fingerprint)
+        linked = portal.public_ids_on_device(grant, account)
         device = DeviceInfo(grant.fingerprint, grant.device_name, grant.platform)
         subscribed = Subscriptions(session, keyring, settings, now).seat_for_connected_device(
             account, device

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from licensor.accounts.service import Accounts, LinkedLicense
 from licensor.config import Settings
-from licensor.errors import LicensorError
+from licensor.errors import LicenseKeyMalformed, LicenseUnknown, LicensorError
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing, audit, code_state
@@ -199,8 +199,15 @@ class Portal(Service):
 
     # Connect a device (F10) --------------------------------------------------------------
 
-    def authorize_device(self, fingerprint: str, name: str, platform: str) -> tuple[str, str]:
-        """(device_code, user_code): the app keeps the first, shows the second."""
+    def authorize_device(
+        self, fingerprint: str, name: str, platform: str, license_keys: list[str] | None = None
+    ) -> tuple[str, str]:
+        """(device_code, user_code): the app keeps the first, shows the second.
+
+        ``license_keys`` are the app's proof of possession: each key that holds (check
+        value, a known license, a live seat on this fingerprint) is recorded, and only
+        those licenses may join the account on approval. Others are ignored without a
+        word, so the answer is no oracle for keys."""
         device_code = secrets.token_urlsafe(32)
         user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
         self.session.add(
@@ -212,13 +219,28 @@ class Portal(Service):
                 platform=platform,
                 created_at=self.now,
                 expires_at=self.now + timedelta(minutes=CONNECT_MINUTES),
+                proven_license_ids=self._proven(fingerprint, license_keys or []),
             )
         )
         return device_code, user_code
 
+    def _proven(self, fingerprint: str, license_keys: list[str]) -> list[int]:
+        """Ids of the licenses whose key is given and that hold a live seat on the device."""
+        proven: list[int] = []
+        for text in license_keys:
+            try:
+                license = self.licensing.find_license(text)
+            except (LicenseKeyMalformed, LicenseUnknown):
+                continue
+            if license.id not in proven and self.licensing.device_seat(license, fingerprint):
+                proven.append(license.id)
+        return proven
+
     def approve_device(self, account: Account, user_code_text: str) -> list[LinkedLicense]:
-        """The signed-in customer typed the app's code: connect the device, and join the
-        licenses it holds to the account (as the app's "Recover my activation codes")."""
+        """The signed-in customer typed the app's code: join the licenses the app proved
+        it holds (their keys, each still seated on the device) to the account, as the
+        app's "Recover my activation codes" would, and connect the device when one did.
+        The fingerprint alone joins nothing: it is an identifier, not a secret."""
         user_code = normalize_user_code(user_code_text)
         grant = self.session.scalar(
             select(DeviceAuthorization)
@@ -233,29 +255,35 @@ class Portal(Service):
             raise UserCodeUnknown()
         grant.approved_at = self.now
         grant.account_id = account.id
-        device = self.session.scalar(select(Device).where(Device.fingerprint == grant.fingerprint))
-        linked: list[LinkedLicense] = []
-        if device is None:
-            return linked
-        if device.account_id is None:
-            device.account_id = account.id
         accounts = Accounts(self.session, self.keyring, self.settings, self.now)
-        seats = self.session.scalars(
-            select(Activation).where(
-                Activation.device_id == device.id, Activation.released_at.is_(None)
-            )
-        ).all()
-        for seat in seats:
-            code = seat.license.activation_code
-            if code is None or (code.account_id not in (None, account.id)):
-                continue
+        linked: list[LinkedLicense] = []
+        for license_id in grant.proven_license_ids or []:
+            license = self.session.get(License, license_id)
+            if license is None or license.code_id is None:
+                continue  # a subscription's license: no code to join
+            # Locked as activation locks it (the code first), so two approvals cannot race.
+            code = self.session.scalars(
+                select(ActivationCode)
+                .where(ActivationCode.id == license.code_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one()
+            seat = self.licensing.device_seat(license, grant.fingerprint)
+            if seat is None:
+                continue  # released since the app asked
+            if code.account_id not in (None, account.id):
+                continue  # another account's: never moved, and not said here
             linked.append(
-                accounts.attach_code(account, code, seat.license, device, via="device_code")
+                accounts.attach_code(account, code, license, seat.device, via="device_code")
             )
         return linked
 
-    def public_ids_on_device(self, account: Account, fingerprint: str) -> list[str]:
-        """The account's licenses with a live seat on the device."""
+    def public_ids_on_device(self, grant: DeviceAuthorization, account: Account) -> list[str]:
+        """The licenses this connection proved that are now the account's, still seated
+        on the device: what the app is told joined."""
+        proven = grant.proven_license_ids or []
+        if not proven:
+            return []
         return list(
             self.session.scalars(
                 select(License.public_id)
@@ -263,10 +291,12 @@ class Portal(Service):
                 .join(Activation, Activation.license_id == License.id)
                 .join(Device, Device.id == Activation.device_id)
                 .where(
+                    License.id.in_(proven),
                     ActivationCode.account_id == account.id,
-                    Device.fingerprint == fingerprint,
+                    Device.fingerprint == grant.fingerprint,
                     Activation.released_at.is_(None),
                 )
+                .order_by(License.id)
             )
         )
 

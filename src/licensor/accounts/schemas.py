@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from licensor.licensing.schemas import ActivationOut
@@ -23,12 +25,26 @@ class LinkOut(BaseModel):
     licenses_url: str
 
 
+MAX_PROOF_KEYS = 20
+
+
 class DeviceAuthorizeIn(BaseModel):
+    """An app asking to connect to an account by a short code (F10)."""
+
     model_config = ConfigDict(extra="forbid")
 
     fingerprint: str = Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_\-:.]+$")
     name: str = Field(default="", max_length=200)
     platform: str = Field(default="", max_length=100)
+    license_keys: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=MAX_PROOF_KEYS,
+        description="The license keys this device holds: its proof of possession. Only a "
+        "license whose key is sent here and which has a live seat on this fingerprint joins "
+        "the account when the code is entered; the fingerprint alone joins nothing (it is "
+        "an identifier, not a secret). A key that does not prove anything is ignored "
+        "without a word. An app that sends none still connects, and joins no license.",
+    )
 
 
 class DeviceAuthorizeOut(BaseModel):
@@ -49,7 +65,10 @@ class DeviceTokenIn(BaseModel):
 class DeviceTokenOut(BaseModel):
     status: str = Field(description="connected")
     account: str = Field(description="The account's email, partly hidden")
-    licenses_linked: list[str]
+    licenses_linked: list[str] = Field(
+        description="Public IDs of the licenses this device proved (``license_keys``) that "
+        "are now in the account"
+    )
     license: ActivationOut | None = Field(
         default=None,
         description="The license of the account's subscription, now active on this device "

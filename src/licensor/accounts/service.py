@@ -25,15 +25,19 @@ from licensor.errors import (
     LicenseLinkedElsewhere,
     LicenseNotOnDevice,
 )
+from licensor.licensing import formats
 from licensor.licensing.service import Licensing, audit
 from licensor.logging import log
 from licensor.models import (
     Account,
     AccountToken,
+    Activation,
     ActivationCode,
     Device,
     License,
+    Order,
     Role,
+    Subscription,
     WebSession,
 )
 from licensor.units import Service
@@ -69,6 +73,12 @@ class LinkedLicense:
     public_id: str
     plan: str
     already_linked: bool
+
+
+def mask_email(email: str) -> str:
+    """An address shown to someone else than its owner: ``m…@example.com``."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}…@{domain}"
 
 
 class Accounts(Service):
@@ -466,8 +476,14 @@ class Accounts(Service):
         *,
         via: str,
     ) -> LinkedLicense:
+        """Join a code (and its license) to the account: ``via`` says how (``app``,
+        ``web``, ``device_code``, ``support``). The account shows the code in full, so
+        the owner is told, and so is the order's own address when it is another: a
+        code never moves silently. A code in another account is refused, never moved."""
         public_id = license.public_id if license else "—"
         if code.account_id == account.id:
+            if device is not None:
+                self.connect_device(account, device)
             return LinkedLicense(public_id, code.plan.code, already_linked=True)
         if code.account_id is not None:
             self._audit(
@@ -480,8 +496,9 @@ class Accounts(Service):
             raise LicenseLinkedElsewhere()
         code.account_id = account.id
         code.linked_at = self.now
-        if device is not None and device.account_id is None:
-            device.account_id = account.id
+        if device is not None:
+            self.connect_device(account, device)
+        told = self._tell_order_of_join(account, code, license, via)
         self._audit(
             account,
             "accounts.license_linked",
@@ -489,6 +506,7 @@ class Accounts(Service):
             subject_id=code.id,
             via=via,
             public_id=public_id,
+            told=told,
         )
         self._mail(
             account,
@@ -500,6 +518,52 @@ class Accounts(Service):
             link=self._url("/account/licenses"),
         )
         return LinkedLicense(public_id, code.plan.code, already_linked=False)
+
+    def _tell_order_of_join(
+        self, account: Account, code: ActivationCode, license: License | None, via: str
+    ) -> str | None:
+        """Mail the address of the order that delivered the code (ours or a partner's)
+        when it is not the account's: its code is now shown in full in someone's
+        account. The masked address told, for the audit row, or None."""
+        if code.order_id is None:
+            return None
+        order = self.session.get(Order, code.order_id)
+        if order is None or normalize_email(order.customer_email) == account.email:
+            return None
+        self._send(
+            order.customer_email,
+            order.language,
+            "license_joined_account",
+            plan=code.plan.name,
+            public_id=license.public_id if license else None,
+            code=formats.mask_code(
+                Licensing(self.session, self.keyring, self.settings, self.now).reveal_code(code)
+            ),
+            account=mask_email(account.email),
+            order_number=order.number,
+            when=self._when(),
+            via=via,
+            support=self._url("/support"),
+        )
+        return mask_email(order.customer_email)
+
+    def connect_device(self, account: Account, device: Device) -> None:
+        """Connect a device that a license of the account has just proven (F4, F10), unless
+        it is connected already or a live seat on it is someone else's: a fingerprint is
+        no secret, so a seat of one's own license on another person's machine must not
+        put that machine in one's account."""
+        if device.account_id is not None:
+            return
+        owners = self.session.execute(
+            select(ActivationCode.account_id, Subscription.account_id)
+            .select_from(Activation)
+            .join(License, License.id == Activation.license_id)
+            .outerjoin(ActivationCode, ActivationCode.id == License.code_id)
+            .outerjoin(Subscription, Subscription.license_id == License.id)
+            .where(Activation.device_id == device.id, Activation.released_at.is_(None))
+        ).all()
+        if all(account.id in (code_owner, subscriber) for code_owner, subscriber in owners):
+            device.account_id = account.id
 
     # helpers -------------------------------------------------------------------------
 

@@ -386,7 +386,18 @@ class Subscriptions(Service):
 
     def seat_for_connected_device(self, account: Account, device: DeviceInfo) -> LicenseView | None:
         """A device just connected to the account, with no license yet, gets the license of
-        the account's newest live subscription when it has a free seat."""
+        the account's newest live subscription when it has a free seat.
+
+        The seat goes to whoever holds the device code, under the fingerprint it sent,
+        which proves nothing: a machine new to us is registered and connected to the
+        account; a known one connected to another account gets nothing; a known one
+        connected to none keeps its name and stays unconnected. So no machine's device
+        row is claimed or renamed this way."""
+        known = self.session.scalar(select(Device).where(Device.fingerprint == device.fingerprint))
+        if known is not None and known.account_id not in (None, account.id):
+            return None
+        if known is not None and known.account_id is None:
+            device = DeviceInfo(known.fingerprint, known.name, known.platform)
         licensed = self.session.scalar(
             select(Activation.id)
             .join(Device, Device.id == Activation.device_id)
@@ -413,11 +424,16 @@ class Subscriptions(Service):
             return None
         try:
             with self.session.begin_nested():
-                return Licensing(self.session, self.keyring, self.settings, self.now).take_seat(
+                view = Licensing(self.session, self.keyring, self.settings, self.now).take_seat(
                     self._license(subscription), device
                 )
         except LicensorError:  # no free seat, or the license ended: the device stays as it is
             return None
+        if known is None:  # registered just now, by this connection: the account's machine
+            self.session.scalars(
+                select(Device).where(Device.fingerprint == device.fingerprint)
+            ).one().account_id = account.id
+        return view
 
     # enrollment (F1) -------------------------------------------------------------------
 
