@@ -6,8 +6,10 @@ same transaction); a partner's order is recorded here but delivered by the partn
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import unicodedata
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from licensor import jobs
 from licensor.accounts.service import email_problem, normalize_email
 from licensor.clock import isoformat
 from licensor.config import Settings
@@ -58,6 +61,8 @@ from licensor.models import (
 from licensor.units import Service
 
 ORDER_PREFIX = "ORD"
+LOOKUP_JOB = "store.order_lookup"
+LOOKUP_PURPOSE = b"order_lookup"
 _CROCKFORD_READING = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = re.compile(r"[\s\-_./#]+")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$")
@@ -615,6 +620,53 @@ class Store(Service):
         )
 
     # order lookup (F5) -----------------------------------------------------------------
+
+    def request_lookup(self, request: LookupRequest, *, client: str, suppressed: bool) -> None:
+        """Queue an order lookup for the worker (``store.tasks``): the request itself does
+        the same work whatever was typed — seal the form, write one job — so neither its
+        answer nor its timing tells whether an order matched. ``suppressed`` lookups (over
+        the per-email limit) are written alike and dropped by the worker."""
+        form = {
+            "number": request.number,
+            "purchased_on": request.purchased_on.isoformat() if request.purchased_on else None,
+            "name": request.name,
+            "email": request.email,
+            "where": request.where,
+            "client": client,
+            "suppressed": suppressed,
+        }
+        sealed = self.keyring.encrypt(json.dumps(form), purpose=LOOKUP_PURPOSE)
+        jobs.enqueue(
+            self.session, self.now, LOOKUP_JOB, sealed=base64.b64encode(sealed).decode()
+        )
+
+    def run_lookup(self, sealed: str) -> None:
+        """The worker's half of ``request_lookup``."""
+        form = json.loads(
+            self.keyring.decrypt(base64.b64decode(sealed), purpose=LOOKUP_PURPOSE)
+        )
+        if form["suppressed"]:
+            audit(
+                self.session,
+                self.now,
+                actor=f"web:{form['client']}",
+                action="store.order_lookup_suppressed",
+                subject_type="order",
+                subject_id=None,
+                where=form["where"],
+            )
+            return
+        purchased_on = form["purchased_on"]
+        self.lookup(
+            LookupRequest(
+                number=form["number"],
+                purchased_on=date.fromisoformat(purchased_on) if purchased_on else None,
+                name=form["name"],
+                email=form["email"],
+                where=form["where"],
+            ),
+            client=form["client"],
+        )
 
     def lookup(self, request: LookupRequest, *, client: str) -> None:
         """Recover an order's codes: on a match, mail its own address — the confirmation for
