@@ -57,6 +57,10 @@ app.add_typer(partners_app, name="partners")
 app.add_typer(codes_app, name="codes")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+audit_app = typer.Typer(
+    help="The audit trail: append-only, hash-chained; check it.", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
 
 # Soft wrap: messages name paths and codes, which a terminal may fold but a pipe must
 # receive whole (Rich would break lines at 80 columns when the output is not a terminal).
@@ -79,7 +83,9 @@ def _context() -> Iterator[tuple[Settings, Database, Keyring]]:
         raise typer.Exit(1)
     database = Database(settings)
     try:
-        yield settings, database, load_keyring(settings)
+        keyring = load_keyring(settings)
+        database.use_keyring(keyring)
+        yield settings, database, keyring
     except FormInvalid as error:
         for field, message in error.fields.items():
             errors.print(f"[red]error:[/red] --{field.replace('_', '-')}: {field_message(message)}")
@@ -600,7 +606,7 @@ def worker(
     import threading
     from datetime import timedelta
 
-    from licensor import jobs
+    from licensor import idempotency, jobs
     from licensor.mail import dev_mailbox
     from licensor.mail import worker as mail_worker
     from licensor.mail.sender import DevMailbox, Sender, SmtpSender
@@ -625,9 +631,11 @@ def worker(
         def background_jobs() -> int:
             return jobs.run_once(database, keyring, settings, clock.now)
 
+        forget_keys = idempotency.PeriodicPurge(database, clock.now)
         if once:
             run = renewals()
             done = background_jobs()
+            forget_keys()
             sent = (
                 mail_worker.run_once(database, sender, clock.now, batch=batch, lease=lease)
                 if sender is not None
@@ -653,8 +661,47 @@ def worker(
             idle_seconds=idle_seconds,
             batch=batch,
             lease=lease,
-            periodic=[renewals, background_jobs],
+            periodic=[renewals, background_jobs, forget_keys],
         )
+
+
+# --- audit ----------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+) -> None:
+    """Walk the audit trail's hash chain: find edited rows, deleted rows (also the newest),
+    rows written outside the chain. Exit 0 when intact, 1 when not."""
+    from licensor.audit import verify
+
+    with _context() as (_settings, database, _keyring), database.transaction() as session:
+        found = verify(session, database.audit_key)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "intact": found.intact,
+                    "chained": found.chained,
+                    "head": found.head_seq,
+                    "legacy": found.legacy,
+                    "problems": found.problems,
+                }
+            )
+        )
+    elif found.intact:
+        console.print(
+            f"[green]audit trail intact[/green]: {found.chained} row(s) chained, "
+            f"the head at {found.head_seq}"
+            + (f"; {found.legacy} older row(s) from before the chain" if found.legacy else "")
+        )
+    else:
+        for problem in found.problems:
+            errors.print(f"[red]tampered:[/red] {problem}")
+        errors.print(f"{found.chained} row(s) chained, the head at {found.head_seq}")
+    if not found.intact:
+        raise typer.Exit(1)
 
 
 # --- keys -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from licensor.audit import audit
 from licensor.clock import isoformat
 from licensor.errors import (
     CodeBlocked,
@@ -35,7 +36,6 @@ from licensor.licensing.signing import sign_license_file
 from licensor.models import (
     Activation,
     ActivationCode,
-    AuditEvent,
     Batch,
     CodeOrigin,
     CodeState,
@@ -91,30 +91,6 @@ class SeatCount:
     public_id: str
     devices_used: int
     devices_max: int
-
-
-def audit(
-    session: Session,
-    now: datetime,
-    *,
-    actor: str,
-    action: str,
-    subject_type: str,
-    subject_id: int | None,
-    reason: str | None = None,
-    **details: Any,
-) -> None:
-    session.add(
-        AuditEvent(
-            occurred_at=now,
-            actor=actor,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            reason=reason,
-            details=details,
-        )
-    )
 
 
 def base_status(blocked: bool, expires_at: datetime, now: datetime) -> str:

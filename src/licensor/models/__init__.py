@@ -8,8 +8,9 @@ from licensor.models.accounts import (
     Role,
     WebSession,
 )
-from licensor.models.audit import AuditEvent
+from licensor.models.audit import AuditChain, AuditEvent
 from licensor.models.base import Base
+from licensor.models.idempotency import IdempotencyKey
 from licensor.models.licensing import (
     Activation,
     ActivationCode,
@@ -54,6 +55,7 @@ __all__ = [
     "ApprovalState",
     "AttachApproval",
     "Attachment",
+    "AuditChain",
     "AuditEvent",
     "Author",
     "Base",
@@ -64,6 +66,7 @@ __all__ = [
     "Device",
     "DeviceAuthorization",
     "EnrollmentToken",
+    "IdempotencyKey",
     "ItemKind",
     "Job",
     "License",
