@@ -655,21 +655,6 @@ def test_guesses_at_a_partners_key_prefix_do_not_spend_the_partners_quota(
         assert recorded.status_code == 201, recorded.text
 
 
-def test_the_quota_of_a_key_counts_its_proven_requests_from_every_address(
-    limited_server: StartLimitedServer, make_seller: MakeSeller
-) -> None:
-    seller = make_seller()
-    with (
-        limited_server(partner_rate="3/minute") as server,
-        _client_from(server.url, "127.0.0.2") as elsewhere,
-    ):
-        assert server.api.get(ALLOCATIONS, headers=seller.auth).status_code == 200
-        assert elsewhere.get(ALLOCATIONS, headers=seller.auth).status_code == 200
-        assert server.api.get(ALLOCATIONS, headers=seller.auth).status_code == 200
-
-        assert_problem(elsewhere.get(ALLOCATIONS, headers=seller.auth), 429, "rate_limited")
-
-
 # --- the API description ---------------------------------------------------------------------
 
 
