@@ -29,6 +29,7 @@ from licensor.db import Database
 from licensor.errors import FormInvalid, LicensorError
 from licensor.keys import KeyMaterialError, Keyring, load_keyring
 from licensor.licensing import formats
+from licensor.logging import configure_logging
 from licensor.web.messages import field_message
 
 app = typer.Typer(
@@ -78,6 +79,7 @@ def _context() -> Iterator[tuple[Settings, Database, Keyring]]:
     from licensor.migrate import schema_problem
 
     settings = get_settings()
+    configure_logging(settings)  # to stderr, at LICENSOR_LOG_LEVEL: stdout is the command's
     if problem := schema_problem(settings):
         errors.print(f"[red]error:[/red] {problem}")
         raise typer.Exit(1)
