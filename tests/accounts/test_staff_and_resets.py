@@ -54,8 +54,10 @@ def test_an_agent_without_two_factor_is_sent_to_enrol_before_staff_pages(
         refused = without.get("/probe/staff")
         assert refused.status_code == 303
         assert refused.headers["location"] == "/sign-in/two-factor?next=/probe/staff"
-        assert without.get(refused.headers["location"]).headers["location"].startswith(
-            "/sign-in/two-factor/enrol"
+        assert (
+            without.get(refused.headers["location"])
+            .headers["location"]
+            .startswith("/sign-in/two-factor/enrol")
         ), "the password alone leads only to enrolment"
 
         with_code = Browser(url)

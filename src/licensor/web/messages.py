@@ -11,8 +11,7 @@ FIELD_MESSAGES = {
     "too_short": N_("This password is too short for your account: use at least 15 characters."),
     "too_short_with_two_factor": N_("This password is too short: use at least 8 characters."),
     "too_common": N_(
-        "This password is on a list of common passwords that attackers try first; "
-        "choose another."
+        "This password is on a list of common passwords that attackers try first; choose another."
     ),
     "too_long": N_("Use at most 1024 characters."),
     "same_as_email": N_("Do not use your email address as your password."),
