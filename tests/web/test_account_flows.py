@@ -402,7 +402,7 @@ def test_two_factor_sign_in_asks_for_the_current_code_and_refuses_a_wrong_one(
     expect(page.get_by_role("heading", name="Enter your sign-in code")).to_be_visible()
     second_tab = page.context.new_page()
     second_tab.goto("/account/licenses")  # the password alone is not enough
-    expect(second_tab).to_have_url(re.compile(r"/sign-in\?next="))
+    expect(second_tab).to_have_url(re.compile(r"/sign-in/two-factor\?next=/account/licenses"))
     second_tab.close()
 
     step = totp.step_of(clock.now())
@@ -412,7 +412,8 @@ def test_two_factor_sign_in_asks_for_the_current_code_and_refuses_a_wrong_one(
     answer = submit(page, "Continue")
     assert answer.status == 401
     expect(page.get_by_role("alert")).to_have_text(
-        "This code is not correct; enter the current 6-digit code."
+        "This code is not correct; enter the current 6-digit code from your authenticator "
+        "app, or one of your recovery codes."
     )
 
     page.get_by_label("6-digit code").fill(totp.code_at(TOTP_SECRET, totp.step_of(clock.now())))
