@@ -189,7 +189,7 @@ def test_a_malformed_key_is_refused(api: httpx.Client, make_code: MakeCode, bad:
     answer = api.post(
         ACTIVATIONS,
         json=activation(make_code(), device()),
-        headers={"Idempotency-Key": bad.encode()},
+        headers=[(b"Idempotency-Key", bad.encode())],
     )
     assert_problem(answer, 422, "validation_failed")
 

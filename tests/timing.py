@@ -26,7 +26,7 @@ def ks_p_value(first: list[float], second: list[float]) -> float:
     lam = (n + 0.12 + 0.11 / n) * d
     if lam < 0.2:
         return 1.0
-    total = sum((-1) ** (j - 1) * math.exp(-2 * j * j * lam * lam) for j in range(1, 101))
+    total = sum((1.0 if j % 2 else -1.0) * math.exp(-2 * j * j * lam * lam) for j in range(1, 101))
     return max(0.0, min(1.0, 2 * total))
 
 

@@ -11,11 +11,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from licensor.accounts.service import Accounts, LinkedLicense
+from licensor.audit import audit
 from licensor.config import Settings
 from licensor.errors import LicenseKeyMalformed, LicenseUnknown, LicensorError
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing, audit, code_state
+from licensor.licensing.service import Licensing, code_state
 from licensor.models import (
     Account,
     Activation,

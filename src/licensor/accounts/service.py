@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from licensor.accounts import passwords, sessions, totp
+from licensor.audit import audit
 from licensor.clock import isoformat
 from licensor.errors import (
     FormInvalid,
@@ -26,7 +27,7 @@ from licensor.errors import (
     LicenseNotOnDevice,
 )
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing, audit
+from licensor.licensing.service import Licensing
 from licensor.logging import log
 from licensor.models import (
     Account,

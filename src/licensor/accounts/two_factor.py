@@ -19,10 +19,10 @@ import segno
 from sqlalchemy import delete, func, select
 
 from licensor.accounts import passwords, totp
+from licensor.audit import audit
 from licensor.clock import isoformat
 from licensor.errors import FormInvalid
 from licensor.licensing.formats import CROCKFORD as ALPHABET
-from licensor.licensing.service import audit
 from licensor.logging import log
 from licensor.models import Account, RecoveryCode
 from licensor.units import Service

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from licensor.audit import audit
 from licensor.clock import clock
 from licensor.config import Settings
 from licensor.db import Database, bulk_insert
 from licensor.errors import ValidationFailed
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing, audit
+from licensor.licensing.service import Licensing
 from licensor.models import ActivationCode, Batch, CodeOrigin
 from licensor.store.service import Store
 

@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from licensor.audit import audit
 from licensor.clock import isoformat
 from licensor.config import Settings
 from licensor.errors import CodeMalformed
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing, audit, code_state, license_status
+from licensor.licensing.service import Licensing, code_state, license_status
 from licensor.models import Activation, ActivationCode, License
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from licensor.audit import audit
 from licensor.clock import isoformat

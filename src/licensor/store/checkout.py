@@ -23,8 +23,8 @@ from functools import cached_property
 
 from sqlalchemy import select
 
+from licensor.audit import audit
 from licensor.errors import FormInvalid, LicensorError
-from licensor.licensing.service import audit
 from licensor.logging import log
 from licensor.models import (
     Account,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from licensor import jobs
 from licensor.accounts.service import email_problem, normalize_email
+from licensor.audit import audit
 from licensor.clock import isoformat
 from licensor.config import Settings
 from licensor.errors import (
@@ -42,7 +43,7 @@ from licensor.errors import (
 )
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing, audit
+from licensor.licensing.service import Licensing
 from licensor.models import (
     ActivationCode,
     Batch,
@@ -636,15 +637,11 @@ class Store(Service):
             "suppressed": suppressed,
         }
         sealed = self.keyring.encrypt(json.dumps(form), purpose=LOOKUP_PURPOSE)
-        jobs.enqueue(
-            self.session, self.now, LOOKUP_JOB, sealed=base64.b64encode(sealed).decode()
-        )
+        jobs.enqueue(self.session, self.now, LOOKUP_JOB, sealed=base64.b64encode(sealed).decode())
 
     def run_lookup(self, sealed: str) -> None:
         """The worker's half of ``request_lookup``."""
-        form = json.loads(
-            self.keyring.decrypt(base64.b64decode(sealed), purpose=LOOKUP_PURPOSE)
-        )
+        form = json.loads(self.keyring.decrypt(base64.b64decode(sealed), purpose=LOOKUP_PURPOSE))
         if form["suppressed"]:
             audit(
                 self.session,

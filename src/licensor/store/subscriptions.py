@@ -24,8 +24,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from licensor.audit import audit
 from licensor.errors import LicensorError, NotFound
-from licensor.licensing.service import DeviceInfo, LicenseView, Licensing, audit
+from licensor.licensing.service import DeviceInfo, LicenseView, Licensing
 from licensor.logging import log
 from licensor.models import (
     Account,

@@ -36,7 +36,6 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.logging import log
-from licensor.store.service import LOOKUP_JOB, Store
 from licensor.store.payments import (
     PaymentOutcome,
     PaymentProvider,
@@ -44,6 +43,7 @@ from licensor.store.payments import (
     PaymentUnavailable,
     RecurringCharge,
 )
+from licensor.store.service import LOOKUP_JOB, Store
 from licensor.store.subscriptions import Charge, RenewalOutcome, RenewalRun, Subscriptions
 
 BATCH = 100

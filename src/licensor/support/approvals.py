@@ -21,10 +21,11 @@ from sqlalchemy import select
 
 from licensor import jobs
 from licensor.accounts.service import new_token, token_hash
+from licensor.audit import audit
 from licensor.clock import isoformat
 from licensor.errors import FormInvalid, LicenseLinkedElsewhere, NotFound, OrderLinkedElsewhere
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing, audit
+from licensor.licensing.service import Licensing
 from licensor.models import (
     Account,
     ActivationCode,

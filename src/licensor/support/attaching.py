@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from licensor.accounts.service import Accounts, normalize_email
+from licensor.audit import audit
 from licensor.errors import (
     FormInvalid,
     LicenseLinkedElsewhere,
@@ -29,7 +30,6 @@ from licensor.errors import (
     OrderLinkedElsewhere,
     RequestHasNoAccount,
 )
-from licensor.licensing.service import audit
 from licensor.models import (
     Account,
     ActivationCode,

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 
+from licensor.audit import audit
 from licensor.errors import FormInvalid, LicenseKeyMalformed, LicenseUnknown, NotFound
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing, audit
+from licensor.licensing.service import Licensing
 from licensor.models import (
     Account,
     Attachment,

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from licensor.accounts.service import normalize_email
+from licensor.audit import audit
 from licensor.clock import isoformat
 from licensor.config import Settings
 from licensor.errors import (
@@ -33,7 +34,7 @@ from licensor.errors import (
 )
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing, audit, code_state, license_status
+from licensor.licensing.service import Licensing, code_state, license_status
 from licensor.models import (
     Account,
     Activation,

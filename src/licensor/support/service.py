@@ -15,9 +15,10 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from licensor.accounts.service import email_problem, new_token, normalize_email, token_hash
+from licensor.audit import audit
 from licensor.errors import FormInvalid, LicenseUnknown, NotFound
 from licensor.licensing.formats import readable_number
-from licensor.licensing.service import Licensing, audit
+from licensor.licensing.service import Licensing
 from licensor.models import (
     Account,
     Attachment,

@@ -52,9 +52,7 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("response_ciphertext", sa.LargeBinary(), nullable=True),
         sa.Column("created_at", licensor.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column(
-            "locked_until", licensor.models.base.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("locked_until", licensor.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", licensor.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
@@ -80,9 +78,7 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("chain_seq", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("chain_hash", sa.LargeBinary(length=32), nullable=True))
-        batch_op.create_unique_constraint(
-            batch_op.f("uq_audit_events_chain_seq"), ["chain_seq"]
-        )
+        batch_op.create_unique_constraint(batch_op.f("uq_audit_events_chain_seq"), ["chain_seq"])
 
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_POSTGRES_GUARD)
