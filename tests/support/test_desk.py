@@ -752,6 +752,12 @@ def test_an_order_of_another_address_moves_only_when_that_address_confirms_by_ma
     licenses = browser.get("/account/licenses").text
     assert all(code in licenses for code in order.codes)
     assert len(outbox(database, customer.email, "license_added")) == 2
+    # The order's address gets one receipt for the whole order, not one mail per code.
+    assert [mail.template for mail in outbox(database, "bought-with@example.com")] == [
+        "order_confirmation",
+        "support_attach_confirm",
+        "support_notice",
+    ]
     [confirmation] = events(database, "support.attach_confirmed")
     assert confirmation.actor == "owner:bought-with@example.com"
     [attached] = events(database, "support.order_attached")
@@ -817,6 +823,12 @@ def test_the_agent_who_asked_cannot_approve_it_a_second_staff_member_can(
     [asked_mail] = outbox(database, "old-address@example.com", "support_attach_confirm")
     [notice] = outbox(database, "old-address@example.com", "support_notice")
     assert asked_mail.id < notice.id
+    # Once for the whole order, not once more per code.
+    assert [mail.template for mail in outbox(database, "old-address@example.com")] == [
+        "order_confirmation",
+        "support_attach_confirm",
+        "support_notice",
+    ]
     text, _ = bodies(keyring, notice)
     assert order.number in text
     assert order.codes[0] not in text

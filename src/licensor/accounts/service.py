@@ -476,11 +476,14 @@ class Accounts(Service):
         device: Device | None,
         *,
         via: str,
+        order_told_by_caller: bool = False,
     ) -> LinkedLicense:
         """Join a code (and its license) to the account: ``via`` says how (``app``,
         ``web``, ``device_code``, ``support``). The account shows the code in full, so
-        the owner is told, and so is the order's own address when it is another: a
-        code never moves silently. A code in another account is refused, never moved."""
+        the owner is told, and so is the order's own address when it is another (unless
+        ``order_told_by_caller``: the desk asks that address first and tells it once for
+        a whole order): a code never moves silently. A code in another account is
+        refused, never moved."""
         public_id = license.public_id if license else "—"
         if code.account_id == account.id:
             if device is not None:
@@ -499,7 +502,11 @@ class Accounts(Service):
         code.linked_at = self.now
         if device is not None:
             self.connect_device(account, device)
-        told = self._tell_order_of_join(account, code, license, via)
+        told = (
+            "by_support"
+            if order_told_by_caller
+            else self._tell_order_of_join(account, code, license, via)
+        )
         self._audit(
             account,
             "accounts.license_linked",

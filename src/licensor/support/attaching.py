@@ -118,23 +118,29 @@ class Attaching(Service):
         what moved."""
         approval = self.approvals.approve(staff, request, approval_id, reason=reason)
         done = self._carry_out(approval, f"agent:{staff.id}", staff, reason)
-        order, code = self.approvals.subject(approval)
-        if order is not None and done.codes_attached:
-            self.send_mail(
-                order.customer_email,
-                order.language,
-                "support_notice",
-                kind="code_attached",
-                number=request.number,
-                plan=self.approvals.plan(order, code),
-                public_id=None,
-                order_number=order.number,
-                destination=mask_email(done.account_email),
-                count=done.codes_attached,
-                when=mail_time(self.now),
-            )
+        self._tell_order(approval, done)
         self.session.flush()
         return done
+
+    def _tell_order(self, approval: AttachApproval, done: Attached) -> None:
+        """One mail to the order's own address, asked first, saying what moved (once for
+        the whole order, in place of one per code)."""
+        order, code = self.approvals.subject(approval)
+        if order is None or not done.codes_attached:
+            return
+        self.send_mail(
+            order.customer_email,
+            order.language,
+            "support_notice",
+            kind="code_attached",
+            number=approval.request.number,
+            plan=self.approvals.plan(order, code),
+            public_id=None,
+            order_number=order.number,
+            destination=mask_email(done.account_email),
+            count=done.codes_attached,
+            when=mail_time(self.now),
+        )
 
     def confirm(self, token: str, address: str) -> Attached | None:
         """The order's address confirms through its link; None when the link is unknown,
@@ -143,6 +149,7 @@ class Attaching(Service):
         if approval is None:
             return None
         done = self._carry_out(approval, owner_actor(approval), None, "confirmed by the owner")
+        self._tell_order(approval, done)
         self.session.flush()
         return done
 
@@ -182,7 +189,9 @@ class Attaching(Service):
         ).all()
         for code in codes:
             try:
-                linked = accounts.attach_code(account, code, code.license, None, via="support")
+                linked = accounts.attach_code(
+                    account, code, code.license, None, via="support", order_told_by_caller=True
+                )
             except LicenseLinkedElsewhere:
                 elsewhere += 1
                 continue
@@ -213,7 +222,9 @@ class Attaching(Service):
         **extra: Any,
     ) -> Attached:
         accounts = Accounts(self.session, self.keyring, self.settings, self.now)
-        linked = accounts.attach_code(account, code, code.license, None, via="support")
+        linked = accounts.attach_code(
+            account, code, code.license, None, via="support", order_told_by_caller=True
+        )
         fields = {
             "code": self.approvals.masked(code),
             "code_id": code.id,
