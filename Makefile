@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); each has its own server, SQLite file or PostgreSQL database.
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test lint typecheck pytest-sqlite pytest-postgres bench clean
 
@@ -35,10 +37,11 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 pytest-sqlite: $(VENV)/.dev-installed
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 pytest-postgres: $(VENV)/.dev-installed
-	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/with-postgres.sh $(BIN)/pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/with-postgres.sh \
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## bench: the figures of bench/README.md
 bench: $(VENV)/.dev-installed

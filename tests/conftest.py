@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -41,6 +41,27 @@ pytest_plugins = [
 ]
 
 TEST_DATABASE_URL = os.environ.get("LICENSOR_TEST_DATABASE_URL")
+# Under pytest-xdist (``make test`` runs several workers), each worker has a PostgreSQL
+# database of its own beside the one scripts/with-postgres.sh made; SQLite files live in
+# each worker's own temporary directory anyway.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _worker_database(url: str) -> str:
+    """The URL of this worker's own database on the server of ``url`` (made empty)."""
+    if not XDIST_WORKER:
+        return url
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{XDIST_WORKER}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def pytest_report_header() -> str:
@@ -71,7 +92,11 @@ def settings(var_dir: Path, server_port: int) -> Settings:
     return Settings(
         var_dir=var_dir,
         base_url=f"http://127.0.0.1:{server_port}",  # links in mail lead to the test server
-        database_url=TEST_DATABASE_URL or f"sqlite:///{var_dir / 'test.db'}",
+        database_url=(
+            _worker_database(TEST_DATABASE_URL)
+            if TEST_DATABASE_URL
+            else f"sqlite:///{var_dir / 'test.db'}"
+        ),
         rate_limits="on",
         activation_rate="1000/minute",
         validation_rate="1000/minute",
@@ -154,6 +179,19 @@ def smtp() -> Iterator[SmtpServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def run_jobs(
+    database: Database, keyring: Keyring, settings: Settings, clock: Clock
+) -> Callable[[], None]:
+    """One pass of ``licensor worker`` over the due background jobs, until none is left."""
+
+    def run() -> None:
+        while jobs.run_once(database, keyring, settings, clock.now):
+            pass
+
+    return run
 
 
 @pytest.fixture

@@ -64,8 +64,10 @@ def _sqlite_bytes(database: Database) -> bytes:
     return read.stdout
 
 
-def _postgresql_dump() -> bytes:
-    url = os.environ["LICENSOR_TEST_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+def _postgresql_dump(database: Database) -> bytes:
+    url = database.engine.url.render_as_string(hide_password=False).replace(
+        "postgresql+psycopg://", "postgresql://"
+    )
     pg_bin = os.environ.get("LICENSOR_TEST_PG_BIN")
     pg_dump = str(Path(pg_bin) / "pg_dump") if pg_bin else shutil.which("pg_dump")
     if pg_dump is None:
@@ -99,7 +101,7 @@ def test_a_copy_of_the_database_holds_no_code_and_no_license_key_in_clear(
     if database.engine.dialect.name == "sqlite":
         stored = _sqlite_bytes(database)
     else:
-        stored = _postgresql_dump()
+        stored = _postgresql_dump(database)
 
     # What is meant to be in clear is there, so this is the data we think it is ...
     for activated, machine in zip(activations, machines, strict=True):
@@ -127,6 +129,6 @@ def test_reading_the_raw_database_would_find_a_code_stored_in_clear(
     if database.engine.dialect.name == "sqlite":
         stored = _sqlite_bytes(database)
     else:
-        stored = _postgresql_dump()
+        stored = _postgresql_dump(database)
 
     assert formats.normalize_code(code).encode() in stored
