@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from licensor import __version__, files, idempotency
+from licensor import __version__, files, openapi
 from licensor.accounts.endpoints import router as accounts_api
 from licensor.accounts.two_factor_views import router as two_factor_pages
 from licensor.accounts.views import router as accounts_pages
@@ -209,12 +209,12 @@ def create_app(
     )
     app.edge = Edge(answer_once, settings, refuse)
 
-    def openapi() -> dict[str, Any]:
+    def openapi_schema() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = idempotency.document(FastAPI.openapi(app))
+            app.openapi_schema = openapi.document(FastAPI.openapi(app))
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi_schema  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

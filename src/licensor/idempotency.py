@@ -268,40 +268,6 @@ async def _replay(stored: _Stored, send: Send) -> None:
     await send({"type": "http.response.body", "body": stored.body})
 
 
-def document(schema: dict[str, Any]) -> dict[str, Any]:
-    """Name the header, and what it may answer, on every POST of the API in OpenAPI."""
-    parameter = {
-        "name": "Idempotency-Key",
-        "in": "header",
-        "required": False,
-        "description": (
-            "Any unique value (a UUID) to send again with a retry: within 24 hours the same "
-            "key and body get the first answer again (with `Idempotent-Replayed: true`) and "
-            "nothing is done twice; the same key with another body is 422 "
-            "`idempotency_key_reused`; while the first request runs, 409 "
-            "`idempotency_request_in_progress`."
-        ),
-        "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
-    }
-    problem = {"$ref": "#/components/schemas/Problem"}
-    for path, item in schema.get("paths", {}).items():
-        operation = item.get("post")
-        if not path.startswith("/api/") or operation is None:
-            continue
-        operation.setdefault("parameters", []).append(parameter)
-        responses = operation.setdefault("responses", {})
-        for status, text in (
-            ("409", "`idempotency_request_in_progress`"),
-            ("422", "`idempotency_key_reused`, `validation_failed`"),
-        ):
-            responses.setdefault(
-                status, {"content": {"application/problem+json": {"schema": problem}}}
-            )
-            described = responses[status].get("description", "").rstrip(". ")
-            responses[status]["description"] = "; ".join(part for part in (described, text) if part)
-    return schema
-
-
 class PeriodicPurge:
     """``purge`` at most once an hour, for the worker's loop."""
 

@@ -1,0 +1,50 @@
+"""The API's description names what every operation may answer, the problems issue 11
+added included: ``code_not_sold``, ``payload_too_large``, ``idempotency_key_reused``,
+``service_unavailable`` — and the ``Idempotency-Key`` header every POST accepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/")
+        for method, operation in item.items()
+    ]
+
+
+def test_every_post_names_the_idempotency_key_and_the_body_limit(api: httpx.Client) -> None:
+    posts = [
+        op for method, _, op in _operations(api.get("/api/openapi.json").json()) if method == "post"
+    ]
+    assert len(posts) >= 8
+    for operation in posts:
+        names = [parameter["name"] for parameter in operation.get("parameters", [])]
+        assert "Idempotency-Key" in names, operation["operationId"]
+        responses = operation["responses"]
+        assert "idempotency_key_reused" in responses["422"]["description"]
+        assert "idempotency_request_in_progress" in responses["409"]["description"]
+        assert "payload_too_large" in responses["413"]["description"]
+        assert responses["413"]["content"]["application/problem+json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }
+
+
+def test_every_operation_but_validation_names_service_unavailable(api: httpx.Client) -> None:
+    for _, path, operation in _operations(api.get("/api/openapi.json").json()):
+        responses = operation["responses"]
+        if path == "/api/v1/licenses/validate":
+            assert "503" not in responses  # validation keeps answering (fails open)
+        else:
+            assert "service_unavailable" in responses["503"]["description"], path
+
+
+def test_activation_names_code_not_sold(api: httpx.Client) -> None:
+    activation = api.get("/api/openapi.json").json()["paths"]["/api/v1/activations"]["post"]
+    assert "403" in activation["responses"]
+    assert "code_not_sold" in activation["description"]
