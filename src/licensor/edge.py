@@ -175,11 +175,13 @@ class _Exchange:
         if message["type"] == "http.response.start":
             headers = message.get("headers") or []
             extra = self.extra
-            present = {name for name, _ in headers}
-            if not present.isdisjoint(OWN_NAMES):
-                # A route's own stricter choice stays (a download's Cache-Control, the
-                # follow page's Referrer-Policy: no-referrer).
-                extra = [header for header in extra if header[0] not in present]
+            for name, _value in headers:
+                if name in OWN_NAMES:
+                    # A route's own stricter choice stays (a download's Cache-Control, the
+                    # follow page's Referrer-Policy: no-referrer).
+                    present = {name for name, _ in headers}
+                    extra = [header for header in extra if header[0] not in present]
+                    break
             message = {**message, "headers": [*headers, *extra]}
         await self.raw_send(message)
 
