@@ -30,6 +30,7 @@ FULL: dict[str, list[str]] = {
     "lookup": ["--count", "10000000"],
     "offline_validate": ["--seconds", "3", "--rounds", "5"],
     "ocr": ["--count", "300", "--invalid", "30"],
+    "guessing": ["--seconds", "60"],
 }
 QUICK: dict[str, list[str]] = {
     "issue_codes": ["--count", "100000"],
@@ -37,6 +38,7 @@ QUICK: dict[str, list[str]] = {
     "lookup": ["--count", "200000", "--lookups", "500", "--real", "200"],
     "offline_validate": ["--seconds", "1", "--rounds", "2", "--warmup", "0.5"],
     "ocr": ["--count", "60", "--invalid", "10"],
+    "guessing": ["--seconds", "10", "--codes", "1000"],
 }
 # Benchmarks without a database (the client SDK alone, the screenshot reader): they run
 # once, not per database; what they are said to run on.
