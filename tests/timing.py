@@ -33,3 +33,15 @@ def ks_p_value(first: list[float], second: list[float]) -> float:
 def median_gap_ms(first: list[float], second: list[float]) -> float:
     """``median(first) - median(second)``, in milliseconds (samples in seconds)."""
     return (median(first) - median(second)) * 1000
+
+
+def sign_test_p_value(differences: list[float]) -> float:
+    """Two-sided p-value that paired differences are as often above zero as below (the
+    sign test: a test of their median being zero, whatever their distribution)."""
+    above = sum(1 for d in differences if d > 0)
+    below = sum(1 for d in differences if d < 0)
+    n = above + below
+    if n == 0:
+        return 1.0
+    tail: float = sum(math.comb(n, k) for k in range(min(above, below) + 1)) / 2**n
+    return min(1.0, 2 * tail)

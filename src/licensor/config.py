@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     # address the limit is signup_rate.
     reset_rate: str = "3/hour"
     link_rate: str = "10/minute"
-    lookup_rate: str = "5/minute"  # order lookup: per address, and again per email
+    lookup_rate: str = "5/minute"  # order lookups, per address
+    lookup_resend_rate: str = "5/hour"  # an order mailed again by lookups, at most
     support_rate: str = "5/minute"  # support requests and replies sent, per address
     # The Tesseract binary that reads screenshots (licensor worker); unset: found on PATH.
     tesseract: str | None = None

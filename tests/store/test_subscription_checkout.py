@@ -35,6 +35,7 @@ from licensor.store.checkout import (
     PlanNotForSale,
     SubscriptionNeedsAccount,
 )
+from licensor.store.lookup import LookupRequest, OrderLookup
 from licensor.store.payments import (
     CardForm,
     PaymentOutcome,
@@ -43,7 +44,6 @@ from licensor.store.payments import (
     RecurringCharge,
     TestProvider,
 )
-from licensor.store.service import LookupRequest, Store
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser
 from tests.licensing.factories import MakePlan
 
@@ -345,7 +345,7 @@ def test_order_lookup_of_a_subscription_order_sends_its_confirmation_again_witho
     settle(paid_with(provider, payment))
 
     with database.transaction() as session:
-        Store(session, keyring, settings, clock.now()).lookup(
+        OrderLookup(session, keyring, settings, clock.now()).look_up(
             LookupRequest(
                 number=payment.order_number.lower().replace("-", " "),
                 purchased_on=clock.now().date(),

@@ -6,15 +6,12 @@ same transaction); a partner's order is recorded here but delivered by the partn
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from licensor import jobs
 from licensor.accounts.service import email_problem, normalize_email
 from licensor.audit import audit
 from licensor.clock import isoformat
@@ -62,8 +58,6 @@ from licensor.models import (
 from licensor.units import Service
 
 ORDER_PREFIX = "ORD"
-LOOKUP_JOB = "store.order_lookup"
-LOOKUP_PURPOSE = b"order_lookup"
 _CROCKFORD_READING = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = re.compile(r"[\s\-_./#]+")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$")
@@ -91,13 +85,6 @@ def order_number_key(text: str) -> str:
     if key.startswith(ORDER_PREFIX):
         key = ORDER_PREFIX + key[len(ORDER_PREFIX) :].translate(_CROCKFORD_READING)
     return key[:60]
-
-
-def name_key(name: str) -> tuple[str, ...]:
-    """A name as a set of words, case and accents aside: "Rossi, Mário" = "mario rossi"."""
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return tuple(sorted(word for word in re.split(r"[^\w]+", plain) if word))
 
 
 def _sellable_by(batch: Batch, partner: Partner) -> bool:
@@ -136,18 +123,6 @@ class PlacedOrder:
             "purchased_at": isoformat(self.purchased_at),
             "codes": self.codes,
         }
-
-
-@dataclass(frozen=True)
-class LookupRequest:
-    """What the order-lookup form asks. ``where`` is ``store``, a partner's slug, or
-    ``unknown``."""
-
-    number: str
-    purchased_on: date | None
-    name: str
-    email: str
-    where: str = "unknown"
 
 
 class Store(Service):
@@ -620,93 +595,8 @@ class Store(Service):
             order.customer_email,
         )
 
-    # order lookup (F5) -----------------------------------------------------------------
-
-    def request_lookup(self, request: LookupRequest, *, client: str, suppressed: bool) -> None:
-        """Queue an order lookup for the worker (``store.tasks``): the request itself does
-        the same work whatever was typed — seal the form, write one job — so neither its
-        answer nor its timing tells whether an order matched. ``suppressed`` lookups (over
-        the per-email limit) are written alike and dropped by the worker."""
-        form = {
-            "number": request.number,
-            "purchased_on": request.purchased_on.isoformat() if request.purchased_on else None,
-            "name": request.name,
-            "email": request.email,
-            "where": request.where,
-            "client": client,
-            "suppressed": suppressed,
-        }
-        sealed = self.keyring.encrypt(json.dumps(form), purpose=LOOKUP_PURPOSE)
-        jobs.enqueue(self.session, self.now, LOOKUP_JOB, sealed=base64.b64encode(sealed).decode())
-
-    def run_lookup(self, sealed: str) -> None:
-        """The worker's half of ``request_lookup``."""
-        form = json.loads(self.keyring.decrypt(base64.b64decode(sealed), purpose=LOOKUP_PURPOSE))
-        if form["suppressed"]:
-            audit(
-                self.session,
-                self.now,
-                actor=f"web:{form['client']}",
-                action="store.order_lookup_suppressed",
-                subject_type="order",
-                subject_id=None,
-                where=form["where"],
-            )
-            return
-        purchased_on = form["purchased_on"]
-        self.lookup(
-            LookupRequest(
-                number=form["number"],
-                purchased_on=date.fromisoformat(purchased_on) if purchased_on else None,
-                name=form["name"],
-                email=form["email"],
-                where=form["where"],
-            ),
-            client=form["client"],
-        )
-
-    def lookup(self, request: LookupRequest, *, client: str) -> None:
-        """Recover an order's codes: on a match, mail its own address — the confirmation for
-        our store's orders, the partner to contact for a partner's. Says nothing back, so
-        the page is the same whether or not an order matched."""
-        key = order_number_key(request.number)
-        candidates = (
-            list(self.session.scalars(select(Order).where(Order.number_key == key))) if key else []
-        )
-        wanted_email = normalize_email(request.email)
-        wanted_name = name_key(request.name)
-        match = next(
-            (
-                order
-                for order in candidates
-                if order.customer_email == wanted_email
-                and name_key(order.customer_name) == wanted_name
-                and (
-                    request.purchased_on is None
-                    # the buyer's calendar day may be ours ± 1 (time zones)
-                    or abs((order.purchased_at.date() - request.purchased_on).days) <= 1
-                )
-                and order.status == OrderStatus.PAID
-            ),
-            None,
-        )
-        if match is not None and match.partner_id is None:
-            self.send_confirmation(match, again=True)
-        elif match is not None and match.partner is not None:
-            self._send_partner_pointer(match, match.partner)
-        # Written whether or not anything matched: the same work either way.
-        audit(
-            self.session,
-            self.now,
-            actor=f"web:{client}",
-            action="store.order_lookup",
-            subject_type="order",
-            subject_id=match.id if match else None,
-            matched=match is not None,
-            where=request.where,
-        )
-
-    def _send_partner_pointer(self, order: Order, partner: Partner) -> None:
+    def send_partner_pointer(self, order: Order, partner: Partner) -> None:
+        """Tell a partner order's buyer which partner sold it and how to reach it."""
         self.send_mail(
             order.customer_email,
             order.language,

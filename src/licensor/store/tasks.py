@@ -36,6 +36,7 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.logging import log
+from licensor.store import lookup
 from licensor.store.payments import (
     PaymentOutcome,
     PaymentProvider,
@@ -43,7 +44,6 @@ from licensor.store.payments import (
     PaymentUnavailable,
     RecurringCharge,
 )
-from licensor.store.service import LOOKUP_JOB, Store
 from licensor.store.subscriptions import Charge, RenewalOutcome, RenewalRun, Subscriptions
 
 BATCH = 100
@@ -163,10 +163,10 @@ class PeriodicRenewals:
         return run_due(self.database, self.keyring, self.settings, moment, self.charge)
 
 
-@jobs.handler(LOOKUP_JOB, max_attempts=5)
+@jobs.handler(lookup.JOB, max_attempts=5)
 def order_lookup(context: jobs.JobContext, payload: dict[str, Any]) -> None:
     """Match a lookup against the orders and mail the order's own address (F5)."""
     with context.database.transaction() as session:
-        Store(session, context.keyring, context.settings, context.now()).run_lookup(
+        lookup.OrderLookup(session, context.keyring, context.settings, context.now()).run(
             payload["sealed"]
         )

@@ -4,12 +4,11 @@ The lookup asks first where the code was bought. Its answer depends only on that
 never on whether an order matched: a match is told by mail, to the order's own address
 (the confirmation again for our store's orders, the partner to contact for a partner's),
 so the page reveals nothing about which orders exist. Nor does its timing: the request
-only queues the lookup, which the worker does (``store.tasks``).
+only queues the lookup, which the worker does (``store/lookup.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated
@@ -17,11 +16,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from licensor.accounts.service import email_problem, normalize_email
+from licensor.accounts.service import email_problem
 from licensor.deps import client_address
-from licensor.errors import RateLimited
 from licensor.models import Partner
-from licensor.store.service import LookupRequest, Store, order_number_key
+from licensor.store.lookup import LookupRequest, OrderLookup
+from licensor.store.service import Store, order_number_key
 from licensor.web.messages import FIELD_MESSAGES
 from licensor.web.pages import Pages, PageUnit
 
@@ -45,10 +44,6 @@ class LookupForm:
     name: str = ""
     email: str = ""
     where: str = ""
-
-
-def _email_key(email: str) -> str:
-    return "email:" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
 def _problems(form: LookupForm, partners: list[Partner], today: date) -> dict[str, str]:
@@ -115,15 +110,9 @@ def lookup(
                 partners=partners,
                 errors=_messages(unit, errors),
             )
-        # Per email as well as per address, so the owner of an order cannot be flooded with
-        # resent confirmations; over it the answer is the same and nothing is mailed (a
-        # refusal would let anyone keep the owner from looking their own order up).
-        try:
-            web.limit("lookup", _email_key(email))
-            suppressed = False
-        except RateLimited:
-            suppressed = True
-        store.request_lookup(
+        # Limited per address (above); how often one order is mailed again is the
+        # worker's to limit, counting only lookups that matched (store/lookup.py).
+        OrderLookup(unit.session, web.keyring, web.settings, unit.now).request(
             LookupRequest(
                 number=order_number,
                 purchased_on=(
@@ -134,7 +123,6 @@ def lookup(
                 where=where,
             ),
             client=client_address(request),
-            suppressed=suppressed,
         )
         chosen = next((partner for partner in partners if partner.slug == where), None)
         return unit.render("order_lookup_sent.html", where=where, partner=chosen)
