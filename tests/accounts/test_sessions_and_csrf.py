@@ -16,6 +16,7 @@ from licensor.accounts import passwords, totp
 from licensor.accounts.service import Accounts
 from licensor.accounts.two_factor_views import router as two_factor_pages
 from licensor.accounts.views import router as account_pages
+from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
@@ -37,7 +38,7 @@ from tests.accounts.factories import (
 from tests.licensing.factories import MakeCode
 from tests.limits import StartLimitedServer
 from tests.store.factories import MakeSubscription
-from tests.support import assert_problem
+from tests.support import assert_problem, serve
 
 # Every page that takes a POST; the test below keeps this list honest.
 FORM_ROUTES = {
@@ -286,6 +287,36 @@ def test_over_https_the_session_cookie_is_host_prefixed_and_secure(
     assert attributes["samesite"].lower() == "lax"
     assert attributes["path"] == "/"
     assert "domain" not in attributes
+
+
+def test_behind_an_https_base_url_cookies_are_secure_even_if_the_proxy_says_nothing(
+    settings: Settings, database: Database, keyring: Keyring, make_account: MakeAccount
+) -> None:
+    """A proxy whose X-Forwarded-Proto is not trusted (no --forwarded-allow-ips): the
+    request looks like plain HTTP, but the deployment is https, so cookies are Secure."""
+    customer = make_account()
+    https = settings.model_copy(update={"base_url": "https://licensor.example"})
+    with serve(create_app(https, database=database, keyring=keyring)) as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            form = client.get("/sign-in")
+            csrf_secret = form.cookies["__Host-licensor_csrf"]
+            token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            signed_in = client.post(
+                "/sign-in",
+                data={"email": customer.email, "password": customer.password, "csrf_token": token},
+                headers={"cookie": f"__Host-licensor_csrf={csrf_secret}"},
+            )
+
+    assert signed_in.status_code == 303, signed_in.text
+    assert set_cookie_headers(signed_in, SESSION_COOKIE) == []
+    (header,) = set_cookie_headers(signed_in, "__Host-licensor_session")
+    assert "secure" in cookie_attributes(header)
+    (csrf_header,) = [
+        header
+        for header in form.headers.get_list("set-cookie")
+        if header.startswith("__Host-licensor_csrf=")
+    ]
+    assert "secure" in cookie_attributes(csrf_header)
 
 
 def test_a_session_token_planted_before_sign_in_is_replaced_and_worthless(

@@ -63,6 +63,7 @@ def test_a_server_as_licensor_serve_runs_it_keeps_the_reset_mail_out_of_reach(
 
 
 def test_the_dev_mailbox_is_off_behind_an_https_base_url(
+    server: str,
     settings: Settings,
     database: Database,
     keyring: Keyring,
@@ -73,9 +74,10 @@ def test_the_dev_mailbox_is_off_behind_an_https_base_url(
         update={"dev_mailbox": True, "base_url": "https://licensor.example"}
     )
     agent = _agent(make_account)
+    # Asked on the plain test server: behind an https base URL, cookies are Secure.
+    _ask_for_a_reset(form_browser, server, agent)
+    message = _reset_mail(database, agent)
     with serve(create_app(https, database=database, keyring=keyring)) as url:
-        _ask_for_a_reset(form_browser, url, agent)
-        message = _reset_mail(database, agent)
         with httpx.Client(base_url=url) as client:
             answers = [client.get("/dev/mail"), client.get(f"/dev/mail/{message.id}")]
 
@@ -113,6 +115,31 @@ def test_the_dev_mailbox_answers_only_requests_that_reached_a_loopback_listener(
     assert "/dev/mail" not in public[2].text
     assert [answer.status_code for answer in loopback[:2]] == [200, 200]
     assert "/dev/mail" in loopback[2].text
+
+
+def test_the_dev_mailbox_is_not_shown_through_a_proxy_or_to_another_address(
+    settings: Settings, database: Database, keyring: Keyring
+) -> None:
+    """``licensor demo`` behind a proxy on the same machine: every visitor's connection
+    comes from loopback, to a loopback listener; the proxy's headers give it away."""
+    app = create_app(
+        settings.model_copy(update={"dev_mailbox": True}), database=database, keyring=keyring
+    )
+
+    async def fetch(client: tuple[str, int], headers: dict[str, str]) -> int:
+        transport = httpx.ASGITransport(app=app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as web:
+            return (await web.get("/dev/mail", headers=headers)).status_code
+
+    here = ("127.0.0.1", 50000)
+    assert asyncio.run(fetch(here, {})) == 200
+    for headers in (
+        {"X-Forwarded-For": "203.0.113.9"},
+        {"Forwarded": "for=203.0.113.9"},
+        {"X-Real-IP": "203.0.113.9"},
+    ):
+        assert asyncio.run(fetch(here, headers)) == 404, headers
+    assert asyncio.run(fetch(("203.0.113.9", 50000), {})) == 404
 
 
 def test_under_the_demo_setting_the_mailbox_shows_mail_on_loopback(

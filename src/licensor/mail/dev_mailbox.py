@@ -4,7 +4,8 @@ link to it, the worker and ``licensor demo``.
 It shows every message waiting in the outbox, password resets and sign-in links included,
 so it is for a developer's own machine only: ``LICENSOR_DEV_MAILBOX`` on (``licensor
 demo`` turns it on), no SMTP server configured, a base URL that is not https (a real
-deployment), and each request must reach the server on a loopback listener.
+deployment), and each request must reach the server on a loopback listener, from a
+loopback address, not through a proxy.
 """
 
 from __future__ import annotations
@@ -48,11 +49,19 @@ def loopback(host: str) -> bool:
     return address.is_loopback
 
 
+_FORWARDED = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-host", b"x-real-ip"})
+
+
 def reachable(settings: Settings, scope: Any) -> bool:
-    """Whether this request may see the dev mailbox: it exists, and the request came in
-    on a loopback listener (the socket it reached, not the address it came from, which a
-    proxy may make loopback)."""
+    """Whether this request may see the dev mailbox: it exists, the request came in on a
+    loopback listener, from a loopback address, and not through a proxy (a proxy on the
+    same machine makes every outside visitor's connection come from loopback; it says so
+    in its forwarding headers)."""
     if not mounted(settings):
         return False
-    server = scope.get("server")
-    return bool(server) and isinstance(server[0], str) and loopback(server[0])
+    server, client = scope.get("server"), scope.get("client")
+    if not (server and isinstance(server[0], str) and loopback(server[0])):
+        return False
+    if not (client and isinstance(client[0], str) and loopback(client[0])):
+        return False
+    return not any(name in _FORWARDED for name, _value in scope.get("headers", []))

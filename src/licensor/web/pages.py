@@ -227,6 +227,7 @@ class Web:
         self.limiter = limiter
         self.rules = rules
         self.csrf_key = keyring.derive(b"csrf")
+        self.https = settings.base_url.lower().startswith("https://")
 
     @property
     def now(self) -> datetime:
@@ -299,9 +300,11 @@ class Web:
     def session_token(self, request: Request) -> str | None:
         return request.cookies.get(sessions.cookie_name(self.is_secure(request)))
 
-    @staticmethod
-    def is_secure(request: Request) -> bool:
-        return request.url.scheme == "https"
+    def is_secure(self, request: Request) -> bool:
+        """Whether cookies must be Secure (and ``__Host-``): the request came over https,
+        or the deployment is https (LICENSOR_BASE_URL) even if the proxy's word on the
+        scheme did not reach us (``--forwarded-allow-ips`` unset)."""
+        return request.url.scheme == "https" or self.https
 
     def set_cookie(
         self, request: Request, response: Response, name: str, value: str, **options: Any
