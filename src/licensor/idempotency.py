@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ class Idempotency:
         self.keyring = keyring
         self.now = now
         self.refuse = refuse
+        self.hash_key = keyring.derive(b"idempotency-hash")
+
+    def _hash(self, data: bytes) -> bytes:
+        return hmac.new(self.hash_key, data, hashlib.sha256).digest()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -119,9 +124,11 @@ class Idempotency:
         except LicensorError as error:  # the edge refused the body as it was read
             await self.refuse(scope, error)(scope, receive, send)
             return
-        caller = hashlib.sha256(_header(scope, b"authorization") or b"").digest()
-        scope_hash = hashlib.sha256(b"\n".join([scope["path"].encode(), key, caller])).digest()
-        request_hash = hashlib.sha256(body).digest()
+        # Keyed: the table holds no plain hash of a caller's credentials or of a body
+        # that carries an activation code.
+        caller = self._hash(_header(scope, b"authorization") or b"")
+        scope_hash = self._hash(b"\n".join([scope["path"].encode(), key, caller]))
+        request_hash = self._hash(body)
         outcome = await run_in_threadpool(self._begin, scope_hash, request_hash)
         if isinstance(outcome, LicensorError):
             await self.refuse(scope, outcome)(scope, receive, send)
