@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,7 +30,10 @@ from tests.store.factories import Allocate, MakePartner, PartnerKey
 
 @pytest.fixture
 def licensor(settings: Settings, database: Database, keyring: Keyring, tmp_path: Path) -> Command:
-    environment = cli_environment(settings.var_dir, settings.resolved_database_url)
+    """``licensor`` on the test database with the server's keys, and a var dir of this
+    test's own: ``audit verify`` keeps its witness there."""
+    environment = cli_environment(tmp_path / "var", settings.resolved_database_url)
+    environment["LICENSOR_KEYS_DIR"] = str(settings.resolved_keys_dir)
 
     def command(*args: str) -> subprocess.CompletedProcess[str]:
         return run("licensor", *args, environment=environment, cwd=tmp_path)
@@ -42,7 +46,7 @@ def _block(licensor: Command, code: str, reason: str) -> None:
     assert blocked.returncode == 0, blocked.stderr
 
 
-def _verify(licensor: Command) -> tuple[int, dict[str, object]]:
+def _verify(licensor: Command) -> tuple[int, dict[str, Any]]:
     checked = licensor("audit", "verify", "--json")
     return checked.returncode, json.loads(checked.stdout)
 
@@ -179,6 +183,52 @@ def test_nothing_is_recorded_when_the_action_fails(
         0,
         {"intact": True, "chained": 0, "head": 0, "legacy": 0, "problems": []},
     )
+
+
+def _head(database: Database) -> dict[str, object]:
+    with database.engine.connect() as connection:
+        row = connection.execute(text("SELECT seq, last_hash, mac FROM audit_chain")).one()
+    return {"seq": row.seq, "last_hash": bytes(row.last_hash), "mac": bytes(row.mac)}
+
+
+def test_a_head_rolled_back_to_an_older_state_is_found_by_the_witness(
+    licensor: Command, database: Database, make_code: MakeCode, tamper: Tamper, tmp_path: Path
+) -> None:
+    """The head's MAC cannot tell an old head from the newest: a backup's head, put back
+    after the newest rows were deleted, is genuine. The witness that ``audit verify``
+    keeps outside the database remembers how far the chain had come."""
+    _block(licensor, make_code(), "refund")
+    _block(licensor, make_code(), "fraud")
+    backup = _head(database)  # the head as a backup taken now holds it
+    _block(licensor, make_code(), "leaked")
+    assert _verify(licensor)[0] == 0
+    witness = json.loads((tmp_path / "var" / "audit-witness.json").read_text())
+    assert witness["seq"] == 3
+
+    tamper("DELETE FROM audit_events WHERE chain_seq = 3")
+    tamper("UPDATE audit_chain SET seq = :seq, last_hash = :last_hash, mac = :mac", **backup)
+
+    status, found = _verify(licensor)
+    assert status == 1
+    assert found["problems"] == [
+        "row 3, the newest at the last verification, is gone: the chain was cut back"
+    ]
+    # Without the witness the cut could not be seen: keep it away from the database.
+    elsewhere = licensor("audit", "verify", "--json", "--witness", str(tmp_path / "new.json"))
+    assert elsewhere.returncode == 0
+
+
+def test_every_row_deleted_and_the_head_reset_is_found_by_the_witness(
+    licensor: Command, three_events: None, tamper: Tamper
+) -> None:
+    assert _verify(licensor)[0] == 0
+    tamper("DELETE FROM audit_events")
+    tamper("UPDATE audit_chain SET seq = 0, last_hash = :zero, mac = NULL", zero=bytes(32))
+
+    status, found = _verify(licensor)
+    assert status == 1
+    assert found["chained"] == 0
+    assert "the chain was cut back" in found["problems"][0]
 
 
 @pytest.mark.postgres_only

@@ -137,6 +137,16 @@ def _forget(session: Session, undone: SessionTransaction) -> None:
 # --- verification ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Witness:
+    """The head as the last verification saw it, kept outside the database: a head rolled
+    back to an older state (from a backup, say, with its MAC) cannot pass for the newest
+    once a newer one was witnessed."""
+
+    seq: int
+    last_hash: bytes
+
+
 @dataclass
 class Verification:
     """What ``licensor audit verify`` found."""
@@ -144,6 +154,7 @@ class Verification:
     chained: int = 0
     legacy: int = 0  # rows from before the chain began (revision 0008)
     head_seq: int = 0
+    head_hash: bytes = GENESIS
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -171,9 +182,23 @@ def _rows_named(first: int, last: int) -> str:
     return f"row {first} was" if first == last else f"rows {first} to {last} were"
 
 
-def verify(session: Session, key: bytes, *, batch: int = 2000) -> Verification:
-    """Walk the chain in order and check every link, the gaps and the head."""
+def verify(
+    session: Session, key: bytes, *, witness: Witness | None = None, batch: int = 2000
+) -> Verification:
+    """Walk the chain in order and check every link, the gaps and the head; and that the
+    row ``witness`` saw last time is still there, as it was."""
     found = Verification()
+    if witness is not None and witness.seq > 0:
+        seen = session.scalar(select(AuditEvent).where(AuditEvent.chain_seq == witness.seq))
+        if seen is None:
+            found.problems.append(
+                f"row {witness.seq}, the newest at the last verification, is gone: the chain "
+                "was cut back"
+            )
+        elif seen.chain_hash != witness.last_hash:
+            found.problems.append(
+                f"row {witness.seq} is not the row the last verification saw: replaced"
+            )
     expected = 1
     previous: bytes | None = GENESIS  # None after a gap: the link to a missing row
     first_chained_id: int | None = None
@@ -197,6 +222,7 @@ def verify(session: Session, key: bytes, *, batch: int = 2000) -> Verification:
         found.problems.append("the chain's head is missing")
     else:
         found.head_seq = head.seq
+        found.head_hash = head.last_hash
         if head.seq > last_seq:
             found.problems.append(
                 f"{_rows_named(last_seq + 1, head.seq)} deleted, the newest of the chain"

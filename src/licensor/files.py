@@ -9,6 +9,7 @@ found looser (an older release, a copy, a restore from backup).
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -77,3 +78,21 @@ def secure(settings: Settings) -> None:
     database = sqlite_path(settings.resolved_database_url)
     if database is not None and database.exists():
         private_sqlite_file(database)
+
+
+def write_private(path: Path, blob: bytes) -> None:
+    """Write ``path`` whole or not at all (a new file renamed over it), 0600, its directory
+    private when we make it."""
+    if not path.parent.exists():
+        private_directory(path.parent)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(blob)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import secrets
 import unicodedata
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from licensor.config import Settings
 from licensor.errors import LicensorError
+from licensor.files import write_private
 from licensor.keys import Keyring
 from licensor.models import Attachment
 
@@ -314,7 +314,7 @@ def store_attachment(
     directory.chmod(0o700)
     storage_name = secrets.token_hex(16)
     path = directory / storage_name
-    _write_atomically(path, keyring.encrypt_bytes(screenshot.png, purpose=FILE_PURPOSE))
+    write_private(path, keyring.encrypt_bytes(screenshot.png, purpose=FILE_PURPOSE))
     _remove_unless_committed(session, path)
     attachment = Attachment(
         request_id=request_id,
@@ -330,20 +330,6 @@ def store_attachment(
     )
     session.add(attachment)
     return attachment
-
-
-def _write_atomically(path: Path, blob: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(blob)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _remove_unless_committed(session: Session, path: Path) -> None:
