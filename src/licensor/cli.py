@@ -298,6 +298,7 @@ def orders_create(
     if not codes and plan is None:
         errors.print("[red]error:[/red] --plan is required (or --partner with --code)")
         raise typer.Exit(2)
+    waiting = 0
     with _context() as (settings, database, keyring), database.transaction() as session:
         store = Store(session, keyring, settings, clock.now())
         if codes and partner is not None:
@@ -321,6 +322,13 @@ def orders_create(
                 language=language,
                 actor=_actor(),
             )
+            waiting = store.unsold_allocated(partner, plan) if partner else 0
+    if waiting:
+        # New codes were issued; the partner's own cards stay unsold until named.
+        errors.print(
+            f"note: {partner} holds {waiting} unsold code(s) of plan {plan} in its "
+            "allocation; to record the sale of one it sold, name it with --code"
+        )
     if as_json:
         print(json.dumps(placed.as_json()))
         return

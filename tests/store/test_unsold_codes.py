@@ -287,3 +287,37 @@ def test_the_back_office_records_an_allocated_codes_sale_and_refuses_what_is_not
     status, _, err = record("--code", code)  # sold once only
     assert status == 1
     assert "already sold or blocked" in one_line(err)
+
+
+def test_a_back_office_order_for_a_partner_without_codes_says_its_cards_stay_unsold(
+    api: httpx.Client,
+    tmp_path: Path,
+    settings: Settings,
+    make_partner: MakePartner,
+    allocate: Allocate,
+) -> None:
+    """New codes for the partner's order; the cards it holds are the ones it sold, so the
+    command points to --code rather than picking one of them at random."""
+    seller = make_partner().slug
+    (card,) = allocate(seller, count=1)
+
+    status, out, err = licensor(
+        tmp_path,
+        settings,
+        "orders",
+        "create",
+        "--partner",
+        seller,
+        "--plan",
+        "plus",
+        "--email",
+        "a@example.com",
+        "--name",
+        "A B",
+    )
+
+    assert status == 0, err
+    assert "1 code(s)" in one_line(out)
+    assert f"{seller} holds 1 unsold code(s) of plan plus" in one_line(err)
+    assert "--code" in one_line(err)
+    assert_problem(try_activate(api, card), 403, "code_not_sold")

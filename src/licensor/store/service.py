@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from babel.numbers import format_currency
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -549,6 +549,25 @@ class Store(Service):
             partner=partner.slug,
         )
         return order
+
+    def unsold_allocated(self, partner_slug: str, plan_code: str) -> int:
+        """How many codes of the plan in the partner's allocations wait for their sale to
+        be recorded."""
+        partner = self.partner(partner_slug)
+        plan = self.licensing.plan(plan_code)
+        return (
+            self.session.scalar(
+                select(func.count(ActivationCode.id))
+                .join(Batch, Batch.id == ActivationCode.batch_id)
+                .where(
+                    Batch.partner_id == partner.id,
+                    ActivationCode.plan_id == plan.id,
+                    ActivationCode.order_id.is_(None),
+                    ActivationCode.state == CodeState.ISSUED,
+                )
+            )
+            or 0
+        )
 
     def record_sale_of_codes(
         self,
