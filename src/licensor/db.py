@@ -45,6 +45,9 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # Errors and logs never carry bound values: they are codes' blind indexes, emails,
+    # ciphertexts, whatever a client typed.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = sqlite_path(url)
         if path is not None:

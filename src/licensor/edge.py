@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from licensor.config import Settings
-from licensor.errors import LicensorError, NotFound, PayloadTooLarge, ValidationFailed
+from licensor.errors import LicensorError, NotFound, NulRefused, PayloadTooLarge
 from licensor.web.csrf import CsrfFailed
 
 KB = 1024
@@ -65,11 +65,6 @@ Headers = list[tuple[bytes, bytes]]
 
 #: Renders a refusal as its answer (problem+json under /api/, else a page).
 Refuse = Callable[[Scope, LicensorError], Response]
-
-
-class NulRefused(ValidationFailed):
-    code = "validation_failed"
-    title = "The request contains a NUL character, which no field may hold"
 
 
 def _headers(csp: str, https: bool, no_store: bool) -> Headers:

@@ -273,3 +273,8 @@ class RateLimitStoreDown(ServiceUnavailable):
     """The shared rate-limit store (Redis) did not answer in time. Uncaught, it is the 503
     of a limit that protects a guessable secret (failing closed); ``ratelimit.enforce``
     lets validation through instead (failing open)."""
+
+
+class NulRefused(ValidationFailed):
+    code = "validation_failed"
+    title = "The request contains a NUL character, which no field may hold"

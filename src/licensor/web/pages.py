@@ -23,8 +23,7 @@ from licensor.accounts import sessions
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
-from licensor.edge import NulRefused
-from licensor.errors import LicensorError
+from licensor.errors import LicensorError, NulRefused
 from licensor.keys import Keyring
 from licensor.mail import dev_mailbox
 from licensor.models import Account, WebSession
