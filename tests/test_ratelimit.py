@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from licensor.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, Rule
+from licensor.ratelimit import (
+    Backoff,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    Rule,
+    Tally,
+)
 from tests.support import free_port
 
 
@@ -137,3 +144,65 @@ def test_the_memory_store_keeps_tallies() -> None:
 def test_the_redis_store_keeps_tallies_like_the_memory_store(redis_url: str) -> None:
     fake = FakeTime()
     _exercise_tallies(fake, RedisRateLimiter(redis_url, now=fake))
+
+
+def _exercise_claims(fake: FakeTime, limiter: RateLimiter) -> None:
+    """Claims as the sign-in throttle makes them (accounts/throttle.py)."""
+    backoff = Backoff(limit=5, free=2, delay_cap=3, ttl=1000, fresh_ttl=100)
+    fake.now = 4_000_000.25
+    first = limiter.claim("c:a", backoff)
+    assert (first.allowed, first.before, first.count) == (True, None, 1)
+    assert limiter.tally("c:a") == Tally(1, 4_000_000.25, 4_000_100.25), "fresh: kept briefly"
+    limiter.claim("c:a", backoff)
+    third = limiter.claim("c:a", backoff)  # the third: past ``free`` now, so kept long
+    assert (third.allowed, third.count) == (True, 3)
+    assert limiter.tally("c:a") == Tally(3, 4_000_000.25, 4_001_000.25)
+    waits = limiter.claim("c:a", backoff)  # 3 counted: 2^0 s after the last
+    assert (waits.allowed, waits.retry_after, waits.locked) == (False, 1.0, False)
+    assert limiter.tally("c:a") == Tally(3, 4_000_000.25, 4_001_000.25), "refused: uncounted"
+    forced = limiter.claim("c:a", backoff, enforce=False)
+    assert (forced.allowed, forced.count) == (True, 4)
+    limiter.release("c:a", forced)
+    assert limiter.tally("c:a") == Tally(3, 4_000_000.25, 4_001_000.25), "given back exactly"
+    fake.now += 1
+    mine = limiter.claim("c:a", backoff)
+    later = limiter.claim("c:a", backoff, enforce=False)
+    limiter.release("c:a", mine)  # another was counted since: one less, its time kept
+    assert limiter.tally("c:a") == Tally(4, 4_000_001.25, 4_001_001.25)
+    fake.now += 2
+    assert limiter.claim("c:a", backoff).count == 5
+    fake.now += 100
+    locked = limiter.claim("c:a", backoff)
+    assert (locked.allowed, locked.locked, locked.retry_after) == (False, True, 900.0)
+    limiter.release("c:a", later)  # a refused claim's release and a stale one: harmless
+    window = Backoff(limit=2, free=2, delay_cap=0, ttl=60, renew=False)
+    assert [limiter.claim("c:w", window).allowed for _ in range(3)] == [True, True, False]
+    fake.now += 60
+    renewed = limiter.claim("c:w", window)
+    assert (renewed.allowed, renewed.before) == (True, None), "a fixed window ends"
+    limiter.release("c:w", renewed)
+    assert limiter.tally("c:w") is None, "given back to nothing: gone"
+
+
+def test_the_memory_store_claims_atomically_by_the_backoff() -> None:
+    fake = FakeTime()
+    _exercise_claims(fake, MemoryRateLimiter(now=fake))
+
+
+def test_the_redis_store_claims_like_the_memory_store(redis_url: str) -> None:
+    fake = FakeTime()
+    _exercise_claims(fake, RedisRateLimiter(redis_url, now=fake))
+
+
+def test_a_full_memory_store_forgets_the_tallies_ending_soonest_first() -> None:
+    fake = FakeTime()
+    limiter = MemoryRateLimiter(now=fake, max_tallies=100)
+    backoff = Backoff(limit=100, free=1, delay_cap=1, ttl=1000, fresh_ttl=10)
+    limiter.claim("kept", backoff)
+    limiter.claim("kept", backoff)  # past ``free``: kept 1000 s
+    for n in range(500):  # someone typing a new email at every try
+        limiter.claim(f"sprayed:{n}", backoff)
+
+    assert limiter.tally("kept") is not None
+    assert sum(limiter.tally(f"sprayed:{n}") is not None for n in range(500)) < 100
+    assert limiter.tally("sprayed:499") is not None, "the newest stay"

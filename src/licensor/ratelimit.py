@@ -67,14 +67,24 @@ class RateLimiter(Protocol):
     def clear(self, key: str) -> None:
         """Forget the tally under ``key``."""
 
+    def claim(self, key: str, backoff: Backoff, *, enforce: bool = True) -> Claim:
+        """Count one attempt under ``key`` if ``backoff`` allows it now, in one atomic
+        step (so concurrent attempts cannot all pass one check); a refused attempt counts
+        nothing. ``enforce`` False: count it whatever the tally says."""
+
+    def release(self, key: str, claim: Claim) -> None:
+        """Give back an attempt ``claim`` counted: the tally as it was before it, if
+        nothing was counted since; else one less."""
+
 
 class MemoryRateLimiter:
     """Counts in this process only: right for one process, wrong behind several."""
 
     blocking = False
 
-    def __init__(self, now: Any = time.time) -> None:
+    def __init__(self, now: Any = time.time, *, max_tallies: int | None = None) -> None:
         self._now = now
+        self._max_tallies = max_tallies or MAX_TALLIES
         # (rule, key) -> (end of the current window, hits in it)
         self._counts: dict[tuple[str, str], tuple[float, int]] = {}
         self._tallies: dict[str, Tally] = {}
@@ -126,11 +136,8 @@ class MemoryRateLimiter:
     def add(self, key: str, ttl: float, *, renew: bool = True) -> Tally:
         now = self._now()
         with self._lock:
-            if now >= self._next_tally_sweep:
-                self._tallies = {k: v for k, v in self._tallies.items() if v.expires > now}
-                self._next_tally_sweep = now + 60
-            found = self._tallies.get(key)
-            if found is None or found.expires <= now:
+            found = self._live_tally(key, now)
+            if found is None:
                 added = Tally(1, now, now + ttl)
             else:
                 added = Tally(found.count + 1, now, now + ttl if renew else found.expires)
@@ -140,6 +147,52 @@ class MemoryRateLimiter:
     def clear(self, key: str) -> None:
         with self._lock:
             self._tallies.pop(key, None)
+
+    def claim(self, key: str, backoff: Backoff, *, enforce: bool = True) -> Claim:
+        now = float(self._now())
+        with self._lock:
+            before = self._live_tally(key, now)
+            refusal = backoff.refusal(before, now) if enforce else None
+            if refusal is not None:
+                return refusal
+            count = before.count + 1 if before else 1
+            if before is None or backoff.renew:
+                expires = now + backoff.ttl_at(count)
+            else:
+                expires = before.expires
+            self._tallies[key] = Tally(count, now, expires)
+        return Claim(True, before, count)
+
+    def release(self, key: str, claim: Claim) -> None:
+        with self._lock:
+            found = self._tallies.get(key)
+            if found is None or not claim.allowed:
+                return
+            if found.count == claim.count:  # nothing counted since: as it was
+                if claim.before is None:
+                    del self._tallies[key]
+                else:
+                    self._tallies[key] = claim.before
+            elif found.count > 1:
+                self._tallies[key] = Tally(found.count - 1, found.last, found.expires)
+
+    def _live_tally(self, key: str, now: float) -> Tally | None:
+        """The tally under ``key`` unless expired; makes room first when ``key`` is new.
+        Called with the lock held."""
+        found = self._tallies.get(key)
+        if found is not None and found.expires > now:
+            return found
+        if now >= self._next_tally_sweep or len(self._tallies) >= self._max_tallies:
+            self._tallies = {k: v for k, v in self._tallies.items() if v.expires > now}
+            self._next_tally_sweep = now + 60
+            if len(self._tallies) >= self._max_tallies:
+                # Full of live tallies (someone typing a new email at every try): forget
+                # the tenth that would end soonest, i.e. counts that never reached a delay
+                # before any account's long-kept state.
+                ending = sorted(self._tallies, key=lambda k: self._tallies[k].expires)
+                for name in ending[: max(1, self._max_tallies // 10)]:
+                    del self._tallies[name]
+        return None
 
 
 def _reaching_redis(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
@@ -184,6 +237,8 @@ class RedisRateLimiter:
         self._down_until = 0.0
         self._now = now
         self._add_script = self._redis.register_script(_ADD_TO_TALLY)
+        self._claim_script = self._redis.register_script(_CLAIM)
+        self._release_script = self._redis.register_script(_RELEASE)
 
     @_reaching_redis
     def ping(self) -> None:
@@ -239,6 +294,41 @@ class RedisRateLimiter:
     def clear(self, key: str) -> None:
         self._redis.delete(f"licensor:tally:{key}")
 
+    @_reaching_redis
+    def claim(self, key: str, backoff: Backoff, *, enforce: bool = True) -> Claim:
+        now = float(self._now())
+        allowed, count, last, expires, retry_after, locked = self._claim_script(
+            keys=[f"licensor:tally:{key}"],
+            args=[
+                repr(now),
+                "1" if enforce else "0",
+                backoff.limit,
+                backoff.free,
+                repr(float(backoff.delay_cap)),
+                repr(float(backoff.fresh_ttl if backoff.fresh_ttl is not None else backoff.ttl)),
+                repr(float(backoff.ttl)),
+                "1" if backoff.renew else "0",
+            ],
+        )
+        before = Tally(int(count), float(last), float(expires)) if int(count) else None
+        if not int(allowed):
+            return Claim(False, before, int(count), float(retry_after), bool(int(locked)))
+        return Claim(True, before, int(count) + 1)
+
+    @_reaching_redis
+    def release(self, key: str, claim: Claim) -> None:
+        if not claim.allowed:
+            return
+        before = claim.before
+        self._release_script(
+            keys=[f"licensor:tally:{key}"],
+            args=[
+                claim.count,
+                *((repr(before.last), repr(before.expires)) if before else ("", "")),
+                repr(float(self._now())),
+            ],
+        )
+
 
 class NoRateLimiter:
     blocking = False
@@ -262,12 +352,20 @@ class NoRateLimiter:
     def clear(self, key: str) -> None:
         pass
 
+    def claim(self, key: str, backoff: Backoff, *, enforce: bool = True) -> Claim:
+        return Claim(True, None, 1)
+
+    def release(self, key: str, claim: Claim) -> None:
+        pass
+
 
 # --- Tallies ---------------------------------------------------------------------------
 # Throttling that slows an attacker without locking the owner out (accounts/throttle.py,
 # the partner API) needs more than fixed windows: a count of failures that outlives a
 # window, when the last one happened, and a look at a count without adding to it. A tally
 # lives in the same store as the windows, so several processes share it through Redis.
+# ``claim`` decides and counts in one atomic step (one Lua script in Redis): a check
+# followed by a count lets a burst of concurrent guesses all pass the same check.
 
 
 @dataclass(frozen=True)
@@ -275,6 +373,62 @@ class Tally:
     count: int
     last: float  # store time of the last addition
     expires: float  # store time at which the tally is forgotten
+
+
+# How many tallies the in-process store keeps at most (about 30 MB): past that it forgets
+# the ones that would end soonest. Redis is bounded by its own ``maxmemory`` (with the
+# ``volatile-ttl`` policy it too drops the soonest-ending first).
+MAX_TALLIES = 100_000
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a tally of attempts throttles the next one (``claim``): none once ``limit``
+    are counted; past ``free`` counted, each waits 1, 2, 4, ... seconds after the last
+    (2^(n - free - 1) after n, at most ``delay_cap``). A tally is forgotten ``ttl``
+    seconds after its last attempt (``renew``) or its first (a fixed window);
+    ``fresh_ttl``, when given, while it counts no more than ``free``: counts that never
+    slowed anyone need not be kept long."""
+
+    limit: int
+    free: int
+    delay_cap: float
+    ttl: float
+    fresh_ttl: float | None = None
+    renew: bool = True
+
+    def delay(self, count: int) -> float:
+        if count <= self.free:
+            return 0.0
+        return float(min(2 ** min(count - self.free - 1, 62), self.delay_cap))
+
+    def ttl_at(self, count: int) -> float:
+        return self.fresh_ttl if self.fresh_ttl is not None and count <= self.free else self.ttl
+
+    def refusal(self, before: Tally | None, now: float) -> Claim | None:
+        """The refused claim when ``before`` allows no attempt at ``now``, else None."""
+        if before is None:
+            return None
+        if before.count >= self.limit:
+            return Claim(False, before, before.count, before.expires - now, locked=True)
+        ready = before.last + self.delay(before.count)
+        if now < ready:
+            return Claim(False, before, before.count, ready - now)
+        return None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An attempt ``claim`` counted (``allowed``), or refused. ``before``: the tally as
+    it was (None: there was none); ``count``: the tally's count after this claim;
+    ``retry_after``: seconds until the next attempt may be tried, when refused;
+    ``locked``: refused because ``limit`` is reached (for as long as the tally lives)."""
+
+    allowed: bool
+    before: Tally | None
+    count: int
+    retry_after: float = 0.0
+    locked: bool = False
 
 
 # One round trip, atomic: count, time of the last addition, and the expiry, renewed on
@@ -294,6 +448,56 @@ if count == 1 or ARGV[3] == '1' or not expires then
   redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
 end
 return {count, expires}
+"""
+
+
+# ``claim`` in one round trip, atomic: the rule of ``Backoff.refusal`` on the tally as it
+# is, then, if allowed, the count, the time and the expiry (by ``Backoff.ttl_at``).
+# Returns allowed, the count before, its last and expires (text), retry_after, locked.
+_CLAIM = """
+local now = tonumber(ARGV[1])
+local found = redis.call('HMGET', KEYS[1], 'count', 'last', 'expires')
+local count, last, expires = tonumber(found[1]), found[2], found[3]
+if not count or not last or not expires or tonumber(expires) <= now then
+  count, last, expires = 0, '0', '0'
+end
+local limit, free, cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if ARGV[2] == '1' and count > 0 then
+  if count >= limit then
+    return {0, count, last, expires, tostring(tonumber(expires) - now), 1}
+  end
+  if count > free then
+    local ready = tonumber(last) + math.min(2 ^ math.min(count - free - 1, 62), cap)
+    if now < ready then
+      return {0, count, last, expires, tostring(ready - now), 0}
+    end
+  end
+end
+local ttl = tonumber(ARGV[7])
+if count + 1 <= free then ttl = tonumber(ARGV[6]) end
+local new_expires = expires
+if count == 0 or ARGV[8] == '1' then new_expires = tostring(now + ttl) end
+redis.call('HSET', KEYS[1], 'count', count + 1, 'last', ARGV[1], 'expires', new_expires)
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(new_expires) - now) + 1)
+return {1, count, last, expires, '0', 0}
+"""
+
+# ``release``: as it was before the claim (count ARGV[1] - 1, its last and expires; ARGV[4]
+# is now), if nothing was counted since; else one less.
+_RELEASE = """
+local count = tonumber(redis.call('HGET', KEYS[1], 'count'))
+if not count then return 0 end
+if count == tonumber(ARGV[1]) then
+  if ARGV[2] == '' then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('HSET', KEYS[1], 'count', count - 1, 'last', ARGV[2], 'expires', ARGV[3])
+    redis.call('EXPIRE', KEYS[1], math.max(1, math.ceil(tonumber(ARGV[3]) - tonumber(ARGV[4])) + 1))
+  end
+elseif count > 1 then
+  redis.call('HINCRBY', KEYS[1], 'count', -1)
+end
+return 1
 """
 
 
