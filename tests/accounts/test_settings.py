@@ -3,10 +3,16 @@ settings: test_two_factor.py.)"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from licensor.accounts import totp
+from licensor.clock import Clock
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from tests.accounts.factories import PASSWORD, MakeAccount, OpenBrowser, link_in_mail, outbox
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def test_a_new_email_takes_effect_when_confirmed_and_the_old_address_is_told(
@@ -60,3 +66,39 @@ def test_the_language_chosen_in_settings_is_used_for_pages_and_mail(
     (changed,) = outbox(database, customer.email, "password_changed")
     assert changed.language == "it"
     assert changed.subject == "La tua password è stata cambiata"
+
+
+def test_moving_the_email_of_an_account_with_two_factor_needs_its_code_too(
+    database: Database, clock: Clock, make_account: MakeAccount, form_browser: OpenBrowser
+) -> None:
+    """Resets are mailed to the account's email, so moving it moves the account: with
+    two-factor on, the password alone (a stolen session that guessed or knew it) is not
+    enough."""
+    customer = make_account(totp_secret=SECRET)
+    visitor = form_browser()
+    visitor.sign_in(customer)
+    step = totp.step_of(clock.now())
+    assert visitor.post("/sign-in/two-factor", {"code": totp.code_at(SECRET, step)}).is_redirect
+    assert 'name="email_code"' in visitor.get("/account/settings").text
+    new_email = "moved@example.com"
+
+    password_only = visitor.post(
+        "/account/settings/email", {"new_email": new_email, "password": PASSWORD}
+    )
+    wrong_code = visitor.post(
+        "/account/settings/email",
+        {"new_email": new_email, "password": PASSWORD, "email_code": "12345"},
+    )
+    assert password_only.status_code == wrong_code.status_code == 422
+    assert "one of your recovery codes" in password_only.text
+    assert outbox(database, new_email) == []
+
+    clock.advance(timedelta(seconds=2 * totp.STEP_SECONDS))
+    code = totp.code_at(SECRET, totp.step_of(clock.now()))
+    asked = visitor.post(
+        "/account/settings/email",
+        {"new_email": new_email, "password": PASSWORD, "email_code": code},
+    )
+
+    assert asked.status_code == 200
+    assert len(outbox(database, new_email, "email_change_confirm")) == 1

@@ -13,16 +13,25 @@ from __future__ import annotations
 import html
 import re
 import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from licensor.accounts import totp
-from licensor.accounts.throttle import DELAY_CAP, FAILURE_LIMIT
+from licensor.accounts.throttle import DELAY_CAP, FAILURE_LIMIT, FRESH_STATE_SECONDS
+from licensor.api import create_app
 from licensor.clock import Clock
+from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.models import AuditEvent
+from licensor.ratelimit import RedisRateLimiter
 from tests.accounts.factories import (
     Browser,
     Customer,
@@ -33,8 +42,9 @@ from tests.accounts.factories import (
     outbox,
 )
 from tests.licensing.factories import MakeCode, activate, device
-from tests.limits import LimitedServer, StartLimitedServer
-from tests.support import assert_problem
+from tests.limits import LimitedServer, LimiterTime, StartLimitedServer
+from tests.support import assert_problem, serve
+from tests.test_ratelimit_outage import RedisServer
 
 GUESS = "a guessed password, wrong"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -217,6 +227,165 @@ def test_the_second_factor_step_is_throttled_like_the_password(
     assert held.status_code == 429, "the pair is held"
     assert eleventh.status_code == 401
     assert delayed.status_code == 429, "then the account waits, right code or not"
+
+
+def test_a_browser_known_before_a_reset_is_throttled_like_an_unknown_one_after_it(
+    limited_server: StartLimitedServer,
+    form_browser: OpenBrowser,
+    make_account: MakeAccount,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    """The known-browser mark is bound to the password: whoever held a browser the owner
+    used (a shared computer, a stolen cookie) loses its exemption when the owner resets."""
+    owner = make_account()
+    new_password = "a new password after a scare"
+    with limited_server() as server:
+        known = form_browser(server.url)
+        assert guess(known, owner.email, owner.password).status_code == 303
+
+        def eleven_failures(first_address: str, second_address: str) -> None:
+            first = browser_from(form_browser, server, first_address)
+            for _ in range(10):
+                assert guess(first, owner.email).status_code == 401
+            assert (
+                guess(browser_from(form_browser, server, second_address), owner.email).status_code
+                == 401
+            )
+
+        eleven_failures("127.0.0.2", "127.0.0.3")
+        spared = guess(known, owner.email, owner.password)  # known, before the reset
+        assert known.post("/sign-out").status_code == 303
+
+        assert known.post("/reset-password", {"email": owner.email}).status_code == 200
+        (mail,) = outbox(database, owner.email, "reset_password")
+        token = link_in_mail(keyring, mail, "/reset-password/choose").split("token=")[1]
+        chosen = known.post("/reset-password/choose", {"token": token, "password": new_password})
+        assert chosen.status_code == 200
+        eleven_failures("127.0.0.4", "127.0.0.5")
+        from_known = guess(known, owner.email, new_password)
+        from_stranger = guess(
+            browser_from(form_browser, server, "127.0.0.6"), owner.email, new_password
+        )
+
+    assert spared.status_code == 303, "before the reset, the owner's browser is spared"
+    assert from_known.status_code == 429
+    assert answer(from_known, owner.email) == answer(from_stranger, owner.email)
+
+
+@contextmanager
+def redis_limited_server(
+    settings: Settings, database: Database, keyring: Keyring, clock: Clock, workdir: Path
+) -> Iterator[LimitedServer]:
+    """A server counting its limits in a real Redis, with the limiter's clock held still."""
+    redis = RedisServer(workdir)
+    limiter_time = LimiterTime()
+    app = create_app(
+        settings,
+        database=database,
+        keyring=keyring,
+        limiter=RedisRateLimiter(redis.url, now=limiter_time, timeout=5),
+        app_clock=clock,
+    )
+    try:
+        with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+            yield LimitedServer(url, client, limiter_time)
+    finally:
+        redis.stop()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    ("face", "store"), [("sign_in", "memory"), ("sign_in", "redis"), ("link_api", "memory")]
+)
+def test_concurrent_guesses_at_a_throttled_account_let_at_most_one_reach_the_password_check(
+    face: str,
+    store: str,
+    limited_server: StartLimitedServer,
+    form_browser: OpenBrowser,
+    make_account: MakeAccount,
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    clock: Clock,
+    tmp_path: Path,
+) -> None:
+    """The review's race: the throttle looked, then checked the password, then counted,
+    so 30 guesses at once from 30 addresses all passed one look (17 reached the password
+    check). Now each is claimed atomically first (in Redis, one script)."""
+    owner = make_account()
+    starting = (
+        redis_limited_server(settings, database, keyring, clock, tmp_path)
+        if store == "redis"
+        else limited_server()
+    )
+    with starting as server:
+        first = browser_from(form_browser, server, "127.0.0.2")
+        for _ in range(10):
+            assert guess(first, owner.email).status_code == 401
+        assert (
+            guess(browser_from(form_browser, server, "127.0.0.3"), owner.email).status_code == 401
+        )
+        server.limiter_time.now += 1  # the 1-second delay after eleven is over: one may try
+
+        senders: list[Callable[[], httpx.Response]] = []
+        clients: list[httpx.Client] = []
+        wrong = Customer(owner.id, owner.email, GUESS)
+        for host in range(1, 31):
+            address = f"127.0.3.{host}"
+            if face == "sign_in":
+                visitor = browser_from(form_browser, server, address)
+                fields = {"email": owner.email, "password": GUESS}
+                senders.append(
+                    partial(visitor.post, "/sign-in", fields, token=visitor.csrf_token())
+                )
+            else:
+                transport = httpx.HTTPTransport(local_address=address)
+                clients.append(httpx.Client(base_url=server.url, transport=transport, timeout=30))
+                senders.append(partial(link, clients[-1], wrong, "0" * 32, "a-fingerprint"))
+        start = threading.Barrier(len(senders))
+        statuses: list[int] = []
+
+        def send(request: Callable[[], httpx.Response]) -> None:
+            start.wait()
+            statuses.append(request().status_code)
+
+        threads = [threading.Thread(target=send, args=(sender,)) for sender in senders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for client in clients:
+            client.close()
+
+    counted = {status: statuses.count(status) for status in sorted(set(statuses))}
+    assert counted == {401: 1, 429: 29}, "only the guess that found the account free is tried"
+
+
+def test_failures_that_never_reached_the_delay_are_forgotten_after_a_quiet_day_the_rest_kept(
+    limited_server: StartLimitedServer, form_browser: OpenBrowser, make_account: MakeAccount
+) -> None:
+    """The tally's memory is bounded: every email typed keeps a count, so counts that never
+    slowed anyone are forgotten a day after their last failure; past the delay they are
+    kept (90 days), or an attacker would only have to pause."""
+    owner = make_account()
+    with limited_server() as server:
+        first = browser_from(form_browser, server, "127.0.0.2")
+        for _ in range(10):
+            assert guess(first, owner.email).status_code == 401
+        server.limiter_time.now += FRESH_STATE_SECONDS
+        second = browser_from(form_browser, server, "127.0.0.3")
+        after_a_day = [guess(second, owner.email).status_code for _ in range(2)]
+
+        fourth = browser_from(form_browser, server, "127.0.0.4")
+        for _ in range(9):  # 11 in a row now: past the delay
+            assert guess(fourth, owner.email).status_code == 401
+        server.limiter_time.now += 2 * FRESH_STATE_SECONDS
+        later = browser_from(form_browser, server, "127.0.0.5")
+        after_two_days = [guess(later, owner.email).status_code for _ in range(2)]
+
+    assert after_a_day == [401, 401], "ten failures a day ago are forgotten"
+    assert after_two_days == [401, 429], "eleven are not: the next still waits"
 
 
 # --- password resets ------------------------------------------------------------------------------

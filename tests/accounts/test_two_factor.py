@@ -353,3 +353,36 @@ def test_a_new_agent_is_taken_through_enrolment_and_reaches_nothing_before(
     # From now on the agent signs in with a code, like any enrolled account.
     _, later = sign_in_with(form_browser, agent, next_code(secret, clock))
     assert later.status_code == 303
+
+
+def test_a_pending_session_from_before_two_factor_went_off_cannot_enrol_without_the_password(
+    database: Database, clock: Clock, make_account: MakeAccount, form_browser: OpenBrowser
+) -> None:
+    """Enrolment at sign-in, without the password, is for staff at their first sign-in only.
+    A customer's half-signed-in session opened while two-factor was on (by whoever had the
+    password then) must not put its own authenticator on the account once the owner has
+    turned two-factor off: it signs in again, and enrols in settings with the password."""
+    customer = make_account(totp_secret=SECRET)
+    pending = form_browser()
+    assert pending.sign_in(customer).headers["location"].startswith("/sign-in/two-factor")
+    owner, _ = sign_in_with(form_browser, customer, code_now(SECRET, clock))
+    turned_off = owner.post(
+        "/account/settings/two-factor/disable",
+        {"disable_password": PASSWORD, "disable_code": next_code(SECRET, clock)},
+    )
+    assert turned_off.status_code == 200
+    own_secret = totp.new_secret()
+    token = pending.csrf_token()
+
+    enrolled = pending.post(
+        "/sign-in/two-factor/enrol",
+        {"secret": own_secret, "code": code_now(own_secret, clock)},
+        token=token,
+    )
+
+    assert enrolled.status_code == 303
+    assert enrolled.headers["location"] == "/sign-in"
+    assert not pending.signed_in()
+    assert pending.get("/sign-in/two-factor").headers["location"] == "/sign-in"
+    assert audited(database, "accounts.two_factor_enrolled", customer.id) == []
+    assert form_browser().sign_in(customer).headers["location"] == "/account/licenses"

@@ -56,7 +56,8 @@ def link_license(
         accounts = Accounts(session, keyring, settings, now)
         account = None
         try:
-            guard.check(email_key, address, known_browser=False)
+            # Claimed (counted as a failure) before the password is checked, atomically.
+            claimed = guard.attempt(email_key, address, known_browser=False)
             account = accounts.authenticate(
                 body.email, body.password, actor=actor, email_key=email_key
             )
@@ -66,17 +67,20 @@ def link_license(
                 accounts.by_email(body.email),
                 actor,
                 email_key,
+                stage="password",
                 locked=throttled.locked,
                 retry_after=throttled.retry_after,
             )
             refused = throttled
         except InvalidCredentials as error:
-            guard.failed(email_key, address)
             refused = error
         if account is not None:
-            if not (account.totp_secret_ciphertext or account.needs_two_factor):
+            if account.totp_secret_ciphertext or account.needs_two_factor:
                 # With a second factor the password alone is no full sign-in: the
-                # account's count of failures stays until the second factor is given.
+                # account's count of failures stays until the second factor is given,
+                # but this right password is no failure.
+                guard.give_back(claimed)
+            else:
                 guard.succeeded(email_key, address)
             if account.email_verified_at is None:
                 accounts.send_verification(account)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from licensor.accounts import passwords, sessions, totp
+from licensor.accounts.two_factor import TwoFactor
 from licensor.audit import audit
 from licensor.clock import isoformat
 from licensor.errors import (
@@ -58,6 +59,12 @@ def email_problem(email: str) -> str | None:
     if not at or not local or "." not in domain or len(email) > 320 or " " in email:
         return "email_invalid"
     return None
+
+
+def has_second_factor(account: Account) -> bool:
+    """Whether the account signs in with a second factor: enrolled, or staff (who enrol
+    at their first sign-in, before anything opens). A shorter password is then enough."""
+    return account.totp_secret_ciphertext is not None or account.needs_two_factor
 
 
 def token_hash(token: str) -> bytes:
@@ -110,7 +117,9 @@ class Accounts(Service):
         problems = {}
         if problem := email_problem(email):
             problems["email"] = problem
-        if problem := passwords.policy_problem(password, email, second_factor=bool(totp_secret)):
+        # Staff always have a second factor: given here, or enrolled at their first sign-in.
+        second_factor = bool(totp_secret) or bool({Role.AGENT, Role.ADMIN} & set(roles))
+        if problem := passwords.policy_problem(password, email, second_factor=second_factor):
             problems["password"] = problem
         if unknown := set(roles) - set(Role.ALL):
             problems["role"] = f"unknown_role:{','.join(sorted(unknown))}"
@@ -212,16 +221,19 @@ class Accounts(Service):
     def password_is_weak(self, account: Account, password: str) -> bool:
         """Whether a password that signed in fails today's policy for this account (with
         a second factor, enrolled or about to be, a shorter one is enough)."""
-        second_factor = account.totp_secret_ciphertext is not None or account.needs_two_factor
         return (
-            passwords.policy_problem(password, account.email, second_factor=second_factor)
+            passwords.policy_problem(
+                password, account.email, second_factor=has_second_factor(account)
+            )
             is not None
         )
 
     def sign_in_failed(
-        self, account: Account | None, *, actor: str, email_key: str, stage: str
+        self, account: Account | None, *, actor: str, email_key: str, stage: str, **details: Any
     ) -> None:
-        self.auth_event("accounts.sign_in_failed", account, actor, email_key, stage=stage)
+        self.auth_event(
+            "accounts.sign_in_failed", account, actor, email_key, stage=stage, **details
+        )
 
     def auth_event(
         self,
@@ -319,9 +331,8 @@ class Accounts(Service):
         record = self._find_token(token, "reset_password")
         if record is None:
             return None
-        second_factor = record.account.totp_secret_ciphertext is not None
         if problem := passwords.policy_problem(
-            new_password, record.account.email, second_factor=second_factor
+            new_password, record.account.email, second_factor=has_second_factor(record.account)
         ):
             raise FormInvalid({"password": problem})
         account = record.account
@@ -353,8 +364,9 @@ class Accounts(Service):
     ) -> None:
         if not passwords.verify_password(account.password_hash, current):
             raise FormInvalid({"current_password": "password_wrong"})
-        second_factor = account.totp_secret_ciphertext is not None
-        if problem := passwords.policy_problem(new, account.email, second_factor=second_factor):
+        if problem := passwords.policy_problem(
+            new, account.email, second_factor=has_second_factor(account)
+        ):
             raise FormInvalid({"new_password": problem})
         self._set_password(account, new, keep_session=keep, reason="password_changed")
 
@@ -389,12 +401,21 @@ class Accounts(Service):
 
     # email changes -------------------------------------------------------------------
 
-    def request_email_change(self, account: Account, password: str, new_email: str) -> None:
+    def request_email_change(
+        self, account: Account, password: str, new_email: str, *, code: str = ""
+    ) -> None:
+        """Mail the new address a confirmation link. The password, and the second factor
+        where one is enrolled (``code``: from the app, or a recovery code), come first:
+        the email is where password resets go, so moving it moves the account."""
         new_email = normalize_email(new_email)
         if problem := email_problem(new_email):
             raise FormInvalid({"new_email": problem})
         if not passwords.verify_password(account.password_hash, password):
             raise FormInvalid({"password": "password_wrong"})
+        if account.totp_secret_ciphertext is not None:
+            factor = TwoFactor(self.session, self.keyring, self.settings, self.now)
+            if not factor.verify(account, code, actor=f"account:{account.id}"):
+                raise FormInvalid({"email_code": "second_factor_wrong"})
         if self.by_email(new_email) is not None:
             # Do not reveal that the address has an account; nothing is sent to it.
             return

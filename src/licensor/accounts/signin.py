@@ -1,7 +1,11 @@
 """What the sign-in pages share: the throttle, the known-browser cookie, the session each
-step starts, and the pages a throttled attempt gets."""
+step starts, and the pages a throttled attempt gets; and the same throttle for the
+settings forms that check the password or the second factor of a signed-in account."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -11,10 +15,12 @@ from licensor.accounts.service import Accounts
 from licensor.accounts.throttle import (
     KNOWN_BROWSER_COOKIE,
     KNOWN_BROWSER_DAYS,
+    Attempt,
     SignInThrottle,
     SignInThrottled,
 )
 from licensor.deps import client_address
+from licensor.errors import FormInvalid
 from licensor.models import Account
 from licensor.web.i18n import LANGUAGES
 from licensor.web.pages import PageUnit, Web, safe_next
@@ -35,31 +41,91 @@ def _today(unit: PageUnit) -> int:
     return unit.now.toordinal()
 
 
-def known_browser(unit: PageUnit, guard: SignInThrottle, email_key: str) -> bool:
+def known_browser(
+    unit: PageUnit, guard: SignInThrottle, account: Account | None, email_key: str
+) -> bool:
     cookie = unit.request.cookies.get(KNOWN_BROWSER_COOKIE)
-    return guard.known_browser(cookie, email_key, _today(unit))
+    return guard.known_browser(cookie, email_key, guard.binding(account), _today(unit))
 
 
-def check(unit: PageUnit, guard: SignInThrottle, account: Account | None, email_key: str) -> None:
-    """Raise SignInThrottled (audited as ``accounts.sign_in_throttled``) when this attempt
-    must wait; it is then answered without checking the password or code."""
+def remember_browser(unit: PageUnit, guard: SignInThrottle, account: Account) -> None:
+    """Mark this browser as one the owner uses (for the account's current password)."""
+    cookie = unit.request.cookies.get(KNOWN_BROWSER_COOKIE)
+    value = guard.remember_browser(
+        cookie, guard.email_key(account.email), guard.binding(account), _today(unit)
+    )
+    unit.set_cookie(KNOWN_BROWSER_COOKIE, value, max_age=KNOWN_BROWSER_DAYS * 86400)
+
+
+def attempt(
+    unit: PageUnit,
+    guard: SignInThrottle,
+    account: Account | None,
+    email_key: str,
+    *,
+    stage: str,
+    known_browser_spared: bool = True,
+) -> Attempt:
+    """Claim an attempt at the account's password or code before it is checked (it counts
+    as a failure until it succeeds); raise SignInThrottled, audited as
+    ``accounts.sign_in_throttled``, when it must wait: it is then answered without
+    checking anything."""
     request = unit.request
+    spared = known_browser_spared and known_browser(unit, guard, account, email_key)
     try:
-        guard.check(
-            email_key,
-            client_address(request),
-            known_browser=known_browser(unit, guard, email_key),
-        )
+        return guard.attempt(email_key, client_address(request), known_browser=spared)
     except SignInThrottled as throttled:
         Accounts(unit.session, unit.web.keyring, unit.web.settings, unit.now).auth_event(
             "accounts.sign_in_throttled",
             account,
             actor(request),
             email_key,
+            stage=stage,
             locked=throttled.locked,
             retry_after=throttled.retry_after,
         )
         raise
+
+
+# What a settings form's FormInvalid says when the password or code given was wrong.
+WRONG_SECRET = frozenset({"password_wrong", "second_factor_wrong"})
+
+
+@contextmanager
+def settings_check(unit: PageUnit, form: str, *, checks_second_factor: bool) -> Iterator[None]:
+    """Guard a settings form that checks the signed-in account's password (and, when
+    ``checks_second_factor``, its code) as sign-in is guarded: a session is no licence to
+    guess. The attempt is claimed for the account and the (account, address) pair
+    before anything is checked, and no browser is spared: SignInThrottled (audited) when
+    it must wait. A FormInvalid naming a wrong password or code leaves it counted and is
+    audited as ``accounts.sign_in_failed`` (stage ``settings``); any other FormInvalid
+    gives it back; success clears the count when it proved every factor the account has,
+    else gives the attempt back."""
+    account = unit.account
+    guard = throttle(unit.web)
+    email_key = guard.email_key(account.email)
+    proves_all = checks_second_factor or account.totp_secret_ciphertext is None
+    claimed = attempt(unit, guard, account, email_key, stage="settings", known_browser_spared=False)
+    try:
+        yield
+    except FormInvalid as error:
+        wrong = sorted(field for field, problem in error.fields.items() if problem in WRONG_SECRET)
+        if wrong:
+            Accounts(unit.session, unit.web.keyring, unit.web.settings, unit.now).sign_in_failed(
+                account,
+                actor=actor(unit.request),
+                email_key=email_key,
+                stage="settings",
+                form=form,
+                fields=wrong,
+            )
+        else:
+            guard.give_back(claimed)
+        raise
+    if proves_all:
+        guard.succeeded(email_key, claimed.address)
+    else:
+        guard.give_back(claimed)
 
 
 def throttled_message(unit: PageUnit, throttled: SignInThrottled) -> str:
@@ -71,6 +137,18 @@ def throttled_message(unit: PageUnit, throttled: SignInThrottled) -> str:
     return unit._(
         "There have been too many failed attempts to sign in to this account. Wait "
         "{seconds} seconds and try again, or reset your password."
+    ).format(seconds=throttled.retry_after)
+
+
+def settings_throttled_message(unit: PageUnit, throttled: SignInThrottled) -> str:
+    if throttled.locked:
+        return unit._(
+            "There have been too many wrong passwords or codes for this account. To go on, "
+            "reset your password."
+        )
+    return unit._(
+        "There have been too many wrong passwords or codes for this account. Wait "
+        "{seconds} seconds and try again."
     ).format(seconds=throttled.retry_after)
 
 
@@ -118,11 +196,7 @@ def finish(
     email_key = guard.email_key(account.email)
     guard.succeeded(email_key, client_address(request))
     start_session(unit, account, pending=False, password_change_required=password_change_required)
-    unit.set_cookie(
-        KNOWN_BROWSER_COOKIE,
-        guard.remember_browser(request.cookies.get(KNOWN_BROWSER_COOKIE), email_key, _today(unit)),
-        max_age=KNOWN_BROWSER_DAYS * 86400,
-    )
+    remember_browser(unit, guard, account)
     Accounts(unit.session, unit.web.keyring, unit.web.settings, unit.now).auth_event(
         "accounts.signed_in", account, actor(request), email_key, via=via
     )

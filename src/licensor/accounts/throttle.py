@@ -11,12 +11,21 @@ the owner out. Instead (NIST SP 800-63B, 5.2.2):
 - after ``FAILURE_LIMIT`` consecutive failures, only a password reset signs in;
 - a browser that signed in to the account before (the signed, HttpOnly "known browser"
   cookie) is spared the delay and the limit, so the owner signs in while an attacker
-  elsewhere is slowed.
+  elsewhere is slowed. Its mark is bound to the account and the time its password last
+  changed, so a reset (or a change) ends what a browser known before could skip.
 
 The state is kept per email under a keyed hash, known account or not, so an unknown
 email is throttled exactly as a known one (no enumeration), in the rate-limit store
-(memory or Redis). A throttled attempt never reaches the password check. A successful
-sign-in and a completed reset clear the email's state.
+(memory or Redis). Each attempt is claimed, counted as a failure, before the secret is
+checked, in one atomic step of the store (``RateLimiter.claim``): so a burst of
+concurrent guesses cannot all pass one check, and a throttled attempt never reaches the
+check. A success clears the email's state (``succeeded``); an attempt that proved the
+password but is not yet a sign-in (a second factor is due) is given back (``give_back``);
+a completed reset clears it too.
+
+Counts that never reached the delay are forgotten a day after their last failure
+(``FRESH_STATE_SECONDS``), the rest after 90 days: someone typing a new email at every
+try leaves a day's tallies behind, not three months' (see also ``MAX_TALLIES``).
 """
 
 from __future__ import annotations
@@ -26,19 +35,31 @@ import hashlib
 import hmac
 import math
 from dataclasses import dataclass
+from datetime import UTC
 
 from licensor.accounts.service import normalize_email
 from licensor.errors import RateLimited
 from licensor.keys import Keyring
-from licensor.ratelimit import RateLimiter
+from licensor.models import Account
+from licensor.ratelimit import Backoff, Claim, RateLimiter
 
 PAIR_LIMIT = 10
 PAIR_WINDOW = 15 * 60
 DELAY_AFTER = 10
 DELAY_CAP = 5 * 60
 FAILURE_LIMIT = 100
-STATE_SECONDS = 90 * 86400  # consecutive failures are remembered this long
+STATE_SECONDS = 90 * 86400  # consecutive failures past the delay are remembered this long
+FRESH_STATE_SECONDS = 86400  # ... and fewer, that never slowed anyone, this long
 LOCKED_RETRY_AFTER = 3600  # what a locked account's 429 says: the lock ends with a reset
+
+PAIR_BACKOFF = Backoff(limit=PAIR_LIMIT, free=PAIR_LIMIT, delay_cap=0, ttl=PAIR_WINDOW, renew=False)
+EMAIL_BACKOFF = Backoff(
+    limit=FAILURE_LIMIT,
+    free=DELAY_AFTER,
+    delay_cap=DELAY_CAP,
+    ttl=STATE_SECONDS,
+    fresh_ttl=FRESH_STATE_SECONDS,
+)
 
 KNOWN_BROWSER_COOKIE = "licensor_known"
 KNOWN_BROWSER_DAYS = 365
@@ -51,6 +72,16 @@ class SignInThrottled(RateLimited):
     def __init__(self, retry_after: int, *, locked: bool = False) -> None:
         super().__init__(retry_after)
         self.locked = locked
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt at an account's secret, counted as a failure until it succeeds."""
+
+    email_key: str
+    address: str
+    pair: Claim
+    email: Claim
 
 
 @dataclass(frozen=True)
@@ -71,28 +102,28 @@ class SignInThrottle:
 
     # --- the rules ----------------------------------------------------------------------
 
-    def check(self, email_key: str, address: str, *, known_browser: bool) -> None:
-        """Raise SignInThrottled if this attempt must not be tried now."""
-        now = self.limiter.now()
-        pair = self.limiter.tally(self._pair(email_key, address))
-        if pair is not None and pair.count >= PAIR_LIMIT:
-            raise SignInThrottled(_seconds(pair.expires - now))
-        if known_browser:
-            return
-        state = self.limiter.tally(self._email(email_key))
-        if state is None:
-            return
-        if state.count >= FAILURE_LIMIT:
-            raise SignInThrottled(LOCKED_RETRY_AFTER, locked=True)
-        if state.count > DELAY_AFTER:
-            ready = state.last + min(2 ** (state.count - DELAY_AFTER - 1), DELAY_CAP)
-            if now < ready:
-                raise SignInThrottled(_seconds(ready - now))
+    def attempt(self, email_key: str, address: str, *, known_browser: bool) -> Attempt:
+        """Claim an attempt for the pair and the email before the secret is checked, or
+        raise SignInThrottled (and count nothing) if it must not be tried now. The
+        attempt stays counted as a failure unless ``succeeded`` or ``give_back`` follows.
+        A known browser's attempt counts for the email but is not held by it."""
+        pair_key, email_state = self._pair(email_key, address), self._email(email_key)
+        pair = self.limiter.claim(pair_key, PAIR_BACKOFF)
+        if not pair.allowed:
+            raise SignInThrottled(_seconds(pair.retry_after))
+        email = self.limiter.claim(email_state, EMAIL_BACKOFF, enforce=not known_browser)
+        if not email.allowed:
+            self.limiter.release(pair_key, pair)
+            if email.locked:
+                raise SignInThrottled(LOCKED_RETRY_AFTER, locked=True)
+            raise SignInThrottled(_seconds(email.retry_after))
+        return Attempt(email_key, address, pair, email)
 
-    def failed(self, email_key: str, address: str) -> int:
-        """Count a failure; the email's consecutive failures so far."""
-        self.limiter.add(self._pair(email_key, address), PAIR_WINDOW, renew=False)
-        return self.limiter.add(self._email(email_key), STATE_SECONDS).count
+    def give_back(self, attempt: Attempt) -> None:
+        """The attempt was no failure (the password was right, but a second factor is
+        still due; or the form failed on something else): uncount it."""
+        self.limiter.release(self._email(attempt.email_key), attempt.email)
+        self.limiter.release(self._pair(attempt.email_key, attempt.address), attempt.pair)
 
     def succeeded(self, email_key: str, address: str) -> None:
         self.limiter.clear(self._email(email_key))
@@ -111,34 +142,45 @@ class SignInThrottle:
         return f"signin:email:{email_key}"
 
     # --- the known-browser cookie -------------------------------------------------------
-    # Entries "email_key.issued_day.mac" joined by "~", newest first; the MAC binds each
-    # entry to this installation's key, so it cannot be made up.
+    # Entries "email_key.issued_day.mac" joined by "~", newest first. The MAC binds each
+    # entry to this installation's key, so it cannot be made up, and to the account and
+    # the time its password last changed (``binding``), so a reset voids it. An unknown
+    # email's entries are checked against a binding of no account: the same work, and
+    # never a match.
 
-    def known_browser(self, cookie: str | None, email_key: str, today: int) -> bool:
-        return any(
-            entry_key == email_key and today - issued <= KNOWN_BROWSER_DAYS
-            for entry_key, issued in self._entries(cookie)
-        )
+    @staticmethod
+    def binding(account: Account | None) -> str:
+        if account is None:
+            return "no account"
+        changed = account.password_changed_at.astimezone(UTC).isoformat()
+        return f"{account.id}:{changed}"
 
-    def remember_browser(self, cookie: str | None, email_key: str, today: int) -> str:
-        """The cookie's new value, with this account at its head."""
-        kept = [(key, day) for key, day in self._entries(cookie) if key != email_key]
-        entries = [(email_key, today), *kept][:KNOWN_BROWSER_ENTRIES]
-        return "~".join(f"{key}.{day}.{self._mac(key, day)}" for key, day in entries)
+    def known_browser(self, cookie: str | None, email_key: str, binding: str, today: int) -> bool:
+        known = False
+        for key, day, mac in self._entries(cookie):
+            if key == email_key and hmac.compare_digest(mac, self._mac(key, day, binding)):
+                known = known or today - day <= KNOWN_BROWSER_DAYS
+        return known
 
-    def _entries(self, cookie: str | None) -> list[tuple[str, int]]:
+    def remember_browser(self, cookie: str | None, email_key: str, binding: str, today: int) -> str:
+        """The cookie's new value, with this account at its head (the other accounts'
+        entries are kept as they are: only their own sign-in can check them)."""
+        kept = [entry for entry in self._entries(cookie) if entry[0] != email_key]
+        entries = [(email_key, today, self._mac(email_key, today, binding)), *kept]
+        return "~".join(f"{key}.{day}.{mac}" for key, day, mac in entries[:KNOWN_BROWSER_ENTRIES])
+
+    @staticmethod
+    def _entries(cookie: str | None) -> list[tuple[str, int, str]]:
         found = []
         for entry in (cookie or "")[:1000].split("~"):
             parts = entry.split(".")
-            if len(parts) != 3 or not parts[1].isdigit():
-                continue
-            key, day, mac = parts[0], int(parts[1]), parts[2]
-            if hmac.compare_digest(mac, self._mac(key, day)):
-                found.append((key, day))
+            if len(parts) == 3 and parts[1].isdigit() and len(parts[1]) < 9:
+                found.append((parts[0], int(parts[1]), parts[2]))
         return found
 
-    def _mac(self, email_key: str, day: int) -> str:
-        digest = hmac.new(self.key, f"known:{email_key}:{day}".encode(), hashlib.sha256)
+    def _mac(self, email_key: str, day: int, binding: str) -> str:
+        message = f"known:{email_key}:{day}:{binding}".encode()
+        digest = hmac.new(self.key, message, hashlib.sha256)
         return base64.urlsafe_b64encode(digest.digest()[:18]).decode()
 
 

@@ -2,7 +2,8 @@
 code), the enrolment every staff account goes through at its first sign-in, and the
 settings forms that turn two-factor on, move it to a new app, make new recovery codes
 and turn it off. The rules are in accounts/two_factor.py; the settings page itself is
-rendered by accounts/views.py.
+rendered by accounts/views.py. Every form that checks the password or a code is
+throttled as sign-in is (accounts/signin.py: ``attempt``, ``settings_check``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from licensor.accounts import signin, totp
+from licensor.accounts import sessions, signin, totp
 from licensor.accounts.service import Accounts
 from licensor.accounts.throttle import SignInThrottled
 from licensor.accounts.two_factor import TwoFactor, qr_svg
-from licensor.accounts.views import render_settings
+from licensor.accounts.views import render_settings, render_settings_throttled
 from licensor.deps import client_address
 from licensor.errors import FormInvalid
 from licensor.web.messages import FIELD_MESSAGES
@@ -37,6 +38,24 @@ def _actor(unit: PageUnit) -> str:
     return f"account:{unit.account.id}"
 
 
+def _stale_pending_session(unit: PageUnit) -> Response | None:
+    """A half-signed-in session with nothing left to enrol at sign-in: an account without
+    a second factor that is not staff (two-factor was turned off after this session
+    proved the password). Only staff enrol here, without the password, at their first
+    sign-in; anyone else signs in again, and enrols in settings with password and code.
+    The session ends; None when it may go on."""
+    account = unit.account
+    if account.totp_secret_ciphertext is not None or account.needs_two_factor:
+        return None
+    token = unit.web.session_token(unit.request)
+    if token:
+        Accounts(unit.session, unit.web.keyring, unit.web.settings, unit.now).end_session(
+            token, actor=signin.actor(unit.request)
+        )
+    unit.set_cookie(sessions.cookie_name(unit.web.is_secure(unit.request)), "")
+    return unit.redirect("/sign-in")
+
+
 def _recovery_codes_page(unit: PageUnit, codes: list[str], next_path: str) -> Response:
     """The new recovery codes, shown this once: never stored by a browser or proxy."""
     response = unit.render("account/recovery_codes.html", codes=codes, next=next_path)
@@ -52,6 +71,8 @@ def two_factor_form(request: Request, web: Pages, next: str = "") -> Response:
     with web.unit(request) as unit:
         if not unit.visitor.half_signed_in:
             return unit.redirect("/sign-in")
+        if stale := _stale_pending_session(unit):
+            return stale
         if unit.account.totp_secret_ciphertext is None:
             return unit.redirect(f"/sign-in/two-factor/enrol?next={quote(safe_next(next))}")
         return unit.render("two_factor.html", error=None, next=safe_next(next))
@@ -68,16 +89,18 @@ def two_factor(request: Request, web: Pages, code: Field = "", next: Field = "")
         web_session = unit.visitor.web_session
         if web_session is None or not unit.visitor.half_signed_in:
             return unit.redirect("/sign-in")
+        if stale := _stale_pending_session(unit):
+            return stale
         account = unit.account
         if account.totp_secret_ciphertext is None:
             return unit.redirect(f"/sign-in/two-factor/enrol?next={quote(safe_next(next))}")
         email_key = guard.email_key(account.email)
         try:
-            signin.check(unit, guard, account, email_key)
+            signin.attempt(unit, guard, account, email_key, stage="second_factor")
         except SignInThrottled as throttled:
             return signin.throttled_page(unit, throttled, "two_factor.html", next=safe_next(next))
         if not _factor(unit).verify(account, code, actor=signin.actor(request)):
-            guard.failed(email_key, address)
+            # The attempt stays counted: a failure.
             Accounts(unit.session, web.keyring, web.settings, unit.now).sign_in_failed(
                 account, actor=signin.actor(request), email_key=email_key, stage="second_factor"
             )
@@ -105,6 +128,8 @@ def first_enrolment_form(request: Request, web: Pages, next: str = "") -> Respon
     with web.unit(request) as unit:
         if not unit.visitor.half_signed_in:
             return unit.redirect("/sign-in")
+        if stale := _stale_pending_session(unit):
+            return stale
         if unit.account.totp_secret_ciphertext is not None:
             return unit.redirect(f"/sign-in/two-factor?next={quote(safe_next(next))}")
         return _enrolment_page(unit, totp.new_secret(), next_path=safe_next(next))
@@ -141,11 +166,14 @@ def first_enrolment(
         web_session = unit.visitor.web_session
         if web_session is None or not unit.visitor.half_signed_in:
             return unit.redirect("/sign-in")
+        if stale := _stale_pending_session(unit):
+            return stale
         account = unit.account
         if account.totp_secret_ciphertext is not None:
             return unit.redirect(f"/sign-in/two-factor?next={quote(safe_next(next))}")
         try:
-            # The password was proven a moment ago on this same half-signed-in session.
+            # Staff only (above): the password was proven a moment ago on this same
+            # half-signed-in session.
             codes = _factor(unit).enrol(
                 account, secret, code, password=None, actor=f"account:{account.id}"
             )
@@ -183,15 +211,19 @@ def enrol_two_factor(
     """Turn two-factor on, or move it to a new app: the password, and the current code
     (or a recovery code) when one is enrolled, then a code from the new app."""
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+        replacing = unit.account.totp_secret_ciphertext is not None
         try:
-            codes = _factor(unit).enrol(
-                unit.account,
-                secret,
-                enrol_code,
-                password=enrol_password,
-                current_code=enrol_current_code,
-                actor=_actor(unit),
-            )
+            with signin.settings_check(unit, "two_factor_enrol", checks_second_factor=replacing):
+                codes = _factor(unit).enrol(
+                    unit.account,
+                    secret,
+                    enrol_code,
+                    password=enrol_password,
+                    current_code=enrol_current_code,
+                    actor=_actor(unit),
+                )
+        except SignInThrottled as throttled:
+            return render_settings_throttled(unit, throttled, "enrol_password")
         except FormInvalid as error:
             errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix="enrol_")
             return render_settings(unit, 422, new_secret=secret, errors=errors)
@@ -204,9 +236,12 @@ def new_recovery_codes(
 ) -> Response:
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
         try:
-            codes = _factor(unit).regenerate_recovery_codes(
-                unit.account, codes_password, codes_code, actor=_actor(unit)
-            )
+            with signin.settings_check(unit, "recovery_codes", checks_second_factor=True):
+                codes = _factor(unit).regenerate_recovery_codes(
+                    unit.account, codes_password, codes_code, actor=_actor(unit)
+                )
+        except SignInThrottled as throttled:
+            return render_settings_throttled(unit, throttled, "codes_password")
         except FormInvalid as error:
             errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix="codes_")
             return render_settings(unit, 422, errors=errors)
@@ -219,7 +254,12 @@ def disable_two_factor(
 ) -> Response:
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
         try:
-            _factor(unit).disable(unit.account, disable_password, disable_code, actor=_actor(unit))
+            with signin.settings_check(unit, "two_factor_disable", checks_second_factor=True):
+                _factor(unit).disable(
+                    unit.account, disable_password, disable_code, actor=_actor(unit)
+                )
+        except SignInThrottled as throttled:
+            return render_settings_throttled(unit, throttled, "disable_password")
         except FormInvalid as error:
             errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix="disable_")
             return render_settings(unit, 422, errors=errors)

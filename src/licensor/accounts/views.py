@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from licensor.accounts import passwords, sessions, signin, totp
 from licensor.accounts.portal import Portal, UserCodeUnknown
-from licensor.accounts.service import Accounts
+from licensor.accounts.service import Accounts, has_second_factor
 from licensor.accounts.throttle import SignInThrottled
 from licensor.accounts.two_factor import TwoFactor, qr_svg
 from licensor.deps import RowId, client_address
@@ -116,7 +116,9 @@ def sign_in(
         accounts = Accounts(unit.session, web.keyring, web.settings, unit.now)
         form = {"email": email, "next": safe_next(next)}
         try:
-            signin.check(unit, guard, accounts.by_email(email), email_key)
+            claimed = signin.attempt(
+                unit, guard, accounts.by_email(email), email_key, stage="password"
+            )
         except SignInThrottled as throttled:
             return signin.throttled_page(unit, throttled, "sign_in.html", **form)
         try:
@@ -124,7 +126,6 @@ def sign_in(
                 email, password, actor=signin.actor(request), email_key=email_key
             )
         except InvalidCredentials:
-            guard.failed(email_key, address)
             return unit.render(
                 "sign_in.html",
                 status=401,
@@ -132,6 +133,7 @@ def sign_in(
                 **form,
             )
         if account.email_verified_at is None:
+            guard.give_back(claimed)
             accounts.send_verification(account)
             return unit.render(
                 "sign_in.html",
@@ -142,7 +144,9 @@ def sign_in(
         weak = accounts.password_is_weak(account, password)
         if account.totp_secret_ciphertext is not None or account.needs_two_factor:
             # Half signed in: the second factor (or, for new staff, its enrolment) is next.
-            # The throttle's count stays until then: the password alone proves too little.
+            # The throttle's count stays until then (the password alone proves too
+            # little), but this right password is no failure.
+            guard.give_back(claimed)
             signin.start_session(unit, account, pending=True, password_change_required=weak)
             return unit.redirect(f"/sign-in/two-factor?next={quote(safe_next(next))}")
         target = signin.finish(
@@ -193,8 +197,8 @@ def reset_request(request: Request, web: Pages, email: Field = "") -> Response:
 
 
 def _min_password_length(account: Account | None) -> int:
-    enrolled = account is not None and account.totp_secret_ciphertext is not None
-    return passwords.MIN_LENGTH_WITH_SECOND_FACTOR if enrolled else passwords.MIN_LENGTH
+    second_factor = account is not None and has_second_factor(account)
+    return passwords.MIN_LENGTH_WITH_SECOND_FACTOR if second_factor else passwords.MIN_LENGTH
 
 
 @router.get("/reset-password/choose", response_class=HTMLResponse)
@@ -412,6 +416,14 @@ def render_settings(unit: PageUnit, status: int = 200, **context: object) -> Res
     return response
 
 
+def render_settings_throttled(unit: PageUnit, throttled: SignInThrottled, field: str) -> Response:
+    """A settings form tried too often: the page again (429), the message by ``field``."""
+    message = signin.settings_throttled_message(unit, throttled)
+    response = render_settings(unit, 429, errors={field: message})
+    response.headers["Retry-After"] = str(throttled.retry_after)
+    return response
+
+
 @router.get("/account/settings", response_class=HTMLResponse)
 def settings_page(request: Request, web: Pages) -> Response:
     with web.unit(request, require=SIGNED_IN) as unit:
@@ -436,11 +448,16 @@ def change_password(
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
         keep = unit.visitor.web_session.id if unit.visitor.web_session else None
         try:
-            Accounts(unit.session, web.keyring, web.settings, unit.now).change_password(
-                unit.account, current_password, new_password, keep=keep
-            )
+            with signin.settings_check(unit, "password", checks_second_factor=False):
+                Accounts(unit.session, web.keyring, web.settings, unit.now).change_password(
+                    unit.account, current_password, new_password, keep=keep
+                )
+        except SignInThrottled as throttled:
+            return render_settings_throttled(unit, throttled, "current_password")
         except FormInvalid as error:
             return render_settings(unit, 422, errors=_messages(unit, error.fields))
+        # Browsers known before no longer skip the throttle's delay; this one still does.
+        signin.remember_browser(unit, signin.throttle(web), unit.account)
         return render_settings(
             unit, notice=unit._("Your password was changed. Other sessions were signed out.")
         )
@@ -448,13 +465,23 @@ def change_password(
 
 @router.post("/account/settings/email", response_class=HTMLResponse)
 def change_email(
-    request: Request, web: Pages, new_email: Field = "", password: Field = ""
+    request: Request,
+    web: Pages,
+    new_email: Field = "",
+    password: Field = "",
+    email_code: Field = "",
 ) -> Response:
+    """The new address gets a link; the password, and the second factor where one is
+    enrolled, are asked first: the email is where password resets go."""
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+        enrolled = unit.account.totp_secret_ciphertext is not None
         try:
-            Accounts(unit.session, web.keyring, web.settings, unit.now).request_email_change(
-                unit.account, password, new_email
-            )
+            with signin.settings_check(unit, "email", checks_second_factor=enrolled):
+                Accounts(unit.session, web.keyring, web.settings, unit.now).request_email_change(
+                    unit.account, password, new_email, code=email_code
+                )
+        except SignInThrottled as throttled:
+            return render_settings_throttled(unit, throttled, "password")
         except FormInvalid as error:
             return render_settings(unit, 422, errors=_messages(unit, error.fields))
         return render_settings(
