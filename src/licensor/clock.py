@@ -26,3 +26,8 @@ def isoformat(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def mail_time(moment: datetime) -> str:
+    """A moment as mails say it: ``2026-12-05 10:15:00 UTC``."""
+    return (isoformat(moment) or "").replace("T", " ").replace("Z", " UTC")

@@ -73,7 +73,7 @@ def audit_rows(database: Database, action: str) -> list[AuditEvent]:
 
 def masked(email: str) -> str:
     local, _, domain = email.partition("@")
-    return f"{local[:1]}…@{domain}"
+    return f"{local[:2]}***@{domain}"
 
 
 # --- the attack -------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_a_proven_connect_joins_the_license_and_tells_the_orders_own_address(
     assert "/support" in text
     (joined,) = audit_rows(database, "accounts.license_linked")
     assert joined.details["via"] == "device_code"
-    assert joined.details["told"] == "b…@example.com"
+    assert joined.details["told"] == "bu***@example.com"
     assert len(outbox(database, customer.email, "license_added")) == 1
 
 
@@ -284,7 +284,7 @@ def test_every_way_a_code_joins_an_account_tells_the_orders_address_unless_it_is
     assert outbox(database, customer.email, "license_joined_account") == []
     rows = audit_rows(database, "accounts.license_linked")
     assert [(row.details["via"], row.details["told"]) for row in rows] == [
-        ("web", "t…@example.com"),
-        ("app", "a…@example.com"),
+        ("web", "ty***@example.com"),
+        ("app", "ap***@example.com"),
         ("web", None),
     ]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from licensor.accounts import passwords, sessions, totp
 from licensor.accounts.two_factor import TwoFactor
 from licensor.audit import audit
-from licensor.clock import isoformat
+from licensor.clock import mail_time
 from licensor.errors import (
     FormInvalid,
     InvalidCredentials,
@@ -84,9 +84,10 @@ class LinkedLicense:
 
 
 def mask_email(email: str) -> str:
-    """An address shown to someone else than its owner: ``m…@example.com``."""
+    """An address shown to someone else than its owner: ``ma***@example.com``, enough for
+    its owner to recognise, little for anyone else."""
     local, _, domain = email.partition("@")
-    return f"{local[:1]}…@{domain}"
+    return f"{local[:2]}***@{domain}"
 
 
 class Accounts(Service):
@@ -632,7 +633,7 @@ class Accounts(Service):
         return self.settings.url(path)
 
     def _when(self) -> str:
-        return (isoformat(self.now) or "").replace("T", " ").replace("Z", " UTC")
+        return mail_time(self.now)
 
     def _audit(self, account: Account, action: str, **fields: Any) -> None:
         audit(self.session, self.now, actor=f"account:{account.id}", action=action, **fields)

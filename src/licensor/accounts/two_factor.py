@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 
 from licensor.accounts import passwords, totp
 from licensor.audit import audit
-from licensor.clock import isoformat
+from licensor.clock import mail_time
 from licensor.errors import FormInvalid
 from licensor.licensing.formats import CROCKFORD as ALPHABET
 from licensor.logging import log
@@ -223,7 +223,7 @@ class TwoFactor(Service):
             account.language,
             "two_factor_changed",
             kind=kind,
-            when=(isoformat(self.now) or "").replace("T", " ").replace("Z", " UTC"),
+            when=mail_time(self.now),
             remaining=details.get("remaining"),
             settings=self.settings.url("/account/settings"),
             reset=self.settings.url("/reset-password"),

@@ -14,15 +14,15 @@ moves is ``attaching.py``'s; nothing here shows a code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from licensor import jobs
-from licensor.accounts.service import new_token, token_hash
+from licensor.accounts.service import mask_email, new_token, token_hash
 from licensor.audit import audit
-from licensor.clock import isoformat
+from licensor.clock import mail_time
 from licensor.errors import FormInvalid, LicenseLinkedElsewhere, NotFound, OrderLinkedElsewhere
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing
@@ -34,7 +34,7 @@ from licensor.models import (
     Order,
     SupportRequest,
 )
-from licensor.support.desk import mask_email, record_action
+from licensor.support.desk import record_action
 from licensor.units import Service
 
 CONFIRM_DAYS = 7
@@ -345,7 +345,3 @@ class Approvals(Service):
 def owner_actor(approval: AttachApproval) -> str:
     """The audit's actor for the order's own address answering its link."""
     return f"owner:{approval.owner_email}"
-
-
-def mail_time(now: datetime) -> str:
-    return (isoformat(now) or "").replace("T", " ").replace("Z", " UTC")

@@ -21,8 +21,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from licensor.accounts.service import Accounts, normalize_email
+from licensor.accounts.service import Accounts, mask_email, normalize_email
 from licensor.audit import audit
+from licensor.clock import mail_time
 from licensor.errors import (
     FormInvalid,
     LicenseLinkedElsewhere,
@@ -37,8 +38,8 @@ from licensor.models import (
     Order,
     SupportRequest,
 )
-from licensor.support.approvals import Approvals, mail_time, owner_actor
-from licensor.support.desk import Desk, mask_email, record_action
+from licensor.support.approvals import Approvals, owner_actor
+from licensor.support.desk import Desk, record_action
 from licensor.units import Service
 
 

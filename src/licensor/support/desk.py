@@ -80,12 +80,6 @@ CANNED_REPLIES: dict[str, tuple[str, str]] = {
 }
 
 
-def mask_email(email: str) -> str:
-    """``ma***@example.com``: enough for its owner to recognise, little for anyone else."""
-    local, _, domain = email.partition("@")
-    return f"{local[:2]}***@{domain}"
-
-
 @dataclass(frozen=True)
 class QueueFilter:
     status: str = ""

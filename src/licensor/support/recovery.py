@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from licensor.accounts.service import normalize_email
+from licensor.accounts.service import mask_email, normalize_email
 from licensor.audit import audit
-from licensor.clock import isoformat
+from licensor.clock import mail_time
 from licensor.config import Settings
 from licensor.errors import (
     CodeUnknown,
@@ -48,7 +48,7 @@ from licensor.models import (
     SupportRequest,
 )
 from licensor.store.service import order_number_key
-from licensor.support.desk import Desk, mask_email, record_action
+from licensor.support.desk import Desk, record_action
 from licensor.units import Service
 
 _PUBLIC_ID = re.compile(r"^LIC-?[0-9A-Z]{4}-?[0-9A-Z]{4}$")
@@ -585,7 +585,7 @@ class Recovery(Service):
         return owners
 
     def _when(self) -> str:
-        return (isoformat(self.now) or "").replace("T", " ").replace("Z", " UTC")
+        return mail_time(self.now)
 
     def _mail(self, to: str, language: str, template: str, **context: Any) -> None:
         self.send_mail(to, language, template, when=self._when(), **context)
