@@ -214,7 +214,8 @@ def real_secrets(setup: Installation, count: int) -> tuple[list[str], list[str]]
     from licensor.clock import clock
     from licensor.db import Database
     from licensor.keys import load_keyring
-    from licensor.licensing.service import DeviceInfo, Licensing
+    from licensor.licensing.service import DeviceInfo
+    from licensor.units import UnitOfWork
 
     out = setup.root / "real-codes.csv"
     setup.run("codes", "issue", "--plan", PLAN, "--count", str(count), "--out", str(out))
@@ -227,7 +228,9 @@ def real_secrets(setup: Installation, count: int) -> tuple[list[str], list[str]]
     for number, code in enumerate(codes[: count // 2]):
         device = DeviceInfo(f"bench-lookup-device-{number:08d}", "bench", "linux")
         with database.transaction() as session:
-            view = Licensing(session, keyring, settings, clock.now()).activate(code, device)
+            view = UnitOfWork(session, keyring, settings, clock.now()).licensing.activate(
+                code, device
+            )
         keys.append(view.license_key)
     database.dispose()
     return codes, keys
@@ -240,6 +243,7 @@ def time_lookups(setup: Installation, texts: list[str], lookups: int, kind: str)
     from licensor.errors import CodeUnknown
     from licensor.keys import load_keyring
     from licensor.licensing.service import Licensing
+    from licensor.units import UnitOfWork
 
     settings = setup.settings()
     database = Database(settings)
@@ -258,7 +262,7 @@ def time_lookups(setup: Installation, texts: list[str], lookups: int, kind: str)
         started = time.perf_counter()
         try:
             with database.transaction() as session:
-                found = find(Licensing(session, keyring, settings, clock.now()), text)
+                found = find(UnitOfWork(session, keyring, settings, clock.now()).licensing, text)
         except CodeUnknown:
             found = None
         timings.append((time.perf_counter() - started) * 1000)

@@ -24,9 +24,9 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing
 from licensor.migrate import alembic_config
 from licensor.models import ActivationCode, AuditEvent, Plan
+from licensor.units import UnitOfWork
 from tests.cli_support import (
     Command,
     cli_environment,
@@ -150,7 +150,7 @@ def test_issued_codes_go_to_a_private_csv_and_activate(
     assert all(formats.is_valid_code(code) for code in codes)
     # Every code in the file is in the database, and nothing else is.
     with Session(database.engine) as session:
-        licensing = Licensing(session, keyring, settings, clock.now())
+        licensing = UnitOfWork(session, keyring, settings, clock.now()).licensing
         expected = {licensing.code_index(formats.normalize_code(code)) for code in codes}
         assert set(session.scalars(select(ActivationCode.code_index))) == expected
     for code in codes:

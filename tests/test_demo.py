@@ -12,7 +12,6 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import load_keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing
 from licensor.models import (
     Account,
     ActivationCode,
@@ -24,6 +23,7 @@ from licensor.models import (
     Topic,
 )
 from licensor.support.attachments import ocr_reading
+from licensor.units import UnitOfWork
 from tests.cli_support import cli_environment, run
 
 
@@ -71,7 +71,7 @@ def test_the_demo_has_codes_accounts_and_a_lost_card_request_ready_for_the_desk(
         # wrong, so a test on a random key checks what was read only when it holds.
         if reading.verified:
             assert reading.license_key
-            license = Licensing(session, keyring, settings, clock.now()).find_license(
+            license = UnitOfWork(session, keyring, settings, clock.now()).licensing.find_license(
                 reading.license_key
             )
             assert license.activation_code is not None

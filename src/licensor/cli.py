@@ -30,6 +30,7 @@ from licensor.errors import FormInvalid, LicensorError
 from licensor.keys import KeyMaterialError, Keyring, load_keyring
 from licensor.licensing import formats
 from licensor.logging import configure_logging
+from licensor.units import UnitOfWork, open_unit
 from licensor.web.messages import field_message
 
 app = typer.Typer(
@@ -100,6 +101,17 @@ def _context() -> Iterator[tuple[Settings, Database, Keyring]]:
         raise typer.Exit(1) from None
     finally:
         database.dispose()
+
+
+@contextmanager
+def _unit() -> Iterator[UnitOfWork]:
+    """One command's unit of work: its services by name, in one transaction, its audit
+    rows by the vendor's user at the shell."""
+    with (
+        _context() as (settings, database, keyring),
+        open_unit(database, keyring, settings, clock.now(), actor=_actor()) as unit,
+    ):
+        yield unit
 
 
 # --- server ---------------------------------------------------------------------------
@@ -218,10 +230,10 @@ def plans_create(
     currency: Annotated[str, typer.Option(help="ISO 4217 currency of the prices.")] = "EUR",
 ) -> None:
     """Create a plan."""
-    from licensor.licensing.service import Licensing, parse_price
+    from licensor.licensing.service import parse_price
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
-        plan = Licensing(session, keyring, settings, clock.now()).create_plan(
+    with _unit() as unit:
+        plan = unit.licensing.create_plan(
             code=code,
             name=name,
             term_days=term_days,
@@ -240,11 +252,10 @@ def plans_create(
 @plans_app.command("list")
 def plans_list() -> None:
     """List the plans."""
-    from licensor.licensing.service import Licensing
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
+    with _unit() as unit:
         table = Table("code", "name", "term (days)", "devices", "entitlements")
-        for plan in Licensing(session, keyring, settings, clock.now()).plans():
+        for plan in unit.licensing.plans():
             table.add_row(
                 plan.code,
                 plan.name,
@@ -287,7 +298,6 @@ def orders_create(
     """Enter an order by hand. A store order's confirmation mail goes out as for a web
     purchase; a partner's order gets none from us (the partner delivers). With --code,
     record the sale of codes the partner (or a till) already holds instead of new ones."""
-    from licensor.store.service import Store
 
     if codes and (partner is None or quantity is not None):
         errors.print(
@@ -299,8 +309,8 @@ def orders_create(
         errors.print("[red]error:[/red] --plan is required (or --partner with --code)")
         raise typer.Exit(2)
     waiting = 0
-    with _context() as (settings, database, keyring), database.transaction() as session:
-        store = Store(session, keyring, settings, clock.now())
+    with _unit() as unit:
+        store = unit.store
         if codes and partner is not None:
             placed = store.record_sale_of_codes(
                 partner_slug=partner,
@@ -352,10 +362,9 @@ def partners_create(
     phone: Annotated[str, typer.Option(help="A phone number for customers.")] = "",
 ) -> None:
     """Add a partner; customers who bought from it are sent to these contact details."""
-    from licensor.store.service import Store
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
-        partner = Store(session, keyring, settings, clock.now()).create_partner(
+    with _unit() as unit:
+        partner = unit.store.create_partner(
             slug=slug, name=name, email=email, url=url, phone=phone, actor=_actor()
         )
         console.print(f"partner [bold]{partner.slug}[/bold] ({partner.name}) created")
@@ -364,11 +373,10 @@ def partners_create(
 @partners_app.command("list")
 def partners_list() -> None:
     """List the partners."""
-    from licensor.store.service import Store
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
+    with _unit() as unit:
         table = Table("slug", "name", "email", "url", "phone")
-        for partner in Store(session, keyring, settings, clock.now()).partners():
+        for partner in unit.store.partners():
             table.add_row(partner.slug, partner.name, partner.email, partner.url, partner.phone)
         console.print(table)
 
@@ -379,10 +387,9 @@ def partner_keys_create(
     label: Annotated[str, typer.Option(help="What the key is for.")] = "",
 ) -> None:
     """Make a key for the partner API. It is shown once: give it to the partner."""
-    from licensor.store.service import Store
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
-        store = Store(session, keyring, settings, clock.now())
+    with _unit() as unit:
+        store = unit.store
         key = store.create_api_key(store.partner(slug), label=label, actor=_actor())
     print(key)
     errors.print("Shown once: only a hash is kept. Revoke with `licensor partners keys revoke`.")
@@ -391,10 +398,9 @@ def partner_keys_create(
 @partner_keys_app.command("list")
 def partner_keys_list(slug: Annotated[str, typer.Argument(help="The partner's slug.")]) -> None:
     """List a partner's keys (their prefixes; the keys themselves are not kept)."""
-    from licensor.store.service import Store
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
-        store = Store(session, keyring, settings, clock.now())
+    with _unit() as unit:
+        store = unit.store
         table = Table("prefix", "label", "created", "last used", "revoked")
         for key in store.api_keys(store.partner(slug)):
             table.add_row(
@@ -412,10 +418,9 @@ def partner_keys_revoke(
     prefix: Annotated[str, typer.Argument(help="The key's prefix (or the whole key).")],
 ) -> None:
     """Revoke a partner API key at once."""
-    from licensor.store.service import Store
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
-        key = Store(session, keyring, settings, clock.now()).revoke_api_key(prefix, actor=_actor())
+    with _unit() as unit:
+        key = unit.store.revoke_api_key(prefix, actor=_actor())
         console.print(f"key {key.prefix} revoked")
 
 
@@ -443,7 +448,6 @@ def codes_issue(
     with --partner, the batch is that partner's allocation. A partner's codes, and with
     --sold-at-till any card, activate only once their sale is recorded."""
     from licensor.licensing.batches import issue_codes
-    from licensor.licensing.service import Licensing
 
     columns = (
         TextColumn("[bold]issuing[/bold]"),
@@ -453,13 +457,11 @@ def codes_issue(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+    with _unit() as unit:  # say "unknown plan" before any bar
+        unit.licensing.plan(plan)
+        if partner is not None:
+            unit.store.partner(partner)
     with _context() as (settings, database, keyring):
-        with database.transaction() as session:  # say "unknown plan" before any bar
-            Licensing(session, keyring, settings, clock.now()).plan(plan)
-            if partner is not None:
-                from licensor.store.service import Store
-
-                Store(session, keyring, settings, clock.now()).partner(partner)
         with Progress(*columns, console=errors) as bar:
             task = bar.add_task("codes", total=count)
             batch = issue_codes(
@@ -489,12 +491,9 @@ def codes_block(
     reason: Annotated[str, typer.Option(help="Why: refund, fraud, leaked, grey market…")],
 ) -> None:
     """Block a code (and its license): it no longer activates or validates."""
-    from licensor.licensing.service import Licensing
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
-        blocked = Licensing(session, keyring, settings, clock.now()).block_code(
-            code, reason=reason, actor=_actor()
-        )
+    with _unit() as unit:
+        blocked = unit.licensing.block_code(code, reason=reason, actor=_actor())
         masked = formats.mask_code(formats.normalize_code(code))
         console.print(f"blocked {masked} (code #{blocked.id}): {reason}")
 
@@ -511,12 +510,9 @@ def codes_show(
     """Look up a code or license key: plan, state, license, devices."""
     from licensor.licensing.lookup import lookup
 
-    with _context() as (settings, database, keyring), database.transaction() as session:
+    with _unit() as unit:
         report = lookup(
-            session,
-            keyring,
-            settings,
-            clock.now(),
+            unit,
             secret,
             reveal=reveal,
             actor=_actor(),
@@ -571,7 +567,6 @@ def users_create(
     language: Annotated[str, typer.Option(help="en or it.")] = "en",
 ) -> None:
     """Create an account that can sign in at once (password from LICENSOR_PASSWORD or a prompt)."""
-    from licensor.accounts.service import Accounts
     from licensor.errors import FormInvalid
 
     password = os.environ.get("LICENSOR_PASSWORD") or typer.prompt(
@@ -579,8 +574,8 @@ def users_create(
     )
     with _context() as (settings, database, keyring):
         try:
-            with database.transaction() as session:
-                account = Accounts(session, keyring, settings, clock.now()).create(
+            with open_unit(database, keyring, settings, clock.now(), actor=_actor()) as unit:
+                account = unit.accounts.create(
                     email,
                     password,
                     roles=[role],

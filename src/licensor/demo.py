@@ -8,20 +8,18 @@ import secrets
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from licensor.accounts.service import Accounts
 from licensor.clock import clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.batches import issue_codes
-from licensor.licensing.service import DeviceInfo, Licensing
+from licensor.licensing.service import DeviceInfo
 from licensor.models import ActivationCode, Batch, CodeState, Role, SupportRequest, Topic
-from licensor.store.subscriptions import Subscriptions
 from licensor.support.attachments import Upload, check_uploads
-from licensor.support.service import RequestForm, Support
+from licensor.support.service import RequestForm
+from licensor.units import UnitOfWork, open_unit
 
 # code, name, term days, devices, entitlements, code price, subscription price (cents)
 DEMO_PLANS = [
@@ -47,8 +45,8 @@ DEMO_CARD_OWNER = "maria.rossi@example.com"  # wrote to support about a lost pri
 
 def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: str) -> str:
     """Add what is missing of the demo data; return a guide for the newcomer."""
-    with database.transaction() as session:
-        licensing = Licensing(session, keyring, settings, clock.now())
+    with open_unit(database, keyring, settings, clock.now(), actor="demo") as unit:
+        licensing = unit.licensing
         existing = {plan.code for plan in licensing.plans()}
         for code, name, days, devices, entitlements, price, subscription in DEMO_PLANS:
             if code not in existing:
@@ -61,7 +59,7 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
                     price_cents=price,
                     subscription_price_cents=subscription,
                 )
-        has_batch = session.scalar(select(Batch.id).where(Batch.label == DEMO_BATCH_LABEL))
+        has_batch = unit.session.scalar(select(Batch.id).where(Batch.label == DEMO_BATCH_LABEL))
     cards = settings.var_dir / "demo-cards.csv"
     if has_batch is None:
         issue_codes(
@@ -74,10 +72,10 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
             label=DEMO_BATCH_LABEL,
             actor="demo",
         )
-    with database.transaction() as session:
-        licensing = Licensing(session, keyring, settings, clock.now())
-        batch_id = session.scalar(select(Batch.id).where(Batch.label == DEMO_BATCH_LABEL))
-        fresh = session.scalars(
+    with open_unit(database, keyring, settings, clock.now(), actor="demo") as unit:
+        licensing = unit.licensing
+        batch_id = unit.session.scalar(select(Batch.id).where(Batch.label == DEMO_BATCH_LABEL))
+        fresh = unit.session.scalars(
             select(ActivationCode)
             .where(
                 ActivationCode.batch_id == batch_id,
@@ -88,29 +86,23 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
             .limit(5)
         ).all()
         samples = [formats.format_code(licensing.reveal_code(code)) for code in fresh[:3]]
-        _demo_accounts(session, keyring, settings, licensing, fresh[3] if len(fresh) > 3 else None)
+        _demo_accounts(unit, fresh[3] if len(fresh) > 3 else None)
         if len(fresh) > 4:
-            _demo_support_request(session, keyring, settings, licensing, fresh[4])
+            _demo_support_request(unit, fresh[4])
     return _guide(base_url, samples, cards)
 
 
-def _demo_support_request(
-    session: Session,
-    keyring: Keyring,
-    settings: Settings,
-    licensing: Licensing,
-    card: ActivationCode,
-) -> None:
+def _demo_support_request(unit: UnitOfWork, card: ActivationCode) -> None:
     """F6 ready to try on the desk: a customer who lost a printed card writes with a
     screenshot of License details; the worker reads the key from it."""
-    if session.scalar(select(SupportRequest.id).limit(1)) is not None:
+    if unit.session.scalar(select(SupportRequest.id).limit(1)) is not None:
         return
     try:
         from licensor_app.screenshot import render_license_details
     except ImportError:  # the reference app's extra is not installed: no screenshot to make
         return
-    view = licensing.activate(
-        licensing.reveal_code(card),
+    view = unit.licensing.activate(
+        unit.licensing.reveal_code(card),
         DeviceInfo(fingerprint="demo-" + secrets.token_hex(12), name="Laptop", platform="linux"),
     )
     picture = io.BytesIO()
@@ -118,7 +110,7 @@ def _demo_support_request(
         picture, "PNG"
     )
     uploads = check_uploads([Upload("license-details.png", picture.getvalue())])
-    Support(session, keyring, settings, licensing.now).open_request(
+    unit.support.open_request(
         RequestForm(
             topic=Topic.RECOVER_CARD_CODE,
             name="Maria Rossi",
@@ -132,16 +124,10 @@ def _demo_support_request(
     )
 
 
-def _demo_accounts(
-    session: Session,
-    keyring: Keyring,
-    settings: Settings,
-    licensing: Licensing,
-    code_for_customer: ActivationCode | None,
-) -> None:
+def _demo_accounts(unit: UnitOfWork, code_for_customer: ActivationCode | None) -> None:
     """A customer with one code in Licenses and a Premium subscription, and an admin with
     two-factor enrolled."""
-    accounts = Accounts(session, keyring, settings, licensing.now)
+    accounts, licensing = unit.accounts, unit.licensing
     if accounts.by_email(DEMO_CUSTOMER) is None:
         customer = accounts.create(
             DEMO_CUSTOMER, DEMO_PASSWORD, roles=[Role.CUSTOMER], verified=True
@@ -149,9 +135,7 @@ def _demo_accounts(
         if code_for_customer is not None:
             accounts.link_code(customer, licensing.reveal_code(code_for_customer))
         # A subscription too, so My Account → Subscriptions can download a self-activating app.
-        Subscriptions(session, keyring, settings, licensing.now).start(
-            customer, licensing.plan("premium"), actor="demo"
-        )
+        unit.subscriptions.start(customer, licensing.plan("premium"), actor="demo")
     if accounts.by_email(DEMO_ADMIN) is None:
         accounts.create(
             DEMO_ADMIN,

@@ -7,7 +7,8 @@ Access is visible in each route's signature through these ``Annotated`` aliases.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.ratelimit import RateLimiter, Rule, enforce
+from licensor.units import UnitOfWork
 
 
 async def _database(request: Request) -> Database:
@@ -40,8 +42,31 @@ async def _now(request: Request) -> datetime:
     return now
 
 
-# Routes open their transaction themselves, in their own thread (docs/adr/0001):
-#     with database.transaction() as session: ...
+class Units:
+    """The request's unit of work, opened by the route in its own thread (docs/adr/0001):
+    ``with work.open() as unit: unit.licensing.activate(...)``."""
+
+    def __init__(self, request: Request) -> None:
+        state = request.app.state
+        self.database: Database = state.db
+        self.keyring: Keyring = state.keyring
+        self.settings: Settings = state.settings
+        self.now: datetime = state.clock.now()
+        self.actor = f"api:{client_address(request)}"
+
+    @contextmanager
+    def open(self) -> Iterator[UnitOfWork]:
+        with self.database.transaction() as session:
+            yield UnitOfWork(session, self.keyring, self.settings, self.now, actor=self.actor)
+
+
+async def _units(request: Request) -> Units:
+    return Units(request)
+
+
+# Routes open their unit of work themselves, in their own thread (docs/adr/0001):
+#     with work.open() as unit: ...
+Work = Annotated[Units, Depends(_units)]
 Db = Annotated[Database, Depends(_database)]
 Keys = Annotated[Keyring, Depends(_keyring)]
 AppSettings = Annotated[Settings, Depends(_settings)]

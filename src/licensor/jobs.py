@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.logging import log
 from licensor.models import Job
+from licensor.units import UnitOfWork, open_unit
 
 DEFAULT_MAX_ATTEMPTS = 5
 FIRST_RETRY_SECONDS = 30
@@ -48,6 +50,10 @@ class JobContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def unit(self) -> AbstractContextManager[UnitOfWork]:
+        """A unit of work in a short transaction of its own, acting as the worker."""
+        return open_unit(self.database, self.keyring, self.settings, self.now(), actor="worker")
 
 
 Run = Callable[[JobContext, dict[str, Any]], None]

@@ -1,29 +1,148 @@
-"""What every domain service holds: one unit of work (docs/adr/0001)."""
+"""The unit of work: one request's or one job's transaction, keys, settings and moment, and
+the services that work in it (docs/adr/0001, docs/adr/0009).
+
+A route, a command or a job opens one unit and asks it for what it needs, by name::
+
+    with web.unit(request) as unit:
+        view = unit.licensing.activate(code, device)
+        unit.audit("licensing.activated", subject_type="license", subject_id=view.id)
+
+Each service is made once per unit, on first use, and holds the unit: a service that needs
+another asks the unit for it (``self.unit.licensing``) instead of building it. Services
+only flush; whoever opened the unit commits or rolls back.
+
+The names are a table here, not imports: the unit sits below the domains (import-linter's
+contract in pyproject.toml), so it imports a service's module only when the service is
+first asked for. The type checker sees the names as the classes they are.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from licensor.audit import audit
 from licensor.config import Settings
+from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import enqueue
 
+if TYPE_CHECKING:
+    from licensor.accounts.portal import Portal
+    from licensor.accounts.service import Accounts
+    from licensor.accounts.two_factor import TwoFactor
+    from licensor.licensing.service import Licensing
+    from licensor.store.checkout import Checkout
+    from licensor.store.lookup import OrderLookup
+    from licensor.store.service import Store
+    from licensor.store.subscriptions import Subscriptions
+    from licensor.support.approvals import Approvals
+    from licensor.support.attaching import Attaching
+    from licensor.support.desk import Desk
+    from licensor.support.recovery import Recovery
+    from licensor.support.service import Support
 
-class Service:
-    """Rules bound to one open transaction, the keys, the settings and one moment."""
+# What ``unit.NAME`` hands out: "module:Class". A new service gets a line here, and one in
+# the TYPE_CHECKING block above and the annotations of UnitOfWork below.
+SERVICES = {
+    "licensing": "licensor.licensing.service:Licensing",
+    "accounts": "licensor.accounts.service:Accounts",
+    "two_factor": "licensor.accounts.two_factor:TwoFactor",
+    "portal": "licensor.accounts.portal:Portal",
+    "store": "licensor.store.service:Store",
+    "checkout": "licensor.store.checkout:Checkout",
+    "subscriptions": "licensor.store.subscriptions:Subscriptions",
+    "order_lookup": "licensor.store.lookup:OrderLookup",
+    "support": "licensor.support.service:Support",
+    "desk": "licensor.support.desk:Desk",
+    "recovery": "licensor.support.recovery:Recovery",
+    "approvals": "licensor.support.approvals:Approvals",
+    "attaching": "licensor.support.attaching:Attaching",
+}
 
-    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
+S = TypeVar("S", bound="Service")
+
+
+class UnitOfWork:
+    """One open transaction, the keys, the settings, one moment, and who acts in it."""
+
+    if TYPE_CHECKING:
+        licensing: Licensing
+        accounts: Accounts
+        two_factor: TwoFactor
+        portal: Portal
+        store: Store
+        checkout: Checkout
+        subscriptions: Subscriptions
+        order_lookup: OrderLookup
+        support: Support
+        desk: Desk
+        recovery: Recovery
+        approvals: Approvals
+        attaching: Attaching
+
+    def __init__(
+        self,
+        session: Session,
+        keyring: Keyring,
+        settings: Settings,
+        now: datetime,
+        *,
+        actor: str = "system",
+    ) -> None:
         self.session = session
         self.keyring = keyring
         self.settings = settings
         self.now = now
+        self.actor = actor  # who the audit trail names, unless told otherwise
+        self._services: dict[type[Service], Service] = {}
+
+    def service(self, kind: type[S]) -> S:
+        """This unit's one ``kind`` of service."""
+        made = self._services.get(kind)
+        if made is None:
+            made = self._services[kind] = kind(self)
+        return made  # type: ignore[return-value]
+
+    def __getattr__(self, name: str) -> Any:
+        where = SERVICES.get(name)
+        if where is None:
+            raise AttributeError(f"a unit of work has no {name!r}")
+        module, _, cls = where.partition(":")
+        service = self.service(getattr(importlib.import_module(module), cls))
+        setattr(self, name, service)  # the next use skips __getattr__
+        return service
+
+    def audit(
+        self,
+        action: str,
+        *,
+        subject_type: str,
+        subject_id: int | None,
+        reason: str | None = None,
+        actor: str | None = None,
+        **details: Any,
+    ) -> None:
+        """Record an event in this unit (licensor/audit.py), by ``actor`` or the unit's."""
+        audit(
+            self.session,
+            self.now,
+            actor=actor or self.actor,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            reason=reason,
+            **details,
+        )
 
     def send_mail(self, to: str, language: str, template: str, **context: Any) -> None:
-        """Queue a mail in this unit of work, with the product's name in its context and
-        a Message-ID of our sending domain."""
+        """Queue a mail in this unit, with the product's name in its context and a
+        Message-ID of our sending domain; the worker sends it once this commits."""
         enqueue(
             self.session,
             self.keyring,
@@ -34,3 +153,44 @@ class Service:
             context={"product": self.settings.product_name, **context},
             sender_domain=self.settings.mail_domain,
         )
+
+
+class Service:
+    """Rules bound to one unit of work."""
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self.unit = unit
+
+    @property
+    def session(self) -> Session:
+        return self.unit.session
+
+    @property
+    def keyring(self) -> Keyring:
+        return self.unit.keyring
+
+    @property
+    def settings(self) -> Settings:
+        return self.unit.settings
+
+    @property
+    def now(self) -> datetime:
+        return self.unit.now
+
+    def send_mail(self, to: str, language: str, template: str, **context: Any) -> None:
+        self.unit.send_mail(to, language, template, **context)
+
+
+@contextmanager
+def open_unit(
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    now: datetime,
+    *,
+    actor: str = "system",
+) -> Iterator[UnitOfWork]:
+    """A unit of work in a transaction of its own: committed when the block ends, rolled
+    back if it raises (a command's, a job's, a test's)."""
+    with database.transaction() as session:
+        yield UnitOfWork(session, keyring, settings, now, actor=actor)

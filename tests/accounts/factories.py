@@ -18,13 +18,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from licensor.accounts.service import Accounts
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import OutboxMessage
+from licensor.units import UnitOfWork
 from tests.licensing.factories import MakeCode, activate, device
 
 PASSWORD = "correct horse battery staple"
@@ -64,7 +64,7 @@ def make_account(
     ) -> Customer:
         email = email or f"customer-{secrets.token_hex(4)}@example.com"
         with database.transaction() as session:
-            account = Accounts(session, keyring, settings, clock.now()).create(
+            account = UnitOfWork(session, keyring, settings, clock.now()).accounts.create(
                 email, password, roles=list(roles), verified=verified, totp_secret=totp_secret
             )
             return Customer(account.id, account.email, password)

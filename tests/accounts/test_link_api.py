@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from licensor.accounts.portal import Portal
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.models import Account, ActivationCode, AuditEvent, License
+from licensor.units import UnitOfWork
 from tests.accounts.factories import (
     Customer,
     LinkCode,
@@ -243,7 +243,7 @@ def test_a_device_connects_once_the_customer_enters_its_code(
     assert_problem(_poll(api, started["device_code"]), 400, "authorization_pending")
 
     with database.transaction() as session:
-        portal = Portal(session, keyring, settings, clock.now())
+        portal = UnitOfWork(session, keyring, settings, clock.now()).portal
         linked = portal.approve_device(session.get_one(Account, customer.id), started["user_code"])
     assert [each.public_id for each in linked] == [activated["public_id"]]
 

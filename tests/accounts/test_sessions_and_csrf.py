@@ -13,7 +13,6 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from licensor.accounts import passwords, totp
-from licensor.accounts.service import Accounts
 from licensor.accounts.two_factor_views import router as two_factor_pages
 from licensor.accounts.views import router as account_pages
 from licensor.api import create_app
@@ -23,6 +22,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.views import router as mailbox_pages
 from licensor.models import Account, Base, Device
+from licensor.units import UnitOfWork
 from tests.accounts.factories import (
     SESSION_COOKIE,
     Browser,
@@ -111,7 +111,7 @@ def every_form(
     linked = linked_code(customer)
     unverified = make_account(verified=False)
     with database.transaction() as session:
-        accounts = Accounts(session, keyring, settings, clock.now())
+        accounts = UnitOfWork(session, keyring, settings, clock.now()).accounts
         accounts.send_verification(accounts.get(unverified.id))
         accounts.request_password_reset(customer.email, "en")
         accounts.request_email_change(

@@ -10,7 +10,7 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.models import Account
-from licensor.store.subscriptions import Subscriptions
+from licensor.units import UnitOfWork
 from licensor_app.app import LicensorApp
 from tests.accounts.factories import MakeAccount
 from tests.app.conftest import MakeMachine
@@ -31,7 +31,7 @@ def enrollment_token(
     with database.transaction() as session:
         account = session.get(Account, account_id)
         assert account is not None
-        return Subscriptions(session, keyring, settings, clock.now()).enrollment_token(
+        return UnitOfWork(session, keyring, settings, clock.now()).subscriptions.enrollment_token(
             account, subscription_id
         )
 

@@ -24,8 +24,8 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing
 from licensor.models import Activation
+from licensor.units import UnitOfWork
 from licensor_client import (
     BackupLocked,
     CodeBlocked,
@@ -99,7 +99,9 @@ def seats(
 
     def count(license_key: str) -> tuple[int, int]:
         with database.transaction() as session:
-            license = Licensing(session, keyring, settings, clock.now()).find_license(license_key)
+            license = UnitOfWork(session, keyring, settings, clock.now()).licensing.find_license(
+                license_key
+            )
             rows = select(func.count()).select_from(Activation)
             rows = rows.where(Activation.license_id == license.id)
             live = session.scalar(rows.where(Activation.released_at.is_(None)))

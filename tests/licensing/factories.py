@@ -23,8 +23,8 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing
 from licensor.models import CodeOrigin
+from licensor.units import UnitOfWork
 
 # The signing scheme as an app implements it (docs/signing.md), written out here rather
 # than imported from the server, so the tests check the server against the contract.
@@ -47,7 +47,7 @@ def make_plan(database: Database, keyring: Keyring, settings: Settings, clock: C
         subscription_price_cents: int | None = None,
     ) -> str:
         with database.transaction() as session:
-            Licensing(session, keyring, settings, clock.now()).create_plan(
+            UnitOfWork(session, keyring, settings, clock.now()).licensing.create_plan(
                 code=code,
                 name=code.title(),
                 term_days=term_days,
@@ -72,7 +72,7 @@ def make_code(
             make_plan(plan, devices_max=devices_max, term_days=term_days)
             made.add(plan)
         with database.transaction() as session:
-            licensing = Licensing(session, keyring, settings, clock.now())
+            licensing = UnitOfWork(session, keyring, settings, clock.now()).licensing
             _, canonical = licensing.create_code(licensing.plan(plan), CodeOrigin.MANUAL)
         return formats.format_code(canonical)
 
@@ -85,7 +85,7 @@ def block_code(database: Database, keyring: Keyring, settings: Settings, clock: 
 
     def block(code: str, reason: str = "refund") -> None:
         with database.transaction() as session:
-            Licensing(session, keyring, settings, clock.now()).block_code(
+            UnitOfWork(session, keyring, settings, clock.now()).licensing.block_code(
                 code, reason=reason, actor="admin@example.com"
             )
 

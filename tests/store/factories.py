@@ -17,8 +17,8 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing.batches import issue_codes
 from licensor.models import Account
-from licensor.store.service import PlacedOrder, Store
-from licensor.store.subscriptions import Subscriptions
+from licensor.store.service import PlacedOrder
+from licensor.units import UnitOfWork
 from tests.cli_support import read_codes
 from tests.licensing.factories import MakePlan
 
@@ -45,7 +45,7 @@ def make_partner(
     def make(slug: str | None = None, *, name: str = "Shop Milano", phone: str = "") -> PartnerInfo:
         slug = slug or f"shop-{secrets.token_hex(3)}"
         with database.transaction() as session:
-            partner = Store(session, keyring, settings, clock.now()).create_partner(
+            partner = UnitOfWork(session, keyring, settings, clock.now()).store.create_partner(
                 slug=slug,
                 name=name,
                 email=f"help@{slug}.example",
@@ -80,12 +80,12 @@ def make_order(
     ) -> PlacedOrder:
         if plan not in made:
             with database.transaction() as session:
-                exists = Store(session, keyring, settings, clock.now()).licensing.plans()
+                exists = UnitOfWork(session, keyring, settings, clock.now()).store.licensing.plans()
             if plan not in {row.code for row in exists}:
                 make_plan(plan, price_cents=3999, subscription_price_cents=2999)
             made.add(plan)
         with database.transaction() as session:
-            return Store(session, keyring, settings, clock.now()).create_order(
+            return UnitOfWork(session, keyring, settings, clock.now()).store.create_order(
                 plan_code=plan,
                 email=email or f"buyer-{secrets.token_hex(4)}@example.com",
                 name=name,
@@ -106,7 +106,7 @@ def partner_key(
 
     def make(slug: str) -> str:
         with database.transaction() as session:
-            store = Store(session, keyring, settings, clock.now())
+            store = UnitOfWork(session, keyring, settings, clock.now()).store
             return store.create_api_key(store.partner(slug), label="test")
 
     return make
@@ -129,7 +129,9 @@ def allocate(
             with database.transaction() as session:
                 exists = {
                     row.code
-                    for row in Store(session, keyring, settings, clock.now()).licensing.plans()
+                    for row in UnitOfWork(
+                        session, keyring, settings, clock.now()
+                    ).store.licensing.plans()
                 }
             if plan not in exists:
                 make_plan(plan)
@@ -160,8 +162,10 @@ def make_subscription(
         with database.transaction() as session:
             account = session.get(Account, account_id)
             assert account is not None
-            subscriptions = Subscriptions(session, keyring, settings, clock.now())
-            plan_row = Store(session, keyring, settings, clock.now()).licensing.plan(plan)
+            subscriptions = UnitOfWork(session, keyring, settings, clock.now()).subscriptions
+            plan_row = UnitOfWork(session, keyring, settings, clock.now()).store.licensing.plan(
+                plan
+            )
             return subscriptions.start(account, plan_row).id
 
     return make

@@ -33,7 +33,6 @@ from licensor.models import (
 )
 from licensor.store.checkout import (
     MAX_STORE_QUANTITY,
-    Checkout,
     CheckoutForm,
     PaymentMismatch,
     PlanNotForSale,
@@ -51,6 +50,7 @@ from licensor.store.payments import (
     card_problems,
     load_provider,
 )
+from licensor.units import UnitOfWork
 from tests.accounts.factories import MakeAccount
 from tests.cli_support import cli_environment, console_script
 from tests.licensing.factories import MakePlan
@@ -90,7 +90,7 @@ def start_checkout(
     ) -> PaymentRequest:
         with database.transaction() as session:
             account = session.get(Account, account_id) if account_id else None
-            return Checkout(session, keyring, settings, clock.now()).start(
+            return UnitOfWork(session, keyring, settings, clock.now()).checkout.start(
                 plan,
                 CheckoutForm(str(quantity), name, email or f"buyer-{secrets.token_hex(4)}@ex.com"),
                 account=account,
@@ -105,7 +105,9 @@ def start_checkout(
 def settle(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> Settle:
     def apply(result: PaymentResult) -> str:
         with database.transaction() as session:
-            order = Checkout(session, keyring, settings, clock.now()).settle(result, actor="test")
+            order = UnitOfWork(session, keyring, settings, clock.now()).checkout.settle(
+                result, actor="test"
+            )
             return order.status
 
     return apply
@@ -250,7 +252,9 @@ def test_two_concurrent_confirmations_create_the_codes_once(
             if not first:
                 assert first_settled.wait(10)
             with database.transaction() as session:
-                Checkout(session, keyring, settings, clock.now()).settle(result, actor="test")
+                UnitOfWork(session, keyring, settings, clock.now()).checkout.settle(
+                    result, actor="test"
+                )
                 if first:
                     first_settled.set()
                     time.sleep(0.5)  # still uncommitted while the other one reads
@@ -314,7 +318,7 @@ def test_after_a_decline_the_buyer_tries_again_as_a_new_order(
     settle(outcome(declined, PaymentOutcome.FAILED))
 
     with database.transaction() as session:
-        again = Checkout(session, keyring, settings, clock.now()).retry(
+        again = UnitOfWork(session, keyring, settings, clock.now()).checkout.retry(
             declined.reference, actor="test"
         )
     settle(outcome(again, PaymentOutcome.PAID))

@@ -25,6 +25,7 @@ from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.models import AuditEvent
 from licensor.store.service import Store
+from licensor.units import UnitOfWork
 from tests.licensing.factories import BlockCode, MakeCode
 from tests.limits import LimitedServer
 from tests.store.factories import Allocate, MakeOrder, MakePartner, PartnerKey
@@ -78,7 +79,7 @@ def store(database: Database, keyring: Keyring, settings: Settings, clock: Clock
     @contextmanager
     def open_store() -> Iterator[Store]:
         with database.transaction() as session:
-            yield Store(session, keyring, settings, clock.now())
+            yield UnitOfWork(session, keyring, settings, clock.now()).store
 
     return open_store
 

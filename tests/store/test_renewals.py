@@ -25,7 +25,6 @@ from licensor.keys import Keyring
 from licensor.mail.sender import SmtpSender
 from licensor.mail.worker import run_forever
 from licensor.models import Account, Subscription
-from licensor.store.checkout import Checkout
 from licensor.store.payments import (
     CardForm,
     PaymentOutcome,
@@ -33,8 +32,9 @@ from licensor.store.payments import (
     RecurringCharge,
     TestProvider,
 )
-from licensor.store.subscriptions import RenewalOutcome, Subscriptions
+from licensor.store.subscriptions import RenewalOutcome
 from licensor.store.tasks import PeriodicRenewals, run_due
+from licensor.units import UnitOfWork
 from tests.accounts.factories import Customer, MakeAccount, outbox
 from tests.licensing.factories import MakePlan, device, validate
 from tests.mail_support import SmtpServer, text_of
@@ -122,7 +122,7 @@ def subscriber(
         customer = make_account()
         with database.transaction() as session:
             account = session.get_one(Account, customer.id)
-            payment = Checkout(session, keyring, settings, clock.now()).subscribe(
+            payment = UnitOfWork(session, keyring, settings, clock.now()).checkout.subscribe(
                 "premium", name="Carla Verdi", account=account, language="en", actor="test"
             )
         callback = provider.pay(
@@ -133,15 +133,15 @@ def subscriber(
             save_payment_method=True,
         )
         with database.transaction() as session:
-            order = Checkout(session, keyring, settings, clock.now()).settle(
+            order = UnitOfWork(session, keyring, settings, clock.now()).checkout.settle(
                 provider.verify(callback), actor="test"
             )
             subscription = session.scalars(
                 select(Subscription).where(Subscription.order_id == order.id)
             ).one()
-            token = Subscriptions(session, keyring, settings, clock.now()).enrollment_token(
-                session.get_one(Account, customer.id), subscription.id
-            )
+            token = UnitOfWork(
+                session, keyring, settings, clock.now()
+            ).subscriptions.enrollment_token(session.get_one(Account, customer.id), subscription.id)
         machine = device()
         enrolled = api.post("/api/v1/enrollments", json={"token": token, "device": machine})
         assert enrolled.status_code == 201, enrolled.text
@@ -246,7 +246,7 @@ def test_a_canceled_subscription_is_not_charged_and_expires_at_the_end_of_its_pe
 ) -> None:
     owner = subscriber(PAYS)
     with database.transaction() as session:
-        Subscriptions(session, keyring, settings, clock.now()).cancel(
+        UnitOfWork(session, keyring, settings, clock.now()).subscriptions.cancel(
             session.get_one(Account, owner.customer.id), owner.subscription_id
         )
 
@@ -278,7 +278,7 @@ def test_no_transaction_waits_on_the_provider_and_a_payment_taken_meanwhile_is_h
     def cancel_meanwhile(_: RecurringCharge) -> None:
         def cancel() -> None:
             with database.transaction() as session:
-                Subscriptions(session, keyring, settings, clock.now()).cancel(
+                UnitOfWork(session, keyring, settings, clock.now()).subscriptions.cancel(
                     session.get_one(Account, owner.customer.id), owner.subscription_id
                 )
             canceled.set()
@@ -322,9 +322,9 @@ def test_a_renewal_settled_twice_renews_once(
     owner = subscriber(PAYS)
     clock.advance(TERM + timedelta(minutes=1))
     with database.transaction() as session:
-        seen_by_first = Subscriptions(session, keyring, settings, clock.now()).due()
+        seen_by_first = UnitOfWork(session, keyring, settings, clock.now()).subscriptions.due()
     with database.transaction() as session:
-        seen_by_second = Subscriptions(session, keyring, settings, clock.now()).due()
+        seen_by_second = UnitOfWork(session, keyring, settings, clock.now()).subscriptions.due()
     assert [renewal.charge for renewal in seen_by_first] == [
         renewal.charge for renewal in seen_by_second
     ]
@@ -335,7 +335,7 @@ def test_a_renewal_settled_twice_renews_once(
         result = provider.charge(renewal.charge)
         with database.transaction() as session:
             outcomes.append(
-                Subscriptions(session, keyring, settings, clock.now()).settle_renewal(
+                UnitOfWork(session, keyring, settings, clock.now()).subscriptions.settle_renewal(
                     renewal, result
                 )
             )

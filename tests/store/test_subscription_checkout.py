@@ -31,11 +31,10 @@ from licensor.models import (
 )
 from licensor.store.checkout import (
     AlreadySubscribed,
-    Checkout,
     PlanNotForSale,
     SubscriptionNeedsAccount,
 )
-from licensor.store.lookup import LookupRequest, OrderLookup
+from licensor.store.lookup import LookupRequest
 from licensor.store.payments import (
     CardForm,
     PaymentOutcome,
@@ -44,6 +43,7 @@ from licensor.store.payments import (
     RecurringCharge,
     TestProvider,
 )
+from licensor.units import UnitOfWork
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser
 from tests.licensing.factories import MakePlan
 
@@ -88,7 +88,7 @@ def subscribe(
     ) -> PaymentRequest:
         with database.transaction() as session:
             account = session.get(Account, customer.id) if customer else None
-            return Checkout(session, keyring, settings, clock.now()).subscribe(
+            return UnitOfWork(session, keyring, settings, clock.now()).checkout.subscribe(
                 plan, name=name, account=account, language="en", actor="test"
             )
 
@@ -100,8 +100,8 @@ def settle(database: Database, keyring: Keyring, settings: Settings, clock: Cloc
     def apply(result: PaymentResult) -> str:
         with database.transaction() as session:
             return (
-                Checkout(session, keyring, settings, clock.now())
-                .settle(result, actor="test")
+                UnitOfWork(session, keyring, settings, clock.now())
+                .checkout.settle(result, actor="test")
                 .status
             )
 
@@ -233,7 +233,9 @@ def test_two_concurrent_paid_callbacks_start_one_subscription(
             if not first:
                 assert first_settled.wait(10)
             with database.transaction() as session:
-                Checkout(session, keyring, settings, clock.now()).settle(result, actor="test")
+                UnitOfWork(session, keyring, settings, clock.now()).checkout.settle(
+                    result, actor="test"
+                )
                 if first:
                     first_settled.set()
                     time.sleep(0.5)  # still uncommitted while the other one reads
@@ -319,7 +321,7 @@ def test_a_declined_first_payment_starts_nothing_and_try_again_subscribes(
     assert started(database, declined).subscriptions == []
 
     with database.transaction() as session:
-        again = Checkout(session, keyring, settings, clock.now()).retry(
+        again = UnitOfWork(session, keyring, settings, clock.now()).checkout.retry(
             declined.reference, actor="test"
         )
     assert again.save_payment_method
@@ -345,7 +347,7 @@ def test_order_lookup_of_a_subscription_order_sends_its_confirmation_again_witho
     settle(paid_with(provider, payment))
 
     with database.transaction() as session:
-        OrderLookup(session, keyring, settings, clock.now()).look_up(
+        UnitOfWork(session, keyring, settings, clock.now()).order_lookup.look_up(
             LookupRequest(
                 number=payment.order_number.lower().replace("-", " "),
                 purchased_on=clock.now().date(),

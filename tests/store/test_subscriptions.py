@@ -19,8 +19,9 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.models import Account, EnrollmentToken, Subscription
 from licensor.store.payments import PaymentOutcome, PaymentResult, RecurringCharge
-from licensor.store.subscriptions import RenewalRun, Subscriptions
+from licensor.store.subscriptions import RenewalRun
 from licensor.store.tasks import run_due
+from licensor.units import UnitOfWork
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser
 from tests.cli_support import cli_environment, run
 from tests.licensing.factories import device, validate
@@ -119,7 +120,7 @@ def test_a_token_is_spent_once_and_not_by_a_refused_enrollment(
     customer = make_account()
     subscription_id = make_subscription(customer.id, "solo-sub", devices_max=1)
     with database.transaction() as session:
-        service = Subscriptions(session, keyring, settings, clock.now())
+        service = UnitOfWork(session, keyring, settings, clock.now()).subscriptions
         account = session.get(Account, customer.id)
         assert account is not None
         first = service.enrollment_token(account, subscription_id)
@@ -150,7 +151,7 @@ def _enrolled(
     with database.transaction() as session:
         account = session.get(Account, account_id)
         assert account is not None
-        token = Subscriptions(session, keyring, settings, clock.now()).enrollment_token(
+        token = UnitOfWork(session, keyring, settings, clock.now()).subscriptions.enrollment_token(
             account, subscription_id
         )
     machine = device()

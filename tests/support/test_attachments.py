@@ -31,6 +31,7 @@ from licensor.support.attachments import (
     check_uploads,
     load_attachment,
 )
+from licensor.units import UnitOfWork
 from tests.accounts.factories import Browser, OpenBrowser
 from tests.support.uploads import (
     File,
@@ -213,7 +214,7 @@ def test_a_failed_transaction_removes_the_files_it_wrote(
 ) -> None:
     from licensor.clock import Clock
     from licensor.support.attachments import check_uploads
-    from licensor.support.service import RequestForm, Support
+    from licensor.support.service import RequestForm
 
     _, png = license_details_png(tmp_path)
     uploads = check_uploads([Upload("shot.png", png)])
@@ -223,7 +224,7 @@ def test_a_failed_transaction_removes_the_files_it_wrote(
 
     def open_then_crash() -> None:
         with database.transaction() as session:
-            Support(session, keyring, settings, Clock().now()).open_request(
+            UnitOfWork(session, keyring, settings, Clock().now()).support.open_request(
                 RequestForm(**card_request(fresh_email())),
                 uploads,
                 account=None,

@@ -20,7 +20,6 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.licensing.service import Licensing
 from licensor.mail.outbox import bodies
 from licensor.models import (
     ActivationCode,
@@ -31,6 +30,7 @@ from licensor.models import (
     SupportRequest,
     Topic,
 )
+from licensor.units import UnitOfWork
 from tests.accounts.factories import (
     Browser,
     LinkCode,
@@ -57,7 +57,7 @@ def code_id(
     database: Database, keyring: Keyring, settings: Settings, clock: Clock, code: str
 ) -> int:
     with database.transaction() as session:
-        return Licensing(session, keyring, settings, clock.now()).find_code(code).id
+        return UnitOfWork(session, keyring, settings, clock.now()).licensing.find_code(code).id
 
 
 def events(database: Database, action: str) -> list[AuditEvent]:

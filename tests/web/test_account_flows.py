@@ -15,12 +15,11 @@ import httpx
 from playwright.sync_api import Browser, Locator, Page, Response, ViewportSize, expect
 
 from licensor.accounts import totp
-from licensor.accounts.service import Accounts
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.licensing.service import Licensing
+from licensor.units import UnitOfWork
 from tests.accounts.factories import PASSWORD, Customer, MakeAccount, link
 from tests.licensing.factories import MakeCode, activate, device, validate
 from tests.mail_support import SmtpServer, text_of
@@ -261,7 +260,7 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
     theirs = make_code("plus")
     other_email = make_account().email
     with database.transaction() as session:
-        accounts = Accounts(session, keyring, settings, clock.now())
+        accounts = UnitOfWork(session, keyring, settings, clock.now()).accounts
         other = accounts.by_email(other_email)
         assert other is not None
         accounts.link_code(other, theirs)
@@ -302,7 +301,7 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
     expect(license_row(page, theirs)).to_have_count(0)
     expect(license_row(page, mine)).to_have_count(1)
     with database.transaction() as session:
-        licensing = Licensing(session, keyring, settings, clock.now())
+        licensing = UnitOfWork(session, keyring, settings, clock.now()).licensing
         assert licensing.find_code(theirs).account_id == ids["other"]
         assert licensing.find_code(mine).account_id == ids["me"]
 

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from licensor.accounts.service import Accounts
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
+from licensor.units import UnitOfWork
 from licensor.web import i18n
 from licensor.web.help import ARTICLES, body_template
 
@@ -120,7 +120,7 @@ def customer(database: Database, keyring: Keyring, settings: Settings, clock: Cl
     """A verified customer; their email."""
     email = f"help-{secrets.token_hex(4)}@example.com"
     with database.transaction() as session:
-        Accounts(session, keyring, settings, clock.now()).create(
+        UnitOfWork(session, keyring, settings, clock.now()).accounts.create(
             email, PASSWORD, roles=["customer"], verified=True
         )
     return email

@@ -16,14 +16,13 @@ import pytest
 from babel.messages.catalog import Catalog
 from playwright.sync_api import Browser, Page, expect
 
-from licensor.accounts.service import Accounts
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing
 from licensor.models import CodeOrigin
+from licensor.units import UnitOfWork
 from licensor.web import i18n
 from scripts import extract_messages
 
@@ -224,7 +223,7 @@ def italian_customer(database: Database, keyring: Keyring, settings: Settings, c
     """A verified customer who chose Italian; their email."""
     email = f"cliente-{secrets.token_hex(4)}@example.com"
     with database.transaction() as session:
-        Accounts(session, keyring, settings, clock.now()).create(
+        UnitOfWork(session, keyring, settings, clock.now()).accounts.create(
             email, PASSWORD, roles=["customer"], language="it", verified=True
         )
     return email
@@ -233,7 +232,7 @@ def italian_customer(database: Database, keyring: Keyring, settings: Settings, c
 @pytest.fixture
 def activation_code(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> str:
     with database.transaction() as session:
-        licensing = Licensing(session, keyring, settings, clock.now())
+        licensing = UnitOfWork(session, keyring, settings, clock.now()).licensing
         plan = licensing.create_plan(code="plus", name="Plus", term_days=365, devices_max=3)
         _, canonical = licensing.create_code(plan, CodeOrigin.MANUAL)
     return formats.format_code(canonical)

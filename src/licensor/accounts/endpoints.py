@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from licensor.accounts.portal import CONNECT_MINUTES, POLL_SECONDS, Portal, format_user_code
+from licensor.accounts.portal import CONNECT_MINUTES, POLL_SECONDS, format_user_code
 from licensor.accounts.schemas import (
     DeviceAuthorizeIn,
     DeviceAuthorizeOut,
@@ -13,9 +13,9 @@ from licensor.accounts.schemas import (
     LinkIn,
     LinkOut,
 )
-from licensor.accounts.service import Accounts, mask_email
+from licensor.accounts.service import mask_email
 from licensor.accounts.throttle import SignInThrottle, SignInThrottled
-from licensor.deps import AppSettings, Db, Keys, Now, client_address, rate_limited
+from licensor.deps import Work, client_address, rate_limited
 from licensor.errors import (
     EmailNotVerified,
     InvalidCredentials,
@@ -26,7 +26,6 @@ from licensor.licensing.schemas import ActivationOut
 from licensor.licensing.service import DeviceInfo
 from licensor.logging import log
 from licensor.problems import problem_responses
-from licensor.store.subscriptions import Subscriptions
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -43,17 +42,15 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
     "throttled request is `rate_limited` 429 with `Retry-After`, and its password is not "
     "checked.",
 )
-def link_license(
-    body: LinkIn, request: Request, database: Db, keyring: Keys, settings: AppSettings, now: Now
-) -> LinkOut:
+def link_license(body: LinkIn, request: Request, work: Work) -> LinkOut:
     address = client_address(request)
-    guard = SignInThrottle.of(request.app.state.limiter, keyring)
+    guard = SignInThrottle.of(request.app.state.limiter, work.keyring)
     email_key = guard.email_key(body.email)
     actor = f"api:{address}"
     refused: LicensorError | None = None  # raised after the commit, so it stays audited
     verification_sent = False
-    with database.transaction() as session:
-        accounts = Accounts(session, keyring, settings, now)
+    with work.open() as unit:
+        accounts = unit.accounts
         account = None
         try:
             # Claimed (counted as a failure) before the password is checked, atomically.
@@ -101,7 +98,7 @@ def link_license(
         status="already_linked" if linked.already_linked else "linked",
         public_id=linked.public_id,
         plan=linked.plan,
-        licenses_url=settings.url("/account/licenses"),
+        licenses_url=work.settings.url("/account/licenses"),
     )
 
 
@@ -118,15 +115,12 @@ def link_license(
     "nothing. Keys that prove nothing are ignored, with the same answer. The order's own "
     "address is told when a license of its order joins an account that is not its.",
 )
-def authorize_device(
-    body: DeviceAuthorizeIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
-) -> DeviceAuthorizeOut:
-    with database.transaction() as session:
-        portal = Portal(session, keyring, settings, now)
-        device_code, user_code = portal.authorize_device(
+def authorize_device(body: DeviceAuthorizeIn, work: Work) -> DeviceAuthorizeOut:
+    with work.open() as unit:
+        device_code, user_code = unit.portal.authorize_device(
             body.fingerprint, body.name, body.platform, body.license_keys
         )
-    uri = settings.url("/account/connect")
+    uri = work.settings.url("/account/connect")
     return DeviceAuthorizeOut(
         device_code=device_code,
         user_code=format_user_code(user_code),
@@ -144,18 +138,13 @@ def authorize_device(
     dependencies=[Depends(rate_limited("validation"))],
     summary="Ask whether the code was entered; 400 authorization_pending until it is",
 )
-def device_token(
-    body: DeviceTokenIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
-) -> DeviceTokenOut:
-    with database.transaction() as session:
-        portal = Portal(session, keyring, settings, now)
-        grant = portal.poll_device(body.device_code)
-        account = Accounts(session, keyring, settings, now).get(grant.account_id or 0)
-        linked = portal.public_ids_on_device(grant, account)
+def device_token(body: DeviceTokenIn, work: Work) -> DeviceTokenOut:
+    with work.open() as unit:
+        grant = unit.portal.poll_device(body.device_code)
+        account = unit.accounts.get(grant.account_id or 0)
+        linked = unit.portal.public_ids_on_device(grant, account)
         device = DeviceInfo(grant.fingerprint, grant.device_name, grant.platform)
-        subscribed = Subscriptions(session, keyring, settings, now).seat_for_connected_device(
-            account, device
-        )
+        subscribed = unit.subscriptions.seat_for_connected_device(account, device)
         return DeviceTokenOut(
             status="connected",
             account=mask_email(account.email),

@@ -8,13 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
 
-from licensor.accounts.service import Accounts, LinkedLicense
+from licensor.accounts.service import LinkedLicense
 from licensor.audit import audit
-from licensor.config import Settings
 from licensor.errors import LicenseKeyMalformed, LicenseUnknown, LicensorError
-from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing, code_state
 from licensor.models import (
@@ -83,9 +80,9 @@ def format_user_code(code: str) -> str:
 
 
 class Portal(Service):
-    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
-        super().__init__(session, keyring, settings, now)
-        self.licensing = Licensing(session, keyring, settings, now)
+    @property
+    def licensing(self) -> Licensing:
+        return self.unit.licensing
 
     # Licenses ------------------------------------------------------------------------
 
@@ -256,7 +253,7 @@ class Portal(Service):
             raise UserCodeUnknown()
         grant.approved_at = self.now
         grant.account_id = account.id
-        accounts = Accounts(self.session, self.keyring, self.settings, self.now)
+        accounts = self.unit.accounts
         linked: list[LinkedLicense] = []
         for license_id in grant.proven_license_ids or []:
             license = self.session.get(License, license_id)

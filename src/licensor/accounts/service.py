@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from licensor.accounts import passwords, sessions, totp
-from licensor.accounts.two_factor import TwoFactor
 from licensor.audit import audit
 from licensor.clock import mail_time
 from licensor.errors import (
@@ -28,7 +27,6 @@ from licensor.errors import (
     LicenseNotOnDevice,
 )
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing
 from licensor.logging import log
 from licensor.models import (
     Account,
@@ -414,7 +412,7 @@ class Accounts(Service):
         if not passwords.verify_password(account.password_hash, password):
             raise FormInvalid({"password": "password_wrong"})
         if account.totp_secret_ciphertext is not None:
-            factor = TwoFactor(self.session, self.keyring, self.settings, self.now)
+            factor = self.unit.two_factor
             if not factor.verify(account, code, actor=f"account:{account.id}"):
                 raise FormInvalid({"email_code": "second_factor_wrong"})
         if self.by_email(new_email) is not None:
@@ -470,7 +468,7 @@ class Accounts(Service):
 
         A license already in another account is refused, never moved (F4).
         """
-        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+        licensing = self.unit.licensing
         license = licensing.find_license(license_key, lock=True)
         seat = licensing.device_seat(license, fingerprint)
         if seat is None:
@@ -484,7 +482,7 @@ class Accounts(Service):
         """Add a code typed on the Licenses page: possession of the code is the proof.
         A code that could not activate yet because its sale is not recorded cannot be
         claimed either (``CodeNotSold``): a stolen, unsold card is worth nothing."""
-        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+        licensing = self.unit.licensing
         code = licensing.find_code(code_text, lock=True)
         if code.license is None:
             licensing.require_sale(code)
@@ -566,9 +564,7 @@ class Accounts(Service):
             "license_joined_account",
             plan=code.plan.name,
             public_id=license.public_id if license else None,
-            code=formats.mask_code(
-                Licensing(self.session, self.keyring, self.settings, self.now).reveal_code(code)
-            ),
+            code=formats.mask_code(self.unit.licensing.reveal_code(code)),
             account=mask_email(account.email),
             order_number=order.number,
             when=self._when(),

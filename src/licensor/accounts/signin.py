@@ -11,7 +11,6 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from licensor.accounts import sessions
-from licensor.accounts.service import Accounts
 from licensor.accounts.throttle import (
     KNOWN_BROWSER_COOKIE,
     KNOWN_BROWSER_DAYS,
@@ -75,7 +74,7 @@ def attempt(
     try:
         return guard.attempt(email_key, client_address(request), known_browser=spared)
     except SignInThrottled as throttled:
-        Accounts(unit.session, unit.web.keyring, unit.web.settings, unit.now).auth_event(
+        unit.accounts.auth_event(
             "accounts.sign_in_throttled",
             account,
             actor(request),
@@ -111,7 +110,7 @@ def settings_check(unit: PageUnit, form: str, *, checks_second_factor: bool) -> 
     except FormInvalid as error:
         wrong = sorted(field for field, problem in error.fields.items() if problem in WRONG_SECRET)
         if wrong:
-            Accounts(unit.session, unit.web.keyring, unit.web.settings, unit.now).sign_in_failed(
+            unit.accounts.sign_in_failed(
                 account,
                 actor=actor(unit.request),
                 email_key=email_key,
@@ -197,7 +196,5 @@ def finish(
     guard.succeeded(email_key, client_address(request))
     start_session(unit, account, pending=False, password_change_required=password_change_required)
     remember_browser(unit, guard, account)
-    Accounts(unit.session, unit.web.keyring, unit.web.settings, unit.now).auth_event(
-        "accounts.signed_in", account, actor(request), email_key, via=via
-    )
+    unit.accounts.auth_event("accounts.signed_in", account, actor(request), email_key, via=via)
     return PASSWORD_CHANGE_PAGE if password_change_required else safe_next(next_path)

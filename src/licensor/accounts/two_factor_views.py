@@ -16,7 +16,6 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from licensor.accounts import sessions, signin, totp
-from licensor.accounts.service import Accounts
 from licensor.accounts.throttle import SignInThrottled
 from licensor.accounts.two_factor import TwoFactor, qr_svg
 from licensor.accounts.views import render_settings, render_settings_throttled
@@ -31,7 +30,7 @@ Field = Annotated[str, Form()]
 
 
 def _factor(unit: PageUnit) -> TwoFactor:
-    return TwoFactor(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+    return unit.two_factor
 
 
 def _actor(unit: PageUnit) -> str:
@@ -49,9 +48,7 @@ def _stale_pending_session(unit: PageUnit) -> Response | None:
         return None
     token = unit.web.session_token(unit.request)
     if token:
-        Accounts(unit.session, unit.web.keyring, unit.web.settings, unit.now).end_session(
-            token, actor=signin.actor(unit.request)
-        )
+        unit.accounts.end_session(token, actor=signin.actor(unit.request))
     unit.set_cookie(sessions.cookie_name(unit.web.is_secure(unit.request)), "")
     return unit.redirect("/sign-in")
 
@@ -101,7 +98,7 @@ def two_factor(request: Request, web: Pages, code: Field = "", next: Field = "")
             return signin.throttled_page(unit, throttled, "two_factor.html", next=safe_next(next))
         if not _factor(unit).verify(account, code, actor=signin.actor(request)):
             # The attempt stays counted: a failure.
-            Accounts(unit.session, web.keyring, web.settings, unit.now).sign_in_failed(
+            unit.accounts.sign_in_failed(
                 account, actor=signin.actor(request), email_key=email_key, stage="second_factor"
             )
             return unit.render(

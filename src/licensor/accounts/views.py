@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from licensor.accounts import passwords, sessions, signin, totp
-from licensor.accounts.portal import Portal, UserCodeUnknown
-from licensor.accounts.service import Accounts, has_second_factor
+from licensor.accounts.portal import UserCodeUnknown
+from licensor.accounts.service import has_second_factor
 from licensor.accounts.throttle import SignInThrottled
-from licensor.accounts.two_factor import TwoFactor, qr_svg
+from licensor.accounts.two_factor import qr_svg
 from licensor.deps import RowId, client_address
 from licensor.errors import (
     CodeBlocked,
@@ -30,7 +30,6 @@ from licensor.errors import (
     LicenseLinkedElsewhere,
 )
 from licensor.models import Account
-from licensor.store.subscriptions import Subscriptions
 from licensor.web.i18n import LANGUAGES
 from licensor.web.messages import FIELD_MESSAGES
 from licensor.web.pages import SIGNED_IN, Pages, PageUnit, safe_next
@@ -69,9 +68,7 @@ def sign_up(request: Request, web: Pages, email: Field = "", password: Field = "
     web.limit("signup", request.client.host if request.client else "unknown")
     with web.unit(request, check_csrf=True) as unit:
         try:
-            Accounts(unit.session, web.keyring, web.settings, unit.now).sign_up(
-                email, password, unit.language
-            )
+            unit.accounts.sign_up(email, password, unit.language)
         except FormInvalid as error:
             return unit.render(
                 "sign_up.html", status=422, email=email, errors=_messages(unit, error.fields)
@@ -89,7 +86,7 @@ def verify_email_form(request: Request, web: Pages, token: str = "") -> Response
 @router.post("/verify-email", response_class=HTMLResponse)
 def verify_email(request: Request, web: Pages, token: Field = "") -> Response:
     with web.unit(request, check_csrf=True) as unit:
-        account = Accounts(unit.session, web.keyring, web.settings, unit.now).verify_email(token)
+        account = unit.accounts.verify_email(token)
         return unit.render("verified.html", status=200 if account else 400, ok=account is not None)
 
 
@@ -113,7 +110,7 @@ def sign_in(
     guard = signin.throttle(web)
     email_key = guard.email_key(email)
     with web.unit(request, check_csrf=True) as unit:
-        accounts = Accounts(unit.session, web.keyring, web.settings, unit.now)
+        accounts = unit.accounts
         form = {"email": email, "next": safe_next(next)}
         try:
             claimed = signin.attempt(
@@ -160,9 +157,7 @@ def sign_out(request: Request, web: Pages) -> Response:
     with web.unit(request, check_csrf=True) as unit:
         token = web.session_token(request)
         if token:
-            Accounts(unit.session, web.keyring, web.settings, unit.now).end_session(
-                token, actor=signin.actor(request)
-            )
+            unit.accounts.end_session(token, actor=signin.actor(request))
         unit.set_cookie(sessions.cookie_name(web.is_secure(request)), "")
         return unit.redirect("/")
 
@@ -186,7 +181,7 @@ def reset_request(request: Request, web: Pages, email: Field = "") -> Response:
     mail = web.limiter.hit(web.rules["reset"], "email:" + email_key) is None
     with web.unit(request, check_csrf=True) as unit:
         try:
-            Accounts(unit.session, web.keyring, web.settings, unit.now).request_password_reset(
+            unit.accounts.request_password_reset(
                 email, unit.language, mail=mail, actor=signin.actor(request), email_key=email_key
             )
         except FormInvalid as error:
@@ -204,7 +199,7 @@ def _min_password_length(account: Account | None) -> int:
 @router.get("/reset-password/choose", response_class=HTMLResponse)
 def reset_choose_form(request: Request, web: Pages, token: str = "") -> Response:
     with web.unit(request) as unit:
-        account = Accounts(unit.session, web.keyring, web.settings, unit.now).reset_account(token)
+        account = unit.accounts.reset_account(token)
         return unit.render(
             "reset_choose.html",
             status=200 if account else 400,
@@ -218,7 +213,7 @@ def reset_choose_form(request: Request, web: Pages, token: str = "") -> Response
 @router.post("/reset-password/choose", response_class=HTMLResponse)
 def reset_choose(request: Request, web: Pages, token: Field = "", password: Field = "") -> Response:
     with web.unit(request, check_csrf=True) as unit:
-        accounts = Accounts(unit.session, web.keyring, web.settings, unit.now)
+        accounts = unit.accounts
         try:
             account = accounts.reset_password(token, password, actor=signin.actor(request))
         except FormInvalid as error:
@@ -252,7 +247,7 @@ def account_home() -> Response:
 @router.get("/account/licenses", response_class=HTMLResponse)
 def licenses(request: Request, web: Pages) -> Response:
     with web.unit(request, require=SIGNED_IN) as unit:
-        rows = Portal(unit.session, web.keyring, web.settings, unit.now).licenses(unit.account)
+        rows = unit.portal.licenses(unit.account)
         return unit.render("account/licenses.html", licenses=rows, error=None, notice=None, code="")
 
 
@@ -260,8 +255,8 @@ def licenses(request: Request, web: Pages) -> Response:
 def add_code(request: Request, web: Pages, activation_code: Field = "") -> Response:
     web.limit("link", request.client.host if request.client else "unknown")
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
-        accounts = Accounts(unit.session, web.keyring, web.settings, unit.now)
-        portal = Portal(unit.session, web.keyring, web.settings, unit.now)
+        accounts = unit.accounts
+        portal = unit.portal
         error = notice = None
         try:
             linked = accounts.link_code(unit.account, activation_code)
@@ -298,14 +293,14 @@ def add_code(request: Request, web: Pages, activation_code: Field = "") -> Respo
 @router.get("/account/devices", response_class=HTMLResponse)
 def devices(request: Request, web: Pages) -> Response:
     with web.unit(request, require=SIGNED_IN) as unit:
-        rows = Portal(unit.session, web.keyring, web.settings, unit.now).devices(unit.account)
+        rows = unit.portal.devices(unit.account)
         return unit.render("account/devices.html", devices=rows, notice=None)
 
 
 @router.post("/account/devices/{device_id}/remove", response_class=HTMLResponse)
 def remove_device(request: Request, web: Pages, device_id: RowId) -> Response:
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
-        portal = Portal(unit.session, web.keyring, web.settings, unit.now)
+        portal = unit.portal
         released = portal.remove_device(unit.account, device_id)
         notice = unit._("The device was removed; {count} license seat(s) are free again.").format(
             count=released
@@ -318,7 +313,7 @@ def remove_device(request: Request, web: Pages, device_id: RowId) -> Response:
 @router.get("/account/subscriptions", response_class=HTMLResponse)
 def subscriptions(request: Request, web: Pages) -> Response:
     with web.unit(request, require=SIGNED_IN) as unit:
-        listed = Subscriptions(unit.session, web.keyring, web.settings, unit.now)
+        listed = unit.subscriptions
         return unit.render(
             "account/subscriptions.html",
             subscriptions=listed.of_account(unit.account),
@@ -329,7 +324,7 @@ def subscriptions(request: Request, web: Pages) -> Response:
 @router.post("/account/subscriptions/{subscription_id}/cancel", response_class=HTMLResponse)
 def cancel_subscription(request: Request, web: Pages, subscription_id: RowId) -> Response:
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
-        service = Subscriptions(unit.session, web.keyring, web.settings, unit.now)
+        service = unit.subscriptions
         canceled = service.cancel(unit.account, subscription_id)
         notice = unit._("Renewal is off. The license stays valid until {date}.").format(
             date=canceled.current_period_end.strftime("%Y-%m-%d")
@@ -345,9 +340,7 @@ def cancel_subscription(request: Request, web: Pages, subscription_id: RowId) ->
 def download_app(request: Request, web: Pages, subscription_id: RowId) -> Response:
     """The app's enrollment file: a one-time token the app redeems on first start (F1)."""
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
-        token = Subscriptions(unit.session, web.keyring, web.settings, unit.now).enrollment_token(
-            unit.account, subscription_id
-        )
+        token = unit.subscriptions.enrollment_token(unit.account, subscription_id)
     enrollment = {
         "format": "licensor-enrollment/1",
         "server": web.settings.url("/").rstrip("/"),
@@ -374,7 +367,7 @@ def connect_form(request: Request, web: Pages, code: str = "") -> Response:
 def connect(request: Request, web: Pages, code: Field = "") -> Response:
     web.limit("link", request.client.host if request.client else "unknown")
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
-        portal = Portal(unit.session, web.keyring, web.settings, unit.now)
+        portal = unit.portal
         try:
             linked = portal.approve_device(unit.account, code)
         except UserCodeUnknown:
@@ -395,7 +388,7 @@ def connect(request: Request, web: Pages, code: Field = "") -> Response:
 
 def render_settings(unit: PageUnit, status: int = 200, **context: object) -> Response:
     """The settings page; it shows a new authenticator secret, so it is never stored."""
-    factor = TwoFactor(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+    factor = unit.two_factor
     enrolled = factor.secret(unit.account) is not None
     secret = str(context.pop("new_secret", "")) or totp.new_secret()
     uri = totp.provisioning_uri(secret, unit.account.email, unit.web.settings.product_name)
@@ -433,9 +426,7 @@ def settings_page(request: Request, web: Pages) -> Response:
 @router.post("/account/settings/language", response_class=HTMLResponse)
 def set_language(request: Request, web: Pages, language: Field = "en") -> Response:
     with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
-        Accounts(unit.session, web.keyring, web.settings, unit.now).set_language(
-            unit.account, language
-        )
+        unit.accounts.set_language(unit.account, language)
         if language in LANGUAGES:
             unit.set_cookie("licensor_lang", language, max_age=365 * 86400)
         return unit.redirect("/account/settings")
@@ -449,7 +440,7 @@ def change_password(
         keep = unit.visitor.web_session.id if unit.visitor.web_session else None
         try:
             with signin.settings_check(unit, "password", checks_second_factor=False):
-                Accounts(unit.session, web.keyring, web.settings, unit.now).change_password(
+                unit.accounts.change_password(
                     unit.account, current_password, new_password, keep=keep
                 )
         except SignInThrottled as throttled:
@@ -477,7 +468,7 @@ def change_email(
         enrolled = unit.account.totp_secret_ciphertext is not None
         try:
             with signin.settings_check(unit, "email", checks_second_factor=enrolled):
-                Accounts(unit.session, web.keyring, web.settings, unit.now).request_email_change(
+                unit.accounts.request_email_change(
                     unit.account, password, new_email, code=email_code
                 )
         except SignInThrottled as throttled:
@@ -501,9 +492,7 @@ def confirm_email_form(request: Request, web: Pages, token: str = "") -> Respons
 @router.post("/account/email/confirm", response_class=HTMLResponse)
 def confirm_email(request: Request, web: Pages, token: Field = "") -> Response:
     with web.unit(request, check_csrf=True) as unit:
-        account = Accounts(unit.session, web.keyring, web.settings, unit.now).confirm_email_change(
-            token
-        )
+        account = unit.accounts.confirm_email_change(token)
         return unit.render(
             "confirm_email.html",
             status=200 if account else 400,

@@ -13,16 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 from licensor.audit import audit
 from licensor.clock import clock
 from licensor.config import Settings
 from licensor.db import Database, bulk_insert
-from licensor.errors import ValidationFailed
+from licensor.errors import PartnerUnknown, ValidationFailed
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing
-from licensor.models import ActivationCode, Batch, CodeOrigin
-from licensor.store.service import Store
+from licensor.models import ActivationCode, Batch, CodeOrigin, Partner
+from licensor.units import open_unit
 
 CSV_COLUMNS = ["activation_code", "plan", "plan_name", "batch", "serial"]
 MAX_BATCH = 10_000_000
@@ -57,14 +58,14 @@ def issue_codes(
         raise ValidationFailed(f"a batch holds 1 to {MAX_BATCH:,} codes")
     partial = out.with_name(out.name + ".partial")
     try:
-        with database.transaction() as session:
-            licensing = Licensing(session, keyring, settings, clock.now())
+        with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
+            session, licensing = unit.session, unit.licensing
             plan = licensing.plan(plan_code)  # an unknown plan leaves no file or folder
             partner_id = None
             if partner_slug is not None:  # an allocation: the partner sells these codes
-                partner_id = (
-                    Store(session, keyring, settings, licensing.now).partner(partner_slug).id
-                )
+                partner_id = session.scalar(select(Partner.id).where(Partner.slug == partner_slug))
+                if partner_id is None:
+                    raise PartnerUnknown(f"there is no partner {partner_slug!r}")
             origin = CodeOrigin.PARTNER_ORDER if partner_id else CodeOrigin.CARD_BATCH
             out.parent.mkdir(parents=True, exist_ok=True)
             # The file holds codes in clear, for the printer: readable by its owner only.

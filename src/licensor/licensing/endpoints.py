@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from licensor.deps import AppSettings, Db, Keys, Now, client_address, rate_limited
+from licensor.deps import Keys, Work, client_address, rate_limited
 from licensor.errors import RateLimited
 from licensor.licensing.schemas import (
     ActivationIn,
@@ -20,7 +20,7 @@ from licensor.licensing.schemas import (
     ValidateIn,
     ValidateOut,
 )
-from licensor.licensing.service import DeviceInfo, LicenseStatus, Licensing
+from licensor.licensing.service import DeviceInfo, LicenseStatus
 from licensor.licensing.validation import Validator
 from licensor.logging import log
 from licensor.problems import problem_response, problem_responses
@@ -43,12 +43,10 @@ router = APIRouter(prefix="/api/v1", tags=["licensing"])
     "the first activation asks), `license_expired` 403, `device_limit_reached` 409, "
     "`validation_failed` 422, `rate_limited` 429.",
 )
-def activate(
-    body: ActivationIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
-) -> ActivationOut:
+def activate(body: ActivationIn, work: Work) -> ActivationOut:
     device = DeviceInfo(body.device.fingerprint, body.device.name, body.device.platform)
-    with database.transaction() as session:
-        view = Licensing(session, keyring, settings, now).activate(body.activation_code, device)
+    with work.open() as unit:
+        view = unit.licensing.activate(body.activation_code, device)
     log.info("licensing.activated", public_id=view.public_id, devices_used=view.devices_used)
     return ActivationOut.model_validate(view, from_attributes=True)
 
@@ -127,12 +125,9 @@ def validation_endpoint(app: Any) -> Callable[[Request], Awaitable[Response]]:
     dependencies=[Depends(rate_limited("validation"))],
     summary="Release this device's seat so the license can move to another device",
 )
-def release(
-    body: ReleaseIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
-) -> ReleaseOut:
-    with database.transaction() as session:
-        licensing = Licensing(session, keyring, settings, now)
-        seats = licensing.release(body.license_key, body.fingerprint)
+def release(body: ReleaseIn, work: Work) -> ReleaseOut:
+    with work.open() as unit:
+        seats = unit.licensing.release(body.license_key, body.fingerprint)
     log.info("licensing.released", public_id=seats.public_id, devices_used=seats.devices_used)
     return ReleaseOut(
         status=LicenseStatus.RELEASED,

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from licensor.audit import audit
 from licensor.clock import isoformat
-from licensor.config import Settings
 from licensor.errors import CodeMalformed
-from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing, code_state, license_status
+from licensor.licensing.service import code_state, license_status
 from licensor.models import Activation, ActivationCode, License
+from licensor.units import UnitOfWork
 
 
 def lookup(
-    session: Session,
-    keyring: Keyring,
-    settings: Settings,
-    now: datetime,
+    unit: UnitOfWork,
     secret: str,
     *,
     reveal: bool,
@@ -33,7 +26,7 @@ def lookup(
     parsed = formats.parse_secret(secret)
     if parsed is None:
         raise CodeMalformed("neither an activation code nor a license key (check for typos)")
-    licensing = Licensing(session, keyring, settings, now)
+    licensing, session, now = unit.licensing, unit.session, unit.now
     code: ActivationCode | None
     license: License | None
     if parsed.kind == "activation_code":
@@ -80,11 +73,9 @@ def lookup(
             ],
         )
     if reveal:
-        audit(
-            session,
-            now,
+        unit.audit(
+            "licensing.code_revealed",
             actor=actor,
-            action="licensing.code_revealed",
             subject_type="activation_code" if code is not None else "license",
             subject_id=code.id if code is not None else (license.id if license else None),
             reason=reason,

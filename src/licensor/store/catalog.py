@@ -33,6 +33,7 @@ from licensor.store.payments import (
     load_provider,
 )
 from licensor.store.service import Store, money
+from licensor.units import open_unit
 from licensor.web.messages import FIELD_MESSAGES
 from licensor.web.pages import Pages, PageUnit, Web, sign_in_location
 
@@ -79,11 +80,11 @@ def _money(unit: PageUnit) -> Callable[[int, str], str]:
 
 
 def _checkout(unit: PageUnit) -> Checkout:
-    return Checkout(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+    return unit.checkout
 
 
 def _store(unit: PageUnit) -> Store:
-    return Store(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+    return unit.store
 
 
 def _buyer(unit: PageUnit) -> Account | None:
@@ -390,8 +391,6 @@ def _settle_callback(web: Web, provider: PaymentProvider, callback: Callback) ->
     result = provider.verify(callback)
     if result is None:
         return {"status": "ignored"}
-    with web.database.transaction() as session:
-        order = Checkout(session, web.keyring, web.settings, web.now).settle(
-            result, actor=f"payments:{provider.name}"
-        )
+    with open_unit(web.database, web.keyring, web.settings, web.now) as unit:
+        order = unit.checkout.settle(result, actor=f"payments:{provider.name}")
         return {"reference": result.reference, "status": order.status}

@@ -91,11 +91,11 @@ def new_reference() -> str:
 class Checkout(Service):
     @cached_property
     def store(self) -> Store:
-        return Store(self.session, self.keyring, self.settings, self.now)
+        return self.unit.store
 
     @cached_property
     def subscriptions(self) -> Subscriptions:
-        return Subscriptions(self.session, self.keyring, self.settings, self.now)
+        return self.unit.subscriptions
 
     # the catalog ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from licensor.deps import AppSettings, Db, Keys, Now, client_address
+from licensor.deps import Work, client_address
 from licensor.errors import (
     FormInvalid,
     InvalidPartnerKey,
@@ -130,17 +130,10 @@ PartnerClient = Annotated[PartnerCaller, Depends(_partner_caller)]
     "`validation_failed` 422 (with `errors`, one per field), `invalid_api_key` 401, "
     "`rate_limited` 429.",
 )
-def record_sale(
-    body: PartnerSaleIn,
-    caller: PartnerClient,
-    database: Db,
-    keyring: Keys,
-    settings: AppSettings,
-    now: Now,
-) -> PartnerOrderOut:
+def record_sale(body: PartnerSaleIn, caller: PartnerClient, work: Work) -> PartnerOrderOut:
     try:
-        with database.transaction() as session:
-            store = Store(session, keyring, settings, now)
+        with work.open() as unit:
+            store = unit.store
             partner = caller.authenticate(store)
             order = store.record_partner_sale(
                 partner,
@@ -172,11 +165,9 @@ def record_sale(
     summary="One of your orders, by its number",
     description="`order_unknown` 404 when you have recorded no order with this number.",
 )
-def get_order(
-    number: str, caller: PartnerClient, database: Db, keyring: Keys, settings: AppSettings, now: Now
-) -> PartnerOrderOut:
-    with database.transaction() as session:
-        store = Store(session, keyring, settings, now)
+def get_order(number: str, caller: PartnerClient, work: Work) -> PartnerOrderOut:
+    with work.open() as unit:
+        store = unit.store
         partner = caller.authenticate(store)
         # Only this partner's orders are searched: another's is as missing as none at all.
         order = store.find_order(number, partner)
@@ -191,12 +182,10 @@ def get_order(
     responses=problem_responses(401, 429),
     summary="Your allocations: the batches of codes you sell, and how many are sold",
 )
-def list_allocations(
-    caller: PartnerClient, database: Db, keyring: Keys, settings: AppSettings, now: Now
-) -> AllocationsOut:
-    with database.transaction() as session:
-        partner = caller.authenticate(Store(session, keyring, settings, now))
-        return AllocationsOut(allocations=_allocations(session, partner))
+def list_allocations(caller: PartnerClient, work: Work) -> AllocationsOut:
+    with work.open() as unit:
+        partner = caller.authenticate(unit.store)
+        return AllocationsOut(allocations=_allocations(unit.session, partner))
 
 
 def _order_out(store: Store, order: Order) -> PartnerOrderOut:

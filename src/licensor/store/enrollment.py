@@ -6,12 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from licensor.deps import AppSettings, Db, Keys, Now, rate_limited
+from licensor.deps import Work, rate_limited
 from licensor.licensing.schemas import ActivationOut, DeviceIn
 from licensor.licensing.service import DeviceInfo
 from licensor.logging import log
 from licensor.problems import problem_responses
-from licensor.store.subscriptions import Subscriptions
 
 router = APIRouter(prefix="/api/v1", tags=["store"])
 
@@ -31,11 +30,9 @@ class EnrollmentIn(BaseModel):
     dependencies=[Depends(rate_limited("activation"))],
     summary="Activate with the one-time token of an installer downloaded from My Account",
 )
-def enroll(
-    body: EnrollmentIn, database: Db, keyring: Keys, settings: AppSettings, now: Now
-) -> ActivationOut:
+def enroll(body: EnrollmentIn, work: Work) -> ActivationOut:
     device = DeviceInfo(body.device.fingerprint, body.device.name, body.device.platform)
-    with database.transaction() as session:
-        view = Subscriptions(session, keyring, settings, now).enroll(body.token, device)
+    with work.open() as unit:
+        view = unit.subscriptions.enroll(body.token, device)
     log.info("store.enrolled", public_id=view.public_id, devices_used=view.devices_used)
     return ActivationOut.model_validate(view, from_attributes=True)

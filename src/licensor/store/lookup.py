@@ -28,7 +28,7 @@ from licensor.accounts.service import normalize_email
 from licensor.audit import audit
 from licensor.models import AuditEvent, Order, OrderStatus
 from licensor.ratelimit import Rule
-from licensor.store.service import Store, order_number_key
+from licensor.store.service import order_number_key
 from licensor.units import Service
 
 JOB = "store.order_lookup"
@@ -95,7 +95,7 @@ class OrderLookup(Service):
         if match is not None and self._resent_lately(match) >= self._resends.limit:
             action = HELD_BACK
         elif match is not None:
-            store = Store(self.session, self.keyring, self.settings, self.now)
+            store = self.unit.store
             if match.partner is None:
                 store.send_confirmation(match, again=True)
             else:

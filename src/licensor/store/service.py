@@ -18,12 +18,10 @@ from typing import Any
 from babel.numbers import format_currency
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from licensor.accounts.service import email_problem, normalize_email
 from licensor.audit import audit
 from licensor.clock import isoformat
-from licensor.config import Settings
 from licensor.errors import (
     CodeMalformed,
     CodeNotAllocated,
@@ -37,7 +35,6 @@ from licensor.errors import (
     PartnerUnknown,
     ValidationFailed,
 )
-from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing
 from licensor.models import (
@@ -126,9 +123,9 @@ class PlacedOrder:
 
 
 class Store(Service):
-    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
-        super().__init__(session, keyring, settings, now)
-        self.licensing = Licensing(session, keyring, settings, now)
+    @property
+    def licensing(self) -> Licensing:
+        return self.unit.licensing
 
     # partners --------------------------------------------------------------------------
 

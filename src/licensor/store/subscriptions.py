@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from licensor.audit import audit
 from licensor.errors import LicensorError, NotFound
-from licensor.licensing.service import DeviceInfo, LicenseView, Licensing
+from licensor.licensing.service import DeviceInfo, LicenseView
 from licensor.logging import log
 from licensor.models import (
     Account,
@@ -129,7 +129,7 @@ class Subscriptions(Service):
         """A paid subscription from now: its license exists at once, ready for the
         account's devices (no code)."""
         period_end = self.now + timedelta(days=plan.term_days)
-        license = Licensing(self.session, self.keyring, self.settings, self.now).new_license(
+        license = self.unit.licensing.new_license(
             plan, expires_at=period_end + self.grace, code=None
         )
         subscription = Subscription(
@@ -425,9 +425,7 @@ class Subscriptions(Service):
             return None
         try:
             with self.session.begin_nested():
-                view = Licensing(self.session, self.keyring, self.settings, self.now).take_seat(
-                    self._license(subscription), device
-                )
+                view = self.unit.licensing.take_seat(self._license(subscription), device)
         except LicensorError:  # no free seat, or the license ended: the device stays as it is
             return None
         if known is None:  # registered just now, by this connection: the account's machine
@@ -466,9 +464,7 @@ class Subscriptions(Service):
         subscription = self.session.get(Subscription, row.subscription_id)
         assert subscription is not None
         license = self._license(subscription)
-        view = Licensing(self.session, self.keyring, self.settings, self.now).take_seat(
-            license, device
-        )
+        view = self.unit.licensing.take_seat(license, device)
         row.used_at = self.now
         row.note = device.name[:200]
         enrolled = self.session.scalar(

@@ -44,7 +44,8 @@ from licensor.store.payments import (
     PaymentUnavailable,
     RecurringCharge,
 )
-from licensor.store.subscriptions import Charge, RenewalOutcome, RenewalRun, Subscriptions
+from licensor.store.subscriptions import Charge, RenewalOutcome, RenewalRun
+from licensor.units import open_unit
 
 BATCH = 100
 RENEWALS_EVERY = timedelta(minutes=1)
@@ -58,8 +59,8 @@ def run_due(
     counts = dict.fromkeys(RenewalOutcome, 0)
     after_id = 0
     while True:
-        with database.transaction() as session:
-            due = Subscriptions(session, keyring, settings, now).due(after_id=after_id, limit=BATCH)
+        with open_unit(database, keyring, settings, now, actor="worker") as unit:
+            due = unit.subscriptions.due(after_id=after_id, limit=BATCH)
         for renewal in due:
             result: PaymentResult | None = None
             if renewal.charge is not None:
@@ -80,10 +81,8 @@ def run_due(
                         answered=result.reference,
                     )
                     result = None
-            with database.transaction() as session:
-                outcome = Subscriptions(session, keyring, settings, now).settle_renewal(
-                    renewal, result
-                )
+            with open_unit(database, keyring, settings, now, actor="worker") as unit:
+                outcome = unit.subscriptions.settle_renewal(renewal, result)
             counts[outcome] += 1
             if outcome != RenewalOutcome.UNCHANGED:
                 log.info(f"store.subscription_{outcome}", subscription=renewal.subscription_id)
@@ -166,7 +165,5 @@ class PeriodicRenewals:
 @jobs.handler(lookup.JOB, max_attempts=5)
 def order_lookup(context: jobs.JobContext, payload: dict[str, Any]) -> None:
     """Match a lookup against the orders and mail the order's own address (F5)."""
-    with context.database.transaction() as session:
-        lookup.OrderLookup(session, context.keyring, context.settings, context.now()).run(
-            payload["sealed"]
-        )
+    with context.unit() as unit:
+        unit.order_lookup.run(payload["sealed"])

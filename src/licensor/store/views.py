@@ -19,8 +19,8 @@ from fastapi.responses import HTMLResponse, Response
 from licensor.accounts.service import email_problem
 from licensor.deps import client_address
 from licensor.models import Partner
-from licensor.store.lookup import LookupRequest, OrderLookup
-from licensor.store.service import Store, order_number_key
+from licensor.store.lookup import LookupRequest
+from licensor.store.service import order_number_key
 from licensor.web.messages import FIELD_MESSAGES
 from licensor.web.pages import Pages, PageUnit
 
@@ -82,7 +82,7 @@ def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
 @router.get("/orders/lookup", response_class=HTMLResponse)
 def lookup_form(request: Request, web: Pages) -> Response:
     with web.unit(request) as unit:
-        partners = Store(unit.session, web.keyring, web.settings, unit.now).partners()
+        partners = unit.store.partners()
         return unit.render("order_lookup.html", form=LookupForm(), partners=partners, errors={})
 
 
@@ -98,7 +98,7 @@ def lookup(
 ) -> Response:
     web.limit("lookup", client_address(request))
     with web.unit(request, check_csrf=True) as unit:
-        store = Store(unit.session, web.keyring, web.settings, unit.now)
+        store = unit.store
         partners = store.partners()
         form = LookupForm(order_number, purchased_on, name, email, where)
         errors = _problems(form, partners, unit.now.date())
@@ -112,7 +112,7 @@ def lookup(
             )
         # Limited per address (above); how often one order is mailed again is the
         # worker's to limit, counting only lookups that matched (store/lookup.py).
-        OrderLookup(unit.session, web.keyring, web.settings, unit.now).request(
+        unit.order_lookup.request(
             LookupRequest(
                 number=order_number,
                 purchased_on=(
@@ -131,5 +131,5 @@ def lookup(
 @router.get("/partners", response_class=HTMLResponse)
 def partner_directory(request: Request, web: Pages) -> Response:
     with web.unit(request) as unit:
-        partners = Store(unit.session, web.keyring, web.settings, unit.now).partners()
+        partners = unit.store.partners()
         return unit.render("partners.html", partners=partners)

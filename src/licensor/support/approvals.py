@@ -25,7 +25,6 @@ from licensor.audit import audit
 from licensor.clock import mail_time
 from licensor.errors import FormInvalid, LicenseLinkedElsewhere, NotFound, OrderLinkedElsewhere
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing
 from licensor.models import (
     Account,
     ActivationCode,
@@ -249,7 +248,7 @@ class Approvals(Service):
         return order, code
 
     def masked(self, code: ActivationCode) -> str:
-        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+        licensing = self.unit.licensing
         return formats.mask_code(licensing.reveal_code(code))
 
     def plan(self, order: Order | None, code: ActivationCode | None) -> str:

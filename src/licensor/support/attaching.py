@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from licensor.accounts.service import Accounts, mask_email, normalize_email
+from licensor.accounts.service import mask_email, normalize_email
 from licensor.audit import audit
 from licensor.clock import mail_time
 from licensor.errors import (
@@ -39,7 +39,7 @@ from licensor.models import (
     SupportRequest,
 )
 from licensor.support.approvals import Approvals, owner_actor
-from licensor.support.desk import Desk, record_action
+from licensor.support.desk import record_action
 from licensor.units import Service
 
 
@@ -61,7 +61,7 @@ class Attaching(Service):
 
     @property
     def approvals(self) -> Approvals:
-        return Approvals(self.session, self.keyring, self.settings, self.now)
+        return self.unit.approvals
 
     # the agent's click ------------------------------------------------------------------
 
@@ -100,9 +100,10 @@ class Attaching(Service):
         elif order is not None:
             at_once = _own_address(order.customer_email, account)
         else:
-            at_once = code.license is not None and code.license.id in Desk(
-                self.session, self.keyring, self.settings, self.now
-            ).verified_license_ids(request)
+            at_once = (
+                code.license is not None
+                and code.license.id in self.unit.desk.verified_license_ids(request)
+            )
         if not at_once:
             asked = self.approvals.ask(
                 agent, request, account, order=order, code=code, reason=reason
@@ -181,7 +182,7 @@ class Attaching(Service):
     ) -> Attached:
         order.account_id = account.id
         attached = there = elsewhere = 0
-        accounts = Accounts(self.session, self.keyring, self.settings, self.now)
+        accounts = self.unit.accounts
         codes = self.session.scalars(
             select(ActivationCode)
             .where(ActivationCode.order_id == order.id)
@@ -222,7 +223,7 @@ class Attaching(Service):
         reason: str,
         **extra: Any,
     ) -> Attached:
-        accounts = Accounts(self.session, self.keyring, self.settings, self.now)
+        accounts = self.unit.accounts
         linked = accounts.attach_code(
             account, code, code.license, None, via="support", order_told_by_caller=True
         )

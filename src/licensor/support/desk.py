@@ -18,7 +18,6 @@ from sqlalchemy import ColumnElement, func, or_, select
 from licensor.audit import audit
 from licensor.errors import FormInvalid, LicenseKeyMalformed, LicenseUnknown, NotFound
 from licensor.licensing import formats
-from licensor.licensing.service import Licensing
 from licensor.models import (
     Account,
     Attachment,
@@ -249,7 +248,7 @@ class Desk(Service):
         return entries
 
     def screenshots(self, request: SupportRequest) -> list[Screenshot]:
-        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+        licensing = self.unit.licensing
         shown = []
         for attachment in request.attachments:
             reading = ocr_reading(self.keyring, attachment)
@@ -282,7 +281,7 @@ class Desk(Service):
     def verified_license_ids(self, request: SupportRequest) -> set[int]:
         """Licenses this request shows: a screenshot's key read with its check value
         holding, or a key an agent read by eye from a screenshot and confirmed."""
-        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+        licensing = self.unit.licensing
         found = set()
         for attachment in request.attachments:
             reading = ocr_reading(self.keyring, attachment)
@@ -307,7 +306,7 @@ class Desk(Service):
             raise FormInvalid({"license_key": "no_screenshot"})
         if not text.strip():
             raise FormInvalid({"license_key": "required"})
-        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+        licensing = self.unit.licensing
         try:
             license = licensing.find_license(text)
         except LicenseKeyMalformed:

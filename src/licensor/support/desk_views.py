@@ -120,15 +120,15 @@ def _problems(unit: PageUnit, fields: dict[str, str], form: str = "") -> dict[st
 
 
 def _desk(unit: PageUnit) -> Desk:
-    return Desk(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+    return unit.desk
 
 
 def _recovery(unit: PageUnit) -> Recovery:
-    return Recovery(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+    return unit.recovery
 
 
 def _attaching(unit: PageUnit) -> Attaching:
-    return Attaching(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+    return unit.attaching
 
 
 def _render(unit: PageUnit, template: str, status: int = 200, **context: Any) -> HTMLResponse:

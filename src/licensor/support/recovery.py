@@ -19,12 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from licensor.accounts.service import mask_email, normalize_email
 from licensor.audit import audit
 from licensor.clock import mail_time
-from licensor.config import Settings
 from licensor.errors import (
     CodeUnknown,
     DestinationNotOfRecord,
@@ -32,7 +30,6 @@ from licensor.errors import (
     LicenseUnknown,
     NotFound,
 )
-from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.service import Licensing, code_state, license_status
 from licensor.models import (
@@ -48,7 +45,7 @@ from licensor.models import (
     SupportRequest,
 )
 from licensor.store.service import order_number_key
-from licensor.support.desk import Desk, record_action
+from licensor.support.desk import record_action
 from licensor.units import Service
 
 _PUBLIC_ID = re.compile(r"^LIC-?[0-9A-Z]{4}-?[0-9A-Z]{4}$")
@@ -168,9 +165,9 @@ def classify(text: str) -> str:
 class Recovery(Service):
     """Lookups and actions on codes, licenses and orders, bound to one unit of work."""
 
-    def __init__(self, session: Session, keyring: Keyring, settings: Settings, now: datetime):
-        super().__init__(session, keyring, settings, now)
-        self.licensing = Licensing(session, keyring, settings, now)
+    @property
+    def licensing(self) -> Licensing:
+        return self.unit.licensing
 
     # lookup ----------------------------------------------------------------------------
 
@@ -358,9 +355,9 @@ class Recovery(Service):
             order = self.session.get_one(Order, code.order_id)
             found.append(Destination("order", order.customer_email, order.language, False))
         of_record = {destination.email for destination in found}
-        shown = code.license is not None and code.license.id in Desk(
-            self.session, self.keyring, self.settings, self.now
-        ).verified_license_ids(request)
+        shown = code.license is not None and code.license.id in self.unit.desk.verified_license_ids(
+            request
+        )
         if shown or request.customer_email in of_record:
             requester = Destination("request", request.customer_email, request.language, shown)
             found = [requester, *(d for d in found if d.email != requester.email)]
@@ -447,7 +444,7 @@ class Recovery(Service):
             destination=chosen.role,
             reason=reason,
         )
-        desk = Desk(self.session, self.keyring, self.settings, self.now)
+        desk = self.unit.desk
         desk.set_status(agent, request, then)
         self.session.flush()
         return chosen

@@ -18,7 +18,6 @@ from licensor.accounts.service import email_problem, new_token, normalize_email,
 from licensor.audit import audit
 from licensor.errors import FormInvalid, LicenseUnknown, NotFound
 from licensor.licensing.formats import readable_number
-from licensor.licensing.service import Licensing
 from licensor.models import (
     Account,
     Attachment,
@@ -332,7 +331,7 @@ class Support(Service):
     def _redacted(self, text: str) -> str:
         """What the customer wrote, without a code or key in clear: the thread is stored
         and searched in clear. A key becomes its license's public ID, which the desk opens."""
-        licensing = Licensing(self.session, self.keyring, self.settings, self.now)
+        licensing = self.unit.licensing
 
         def public_id_of(license_key: str) -> str | None:
             try:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from licensor import jobs
 from licensor.logging import log
 from licensor.models import Attachment, OcrStatus
-from licensor.support.approvals import EXPIRE_JOB, Approvals
+from licensor.support.approvals import EXPIRE_JOB
 from licensor.support.attachments import load_attachment, seal_reading
 
 READ_KEY = "support.read_key"
@@ -80,7 +80,5 @@ def read_key(context: jobs.JobContext, payload: dict[str, Any]) -> None:
 @jobs.handler(EXPIRE_JOB)
 def expire_attach_approval(context: jobs.JobContext, payload: dict[str, Any]) -> None:
     """Due at the question's expiry (a no-op if it was answered): audited, on the thread."""
-    with context.database.transaction() as session:
-        Approvals(session, context.keyring, context.settings, context.now()).expire(
-            payload["approval_id"]
-        )
+    with context.unit() as unit:
+        unit.approvals.expire(payload["approval_id"])

@@ -26,8 +26,6 @@ from licensor.errors import (
 )
 from licensor.models import Account, Attachment, Author, RequestStatus, Topic
 from licensor.ratelimit import enforce
-from licensor.support.approvals import Approvals
-from licensor.support.attaching import Attaching
 from licensor.support.attachments import (
     MAX_FILE_BYTES,
     MAX_FILES,
@@ -167,7 +165,7 @@ def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
 
 
 def _support(unit: PageUnit) -> Support:
-    return Support(unit.session, unit.web.keyring, unit.web.settings, unit.now)
+    return unit.support
 
 
 def _customer(unit: PageUnit) -> Account | None:
@@ -349,9 +347,7 @@ def _attach_page(
     error: str | None = None,
 ) -> Response:
     if question is None and outcome is None:
-        question = Approvals(unit.session, unit.web.keyring, unit.web.settings, unit.now).question(
-            token
-        )
+        question = unit.approvals.question(token)
         status = status if question is not None else 404
     return _private(
         unit.render(
@@ -377,7 +373,7 @@ def attach_answer(
     request: Request, web: Pages, token: str, decision: Annotated[str, Form()] = ""
 ) -> Response:
     with web.unit(request, check_csrf=True) as unit:
-        attaching = Attaching(unit.session, web.keyring, web.settings, unit.now)
+        attaching = unit.attaching
         question = attaching.approvals.question(token)
         if question is None:
             return _attach_page(unit, token, 400, outcome="gone")

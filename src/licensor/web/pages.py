@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +28,7 @@ from licensor.keys import Keyring
 from licensor.mail import dev_mailbox
 from licensor.models import Account, WebSession
 from licensor.ratelimit import RateLimiter, Rule, enforce
+from licensor.units import UnitOfWork
 from licensor.web import csrf, i18n
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -126,25 +127,29 @@ class Visitor:
         return self.web_session is not None and self.web_session.password_change_required
 
 
-@dataclass
-class PageUnit:
-    """One page request's transaction, visitor and language."""
+class PageUnit(UnitOfWork):
+    """One page request's unit of work (its services by name: ``unit.accounts``), with its
+    visitor, language and the cookies its answer sets."""
 
-    request: Request
-    session: Session
-    visitor: Visitor
-    language: str
-    web: Web
-    cookies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    def __init__(
+        self, request: Request, session: Session, visitor: Visitor, language: str, web: Web
+    ) -> None:
+        actor = (
+            f"account:{visitor.account.id}"
+            if visitor.account is not None
+            else f"web:{request.client.host if request.client else 'unknown'}"
+        )
+        super().__init__(session, web.keyring, web.settings, web.now, actor=actor)
+        self.request = request
+        self.visitor = visitor
+        self.language = language
+        self.web = web
+        self.cookies: list[tuple[str, str, dict[str, Any]]] = []
 
     @property
     def account(self) -> Account:
         assert self.visitor.account is not None
         return self.visitor.account
-
-    @property
-    def now(self) -> datetime:
-        return self.web.now
 
     def _(self, message: str) -> str:
         return i18n.translator(self.language).gettext(message)
