@@ -32,6 +32,7 @@ test: $(VENV)/.dev-installed lint typecheck pytest-sqlite pytest-postgres
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy

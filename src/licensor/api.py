@@ -31,7 +31,6 @@ from licensor.licensing.endpoints import router as licensing_router
 from licensor.licensing.validation import Validator
 from licensor.logging import configure_logging, log
 from licensor.mail import dev_mailbox
-from licensor.mail.views import router as mailbox_pages
 from licensor.problems import PROBLEM, problem, problem_response
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
 from licensor.readiness import Readiness
@@ -44,6 +43,7 @@ from licensor.support.views import router as support_pages
 from licensor.web import i18n
 from licensor.web.help import router as help_pages
 from licensor.web.i18n import N_
+from licensor.web.mailbox import router as mailbox_pages
 from licensor.web.pages import (
     ENVIRONMENT,
     SignInRequired,

@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import JSONResponse
-
-from licensor.licensing.schemas import Problem
+from pydantic import BaseModel
 
 PROBLEM = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with Licensor's stable ``code``."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
 
 
 def problem(

@@ -20,9 +20,9 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.mail.views import router as mailbox_pages
 from licensor.models import Account, Base, Device
 from licensor.units import UnitOfWork
+from licensor.web.mailbox import router as mailbox_pages
 from tests.accounts.factories import (
     SESSION_COOKIE,
     Browser,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from licensor.accounts import passwords, sessions, totp
+from licensor.accounts import passwords, totp
 from licensor.audit import audit
 from licensor.clock import mail_time
 from licensor.errors import (
@@ -41,6 +41,7 @@ from licensor.models import (
     WebSession,
 )
 from licensor.units import Service
+from licensor.web import sessions
 
 VERIFY_HOURS = 48
 RESET_HOURS = 1

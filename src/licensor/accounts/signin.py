@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from fastapi import Request
 from fastapi.responses import Response
 
-from licensor.accounts import sessions
 from licensor.accounts.throttle import (
     KNOWN_BROWSER_COOKIE,
     KNOWN_BROWSER_DAYS,
@@ -21,6 +20,7 @@ from licensor.accounts.throttle import (
 from licensor.deps import client_address
 from licensor.errors import FormInvalid
 from licensor.models import Account
+from licensor.web import sessions
 from licensor.web.i18n import LANGUAGES
 from licensor.web.pages import PageUnit, Web, safe_next
 

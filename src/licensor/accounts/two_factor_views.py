@@ -15,14 +15,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from licensor.accounts import sessions, signin, totp
+from licensor.accounts import signin, totp
 from licensor.accounts.throttle import SignInThrottled
 from licensor.accounts.two_factor import TwoFactor, qr_svg
 from licensor.accounts.views import render_settings, render_settings_throttled
 from licensor.deps import client_address
 from licensor.errors import FormInvalid
+from licensor.web import sessions
+from licensor.web.access import CustomerPage, PublicPage
 from licensor.web.messages import FIELD_MESSAGES
-from licensor.web.pages import SIGNED_IN, Pages, PageUnit, safe_next
+from licensor.web.pages import Pages, PageUnit, safe_next
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,8 +66,8 @@ def _recovery_codes_page(unit: PageUnit, codes: list[str], next_path: str) -> Re
 
 
 @router.get("/sign-in/two-factor", response_class=HTMLResponse)
-def two_factor_form(request: Request, web: Pages, next: str = "") -> Response:
-    with web.unit(request) as unit:
+def two_factor_form(request: Request, page: PublicPage, next: str = "") -> Response:
+    with page.open() as unit:
         if not unit.visitor.half_signed_in:
             return unit.redirect("/sign-in")
         if stale := _stale_pending_session(unit):
@@ -76,13 +78,15 @@ def two_factor_form(request: Request, web: Pages, next: str = "") -> Response:
 
 
 @router.post("/sign-in/two-factor", response_class=HTMLResponse)
-def two_factor(request: Request, web: Pages, code: Field = "", next: Field = "") -> Response:
+def two_factor(
+    request: Request, web: Pages, page: PublicPage, code: Field = "", next: Field = ""
+) -> Response:
     """The code from the app, or a recovery code (each once). Failures count for the
     account as wrong passwords do, so the step cannot be used to guess codes."""
     address = client_address(request)
     web.limit("signin", address)
     guard = signin.throttle(web)
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         web_session = unit.visitor.web_session
         if web_session is None or not unit.visitor.half_signed_in:
             return unit.redirect("/sign-in")
@@ -120,9 +124,9 @@ def two_factor(request: Request, web: Pages, code: Field = "", next: Field = "")
 
 
 @router.get("/sign-in/two-factor/enrol", response_class=HTMLResponse)
-def first_enrolment_form(request: Request, web: Pages, next: str = "") -> Response:
+def first_enrolment_form(request: Request, page: PublicPage, next: str = "") -> Response:
     """A staff account's first sign-in: two-factor is set up before anything else opens."""
-    with web.unit(request) as unit:
+    with page.open() as unit:
         if not unit.visitor.half_signed_in:
             return unit.redirect("/sign-in")
         if stale := _stale_pending_session(unit):
@@ -156,10 +160,15 @@ def _enrolment_page(
 
 @router.post("/sign-in/two-factor/enrol", response_class=HTMLResponse)
 def first_enrolment(
-    request: Request, web: Pages, secret: Field = "", code: Field = "", next: Field = ""
+    request: Request,
+    web: Pages,
+    page: PublicPage,
+    secret: Field = "",
+    code: Field = "",
+    next: Field = "",
 ) -> Response:
     web.limit("signin", client_address(request))
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         web_session = unit.visitor.web_session
         if web_session is None or not unit.visitor.half_signed_in:
             return unit.redirect("/sign-in")
@@ -199,7 +208,7 @@ def first_enrolment(
 @router.post("/account/settings/two-factor", response_class=HTMLResponse)
 def enrol_two_factor(
     request: Request,
-    web: Pages,
+    page: CustomerPage,
     secret: Field = "",
     enrol_password: Field = "",
     enrol_current_code: Field = "",
@@ -207,7 +216,7 @@ def enrol_two_factor(
 ) -> Response:
     """Turn two-factor on, or move it to a new app: the password, and the current code
     (or a recovery code) when one is enrolled, then a code from the new app."""
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+    with page.open() as unit:
         replacing = unit.account.totp_secret_ciphertext is not None
         try:
             with signin.settings_check(unit, "two_factor_enrol", checks_second_factor=replacing):
@@ -229,9 +238,12 @@ def enrol_two_factor(
 
 @router.post("/account/settings/two-factor/recovery-codes", response_class=HTMLResponse)
 def new_recovery_codes(
-    request: Request, web: Pages, codes_password: Field = "", codes_code: Field = ""
+    request: Request,
+    page: CustomerPage,
+    codes_password: Field = "",
+    codes_code: Field = "",
 ) -> Response:
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+    with page.open() as unit:
         try:
             with signin.settings_check(unit, "recovery_codes", checks_second_factor=True):
                 codes = _factor(unit).regenerate_recovery_codes(
@@ -247,9 +259,12 @@ def new_recovery_codes(
 
 @router.post("/account/settings/two-factor/disable", response_class=HTMLResponse)
 def disable_two_factor(
-    request: Request, web: Pages, disable_password: Field = "", disable_code: Field = ""
+    request: Request,
+    page: CustomerPage,
+    disable_password: Field = "",
+    disable_code: Field = "",
 ) -> Response:
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+    with page.open() as unit:
         try:
             with signin.settings_check(unit, "two_factor_disable", checks_second_factor=True):
                 _factor(unit).disable(

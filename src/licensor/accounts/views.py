@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from licensor.accounts import passwords, sessions, signin, totp
+from licensor.accounts import passwords, signin, totp
 from licensor.accounts.portal import UserCodeUnknown
 from licensor.accounts.service import has_second_factor
 from licensor.accounts.throttle import SignInThrottled
@@ -30,9 +30,11 @@ from licensor.errors import (
     LicenseLinkedElsewhere,
 )
 from licensor.models import Account
+from licensor.web import sessions
+from licensor.web.access import CustomerPage, PublicPage
 from licensor.web.i18n import LANGUAGES
 from licensor.web.messages import FIELD_MESSAGES
-from licensor.web.pages import SIGNED_IN, Pages, PageUnit, safe_next
+from licensor.web.pages import Pages, PageUnit, safe_next
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,8 +51,8 @@ def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, web: Pages) -> Response:
-    with web.unit(request) as unit:
+def home(request: Request, page: PublicPage) -> Response:
+    with page.open() as unit:
         return unit.render("home.html")
 
 
@@ -58,15 +60,17 @@ def home(request: Request, web: Pages) -> Response:
 
 
 @router.get("/sign-up", response_class=HTMLResponse)
-def sign_up_form(request: Request, web: Pages) -> Response:
-    with web.unit(request) as unit:
+def sign_up_form(request: Request, page: PublicPage) -> Response:
+    with page.open() as unit:
         return unit.render("sign_up.html", errors={}, email="")
 
 
 @router.post("/sign-up", response_class=HTMLResponse)
-def sign_up(request: Request, web: Pages, email: Field = "", password: Field = "") -> Response:
+def sign_up(
+    request: Request, web: Pages, page: PublicPage, email: Field = "", password: Field = ""
+) -> Response:
     web.limit("signup", request.client.host if request.client else "unknown")
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         try:
             unit.accounts.sign_up(email, password, unit.language)
         except FormInvalid as error:
@@ -77,15 +81,15 @@ def sign_up(request: Request, web: Pages, email: Field = "", password: Field = "
 
 
 @router.get("/verify-email", response_class=HTMLResponse)
-def verify_email_form(request: Request, web: Pages, token: str = "") -> Response:
+def verify_email_form(request: Request, page: PublicPage, token: str = "") -> Response:
     # A button, not the GET itself: mail scanners follow links.
-    with web.unit(request) as unit:
+    with page.open() as unit:
         return unit.render("verify_email.html", token=token)
 
 
 @router.post("/verify-email", response_class=HTMLResponse)
-def verify_email(request: Request, web: Pages, token: Field = "") -> Response:
-    with web.unit(request, check_csrf=True) as unit:
+def verify_email(request: Request, page: PublicPage, token: Field = "") -> Response:
+    with page.open() as unit:
         account = unit.accounts.verify_email(token)
         return unit.render("verified.html", status=200 if account else 400, ok=account is not None)
 
@@ -94,14 +98,19 @@ def verify_email(request: Request, web: Pages, token: Field = "") -> Response:
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_form(request: Request, web: Pages, next: str = "") -> Response:
-    with web.unit(request) as unit:
+def sign_in_form(request: Request, page: PublicPage, next: str = "") -> Response:
+    with page.open() as unit:
         return unit.render("sign_in.html", error=None, email="", next=safe_next(next))
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
 def sign_in(
-    request: Request, web: Pages, email: Field = "", password: Field = "", next: Field = ""
+    request: Request,
+    web: Pages,
+    page: PublicPage,
+    email: Field = "",
+    password: Field = "",
+    next: Field = "",
 ) -> Response:
     """The password step. Throttled per (email, address) pair and per email (see
     accounts/throttle.py), never per email alone, so nobody can lock the owner out."""
@@ -109,7 +118,7 @@ def sign_in(
     web.limit("signin", address)
     guard = signin.throttle(web)
     email_key = guard.email_key(email)
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         accounts = unit.accounts
         form = {"email": email, "next": safe_next(next)}
         try:
@@ -153,8 +162,8 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out(request: Request, web: Pages) -> Response:
-    with web.unit(request, check_csrf=True) as unit:
+def sign_out(request: Request, web: Pages, page: PublicPage) -> Response:
+    with page.open() as unit:
         token = web.session_token(request)
         if token:
             unit.accounts.end_session(token, actor=signin.actor(request))
@@ -166,20 +175,20 @@ def sign_out(request: Request, web: Pages) -> Response:
 
 
 @router.get("/reset-password", response_class=HTMLResponse)
-def reset_form(request: Request, web: Pages) -> Response:
-    with web.unit(request) as unit:
+def reset_form(request: Request, page: PublicPage) -> Response:
+    with page.open() as unit:
         return unit.render("reset_request.html", errors={}, email="")
 
 
 @router.post("/reset-password", response_class=HTMLResponse)
-def reset_request(request: Request, web: Pages, email: Field = "") -> Response:
+def reset_request(request: Request, web: Pages, page: PublicPage, email: Field = "") -> Response:
     """Per address the sign-up limit; per email at most ``reset_rate`` mails: further
     requests get the same page and send nothing (the links already sent keep working)."""
     address = client_address(request)
     web.limit("signup", address)
     email_key = signin.throttle(web).email_key(email)
     mail = web.limiter.hit(web.rules["reset"], "email:" + email_key) is None
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         try:
             unit.accounts.request_password_reset(
                 email, unit.language, mail=mail, actor=signin.actor(request), email_key=email_key
@@ -197,8 +206,8 @@ def _min_password_length(account: Account | None) -> int:
 
 
 @router.get("/reset-password/choose", response_class=HTMLResponse)
-def reset_choose_form(request: Request, web: Pages, token: str = "") -> Response:
-    with web.unit(request) as unit:
+def reset_choose_form(request: Request, page: PublicPage, token: str = "") -> Response:
+    with page.open() as unit:
         account = unit.accounts.reset_account(token)
         return unit.render(
             "reset_choose.html",
@@ -211,8 +220,10 @@ def reset_choose_form(request: Request, web: Pages, token: str = "") -> Response
 
 
 @router.post("/reset-password/choose", response_class=HTMLResponse)
-def reset_choose(request: Request, web: Pages, token: Field = "", password: Field = "") -> Response:
-    with web.unit(request, check_csrf=True) as unit:
+def reset_choose(
+    request: Request, web: Pages, page: PublicPage, token: Field = "", password: Field = ""
+) -> Response:
+    with page.open() as unit:
         accounts = unit.accounts
         try:
             account = accounts.reset_password(token, password, actor=signin.actor(request))
@@ -245,16 +256,18 @@ def account_home() -> Response:
 
 
 @router.get("/account/licenses", response_class=HTMLResponse)
-def licenses(request: Request, web: Pages) -> Response:
-    with web.unit(request, require=SIGNED_IN) as unit:
+def licenses(request: Request, page: CustomerPage) -> Response:
+    with page.open() as unit:
         rows = unit.portal.licenses(unit.account)
         return unit.render("account/licenses.html", licenses=rows, error=None, notice=None, code="")
 
 
 @router.post("/account/licenses", response_class=HTMLResponse)
-def add_code(request: Request, web: Pages, activation_code: Field = "") -> Response:
+def add_code(
+    request: Request, web: Pages, page: CustomerPage, activation_code: Field = ""
+) -> Response:
     web.limit("link", request.client.host if request.client else "unknown")
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+    with page.open() as unit:
         accounts = unit.accounts
         portal = unit.portal
         error = notice = None
@@ -291,15 +304,15 @@ def add_code(request: Request, web: Pages, activation_code: Field = "") -> Respo
 
 
 @router.get("/account/devices", response_class=HTMLResponse)
-def devices(request: Request, web: Pages) -> Response:
-    with web.unit(request, require=SIGNED_IN) as unit:
+def devices(request: Request, page: CustomerPage) -> Response:
+    with page.open() as unit:
         rows = unit.portal.devices(unit.account)
         return unit.render("account/devices.html", devices=rows, notice=None)
 
 
 @router.post("/account/devices/{device_id}/remove", response_class=HTMLResponse)
-def remove_device(request: Request, web: Pages, device_id: RowId) -> Response:
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+def remove_device(request: Request, page: CustomerPage, device_id: RowId) -> Response:
+    with page.open() as unit:
         portal = unit.portal
         released = portal.remove_device(unit.account, device_id)
         notice = unit._("The device was removed; {count} license seat(s) are free again.").format(
@@ -311,8 +324,8 @@ def remove_device(request: Request, web: Pages, device_id: RowId) -> Response:
 
 
 @router.get("/account/subscriptions", response_class=HTMLResponse)
-def subscriptions(request: Request, web: Pages) -> Response:
-    with web.unit(request, require=SIGNED_IN) as unit:
+def subscriptions(request: Request, page: CustomerPage) -> Response:
+    with page.open() as unit:
         listed = unit.subscriptions
         return unit.render(
             "account/subscriptions.html",
@@ -322,8 +335,8 @@ def subscriptions(request: Request, web: Pages) -> Response:
 
 
 @router.post("/account/subscriptions/{subscription_id}/cancel", response_class=HTMLResponse)
-def cancel_subscription(request: Request, web: Pages, subscription_id: RowId) -> Response:
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+def cancel_subscription(request: Request, page: CustomerPage, subscription_id: RowId) -> Response:
+    with page.open() as unit:
         service = unit.subscriptions
         canceled = service.cancel(unit.account, subscription_id)
         notice = unit._("Renewal is off. The license stays valid until {date}.").format(
@@ -337,9 +350,11 @@ def cancel_subscription(request: Request, web: Pages, subscription_id: RowId) ->
 
 
 @router.post("/account/subscriptions/{subscription_id}/download")
-def download_app(request: Request, web: Pages, subscription_id: RowId) -> Response:
+def download_app(
+    request: Request, web: Pages, page: CustomerPage, subscription_id: RowId
+) -> Response:
     """The app's enrollment file: a one-time token the app redeems on first start (F1)."""
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+    with page.open() as unit:
         token = unit.subscriptions.enrollment_token(unit.account, subscription_id)
     enrollment = {
         "format": "licensor-enrollment/1",
@@ -358,15 +373,15 @@ def download_app(request: Request, web: Pages, subscription_id: RowId) -> Respon
 
 
 @router.get("/account/connect", response_class=HTMLResponse)
-def connect_form(request: Request, web: Pages, code: str = "") -> Response:
-    with web.unit(request, require=SIGNED_IN) as unit:
+def connect_form(request: Request, page: CustomerPage, code: str = "") -> Response:
+    with page.open() as unit:
         return unit.render("account/connect.html", code=code, error=None, linked=None)
 
 
 @router.post("/account/connect", response_class=HTMLResponse)
-def connect(request: Request, web: Pages, code: Field = "") -> Response:
+def connect(request: Request, web: Pages, page: CustomerPage, code: Field = "") -> Response:
     web.limit("link", request.client.host if request.client else "unknown")
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+    with page.open() as unit:
         portal = unit.portal
         try:
             linked = portal.approve_device(unit.account, code)
@@ -418,14 +433,14 @@ def render_settings_throttled(unit: PageUnit, throttled: SignInThrottled, field:
 
 
 @router.get("/account/settings", response_class=HTMLResponse)
-def settings_page(request: Request, web: Pages) -> Response:
-    with web.unit(request, require=SIGNED_IN) as unit:
+def settings_page(request: Request, page: CustomerPage) -> Response:
+    with page.open() as unit:
         return render_settings(unit)
 
 
 @router.post("/account/settings/language", response_class=HTMLResponse)
-def set_language(request: Request, web: Pages, language: Field = "en") -> Response:
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+def set_language(request: Request, page: CustomerPage, language: Field = "en") -> Response:
+    with page.open() as unit:
         unit.accounts.set_language(unit.account, language)
         if language in LANGUAGES:
             unit.set_cookie("licensor_lang", language, max_age=365 * 86400)
@@ -434,9 +449,13 @@ def set_language(request: Request, web: Pages, language: Field = "en") -> Respon
 
 @router.post("/account/settings/password", response_class=HTMLResponse)
 def change_password(
-    request: Request, web: Pages, current_password: Field = "", new_password: Field = ""
+    request: Request,
+    web: Pages,
+    page: CustomerPage,
+    current_password: Field = "",
+    new_password: Field = "",
 ) -> Response:
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+    with page.open() as unit:
         keep = unit.visitor.web_session.id if unit.visitor.web_session else None
         try:
             with signin.settings_check(unit, "password", checks_second_factor=False):
@@ -457,14 +476,14 @@ def change_password(
 @router.post("/account/settings/email", response_class=HTMLResponse)
 def change_email(
     request: Request,
-    web: Pages,
+    page: CustomerPage,
     new_email: Field = "",
     password: Field = "",
     email_code: Field = "",
 ) -> Response:
     """The new address gets a link; the password, and the second factor where one is
     enrolled, are asked first: the email is where password resets go."""
-    with web.unit(request, require=SIGNED_IN, check_csrf=True) as unit:
+    with page.open() as unit:
         enrolled = unit.account.totp_secret_ciphertext is not None
         try:
             with signin.settings_check(unit, "email", checks_second_factor=enrolled):
@@ -484,14 +503,14 @@ def change_email(
 
 
 @router.get("/account/email/confirm", response_class=HTMLResponse)
-def confirm_email_form(request: Request, web: Pages, token: str = "") -> Response:
-    with web.unit(request) as unit:
+def confirm_email_form(request: Request, web: Pages, page: PublicPage, token: str = "") -> Response:
+    with page.open() as unit:
         return unit.render("confirm_email.html", token=token, done=None)
 
 
 @router.post("/account/email/confirm", response_class=HTMLResponse)
-def confirm_email(request: Request, web: Pages, token: Field = "") -> Response:
-    with web.unit(request, check_csrf=True) as unit:
+def confirm_email(request: Request, web: Pages, page: PublicPage, token: Field = "") -> Response:
+    with page.open() as unit:
         account = unit.accounts.confirm_email_change(token)
         return unit.render(
             "confirm_email.html",

@@ -89,13 +89,3 @@ class SigningKeysOut(BaseModel):
     algorithm: str = "Ed25519"
     current: str
     keys: dict[str, str] = Field(description="key id -> raw public key, base64url")
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details, with Licensor's stable ``code``."""
-
-    type: str
-    title: str
-    status: int
-    code: str
-    detail: str | None = None

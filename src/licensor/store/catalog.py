@@ -34,6 +34,7 @@ from licensor.store.payments import (
 )
 from licensor.store.service import Store, money
 from licensor.units import open_unit
+from licensor.web.access import PublicPage
 from licensor.web.messages import FIELD_MESSAGES
 from licensor.web.pages import Pages, PageUnit, Web, sign_in_location
 
@@ -134,8 +135,8 @@ def _status_path(reference: str) -> str:
 
 
 @router.get("/store", response_class=HTMLResponse)
-def catalog(request: Request, web: Pages, provider: Payments) -> Response:
-    with web.unit(request) as unit:
+def catalog(request: Request, page: PublicPage, provider: Payments) -> Response:
+    with page.open() as unit:
         return unit.render(
             "store/catalog.html",
             offers=_checkout(unit).offers(),
@@ -174,8 +175,8 @@ def _buy_page(
 
 
 @router.get("/store/{plan_code}", response_class=HTMLResponse)
-def plan_page(request: Request, web: Pages, provider: Payments, plan_code: str) -> Response:
-    with web.unit(request) as unit:
+def plan_page(request: Request, page: PublicPage, provider: Payments, plan_code: str) -> Response:
+    with page.open() as unit:
         buyer = _buyer(unit)
         form = CheckoutForm(email=buyer.email if buyer else "")
         return _buy_page(unit, _checkout(unit).offer(plan_code), form, provider)
@@ -183,12 +184,17 @@ def plan_page(request: Request, web: Pages, provider: Payments, plan_code: str) 
 
 @router.post("/store/{plan_code}/subscribe", response_class=HTMLResponse)
 def subscribe(
-    request: Request, web: Pages, provider: Payments, plan_code: str, name: Field = ""
+    request: Request,
+    web: Pages,
+    page: PublicPage,
+    provider: Payments,
+    plan_code: str,
+    name: Field = "",
 ) -> Response:
     """Subscribe to a plan (F1): for a signed-in customer only; a visitor is sent to sign
     in (or sign up) and comes back to the plan's page, with no order made."""
     _limit_checkouts(web, request)
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         checkout = _checkout(unit)
         plan = checkout.offer(plan_code, ItemKind.SUBSCRIPTION)
         buyer = _buyer(unit)
@@ -221,6 +227,7 @@ def subscribe(
 def buy(
     request: Request,
     web: Pages,
+    page: PublicPage,
     provider: Payments,
     plan_code: str,
     quantity: Field = "1",
@@ -228,7 +235,7 @@ def buy(
     email: Field = "",
 ) -> Response:
     _limit_checkouts(web, request)
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         checkout = _checkout(unit)
         buyer = _buyer(unit)
         form = CheckoutForm(quantity, name, buyer.email if buyer else email)
@@ -270,9 +277,9 @@ def _card_page(
 
 
 @router.get("/store/pay/test/{reference}", response_class=HTMLResponse)
-def card_page(request: Request, web: Pages, provider: Payments, reference: str) -> Response:
+def card_page(request: Request, page: PublicPage, provider: Payments, reference: str) -> Response:
     _test_provider(provider)
-    with web.unit(request) as unit:
+    with page.open() as unit:
         order = _checkout(unit).order(reference)
         if order.status != OrderStatus.PENDING:
             return unit.redirect(_status_path(reference))
@@ -282,7 +289,7 @@ def card_page(request: Request, web: Pages, provider: Payments, reference: str) 
 @router.post("/store/pay/test/{reference}", response_class=HTMLResponse)
 def card_payment(
     request: Request,
-    web: Pages,
+    page: PublicPage,
     provider: Payments,
     reference: str,
     number: Field = "",
@@ -290,7 +297,7 @@ def card_payment(
     cvc: Field = "",
 ) -> Response:
     test = _test_provider(provider)
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         checkout = _checkout(unit)
         order = checkout.order(reference)
         if order.status != OrderStatus.PENDING:
@@ -316,10 +323,10 @@ def card_payment(
 
 
 @router.get("/store/orders/{reference}", response_class=HTMLResponse)
-def order_status(request: Request, web: Pages, reference: str) -> Response:
+def order_status(request: Request, web: Pages, page: PublicPage, reference: str) -> Response:
     """Where the provider sends the buyer back. It shows what the verified callbacks
     decided; coming back here decides nothing."""
-    with web.unit(request) as unit:
+    with page.open() as unit:
         order = _checkout(unit).order(reference)
         if order.status == OrderStatus.PAID:
             return unit.redirect(f"{_status_path(reference)}/thanks")
@@ -337,8 +344,8 @@ def order_status(request: Request, web: Pages, reference: str) -> Response:
 
 
 @router.get("/store/orders/{reference}/thanks", response_class=HTMLResponse)
-def thanks(request: Request, web: Pages, reference: str) -> Response:
-    with web.unit(request) as unit:
+def thanks(request: Request, web: Pages, page: PublicPage, reference: str) -> Response:
+    with page.open() as unit:
         order = _checkout(unit).order(reference)
         if order.status != OrderStatus.PAID:
             return unit.redirect(_status_path(reference))
@@ -356,10 +363,12 @@ def thanks(request: Request, web: Pages, reference: str) -> Response:
 
 
 @router.post("/store/orders/{reference}/retry", response_class=HTMLResponse)
-def retry(request: Request, web: Pages, provider: Payments, reference: str) -> Response:
+def retry(
+    request: Request, web: Pages, page: PublicPage, provider: Payments, reference: str
+) -> Response:
     """Pay again after a declined payment (a new order), or go back to a pending one's page."""
     _limit_checkouts(web, request)
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         checkout = _checkout(unit)
         if checkout.order(reference).status == OrderStatus.PAID:
             return unit.redirect(f"{_status_path(reference)}/thanks")

@@ -21,6 +21,7 @@ from licensor.deps import client_address
 from licensor.models import Partner
 from licensor.store.lookup import LookupRequest
 from licensor.store.service import order_number_key
+from licensor.web.access import PublicPage
 from licensor.web.messages import FIELD_MESSAGES
 from licensor.web.pages import Pages, PageUnit
 
@@ -80,8 +81,8 @@ def _messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:
 
 
 @router.get("/orders/lookup", response_class=HTMLResponse)
-def lookup_form(request: Request, web: Pages) -> Response:
-    with web.unit(request) as unit:
+def lookup_form(request: Request, page: PublicPage) -> Response:
+    with page.open() as unit:
         partners = unit.store.partners()
         return unit.render("order_lookup.html", form=LookupForm(), partners=partners, errors={})
 
@@ -90,6 +91,7 @@ def lookup_form(request: Request, web: Pages) -> Response:
 def lookup(
     request: Request,
     web: Pages,
+    page: PublicPage,
     order_number: Field = "",
     purchased_on: Field = "",
     name: Field = "",
@@ -97,7 +99,7 @@ def lookup(
     where: Field = "",
 ) -> Response:
     web.limit("lookup", client_address(request))
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         store = unit.store
         partners = store.partners()
         form = LookupForm(order_number, purchased_on, name, email, where)
@@ -129,7 +131,7 @@ def lookup(
 
 
 @router.get("/partners", response_class=HTMLResponse)
-def partner_directory(request: Request, web: Pages) -> Response:
-    with web.unit(request) as unit:
+def partner_directory(request: Request, page: PublicPage) -> Response:
+    with page.open() as unit:
         partners = unit.store.partners()
         return unit.render("partners.html", partners=partners)

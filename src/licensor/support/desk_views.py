@@ -31,9 +31,10 @@ from licensor.support.attaching import Attached, Attaching
 from licensor.support.attachments import load_attachment
 from licensor.support.desk import ASSIGNEES, CANNED_REPLIES, SETTABLE, Desk, QueueFilter
 from licensor.support.recovery import AFTER_SEND, Recovery
+from licensor.web.access import StaffPage
 from licensor.web.i18n import N_
 from licensor.web.messages import FIELD_MESSAGES
-from licensor.web.pages import STAFF, Pages, PageUnit
+from licensor.web.pages import Pages, PageUnit
 
 router = APIRouter(include_in_schema=False)
 
@@ -145,14 +146,14 @@ def _back_to(number: str, done: str) -> str:
 @router.get("/desk", response_class=HTMLResponse)
 def queue(
     request: Request,
-    web: Pages,
+    staff: StaffPage,
     status: str = "",
     topic: str = "",
     assignee: str = "all",
     q: str = "",
     page: int = 1,
 ) -> Response:
-    with web.unit(request, require=STAFF) as unit:
+    with staff.open() as unit:
         wanted = QueueFilter(
             status=status if status in STATUSES else "",
             topic=topic if topic in TOPICS else "",
@@ -212,17 +213,19 @@ def _request_page(
 
 
 @router.get("/desk/requests/{number}", response_class=HTMLResponse)
-def request_page(request: Request, web: Pages, number: str, done: str = "") -> Response:
-    with web.unit(request, require=STAFF) as unit:
+def request_page(request: Request, page: StaffPage, number: str, done: str = "") -> Response:
+    with page.open() as unit:
         support_request = _desk(unit).open(unit.account, number)
         notice = unit._(NOTICES[done]) if done in NOTICES else None
         return _request_page(unit, support_request, notice=notice)
 
 
 @router.post("/desk/requests/{number}/key", response_class=HTMLResponse)
-def confirm_key(request: Request, web: Pages, number: str, license_key: Field = "") -> Response:
+def confirm_key(
+    request: Request, page: StaffPage, number: str, license_key: Field = ""
+) -> Response:
     """A key an agent read by eye from the screenshot: checked, recorded, looked up."""
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+    with page.open() as unit:
         desk = _desk(unit)
         support_request = desk.request(number, lock=True)
         try:
@@ -239,8 +242,8 @@ def confirm_key(request: Request, web: Pages, number: str, license_key: Field = 
 
 
 @router.get("/desk/attachments/{attachment_id}")
-def screenshot(request: Request, web: Pages, attachment_id: RowId) -> Response:
-    with web.unit(request, require=STAFF) as unit:
+def screenshot(request: Request, web: Pages, page: StaffPage, attachment_id: RowId) -> Response:
+    with page.open() as unit:
         attachment = _desk(unit).attachment(attachment_id)
     png = load_attachment(web.settings, web.keyring, attachment)
     return Response(
@@ -255,16 +258,16 @@ def screenshot(request: Request, web: Pages, attachment_id: RowId) -> Response:
 
 
 @router.post("/desk/requests/{number}/assign")
-def assign(request: Request, web: Pages, number: str) -> Response:
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+def assign(request: Request, web: Pages, page: StaffPage, number: str) -> Response:
+    with page.open() as unit:
         desk = _desk(unit)
         desk.assign_to_me(unit.account, desk.request(number, lock=True))
         return unit.redirect(_back_to(number, "assigned"))
 
 
 @router.post("/desk/requests/{number}/status", response_class=HTMLResponse)
-def set_status(request: Request, web: Pages, number: str, status: Field = "") -> Response:
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+def set_status(request: Request, page: StaffPage, number: str, status: Field = "") -> Response:
+    with page.open() as unit:
         desk = _desk(unit)
         support_request = desk.request(number, lock=True)
         try:
@@ -277,13 +280,13 @@ def set_status(request: Request, web: Pages, number: str, status: Field = "") ->
 @router.post("/desk/requests/{number}/reply", response_class=HTMLResponse)
 def reply(
     request: Request,
-    web: Pages,
+    page: StaffPage,
     number: str,
     body: Field = "",
     canned: Field = "",
     status: Field = "",
 ) -> Response:
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+    with page.open() as unit:
         desk = _desk(unit)
         support_request = desk.request(number, lock=True)
         try:
@@ -300,8 +303,8 @@ def reply(
 
 
 @router.post("/desk/requests/{number}/note", response_class=HTMLResponse)
-def note(request: Request, web: Pages, number: str, note: Field = "") -> Response:
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+def note(request: Request, web: Pages, page: StaffPage, number: str, note: Field = "") -> Response:
+    with page.open() as unit:
         desk = _desk(unit)
         support_request = desk.request(number, lock=True)
         try:
@@ -327,9 +330,9 @@ def _context_request(unit: PageUnit, number: str) -> SupportRequest | None:
 
 
 @router.get("/desk/lookup", response_class=HTMLResponse)
-def lookup(request: Request, web: Pages, q: str = "") -> Response:
+def lookup(request: Request, web: Pages, page: StaffPage, q: str = "") -> Response:
     number = request.query_params.get("request", "")
-    with web.unit(request, require=STAFF) as unit:
+    with page.open() as unit:
         context_request = _context_request(unit, number)
         error = None
         found = None
@@ -387,8 +390,8 @@ def _license_page(
 
 
 @router.get("/desk/licenses/{public_id}", response_class=HTMLResponse)
-def license_page(request: Request, web: Pages, public_id: str) -> Response:
-    with web.unit(request, require=STAFF) as unit:
+def license_page(request: Request, web: Pages, page: StaffPage, public_id: str) -> Response:
+    with page.open() as unit:
         return _license_page(unit, public_id, request.query_params.get("request", ""))
 
 
@@ -421,8 +424,10 @@ def _code_page(
 
 
 @router.get("/desk/codes/{code_id}", response_class=HTMLResponse)
-def code_page(request: Request, web: Pages, code_id: RowId, done: str = "") -> Response:
-    with web.unit(request, require=STAFF) as unit:
+def code_page(
+    request: Request, web: Pages, page: StaffPage, code_id: RowId, done: str = ""
+) -> Response:
+    with page.open() as unit:
         notice = unit._(NOTICES[done]) if done in NOTICES else None
         return _code_page(unit, code_id, request.query_params.get("request", ""), notice=notice)
 
@@ -445,7 +450,7 @@ def _form_id(text: str) -> int:
 @router.post("/desk/requests/{number}/send-code", response_class=HTMLResponse)
 def send_code(
     request: Request,
-    web: Pages,
+    page: StaffPage,
     number: str,
     code_id: Field = "",
     destination: Field = "",
@@ -453,7 +458,7 @@ def send_code(
     then: Field = "",
     message: Field = "",
 ) -> Response:
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+    with page.open() as unit:
         support_request = _desk(unit).request(number, lock=True)
         code = _form_id(code_id)
         try:
@@ -490,9 +495,14 @@ def _after_attach(number: str, attached: Attached) -> str:
 
 @router.post("/desk/requests/{number}/attach-order", response_class=HTMLResponse)
 def attach_order(
-    request: Request, web: Pages, number: str, order_id: Field = "", reason: Field = ""
+    request: Request,
+    web: Pages,
+    page: StaffPage,
+    number: str,
+    order_id: Field = "",
+    reason: Field = "",
 ) -> Response:
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+    with page.open() as unit:
         desk = _desk(unit)
         support_request = desk.request(number, lock=True)
         try:
@@ -521,9 +531,14 @@ def attach_order(
 
 @router.post("/desk/requests/{number}/attach-code", response_class=HTMLResponse)
 def attach_code(
-    request: Request, web: Pages, number: str, code_id: Field = "", reason: Field = ""
+    request: Request,
+    web: Pages,
+    page: StaffPage,
+    number: str,
+    code_id: Field = "",
+    reason: Field = "",
 ) -> Response:
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+    with page.open() as unit:
         support_request = _desk(unit).request(number, lock=True)
         code = _form_id(code_id)
         try:
@@ -542,10 +557,15 @@ def attach_code(
 
 @router.post("/desk/requests/{number}/approvals/{approval_id}", response_class=HTMLResponse)
 def approve(
-    request: Request, web: Pages, number: str, approval_id: RowId, reason: Field = ""
+    request: Request,
+    web: Pages,
+    page: StaffPage,
+    number: str,
+    approval_id: RowId,
+    reason: Field = "",
 ) -> Response:
     """A second staff member approves an attachment another one asked for."""
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+    with page.open() as unit:
         support_request = _desk(unit).request(number, lock=True)
         try:
             _attaching(unit).approve(unit.account, support_request, approval_id, reason=reason)
@@ -570,12 +590,13 @@ def approve(
 def release(
     request: Request,
     web: Pages,
+    page: StaffPage,
     number: str,
     license_id: Field = "",
     activation_id: Field = "all",
     reason: Field = "",
 ) -> Response:
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+    with page.open() as unit:
         support_request = _desk(unit).request(number, lock=True)
         recovery = _recovery(unit)
         license_number = _form_id(license_id)
@@ -598,9 +619,14 @@ def release(
 
 @router.post("/desk/requests/{number}/replace-code", response_class=HTMLResponse)
 def replace_code(
-    request: Request, web: Pages, number: str, code_id: Field = "", reason: Field = ""
+    request: Request,
+    web: Pages,
+    page: StaffPage,
+    number: str,
+    code_id: Field = "",
+    reason: Field = "",
 ) -> Response:
-    with web.unit(request, require=STAFF, check_csrf=True) as unit:
+    with page.open() as unit:
         support_request = _desk(unit).request(number, lock=True)
         code = _form_id(code_id)
         try:

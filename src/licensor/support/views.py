@@ -43,9 +43,10 @@ from licensor.support.service import (
     Support,
     follow_path,
 )
+from licensor.web.access import Page, PublicPage, page_for
 from licensor.web.i18n import N_
 from licensor.web.messages import FIELD_MESSAGES
-from licensor.web.pages import SIGNED_IN, Pages, PageUnit, Web
+from licensor.web.pages import SIGNED_IN, PageUnit, Web
 
 router = APIRouter(include_in_schema=False)
 
@@ -134,6 +135,9 @@ async def _support_web(request: Request) -> AsyncIterator[Web]:
 
 
 SupportPages = Annotated[Web, Depends(_support_web)]
+# Pages with the support form's own machinery (FastAPI runs it once a request).
+SupportPage = Annotated[Page, Depends(page_for(None, _support_web))]
+SupportCustomerPage = Annotated[Page, Depends(page_for(SIGNED_IN, _support_web))]
 # Whoever holds a follow link reads the request: the token is long enough not to be
 # guessed, and this limit per address keeps anyone from trying.
 FOLLOW_LIMIT = [Depends(rate_limited("follow"))]
@@ -213,14 +217,14 @@ def _form_page(
 
 
 @router.get("/support", response_class=HTMLResponse)
-def support_form(request: Request, web: SupportPages, topic: str = "") -> Response:
-    with web.unit(request) as unit:
+def support_form(request: Request, page: SupportPage, topic: str = "") -> Response:
+    with page.open() as unit:
         customer = _customer(unit)
         return _form_page(unit, RequestForm(topic=topic, email=customer.email if customer else ""))
 
 
 @router.post("/support", response_class=HTMLResponse)
-def open_request(request: Request, web: SupportPages) -> Response:
+def open_request(request: Request, web: SupportPages, page: SupportPage) -> Response:
     web.check_csrf(request)  # before any image is decoded
     posted = _form(request)
     form = RequestForm(
@@ -233,7 +237,7 @@ def open_request(request: Request, web: SupportPages) -> Response:
         message=_text(posted, "message"),
     )
     uploads = _uploads(posted)
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         customer = _customer(unit)
         try:
             opened = _support(unit).open_request(
@@ -296,18 +300,18 @@ def _request_page(
 
 
 @router.get("/support/requests/{token}", response_class=HTMLResponse, dependencies=FOLLOW_LIMIT)
-def follow_request(request: Request, web: SupportPages, token: str, sent: str = "") -> Response:
-    with web.unit(request) as unit:
+def follow_request(request: Request, page: SupportPage, token: str, sent: str = "") -> Response:
+    with page.open() as unit:
         return _request_page(unit, token, sent=sent == "1")
 
 
 @router.post("/support/requests/{token}", response_class=HTMLResponse, dependencies=FOLLOW_LIMIT)
-def reply(request: Request, web: SupportPages, token: str) -> Response:
+def reply(request: Request, web: SupportPages, page: SupportPage, token: str) -> Response:
     web.check_csrf(request)
     posted = _form(request)
     message = _text(posted, "message")
     uploads = _uploads(posted)
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         support = _support(unit)
         try:
             support.reply(token, message, uploads, actor=_actor(request, _customer(unit)))
@@ -320,11 +324,11 @@ def reply(request: Request, web: SupportPages, token: str) -> Response:
 
 @router.get("/support/requests/{token}/attachments/{attachment_id}", dependencies=FOLLOW_LIMIT)
 def attachment_image(
-    request: Request, web: SupportPages, token: str, attachment_id: RowId
+    request: Request, web: SupportPages, page: SupportPage, token: str, attachment_id: RowId
 ) -> Response:
     """A screenshot of the request, to the holder of its link only; served so that no
     browser treats it as anything but a PNG picture."""
-    with web.unit(request) as unit:
+    with page.open() as unit:
         attachment = _support(unit).customer_attachment(token, attachment_id)
     png = load_attachment(web.settings, web.keyring, attachment)
     response = Response(png, media_type="image/png")
@@ -362,17 +366,20 @@ def _attach_page(
 
 
 @router.get("/support/confirm/{token}", response_class=HTMLResponse, dependencies=FOLLOW_LIMIT)
-def attach_question(request: Request, web: Pages, token: str) -> Response:
+def attach_question(request: Request, page: PublicPage, token: str) -> Response:
     """The question only: opening the link (as mail scanners do) changes nothing."""
-    with web.unit(request) as unit:
+    with page.open() as unit:
         return _attach_page(unit, token)
 
 
 @router.post("/support/confirm/{token}", response_class=HTMLResponse, dependencies=FOLLOW_LIMIT)
 def attach_answer(
-    request: Request, web: Pages, token: str, decision: Annotated[str, Form()] = ""
+    request: Request,
+    page: PublicPage,
+    token: str,
+    decision: Annotated[str, Form()] = "",
 ) -> Response:
-    with web.unit(request, check_csrf=True) as unit:
+    with page.open() as unit:
         attaching = unit.attaching
         question = attaching.approvals.question(token)
         if question is None:
@@ -394,8 +401,8 @@ def attach_answer(
 
 
 @router.get("/account/support", response_class=HTMLResponse)
-def account_requests(request: Request, web: SupportPages) -> Response:
-    with web.unit(request, require=SIGNED_IN) as unit:
+def account_requests(request: Request, web: SupportPages, page: SupportCustomerPage) -> Response:
+    with page.open() as unit:
         return unit.render(
             "support/account_requests.html",
             support_requests=_support(unit).requests_of(unit.account),

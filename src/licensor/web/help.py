@@ -17,8 +17,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from licensor.errors import NotFound
 from licensor.web import i18n
+from licensor.web.access import PublicPage
 from licensor.web.i18n import N_
-from licensor.web.pages import Pages, PageUnit
+from licensor.web.pages import PageUnit
 
 router = APIRouter(include_in_schema=False)
 
@@ -99,17 +100,17 @@ def body_template(slug: str, language: str) -> str:
 
 
 @router.get("/help", response_class=HTMLResponse)
-def index(request: Request, web: Pages) -> Response:
-    with web.unit(request) as unit:
+def index(request: Request, page: PublicPage) -> Response:
+    with page.open() as unit:
         return unit.render("help/index.html", articles=[_link(unit, a) for a in ARTICLES])
 
 
 @router.get("/help/{slug}", response_class=HTMLResponse)
-def article(request: Request, web: Pages, slug: str) -> Response:
+def article(request: Request, page: PublicPage, slug: str) -> Response:
     found = BY_SLUG.get(slug)
     if found is None:
         raise NotFound(N_("There is no help article at this address."))
-    with web.unit(request) as unit:
+    with page.open() as unit:
         return unit.render(
             body_template(found.slug, unit.language),
             article=_link(unit, found),

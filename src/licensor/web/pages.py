@@ -19,7 +19,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from licensor.accounts import sessions
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
@@ -29,7 +28,7 @@ from licensor.mail import dev_mailbox
 from licensor.models import Account, WebSession
 from licensor.ratelimit import RateLimiter, Rule, enforce
 from licensor.units import UnitOfWork
-from licensor.web import csrf, i18n
+from licensor.web import csrf, i18n, sessions
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = [
@@ -323,7 +322,7 @@ class Web:
         )
 
 
-async def _web(request: Request) -> Web:
+async def page_web(request: Request) -> Web:
     web: Web = request.app.state.web
     # Parse the form once here, on the event loop, so CSRF can be checked in the route.
     if request.method == "POST" and request.headers.get("content-type", "").startswith(
@@ -333,7 +332,7 @@ async def _web(request: Request) -> Web:
     return web
 
 
-Pages = Annotated[Web, Depends(_web)]
+Pages = Annotated[Web, Depends(page_web)]
 
 
 def sign_in_location(next_path: str) -> str:

@@ -16,6 +16,7 @@ from licensor.errors import NotFound
 from licensor.mail import dev_mailbox
 from licensor.mail.outbox import bodies
 from licensor.models import OutboxMessage
+from licensor.web.access import PublicPage
 from licensor.web.pages import Pages
 
 
@@ -28,8 +29,8 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(_loopback_only
 
 
 @router.get("/dev/mail", response_class=HTMLResponse)
-def mailbox(request: Request, web: Pages) -> Response:
-    with web.unit(request) as unit:
+def mailbox(request: Request, page: PublicPage) -> Response:
+    with page.open() as unit:
         messages = unit.session.scalars(
             select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)
         ).all()
@@ -37,8 +38,8 @@ def mailbox(request: Request, web: Pages) -> Response:
 
 
 @router.get("/dev/mail/{message_id}", response_class=HTMLResponse)
-def message(request: Request, web: Pages, message_id: RowId) -> Response:
-    with web.unit(request) as unit:
+def message(request: Request, web: Pages, page: PublicPage, message_id: RowId) -> Response:
+    with page.open() as unit:
         stored = unit.session.get(OutboxMessage, message_id)
         if stored is None:
             raise NotFound()
