@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from licensor.models.base import Base, IdMixin, UTCDateTime
+from licensor.models.base import Base, EnumText, IdMixin, UTCDateTime
 from licensor.models.licensing import Plan
 
 
@@ -83,9 +83,9 @@ class Order(IdMixin, Base):
 
     number: Mapped[str] = mapped_column(String(60))
     number_key: Mapped[str] = mapped_column(String(60), index=True)  # normalised, for lookup
-    channel: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[Channel] = mapped_column(EnumText(Channel))
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
-    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PAID)
+    status: Mapped[OrderStatus] = mapped_column(EnumText(OrderStatus), default=OrderStatus.PAID)
     purchased_at: Mapped[datetime] = mapped_column(UTCDateTime)
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[str] = mapped_column(String(320), index=True)  # lower-cased
@@ -105,7 +105,7 @@ class OrderItem(IdMixin, Base):
 
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[ItemKind] = mapped_column(EnumText(ItemKind))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -122,7 +122,9 @@ class Subscription(IdMixin, Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     license_id: Mapped[int | None] = mapped_column(ForeignKey("licenses.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default=SubscriptionStatus.ACTIVE)
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        EnumText(SubscriptionStatus), default=SubscriptionStatus.ACTIVE
+    )
     auto_renew: Mapped[bool] = mapped_column(default=True)
     current_period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     current_period_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
