@@ -1,0 +1,87 @@
+"""``licensor partners``: resellers, their contact details and their keys for the partner API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from licensor.cli.shell import actor, command_unit, console, errors
+
+app = typer.Typer(
+    help="Partners (resellers): contacts, API keys, code allocations.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="A partner's keys for the partner API.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@app.command("create")
+def partners_create(
+    slug: Annotated[str, typer.Option(help="Short name used in commands, e.g. shop-milano.")],
+    name: Annotated[str, typer.Option(help="Name shown to customers.")],
+    email: Annotated[str, typer.Option(help="Where customers write for help.")],
+    url: Annotated[str, typer.Option(help="The partner's website.")],
+    phone: Annotated[str, typer.Option(help="A phone number for customers.")] = "",
+) -> None:
+    """Add a partner; customers who bought from it are sent to these contact details."""
+
+    with command_unit() as unit:
+        partner = unit.store.create_partner(
+            slug=slug, name=name, email=email, url=url, phone=phone, actor=actor()
+        )
+        console.print(f"partner [bold]{partner.slug}[/bold] ({partner.name}) created")
+
+
+@app.command("list")
+def partners_list() -> None:
+    """List the partners."""
+
+    with command_unit() as unit:
+        table = Table("slug", "name", "email", "url", "phone")
+        for partner in unit.store.partners():
+            table.add_row(partner.slug, partner.name, partner.email, partner.url, partner.phone)
+        console.print(table)
+
+
+@keys_app.command("create")
+def partner_keys_create(
+    slug: Annotated[str, typer.Argument(help="The partner's slug.")],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Make a key for the partner API. It is shown once: give it to the partner."""
+
+    with command_unit() as unit:
+        store = unit.store
+        key = store.create_api_key(store.partner(slug), label=label, actor=actor())
+    print(key)
+    errors.print("Shown once: only a hash is kept. Revoke with `licensor partners keys revoke`.")
+
+
+@keys_app.command("list")
+def partner_keys_list(slug: Annotated[str, typer.Argument(help="The partner's slug.")]) -> None:
+    """List a partner's keys (their prefixes; the keys themselves are not kept)."""
+
+    with command_unit() as unit:
+        store = unit.store
+        table = Table("prefix", "label", "created", "last used", "revoked")
+        for key in store.api_keys(store.partner(slug)):
+            table.add_row(
+                key.prefix,
+                key.label,
+                f"{key.created_at:%Y-%m-%d}",
+                f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
+                f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+            )
+        console.print(table)
+
+
+@keys_app.command("revoke")
+def partner_keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (or the whole key).")],
+) -> None:
+    """Revoke a partner API key at once."""
+
+    with command_unit() as unit:
+        key = unit.store.revoke_api_key(prefix, actor=actor())
+        console.print(f"key {key.prefix} revoked")
