@@ -40,6 +40,7 @@ from licensor.models import (
     CodeState,
     Device,
     License,
+    LicenseStatus,
     Plan,
 )
 from licensor.units import Service
@@ -52,15 +53,6 @@ _seats = Activation.__table__.c
 _SEATS_USED = select(func.count(_seats.id)).where(
     _seats.license_id == bindparam("license_id"), _seats.released_at.is_(None)
 )
-
-
-class LicenseStatus:
-    ACTIVE = "active"
-    BLOCKED = "blocked"
-    EXPIRED = "expired"
-    RELEASED = "released"
-    NOT_ACTIVATED = "not_activated"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -274,10 +266,15 @@ class Licensing(Service):
             raise CodeNotSold()
 
     def block_code(self, text: str, *, reason: str, actor: str) -> ActivationCode:
+        if not reason.strip():
+            raise ValidationFailed("say why the code is blocked")
+        return self.block(self.find_code(text, lock=True), reason=reason, actor=actor)
+
+    def block(self, code: ActivationCode, *, reason: str, actor: str) -> ActivationCode:
+        """Block a code the caller holds locked (``find_code(lock=True)``), and its license."""
         reason = reason.strip()
         if not reason:
             raise ValidationFailed("say why the code is blocked")
-        code = self.find_code(text, lock=True)
         code.state = CodeState.BLOCKED
         code.blocked_reason = reason
         code.blocked_at = self.now
@@ -439,6 +436,23 @@ class Licensing(Service):
             seat.released_by = released_by
             self.session.flush()
         return SeatCount(license.public_id, self._seats_used(license), license.plan.devices_max)
+
+    def release_seats(
+        self, license: License, *, activation_id: int | None = None, released_by: str
+    ) -> int:
+        """Free the live seats of a license the caller holds locked: the one seat
+        ``activation_id``, or every seat. Returns how many were freed."""
+        query = select(Activation).where(
+            Activation.license_id == license.id, Activation.released_at.is_(None)
+        )
+        if activation_id is not None:
+            query = query.where(Activation.id == activation_id)
+        seats = self.session.scalars(query.with_for_update()).all()
+        for seat in seats:
+            seat.released_at = self.now
+            seat.released_by = released_by
+        self.session.flush()
+        return len(seats)
 
     # views ---------------------------------------------------------------------------
 
