@@ -121,7 +121,7 @@ class Accounts(Service):
         second_factor = bool(totp_secret) or bool({Role.AGENT, Role.ADMIN} & set(roles))
         if problem := passwords.policy_problem(password, email, second_factor=second_factor):
             problems["password"] = problem
-        if unknown := set(roles) - set(Role.ALL):
+        if unknown := set(roles) - set(Role):
             problems["role"] = f"unknown_role:{','.join(sorted(unknown))}"
         if problems:
             raise FormInvalid(problems)

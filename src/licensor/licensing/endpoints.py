@@ -20,9 +20,10 @@ from licensor.licensing.schemas import (
     ValidateIn,
     ValidateOut,
 )
-from licensor.licensing.service import DeviceInfo, LicenseStatus
+from licensor.licensing.service import DeviceInfo
 from licensor.licensing.validation import Validator
 from licensor.logging import log
+from licensor.models import LicenseStatus
 from licensor.problems import problem_response, problem_responses
 from licensor.ratelimit import enforce
 

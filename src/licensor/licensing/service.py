@@ -70,7 +70,7 @@ class LicenseView:
     public_id: str
     plan: str
     plan_name: str
-    status: str
+    status: LicenseStatus
     expires_at: datetime
     devices_used: int
     devices_max: int
@@ -84,7 +84,7 @@ class SeatCount:
     devices_max: int
 
 
-def base_status(blocked: bool, expires_at: datetime, now: datetime) -> str:
+def base_status(blocked: bool, expires_at: datetime, now: datetime) -> LicenseStatus:
     """Blocked, expired or active, before looking at any device."""
     if blocked:
         return LicenseStatus.BLOCKED
@@ -93,7 +93,7 @@ def base_status(blocked: bool, expires_at: datetime, now: datetime) -> str:
     return LicenseStatus.ACTIVE
 
 
-def license_status(license: License, now: datetime) -> str:
+def license_status(license: License, now: datetime) -> LicenseStatus:
     return base_status(license.blocked_at is not None, license.expires_at, now)
 
 
@@ -141,7 +141,7 @@ def license_payload(
     }
 
 
-def code_state(code: ActivationCode, now: datetime) -> str:
+def code_state(code: ActivationCode, now: datetime) -> CodeState:
     """The state as the domain defines it: an active code whose term ended is expired."""
     if code.state == CodeState.ACTIVE and code.license and code.license.expires_at <= now:
         return CodeState.EXPIRED
@@ -456,7 +456,9 @@ class Licensing(Service):
 
     # views ---------------------------------------------------------------------------
 
-    def view(self, license: License, fingerprint: str, status: str | None = None) -> LicenseView:
+    def view(
+        self, license: License, fingerprint: str, status: LicenseStatus | None = None
+    ) -> LicenseView:
         status = status or license_status(license, self.now)
         return LicenseView(
             license_key=self.reveal_license_key(license),

@@ -30,14 +30,14 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.licensing.service import KEY_PURPOSE, LicenseStatus, base_status, license_payload
+from licensor.licensing.service import KEY_PURPOSE, base_status, license_payload
 from licensor.licensing.signing import (
     canonical_json,
     canonical_json_with,
     sign_license_file,
     signed_body,
 )
-from licensor.models import Activation
+from licensor.models import Activation, LicenseStatus
 
 _QUERY = """
 SELECT l.id, l.public_id, l.key_ciphertext, l.starts_at, l.expires_at, l.blocked_at,

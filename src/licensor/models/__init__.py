@@ -19,6 +19,7 @@ from licensor.models.licensing import (
     CodeState,
     Device,
     License,
+    LicenseStatus,
     Plan,
 )
 from licensor.models.mail import OutboxMessage
@@ -70,6 +71,7 @@ __all__ = [
     "ItemKind",
     "Job",
     "License",
+    "LicenseStatus",
     "OcrStatus",
     "Order",
     "OrderItem",

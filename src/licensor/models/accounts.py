@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -10,11 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from licensor.models.base import Base, IdMixin, UTCDateTime
 
 
-class Role:
+class Role(StrEnum):
     CUSTOMER = "customer"
     AGENT = "agent"
     ADMIN = "admin"
-    ALL = (CUSTOMER, AGENT, ADMIN)
 
 
 class Account(IdMixin, Base):

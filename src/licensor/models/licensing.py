@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from licensor.models.base import Base, IdMixin, UTCDateTime
+from licensor.models.base import Base, EnumText, IdMixin, UTCDateTime
 
 
 class CodeState(StrEnum):
@@ -23,6 +23,18 @@ class CodeOrigin(StrEnum):
     PARTNER_ORDER = "partner_order"
     CARD_BATCH = "card_batch"
     MANUAL = "manual"
+
+
+class LicenseStatus(StrEnum):
+    """What a license is to a device, as validation and activation answer it; only
+    ``blocked``, ``expired`` and ``active`` follow from the license row alone."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    RELEASED = "released"
+    NOT_ACTIVATED = "not_activated"
+    UNKNOWN = "unknown"
 
 
 class Plan(IdMixin, Base):
@@ -50,7 +62,7 @@ class Batch(IdMixin, Base):
 
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
-    origin: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[CodeOrigin] = mapped_column(EnumText(CodeOrigin))
     label: Mapped[str] = mapped_column(String(200), default="")
     count: Mapped[int] = mapped_column(Integer)
     sold_at_till: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -73,11 +85,11 @@ class ActivationCode(IdMixin, Base):
     code_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
-    origin: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[CodeOrigin] = mapped_column(EnumText(CodeOrigin))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(20), default=CodeState.ISSUED)
+    state: Mapped[CodeState] = mapped_column(EnumText(CodeState), default=CodeState.ISSUED)
     blocked_reason: Mapped[str | None] = mapped_column(Text)
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
