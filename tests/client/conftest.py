@@ -50,11 +50,16 @@ def b64url(data: bytes) -> str:
 
 
 class Signer:
-    """A vendor's Ed25519 signing key, made for the test."""
+    """A vendor's Ed25519 signing key, made for the test (or from ``private_key``'s 32
+    bytes, for files signed once and kept)."""
 
-    def __init__(self, key_id: str = "k1") -> None:
+    def __init__(self, key_id: str = "k1", private_key: bytes | None = None) -> None:
         self.key_id = key_id
-        self._key = Ed25519PrivateKey.generate()
+        self._key = (
+            Ed25519PrivateKey.from_private_bytes(private_key)
+            if private_key is not None
+            else Ed25519PrivateKey.generate()
+        )
 
     @property
     def public_key(self) -> str:
