@@ -53,7 +53,7 @@ def _guess_code() -> str:
 
 
 def _guess_number() -> str:
-    from licensor.store.service import generate_order_number
+    from licensor.store.orders import generate_order_number
 
     return generate_order_number()
 

@@ -34,9 +34,7 @@ from licensor.mail import dev_mailbox
 from licensor.problems import PROBLEM, problem, problem_response
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
 from licensor.readiness import Readiness
-from licensor.store.catalog import router as store_checkout_pages
-from licensor.store.endpoints import router as partner_api
-from licensor.store.enrollment import router as enrollment_api
+from licensor.store.endpoints import router as store_api
 from licensor.store.views import router as store_pages
 from licensor.support.desk_views import router as desk_pages
 from licensor.support.views import router as support_pages
@@ -235,10 +233,8 @@ def create_app(
     app.include_router(accounts_pages)
     app.include_router(two_factor_pages)
     app.include_router(help_pages)
-    app.include_router(enrollment_api)
-    app.include_router(partner_api)
+    app.include_router(store_api)
     app.include_router(store_pages)
-    app.include_router(store_checkout_pages)
     app.include_router(desk_pages)
     app.include_router(support_pages)
     if dev_mailbox.mounted(settings):

@@ -194,6 +194,54 @@ class OrderUnknown(LicensorError):
     title = "There is no order with this number"
 
 
+class PlanNotForSale(LicensorError):
+    status = 404
+    code = "plan_not_for_sale"
+    title = "This plan is not sold in the store"
+
+
+class SubscriptionNeedsAccount(LicensorError):
+    status = 401
+    code = "sign_in_required"
+    title = "Sign in to subscribe: a subscription belongs to your account"
+
+
+class AlreadySubscribed(LicensorError):
+    status = 409
+    code = "already_subscribed"
+    title = "You already subscribe to this plan: see My Account → Subscriptions"
+
+
+class PaymentUnknown(LicensorError):
+    status = 404
+    code = "payment_unknown"
+    title = "There is no payment with this reference"
+
+
+class PaymentMismatch(LicensorError):
+    status = 409
+    code = "payment_mismatch"
+    title = "The payment does not match the order"
+
+
+class PaymentUnavailable(LicensorError):
+    status = 503
+    code = "payment_unavailable"
+    title = "The payment service is not answering; try again in a few minutes"
+
+
+class CallbackRejected(LicensorError):
+    status = 400
+    code = "payment_callback_rejected"
+    title = "This payment callback is not signed by the payment provider"
+
+
+class EnrollmentTokenInvalid(LicensorError):
+    status = 410
+    code = "enrollment_token_invalid"
+    title = "This installation link was already used or has expired; download the app again"
+
+
 class DestinationNotOfRecord(LicensorError):
     """A code goes only to an email of record (the request's, the account's, the order's);
     anything else in the form, a typed address included, is this."""

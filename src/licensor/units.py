@@ -38,8 +38,11 @@ if TYPE_CHECKING:
     from licensor.accounts.two_factor import TwoFactor
     from licensor.licensing.service import Licensing
     from licensor.store.checkout import Checkout
-    from licensor.store.lookup import OrderLookup
-    from licensor.store.service import Store
+    from licensor.store.order_lookup import OrderLookup
+    from licensor.store.orders import Orders
+    from licensor.store.partners import Partners
+    from licensor.store.renewals import Renewals
+    from licensor.store.sales import PartnerSales
     from licensor.store.subscriptions import Subscriptions
     from licensor.support.approvals import Approvals
     from licensor.support.attaching import Attaching
@@ -54,10 +57,13 @@ SERVICES = {
     "accounts": "licensor.accounts.service:Accounts",
     "two_factor": "licensor.accounts.two_factor:TwoFactor",
     "portal": "licensor.accounts.portal:Portal",
-    "store": "licensor.store.service:Store",
+    "partners": "licensor.store.partners:Partners",
+    "orders": "licensor.store.orders:Orders",
+    "partner_sales": "licensor.store.sales:PartnerSales",
+    "renewals": "licensor.store.renewals:Renewals",
     "checkout": "licensor.store.checkout:Checkout",
     "subscriptions": "licensor.store.subscriptions:Subscriptions",
-    "order_lookup": "licensor.store.lookup:OrderLookup",
+    "order_lookup": "licensor.store.order_lookup:OrderLookup",
     "support": "licensor.support.service:Support",
     "desk": "licensor.support.desk:Desk",
     "recovery": "licensor.support.recovery:Recovery",
@@ -76,7 +82,10 @@ class UnitOfWork:
         accounts: Accounts
         two_factor: TwoFactor
         portal: Portal
-        store: Store
+        partners: Partners
+        orders: Orders
+        partner_sales: PartnerSales
+        renewals: Renewals
         checkout: Checkout
         subscriptions: Subscriptions
         order_lookup: OrderLookup

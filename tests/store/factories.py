@@ -17,7 +17,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing.batches import issue_codes
 from licensor.models import Account
-from licensor.store.service import PlacedOrder
+from licensor.store.orders import PlacedOrder
 from licensor.units import UnitOfWork
 from tests.cli_support import read_codes
 from tests.licensing.factories import MakePlan
@@ -45,7 +45,7 @@ def make_partner(
     def make(slug: str | None = None, *, name: str = "Shop Milano", phone: str = "") -> PartnerInfo:
         slug = slug or f"shop-{secrets.token_hex(3)}"
         with database.transaction() as session:
-            partner = UnitOfWork(session, keyring, settings, clock.now()).store.create_partner(
+            partner = UnitOfWork(session, keyring, settings, clock.now()).partners.create(
                 slug=slug,
                 name=name,
                 email=f"help@{slug}.example",
@@ -80,12 +80,12 @@ def make_order(
     ) -> PlacedOrder:
         if plan not in made:
             with database.transaction() as session:
-                exists = UnitOfWork(session, keyring, settings, clock.now()).store.licensing.plans()
+                exists = UnitOfWork(session, keyring, settings, clock.now()).plans.all()
             if plan not in {row.code for row in exists}:
                 make_plan(plan, price_cents=3999, subscription_price_cents=2999)
             made.add(plan)
         with database.transaction() as session:
-            return UnitOfWork(session, keyring, settings, clock.now()).store.create_order(
+            return UnitOfWork(session, keyring, settings, clock.now()).orders.create(
                 plan_code=plan,
                 email=email or f"buyer-{secrets.token_hex(4)}@example.com",
                 name=name,
@@ -106,8 +106,8 @@ def partner_key(
 
     def make(slug: str) -> str:
         with database.transaction() as session:
-            store = UnitOfWork(session, keyring, settings, clock.now()).store
-            return store.create_api_key(store.partner(slug), label="test")
+            partners = UnitOfWork(session, keyring, settings, clock.now()).partners
+            return partners.create_key(partners.by_slug(slug), label="test")
 
     return make
 
@@ -129,9 +129,7 @@ def allocate(
             with database.transaction() as session:
                 exists = {
                     row.code
-                    for row in UnitOfWork(
-                        session, keyring, settings, clock.now()
-                    ).store.licensing.plans()
+                    for row in UnitOfWork(session, keyring, settings, clock.now()).plans.all()
                 }
             if plan not in exists:
                 make_plan(plan)
@@ -162,10 +160,7 @@ def make_subscription(
         with database.transaction() as session:
             account = session.get(Account, account_id)
             assert account is not None
-            subscriptions = UnitOfWork(session, keyring, settings, clock.now()).subscriptions
-            plan_row = UnitOfWork(session, keyring, settings, clock.now()).store.licensing.plan(
-                plan
-            )
-            return subscriptions.start(account, plan_row).id
+            unit = UnitOfWork(session, keyring, settings, clock.now())
+            return unit.subscriptions.start(account, unit.plans.by_code(plan)).id
 
     return make

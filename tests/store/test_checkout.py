@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
-from licensor.errors import FormInvalid
+from licensor.errors import CallbackRejected, FormInvalid, PaymentMismatch, PlanNotForSale
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import (
@@ -31,16 +31,10 @@ from licensor.models import (
     OrderStatus,
     OutboxMessage,
 )
-from licensor.store.checkout import (
-    MAX_STORE_QUANTITY,
-    CheckoutForm,
-    PaymentMismatch,
-    PlanNotForSale,
-)
+from licensor.store.checkout import MAX_STORE_QUANTITY, CheckoutForm
 from licensor.store.payments import (
     SIGNATURE_HEADER,
     Callback,
-    CallbackRejected,
     CardForm,
     PaymentOutcome,
     PaymentRequest,

@@ -23,7 +23,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import AuditEvent, Order
-from licensor.store.service import PlacedOrder
+from licensor.store.orders import PlacedOrder
 from licensor.web import i18n
 from tests.accounts.factories import Browser, OpenBrowser, outbox
 from tests.limits import StartLimitedServer

@@ -24,7 +24,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.models import AuditEvent
-from licensor.store.service import Store
+from licensor.store.partners import Partners
 from licensor.units import UnitOfWork
 from tests.licensing.factories import BlockCode, MakeCode
 from tests.limits import LimitedServer
@@ -58,7 +58,7 @@ class Seller:
 
 MakeSeller = Callable[..., Seller]
 StartLimitedServer = Callable[..., AbstractContextManager[LimitedServer]]
-OpenStore = Callable[[], AbstractContextManager[Store]]
+OpenPartners = Callable[[], AbstractContextManager[Partners]]
 
 
 @pytest.fixture
@@ -73,15 +73,17 @@ def make_seller(
 
 
 @pytest.fixture
-def store(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> OpenStore:
-    """The store service in a transaction of its own, as the CLI uses it."""
+def partners(
+    database: Database, keyring: Keyring, settings: Settings, clock: Clock
+) -> OpenPartners:
+    """The partners service in a transaction of its own, as the CLI uses it."""
 
     @contextmanager
-    def open_store() -> Iterator[Store]:
+    def open_partners() -> Iterator[Partners]:
         with database.transaction() as session:
-            yield UnitOfWork(session, keyring, settings, clock.now()).store
+            yield UnitOfWork(session, keyring, settings, clock.now()).partners
 
-    return open_store
+    return open_partners
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -258,13 +260,13 @@ def test_a_request_without_a_good_key_is_refused_with_the_one_401(
 
 
 def test_a_revoked_key_is_refused_with_the_same_401(
-    api: httpx.Client, make_seller: MakeSeller, store: OpenStore
+    api: httpx.Client, make_seller: MakeSeller, partners: OpenPartners
 ) -> None:
     seller = make_seller()
     assert api.get(ALLOCATIONS, headers=seller.auth).status_code == 200
 
-    with store() as service:
-        service.revoke_api_key(seller.key)
+    with partners() as service:
+        service.revoke_key(seller.key)
 
     for response in (
         api.get(ALLOCATIONS, headers=seller.auth),
@@ -279,13 +281,13 @@ def test_a_partners_other_keys_still_work_when_one_is_revoked(
     api: httpx.Client,
     make_seller: MakeSeller,
     partner_key: PartnerKey,
-    store: OpenStore,
+    partners: OpenPartners,
 ) -> None:
     seller = make_seller()
     spare = partner_key(seller.slug)
 
-    with store() as service:
-        service.revoke_api_key(seller.key.split("_")[1])  # by prefix, as the CLI lists it
+    with partners() as service:
+        service.revoke_key(seller.key.split("_")[1])  # by prefix, as the CLI lists it
 
     assert_problem(api.get(ALLOCATIONS, headers=seller.auth), 401, "invalid_api_key")
     assert api.get(ALLOCATIONS, headers=bearer(spare)).status_code == 200
@@ -303,13 +305,13 @@ def test_each_use_of_a_key_is_recorded(
     api: httpx.Client,
     make_seller: MakeSeller,
     clock: Clock,
-    store: OpenStore,
+    partners: OpenPartners,
 ) -> None:
     seller = make_seller()
 
     def last_used() -> datetime | None:
-        with store() as service:
-            (key,) = service.api_keys(service.partner(seller.slug))
+        with partners() as service:
+            (key,) = service.keys(service.by_slug(seller.slug))
             return key.last_used_at
 
     assert last_used() is None

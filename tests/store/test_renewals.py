@@ -32,7 +32,7 @@ from licensor.store.payments import (
     RecurringCharge,
     TestProvider,
 )
-from licensor.store.subscriptions import RenewalOutcome
+from licensor.store.renewals import RenewalOutcome
 from licensor.store.tasks import PeriodicRenewals, run_due
 from licensor.units import UnitOfWork
 from tests.accounts.factories import Customer, MakeAccount, outbox
@@ -322,9 +322,9 @@ def test_a_renewal_settled_twice_renews_once(
     owner = subscriber(PAYS)
     clock.advance(TERM + timedelta(minutes=1))
     with database.transaction() as session:
-        seen_by_first = UnitOfWork(session, keyring, settings, clock.now()).subscriptions.due()
+        seen_by_first = UnitOfWork(session, keyring, settings, clock.now()).renewals.due()
     with database.transaction() as session:
-        seen_by_second = UnitOfWork(session, keyring, settings, clock.now()).subscriptions.due()
+        seen_by_second = UnitOfWork(session, keyring, settings, clock.now()).renewals.due()
     assert [renewal.charge for renewal in seen_by_first] == [
         renewal.charge for renewal in seen_by_second
     ]
@@ -335,7 +335,7 @@ def test_a_renewal_settled_twice_renews_once(
         result = provider.charge(renewal.charge)
         with database.transaction() as session:
             outcomes.append(
-                UnitOfWork(session, keyring, settings, clock.now()).subscriptions.settle_renewal(
+                UnitOfWork(session, keyring, settings, clock.now()).renewals.settle_renewal(
                     renewal, result
                 )
             )
@@ -353,7 +353,7 @@ def test_a_renewal_the_provider_cannot_answer_changes_nothing_and_is_tried_again
     clock: Clock,
     subscriber: Callable[[str], Subscriber],
 ) -> None:
-    from licensor.store.payments import PaymentUnavailable
+    from licensor.errors import PaymentUnavailable
 
     owner = subscriber(PAYS)
     clock.advance(TERM + timedelta(minutes=1))

@@ -14,10 +14,12 @@ from datetime import date, timedelta
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
+from licensor.errors import AlreadySubscribed, PlanNotForSale, SubscriptionNeedsAccount
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import (
@@ -29,12 +31,7 @@ from licensor.models import (
     OutboxMessage,
     Subscription,
 )
-from licensor.store.checkout import (
-    AlreadySubscribed,
-    PlanNotForSale,
-    SubscriptionNeedsAccount,
-)
-from licensor.store.lookup import LookupRequest
+from licensor.store.order_lookup import LookupRequest
 from licensor.store.payments import (
     CardForm,
     PaymentOutcome,
@@ -123,7 +120,9 @@ def paid_with(provider: TestProvider, payment: PaymentRequest, card: str = PAYS)
 def started(database: Database, payment: PaymentRequest) -> Started:
     with database.transaction() as session:
         order = session.scalars(
-            select(Order).where(Order.payment_reference == payment.reference)
+            select(Order)
+            .where(Order.payment_reference == payment.reference)
+            .options(selectinload(Order.items))
         ).one()
         return Started(
             order.status,

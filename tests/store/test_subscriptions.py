@@ -19,7 +19,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.models import Account, EnrollmentToken, Subscription
 from licensor.store.payments import PaymentOutcome, PaymentResult, RecurringCharge
-from licensor.store.subscriptions import RenewalRun
+from licensor.store.renewals import RenewalRun
 from licensor.store.tasks import run_due
 from licensor.units import UnitOfWork
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser

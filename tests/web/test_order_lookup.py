@@ -13,7 +13,7 @@ import secrets
 import httpx
 from playwright.sync_api import Page, expect
 
-from licensor.store.service import PlacedOrder
+from licensor.store.orders import PlacedOrder
 from tests.licensing.factories import activate, device
 from tests.mail_support import SmtpServer, text_of
 from tests.store.factories import MakeOrder, MakePartner

@@ -53,9 +53,8 @@ def orders_create(
         raise typer.Exit(2)
     waiting = 0
     with command_unit() as unit:
-        store = unit.store
         if codes and partner is not None:
-            placed = store.record_sale_of_codes(
+            placed = unit.partner_sales.record_for(
                 partner_slug=partner,
                 codes=codes,
                 email=email,
@@ -66,7 +65,7 @@ def orders_create(
             )
         else:
             assert plan is not None
-            placed = store.create_order(
+            placed = unit.orders.create(
                 plan_code=plan,
                 email=email,
                 name=name,
@@ -75,7 +74,7 @@ def orders_create(
                 language=language,
                 actor=actor(),
             )
-            waiting = store.unsold_allocated(partner, plan) if partner else 0
+            waiting = unit.partners.unsold_allocated(partner, plan) if partner else 0
     if waiting:
         # New codes were issued; the partner's own cards stay unsold until named.
         errors.print(

@@ -27,7 +27,7 @@ def partners_create(
     """Add a partner; customers who bought from it are sent to these contact details."""
 
     with command_unit() as unit:
-        partner = unit.store.create_partner(
+        partner = unit.partners.create(
             slug=slug, name=name, email=email, url=url, phone=phone, actor=actor()
         )
         console.print(f"partner [bold]{partner.slug}[/bold] ({partner.name}) created")
@@ -39,7 +39,7 @@ def partners_list() -> None:
 
     with command_unit() as unit:
         table = Table("slug", "name", "email", "url", "phone")
-        for partner in unit.store.partners():
+        for partner in unit.partners.all():
             table.add_row(partner.slug, partner.name, partner.email, partner.url, partner.phone)
         console.print(table)
 
@@ -52,8 +52,8 @@ def partner_keys_create(
     """Make a key for the partner API. It is shown once: give it to the partner."""
 
     with command_unit() as unit:
-        store = unit.store
-        key = store.create_api_key(store.partner(slug), label=label, actor=actor())
+        partners = unit.partners
+        key = partners.create_key(partners.by_slug(slug), label=label, actor=actor())
     print(key)
     errors.print("Shown once: only a hash is kept. Revoke with `licensor partners keys revoke`.")
 
@@ -63,9 +63,9 @@ def partner_keys_list(slug: Annotated[str, typer.Argument(help="The partner's sl
     """List a partner's keys (their prefixes; the keys themselves are not kept)."""
 
     with command_unit() as unit:
-        store = unit.store
+        partners = unit.partners
         table = Table("prefix", "label", "created", "last used", "revoked")
-        for key in store.api_keys(store.partner(slug)):
+        for key in partners.keys(partners.by_slug(slug)):
             table.add_row(
                 key.prefix,
                 key.label,
@@ -83,5 +83,5 @@ def partner_keys_revoke(
     """Revoke a partner API key at once."""
 
     with command_unit() as unit:
-        key = unit.store.revoke_api_key(prefix, actor=actor())
+        key = unit.partners.revoke_key(prefix, actor=actor())
         console.print(f"key {key.prefix} revoked")

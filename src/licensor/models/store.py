@@ -1,4 +1,9 @@
-"""Partners and their API keys, orders and their items, subscriptions and enrollment tokens."""
+"""Partners and their API keys, orders and their items, subscriptions and enrollment tokens.
+
+Relationships never load unasked (``lazy="raise"``): a query that needs an order's items or
+partner, or a subscription's plan, says so (``store.orders.ORDER_IN_FULL``, ``selectinload``),
+so a hidden query per row is an error in the tests, not a surprise in production.
+"""
 
 from __future__ import annotations
 
@@ -62,7 +67,7 @@ class PartnerApiKey(IdMixin, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    partner: Mapped[Partner] = relationship()
+    partner: Mapped[Partner] = relationship(lazy="raise")
 
 
 class Order(IdMixin, Base):
@@ -96,8 +101,10 @@ class Order(IdMixin, Base):
     payment_reference: Mapped[str | None] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    partner: Mapped[Partner | None] = relationship()
-    items: Mapped[list[OrderItem]] = relationship(back_populates="order", order_by="OrderItem.id")
+    partner: Mapped[Partner | None] = relationship(lazy="raise")
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", order_by="OrderItem.id", lazy="raise"
+    )
 
 
 class OrderItem(IdMixin, Base):
@@ -109,8 +116,8 @@ class OrderItem(IdMixin, Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(Integer, default=0)
 
-    order: Mapped[Order] = relationship(back_populates="items")
-    plan: Mapped[Plan] = relationship()
+    order: Mapped[Order] = relationship(back_populates="items", lazy="raise")
+    plan: Mapped[Plan] = relationship(lazy="raise")
 
 
 class Subscription(IdMixin, Base):
@@ -133,7 +140,7 @@ class Subscription(IdMixin, Base):
     payment_reference: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    plan: Mapped[Plan] = relationship()
+    plan: Mapped[Plan] = relationship(lazy="raise")
 
 
 class EnrollmentToken(IdMixin, Base):

@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from functools import cached_property
 
 from sqlalchemy import select
 
-from licensor.audit import audit
-from licensor.errors import FormInvalid, LicensorError
+from licensor.errors import (
+    AlreadySubscribed,
+    FormInvalid,
+    PaymentMismatch,
+    PaymentUnknown,
+    PlanNotForSale,
+    SubscriptionNeedsAccount,
+)
 from licensor.logging import log
 from licensor.models import (
     Account,
@@ -35,43 +40,12 @@ from licensor.models import (
     Subscription,
     SubscriptionStatus,
 )
+from licensor.store.orders import ORDER_IN_FULL, buyer_problems
 from licensor.store.payments import PaymentOutcome, PaymentRequest, PaymentResult
-from licensor.store.service import Store, buyer_problems
-from licensor.store.subscriptions import Subscriptions
 from licensor.units import Service
 
 MAX_STORE_QUANTITY = 10
 REFERENCE_PREFIX = "pay_"
-
-
-class PlanNotForSale(LicensorError):
-    status = 404
-    code = "plan_not_for_sale"
-    title = "This plan is not sold in the store"
-
-
-class SubscriptionNeedsAccount(LicensorError):
-    status = 401
-    code = "sign_in_required"
-    title = "Sign in to subscribe: a subscription belongs to your account"
-
-
-class AlreadySubscribed(LicensorError):
-    status = 409
-    code = "already_subscribed"
-    title = "You already subscribe to this plan: see My Account → Subscriptions"
-
-
-class PaymentUnknown(LicensorError):
-    status = 404
-    code = "payment_unknown"
-    title = "There is no payment with this reference"
-
-
-class PaymentMismatch(LicensorError):
-    status = 409
-    code = "payment_mismatch"
-    title = "The payment does not match the order"
 
 
 @dataclass(frozen=True)
@@ -89,14 +63,6 @@ def new_reference() -> str:
 
 
 class Checkout(Service):
-    @cached_property
-    def store(self) -> Store:
-        return self.unit.store
-
-    @cached_property
-    def subscriptions(self) -> Subscriptions:
-        return self.unit.subscriptions
-
     # the catalog ----------------------------------------------------------------------
 
     def offers(self) -> list[Plan]:
@@ -164,7 +130,7 @@ class Checkout(Service):
             errors["quantity"] = "store_quantity_range"
         if errors:
             raise FormInvalid(errors)
-        order = self.store.open_order(
+        order = self.unit.orders.open_order(
             plan,
             quantity=quantity,
             name=form.name,
@@ -194,7 +160,7 @@ class Checkout(Service):
             raise FormInvalid(errors)
         if self.live_subscription(account, plan) is not None:
             raise AlreadySubscribed()
-        order = self.store.open_order(
+        order = self.unit.orders.open_order(
             plan,
             quantity=1,
             name=name,
@@ -220,7 +186,7 @@ class Checkout(Service):
             if account is not None and self.live_subscription(account, item.plan) is not None:
                 raise AlreadySubscribed()
         plan = self.offer(item.plan.code, ItemKind(item.kind))  # still sold, at today's price
-        order = self.store.open_order(
+        order = self.unit.orders.open_order(
             plan,
             quantity=item.quantity,
             name=failed.customer_name,
@@ -237,13 +203,11 @@ class Checkout(Service):
     ) -> PaymentRequest:
         order.payment_reference = new_reference()
         self.session.flush()
-        audit(
-            self.session,
-            self.now,
-            actor=actor,
-            action="store.checkout_started",
+        self.unit.audit(
+            "store.checkout_started",
             subject_type="order",
             subject_id=order.id,
+            actor=actor,
             number=order.number,
             plan=plan.code,
             quantity=order.items[0].quantity,
@@ -280,8 +244,10 @@ class Checkout(Service):
         """The store order paid (or to be paid) under our reference."""
         if not reference.startswith(REFERENCE_PREFIX):
             raise PaymentUnknown()
-        query = select(Order).where(
-            Order.payment_reference == reference, Order.partner_id.is_(None)
+        query = (
+            select(Order)
+            .where(Order.payment_reference == reference, Order.partner_id.is_(None))
+            .options(*ORDER_IN_FULL)
         )
         order = self.session.scalar(query.with_for_update() if lock else query)
         if order is None:
@@ -305,13 +271,11 @@ class Checkout(Service):
         if result.outcome == PaymentOutcome.FAILED:
             if order.status == OrderStatus.PENDING:
                 order.status = OrderStatus.FAILED
-                audit(
-                    self.session,
-                    self.now,
-                    actor=actor,
-                    action="store.payment_failed",
+                self.unit.audit(
+                    "store.payment_failed",
                     subject_type="order",
                     subject_id=order.id,
+                    actor=actor,
                     number=order.number,
                     payment_id=result.provider_payment_id,
                 )
@@ -327,21 +291,19 @@ class Checkout(Service):
             raise PaymentMismatch(f"the payment does not match the total of order {order.number}")
         order.status = OrderStatus.PAID
         order.purchased_at = self.now
-        codes = self.store.deliver_codes(order)
+        codes = self.unit.orders.deliver_codes(order)
         started = self._start_subscriptions(order, result, actor=actor)
-        audit(
-            self.session,
-            self.now,
-            actor=actor,
-            action="store.order_paid",
+        self.unit.audit(
+            "store.order_paid",
             subject_type="order",
             subject_id=order.id,
+            actor=actor,
             number=order.number,
             codes=len(codes),
             subscriptions=started,
             payment_id=result.provider_payment_id,
         )
-        self.store.send_confirmation(order)
+        self.unit.orders.send_confirmation(order)
         return order
 
     def _start_subscriptions(self, order: Order, result: PaymentResult, *, actor: str) -> int:
@@ -357,7 +319,7 @@ class Checkout(Service):
                     number=order.number,
                     hint="the provider kept no payment method: renewals will be declined",
                 )
-            self.subscriptions.start(
+            self.unit.subscriptions.start(
                 account,
                 item.plan,
                 order_id=order.id,

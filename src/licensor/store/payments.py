@@ -27,16 +27,19 @@ import importlib
 import json
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Annotated, Protocol
 from urllib.parse import urlsplit
+
+from fastapi import Depends, FastAPI, Request
 
 from licensor.clock import Clock
 from licensor.config import Settings
-from licensor.errors import FormInvalid, LicensorError
+from licensor.errors import CallbackRejected, FormInvalid
 from licensor.keys import Keyring
 from licensor.logging import log
 
@@ -133,18 +136,6 @@ class PaymentProvider(Protocol):
         the first one did. Raise ``PaymentUnavailable`` when there is no answer (the
         worker tries again on its next run, with the same reference)."""
         ...
-
-
-class PaymentUnavailable(LicensorError):
-    status = 503
-    code = "payment_unavailable"
-    title = "The payment service is not answering; try again in a few minutes"
-
-
-class CallbackRejected(LicensorError):
-    status = 400
-    code = "payment_callback_rejected"
-    title = "This payment callback is not signed by the payment provider"
 
 
 class PaymentSetupError(RuntimeError):
@@ -344,3 +335,30 @@ def load_provider(settings: Settings, keyring: Keyring, clock: Clock) -> Payment
     provider = factory(settings, keyring, clock)
     log.info("payments.provider", provider=provider.name, test_mode=provider.test_mode)
     return provider
+
+
+# --- the app's provider, for routes -------------------------------------------------------
+
+
+@asynccontextmanager
+async def provider_at_start(app: FastAPI) -> AsyncIterator[None]:
+    """A router's lifespan: the provider is loaded when the server starts, so a server with
+    a missing provider, or the test one behind https, refuses to start rather than failing
+    its first customer."""
+    state = app.state
+    state.payment_provider = load_provider(state.settings, state.keyring, state.clock)
+    yield
+
+
+async def _app_provider(request: Request) -> PaymentProvider:
+    state = request.app.state
+    provider: PaymentProvider | None = getattr(state, "payment_provider", None)
+    if provider is None:  # an app served without its lifespan (the tests)
+        provider = state.payment_provider = load_provider(
+            state.settings, state.keyring, state.clock
+        )
+    return provider
+
+
+# The payment provider the app loaded: store pages and the providers' webhook.
+Payments = Annotated[PaymentProvider, Depends(_app_provider)]

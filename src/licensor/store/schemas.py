@@ -1,4 +1,5 @@
-"""JSON shapes of the partner API (Pydantic), kept apart from the tables.
+"""JSON shapes of the store's API (Pydantic), kept apart from the tables: the partner API,
+and the enrollment of an app downloaded from My Account.
 
 Codes leave the server masked only (``XXXXX-XXXXX-XXXXX-7Q2ZC``): the partner holds them in
 clear in its allocation file, and a leaked response or log must not hold a usable code.
@@ -11,7 +12,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from licensor.store.service import MAX_QUANTITY
+from licensor.licensing.schemas import DeviceIn
+from licensor.store.orders import MAX_QUANTITY
 
 CodeText = Annotated[str, Field(max_length=64, examples=["6JPET-26GV0-A08J5-BT3ZX"])]
 
@@ -74,3 +76,10 @@ class AllocationOut(BaseModel):
 
 class AllocationsOut(BaseModel):
     allocations: list[AllocationOut]
+
+
+class EnrollmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=10, max_length=100)
+    device: DeviceIn

@@ -3,84 +3,46 @@
 The license's ``expires_at`` follows the subscription: the end of the paid period plus a
 grace period while a renewal is pending or failed, the end of the period once canceled.
 Validation needs nothing else: when the grace is over, devices are told ``expired``.
+Renewals are ``store/renewals.py``'s.
 
-Renewals run in ``licensor worker`` (``licensor.store.tasks.run_due``), driven by the
-clock, in three steps so that no transaction is open while the payment provider answers:
-``due`` reads what has come to the end of its period and what to charge for it; the
-provider charges the saved payment method under our idempotency key; ``settle_renewal``
-applies the answer under a row lock, once (see ``tasks.py`` for why outside the lock).
-Each renewal, failed payment and expiry writes a mail to the owner.
+The account's devices get the license with no code typed: the installer downloaded from
+My Account carries a one-time enrollment token (``enroll``), and a device connected to the
+account by its short code takes a free seat (``seat_for_connected_device``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
-from licensor.audit import audit
-from licensor.errors import LicensorError, NotFound
+from licensor.config import Settings
+from licensor.errors import EnrollmentTokenInvalid, LicensorError, NotFound
 from licensor.licensing.service import DeviceInfo, LicenseView
-from licensor.logging import log
 from licensor.models import (
     Account,
     Activation,
     Device,
     EnrollmentToken,
-    ItemKind,
     License,
-    Order,
-    OrderItem,
     Plan,
     Subscription,
     SubscriptionStatus,
 )
-from licensor.store.payments import PaymentOutcome, PaymentResult, RecurringCharge
-from licensor.store.service import money
 from licensor.units import Service
 
 ENROLLMENT_DAYS = 30
 ENROLLMENT_PREFIX = "le_"
-RENEWAL_PREFIX = "ren_"
-#: A declined renewal is tried again once a day (a new idempotency key each day) until
-#: the grace period is over.
-RETRY_EVERY = timedelta(days=1)
-
-#: Charges a renewal: the provider's answer (PAID or FAILED) for ``charge.reference``;
-#: raises ``PaymentUnavailable`` when there is none. The payment provider supplies it.
-Charge = Callable[[RecurringCharge], PaymentResult]
-
-
-class RenewalOutcome(StrEnum):
-    RENEWED = "renewed"
-    PAST_DUE = "past_due"
-    EXPIRED = "expired"
-    UNCHANGED = "unchanged"  # already settled, still past due, or no answer yet
-
-
-@dataclass(frozen=True)
-class Renewal:
-    """A subscription at the end of its period, as read before charging it."""
-
-    subscription_id: int
-    period_end: datetime
-    charge: RecurringCharge | None  # None: renewal is off, so it expires uncharged
-
-
-class EnrollmentTokenInvalid(LicensorError):
-    status = 410
-    code = "enrollment_token_invalid"
-    title = "This installation link was already used or has expired; download the app again"
 
 
 @dataclass(frozen=True)
 class SubscriptionView:
+    """A subscription as My Account lists it."""
+
     id: int
     plan: str
     plan_name: str
@@ -92,20 +54,9 @@ class SubscriptionView:
     grace_until: datetime  # past due: the license works until then while payment is retried
 
 
-@dataclass(frozen=True)
-class RenewalRun:
-    renewed: int = 0
-    past_due: int = 0
-    expired: int = 0
-    unchanged: int = 0
-
-
-def renewal_reference(subscription_id: int, period_end: datetime, now: datetime) -> str:
-    """Our reference for charging one subscription period, on one day of attempts: the
-    provider's idempotency key, so a charge repeated (a worker restarted, two workers)
-    answers what the first did and takes the money once."""
-    attempt = max(0, (now - period_end) // RETRY_EVERY)
-    return f"{RENEWAL_PREFIX}{subscription_id}_{period_end:%Y%m%d%H%M%S}_{attempt}"
+def grace_period(settings: Settings) -> timedelta:
+    """How long a subscription's license outlives a period whose renewal is not paid yet."""
+    return timedelta(days=settings.subscription_grace_days)
 
 
 def _token_hash(token: str) -> bytes:
@@ -115,7 +66,7 @@ def _token_hash(token: str) -> bytes:
 class Subscriptions(Service):
     @property
     def grace(self) -> timedelta:
-        return timedelta(days=self.settings.subscription_grace_days)
+        return grace_period(self.settings)
 
     def start(
         self,
@@ -134,7 +85,7 @@ class Subscriptions(Service):
         )
         subscription = Subscription(
             account_id=account.id,
-            plan_id=plan.id,
+            plan=plan,
             order_id=order_id,
             license_id=license.id,
             status=SubscriptionStatus.ACTIVE,
@@ -146,23 +97,23 @@ class Subscriptions(Service):
         )
         self.session.add(subscription)
         self.session.flush()
-        audit(
-            self.session,
-            self.now,
-            actor=actor,
-            action="store.subscription_started",
+        self.unit.audit(
+            "store.subscription_started",
             subject_type="subscription",
             subject_id=subscription.id,
+            actor=actor,
             plan=plan.code,
             account_id=account.id,
         )
         return subscription
 
     def of_account(self, account: Account) -> list[SubscriptionView]:
+        """The account's subscriptions, newest first."""
         rows = self.session.execute(
             select(Subscription, License.public_id)
             .outerjoin(License, License.id == Subscription.license_id)
             .where(Subscription.account_id == account.id)
+            .options(joinedload(Subscription.plan))
             .order_by(Subscription.created_at.desc())
         ).all()
         return [
@@ -186,10 +137,10 @@ class Subscriptions(Service):
             raise NotFound("there is no such subscription in your account")
         return subscription
 
-    def _license(self, subscription: Subscription) -> License:
-        license = self.session.get(License, subscription.license_id, with_for_update=True)
-        assert license is not None  # every subscription is started with its license
-        return license
+    def license_of(self, subscription: Subscription) -> License:
+        """The subscription's license, locked (after the subscription: docs/adr/0001)."""
+        assert subscription.license_id is not None  # every subscription starts with its license
+        return self.unit.licensing.get_license(subscription.license_id, lock=True)
 
     def cancel(self, account: Account, subscription_id: int) -> Subscription:
         """Stop renewing: the license stays good until the paid period ends."""
@@ -198,192 +149,15 @@ class Subscriptions(Service):
             subscription.status = SubscriptionStatus.CANCELED
             subscription.auto_renew = False
             subscription.canceled_at = self.now
-            self._license(subscription).expires_at = max(subscription.current_period_end, self.now)
-            audit(
-                self.session,
-                self.now,
-                actor=f"account:{account.id}",
-                action="store.subscription_canceled",
+            license = self.license_of(subscription)
+            license.expires_at = max(subscription.current_period_end, self.now)
+            self.unit.audit(
+                "store.subscription_canceled",
                 subject_type="subscription",
                 subject_id=subscription.id,
+                actor=f"account:{account.id}",
             )
         return subscription
-
-    # renewals --------------------------------------------------------------------------
-
-    def due(self, *, after_id: int = 0, limit: int = 100) -> list[Renewal]:
-        """Subscriptions whose period has ended (by id, after ``after_id``), and what to
-        charge for each. Reads only: nothing is locked while the provider is asked."""
-        rows = self.session.execute(
-            select(Subscription, Account)
-            .join(Account, Account.id == Subscription.account_id)
-            .where(
-                Subscription.current_period_end <= self.now,
-                Subscription.status != SubscriptionStatus.EXPIRED,
-                Subscription.id > after_id,
-            )
-            .order_by(Subscription.id)
-            .limit(limit)
-        ).all()
-        renewals: list[Renewal] = []
-        for subscription, account in rows:
-            price = self._renewal_price(subscription)
-            renews = (
-                subscription.auto_renew
-                and subscription.status != SubscriptionStatus.CANCELED
-                and price is not None
-            )
-            charge = (
-                RecurringCharge(
-                    reference=renewal_reference(
-                        subscription.id, subscription.current_period_end, self.now
-                    ),
-                    payment_method=subscription.payment_reference or "",
-                    amount_cents=price,
-                    currency=subscription.plan.currency,
-                    description=f"{subscription.plan.name} subscription renewal",
-                    customer_email=account.email,
-                )
-                if renews and price is not None
-                else None
-            )
-            renewals.append(Renewal(subscription.id, subscription.current_period_end, charge))
-        return renewals
-
-    def _renewal_price(self, subscription: Subscription) -> int | None:
-        """Today's subscription price of the plan; if it is no longer sold, what the
-        subscription was bought for; None if neither is known (it is not renewed)."""
-        if subscription.plan.subscription_price_cents is not None:
-            return subscription.plan.subscription_price_cents
-        if subscription.order_id is None:
-            return None
-        return self.session.scalar(
-            select(OrderItem.unit_price_cents).where(
-                OrderItem.order_id == subscription.order_id,
-                OrderItem.kind == ItemKind.SUBSCRIPTION,
-            )
-        )
-
-    def settle_renewal(self, renewal: Renewal, result: PaymentResult | None) -> RenewalOutcome:
-        """Apply what the provider answered for a renewal (``result``; None: no answer),
-        under a row lock, once: a subscription settled meanwhile (another worker, or this
-        one before a restart) has moved on and is left alone.
-
-        Paid: one more period (from the end of the last, or from now if that is long
-        past), the license follows, a mail says so; money taken is honoured even if
-        renewal was turned off meanwhile. Declined: past due (one mail), expired when the
-        grace period is over. Renewal off: expired at the end of the period, uncharged."""
-        subscription = self.session.get(Subscription, renewal.subscription_id, with_for_update=True)
-        if (
-            subscription is None
-            or subscription.status == SubscriptionStatus.EXPIRED
-            or subscription.current_period_end != renewal.period_end
-        ):
-            return RenewalOutcome.UNCHANGED
-        license = self._license(subscription)
-        if renewal.charge is None:
-            return self._expire(subscription, license)
-        if result is None:
-            return RenewalOutcome.UNCHANGED
-        if result.outcome == PaymentOutcome.PAID:
-            return self._renew(subscription, license, result)
-        if self.now >= subscription.current_period_end + self.grace:
-            return self._expire(subscription, license)
-        if subscription.status != SubscriptionStatus.ACTIVE:
-            return RenewalOutcome.UNCHANGED  # past due already (told once), or canceled
-        subscription.status = SubscriptionStatus.PAST_DUE
-        subscription.past_due_since = self.now
-        self._audit(subscription, "store.subscription_past_due", reference=result.reference)
-        self._mail(
-            subscription,
-            "subscription_payment_failed",
-            amount=self._money(result.amount_cents, result.currency, subscription),
-            grace_until=(subscription.current_period_end + self.grace).strftime("%Y-%m-%d"),
-        )
-        return RenewalOutcome.PAST_DUE
-
-    def _renew(
-        self, subscription: Subscription, license: License, result: PaymentResult
-    ) -> RenewalOutcome:
-        term = timedelta(days=subscription.plan.term_days)
-        start = subscription.current_period_end
-        if start + term <= self.now:  # the worker was away for a whole period: pay for one
-            start = self.now
-        subscription.current_period_start = start
-        subscription.current_period_end = start + term
-        subscription.past_due_since = None
-        if subscription.status == SubscriptionStatus.CANCELED:
-            license.expires_at = subscription.current_period_end  # paid for, not renewed
-        else:
-            subscription.status = SubscriptionStatus.ACTIVE
-            license.expires_at = subscription.current_period_end + self.grace
-        if (result.amount_cents, result.currency.upper()) != (
-            renewal_amount := self._renewal_price(subscription),
-            subscription.plan.currency,
-        ):
-            log.warning(
-                "store.renewal_amount_differs",
-                subscription=subscription.id,
-                expected=f"{renewal_amount} {subscription.plan.currency}",
-                paid=f"{result.amount_cents} {result.currency}",
-            )
-        self._audit(
-            subscription,
-            "store.subscription_renewed",
-            reference=result.reference,
-            payment_id=result.provider_payment_id,
-            period_end=subscription.current_period_end.isoformat(),
-        )
-        self._mail(
-            subscription,
-            "subscription_renewed",
-            amount=self._money(result.amount_cents, result.currency, subscription),
-            renews_on=subscription.current_period_end.strftime("%Y-%m-%d"),
-            renews=subscription.status == SubscriptionStatus.ACTIVE,
-        )
-        return RenewalOutcome.RENEWED
-
-    def _expire(self, subscription: Subscription, license: License) -> RenewalOutcome:
-        subscription.status = SubscriptionStatus.EXPIRED
-        license.expires_at = min(license.expires_at, self.now)
-        self._audit(subscription, "store.subscription_expired")
-        self._mail(subscription, "subscription_expired", store_url=self.settings.url("/store"))
-        return RenewalOutcome.EXPIRED
-
-    def _audit(self, subscription: Subscription, action: str, **details: Any) -> None:
-        audit(
-            self.session,
-            self.now,
-            actor="worker",
-            action=action,
-            subject_type="subscription",
-            subject_id=subscription.id,
-            **details,
-        )
-
-    def _money(self, cents: int, currency: str, subscription: Subscription) -> str:
-        return money(cents, currency, self._owner(subscription).language)
-
-    def _owner(self, subscription: Subscription) -> Account:
-        return self.session.get_one(Account, subscription.account_id)
-
-    def _mail(self, subscription: Subscription, template: str, **context: object) -> None:
-        owner = self._owner(subscription)
-        order_number = (
-            self.session.scalar(select(Order.number).where(Order.id == subscription.order_id))
-            if subscription.order_id
-            else None
-        )
-        self.send_mail(
-            owner.email,
-            owner.language,
-            template,
-            plan=subscription.plan.name,
-            order_number=order_number,
-            subscriptions_url=self.settings.url("/account/subscriptions"),
-            help_url=self.settings.url("/help"),
-            **context,
-        )
 
     def seat_for_connected_device(self, account: Account, device: DeviceInfo) -> LicenseView | None:
         """A device just connected to the account, with no license yet, gets the license of
@@ -425,7 +199,7 @@ class Subscriptions(Service):
             return None
         try:
             with self.session.begin_nested():
-                view = self.unit.licensing.take_seat(self._license(subscription), device)
+                view = self.unit.licensing.take_seat(self.license_of(subscription), device)
         except LicensorError:  # no free seat, or the license ended: the device stays as it is
             return None
         if known is None:  # registered just now, by this connection: the account's machine
@@ -463,7 +237,7 @@ class Subscriptions(Service):
             raise EnrollmentTokenInvalid()
         subscription = self.session.get(Subscription, row.subscription_id)
         assert subscription is not None
-        license = self._license(subscription)
+        license = self.license_of(subscription)
         view = self.unit.licensing.take_seat(license, device)
         row.used_at = self.now
         row.note = device.name[:200]
@@ -472,13 +246,11 @@ class Subscriptions(Service):
         )
         if enrolled is not None and enrolled.account_id is None:
             enrolled.account_id = subscription.account_id  # the device joins the account
-        audit(
-            self.session,
-            self.now,
-            actor="device",
-            action="store.enrolled",
+        self.unit.audit(
+            "store.enrolled",
             subject_type="subscription",
             subject_id=subscription.id,
+            actor="device",
             public_id=license.public_id,
         )
         return view

@@ -35,16 +35,11 @@ from licensor import jobs
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
+from licensor.errors import PaymentUnavailable
 from licensor.logging import log
-from licensor.store import lookup
-from licensor.store.payments import (
-    PaymentOutcome,
-    PaymentProvider,
-    PaymentResult,
-    PaymentUnavailable,
-    RecurringCharge,
-)
-from licensor.store.subscriptions import Charge, RenewalOutcome, RenewalRun
+from licensor.store.order_lookup import JOB as ORDER_LOOKUP_JOB
+from licensor.store.payments import PaymentOutcome, PaymentProvider, PaymentResult, RecurringCharge
+from licensor.store.renewals import Charge, RenewalOutcome, RenewalRun
 from licensor.units import open_unit
 
 BATCH = 100
@@ -60,7 +55,7 @@ def run_due(
     after_id = 0
     while True:
         with open_unit(database, keyring, settings, now, actor="worker") as unit:
-            due = unit.subscriptions.due(after_id=after_id, limit=BATCH)
+            due = unit.renewals.due(after_id=after_id, limit=BATCH)
         for renewal in due:
             result: PaymentResult | None = None
             if renewal.charge is not None:
@@ -82,7 +77,7 @@ def run_due(
                     )
                     result = None
             with open_unit(database, keyring, settings, now, actor="worker") as unit:
-                outcome = unit.subscriptions.settle_renewal(renewal, result)
+                outcome = unit.renewals.settle_renewal(renewal, result)
             counts[outcome] += 1
             if outcome != RenewalOutcome.UNCHANGED:
                 log.info(f"store.subscription_{outcome}", subscription=renewal.subscription_id)
@@ -162,7 +157,7 @@ class PeriodicRenewals:
         return run_due(self.database, self.keyring, self.settings, moment, self.charge)
 
 
-@jobs.handler(lookup.JOB, max_attempts=5)
+@jobs.handler(ORDER_LOOKUP_JOB, max_attempts=5)
 def order_lookup(context: jobs.JobContext, payload: dict[str, Any]) -> None:
     """Match a lookup against the orders and mail the order's own address (F5)."""
     with context.unit() as unit:

@@ -10,6 +10,9 @@ order is mailed again at most ``LOOKUP_RESEND_RATE`` times (5 an hour), so its o
 inbox cannot be flooded by someone who knows the order's details; and because only lookups
 that matched count, nobody can keep the owner from having theirs mailed by sending wrong
 ones with the owner's email (a per-email limit in the request did exactly that).
+
+The form itself is checked for required fields and formats only (``LookupForm.problems``):
+nothing there depends on which orders exist.
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from licensor import jobs
-from licensor.accounts.service import normalize_email
-from licensor.audit import audit
-from licensor.models import AuditEvent, Order, OrderStatus
+from licensor.accounts.service import email_problem, normalize_email
+from licensor.models import AuditEvent, Order, OrderStatus, Partner
 from licensor.ratelimit import Rule
-from licensor.store.service import order_number_key
+from licensor.store.orders import MAX_NAME, ORDER_IN_FULL, order_number_key
 from licensor.units import Service
 
 JOB = "store.order_lookup"
 PURPOSE = b"order_lookup"
 MATCHED = "store.order_lookup"
 HELD_BACK = "store.order_lookup_held_back"
+WHERE_STORE = "store"
+WHERE_UNKNOWN = "unknown"
+MAX_ORDER_NUMBER = 60
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,57 @@ class LookupRequest:
     name: str
     email: str
     where: str = "unknown"
+
+
+@dataclass(frozen=True)
+class LookupForm:
+    """What the visitor typed, as typed: the form re-renders with it."""
+
+    order_number: str = ""
+    purchased_on: str = ""
+    name: str = ""
+    email: str = ""
+    where: str = ""
+
+    def problems(self, partners: list[Partner], today: date) -> dict[str, str]:
+        """What is wrong with the form, by field: required fields and formats only,
+        nothing that depends on which orders exist."""
+        errors: dict[str, str] = {}
+        if self.where not in {WHERE_STORE, WHERE_UNKNOWN, *(partner.slug for partner in partners)}:
+            errors["where"] = "where_required"
+        if not self.order_number.strip():
+            errors["order_number"] = "required"
+        elif len(self.order_number) > MAX_ORDER_NUMBER or not order_number_key(self.order_number):
+            errors["order_number"] = "order_number_invalid"
+        if self.purchased_on.strip():
+            try:
+                purchased_on = date.fromisoformat(self.purchased_on.strip())
+            except ValueError:
+                errors["purchased_on"] = "date_invalid"
+            else:
+                # The buyer's calendar may be a day ahead of ours.
+                if purchased_on > today + timedelta(days=1):
+                    errors["purchased_on"] = "date_future"
+        if not self.name.strip():
+            errors["name"] = "required"
+        elif len(self.name) > MAX_NAME:
+            errors["name"] = "name_too_long"
+        if not self.email.strip():
+            errors["email"] = "required"
+        elif email_problem(self.email.strip()):
+            errors["email"] = "email_invalid"
+        return errors
+
+    def request(self) -> LookupRequest:
+        """The lookup the form asks for (once it has no problems)."""
+        purchased_on = self.purchased_on.strip()
+        return LookupRequest(
+            number=self.order_number,
+            purchased_on=date.fromisoformat(purchased_on) if purchased_on else None,
+            name=self.name,
+            email=self.email,
+            where=self.where,
+        )
 
 
 def name_key(name: str) -> tuple[str, ...]:
@@ -95,18 +151,16 @@ class OrderLookup(Service):
         if match is not None and self._resent_lately(match) >= self._resends.limit:
             action = HELD_BACK
         elif match is not None:
-            store = self.unit.store
+            orders = self.unit.orders
             if match.partner is None:
-                store.send_confirmation(match, again=True)
+                orders.send_confirmation(match, again=True)
             else:
-                store.send_partner_pointer(match, match.partner)
-        audit(
-            self.session,
-            self.now,
-            actor=f"web:{client}",
-            action=action,
+                orders.send_partner_pointer(match, match.partner)
+        self.unit.audit(
+            action,
             subject_type="order",
             subject_id=match.id if match else None,
+            actor=f"web:{client}",
             matched=match is not None,
             where=request.where,
         )
@@ -119,7 +173,8 @@ class OrderLookup(Service):
             return None
         wanted_email = normalize_email(request.email)
         wanted_name = name_key(request.name)
-        for order in self.session.scalars(select(Order).where(Order.number_key == key)):
+        orders = select(Order).where(Order.number_key == key).options(*ORDER_IN_FULL)
+        for order in self.session.scalars(orders):
             if (
                 order.customer_email == wanted_email
                 and name_key(order.customer_name) == wanted_name

@@ -11,8 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from licensor.deps import Work, client_address
@@ -26,9 +24,11 @@ from licensor.errors import (
 )
 from licensor.licensing import formats
 from licensor.logging import log
-from licensor.models import ActivationCode, Batch, Order, Partner, Plan
+from licensor.models import Order, Partner
 from licensor.problems import problem_responses
 from licensor.ratelimit import RateLimiter, Rule, enforce
+from licensor.store.orders import Orders
+from licensor.store.partners import Partners
 from licensor.store.schemas import (
     AllocationOut,
     AllocationsOut,
@@ -36,11 +36,10 @@ from licensor.store.schemas import (
     PartnerOrderOut,
     PartnerSaleIn,
 )
-from licensor.store.service import Store
 
 router = APIRouter(prefix="/api/v1/partner", tags=["partners"])
 
-# What ``Store.create_api_key`` makes; anything else is refused without a database query.
+# What ``Partners.create_key`` makes; anything else is refused without a database query.
 _KEY = re.compile(r"^lp_([0-9a-f]{8})_[A-Za-z0-9_\-]{20,100}$")
 
 _bearer = HTTPBearer(
@@ -68,9 +67,9 @@ class PartnerCaller:
     limiter: RateLimiter
     rule: Rule
 
-    def authenticate(self, store: Store) -> Partner:
+    def authenticate(self, partners: Partners) -> Partner:
         try:
-            partner = store.authenticate_partner(self.key)
+            partner = partners.authenticate(self.key)
         except InvalidPartnerKey:
             # Over the address's limit of failures the refusal becomes a 429.
             enforce(self.limiter, self.rule, f"failed:{self.address}")
@@ -133,9 +132,8 @@ PartnerClient = Annotated[PartnerCaller, Depends(_partner_caller)]
 def record_sale(body: PartnerSaleIn, caller: PartnerClient, work: Work) -> PartnerOrderOut:
     try:
         with work.open() as unit:
-            store = unit.store
-            partner = caller.authenticate(store)
-            order = store.record_partner_sale(
+            partner = caller.authenticate(unit.partners)
+            order = unit.partner_sales.record(
                 partner,
                 number=body.number,
                 purchased_at=body.purchased_at,
@@ -143,7 +141,7 @@ def record_sale(body: PartnerSaleIn, caller: PartnerClient, work: Work) -> Partn
                 email=body.customer.email,
                 codes=body.codes,
             )
-            answer = _order_out(store, order)
+            answer = _order_out(unit.orders, order)
     except FormInvalid as error:
         # The same shape as a request Pydantic refused: one entry per field.
         raise ValidationFailed(
@@ -167,13 +165,12 @@ def record_sale(body: PartnerSaleIn, caller: PartnerClient, work: Work) -> Partn
 )
 def get_order(number: str, caller: PartnerClient, work: Work) -> PartnerOrderOut:
     with work.open() as unit:
-        store = unit.store
-        partner = caller.authenticate(store)
+        partner = caller.authenticate(unit.partners)
         # Only this partner's orders are searched: another's is as missing as none at all.
-        order = store.find_order(number, partner)
+        order = unit.orders.find(number, partner)
         if order is None:
             raise OrderUnknown()
-        return _order_out(store, order)
+        return _order_out(unit.orders, order)
 
 
 @router.get(
@@ -184,47 +181,21 @@ def get_order(number: str, caller: PartnerClient, work: Work) -> PartnerOrderOut
 )
 def list_allocations(caller: PartnerClient, work: Work) -> AllocationsOut:
     with work.open() as unit:
-        partner = caller.authenticate(unit.store)
-        return AllocationsOut(allocations=_allocations(unit.session, partner))
+        partners = unit.partners
+        allocations = partners.allocations(caller.authenticate(partners))
+        return AllocationsOut(
+            allocations=[
+                AllocationOut.model_validate(allocation, from_attributes=True)
+                for allocation in allocations
+            ]
+        )
 
 
-def _order_out(store: Store, order: Order) -> PartnerOrderOut:
+def _order_out(orders: Orders, order: Order) -> PartnerOrderOut:
     return PartnerOrderOut(
         number=order.number,
         purchased_at=order.purchased_at.astimezone(UTC),  # as read back, whatever was sent
         channel=order.channel,
-        codes=[formats.mask_code(code) for _plan, code in store.order_codes(order)],
+        codes=[formats.mask_code(code) for _plan, code in orders.codes(order)],
         customer=CustomerOut(name=order.customer_name, email=order.customer_email),
     )
-
-
-def _allocations(session: Session, partner: Partner) -> list[AllocationOut]:
-    # A read with no rule in it; it belongs beside the partner functions in Store
-    # (``Store.allocations``) once that file is free to take it.
-    sold = {
-        batch_id: count
-        for batch_id, count in session.execute(
-            select(ActivationCode.batch_id, func.count())
-            .join(Order, Order.id == ActivationCode.order_id)
-            .where(Order.partner_id == partner.id)
-            .group_by(ActivationCode.batch_id)
-        )
-    }
-    rows = session.execute(
-        select(Batch, Plan)
-        .join(Plan, Plan.id == Batch.plan_id)
-        .where(Batch.partner_id == partner.id)
-        .order_by(Batch.created_at, Batch.id)
-    )
-    return [
-        AllocationOut(
-            batch_id=batch.id,
-            plan=plan.code,
-            plan_name=plan.name,
-            label=batch.label,
-            count=batch.count,
-            sold=sold.get(batch.id, 0),
-            created_at=batch.created_at,
-        )
-        for batch, plan in rows
-    ]

@@ -1,0 +1,57 @@
+"""The webhook a payment provider calls when a payment ends (docs/payments.md).
+
+The outcome only ever arrives here, verified by the provider's signature (or, for the test
+provider, from its own card page, signed alike); the buyer coming back to our site decides
+nothing. Settling is idempotent by our payment reference, so a provider may send the same
+callback any number of times.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from licensor.errors import NotFound
+from licensor.store.payments import Callback, PaymentProvider, Payments, provider_at_start
+from licensor.units import open_unit
+from licensor.web.pages import Web
+
+router = APIRouter(include_in_schema=False, lifespan=provider_at_start)
+
+
+async def _web_state(request: Request) -> Web:
+    # Not ``Pages``: that reads a form body, and a webhook's signature is over the raw body.
+    web: Web = request.app.state.web
+    return web
+
+
+ProviderCallbacks = Annotated[Web, Depends(_web_state)]
+
+
+@router.post("/api/v1/payments/{provider_name}/webhook")
+async def webhook(
+    request: Request, web: ProviderCallbacks, provider: Payments, provider_name: str
+) -> Response:
+    """A provider tells us how a payment ended. Verified by the provider's signature; the
+    same callback may come any number of times."""
+    if provider_name != provider.name:
+        raise NotFound("there is no such payment provider here")
+    callback = Callback(
+        body=await request.body(),
+        headers={name.lower(): value for name, value in request.headers.items()},
+    )
+    answer = await run_in_threadpool(_settle_callback, web, provider, callback)
+    return JSONResponse(answer)
+
+
+def _settle_callback(web: Web, provider: PaymentProvider, callback: Callback) -> dict[str, str]:
+    # Verified before the transaction: a provider may ask its own API to confirm.
+    result = provider.verify(callback)
+    if result is None:
+        return {"status": "ignored"}
+    with open_unit(web.database, web.keyring, web.settings, web.now) as unit:
+        order = unit.checkout.settle(result, actor=f"payments:{provider.name}")
+        return {"reference": result.reference, "status": order.status}

@@ -1,0 +1,317 @@
+"""Orders: their numbers, what they deliver, and the mail that tells the buyer.
+
+A store order's codes go to the buyer in a confirmation mail (written to the outbox in the
+same transaction); a partner's order is recorded here but delivered by the partner, whose
+buyer is only ever told whom to ask (``send_partner_pointer``). Partner sales are recorded
+in ``store/sales.py``; checkouts open and settle orders in ``store/checkout.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import format_currency
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.interfaces import LoaderOption
+
+from licensor.accounts.service import email_problem, normalize_email
+from licensor.clock import isoformat
+from licensor.errors import FormInvalid
+from licensor.licensing import formats
+from licensor.models import (
+    ActivationCode,
+    Channel,
+    CodeOrigin,
+    ItemKind,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Partner,
+    Plan,
+    Subscription,
+)
+from licensor.units import Service
+
+ORDER_PREFIX = "ORD"
+_CROCKFORD_READING = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_SEPARATORS = re.compile(r"[\s\-_./#]+")
+MAX_QUANTITY = 100
+MAX_NAME = 200  # as the orders table keeps it
+
+# What reading an order needs beyond its row (its relationships raise rather than load
+# unasked): its items with their plans, and its partner. Loaded by separate SELECTs, not
+# joins, so the order's own row can be read FOR UPDATE.
+ORDER_IN_FULL: tuple[LoaderOption, ...] = (
+    selectinload(Order.items).selectinload(OrderItem.plan),
+    selectinload(Order.partner),
+)
+
+
+def money(cents: int, currency: str, language: str) -> str:
+    """A price as the reader's language writes it: "€39.99", "39,99 €"."""
+    return format_currency(Decimal(cents) / 100, currency, locale=language)
+
+
+def generate_order_number() -> str:
+    """``ORD-7K3M-9QXT``: 40 random bits, read aloud without ambiguity, not sequential."""
+    return formats.readable_number(ORDER_PREFIX)
+
+
+def order_number_key(text: str) -> str:
+    """What two spellings of one order number share: case, spaces and dashes aside
+    (and, for our own numbers, O read as 0 and I or L as 1)."""
+    key = _SEPARATORS.sub("", text.strip().upper())
+    if key.startswith(ORDER_PREFIX):
+        key = ORDER_PREFIX + key[len(ORDER_PREFIX) :].translate(_CROCKFORD_READING)
+    return key[:60]
+
+
+def buyer_problems(name: str, email: str) -> dict[str, str]:
+    """What is wrong with a buyer's name and email, by field: message keys for forms."""
+    errors: dict[str, str] = {}
+    problem = email_problem(email.strip())
+    if problem:
+        errors["email"] = problem
+    if not name.strip():
+        errors["name"] = "required"
+    elif len(name.strip()) > MAX_NAME:
+        errors["name"] = "name_too_long"
+    return errors
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """An order as the back office (and the tests) see it once it is made."""
+
+    number: str
+    purchased_at: datetime
+    codes: list[str]
+    channel: str
+    partner: str | None
+    email: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "purchased_at": isoformat(self.purchased_at),
+            "codes": self.codes,
+        }
+
+
+class Orders(Service):
+    def create(
+        self,
+        *,
+        plan_code: str,
+        email: str,
+        name: str,
+        quantity: int = 1,
+        partner_slug: str | None = None,
+        account_id: int | None = None,
+        language: str = "en",
+        actor: str = "cli",
+    ) -> PlacedOrder:
+        """A paid order of ``quantity`` new codes for a plan, as the back office enters it:
+        one code per unit. A store order's confirmation (number and codes) goes to the
+        buyer; a partner delivers its own."""
+        errors = buyer_problems(name, email)
+        if not 1 <= quantity <= MAX_QUANTITY:
+            errors["quantity"] = "quantity_range"
+        if errors:
+            raise FormInvalid(errors)
+        plan = self.unit.plans.by_code(plan_code)
+        partner = self.unit.partners.by_slug(partner_slug) if partner_slug else None
+        order = self.open_order(
+            plan,
+            quantity=quantity,
+            name=name,
+            email=email,
+            partner=partner,
+            account_id=account_id,
+            language=language,
+            status=OrderStatus.PAID,
+        )
+        codes = self.deliver_codes(order)
+        self.unit.audit(
+            "store.order_created",
+            subject_type="order",
+            subject_id=order.id,
+            actor=actor,
+            number=order.number,
+            channel=order.channel,
+            plan=plan.code,
+            quantity=quantity,
+        )
+        if partner is None:
+            self.send_confirmation(order)
+        return PlacedOrder(
+            order.number,
+            order.purchased_at,
+            codes,
+            order.channel,
+            partner.slug if partner else None,
+            order.customer_email,
+        )
+
+    def _new_store_number(self) -> tuple[str, str]:
+        while True:
+            number = generate_order_number()
+            key = order_number_key(number)
+            taken = self.session.scalar(
+                select(Order.id).where(Order.number_key == key, Order.partner_id.is_(None))
+            )
+            if taken is None:
+                return number, key
+
+    def open_order(
+        self,
+        plan: Plan,
+        *,
+        quantity: int,
+        name: str,
+        email: str,
+        partner: Partner | None = None,
+        account_id: int | None = None,
+        language: str = "en",
+        status: OrderStatus = OrderStatus.PAID,
+        kind: ItemKind = ItemKind.CODE,
+    ) -> Order:
+        """A new order for ``quantity`` codes of a plan at its price (or one subscription
+        to it, at its subscription price), with its number and item, nothing delivered
+        yet: paid (the back office) or pending (a checkout)."""
+        unit_price = (
+            plan.subscription_price_cents if kind == ItemKind.SUBSCRIPTION else plan.price_cents
+        ) or 0
+        if partner is None:
+            number, key = self._new_store_number()
+        else:
+            number = generate_order_number()
+            key = order_number_key(number)
+        order = Order(
+            number=number,
+            number_key=key,
+            channel=Channel.PARTNER if partner else Channel.STORE,
+            partner=partner,
+            status=status,
+            purchased_at=self.now,
+            customer_name=name.strip(),
+            customer_email=normalize_email(email),
+            language=language,
+            account_id=account_id,
+            currency=plan.currency,
+            total_cents=unit_price * quantity,
+            created_at=self.now,
+            items=[OrderItem(plan=plan, kind=kind, quantity=quantity, unit_price_cents=unit_price)],
+        )
+        self.session.add(order)
+        self.session.flush()
+        return order
+
+    def deliver_codes(self, order: Order) -> list[str]:
+        """New codes for the order, one per unit of each code item, formatted: each tied to
+        the order, and joined to the order's account when it has one."""
+        origin = CodeOrigin.PARTNER_ORDER if order.partner_id else CodeOrigin.STORE_ORDER
+        codes: list[str] = []
+        for item in order.items:
+            if item.kind != ItemKind.CODE:
+                continue
+            for _ in range(item.quantity):
+                code, canonical = self.unit.licensing.create_code(item.plan, origin)
+                code.order_id = order.id
+                if order.account_id is not None:
+                    code.account_id, code.linked_at = order.account_id, self.now
+                codes.append(formats.format_code(canonical))
+        self.session.flush()
+        return codes
+
+    def codes(self, order: Order) -> list[tuple[Plan, str]]:
+        """The order's codes in clear, formatted, each with its plan, in the order made."""
+        rows = self.session.scalars(
+            select(ActivationCode)
+            .where(ActivationCode.order_id == order.id)
+            .options(joinedload(ActivationCode.plan))
+            .order_by(ActivationCode.id)
+        )
+        licensing = self.unit.licensing
+        return [(code.plan, formats.format_code(licensing.reveal_code(code))) for code in rows]
+
+    def find(self, number: str, partner: Partner | None = None) -> Order | None:
+        """Our store's order with this number, or ``partner``'s: never another's."""
+        query = select(Order).where(Order.number_key == order_number_key(number))
+        query = query.where(
+            Order.partner_id == partner.id if partner else Order.partner_id.is_(None)
+        )
+        return self.session.scalar(query.options(*ORDER_IN_FULL))
+
+    def subscription(self, order: Order) -> Subscription | None:
+        """The subscription a paid subscription order started."""
+        return self.session.scalar(
+            select(Subscription).where(Subscription.order_id == order.id).order_by(Subscription.id)
+        )
+
+    # mail to the buyer ------------------------------------------------------------------
+
+    def send_confirmation(self, order: Order, *, again: bool = False) -> None:
+        """The confirmation mail, with the order number and every code, to the order's
+        own email address (never to an address typed elsewhere). A subscription order's
+        has no code: it says where the subscription is and when it renews."""
+        if any(item.kind == ItemKind.SUBSCRIPTION for item in order.items):
+            self._send_subscription_confirmation(order, again=again)
+            return
+        codes = self.codes(order)
+        self.send_mail(
+            order.customer_email,
+            order.language,
+            "order_confirmation",
+            number=order.number,
+            name=order.customer_name,
+            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
+            codes=[{"plan": plan.name, "code": code} for plan, code in codes],
+            again=again,
+            licenses_url=self.settings.url("/account/licenses"),
+            help_url=self.settings.url("/help"),
+        )
+
+    def _send_subscription_confirmation(self, order: Order, *, again: bool) -> None:
+        subscription = self.subscription(order)
+        item = next(item for item in order.items if item.kind == ItemKind.SUBSCRIPTION)
+        self.send_mail(
+            order.customer_email,
+            order.language,
+            "subscription_confirmation",
+            number=order.number,
+            name=order.customer_name,
+            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
+            plan=item.plan.name,
+            amount=money(order.total_cents, order.currency, order.language),
+            term_days=item.plan.term_days,
+            status=subscription.status if subscription else "",
+            renews_on=(
+                subscription.current_period_end.strftime("%Y-%m-%d") if subscription else ""
+            ),
+            again=again,
+            subscriptions_url=self.settings.url("/account/subscriptions"),
+            help_url=self.settings.url("/help"),
+        )
+
+    def send_partner_pointer(self, order: Order, partner: Partner) -> None:
+        """Tell a partner order's buyer which partner sold it and how to reach it."""
+        self.send_mail(
+            order.customer_email,
+            order.language,
+            "order_partner_pointer",
+            number=order.number,
+            name=order.customer_name,
+            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
+            partner={
+                "name": partner.name,
+                "email": partner.email,
+                "url": partner.url,
+                "phone": partner.phone,
+            },
+        )
