@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from licensor import __version__, files, openapi
 from licensor.accounts.endpoints import router as accounts_api
@@ -26,12 +26,12 @@ from licensor.edge import DOCS_PATH, Edge
 from licensor.errors import LicensorError, ValidationFailed
 from licensor.idempotency import Idempotency
 from licensor.keys import Keyring, load_keyring
-from licensor.licensing.endpoints import VALIDATE_PATH, validation_endpoint
+from licensor.licensing.endpoints import VALIDATE_PATH, FastValidation
 from licensor.licensing.endpoints import router as licensing_router
 from licensor.licensing.validation import Validator
 from licensor.logging import configure_logging, log
 from licensor.mail import dev_mailbox
-from licensor.problems import PROBLEM, problem, problem_response
+from licensor.problems import PROBLEM, problem, problem_for, problem_response
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
 from licensor.readiness import Readiness
 from licensor.store.endpoints import router as store_api
@@ -55,7 +55,7 @@ class LicensorApp(FastAPI):
     inside the edge (``licensor.edge``: headers, body limits, origins) that every answer
     passes."""
 
-    validation: Callable[[Request], Awaitable[Response]]
+    fast_validation: ASGIApp | None = None  # None: LICENSOR_VALIDATION_FAST_PATH=off
     edge: Edge | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,22 +66,26 @@ class LicensorApp(FastAPI):
             await self.answer(scope, receive, send)
 
     async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == VALIDATE_PATH and scope["method"] == "POST":
-            try:
-                response = await self.validation(Request(scope, receive))
-            except LicensorError as error:  # a body the edge refused while it was read
-                response = problem_response(
-                    error.status, error.code, error.title, error.detail, error.headers()
-                )
-            except Exception as error:  # as the stack's own handler would answer
-                log.error("http.unexpected_error", error=repr(error))
-                response = problem_response(500, "internal_error", _CRASH)
-            await response(scope, receive, send)
+        if (
+            self.fast_validation is not None
+            and scope["path"] == VALIDATE_PATH
+            and scope["method"] == "POST"
+            and scope["type"] == "http"
+        ):
+            await self.fast_validation(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
 
 _CRASH = N_("Something went wrong on our side; try again")
+
+
+def crash_problem(error: Exception) -> Response:
+    """What the API answers to an error of ours (logged): a problem, never a trace."""
+    log.error("http.unexpected_error", error=repr(error))
+    return problem_response(500, "internal_error", _CRASH)
+
+
 SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"
 
 
@@ -190,12 +194,10 @@ def create_app(
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
         # The transaction has been rolled back by then; the client gets a problem, not a trace.
+        if _wants_json(request):
+            return crash_problem(error)
         log.error("http.unexpected_error", error=repr(error))
-        title = _CRASH
-        if not _wants_json(request):
-            return _error_page(request, 500, title, None, {})
-        body = problem(500, "internal_error", title)
-        return JSONResponse(body, status_code=500, media_type=PROBLEM)
+        return _error_page(request, 500, _CRASH, None, {})
 
     def refuse(scope: Scope, error: LicensorError) -> Response:
         return error_response(Request(scope), error)
@@ -227,7 +229,9 @@ def create_app(
 
     _say_where_mail_goes(settings)
 
-    app.validation = validation_endpoint(app)
+    if settings.validation_fast_path == "on":
+        documented = partial(FastAPI.__call__, app)  # the stack, and the route it documents
+        app.fast_validation = FastValidation(app.state, documented, crash_problem)
     app.include_router(licensing_router)
     app.include_router(accounts_api)
     app.include_router(accounts_pages)
@@ -268,8 +272,7 @@ def error_response(request: Request, error: LicensorError) -> Response:
     """An error as its answer: problem+json under /api/, else a page."""
     if not _wants_json(request):
         return _error_page(request, error.status, error.title, error.detail, error.headers())
-    body = problem(error.status, error.code, error.title, error.detail, **error.extra)
-    return JSONResponse(body, status_code=error.status, media_type=PROBLEM, headers=error.headers())
+    return problem_for(error)
 
 
 def _wants_json(request: Request) -> bool:

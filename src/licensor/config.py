@@ -46,10 +46,14 @@ class Settings(BaseSettings):
     # How long a signed license file is handed out again to the same device before a
     # fresh one is signed (docs/adr/0003); 0 signs one for every validation.
     license_file_refresh_seconds: int = Field(default=3600, ge=0, le=86400)
-    # Validation reads: "inline" on the event loop with a connection of its own (fastest;
-    # right for SQLite and a nearby PostgreSQL), or "pool" from the thread pool (for a
-    # database far enough away that a round trip would hold up the process).
+    # Validation reads: "inline" through a connection of the validator's own (SQLite's on
+    # the event loop, PostgreSQL's asynchronous: fastest, and never holding up the loop),
+    # or "pool" from the thread pool (for a database far enough away that one
+    # connection's round trips, taken in turn, would limit the answers a second).
     validation_reads: Literal["inline", "pool"] = "inline"
+    # "off" answers validation through the documented FastAPI route alone, as the fast
+    # path's equivalence test does (docs/adr/0003).
+    validation_fast_path: Literal["on", "off"] = "on"
 
     # Web sessions: signed out after this much idleness, and after this long in any case.
     session_idle_minutes: int = 120

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from licensor.config import Settings
 from licensor.db import Database
@@ -80,19 +81,36 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_host(request.scope)
 
 
-def rate_limited(rule_name: str) -> Callable[[Request], Awaitable[None]]:
+def client_host(scope: Scope) -> str:
+    """The client's address, from the ASGI scope (what ``client_address`` reads)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def limit(limiter: RateLimiter, rule: Rule, address: str, *, fail_open: bool = False) -> None:
+    """Count one hit of ``rule`` against ``address``; ``RateLimited`` over the limit.
+
+    Every limit of the API goes through here, the validation fast path's included
+    (``ratelimit.enforce`` says what ``fail_open`` does when the store is down)."""
+    if limiter.blocking:
+        # A network store (Redis) must not stall the event loop.
+        await run_in_threadpool(enforce, limiter, rule, address, fail_open=fail_open)
+    else:
+        enforce(limiter, rule, address, fail_open=fail_open)
+
+
+def rate_limited(
+    rule_name: str, *, fail_open: bool = False
+) -> Callable[[Request], Awaitable[None]]:
     """A dependency counting one hit of the named rule against the client's address."""
 
     async def check(request: Request) -> None:
-        limiter: RateLimiter = request.app.state.limiter
-        rule: Rule = request.app.state.rules[rule_name]
-        if limiter.blocking:
-            # A network store (Redis) must not stall the event loop.
-            await run_in_threadpool(enforce, limiter, rule, client_address(request))
-        else:
-            enforce(limiter, rule, client_address(request))
+        state = request.app.state
+        await limit(
+            state.limiter, state.rules[rule_name], client_address(request), fail_open=fail_open
+        )
 
     return check

@@ -7,6 +7,8 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from licensor.errors import LicensorError
+
 PROBLEM = "application/problem+json"
 
 
@@ -48,6 +50,14 @@ def problem_response(
         status_code=status,
         media_type=PROBLEM,
         headers=headers,
+    )
+
+
+def problem_for(error: LicensorError) -> JSONResponse:
+    """A ``LicensorError`` as the API answers it (the app's handler and the validation
+    fast path both answer through here)."""
+    return problem_response(
+        error.status, error.code, error.title, error.detail, error.headers(), **error.extra
     )
 
 

@@ -1,28 +1,43 @@
-"""The validation fast path (docs/adr/0003): same answers, a reused license file, the
-hourly last-seen write, and the signed body built from pre-encoded parts."""
+"""The validation fast path (docs/adr/0003): the documented route's answers, whichever
+path answers (LICENSOR_VALIDATION_FAST_PATH=off: the documented route alone); a reused
+license file; the hourly last-seen write, behind the answers and never holding one up;
+and the signed body built from pre-encoded parts."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import OperationalError
 
-from licensor.api import create_app
+from licensor.api import LicensorApp, create_app
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
+from licensor.licensing.endpoints import VALIDATE_PATH
+from licensor.licensing.last_seen import LastSeenWriter
 from licensor.licensing.signing import canonical_json, canonical_json_with
 from licensor.models import Activation
 from licensor.ratelimit import MemoryRateLimiter
-from tests.licensing.factories import device
+from tests.licensing.factories import (
+    answer_verifies,
+    device,
+    license_file_verifies,
+    signing_keys,
+)
+from tests.limits import StartLimitedServer
 from tests.support import serve
 
 json_values = st.recursive(
@@ -73,47 +88,276 @@ def test_the_license_file_is_reused_for_an_hour_then_signed_afresh(
     assert later["payload"]["valid_until"] > first["payload"]["valid_until"]
 
 
+@pytest.fixture(autouse=True)
+def _no_last_seen_write_pending() -> Iterator[None]:
+    """Between tests, no last-seen write is left to land: rows' ids start again after
+    each test, so a late write would mark the next test's seat."""
+    _writers_done()
+    yield
+    _writers_done()
+
+
+def _writers_done() -> None:
+    assert _eventually(
+        lambda: not any(thread.name == "licensor-last-seen" for thread in threading.enumerate())
+    )
+
+
+def _last_seen(database: Database) -> datetime:
+    with database.transaction() as session:
+        seen: datetime = session.scalars(select(Activation.last_validated_at)).one()
+        return seen
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 10) -> bool:
+    """Whether ``check`` comes true within ``seconds`` (last-seen times are written behind
+    the answers, within about a second)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_the_seat_is_marked_seen_at_most_every_interval(
     api: httpx.Client, make_code: Any, clock: Clock, database: Database
 ) -> None:
     key, fingerprint = _activate(api, make_code())
-
-    def last_seen() -> Any:
-        with database.transaction() as session:
-            return session.scalars(select(Activation.last_validated_at)).one()
-
-    activated_at = last_seen()
+    activated_at = _last_seen(database)
     clock.advance(timedelta(minutes=10))
     _validate(api, key, fingerprint, "a")
-    assert last_seen() == activated_at
     clock.advance(timedelta(minutes=55))
+    seen_at = clock.now()
     _validate(api, key, fingerprint, "b")
-    assert last_seen() == clock.now()
+
+    # Had "a" been written, "b" would have been within the hour of it, and not written.
+    assert _eventually(lambda: _last_seen(database) != activated_at)
+    assert seen_at <= _last_seen(database) <= clock.now()
+
+
+@contextmanager
+def _write_lock_held(database: Database) -> Iterator[Connection]:
+    """Every seat row locked by another connection, as a long transaction would hold them:
+    on SQLite the database's one write lock (BEGIN IMMEDIATE), on PostgreSQL row locks.
+    The connection reads what is committed (every other transaction would wait)."""
+    with database.engine.connect() as connection:
+        connection.execute(select(Activation.id).with_for_update()).all()
+        yield connection
+        connection.rollback()
+
+
+def test_a_last_seen_write_waiting_for_a_lock_holds_up_no_answer(
+    api: httpx.Client, make_code: Any, clock: Clock, database: Database
+) -> None:
+    key, fingerprint = _activate(api, make_code())
+    clock.advance(timedelta(hours=2))  # the seat is due a last-seen write
+    seen_at = clock.now()
+    with _write_lock_held(database) as connection:
+        started = time.monotonic()
+        for nonce in ("first", "second", "third"):
+            assert _validate(api, key, fingerprint, nonce)["valid"] is True
+        assert api.get("/healthz").status_code == 200
+        # The write waits for the lock (up to 30 s on SQLite); the answers did not.
+        assert time.monotonic() - started < 5
+        assert connection.execute(select(Activation.last_validated_at)).scalar_one() < seen_at
+
+    assert _eventually(lambda: _last_seen(database) >= seen_at)
+
+
+class _FailingOnce:
+    """A database whose first transaction fails, as one away for a moment would."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.failed = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        if not self.failed:
+            self.failed = True
+            raise OperationalError("UPDATE activations", {}, Exception("the database is away"))
+        with self.database.transaction() as session:
+            yield session
+
+
+def test_a_last_seen_write_that_fails_is_tried_again(
+    api: httpx.Client, make_code: Any, clock: Clock, database: Database
+) -> None:
+    _activate(api, make_code())
+    seat_id = _seat_id(database)
+    flaky = _FailingOnce(database)
+    writer = LastSeenWriter(cast(Database, flaky), delay=0.05)
+    seen_at = clock.now() + timedelta(hours=1)
+
+    writer.note(seat_id, seen_at)
+    writer.note(seat_id, seen_at + timedelta(minutes=1))  # within the interval: the first counts
+
+    assert _eventually(lambda: _last_seen(database) == seen_at)
+    assert flaky.failed
+    writer.close()
+
+
+def _seat_id(database: Database) -> int:
+    with database.transaction() as session:
+        seat_id: int = session.scalars(select(Activation.id)).one()
+        return seat_id
+
+
+# --- the fast path and the documented route give the same answers --------------------------
+
+
+@pytest.fixture
+def documented(
+    settings: Settings, database: Database, keyring: Keyring, clock: Clock
+) -> Iterator[httpx.Client]:
+    """A server answering validation through the documented FastAPI route alone."""
+    app = _own_app(settings, database, keyring, clock, validation_fast_path="off")
+    assert isinstance(app, LicensorApp)
+    assert app.fast_validation is None
+    with serve(app) as url, httpx.Client(base_url=url) as client:
+        yield client
+
+
+def _comparable(response: httpx.Response, keys: dict[str, Any]) -> dict[str, Any]:
+    """What must be equal in two answers: all but the times and the signatures over them
+    (each verified here), which differ when the answers fall in different seconds."""
+    headers = {
+        name: response.headers.get(name)
+        for name in ("content-type", "retry-after", "cache-control", "x-content-type-options")
+    }
+    body = response.json()
+    if response.status_code == 200:
+        assert answer_verifies(response.content, keys)
+        body.pop("signature")
+        body.pop("issued_at")
+        license_file = body.get("license_file")
+        if license_file is not None:
+            assert license_file_verifies(license_file, keys)
+            license_file.pop("signature")
+            license_file["payload"].pop("issued_at")
+            license_file["payload"].pop("valid_until")
+    return {"status": response.status_code, "headers": headers, "body": body}
+
+
+def _validation(key: str, fingerprint: str, nonce: str = "same") -> bytes:
+    return json.dumps({"license_key": key, "fingerprint": fingerprint, "nonce": nonce}).encode()
 
 
 def test_the_documented_route_gives_the_same_answers_as_the_fast_path(
     api: httpx.Client,
+    documented: httpx.Client,
     make_code: Any,
-    settings: Settings,
-    database: Database,
-    keyring: Keyring,
+    block_code: Any,
     clock: Clock,
 ) -> None:
-    key, fingerprint = _activate(api, make_code())
-    app = create_app(
-        settings, database=database, keyring=keyring, limiter=MemoryRateLimiter(), app_clock=clock
+    active_key, laptop = _activate(api, make_code())
+    released_key, released = _activate(api, make_code())
+    response = api.post(
+        "/api/v1/activations/release", json={"license_key": released_key, "fingerprint": released}
     )
-    # Without the shortcut, FastAPI's own route answers.
-    plain = FastAPI.__call__
-    app.__class__ = type("PlainApp", (FastAPI,), {"__call__": plain})
-    cases = [(key, fingerprint), (key, "another-device"), ("0" * 32, fingerprint)]
-    with serve(app) as url, httpx.Client(base_url=url) as documented:
-        for case_key, case_fingerprint in cases:
-            fast = _validate(api, case_key, case_fingerprint, "same")
-            slow = _validate(documented, case_key, case_fingerprint, "same")
-            for answer in (fast, slow):
-                answer.pop("signature")
-            assert json.dumps(fast, sort_keys=True) == json.dumps(slow, sort_keys=True)
+    assert response.status_code == 200, response.text
+    blocked_code = make_code()
+    blocked_key, blocked = _activate(api, blocked_code)
+    block_code(blocked_code, "chargeback")
+    expired_key, expired = _activate(api, make_code("month", term_days=30))
+    clock.advance(timedelta(days=31))
+    cases = {
+        "active": (active_key, laptop),
+        "not activated": (active_key, device()["fingerprint"]),
+        "released": (released_key, released),
+        "blocked": (blocked_key, blocked),
+        "expired": (expired_key, expired),
+        "unknown": ("0" * 32, laptop),
+        "not a key": ("hello", laptop),
+    }
+    keys = signing_keys(api)
+    statuses = set()
+    for name, (key, fingerprint) in cases.items():
+        body = _validation(key, fingerprint)
+        headers = {"content-type": "application/json"}
+        fast = api.post(VALIDATE_PATH, content=body, headers=headers)
+        slow = documented.post(VALIDATE_PATH, content=body, headers=headers)
+        assert _comparable(fast, keys) == _comparable(slow, keys), name
+        statuses.add(fast.json()["status"])
+    assert statuses == {"active", "not_activated", "released", "blocked", "expired", "unknown"}
+
+
+# Bodies and content types: the fast path takes JSON of the right shape, sent as
+# application/json; every other request is the documented route's to answer, so the two
+# must agree on each of these (422 validation_failed for most; 200 where FastAPI reads JSON).
+_VALID = {"license_key": "0" * 32, "fingerprint": "f" * 32, "nonce": "n"}
+_JSON_TYPE = "application/json"
+_REQUESTS = {
+    "no license key": (json.dumps({"fingerprint": "f" * 32}).encode(), _JSON_TYPE),
+    "empty fingerprint": (json.dumps({**_VALID, "fingerprint": ""}).encode(), _JSON_TYPE),
+    "long nonce": (json.dumps({**_VALID, "nonce": "n" * 129}).encode(), _JSON_TYPE),
+    "unknown field": (json.dumps({**_VALID, "extra": 1}).encode(), _JSON_TYPE),
+    "a number for a key": (json.dumps({**_VALID, "license_key": 5}).encode(), _JSON_TYPE),
+    "an array": (b"[]", _JSON_TYPE),
+    "null": (b"null", _JSON_TYPE),
+    "broken JSON": (b'{"license_key": ', _JSON_TYPE),
+    "empty body": (b"", _JSON_TYPE),
+    "a lone surrogate": (
+        b'{"license_key": "a", "fingerprint": "f", "nonce": "\\ud800"}',
+        _JSON_TYPE,
+    ),
+    "NaN": (b'{"license_key": "a", "fingerprint": "f", "nonce": NaN}', _JSON_TYPE),
+    "a byte order mark": (b"\xef\xbb\xbf" + json.dumps(_VALID).encode(), _JSON_TYPE),
+    "text/plain": (json.dumps(_VALID).encode(), "text/plain"),
+    "a form": (b"license_key=0&fingerprint=f", "application/x-www-form-urlencoded"),
+    "XML": (b"<validate><license_key>0</license_key></validate>", "application/xml"),
+    "multipart": (b"--x\r\n\r\n--x--\r\n", "multipart/form-data; boundary=x"),
+    "no content type": (json.dumps(_VALID).encode(), None),
+    "a charset": (json.dumps(_VALID).encode(), "application/json; charset=utf-8"),
+    "upper case": (json.dumps(_VALID).encode(), "Application/JSON"),
+    "a +json type": (json.dumps(_VALID).encode(), "application/vnd.licensor+json"),
+}
+
+
+@pytest.mark.parametrize("case", list(_REQUESTS))
+def test_a_request_the_fast_path_does_not_take_gets_the_documented_answer(
+    api: httpx.Client, documented: httpx.Client, case: str
+) -> None:
+    body, content_type = _REQUESTS[case]
+    headers = {"content-type": content_type} if content_type else {}
+    fast = api.post(VALIDATE_PATH, content=body, headers=headers)
+    slow = documented.post(VALIDATE_PATH, content=body, headers=headers)
+
+    assert fast.status_code in (200, 422), fast.text
+    keys = signing_keys(api)
+    assert _comparable(fast, keys) == _comparable(slow, keys)
+
+
+def test_both_paths_count_and_refuse_alike(
+    limited_server: StartLimitedServer, make_code: Any
+) -> None:
+    key, fingerprint = "0" * 32, device()["fingerprint"]
+    json_type = {"content-type": "application/json"}
+    sequence = [
+        (_validation(key, fingerprint), json_type),
+        (b'{"license_key": ', json_type),  # refused before any count, as FastAPI does
+        (_validation(key, fingerprint), {"content-type": "text/plain"}),  # counted, then 422
+        (_validation(key, fingerprint), json_type),
+        (_validation(key, fingerprint), json_type),  # the fourth counted: 429
+        (b"[]", json_type),  # the limit is checked before the shape
+    ]
+    answers = []
+    for fast_path in ("on", "off"):
+        with limited_server(validation_rate="3/minute", validation_fast_path=fast_path) as server:
+            keys = signing_keys(server.api)
+            answers.append(
+                [
+                    _comparable(server.api.post(VALIDATE_PATH, content=body, headers=headers), keys)
+                    for body, headers in sequence
+                ]
+            )
+
+    fast, documented_answers = answers
+    assert [answer["status"] for answer in fast] == [200, 422, 422, 200, 429, 429]
+    assert fast[4]["headers"]["retry-after"] == "45"
+    assert fast[4]["body"]["code"] == "rate_limited"
+    assert fast == documented_answers
 
 
 def _own_app(

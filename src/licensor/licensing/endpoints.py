@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from licensor.deps import Keys, Work, client_address, rate_limited
-from licensor.errors import RateLimited
+from licensor.deps import Keys, Work, client_host, limit, rate_limited
+from licensor.errors import LicensorError
 from licensor.licensing.schemas import (
     ActivationIn,
     ActivationOut,
@@ -24,10 +25,20 @@ from licensor.licensing.service import DeviceInfo
 from licensor.licensing.validation import Validator
 from licensor.logging import log
 from licensor.models import LicenseStatus
-from licensor.problems import problem_response, problem_responses
-from licensor.ratelimit import enforce
+from licensor.problems import problem_for, problem_responses
+from licensor.ratelimit import Rule
 
-router = APIRouter(prefix="/api/v1", tags=["licensing"])
+
+@asynccontextmanager
+async def _validator_closed_at_shutdown(app: FastAPI) -> AsyncIterator[None]:
+    """The router's lifespan: at shutdown, the last-seen times the validator noted are
+    written and its connection closed."""
+    yield
+    validator: Validator = app.state.validator
+    await validator.close()
+
+
+router = APIRouter(prefix="/api/v1", tags=["licensing"], lifespan=_validator_closed_at_shutdown)
 
 
 @router.post(
@@ -56,67 +67,114 @@ def activate(body: ActivationIn, work: Work) -> ActivationOut:
     "/licenses/validate",
     response_model=ValidateOut,
     responses=problem_responses(422, 429),
-    dependencies=[Depends(rate_limited("validation"))],
+    dependencies=[Depends(rate_limited("validation", fail_open=True))],
     summary="Check a license on a device; the answer is signed",
+    description="Always a signed 200 whose `status` says why a license is not valid. "
+    "Problems: `validation_failed` 422 (a body that is not of this shape, or not sent as "
+    "`application/json`, as on every JSON route), `rate_limited` 429 (with Retry-After). "
+    "When the rate-limit store is away, validation is let through.",
 )
-def validate(body: ValidateIn, request: Request) -> Response:
-    """Documents the route; requests are answered by ``validation_route`` (same answers)."""
+async def validate(body: ValidateIn, request: Request) -> Response:
+    """The documented route: FastValidation answers in its stead (docs/adr/0003), and
+    hands it every request it does not take; with LICENSOR_VALIDATION_FAST_PATH=off it
+    answers them all. Both give the same answers (tests/licensing/test_validation_path.py)."""
     validator: Validator = request.app.state.validator
-    answer = validator.answer(body.license_key, body.fingerprint, body.nonce)
+    answer = await validator.answer(body.license_key, body.fingerprint, body.nonce)
     return Response(answer, media_type="application/json")
 
 
 VALIDATE_PATH = f"{router.prefix}/licenses/validate"
+_JSON = b"application/json"
+_ANSWER_HEADERS = [(b"content-type", _JSON)]
 
 
-def validation_endpoint(app: Any) -> Callable[[Request], Awaitable[Response]]:
+class FastValidation:
     """``POST /api/v1/licenses/validate`` without FastAPI's per-request machinery.
 
-    The hottest route (docs/adr/0003), called by the app before its middleware stack:
-    parsed by the same schema, limited by the same rule, answered by the same
-    ``Validator``, with the same problem+json errors. On SQLite the read runs on the event
-    loop (a local file), elsewhere in the thread pool.
+    The hottest route (docs/adr/0003), called by the app inside its edge and idempotency
+    layers but before its middleware stack. It takes a request the documented route would
+    answer with a validation: a body sent as ``application/json`` that parses into
+    ``ValidateIn``; it counts the same rate-limit hit (``deps.limit``), renders a refusal
+    through the same ``problems.problem_for`` and asks the same ``Validator``. Any other
+    request (another content type, a body of the wrong shape) goes on to the documented
+    route with its body, so that every 422 is FastAPI's own.
     """
-    validator: Validator = app.state.validator
-    rule = app.state.rules["validation"]
 
-    async def endpoint(request: Request) -> Response:
-        limiter = app.state.limiter
-        address = client_address(request)
+    def __init__(
+        self,
+        state: Any,
+        documented: ASGIApp,
+        crash: Callable[[Exception], Response],
+    ) -> None:
+        self.state = state
+        self.validator: Validator = state.validator
+        self.rule: Rule = state.rules["validation"]
+        self.documented = documented
+        self.crash = crash
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        request = _parsed(scope, body)
+        if request is None:
+            await self.documented(scope, _replay(body), send)
+            return
         try:
             # A store that is down lets validation through (fail open): an app checking
             # a license it holds guesses nothing, and must keep working.
-            if limiter.blocking:
-                await run_in_threadpool(enforce, limiter, rule, address, fail_open=True)
-            else:
-                enforce(limiter, rule, address, fail_open=True)
-        except RateLimited as error:
-            return problem_response(
-                error.status, error.code, error.title, error.detail, error.headers()
+            await limit(self.state.limiter, self.rule, client_host(scope), fail_open=True)
+            answer = await self.validator.answer(
+                request.license_key, request.fingerprint, request.nonce
             )
-        try:
-            body = ValidateIn.model_validate_json(await request.body())
-        except ValidationError as error:
-            return problem_response(
-                422,
-                "validation_failed",
-                "The request is not valid",
-                None,
-                {},
-                errors=[
-                    {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
-                    for e in error.errors()
-                ],
-            )
-        if validator.runs_inline:
-            answer = validator.answer(body.license_key, body.fingerprint, body.nonce)
-        else:
-            answer = await run_in_threadpool(
-                validator.answer, body.license_key, body.fingerprint, body.nonce
-            )
-        return Response(answer, media_type="application/json")
+        except LicensorError as error:
+            await problem_for(error)(scope, receive, send)
+            return
+        except Exception as error:
+            await self.crash(error)(scope, receive, send)
+            return
+        headers = [(b"content-length", str(len(answer)).encode()), *_ANSWER_HEADERS]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
 
-    return endpoint
+
+def _parsed(scope: Scope, body: bytes) -> ValidateIn | None:
+    """The request, if it is JSON of the right shape; else None (the documented route's)."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if value != _JSON:
+                return None  # FastAPI's route reads the type's parameters and +json ones
+            try:
+                return ValidateIn.model_validate_json(body)
+            except ValidationError:
+                return None
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    # A refusal by the edge while the body streams in (too large, a NUL) is raised here
+    # and answered by the edge itself.
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body
+    chunks = [body]
+    while message.get("more_body", False):
+        message = await receive()
+        chunks.append(message.get("body", b""))
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """``receive`` giving the documented route the body already read."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 @router.post(
