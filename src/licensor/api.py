@@ -68,9 +68,9 @@ class LicensorApp(FastAPI):
     async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             self.fast_validation is not None
+            and scope["type"] == "http"  # first: a lifespan scope has no path
             and scope["path"] == VALIDATE_PATH
             and scope["method"] == "POST"
-            and scope["type"] == "http"
         ):
             await self.fast_validation(scope, receive, send)
             return
