@@ -47,10 +47,10 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
     """Add what is missing of the demo data; return a guide for the newcomer."""
     with open_unit(database, keyring, settings, clock.now(), actor="demo") as unit:
         licensing = unit.licensing
-        existing = {plan.code for plan in licensing.plans()}
+        existing = {plan.code for plan in unit.plans.all()}
         for code, name, days, devices, entitlements, price, subscription in DEMO_PLANS:
             if code not in existing:
-                licensing.create_plan(
+                unit.plans.create(
                     code=code,
                     name=name,
                     term_days=days,
@@ -135,7 +135,7 @@ def _demo_accounts(unit: UnitOfWork, code_for_customer: ActivationCode | None) -
         if code_for_customer is not None:
             accounts.link_code(customer, licensing.reveal_code(code_for_customer))
         # A subscription too, so My Account → Subscriptions can download a self-activating app.
-        unit.subscriptions.start(customer, licensing.plan("premium"), actor="demo")
+        unit.subscriptions.start(customer, unit.plans.by_code("premium"), actor="demo")
     if accounts.by_email(DEMO_ADMIN) is None:
         accounts.create(
             DEMO_ADMIN,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from licensor.accounts.portal import Portal
     from licensor.accounts.service import Accounts
     from licensor.accounts.two_factor import TwoFactor
+    from licensor.licensing.plans import Plans
     from licensor.licensing.service import Licensing
     from licensor.store.checkout import Checkout
     from licensor.store.order_lookup import OrderLookup
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 # the TYPE_CHECKING block above and the annotations of UnitOfWork below.
 SERVICES = {
     "licensing": "licensor.licensing.service:Licensing",
+    "plans": "licensor.licensing.plans:Plans",
     "accounts": "licensor.accounts.service:Accounts",
     "two_factor": "licensor.accounts.two_factor:TwoFactor",
     "portal": "licensor.accounts.portal:Portal",
@@ -79,6 +81,7 @@ class UnitOfWork:
 
     if TYPE_CHECKING:
         licensing: Licensing
+        plans: Plans
         accounts: Accounts
         two_factor: TwoFactor
         portal: Portal

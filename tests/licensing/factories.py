@@ -47,7 +47,7 @@ def make_plan(database: Database, keyring: Keyring, settings: Settings, clock: C
         subscription_price_cents: int | None = None,
     ) -> str:
         with database.transaction() as session:
-            UnitOfWork(session, keyring, settings, clock.now()).licensing.create_plan(
+            UnitOfWork(session, keyring, settings, clock.now()).plans.create(
                 code=code,
                 name=code.title(),
                 term_days=term_days,
@@ -72,8 +72,8 @@ def make_code(
             make_plan(plan, devices_max=devices_max, term_days=term_days)
             made.add(plan)
         with database.transaction() as session:
-            licensing = UnitOfWork(session, keyring, settings, clock.now()).licensing
-            _, canonical = licensing.create_code(licensing.plan(plan), CodeOrigin.MANUAL)
+            unit = UnitOfWork(session, keyring, settings, clock.now())
+            _, canonical = unit.licensing.create_code(unit.plans.by_code(plan), CodeOrigin.MANUAL)
         return formats.format_code(canonical)
 
     return make

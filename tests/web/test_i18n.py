@@ -232,9 +232,9 @@ def italian_customer(database: Database, keyring: Keyring, settings: Settings, c
 @pytest.fixture
 def activation_code(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> str:
     with database.transaction() as session:
-        licensing = UnitOfWork(session, keyring, settings, clock.now()).licensing
-        plan = licensing.create_plan(code="plus", name="Plus", term_days=365, devices_max=3)
-        _, canonical = licensing.create_code(plan, CodeOrigin.MANUAL)
+        unit = UnitOfWork(session, keyring, settings, clock.now())
+        plan = unit.plans.create(code="plus", name="Plus", term_days=365, devices_max=3)
+        _, canonical = unit.licensing.create_code(plan, CodeOrigin.MANUAL)
     return formats.format_code(canonical)
 
 

@@ -55,7 +55,7 @@ def codes_issue(
         TimeRemainingColumn(),
     )
     with command_unit() as unit:  # say "unknown plan" before any bar
-        unit.licensing.plan(plan)
+        unit.plans.by_code(plan)
         if partner is not None:
             unit.store.partner(partner)
     with command_context() as (settings, database, keyring):
@@ -105,10 +105,10 @@ def codes_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Look up a code or license key: plan, state, license, devices."""
-    from licensor.licensing.lookup import lookup
+    from licensor.licensing.report import code_report
 
     with command_unit() as unit:
-        report = lookup(
+        report = code_report(
             unit,
             secret,
             reveal=reveal,

@@ -30,10 +30,10 @@ def plans_create(
     currency: Annotated[str, typer.Option(help="ISO 4217 currency of the prices.")] = "EUR",
 ) -> None:
     """Create a plan."""
-    from licensor.licensing.service import parse_price
+    from licensor.licensing.plans import parse_price
 
     with command_unit() as unit:
-        plan = unit.licensing.create_plan(
+        plan = unit.plans.create(
             code=code,
             name=name,
             term_days=term_days,
@@ -55,7 +55,7 @@ def plans_list() -> None:
 
     with command_unit() as unit:
         table = Table("code", "name", "term (days)", "devices", "entitlements")
-        for plan in unit.licensing.plans():
+        for plan in unit.plans.all():
             table.add_row(
                 plan.code,
                 plan.name,

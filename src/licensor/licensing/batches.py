@@ -15,7 +15,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from licensor.audit import audit
 from licensor.clock import clock
 from licensor.config import Settings
 from licensor.db import Database, bulk_insert
@@ -60,7 +59,7 @@ def issue_codes(
     try:
         with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
             session, licensing = unit.session, unit.licensing
-            plan = licensing.plan(plan_code)  # an unknown plan leaves no file or folder
+            plan = unit.plans.by_code(plan_code)  # an unknown plan leaves no file or folder
             partner_id = None
             if partner_slug is not None:  # an allocation: the partner sells these codes
                 partner_id = session.scalar(select(Partner.id).where(Partner.slug == partner_slug))
@@ -75,19 +74,16 @@ def issue_codes(
                 batch = Batch(
                     plan_id=plan.id,
                     partner_id=partner_id,
-                    origin=origin.value,
+                    origin=origin,
                     label=label,
                     count=count,
                     sold_at_till=sold_at_till,
-                    created_at=licensing.now,
+                    created_at=unit.now,
                 )
                 session.add(batch)
                 session.flush()
-                audit(
-                    session,
-                    licensing.now,
-                    actor=actor,
-                    action="licensing.batch_issued",
+                unit.audit(
+                    "licensing.batch_issued",
                     subject_type="batch",
                     subject_id=batch.id,
                     plan=plan.code,

@@ -1,4 +1,5 @@
-"""The licensing rules: plans, codes, activation, validation, release, blocking.
+"""The licensing rules: codes, licenses, activation, seats, release, blocking (plans are
+licensing/plans.py's).
 
 Services take an open session and only ``flush()``; the caller's transaction commits.
 Seat limits and single-use redemption are decided under row locks (code, then license),
@@ -9,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, joinedload
 
-from licensor.audit import audit
 from licensor.clock import isoformat
 from licensor.errors import (
     CodeBlocked,
@@ -26,8 +26,6 @@ from licensor.errors import (
     LicenseExpired,
     LicenseKeyMalformed,
     LicenseUnknown,
-    PlanExists,
-    PlanUnknown,
     ValidationFailed,
 )
 from licensor.licensing import formats
@@ -52,6 +50,17 @@ KEY_PURPOSE = b"license_key"
 _seats = Activation.__table__.c
 _SEATS_USED = select(func.count(_seats.id)).where(
     _seats.license_id == bindparam("license_id"), _seats.released_at.is_(None)
+)
+
+# What a code or a license is read with, since relationships never load behind one's back
+# (lazy="raise"): its plan, and the other half of the pair with that one's plan. One query.
+CODE_WITH_LICENSE = (
+    joinedload(ActivationCode.plan, innerjoin=True),
+    joinedload(ActivationCode.license).joinedload(License.plan, innerjoin=True),
+)
+LICENSE_WITH_CODE = (
+    joinedload(License.plan, innerjoin=True),
+    joinedload(License.activation_code).joinedload(ActivationCode.plan, innerjoin=True),
 )
 
 
@@ -97,19 +106,6 @@ def license_status(license: License, now: datetime) -> LicenseStatus:
     return base_status(license.blocked_at is not None, license.expires_at, now)
 
 
-def parse_price(text: str | None) -> int | None:
-    """``"29.99"`` → 2999 cents; ``None`` stays ``None`` (not sold)."""
-    if text is None or not text.strip():
-        return None
-    try:
-        amount = Decimal(text.strip().replace(",", "."))
-    except InvalidOperation:
-        raise ValidationFailed(f"{text!r} is not a price like 29.99") from None
-    if amount < 0 or amount != amount.quantize(Decimal("0.01")) or amount > 1_000_000:
-        raise ValidationFailed(f"{text!r} is not a price like 29.99")
-    return int(amount * 100)
-
-
 def license_payload(
     *,
     license_key: str,
@@ -142,7 +138,8 @@ def license_payload(
 
 
 def code_state(code: ActivationCode, now: datetime) -> CodeState:
-    """The state as the domain defines it: an active code whose term ended is expired."""
+    """The state as the domain defines it: an active code whose term ended is expired.
+    The code is read with its license (``CODE_WITH_LICENSE``)."""
     if code.state == CodeState.ACTIVE and code.license and code.license.expires_at <= now:
         return CodeState.EXPIRED
     return code.state
@@ -150,54 +147,6 @@ def code_state(code: ActivationCode, now: datetime) -> CodeState:
 
 class Licensing(Service):
     """Licensing rules bound to one unit of work."""
-
-    # plans ---------------------------------------------------------------------------
-
-    def create_plan(
-        self,
-        *,
-        code: str,
-        name: str,
-        term_days: int,
-        devices_max: int,
-        entitlements: list[str] | None = None,
-        price_cents: int | None = None,
-        subscription_price_cents: int | None = None,
-        currency: str = "EUR",
-    ) -> Plan:
-        code = code.strip().lower()
-        currency = currency.strip().upper()
-        if len(currency) != 3 or not currency.isalpha():
-            raise ValidationFailed("a currency is a 3-letter ISO 4217 code, e.g. EUR")
-        if not code or not code.replace("-", "").replace("_", "").isalnum():
-            raise ValidationFailed("a plan code is letters, digits, '-' and '_'")
-        if term_days < 1 or devices_max < 1:
-            raise ValidationFailed("term days and devices must be at least 1")
-        if self.session.scalar(select(Plan.id).where(Plan.code == code)) is not None:
-            raise PlanExists(f"plan {code!r} already exists")
-        plan = Plan(
-            code=code,
-            name=name.strip(),
-            term_days=term_days,
-            devices_max=devices_max,
-            entitlements=entitlements or [],
-            price_cents=price_cents,
-            subscription_price_cents=subscription_price_cents,
-            currency=currency,
-            created_at=self.now,
-        )
-        self.session.add(plan)
-        self.session.flush()
-        return plan
-
-    def plan(self, code: str) -> Plan:
-        plan = self.session.scalar(select(Plan).where(Plan.code == code.strip().lower()))
-        if plan is None:
-            raise PlanUnknown(f"there is no plan {code!r}")
-        return plan
-
-    def plans(self) -> list[Plan]:
-        return list(self.session.scalars(select(Plan).order_by(Plan.term_days, Plan.code)))
 
     # codes ---------------------------------------------------------------------------
 
@@ -232,28 +181,53 @@ class Licensing(Service):
         return self.keyring.decrypt(license.key_ciphertext, purpose=KEY_PURPOSE)
 
     def find_code(self, text: str, *, lock: bool = False) -> ActivationCode:
+        """The code typed (any spelling activation takes), with its plan and license;
+        ``lock``: its row locked, as activation locks it."""
         try:
             canonical = formats.normalize_code(text)
         except formats.MalformedError as error:
             raise CodeMalformed(str(error)) from None
-        query = select(ActivationCode).where(
-            ActivationCode.code_index == self.code_index(canonical)
-        )
-        code = self.session.scalar(query.with_for_update() if lock else query)
+        code = self._code(ActivationCode.code_index == self.code_index(canonical), lock, False)
         if code is None:
             raise CodeUnknown()
         return code
 
+    def get_code(self, code_id: int, *, lock: bool = False) -> ActivationCode:
+        """The code with this id, with its plan and license, read afresh (``lock``: locked)."""
+        code = self._code(ActivationCode.id == code_id, lock, True)
+        if code is None:
+            raise CodeUnknown()
+        return code
+
+    def _code(self, where: Any, lock: bool, afresh: bool) -> ActivationCode | None:
+        query = select(ActivationCode).where(where).options(*CODE_WITH_LICENSE)
+        if lock:  # the code's row only: a plan is never locked
+            query = query.with_for_update(of=ActivationCode)
+        return self.session.scalars(query.execution_options(populate_existing=afresh)).first()
+
     def find_license(self, text: str, *, lock: bool = False) -> License:
+        """The license of this key, with its plan and code; ``lock``: its row locked."""
         try:
             canonical = formats.normalize_license_key(text)
         except formats.MalformedError as error:
             raise LicenseKeyMalformed(str(error)) from None
-        query = select(License).where(License.key_index == self.key_index(canonical))
-        license = self.session.scalar(query.with_for_update() if lock else query)
+        license = self._license(License.key_index == self.key_index(canonical), lock, False)
         if license is None:
             raise LicenseUnknown()
         return license
+
+    def get_license(self, license_id: int, *, lock: bool = False) -> License:
+        """The license with this id, with its plan and code, read afresh (``lock``: locked)."""
+        license = self._license(License.id == license_id, lock, True)
+        if license is None:
+            raise LicenseUnknown()
+        return license
+
+    def _license(self, where: Any, lock: bool, afresh: bool) -> License | None:
+        query = select(License).where(where).options(*LICENSE_WITH_CODE)
+        if lock:
+            query = query.with_for_update(of=License)
+        return self.session.scalars(query.execution_options(populate_existing=afresh)).first()
 
     def require_sale(self, code: ActivationCode) -> None:
         """``CodeNotSold`` for a code of a partner's allocation or of a till batch whose
@@ -281,11 +255,9 @@ class Licensing(Service):
         if code.license is not None:
             code.license.blocked_at = self.now
             code.license.blocked_reason = reason
-        audit(
-            self.session,
-            self.now,
+        self.unit.audit(
+            "licensing.code_blocked",
             actor=actor,
-            action="licensing.code_blocked",
             subject_type="activation_code",
             subject_id=code.id,
             reason=reason,
@@ -311,8 +283,9 @@ class Licensing(Service):
         return self.take_seat(license, device_info)
 
     def take_seat(self, license: License, device_info: DeviceInfo) -> LicenseView:
-        """A seat for the device on a license locked by the caller: the same device keeps
-        its seat; a new one takes a free seat, or is refused at the device limit."""
+        """A seat for the device on a license locked by the caller (``get_license``): the
+        same device keeps its seat; a new one takes a free seat, or is refused at the
+        device limit."""
         status = license_status(license, self.now)
         if status == LicenseStatus.BLOCKED:
             raise CodeBlocked()
@@ -349,7 +322,9 @@ class Licensing(Service):
             key_index=self.key_index(canonical_key),
             key_ciphertext=self.keyring.encrypt(canonical_key, purpose=KEY_PURPOSE),
             code_id=code.id if code else None,
+            activation_code=code,
             plan_id=plan.id,
+            plan=plan,
             starts_at=self.now,
             expires_at=expires_at,
             created_at=self.now,
@@ -408,10 +383,12 @@ class Licensing(Service):
         )
 
     def device_seat(self, license: License, fingerprint: str) -> Activation | None:
-        """The live seat of this license on the device with this fingerprint."""
+        """The live seat of this license on the device with this fingerprint, with the
+        device."""
         return self.session.scalar(
             select(Activation)
-            .join(Device, Device.id == Activation.device_id)
+            .join(Activation.device)
+            .options(contains_eager(Activation.device))
             .where(
                 Activation.license_id == license.id,
                 Device.fingerprint == fingerprint,

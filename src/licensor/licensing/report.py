@@ -1,10 +1,12 @@
-"""Admin lookup by activation code or license key, masked unless a reveal is asked for."""
+"""What ``licensor codes show`` reports about an activation code or a license key: the code,
+its license and their seats, masked unless a reveal is asked for (and then audited)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from licensor.clock import isoformat
 from licensor.errors import CodeMalformed
@@ -14,7 +16,7 @@ from licensor.models import Activation, ActivationCode, License
 from licensor.units import UnitOfWork
 
 
-def lookup(
+def code_report(
     unit: UnitOfWork,
     secret: str,
     *,
@@ -50,7 +52,10 @@ def lookup(
     if license is not None:
         key = licensing.reveal_license_key(license)
         seats = session.scalars(
-            select(Activation).where(Activation.license_id == license.id).order_by(Activation.id)
+            select(Activation)
+            .where(Activation.license_id == license.id)
+            .options(joinedload(Activation.device, innerjoin=True))
+            .order_by(Activation.id)
         ).all()
         report.update(
             plan=license.plan.code,
