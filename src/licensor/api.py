@@ -17,7 +17,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from licensor import __version__, files, openapi
 from licensor.accounts.endpoints import router as accounts_api
-from licensor.accounts.two_factor_views import router as two_factor_pages
 from licensor.accounts.views import router as accounts_pages
 from licensor.clock import Clock, clock
 from licensor.config import Settings, get_settings
@@ -40,6 +39,7 @@ from licensor.support.desk_views import router as desk_pages
 from licensor.support.views import router as support_pages
 from licensor.web import i18n
 from licensor.web.help import router as help_pages
+from licensor.web.home import router as home_page
 from licensor.web.i18n import N_
 from licensor.web.mailbox import router as mailbox_pages
 from licensor.web.pages import (
@@ -234,8 +234,8 @@ def create_app(
         app.fast_validation = FastValidation(app.state, documented, crash_problem)
     app.include_router(licensing_router)
     app.include_router(accounts_api)
+    app.include_router(home_page)
     app.include_router(accounts_pages)
-    app.include_router(two_factor_pages)
     app.include_router(help_pages)
     app.include_router(store_api)
     app.include_router(store_pages)

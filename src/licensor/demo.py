@@ -133,7 +133,7 @@ def _demo_accounts(unit: UnitOfWork, code_for_customer: ActivationCode | None) -
             DEMO_CUSTOMER, DEMO_PASSWORD, roles=[Role.CUSTOMER], verified=True
         )
         if code_for_customer is not None:
-            accounts.link_code(customer, licensing.reveal_code(code_for_customer))
+            unit.account_licenses.link_code(customer, licensing.reveal_code(code_for_customer))
         # A subscription too, so My Account → Subscriptions can download a self-activating app.
         unit.subscriptions.start(customer, unit.plans.by_code("premium"), actor="demo")
     if accounts.by_email(DEMO_ADMIN) is None:

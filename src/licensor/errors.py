@@ -110,6 +110,25 @@ class LicenseLinkedElsewhere(LicensorError):
     )
 
 
+# Connecting a device by a short code (F10, accounts/connect.py): what the app's poll hears.
+class AuthorizationPending(LicensorError):
+    status = 400
+    code = "authorization_pending"
+    title = "Waiting for the code to be entered in My Account"
+
+
+class DeviceCodeExpired(LicensorError):
+    status = 410
+    code = "device_code_expired"
+    title = "This connection code has expired; start again"
+
+
+class UserCodeUnknown(LicensorError):
+    status = 404
+    code = "user_code_unknown"
+    title = "This code is not valid, or has expired"
+
+
 class PlanExists(LicensorError):
     status = 409
     code = "plan_exists"

@@ -33,7 +33,10 @@ from licensor.keys import Keyring
 from licensor.mail.outbox import enqueue
 
 if TYPE_CHECKING:
-    from licensor.accounts.portal import Portal
+    from licensor.accounts.authentication import Authentication
+    from licensor.accounts.connect import Connect
+    from licensor.accounts.devices import AccountDevices
+    from licensor.accounts.licenses import AccountLicenses
     from licensor.accounts.service import Accounts
     from licensor.accounts.two_factor import TwoFactor
     from licensor.licensing.plans import Plans
@@ -58,7 +61,10 @@ SERVICES = {
     "plans": "licensor.licensing.plans:Plans",
     "accounts": "licensor.accounts.service:Accounts",
     "two_factor": "licensor.accounts.two_factor:TwoFactor",
-    "portal": "licensor.accounts.portal:Portal",
+    "authentication": "licensor.accounts.authentication:Authentication",
+    "account_licenses": "licensor.accounts.licenses:AccountLicenses",
+    "account_devices": "licensor.accounts.devices:AccountDevices",
+    "connect": "licensor.accounts.connect:Connect",
     "partners": "licensor.store.partners:Partners",
     "orders": "licensor.store.orders:Orders",
     "partner_sales": "licensor.store.sales:PartnerSales",
@@ -84,7 +90,10 @@ class UnitOfWork:
         plans: Plans
         accounts: Accounts
         two_factor: TwoFactor
-        portal: Portal
+        authentication: Authentication
+        account_licenses: AccountLicenses
+        account_devices: AccountDevices
+        connect: Connect
         partners: Partners
         orders: Orders
         partner_sales: PartnerSales

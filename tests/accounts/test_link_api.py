@@ -243,8 +243,8 @@ def test_a_device_connects_once_the_customer_enters_its_code(
     assert_problem(_poll(api, started["device_code"]), 400, "authorization_pending")
 
     with database.transaction() as session:
-        portal = UnitOfWork(session, keyring, settings, clock.now()).portal
-        linked = portal.approve_device(session.get_one(Account, customer.id), started["user_code"])
+        connect = UnitOfWork(session, keyring, settings, clock.now()).connect
+        linked = connect.approve(session.get_one(Account, customer.id), started["user_code"])
     assert [each.public_id for each in linked] == [activated["public_id"]]
 
     connected = _poll(api, started["device_code"])

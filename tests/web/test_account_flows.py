@@ -260,10 +260,11 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
     theirs = make_code("plus")
     other_email = make_account().email
     with database.transaction() as session:
-        accounts = UnitOfWork(session, keyring, settings, clock.now()).accounts
+        unit = UnitOfWork(session, keyring, settings, clock.now())
+        accounts = unit.accounts
         other = accounts.by_email(other_email)
         assert other is not None
-        accounts.link_code(other, theirs)
+        unit.account_licenses.link_code(other, theirs)
         owners = {"me": accounts.by_email(email), "other": other}
         ids = {name: account.id for name, account in owners.items() if account is not None}
 

@@ -1,19 +1,20 @@
-"""Account API: an app joins its license to an account (F4) or connects by code (F10)."""
+"""Account API: an app joins its license to an account (F4) or connects by code (F10).
+
+The app's poll for the connection (``/device/token``) is the store's
+(``store/endpoints/devices.py``): its answer may carry a seat on the account's subscription.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from licensor.accounts.portal import CONNECT_MINUTES, POLL_SECONDS, format_user_code
+from licensor.accounts.connect import CONNECT_MINUTES, POLL_SECONDS, format_user_code
 from licensor.accounts.schemas import (
     DeviceAuthorizeIn,
     DeviceAuthorizeOut,
-    DeviceTokenIn,
-    DeviceTokenOut,
     LinkIn,
     LinkOut,
 )
-from licensor.accounts.service import mask_email
 from licensor.accounts.throttle import SignInThrottle, SignInThrottled
 from licensor.deps import Work, client_address, rate_limited
 from licensor.errors import (
@@ -22,8 +23,6 @@ from licensor.errors import (
     LicenseLinkedElsewhere,
     LicensorError,
 )
-from licensor.licensing.schemas import ActivationOut
-from licensor.licensing.service import DeviceInfo
 from licensor.logging import log
 from licensor.problems import problem_responses
 
@@ -50,18 +49,18 @@ def link_license(body: LinkIn, request: Request, work: Work) -> LinkOut:
     refused: LicensorError | None = None  # raised after the commit, so it stays audited
     verification_sent = False
     with work.open() as unit:
-        accounts = unit.accounts
+        authentication = unit.authentication
         account = None
         try:
             # Claimed (counted as a failure) before the password is checked, atomically.
             claimed = guard.attempt(email_key, address, known_browser=False)
-            account = accounts.authenticate(
+            account = authentication.authenticate(
                 body.email, body.password, actor=actor, email_key=email_key
             )
         except SignInThrottled as throttled:
-            accounts.auth_event(
+            authentication.auth_event(
                 "accounts.sign_in_throttled",
-                accounts.by_email(body.email),
+                unit.accounts.by_email(body.email),
                 actor,
                 email_key,
                 stage="password",
@@ -80,11 +79,11 @@ def link_license(body: LinkIn, request: Request, work: Work) -> LinkOut:
             else:
                 guard.succeeded(email_key, address)
             if account.email_verified_at is None:
-                accounts.send_verification(account)
+                unit.accounts.send_verification(account)
                 verification_sent = True
             else:
                 try:
-                    linked = accounts.link_license(
+                    linked = unit.account_licenses.link_license(
                         account, body.license_key, body.fingerprint, via="app"
                     )
                 except LicenseLinkedElsewhere as error:
@@ -117,7 +116,7 @@ def link_license(body: LinkIn, request: Request, work: Work) -> LinkOut:
 )
 def authorize_device(body: DeviceAuthorizeIn, work: Work) -> DeviceAuthorizeOut:
     with work.open() as unit:
-        device_code, user_code = unit.portal.authorize_device(
+        device_code, user_code = unit.connect.start(
             body.fingerprint, body.name, body.platform, body.license_keys
         )
     uri = work.settings.url("/account/connect")
@@ -129,27 +128,3 @@ def authorize_device(body: DeviceAuthorizeIn, work: Work) -> DeviceAuthorizeOut:
         expires_in=CONNECT_MINUTES * 60,
         interval=POLL_SECONDS,
     )
-
-
-@router.post(
-    "/device/token",
-    response_model=DeviceTokenOut,
-    responses=problem_responses(400, 410, 422, 429),
-    dependencies=[Depends(rate_limited("validation"))],
-    summary="Ask whether the code was entered; 400 authorization_pending until it is",
-)
-def device_token(body: DeviceTokenIn, work: Work) -> DeviceTokenOut:
-    with work.open() as unit:
-        grant = unit.portal.poll_device(body.device_code)
-        account = unit.accounts.get(grant.account_id or 0)
-        linked = unit.portal.public_ids_on_device(grant, account)
-        device = DeviceInfo(grant.fingerprint, grant.device_name, grant.platform)
-        subscribed = unit.subscriptions.seat_for_connected_device(account, device)
-        return DeviceTokenOut(
-            status="connected",
-            account=mask_email(account.email),
-            licenses_linked=linked,
-            license=ActivationOut.model_validate(subscribed, from_attributes=True)
-            if subscribed
-            else None,
-        )

@@ -74,7 +74,7 @@ def attempt(
     try:
         return guard.attempt(email_key, client_address(request), known_browser=spared)
     except SignInThrottled as throttled:
-        unit.accounts.auth_event(
+        unit.authentication.auth_event(
             "accounts.sign_in_throttled",
             account,
             actor(request),
@@ -110,7 +110,7 @@ def settings_check(unit: PageUnit, form: str, *, checks_second_factor: bool) -> 
     except FormInvalid as error:
         wrong = sorted(field for field, problem in error.fields.items() if problem in WRONG_SECRET)
         if wrong:
-            unit.accounts.sign_in_failed(
+            unit.authentication.sign_in_failed(
                 account,
                 actor=actor(unit.request),
                 email_key=email_key,
@@ -196,5 +196,7 @@ def finish(
     guard.succeeded(email_key, client_address(request))
     start_session(unit, account, pending=False, password_change_required=password_change_required)
     remember_browser(unit, guard, account)
-    unit.accounts.auth_event("accounts.signed_in", account, actor(request), email_key, via=via)
+    unit.authentication.auth_event(
+        "accounts.signed_in", account, actor(request), email_key, via=via
+    )
     return PASSWORD_CHANGE_PAGE if password_change_required else safe_next(next_path)

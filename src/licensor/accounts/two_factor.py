@@ -19,7 +19,6 @@ import segno
 from sqlalchemy import delete, func, select
 
 from licensor.accounts import passwords, totp
-from licensor.audit import audit
 from licensor.clock import mail_time
 from licensor.errors import FormInvalid
 from licensor.licensing.formats import CROCKFORD as ALPHABET
@@ -208,11 +207,9 @@ class TwoFactor(Service):
 
     def _changed(self, account: Account, kind: str, *, actor: str, **details: Any) -> None:
         action = ACTIONS[kind]
-        audit(
-            self.session,
-            self.now,
+        self.unit.audit(
+            action,
             actor=actor,
-            action=action,
             subject_type="account",
             subject_id=account.id,
             **details,

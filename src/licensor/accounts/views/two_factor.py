@@ -2,7 +2,7 @@
 code), the enrolment every staff account goes through at its first sign-in, and the
 settings forms that turn two-factor on, move it to a new app, make new recovery codes
 and turn it off. The rules are in accounts/two_factor.py; the settings page itself is
-rendered by accounts/views.py. Every form that checks the password or a code is
+rendered by views/settings.py. Every form that checks the password or a code is
 throttled as sign-in is (accounts/signin.py: ``attempt``, ``settings_check``).
 """
 
@@ -18,7 +18,7 @@ from markupsafe import Markup
 from licensor.accounts import signin, totp
 from licensor.accounts.throttle import SignInThrottled
 from licensor.accounts.two_factor import TwoFactor, qr_svg
-from licensor.accounts.views import render_settings, render_settings_throttled
+from licensor.accounts.views.settings import render_settings, render_settings_throttled
 from licensor.deps import client_address
 from licensor.errors import FormInvalid
 from licensor.web import sessions
@@ -50,7 +50,7 @@ def _stale_pending_session(unit: PageUnit) -> Response | None:
         return None
     token = unit.web.session_token(unit.request)
     if token:
-        unit.accounts.end_session(token, actor=signin.actor(unit.request))
+        unit.authentication.end_session(token, actor=signin.actor(unit.request))
     unit.set_cookie(sessions.cookie_name(unit.web.is_secure(unit.request)), "")
     return unit.redirect("/sign-in")
 
@@ -102,7 +102,7 @@ def two_factor(
             return signin.throttled_page(unit, throttled, "two_factor.html", next=safe_next(next))
         if not _factor(unit).verify(account, code, actor=signin.actor(request)):
             # The attempt stays counted: a failure.
-            unit.accounts.sign_in_failed(
+            unit.authentication.sign_in_failed(
                 account, actor=signin.actor(request), email_key=email_key, stage="second_factor"
             )
             return unit.render(
