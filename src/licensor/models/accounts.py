@@ -1,4 +1,7 @@
-"""Accounts, their server-side web sessions, one-time tokens and device connections."""
+"""Accounts, their server-side web sessions, one-time tokens and device connections.
+
+A session's or a token's account is loaded with it (``joinedload``): relationships are
+``lazy="raise"``, so a hidden query is an error, not a surprise."""
 
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ class WebSession(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    account: Mapped[Account] = relationship()
+    account: Mapped[Account] = relationship(lazy="raise")
 
 
 class AccountToken(IdMixin, Base):
@@ -70,7 +73,7 @@ class AccountToken(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    account: Mapped[Account] = relationship()
+    account: Mapped[Account] = relationship(lazy="raise")
 
 
 class DeviceAuthorization(IdMixin, Base):

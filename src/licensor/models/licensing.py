@@ -1,4 +1,9 @@
-"""Plans, card batches, activation codes, licenses, devices and activations (seats)."""
+"""Plans, card batches, activation codes, licenses, devices and activations (seats).
+
+Relationships are ``lazy="raise"``: whoever needs a code's plan or license, a license's
+plan or code, or a seat's device loads it with the row (licensing/service.py's
+``CODE_WITH_LICENSE`` and ``LICENSE_WITH_CODE``, or ``joinedload``), so no page or answer
+runs a query per row by accident."""
 
 from __future__ import annotations
 
@@ -68,7 +73,7 @@ class Batch(IdMixin, Base):
     sold_at_till: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    plan: Mapped[Plan] = relationship()
+    plan: Mapped[Plan] = relationship(lazy="raise")
 
     @property
     def needs_sale(self) -> bool:
@@ -94,8 +99,8 @@ class ActivationCode(IdMixin, Base):
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    plan: Mapped[Plan] = relationship()
-    license: Mapped[License | None] = relationship(back_populates="activation_code")
+    plan: Mapped[Plan] = relationship(lazy="raise")
+    license: Mapped[License | None] = relationship(back_populates="activation_code", lazy="raise")
 
 
 class License(IdMixin, Base):
@@ -114,8 +119,10 @@ class License(IdMixin, Base):
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    plan: Mapped[Plan] = relationship()
-    activation_code: Mapped[ActivationCode | None] = relationship(back_populates="license")
+    plan: Mapped[Plan] = relationship(lazy="raise")
+    activation_code: Mapped[ActivationCode | None] = relationship(
+        back_populates="license", lazy="raise"
+    )
 
 
 class Device(IdMixin, Base):
@@ -151,5 +158,5 @@ class Activation(IdMixin, Base):
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     released_by: Mapped[str | None] = mapped_column(String(20))
 
-    license: Mapped[License] = relationship()
-    device: Mapped[Device] = relationship()
+    license: Mapped[License] = relationship(lazy="raise")
+    device: Mapped[Device] = relationship(lazy="raise")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from licensor.config import Settings
 from licensor.models import Account, WebSession
@@ -55,6 +55,7 @@ def start(
     web_session = WebSession(
         token_hash=_digest(token),
         account_id=account.id,
+        account=account,
         second_factor_pending=second_factor_pending,
         password_change_required=password_change_required,
         created_at=now,
@@ -72,7 +73,11 @@ def load(
     """The live session for a cookie value, touched; None if unknown, revoked or timed out."""
     if not token or len(token) > 100:
         return None
-    web_session = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(token)))
+    web_session = session.scalar(
+        select(WebSession)
+        .where(WebSession.token_hash == _digest(token))
+        .options(joinedload(WebSession.account, innerjoin=True))  # the visitor's account
+    )
     if web_session is None or web_session.revoked_at is not None:
         return None
     idle_limit = web_session.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
