@@ -16,18 +16,17 @@ Every answer and license file is verified against the pinned public keys; errors
 
 from __future__ import annotations
 
-from licensor_client._client import (
+from licensor_client._client import LicenseClient
+from licensor_client._enrollment import Enrollment, read_enrollment
+from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
+from licensor_client._results import (
     Connected,
     DeviceConnect,
-    Enrollment,
-    LicenseClient,
     LicenseInfo,
     LinkResult,
     ReleaseResult,
     format_license_key,
-    read_enrollment,
 )
-from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
 from licensor_client._signing import LicenseFile, PublicKeys, check_license_file
 from licensor_client._state import default_state_dir
 from licensor_client._version import __version__

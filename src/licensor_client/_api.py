@@ -8,17 +8,51 @@ it is ``ServerUnavailable``, as if the network were down.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 import httpx
 
+from licensor_client._signing import PublicKeys
 from licensor_client._version import __version__
 from licensor_client.exceptions import (
     SERVER_ERRORS,
+    InsecureServer,
     NetworkError,
     ServerError,
     ServerUnavailable,
 )
+
+#: A key id as pinned in text (``id:key,id:key``): no separator inside.
+_KEY_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def check_server(server: str, allow_insecure_http: bool) -> bool:
+    """Refuse a server that anyone on the way could stand in for; say whether its keys
+    may be fetched (not over another machine's plain http, even when allowed)."""
+    url = httpx.URL(server)
+    if url.scheme == "https" and url.host:
+        return True
+    if url.scheme != "http" or not url.host:
+        raise ValueError(f"the server must be an https:// URL, not {server!r}")
+    if _is_loopback(url.host):
+        return True
+    if not allow_insecure_http:
+        raise InsecureServer(
+            f"{server} is plain http on another machine, where anyone on the way could "
+            "answer in its place: use https://, or allow insecure http explicitly"
+        )
+    return False
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def device(fingerprint: str, name: str, platform: str) -> dict[str, str]:
@@ -135,8 +169,24 @@ class Api:
     def device_token(self, device_code: str) -> dict[str, Any]:
         return self.call("POST", "/api/v1/device/token", {"device_code": device_code})
 
-    def signing_keys(self) -> dict[str, Any]:
-        return self.call("GET", "/api/v1/signing-keys")
+    def signing_keys(self) -> PublicKeys:
+        """The server's public keys, to pin on first use (the caller decides whether it may)."""
+        keys = self.call("GET", "/api/v1/signing-keys").get("keys")
+        if (
+            not isinstance(keys, dict)
+            or not keys
+            or not all(
+                isinstance(key_id, str) and _KEY_ID.match(key_id) and isinstance(key, str)
+                for key_id, key in keys.items()
+            )
+        ):
+            raise ServerError(200, "bad_answer", "The server's signing keys are malformed")
+        try:
+            return PublicKeys(keys)
+        except ValueError as error:
+            raise ServerError(
+                200, "bad_answer", "The server's signing keys are malformed", str(error)
+            ) from error
 
 
 def problem_error(response: httpx.Response) -> ServerError | None:

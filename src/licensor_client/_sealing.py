@@ -14,13 +14,18 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from licensor_client._signing import b64url_decode, b64url_encode
+from licensor_client._signing import LicenseFile, b64url_decode, b64url_encode
 from licensor_client.exceptions import BackupError, BackupLocked
 
 # 128 MiB and about half a second per guess (OWASP's scrypt floor is N=2**17, r=8).
 # Older backups made with N=2**15 still open: anything within MAX_SCRYPT_MEMORY does.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 MAX_SCRYPT_MEMORY = 256 * 2**20
+
+
+def code_context(license_file: LicenseFile) -> bytes:
+    """What the code sealed in the device's state is bound to: its license."""
+    return b"licensor-code/1\0" + license_file.license_key.encode()
 
 
 def _stretch(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:

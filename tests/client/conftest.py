@@ -24,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from licensor_client import LicenseClient, PublicKeys, cli
+from licensor_client.cli import commands
 
 NOW = datetime(2026, 11, 22, 3, 2, 3, tzinfo=UTC)
 FINGERPRINT = "unit-test-device-0001"
@@ -374,7 +375,7 @@ def run_cli(
             monkeypatch.delenv(name)
     monkeypatch.setenv("LICENSOR_FINGERPRINT", FINGERPRINT)
     monkeypatch.setattr(
-        cli,
+        commands,
         "LicenseClient",
         functools.partial(LicenseClient, transport=fake_server.transport, clock=device_clock),
     )

@@ -64,7 +64,7 @@ def typed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         prompts.append(prompt)
         return answers.pop(0)
 
-    monkeypatch.setattr("licensor_client.cli.getpass.getpass", getpass)
+    monkeypatch.setattr("licensor_client.cli.commands.getpass.getpass", getpass)
     yield answers
     assert not answers, f"not asked: {answers} (asked: {prompts})"
 

@@ -151,7 +151,7 @@ def test_activation_gives_a_license_whose_key_and_file_verify_with_the_published
     assert stored is not None
     checked = check_license_file(
         PublicKeys.parse(published_keys),
-        stored["license_file"],
+        stored.license_file,
         fingerprint=laptop.fingerprint,
         now=clock.now(),
     )

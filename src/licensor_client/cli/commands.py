@@ -1,0 +1,320 @@
+"""What each ``licensor-client`` command does, and what it prints: lines for people,
+``--json`` objects for scripts (``Output``). ``run`` is one command, once its arguments
+parsed; a failure is raised for ``main`` to report."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from licensor_client import LicenseClient, LicenseInfo, read_enrollment
+from licensor_client._state import StateStore, default_state_dir
+from licensor_client.cli.arguments import DEFAULT_APP_ID, UsageError
+from licensor_client.cli.failures import NOT_VALID, OK, cannot
+from licensor_client.exceptions import InsecureServer, LicenseNotActive, NotActivated
+
+
+class Output:
+    """Where a command's result goes: as lines, or as one JSON object (``--json``)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def emit(self, data: dict[str, Any], lines: list[str]) -> None:
+        if self.as_json:
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+        else:
+            print("\n".join(lines))
+
+
+def _date(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else "—"
+
+
+def describe(info: LicenseInfo, *, with_key: bool = False) -> list[str]:
+    checked = {
+        "online": "checked online",
+        "offline": "checked offline, from the license file",
+        "stored": "as last checked",
+    }[info.source]
+    verdict = "valid" if info.valid else "NOT valid"
+    lines = [
+        f"License {info.public_id}: {info.status}, {verdict} ({checked})",
+        f"  Plan:        {info.plan_name or info.plan}",
+        f"  Expires:     {_date(info.expires_at)}",
+        "  Devices:     "
+        + (
+            f"{info.devices_used} of {info.devices_max}"
+            if info.devices_used is not None
+            else f"up to {info.devices_max}"
+        ),
+    ]
+    if info.valid:
+        lines.append(f"  Offline until: {_date(info.valid_until)}")
+    if with_key:
+        lines.insert(1, f"  License key: {info.grouped_license_key}")
+    return lines
+
+
+def _secret(environment_name: str, prompt: str) -> str:
+    value = os.environ.get(environment_name)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise UsageError(f"set {environment_name} or run in a terminal to be asked")
+    return getpass.getpass(prompt)
+
+
+def _new_passphrase() -> str:
+    """A passphrase for a new backup: asked twice, since a typo would lock it for good."""
+    name = "LICENSOR_BACKUP_PASSPHRASE"
+    if os.environ.get(name):
+        return os.environ[name]
+    first = _secret(name, "Passphrase for the backup: ")
+    if not first:
+        raise UsageError("the passphrase cannot be empty")
+    if getpass.getpass("The same passphrase again: ") != first:
+        raise UsageError("the two passphrases differ; nothing was saved")
+    return first
+
+
+def _require_license(client: LicenseClient) -> None:
+    """Before asking for a secret: no license, no question."""
+    if not client.has_license():
+        raise NotActivated("no license on this device: enter an activation code")
+
+
+def run(arguments: argparse.Namespace) -> int:
+    output = Output(getattr(arguments, "json", False))
+    app_id = getattr(arguments, "app_id", None) or os.environ.get("LICENSOR_APP_ID")
+    app_id = app_id or DEFAULT_APP_ID
+    state_dir = getattr(arguments, "state_dir", None)
+    server = getattr(arguments, "server", None) or os.environ.get("LICENSOR_SERVER")
+    keys = getattr(arguments, "public_keys", None) or os.environ.get("LICENSOR_PUBLIC_KEYS")
+    insecure = getattr(arguments, "insecure_http", False) or (
+        os.environ.get("LICENSOR_ALLOW_INSECURE_HTTP") == "1"
+    )
+    if arguments.command == "enroll":
+        if bool(arguments.token) == bool(arguments.file):
+            raise UsageError("give the TOKEN or --file FILE")
+        if arguments.file:
+            enrollment = read_enrollment(arguments.file)
+            arguments.token = enrollment.token
+            server = server or enrollment.server
+            keys = keys or ",".join(f"{k}:{v}" for k, v in enrollment.public_keys.items())
+    store = StateStore(Path(state_dir) if state_dir else default_state_dir(app_id))
+    try:
+        stored = store.load()
+    except OSError as error:
+        raise cannot("read", error) from error
+    if not server and stored:
+        server = stored.server
+    if not server:
+        raise UsageError("say which server: --server URL (or LICENSOR_SERVER)")
+    try:
+        client = LicenseClient(
+            server, keys, state_dir=state_dir, app_id=app_id, allow_insecure_http=insecure
+        )
+    except InsecureServer:
+        raise
+    except ValueError as error:  # keys or fingerprint override that do not parse
+        raise UsageError(str(error)) from error
+    with client:
+        handler = HANDLERS[arguments.command]
+        return handler(client, arguments, output)
+
+
+def _activate(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    code = arguments.code
+    if code == "-":
+        if sys.stdin.isatty():
+            print("Activation code: ", end="", file=sys.stderr, flush=True)
+        code = sys.stdin.readline().strip()
+        if not code:
+            raise UsageError("no activation code on standard input")
+    info = client.activate(code)
+    output.emit(
+        {"status": "activated", **info.as_dict()},
+        ["Activated.", *describe(info, with_key=True)],
+    )
+    return OK
+
+
+def _status(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    try:
+        info = client.status()
+    except LicenseNotActive as refused:
+        # Offline, the server's last signed word still counts: show the license as
+        # last seen, with its status, and say it is not valid.
+        info = dataclasses.replace(client.details(), valid=False, status=refused.status)
+        output.emit(
+            {**info.as_dict(), "reason": str(refused)},
+            [*describe(info), f"  Why:         {refused}"],
+        )
+        return NOT_VALID
+    output.emit(info.as_dict(), describe(info))
+    return OK if info.valid else NOT_VALID
+
+
+def _details(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    info = client.details()
+    output.emit(info.as_dict(), describe(info, with_key=True))
+    return OK
+
+
+def _enroll(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    info = client.enroll(arguments.token)
+    output.emit(
+        {"status": "activated", **info.as_dict()},
+        ["Activated with your subscription.", *describe(info, with_key=True)],
+    )
+    return OK
+
+
+def _recover(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    _require_license(client)
+    password = _secret("LICENSOR_PASSWORD", f"Password for {arguments.email}: ")
+    linked = client.recover(arguments.email, password)
+    already = linked.status == "already_linked"
+    output.emit(
+        {
+            "status": linked.status,
+            "public_id": linked.public_id,
+            "plan": linked.plan,
+            "licenses_url": linked.licenses_url,
+        },
+        [
+            f"License {linked.public_id} "
+            + ("was already in your account." if already else "was sent to your account."),
+            f"Its activation code is listed in My Account's Licenses section: "
+            f"{linked.licenses_url}",
+        ],
+    )
+    return OK
+
+
+def _connect(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    connect = client.connect_start()
+    prompt = [
+        f"Open {connect.verification_uri} and enter the code {connect.user_code}",
+        f"(or open {connect.verification_uri_complete}).",
+    ]
+    if arguments.no_wait:
+        output.emit(
+            {
+                "user_code": connect.user_code,
+                "verification_uri": connect.verification_uri,
+                "verification_uri_complete": connect.verification_uri_complete,
+                "expires_in": connect.expires_in,
+            },
+            prompt,
+        )
+        return OK
+    if not output.as_json:
+        print("\n".join([*prompt, "Waiting…"]), flush=True)
+    connected = client.connect_wait(connect)
+    lines = [f"This device is connected to {connected.account}."]
+    if connected.licenses_linked:
+        lines.append(f"Licenses added: {', '.join(connected.licenses_linked)}")
+    if connected.license is not None:
+        lines += ["Licensed with your subscription.", *describe(connected.license, with_key=True)]
+    output.emit(
+        {
+            "status": "connected",
+            "account": connected.account,
+            "licenses_linked": list(connected.licenses_linked),
+            "license": connected.license.as_dict() if connected.license else None,
+        },
+        lines,
+    )
+    return OK
+
+
+def _release(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    released = client.release()
+    output.emit(
+        {
+            "status": "released",
+            "public_id": released.public_id,
+            "devices_used": released.devices_used,
+            "devices_max": released.devices_max,
+        },
+        [
+            f"License {released.public_id} was removed from this device; "
+            f"it is now on {released.devices_used} of {released.devices_max} devices.",
+        ],
+    )
+    return OK
+
+
+def _export(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    passphrase: str | None = None
+    if arguments.passphrase:
+        _require_license(client)
+        passphrase = _new_passphrase()
+    else:
+        _warn_about_the_machine_seal(client)
+    try:
+        path = client.export_backup(arguments.file, passphrase)
+    except OSError as error:
+        raise cannot("write", error) from error
+    output.emit(
+        {"status": "saved", "file": str(path), "passphrase": passphrase is not None},
+        [
+            f"License backup saved to {path}.",
+            "Keep it somewhere the reinstall will not erase (a USB stick, cloud storage)."
+            + ("" if passphrase else " It can be restored on this machine only."),
+        ],
+    )
+    return OK
+
+
+def _import(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    passphrase = (
+        _secret("LICENSOR_BACKUP_PASSPHRASE", "Passphrase of the backup: ")
+        if arguments.passphrase
+        else None
+    )
+    info = client.import_backup(arguments.file, passphrase, replace=arguments.replace)
+    output.emit({"status": "restored", **info.as_dict()}, ["Restored.", *describe(info)])
+    return OK if info.valid else NOT_VALID
+
+
+HANDLERS: dict[str, Callable[[LicenseClient, argparse.Namespace, Output], int]] = {
+    "activate": _activate,
+    "status": _status,
+    "details": _details,
+    "recover": _recover,
+    "connect": _connect,
+    "enroll": _enroll,
+    "release": _release,
+    "export": _export,
+    "import": _import,
+}
+
+
+def _warn_about_the_machine_seal(client: LicenseClient) -> None:
+    """A backup without a passphrase opens where the machine's identity is the same: say
+    so when that identity does not outlive a reinstall, or is no secret."""
+    machine = client.machine
+    if machine.source == "override":
+        warning = (
+            "this backup is sealed with LICENSOR_FINGERPRINT, which is kept in clear: "
+            "anyone with the file and that value can open it"
+        )
+    elif not machine.survives_reinstall:
+        warning = (
+            "this machine's identity changes when the system is reinstalled, so this "
+            "backup may not open afterwards"
+        )
+    else:
+        return
+    print(f"licensor-client: warning: {warning}; use --passphrase", file=sys.stderr)
