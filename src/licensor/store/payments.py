@@ -17,6 +17,10 @@ with an idempotency key of ours that names one subscription period and attempt.
 The test provider plays a real one honestly: its card page is ours
 (``/store/pay/test/{reference}``), and what it decides is handed to the checkout as a
 signed callback, checked by ``verify`` exactly as a webhook from a real provider would be.
+
+A provider's own module imports the interface from here, the two errors it raises
+(``PaymentUnavailable``, ``CallbackRejected``) included, though they live in
+``licensor/errors.py`` with every other.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ from fastapi import Depends, FastAPI, Request
 
 from licensor.clock import Clock
 from licensor.config import Settings
-from licensor.errors import CallbackRejected, FormInvalid
+from licensor.errors import CallbackRejected as CallbackRejected
+from licensor.errors import FormInvalid
+from licensor.errors import PaymentUnavailable as PaymentUnavailable
 from licensor.keys import Keyring
 from licensor.logging import log
 
