@@ -131,6 +131,7 @@ class LicenseClient:
         return self._device_name or self.machine.name
 
     def now(self) -> datetime:
+        """This device's clock (``clock=``, tests), which every check reads."""
         return self._clock()
 
     # --- keys -------------------------------------------------------------------------
@@ -248,6 +249,8 @@ class LicenseClient:
         return LicenseInfo.of_state(state, source="stored")
 
     def has_license(self) -> bool:
+        """Whether a license is kept here (checked or not): the License window's first
+        question, answered without the network or the keys."""
         return self.store.load() is not None
 
     # --- account ------------------------------------------------------------------------

@@ -69,6 +69,8 @@ class LicenseInfo:
         return format_license_key(self.license_key)
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as JSON values (``licensor-client --json``), times in ISO 8601."""
+
         def when(value: datetime | None) -> str | None:
             return format_time(value) if value else None
 
@@ -100,6 +102,7 @@ class LinkResult:
 
     @classmethod
     def of_answer(cls, answer: dict[str, Any]) -> LinkResult:
+        """From the server's answer to linking (``POST /api/v1/account/licenses``)."""
         return cls(
             status=str(answer["status"]),
             public_id=str(answer["public_id"]),
@@ -110,12 +113,15 @@ class LinkResult:
 
 @dataclass(frozen=True)
 class ReleaseResult:
+    """The seat was freed: the license is now on ``devices_used`` of ``devices_max``."""
+
     public_id: str
     devices_used: int
     devices_max: int
 
     @classmethod
     def of_answer(cls, answer: dict[str, Any]) -> ReleaseResult:
+        """From the server's answer to a release (``POST /api/v1/activations/release``)."""
         return cls(
             public_id=str(answer["public_id"]),
             devices_used=int(answer["devices_used"]),

@@ -33,6 +33,7 @@ def _stretch(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 
 def seal(secret: str, key: bytes, context: bytes) -> dict[str, Any]:
+    """``secret`` sealed with ``key``, bound to ``context``: ``{nonce, ciphertext}``."""
     nonce = os.urandom(12)
     return {
         "nonce": b64url_encode(nonce),
@@ -41,6 +42,7 @@ def seal(secret: str, key: bytes, context: bytes) -> dict[str, Any]:
 
 
 def unseal(envelope: dict[str, Any], key: bytes, context: bytes) -> str:
+    """What ``seal`` sealed; ``BackupLocked`` for another key or context."""
     try:
         nonce, ciphertext = b64url_decode(envelope["nonce"]), b64url_decode(envelope["ciphertext"])
     except (KeyError, TypeError, ValueError) as error:

@@ -234,6 +234,7 @@ class StateStore:
         write_atomically(self.license_path, dump_json({**state.as_json(), "format": STATE_FORMAT}))
 
     def clear(self) -> None:
+        """Forget the license kept here (the pinned keys stay)."""
         try:
             self.license_path.unlink()
         except FileNotFoundError:

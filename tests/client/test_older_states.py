@@ -7,6 +7,7 @@ checked online an hour later (``activated``), refused by the server a day after
 (``refused``, its signed verdict kept), and restored offline from the backup after the
 whole state was wiped (``restored``). The backup has a passphrase (scrypt n=2**10, so it
 opens quickly). These files are never regenerated: they are the older version's word.
+And the other way: what a newer version adds is kept, what is damaged reads as unknown.
 """
 
 from __future__ import annotations
@@ -151,3 +152,35 @@ def test_a_backup_from_0_1_0_restores_here_offline_and_elsewhere_with_its_passph
         moved = client.import_backup(OLDER / "license.backup", PASSPHRASE)
         assert (moved.source, moved.valid) == ("online", True)
     assert fake_server.sent("/api/v1/activations")[-1]["activation_code"] == CODE
+
+
+def test_fields_a_newer_version_wrote_are_kept_when_this_one_saves(
+    tmp_path: Path, fake_server: FakeServer, device_clock: DeviceClock
+) -> None:
+    state_dir = older_state("activated", tmp_path)
+    path = state_dir / "license.json"
+    path.write_text(json.dumps({**read(path), "renewal_hint": {"days": 30}}))
+
+    with client_on(state_dir, fake_server, device_clock) as client:
+        client.status()
+        device_clock.advance(timedelta(hours=1))
+        client.validate_offline()  # saves how late the clock has been
+
+    assert read(path)["renewal_hint"] == {"days": 30}
+    assert read(path)["checked_at"] == "2026-11-24T03:02:03Z"
+
+
+def test_a_state_field_of_the_wrong_type_reads_as_unknown(
+    tmp_path: Path, fake_server: FakeServer, device_clock: DeviceClock
+) -> None:
+    state_dir = older_state("activated", tmp_path)
+    path = state_dir / "license.json"
+    damaged = {"devices_used": "three", "checked_at": "yesterday", "valid": "yes", "code": "x"}
+    path.write_text(json.dumps({**read(path), **damaged}))
+
+    with client_on(state_dir, fake_server, device_clock) as client:
+        details = client.details()
+        assert (details.devices_used, details.checked_at) == (None, None)
+        assert (details.valid, details.has_code) == (False, False)
+        # The signed license file still decides offline.
+        assert client.validate_offline().valid

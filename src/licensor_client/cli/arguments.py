@@ -67,6 +67,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``licensor-client`` command line: global options, then one command."""
     # The global options are accepted before or after the command.
     common = Parser(add_help=False)
     common.add_argument(

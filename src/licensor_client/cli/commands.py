@@ -1,6 +1,6 @@
 """What each ``licensor-client`` command does, and what it prints: lines for people,
-``--json`` objects for scripts (``Output``). ``run`` is one command, once its arguments
-parsed; a failure is raised for ``main`` to report."""
+``--json`` objects for scripts (``Output``). ``run`` carries out one command once its
+arguments are parsed; a failure is raised for ``main`` (``cli/__init__.py``) to report."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class Output:
         self.as_json = as_json
 
     def emit(self, data: dict[str, Any], lines: list[str]) -> None:
+        """Print the result: ``data`` with ``--json``, else ``lines``."""
         if self.as_json:
             print(json.dumps(data, indent=2, ensure_ascii=False))
         else:
@@ -40,6 +41,7 @@ def _date(moment: datetime | None) -> str:
 
 
 def describe(info: LicenseInfo, *, with_key: bool = False) -> list[str]:
+    """The license as lines for people; ``with_key`` adds the grouped license key."""
     checked = {
         "online": "checked online",
         "offline": "checked offline, from the license file",
@@ -93,6 +95,7 @@ def _require_license(client: LicenseClient) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    """Carry out one parsed command; its exit status, or a failure raised for ``main``."""
     output = Output(getattr(arguments, "json", False))
     app_id = getattr(arguments, "app_id", None) or os.environ.get("LICENSOR_APP_ID")
     app_id = app_id or DEFAULT_APP_ID
