@@ -35,7 +35,6 @@ from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, Re
 from licensor.readiness import Readiness
 from licensor.store.endpoints import router as store_api
 from licensor.store.views import router as store_pages
-from licensor.support.desk_views import router as desk_pages
 from licensor.support.views import router as support_pages
 from licensor.web import i18n
 from licensor.web.help import router as help_pages
@@ -239,7 +238,6 @@ def create_app(
     app.include_router(help_pages)
     app.include_router(store_api)
     app.include_router(store_pages)
-    app.include_router(desk_pages)
     app.include_router(support_pages)
     if dev_mailbox.mounted(settings):
         app.include_router(mailbox_pages)

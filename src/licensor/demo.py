@@ -17,8 +17,8 @@ from licensor.licensing import formats
 from licensor.licensing.batches import issue_codes
 from licensor.licensing.service import DeviceInfo
 from licensor.models import ActivationCode, Batch, CodeState, Role, SupportRequest, Topic
-from licensor.support.attachments import Upload, check_uploads
 from licensor.support.service import RequestForm
+from licensor.support.uploads import Upload, check_uploads
 from licensor.units import UnitOfWork, open_unit
 
 # code, name, term days, devices, entitlements, code price, subscription price (cents)

@@ -34,7 +34,7 @@ MB = 1024 * KB
 API_BODY_LIMIT = 64 * KB  # the largest honest API body is a few hundred bytes
 FORM_BODY_LIMIT = 1 * MB  # a page form, url-encoded
 # Multipart forms carry screenshots; the support form checks its own, lower total first
-# (support.views.MAX_BODY_BYTES) so that it can say which limit was passed.
+# (support.views.customer_pages.MAX_BODY_BYTES) so that it can say which limit was passed.
 MULTIPART_BODY_LIMIT = 20 * MB
 
 CSP = (

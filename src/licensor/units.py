@@ -48,10 +48,13 @@ if TYPE_CHECKING:
     from licensor.store.renewals import Renewals
     from licensor.store.sales import PartnerSales
     from licensor.store.subscriptions import Subscriptions
-    from licensor.support.approvals import Approvals
-    from licensor.support.attaching import Attaching
-    from licensor.support.desk import Desk
-    from licensor.support.recovery import Recovery
+    from licensor.support.desk.approvals import Approvals
+    from licensor.support.desk.attaching import Attaching
+    from licensor.support.desk.lookup import Lookup
+    from licensor.support.desk.queue import Queue
+    from licensor.support.desk.recovery import Recovery
+    from licensor.support.desk.replies import Replies
+    from licensor.support.desk.requests import Desk
     from licensor.support.service import Support
 
 # What ``unit.NAME`` hands out: "module:Class". A new service gets a line here, and one in
@@ -73,10 +76,13 @@ SERVICES = {
     "subscriptions": "licensor.store.subscriptions:Subscriptions",
     "order_lookup": "licensor.store.order_lookup:OrderLookup",
     "support": "licensor.support.service:Support",
-    "desk": "licensor.support.desk:Desk",
-    "recovery": "licensor.support.recovery:Recovery",
-    "approvals": "licensor.support.approvals:Approvals",
-    "attaching": "licensor.support.attaching:Attaching",
+    "desk": "licensor.support.desk.requests:Desk",
+    "desk_queue": "licensor.support.desk.queue:Queue",
+    "desk_lookup": "licensor.support.desk.lookup:Lookup",
+    "desk_replies": "licensor.support.desk.replies:Replies",
+    "recovery": "licensor.support.desk.recovery:Recovery",
+    "approvals": "licensor.support.desk.approvals:Approvals",
+    "attaching": "licensor.support.desk.attaching:Attaching",
 }
 
 S = TypeVar("S", bound="Service")
@@ -103,6 +109,9 @@ class UnitOfWork:
         order_lookup: OrderLookup
         support: Support
         desk: Desk
+        desk_queue: Queue
+        desk_lookup: Lookup
+        desk_replies: Replies
         recovery: Recovery
         approvals: Approvals
         attaching: Attaching

@@ -15,22 +15,18 @@ from sqlalchemy import select
 
 from licensor.config import Settings
 from licensor.db import Database
-from licensor.keys import Keyring
-from licensor.models import Attachment
-from licensor.support.attachments import (
-    MAX_FILE_BYTES,
+from licensor.errors import (
     AttachmentDamaged,
     AttachmentPixels,
     AttachmentPolyglot,
     AttachmentTooLarge,
     AttachmentType,
     TooManyAttachments,
-    Upload,
-    attachments_dir,
-    check_screenshot,
-    check_uploads,
-    load_attachment,
 )
+from licensor.keys import Keyring
+from licensor.models import Attachment
+from licensor.support.attachments import attachments_dir, load_attachment
+from licensor.support.uploads import MAX_FILE_BYTES, Upload, check_screenshot, check_uploads
 from licensor.units import UnitOfWork
 from tests.accounts.factories import Browser, OpenBrowser
 from tests.support.uploads import (
@@ -213,7 +209,6 @@ def test_a_failed_transaction_removes_the_files_it_wrote(
     database: Database, settings: Settings, keyring: Keyring, tmp_path: Path
 ) -> None:
     from licensor.clock import Clock
-    from licensor.support.attachments import check_uploads
     from licensor.support.service import RequestForm
 
     _, png = license_details_png(tmp_path)

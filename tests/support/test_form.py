@@ -29,6 +29,7 @@ from licensor.models import (
     SupportRequest,
     Topic,
 )
+from licensor.support.service import WITH_THREAD
 from tests.accounts.factories import Browser, MakeAccount, OpenBrowser, outbox
 from tests.licensing.factories import MakeCode, activate, device
 from tests.limits import StartLimitedServer
@@ -62,9 +63,7 @@ def fresh_email() -> str:
 
 def the_request(database: Database) -> SupportRequest:
     with database.transaction() as session:
-        request = session.scalars(select(SupportRequest)).one()
-        _ = request.messages, request.attachments
-        return request
+        return session.scalars(select(SupportRequest).options(*WITH_THREAD)).one()
 
 
 # --- the form ---------------------------------------------------------------------------------
@@ -418,7 +417,7 @@ def test_a_reply_joins_the_thread_and_reopens_a_waiting_or_solved_request(
     link = open_request(visitor, database, keyring, tmp_path)
     with database.transaction() as session:
         request = session.scalars(select(SupportRequest)).one()
-        request.status = before
+        request.status = RequestStatus(before)
         request.solved_at = request.created_at if before == RequestStatus.SOLVED else None
 
     response = send(

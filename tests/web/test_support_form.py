@@ -17,6 +17,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.models import Attachment, OcrStatus, RequestStatus, SupportRequest
 from licensor.support.attachments import OcrReading, ocr_reading
+from licensor.support.service import WITH_THREAD
 from tests.mail_support import SmtpServer, text_of
 from tests.support.uploads import FOLLOW_LINK, REQUEST_NUMBER, license_details_png
 
@@ -96,7 +97,7 @@ def test_a_customer_sends_the_apps_screenshot_follows_the_request_and_replies(
     expect(page.get_by_role("status")).to_contain_text("Your answer has been added")
     expect(page.get_by_text("The card was a Plus, bought in January.")).to_be_visible()
     with database.transaction() as session:
-        request = session.scalars(select(SupportRequest)).one()
+        request = session.scalars(select(SupportRequest).options(*WITH_THREAD)).one()
         assert request.number == number
         assert request.status == RequestStatus.NEW
         assert len(request.messages) == 2

@@ -1,5 +1,8 @@
 """Support requests, their thread of messages and notes, screenshot attachments, and the
-background jobs that read license keys from those screenshots."""
+background jobs that read license keys from those screenshots.
+
+Relationships are ``lazy="raise"``: whoever reads a request's thread or screenshots loads
+them with it (``selectinload``), so a page never runs a query per row by accident."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from licensor.models.base import Base, IdMixin, UTCDateTime
+from licensor.models.base import Base, EnumText, IdMixin, UTCDateTime
 
 
 class Topic(StrEnum):
@@ -46,8 +49,10 @@ class SupportRequest(IdMixin, Base):
     __tablename__ = "support_requests"
 
     number: Mapped[str] = mapped_column(String(20), unique=True)  # non-sequential
-    topic: Mapped[str] = mapped_column(String(30), index=True)
-    status: Mapped[str] = mapped_column(String(20), default=RequestStatus.NEW, index=True)
+    topic: Mapped[Topic] = mapped_column(EnumText(Topic, 30), index=True)
+    status: Mapped[RequestStatus] = mapped_column(
+        EnumText(RequestStatus), default=RequestStatus.NEW, index=True
+    )
     language: Mapped[str] = mapped_column(String(5), default="en")
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[str] = mapped_column(String(320), index=True)  # lower-cased
@@ -62,10 +67,10 @@ class SupportRequest(IdMixin, Base):
     solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     messages: Mapped[list[SupportMessage]] = relationship(
-        back_populates="request", order_by="SupportMessage.id"
+        back_populates="request", order_by="SupportMessage.id", lazy="raise"
     )
     attachments: Mapped[list[Attachment]] = relationship(
-        back_populates="request", order_by="Attachment.id"
+        back_populates="request", order_by="Attachment.id", lazy="raise"
     )
 
 
@@ -76,13 +81,13 @@ class SupportMessage(IdMixin, Base):
     __tablename__ = "support_messages"
 
     request_id: Mapped[int] = mapped_column(ForeignKey("support_requests.id"), index=True)
-    author: Mapped[str] = mapped_column(String(20))
+    author: Mapped[Author] = mapped_column(EnumText(Author))
     author_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    request: Mapped[SupportRequest] = relationship(back_populates="messages")
+    request: Mapped[SupportRequest] = relationship(back_populates="messages", lazy="raise")
 
 
 class Attachment(IdMixin, Base):
@@ -102,13 +107,13 @@ class Attachment(IdMixin, Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    ocr_status: Mapped[str] = mapped_column(String(20), default=OcrStatus.PENDING)
+    ocr_status: Mapped[OcrStatus] = mapped_column(EnumText(OcrStatus), default=OcrStatus.PENDING)
     ocr_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)  # JSON {text, key}
     ocr_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     ocr_error: Mapped[str | None] = mapped_column(Text)
     ocr_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    request: Mapped[SupportRequest] = relationship(back_populates="attachments")
+    request: Mapped[SupportRequest] = relationship(back_populates="attachments", lazy="raise")
 
 
 class ApprovalState(StrEnum):
@@ -134,7 +139,9 @@ class AttachApproval(IdMixin, Base):
     # The address asked to confirm; None when nobody of record can be (staff approve).
     owner_email: Mapped[str | None] = mapped_column(String(320))
     token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
-    state: Mapped[str] = mapped_column(String(20), default=ApprovalState.PENDING, index=True)
+    state: Mapped[ApprovalState] = mapped_column(
+        EnumText(ApprovalState), default=ApprovalState.PENDING, index=True
+    )
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -143,7 +150,7 @@ class AttachApproval(IdMixin, Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))  # staff
     decision_reason: Mapped[str | None] = mapped_column(Text)
 
-    request: Mapped[SupportRequest] = relationship()
+    request: Mapped[SupportRequest] = relationship(lazy="raise")
 
 
 class Job(IdMixin, Base):

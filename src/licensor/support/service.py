@@ -3,7 +3,7 @@
 A request gets a non-sequential number to quote (``SUP-7K3M-9QXT``) and a random follow
 token, mailed to the customer and stored only as its SHA-256: whoever holds the link
 can read the thread (never the agents' internal notes) and reply; any other token is the
-same plain "not found". Screenshots arrive checked (``attachments.check_uploads``); each
+same plain "not found". Screenshots arrive checked (``uploads.check_uploads``); each
 stored one gets a job that reads its license key in the background (``tasks.py``).
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from licensor.accounts.service import email_problem, new_token, normalize_email, token_hash
-from licensor.audit import audit
-from licensor.errors import FormInvalid, LicenseUnknown, NotFound
+from licensor.errors import FormInvalid, LicenseUnknown, RequestLinkUnknown
 from licensor.licensing.formats import readable_number
 from licensor.models import (
     Account,
@@ -27,9 +27,10 @@ from licensor.models import (
     SupportRequest,
     Topic,
 )
-from licensor.support.attachments import CheckedUploads, store_attachment
+from licensor.support.attachments import store_attachment
 from licensor.support.redaction import redact
 from licensor.support.tasks import enqueue_read_key
+from licensor.support.uploads import CheckedUploads
 from licensor.units import Service
 
 NUMBER_PREFIX = "SUP"
@@ -47,6 +48,8 @@ NAME, EMAIL, PURCHASE_DATE, ORDER_NUMBER, SUBJECT, MESSAGE = (
     "message",
 )
 SCREENSHOT = "screenshot"
+# What is read of a request whenever it is opened: its thread and its screenshots.
+WITH_THREAD = (selectinload(SupportRequest.messages), selectinload(SupportRequest.attachments))
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,6 @@ TOPIC_FIELDS: dict[str, TopicFields] = {
     ),
     Topic.OTHER: TopicFields((NAME, EMAIL, SUBJECT, MESSAGE), frozenset({NAME, EMAIL, MESSAGE})),
 }
-
-
-class RequestLinkUnknown(NotFound):
-    """One answer for a forged, mistyped or unknown follow link."""
-
-    code = "support_request_unknown"
-    title = "This support request link is not valid"
 
 
 @dataclass(frozen=True)
@@ -187,7 +183,7 @@ class Support(Service):
         token, access_hash = new_token()
         request = SupportRequest(
             number=self._new_number(),
-            topic=form.topic,
+            topic=Topic(form.topic),
             status=RequestStatus.NEW,
             language=language,
             customer_name=form.name.strip(),
@@ -207,13 +203,11 @@ class Support(Service):
         self.session.add(request)
         self.session.flush()
         message = self._add_message(request, form.message.strip(), uploads)
-        audit(
-            self.session,
-            self.now,
-            actor=actor,
-            action="support.request_opened",
+        self.unit.audit(
+            "support.request_opened",
             subject_type="support_request",
             subject_id=request.id,
+            actor=actor,
             number=request.number,
             topic=request.topic,
             attachments=len(uploads.screenshots),
@@ -236,7 +230,9 @@ class Support(Service):
         if not token or len(token) > 100:
             raise RequestLinkUnknown()
         request = self.session.scalar(
-            select(SupportRequest).where(SupportRequest.access_token_hash == token_hash(token))
+            select(SupportRequest)
+            .where(SupportRequest.access_token_hash == token_hash(token))
+            .options(*WITH_THREAD)
         )
         if request is None:
             raise RequestLinkUnknown()
@@ -277,13 +273,11 @@ class Support(Service):
             request.status = RequestStatus.OPEN
             request.solved_at = None
         request.updated_at = self.now
-        audit(
-            self.session,
-            self.now,
-            actor=actor,
-            action="support.customer_replied",
+        self.unit.audit(
+            "support.customer_replied",
             subject_type="support_request",
             subject_id=request.id,
+            actor=actor,
             number=request.number,
             message_id=message.id,
             attachments=len(uploads.screenshots),

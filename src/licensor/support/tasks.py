@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from licensor import jobs
 from licensor.logging import log
 from licensor.models import Attachment, OcrStatus
-from licensor.support.approvals import EXPIRE_JOB
 from licensor.support.attachments import load_attachment, seal_reading
+from licensor.support.desk.approvals import EXPIRE_JOB
 
 READ_KEY = "support.read_key"
 

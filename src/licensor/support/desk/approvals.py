@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from licensor import jobs
 from licensor.accounts.service import mask_email, new_token, token_hash
-from licensor.audit import audit
 from licensor.clock import mail_time
 from licensor.errors import FormInvalid, LicenseLinkedElsewhere, NotFound, OrderLinkedElsewhere
 from licensor.licensing import formats
@@ -31,14 +31,17 @@ from licensor.models import (
     ApprovalState,
     AttachApproval,
     Order,
+    OrderItem,
     SupportRequest,
 )
-from licensor.support.desk import record_action
+from licensor.support.desk.thread import record_action
 from licensor.units import Service
 
 CONFIRM_DAYS = 7
 EXPIRE_JOB = "support.expire_attach_approval"
 CONFIRM_PATH = "/support/confirm/"
+# A question's request, with the thread each of its steps is written on.
+WITH_REQUEST = selectinload(AttachApproval.request).selectinload(SupportRequest.messages)
 
 
 @dataclass(frozen=True)
@@ -143,31 +146,64 @@ class Approvals(Service):
         return approval
 
     def rows(self, request: SupportRequest) -> list[ApprovalRow]:
-        """Every question of the request, oldest first."""
-        emails: dict[int, str] = {}
-
-        def email(account_id: int) -> str:
-            if account_id not in emails:
-                emails[account_id] = self.session.get_one(Account, account_id).email
-            return emails[account_id]
-
-        rows = []
-        for approval in self.session.scalars(
+        """Every question of the request, oldest first: their orders, codes, counts and
+        the staff and accounts they name, each in one query."""
+        approvals = self.session.scalars(
             select(AttachApproval)
             .where(AttachApproval.request_id == request.id)
             .order_by(AttachApproval.id)
-        ):
-            order, code = self.subject(approval)
+        ).all()
+        if not approvals:
+            return []
+        order_ids = {a.order_id for a in approvals if a.order_id is not None}
+        orders = {
+            order.id: order
+            for order in self.session.scalars(
+                select(Order)
+                .where(Order.id.in_(order_ids))
+                .options(selectinload(Order.items).selectinload(OrderItem.plan))
+            )
+        }
+        codes = {
+            code.id: code
+            for code in self.session.scalars(
+                select(ActivationCode)
+                .where(ActivationCode.id.in_({a.code_id for a in approvals if a.code_id}))
+                .options(selectinload(ActivationCode.plan))
+            )
+        }
+        counts = {
+            order_id: count
+            for order_id, count in self.session.execute(
+                select(ActivationCode.order_id, func.count(ActivationCode.id))
+                .where(ActivationCode.order_id.in_(order_ids))
+                .group_by(ActivationCode.order_id)
+            )
+        }
+        named = {a.account_id for a in approvals} | {a.requested_by_id for a in approvals}
+        named |= {a.decided_by_id for a in approvals if a.decided_by_id is not None}
+        emails = {
+            account_id: email
+            for account_id, email in self.session.execute(
+                select(Account.id, Account.email).where(Account.id.in_(named))
+            )
+        }
+        rows = []
+        for approval in approvals:
+            order = orders.get(approval.order_id) if approval.order_id else None
+            code = codes.get(approval.code_id) if approval.code_id else None
             rows.append(
                 ApprovalRow(
                     approval=approval,
                     order_number=order.number if order else None,
                     code_masked=self.masked(code) if code else None,
                     plan=self.plan(order, code),
-                    count=self.count(order, code),
-                    account_email=email(approval.account_id),
-                    requested_by=email(approval.requested_by_id),
-                    decided_by=email(approval.decided_by_id) if approval.decided_by_id else None,
+                    count=1 if code is not None or order is None else counts.get(order.id, 0),
+                    account_email=emails[approval.account_id],
+                    requested_by=emails[approval.requested_by_id],
+                    decided_by=emails.get(approval.decided_by_id)
+                    if approval.decided_by_id
+                    else None,
                 )
             )
         return rows
@@ -178,7 +214,10 @@ class Approvals(Service):
         """A second staff member's answer: never the one who asked, nor the account the
         codes would join, and with a reason."""
         approval = self.session.scalar(
-            select(AttachApproval).where(AttachApproval.id == approval_id).with_for_update()
+            select(AttachApproval)
+            .where(AttachApproval.id == approval_id)
+            .options(WITH_REQUEST)
+            .with_for_update()
         )
         if approval is None or approval.request_id != request.id:
             raise NotFound("there is no such approval on this request")
@@ -235,7 +274,10 @@ class Approvals(Service):
     def expire(self, approval_id: int) -> None:
         """Close a question nobody answered in time (the worker's job, at its expiry)."""
         approval = self.session.scalar(
-            select(AttachApproval).where(AttachApproval.id == approval_id).with_for_update()
+            select(AttachApproval)
+            .where(AttachApproval.id == approval_id)
+            .options(WITH_REQUEST)
+            .with_for_update()
         )
         if approval is not None:
             self._expire_if_due(approval)
@@ -243,8 +285,10 @@ class Approvals(Service):
     # what a question is about --------------------------------------------------------
 
     def subject(self, approval: AttachApproval) -> tuple[Order | None, ActivationCode | None]:
-        order = self.session.get(Order, approval.order_id) if approval.order_id else None
-        code = self.session.get(ActivationCode, approval.code_id) if approval.code_id else None
+        """The order (with its items) or the code (with its plan and license) asked about."""
+        lookup = self.unit.desk_lookup
+        order = lookup.order(approval.order_id) if approval.order_id else None
+        code = lookup.code(approval.code_id) if approval.code_id else None
         return order, code
 
     def masked(self, code: ActivationCode) -> str:
@@ -260,11 +304,8 @@ class Approvals(Service):
     def count(self, order: Order | None, code: ActivationCode | None) -> int:
         if code is not None or order is None:
             return 1
-        return len(
-            self.session.scalars(
-                select(ActivationCode.id).where(ActivationCode.order_id == order.id)
-            ).all()
-        )
+        counted = select(func.count(ActivationCode.id)).where(ActivationCode.order_id == order.id)
+        return self.session.scalar(counted) or 0
 
     # helpers -------------------------------------------------------------------------
 
@@ -292,7 +333,11 @@ class Approvals(Service):
     def _by_token(self, token: str, *, lock: bool) -> AttachApproval | None:
         if not token or len(token) > 200:
             return None
-        query = select(AttachApproval).where(AttachApproval.token_hash == token_hash(token))
+        query = (
+            select(AttachApproval)
+            .where(AttachApproval.token_hash == token_hash(token))
+            .options(WITH_REQUEST)
+        )
         approval = self.session.scalar(query.with_for_update() if lock else query)
         if approval is None:
             return None
@@ -324,14 +369,12 @@ class Approvals(Service):
         else:
             assert order is not None
             subject_type, subject_id = "order", order.id
-        audit(
-            self.session,
-            self.now,
-            actor=actor,
-            action=action,
+        self.unit.audit(
+            action,
             subject_type=subject_type,
             subject_id=subject_id,
             reason=reason,
+            actor=actor,
             request=request.number,
             **described,
         )

@@ -22,15 +22,14 @@ from typing import Any
 from sqlalchemy import select
 
 from licensor.accounts.service import mask_email, normalize_email
-from licensor.audit import audit
 from licensor.clock import mail_time
 from licensor.errors import (
     FormInvalid,
     LicenseLinkedElsewhere,
-    NotFound,
     OrderLinkedElsewhere,
     RequestHasNoAccount,
 )
+from licensor.licensing.service import CODE_WITH_LICENSE
 from licensor.models import (
     Account,
     ActivationCode,
@@ -38,8 +37,8 @@ from licensor.models import (
     Order,
     SupportRequest,
 )
-from licensor.support.approvals import Approvals, owner_actor
-from licensor.support.desk import record_action
+from licensor.support.desk.approvals import Approvals, owner_actor
+from licensor.support.desk.thread import record_action
 from licensor.units import Service
 
 
@@ -73,7 +72,7 @@ class Attaching(Service):
         another account)."""
         reason = _reason(reason)
         account = self._target(request)
-        order = self._order(order_id)
+        order = self.unit.desk_lookup.order(order_id, lock=True)
         if order.account_id is not None and order.account_id != account.id:
             raise OrderLinkedElsewhere()
         if not _own_address(order.customer_email, account):
@@ -91,10 +90,11 @@ class Attaching(Service):
         (``LicenseLinkedElsewhere`` when it is in another account)."""
         reason = _reason(reason)
         account = self._target(request)
-        code = self._code(code_id)
+        code = self.unit.desk_lookup.code(code_id, lock=True)
         if code.account_id is not None and code.account_id != account.id:
             raise LicenseLinkedElsewhere()
-        order = self.session.get(Order, code.order_id) if code.order_id is not None else None
+        lookup = self.unit.desk_lookup
+        order = lookup.order(code.order_id) if code.order_id is not None else None
         if code.account_id == account.id:
             at_once = True
         elif order is not None:
@@ -160,12 +160,13 @@ class Attaching(Service):
     ) -> Attached:
         account = self.session.get_one(Account, approval.account_id)
         request = approval.request
+        lookup = self.unit.desk_lookup
         if approval.code_id is not None:
-            code = self._code(approval.code_id)
+            code = lookup.code(approval.code_id, lock=True)
             return self._code_now(
                 request, code, account, actor, author, reason, approval=approval.id
             )
-        order = self._order(approval.order_id or 0)
+        order = lookup.order(approval.order_id or 0, lock=True)
         return self._order_now(request, order, account, actor, author, reason, approval=approval.id)
 
     # what moves -----------------------------------------------------------------------
@@ -182,16 +183,17 @@ class Attaching(Service):
     ) -> Attached:
         order.account_id = account.id
         attached = there = elsewhere = 0
-        accounts = self.unit.accounts
+        licenses = self.unit.account_licenses
         codes = self.session.scalars(
             select(ActivationCode)
             .where(ActivationCode.order_id == order.id)
+            .options(*CODE_WITH_LICENSE)
             .order_by(ActivationCode.id)
-            .with_for_update()
+            .with_for_update(of=ActivationCode)
         ).all()
         for code in codes:
             try:
-                linked = accounts.attach_code(
+                linked = licenses.attach(
                     account, code, code.license, None, via="support", order_told_by_caller=True
                 )
             except LicenseLinkedElsewhere:
@@ -223,8 +225,7 @@ class Attaching(Service):
         reason: str,
         **extra: Any,
     ) -> Attached:
-        accounts = self.unit.accounts
-        linked = accounts.attach_code(
+        linked = self.unit.account_licenses.attach(
             account, code, code.license, None, via="support", order_told_by_caller=True
         )
         fields = {
@@ -244,30 +245,11 @@ class Attaching(Service):
     # helpers -------------------------------------------------------------------------
 
     def _target(self, request: SupportRequest) -> Account:
-        """The request's account, or the account with the request's email."""
-        if request.account_id is not None:
-            account = self.session.get(Account, request.account_id)
-        else:
-            account = self.session.scalar(
-                select(Account).where(Account.email == normalize_email(request.customer_email))
-            )
+        """The account the request's codes join (``Desk.customer_account``)."""
+        account = self.unit.desk.customer_account(request)
         if account is None:
             raise RequestHasNoAccount()
         return account
-
-    def _order(self, order_id: int) -> Order:
-        order = self.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
-        if order is None:
-            raise NotFound("there is no such order")
-        return order
-
-    def _code(self, code_id: int) -> ActivationCode:
-        code = self.session.scalar(
-            select(ActivationCode).where(ActivationCode.id == code_id).with_for_update()
-        )
-        if code is None:
-            raise NotFound("there is no such activation code")
-        return code
 
     def _audit(
         self,
@@ -279,14 +261,12 @@ class Attaching(Service):
         reason: str,
         **fields: Any,
     ) -> None:
-        audit(
-            self.session,
-            self.now,
-            actor=actor,
-            action=action,
+        self.unit.audit(
+            action,
             subject_type=subject_type,
             subject_id=subject_id,
             reason=reason,
+            actor=actor,
             request=request.number,
             **fields,
         )

@@ -1,0 +1,237 @@
+"""What Tesseract read, as candidate keys: words that stand for hex digits (look-alike
+letters mapped, each candidate's variants bounded), groups of four combined across passes,
+and every candidate tried by its check value, at most MAX_CHECKS an image."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterable, Iterator
+
+from licensor.licensing.formats import KEY_BYTES, MalformedError, normalize_license_key
+from licensor.support.ocr.tesseract import Line, Word
+
+KEY_DIGITS = 2 * KEY_BYTES
+HEX_DIGITS = "0123456789ABCDEF"
+# O too: told to leave it out, Tesseract drops or swaps the dotted zero of DejaVu Mono.
+HEX_WHITELIST = HEX_DIGITS + "O"
+# What Tesseract reads for a hex digit in the window's fonts. Only letters that are not
+# hex digits are mapped (B stays B, D stays D): a wrong mapping costs a failed check,
+# never a wrong key, since every candidate must pass the check value.
+_CONFUSIONS = str.maketrans(
+    {
+        "O": "0",
+        "o": "0",
+        "Q": "9",  # as read for a 9; the O and zero look alike, Q has the 9's tail
+        "Y": "9",
+        "@": "0",
+        "\u00a9": "0",  # ©, as read for a dotted or slashed zero
+        "U": "0",
+        "I": "1",
+        "i": "1",
+        "l": "1",
+        "L": "1",
+        "|": "1",
+        "!": "1",
+        "]": "1",
+        "[": "1",
+        "S": "5",
+        "s": "5",
+        "G": "6",
+        "Z": "2",
+        "z": "2",
+        "T": "7",
+        "g": "9",
+        "q": "9",
+    }
+)
+# Letters read for either of two digits: each is tried both ways (the check value decides).
+_ALTERNATIVES = {"O": "09", "o": "09", "Q": "90"}
+# Readings tried per candidate, at most: each passes the check value by chance with
+# probability 2^-24, so 64 keep a wrong key below one in 250,000 even for a candidate
+# that is all misreadings.
+MAX_VARIANTS = 64
+# Distinct 32-digit strings whose check value is tried per image, at most, over every
+# pass and combination: below one wrong key in 130,000 even for a picture whose every
+# reading is wrong (and two keys differ in at least four bytes, so a reading with up to
+# three bytes misread can never pass as another key). bench/ocr.py reports the most used
+# (24 on its default corpus; 104 on pictures of invalid keys, which go through every pass).
+MAX_CHECKS = 128
+# Combinations of groups read in different passes tried after each pass, at most.
+MAX_COMBINATIONS = 16
+GROUPS = KEY_DIGITS // 4
+_HEX_WORD = re.compile(r"[0-9A-F]+")
+_STRAY_MARKS = re.compile(r"[-/\u2010-\u2014_.,:;'`\"\u2018\u2019\u201a\u201c\u201d\u20ac$%^*~]")
+_SEPARATOR_ONLY = re.compile(r"[-\u2010-\u2014_.,:;'`\"]+")
+
+
+def _as_hex(word: str) -> str | None:
+    """The word as read, less stray strokes, if each of its characters stands for a hex
+    digit (itself or a look-alike); else None."""
+    if _SEPARATOR_ONLY.fullmatch(word):
+        return ""
+    # A slash or dash inside a group is a stroke of a 7 or the like read twice; quotes,
+    # commas and currency signs are specks or a cursor read as marks.
+    cleaned = _STRAY_MARKS.sub("", word)
+    if not cleaned:
+        return ""
+    return cleaned if _HEX_WORD.fullmatch(_as_digits(cleaned)) else None
+
+
+def _as_digits(text: str) -> str:
+    return text.translate(_CONFUSIONS).upper()
+
+
+def candidates(words: Iterable[Word]) -> Iterator[str]:
+    """32 characters as read, from consecutive whole words that stand for hex digits."""
+    run: list[str] = []
+    for word in [*words, None]:
+        read = _as_hex(word.text) if word is not None else None
+        if read is not None:
+            run.append(read)
+            continue
+        yield from _windows(run)
+        run = []
+
+
+def _windows(run: list[str]) -> Iterator[str]:
+    for start in range(len(run)):
+        joined = ""
+        for read in run[start:]:
+            joined += read
+            if len(joined) >= KEY_DIGITS:
+                break
+        if len(joined) == KEY_DIGITS:
+            yield joined
+
+
+def _variants(read: str) -> Iterator[str]:
+    """The digits a reading may stand for: one string, or a few when it holds letters that
+    stand for two digits (an O for a 0 or a 9), at most MAX_VARIANTS."""
+    choices = [_ALTERNATIVES.get(character, _as_digits(character)) for character in read]
+    if math.prod(len(choice) for choice in choices) > MAX_VARIANTS:
+        choices = [choice[0] for choice in choices]
+    for digits in itertools.product(*choices):
+        yield "".join(digits)
+
+
+class Checker:
+    """Tries check values, each distinct string once, MAX_CHECKS an image at most."""
+
+    def __init__(self) -> None:
+        self.tried: set[str] = set()
+
+    @property
+    def checks(self) -> int:
+        return len(self.tried)
+
+    @property
+    def exhausted(self) -> bool:
+        return len(self.tried) >= MAX_CHECKS
+
+    def first_valid(self, candidates: Iterable[str]) -> str | None:
+        """The first key whose check value holds among the candidates' variants."""
+        for candidate in candidates:
+            for digits in _variants(candidate):
+                if digits in self.tried:
+                    continue
+                if self.exhausted:
+                    return None
+                self.tried.add(digits)
+                try:
+                    return normalize_license_key(digits)
+                except MalformedError:
+                    continue
+        return None
+
+
+def key_likeness(text: str) -> int:
+    """How much a line looks like a key: its hex digits, more for groups of four."""
+    score = 0
+    for word in text.split():
+        digits = _as_hex(word)
+        if digits:
+            score += len(digits) + (2 if len(digits) == 4 else 0)
+    return score
+
+
+def most_key_like(lines: list[Line]) -> Line | None:
+    """The line that looks most like a key, if any looks like one at all."""
+    scored = [(line, key_likeness(line.text)) for line in lines]
+    scored = [(line, score) for line, score in scored if score >= 8]
+    if not scored:
+        return None
+    return max(scored, key=lambda pair: pair[1])[0]
+
+
+def _aligned_groups(line: Line) -> list[str | None] | None:
+    """The line's eight groups as read (None where a group could not be read), when its
+    words line up with the key's groups; else None."""
+    words = [_as_hex(word.text) for word in line.words]
+    joined = "".join(word for word in words if word)
+    if all(word is not None for word in words) and len(joined) == KEY_DIGITS:
+        return [joined[start : start + 4] for start in range(0, KEY_DIGITS, 4)]
+    groups = [word for word in words if word != ""]  # separators read as words dropped
+    if len(groups) != GROUPS:
+        return None
+    return [group if group is not None and len(group) == 4 else None for group in groups]
+
+
+def _agrees(group: str, digits: str) -> bool:
+    return all(
+        digit in _ALTERNATIVES.get(character, _as_digits(character))
+        for character, digit in zip(group, digits, strict=True)
+    )
+
+
+def contradicted(license_key: str, plain: list[Line]) -> bool:
+    """Whether a key changes, in some group, a digit that a plain reading (no whitelist)
+    read as itself, while no plain reading agrees with the key in that group.
+
+    Told to output only hex digits, Tesseract sometimes swaps a clear digit for another
+    (a C read as 0): such a reading may settle what the plain ones read as a look-alike
+    or could not read, never overrule all of them.
+    """
+    aligned = [groups for groups in map(_aligned_groups, plain) if groups is not None]
+    for position in range(GROUPS):
+        digits = license_key[4 * position : 4 * position + 4]
+        read = [group for groups in aligned if (group := groups[position]) is not None]
+        clash = any(
+            character in HEX_DIGITS and character != digit
+            for group in read
+            for character, digit in zip(group, digits, strict=True)
+        )
+        if clash and not any(_agrees(group, digits) for group in read):
+            return True
+    return False
+
+
+class GroupVotes:
+    """The groups of four read at each of the key's eight places, over all passes."""
+
+    def __init__(self) -> None:
+        self.places: list[dict[str, int]] = [{} for _ in range(GROUPS)]
+
+    def add(self, line: Line) -> None:
+        groups = _aligned_groups(line)
+        if groups is None:
+            return
+        for place, group in zip(self.places, groups, strict=True):
+            if group is not None:
+                place[group] = place.get(group, 0) + 1
+
+    def combinations(self) -> Iterator[str]:
+        """Keys as read, one group from each place: most often read first."""
+        ranked = [sorted(place, key=lambda group: -place[group]) for place in self.places]
+        if not all(ranked) or all(len(choices) == 1 for choices in ranked):
+            return  # a place never read; or one reading only, already tried as it is
+        width = 3
+        while math.prod(min(width, len(choices)) for choices in ranked) > 4096:
+            width -= 1
+        choices = [list(enumerate(groups[:width])) for groups in ranked]
+        combined = sorted(
+            itertools.product(*choices), key=lambda picked: sum(rank for rank, _ in picked)
+        )
+        for picked in combined[:MAX_COMBINATIONS]:
+            yield "".join(group for _rank, group in picked)
