@@ -7,6 +7,7 @@ context line, so an answer can never be passed off as a license file or the reve
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from licensor.keys import Keyring, b64url
@@ -35,6 +36,30 @@ def canonical_json_with(value: dict[str, Any], name: str, encoded: bytes) -> byt
 
     Lets a part that is signed and sent often (a cached license file) be encoded once.
     """
+    head_parts: list[str] = []
+    tail_parts: list[str] = []
+    for key in sorted(value):
+        item = value[key]
+        # A validation answer's fields are strings, numbers, booleans and nulls: each is
+        # written as json.dumps would, without its machinery (a third of the cost).
+        if isinstance(item, str):
+            text = encode_basestring(item)
+        elif item is None:
+            text = "null"
+        elif item is True or item is False:
+            text = "true" if item else "false"
+        elif isinstance(item, int):
+            text = int.__repr__(item)
+        else:
+            return _canonical_json_with_nested(value, name, encoded)
+        (head_parts if key < name else tail_parts).append(encode_basestring(key) + ":" + text)
+    field = encode_basestring(name).encode() + b":" + encoded
+    head = ",".join(head_parts).encode()
+    tail = ",".join(tail_parts).encode()
+    return b"{" + b",".join(part for part in (head, field, tail) if part) + b"}"
+
+
+def _canonical_json_with_nested(value: dict[str, Any], name: str, encoded: bytes) -> bytes:
     head = canonical_json({key: item for key, item in value.items() if key < name})
     tail = canonical_json({key: item for key, item in value.items() if key > name})
     field = json.dumps(name, ensure_ascii=False).encode() + b":" + encoded
@@ -52,5 +77,7 @@ def signed_body(keyring: Keyring, body: dict[str, Any], *, encoded: bytes | None
     """
     encoded = encoded if encoded is not None else canonical_json(body)
     key_id, signature = keyring.sign(RESPONSE_CONTEXT + encoded)
-    tail = b'"signature":' + json.dumps(f"{key_id}.{b64url(signature)}").encode() + b"}"
+    tail = (
+        b'"signature":' + encode_basestring_ascii(f"{key_id}.{b64url(signature)}").encode() + b"}"
+    )
     return encoded[:-1] + (b"," if len(encoded) > 2 else b"") + tail
