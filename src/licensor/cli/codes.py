@@ -57,7 +57,7 @@ def codes_issue(
     with command_unit() as unit:  # say "unknown plan" before any bar
         unit.plans.by_code(plan)
         if partner is not None:
-            unit.store.partner(partner)
+            unit.partners.by_slug(partner)
     with command_context() as (settings, database, keyring):
         with Progress(*columns, console=errors) as bar:
             task = bar.add_task("codes", total=count)

@@ -84,6 +84,33 @@ def buyer_problems(name: str, email: str) -> dict[str, str]:
     return errors
 
 
+def new_order(
+    number: str,
+    *,
+    partner: Partner | None,
+    status: OrderStatus,
+    purchased_at: datetime,
+    name: str,
+    email: str,
+    created_at: datetime,
+    **columns: Any,
+) -> Order:
+    """An order row, not yet added: its channel follows whether a partner sold it, and the
+    buyer's name and email are kept as lookups compare them (trimmed, the email normalised)."""
+    return Order(
+        number=number.strip(),
+        number_key=order_number_key(number),
+        channel=Channel.PARTNER if partner else Channel.STORE,
+        partner=partner,
+        status=status,
+        purchased_at=purchased_at,
+        customer_name=name.strip(),
+        customer_email=normalize_email(email),
+        created_at=created_at,
+        **columns,
+    )
+
+
 @dataclass(frozen=True)
 class PlacedOrder:
     """An order as the back office (and the tests) see it once it is made."""
@@ -158,15 +185,18 @@ class Orders(Service):
             order.customer_email,
         )
 
-    def _new_store_number(self) -> tuple[str, str]:
+    def _new_store_number(self) -> str:
+        # Unique among our store's orders (the index says so too); a partner's numbers are
+        # its own business.
         while True:
             number = generate_order_number()
-            key = order_number_key(number)
             taken = self.session.scalar(
-                select(Order.id).where(Order.number_key == key, Order.partner_id.is_(None))
+                select(Order.id).where(
+                    Order.number_key == order_number_key(number), Order.partner_id.is_(None)
+                )
             )
             if taken is None:
-                return number, key
+                return number
 
     def open_order(
         self,
@@ -187,25 +217,18 @@ class Orders(Service):
         unit_price = (
             plan.subscription_price_cents if kind == ItemKind.SUBSCRIPTION else plan.price_cents
         ) or 0
-        if partner is None:
-            number, key = self._new_store_number()
-        else:
-            number = generate_order_number()
-            key = order_number_key(number)
-        order = Order(
-            number=number,
-            number_key=key,
-            channel=Channel.PARTNER if partner else Channel.STORE,
+        order = new_order(
+            self._new_store_number() if partner is None else generate_order_number(),
             partner=partner,
             status=status,
             purchased_at=self.now,
-            customer_name=name.strip(),
-            customer_email=normalize_email(email),
+            name=name,
+            email=email,
+            created_at=self.now,
             language=language,
             account_id=account_id,
             currency=plan.currency,
             total_cents=unit_price * quantity,
-            created_at=self.now,
             items=[OrderItem(plan=plan, kind=kind, quantity=quantity, unit_price_cents=unit_price)],
         )
         self.session.add(order)
@@ -263,15 +286,10 @@ class Orders(Service):
         if any(item.kind == ItemKind.SUBSCRIPTION for item in order.items):
             self._send_subscription_confirmation(order, again=again)
             return
-        codes = self.codes(order)
-        self.send_mail(
-            order.customer_email,
-            order.language,
+        self._mail_buyer(
+            order,
             "order_confirmation",
-            number=order.number,
-            name=order.customer_name,
-            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
-            codes=[{"plan": plan.name, "code": code} for plan, code in codes],
+            codes=[{"plan": plan.name, "code": code} for plan, code in self.codes(order)],
             again=again,
             licenses_url=self.settings.url("/account/licenses"),
             help_url=self.settings.url("/help"),
@@ -280,13 +298,9 @@ class Orders(Service):
     def _send_subscription_confirmation(self, order: Order, *, again: bool) -> None:
         subscription = self.subscription(order)
         item = next(item for item in order.items if item.kind == ItemKind.SUBSCRIPTION)
-        self.send_mail(
-            order.customer_email,
-            order.language,
+        self._mail_buyer(
+            order,
             "subscription_confirmation",
-            number=order.number,
-            name=order.customer_name,
-            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
             plan=item.plan.name,
             amount=money(order.total_cents, order.currency, order.language),
             term_days=item.plan.term_days,
@@ -301,17 +315,25 @@ class Orders(Service):
 
     def send_partner_pointer(self, order: Order, partner: Partner) -> None:
         """Tell a partner order's buyer which partner sold it and how to reach it."""
-        self.send_mail(
-            order.customer_email,
-            order.language,
+        self._mail_buyer(
+            order,
             "order_partner_pointer",
-            number=order.number,
-            name=order.customer_name,
-            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
             partner={
                 "name": partner.name,
                 "email": partner.email,
                 "url": partner.url,
                 "phone": partner.phone,
             },
+        )
+
+    def _mail_buyer(self, order: Order, template: str, **context: Any) -> None:
+        # Always the order's own address and language, and what every such mail names.
+        self.send_mail(
+            order.customer_email,
+            order.language,
+            template,
+            number=order.number,
+            name=order.customer_name,
+            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
+            **context,
         )

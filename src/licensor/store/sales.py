@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from licensor.accounts.service import email_problem, normalize_email
+from licensor.accounts.service import email_problem
 from licensor.errors import (
     CodeMalformed,
     CodeNotAllocated,
@@ -25,7 +25,6 @@ from licensor.licensing import formats
 from licensor.models import (
     ActivationCode,
     Batch,
-    Channel,
     CodeState,
     ItemKind,
     Order,
@@ -33,7 +32,13 @@ from licensor.models import (
     OrderStatus,
     Partner,
 )
-from licensor.store.orders import MAX_QUANTITY, PlacedOrder, generate_order_number, order_number_key
+from licensor.store.orders import (
+    MAX_QUANTITY,
+    PlacedOrder,
+    generate_order_number,
+    new_order,
+    order_number_key,
+)
 from licensor.units import Service
 
 # A partner's server clock may run a little ahead of ours; a sale just made is not "future".
@@ -88,15 +93,13 @@ class PartnerSales(Service):
         if self.unit.orders.find(number, partner) is not None:
             raise OrderExists(f"order {number.strip()} is already recorded")
         rows = self._sellable_codes(partner, codes, plan_code)
-        order = Order(
-            number=number.strip(),
-            number_key=key,
-            channel=Channel.PARTNER,
-            partner_id=partner.id,
+        order = new_order(
+            number,
+            partner=partner,
             status=OrderStatus.PAID,
             purchased_at=purchased_at,
-            customer_name=name.strip(),
-            customer_email=normalize_email(email),
+            name=name,
+            email=email,
             created_at=self.now,
         )
         try:

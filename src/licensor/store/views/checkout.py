@@ -31,6 +31,7 @@ from licensor.store.payments import (
 )
 from licensor.store.views.catalog import buyer, money_in, plan_page
 from licensor.web.access import PublicPage
+from licensor.web.actions import form_action
 from licensor.web.messages import FIELD_MESSAGES
 from licensor.web.pages import Pages, PageUnit, Web, sign_in_location
 
@@ -202,7 +203,8 @@ def card_payment(
         if order.status != OrderStatus.PENDING:
             return unit.redirect(_status_path(reference))
         card = CardForm(number, expiry, cvc)
-        try:
+
+        def pay() -> None:
             callback = test.pay(
                 reference=reference,
                 amount_cents=order.total_cents,
@@ -211,11 +213,16 @@ def card_payment(
                 # What the provider was asked for when the payment was opened.
                 save_payment_method=checkout.payment_request(order).save_payment_method,
             )
-        except FormInvalid as error:
-            return _card_page(unit, order, card, _messages(unit, error.fields))
-        # As a real provider's webhook would arrive: signed, verified, then settled.
-        checkout.settle(test.verify(callback), actor=f"payments:{test.name}")
-        return unit.redirect(_status_path(reference))
+            # As a real provider's webhook would arrive: signed, verified, then settled.
+            checkout.settle(test.verify(callback), actor=f"payments:{test.name}")
+
+        return form_action(
+            unit,
+            pay,
+            done=_status_path(reference),
+            again=lambda _status, errors: _card_page(unit, order, card, errors),
+            messages=FIELD_MESSAGES,
+        )
 
 
 # --- back from the provider ---------------------------------------------------------------
