@@ -9,7 +9,6 @@ server commits real transactions (the concurrency tests depend on that).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,16 +16,15 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from licensor import jobs
 from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring, load_keyring
 from licensor.mail.sender import SmtpSender
-from licensor.mail.worker import run_forever
 from licensor.migrate import upgrade
 from licensor.ratelimit import MemoryRateLimiter
+from licensor.worker import build_worker
 from tests.mail_support import SmtpServer
 from tests.support import empty_tables, free_port, serve
 
@@ -185,11 +183,12 @@ def smtp() -> Iterator[SmtpServer]:
 def run_jobs(
     database: Database, keyring: Keyring, settings: Settings, clock: Clock
 ) -> Callable[[], None]:
-    """One pass of ``licensor worker`` over the due background jobs, until none is left."""
+    """``licensor worker --once`` without SMTP: the due background jobs, until none is
+    left (the mail they write waits in the outbox)."""
+    worker = build_worker(database, keyring, settings, clock.now)
 
     def run() -> None:
-        while jobs.run_once(database, keyring, settings, clock.now):
-            pass
+        worker.run_until_idle()
 
     return run
 
@@ -200,22 +199,11 @@ def mail_worker(
 ) -> Iterator[SmtpServer]:
     """``licensor worker`` running in a thread, sending the outbox to ``smtp`` and doing
     the background jobs (the license key read from a support screenshot)."""
-    stop = threading.Event()
     sender = SmtpSender(smtp.url, keyring, settings.mail_from, timeout=10)
-
-    def background_jobs() -> None:
-        jobs.run_once(database, keyring, settings, clock.now)
-
-    thread = threading.Thread(
-        target=run_forever,
-        args=(database, sender, clock.now, stop),
-        kwargs={"idle_seconds": 0.1, "periodic": [background_jobs]},
-        daemon=True,
-    )
-    thread.start()
-    yield smtp
-    stop.set()
-    thread.join(timeout=30)
+    with build_worker(database, keyring, settings, clock.now, sender=sender).running(
+        idle_seconds=0.1
+    ):
+        yield smtp
 
 
 @pytest.fixture

@@ -1,10 +1,18 @@
-"""``licensor demo`` (what ``make demo`` runs): its data, its guide, and that running it
-again adds nothing. It always uses the embedded default, a SQLite file of its own."""
+"""``licensor demo`` (what ``make demo`` runs): its data, its guide, that running it again
+adds nothing, that its lost card's screenshot is read as in production, and that its
+worker stops with its server. It always uses the embedded default, a SQLite file of its
+own."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import pytest
 from sqlalchemy import func, select
 
 from licensor.clock import clock
@@ -24,7 +32,8 @@ from licensor.models import (
 )
 from licensor.support.attachments import ocr_reading
 from licensor.units import UnitOfWork
-from tests.cli_support import cli_environment, run
+from tests.cli_support import cli_environment, console_script, run
+from tests.support import free_port
 
 
 def _counts(database: Database) -> dict[str, int]:
@@ -35,10 +44,26 @@ def _counts(database: Database) -> dict[str, int]:
         }
 
 
-def test_the_demo_has_codes_accounts_and_a_lost_card_request_ready_for_the_desk(
+def _demo_database(tmp_path: Path) -> tuple[str, Settings, Database]:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    settings = Settings(var_dir=tmp_path, database_url=url, _env_file=None)
+    return url, settings, Database(settings)
+
+
+def _card_attachment(database: Database) -> Attachment:
+    with database.transaction() as session:
+        request = session.scalars(select(SupportRequest)).one()
+        assert request.topic == Topic.RECOVER_CARD_CODE
+        [attachment] = session.scalars(
+            select(Attachment).where(Attachment.request_id == request.id)
+        ).all()
+        return attachment
+
+
+def test_the_demo_has_codes_accounts_and_a_lost_card_request_and_again_adds_nothing(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    url, _settings, database = _demo_database(tmp_path)
     environment = cli_environment(tmp_path, url)
 
     first = run("licensor", "demo", "--no-serve", environment=environment, cwd=tmp_path)
@@ -52,34 +77,103 @@ def test_the_demo_has_codes_accounts_and_a_lost_card_request_ready_for_the_desk(
     assert len(codes) == 3
     for fragment in ("customer@example.com", "admin@example.com", "/support", "/desk", "/store"):
         assert fragment in guide
-
-    # The worker reads the key from the lost card's screenshot, as in production.
-    worked = run("licensor", "worker", "--once", environment=environment, cwd=tmp_path)
-    assert worked.returncode == 0, worked.stderr
-    settings = Settings(var_dir=tmp_path, database_url=url, _env_file=None)
-    database = Database(settings)
-    keyring = load_keyring(settings)
-    with database.transaction() as session:
-        request = session.scalars(select(SupportRequest)).one()
-        assert request.topic == Topic.RECOVER_CARD_CODE
-        [attachment] = request.attachments
-        assert attachment.ocr_status == OcrStatus.DONE
-        reading = ocr_reading(keyring, attachment)
-        assert reading is not None
-        assert reading.text
-        # Read right nearly always (bench/ocr.py); the rare miss is left unverified, never
-        # wrong, so a test on a random key checks what was read only when it holds.
-        if reading.verified:
-            assert reading.license_key
-            license = UnitOfWork(session, keyring, settings, clock.now()).licensing.find_license(
-                reading.license_key
-            )
-            assert license.activation_code is not None
-            assert license.activation_code.batch_id is not None  # a printed card's code
+    # The lost card's request waits for the worker to read its screenshot.
+    assert _card_attachment(database).ocr_status == OcrStatus.PENDING
     before = _counts(database)
 
     again = run("licensor", "demo", "--no-serve", environment=environment, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert _counts(database) == before
     assert all(code in again.stdout for code in codes)
+    database.dispose()
+
+
+def test_the_worker_reads_the_key_of_the_demos_lost_card_from_its_screenshot(
+    tmp_path: Path,
+) -> None:
+    url, settings, database = _demo_database(tmp_path)
+    environment = cli_environment(tmp_path, url)
+    seeded = run("licensor", "demo", "--no-serve", environment=environment, cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+
+    worked = run("licensor", "worker", "--once", environment=environment, cwd=tmp_path)
+    assert worked.returncode == 0, worked.stderr
+    assert "1 background job(s) run" in worked.stdout
+
+    attachment = _card_attachment(database)
+    assert attachment.ocr_status == OcrStatus.DONE
+    reading = ocr_reading(load_keyring(settings), attachment)
+    assert reading is not None
+    assert reading.verified
+    assert reading.license_key
+    with database.transaction() as session:
+        unit = UnitOfWork(session, load_keyring(settings), settings, clock.now())
+        license = unit.licensing.find_license(reading.license_key)
+        assert license.activation_code is not None
+        assert license.activation_code.batch_id is not None  # a printed card's code
+    database.dispose()
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.2)
+
+
+def _serving(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started that are still running (Linux's /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stop", "status"), [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 0)]
+)
+def test_the_demos_worker_stops_with_its_server(
+    tmp_path: Path, stop: signal.Signals, status: int
+) -> None:
+    url, _settings, database = _demo_database(tmp_path)
+    environment = cli_environment(tmp_path, url)
+    environment["LICENSOR_LOG_LEVEL"] = "INFO"
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("wb") as stderr:
+        demo = subprocess.Popen(
+            [str(console_script("licensor")), "demo", "--port", str(port)],
+            env=environment,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            _wait_until(lambda: _serving(f"http://127.0.0.1:{port}"), "the demo to serve")
+            # Its worker is at work: it reads the lost card's screenshot.
+            _wait_until(
+                lambda: _card_attachment(database).ocr_status == OcrStatus.DONE,
+                "the demo's worker to read the screenshot",
+            )
+            assert _children(demo.pid) == []  # the worker is no process of its own
+
+            demo.send_signal(stop)
+            assert demo.wait(timeout=30) == status, log.read_text()
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+                demo.wait(timeout=30)
+    events = log.read_text()
+    assert "worker.started" in events
+    assert "worker.stopped" in events  # stopped, not killed with the process
+    assert not _serving(f"http://127.0.0.1:{port}")
     database.dispose()

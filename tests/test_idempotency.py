@@ -15,9 +15,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from licensor.clock import Clock
+from licensor.config import Settings
 from licensor.db import Database
-from licensor.idempotency import PeriodicPurge
+from licensor.keys import Keyring
 from licensor.models import Activation, Order
+from licensor.worker import build_worker
 from tests.licensing.factories import MakeCode, activation, device
 from tests.limits import StartLimitedServer
 from tests.store.factories import Allocate, MakePartner, PartnerKey
@@ -222,17 +224,23 @@ def test_the_same_key_sent_ten_times_at_once_records_one_sale(
 
 
 def test_the_worker_forgets_keys_older_than_a_day(
-    api: httpx.Client, database: Database, make_code: MakeCode, clock: Clock
+    api: httpx.Client,
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    make_code: MakeCode,
+    clock: Clock,
 ) -> None:
     api.post(
         ACTIVATIONS, json=activation(make_code(), device()), headers={"Idempotency-Key": key()}
     )
-    purge = PeriodicPurge(database, clock.now)  # as `licensor worker` runs it, hourly
-    assert purge() == 0  # a fresh key stays
+    # As `licensor worker` runs it, hourly.
+    purge = build_worker(database, keyring, settings, clock.now).task("idempotency.purge")
+    assert purge(clock.now()) == 0  # a fresh key stays
 
     clock.advance(timedelta(hours=23))
-    assert purge() == 0  # still within its day
+    assert purge(clock.now()) == 0  # still within its day
     clock.advance(timedelta(minutes=90))
-    assert purge() == 1
+    assert purge(clock.now()) == 1
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM idempotency_keys")).scalar() == 0

@@ -273,19 +273,3 @@ async def _replay(stored: _Stored, send: Send) -> None:
     ]
     await send({"type": "http.response.start", "status": stored.status, "headers": headers})
     await send({"type": "http.response.body", "body": stored.body})
-
-
-class PeriodicPurge:
-    """``purge`` at most once an hour, for the worker's loop."""
-
-    def __init__(self, database: Database, now: Callable[[], datetime]) -> None:
-        self.database = database
-        self.now = now
-        self.next_run: datetime | None = None
-
-    def __call__(self) -> int:
-        moment = self.now()
-        if self.next_run is not None and moment < self.next_run:
-            return 0
-        self.next_run = moment + timedelta(hours=1)
-        return purge(self.database, moment)

@@ -71,9 +71,9 @@ SERVICES = {
     "partners": "licensor.store.partners:Partners",
     "orders": "licensor.store.orders:Orders",
     "partner_sales": "licensor.store.sales:PartnerSales",
-    "renewals": "licensor.store.renewals:Renewals",
     "checkout": "licensor.store.checkout:Checkout",
     "subscriptions": "licensor.store.subscriptions:Subscriptions",
+    "renewals": "licensor.store.renewals:Renewals",
     "order_lookup": "licensor.store.order_lookup:OrderLookup",
     "support": "licensor.support.service:Support",
     "desk": "licensor.support.desk.requests:Desk",
@@ -103,9 +103,9 @@ class UnitOfWork:
         partners: Partners
         orders: Orders
         partner_sales: PartnerSales
-        renewals: Renewals
         checkout: Checkout
         subscriptions: Subscriptions
+        renewals: Renewals
         order_lookup: OrderLookup
         support: Support
         desk: Desk

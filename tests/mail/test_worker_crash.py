@@ -24,9 +24,10 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
+from licensor.leases import FIRST_RETRY_SECONDS
+from licensor.mail.delivery import send_due
 from licensor.mail.outbox import enqueue
 from licensor.mail.sender import SmtpSender
-from licensor.mail.worker import FIRST_RETRY_SECONDS, run_once
 from licensor.models import OutboxMessage
 from tests.mail_support import Inbox, SmtpServer
 from tests.support import free_port
@@ -195,7 +196,7 @@ def test_a_down_smtp_server_is_retried_with_backoff_until_it_is_up(
     smtp = SmtpServer()  # not started yet: its port refuses connections
     sender = SmtpSender(smtp.url, keyring, settings.mail_from, timeout=5)
 
-    assert run_once(database, sender, clock.now) == 0
+    assert send_due(database, sender, clock.now) == 0
     first = _stored(database, message_id)
     assert first.attempts == 1
     assert first.sent_at is None
@@ -204,11 +205,11 @@ def test_a_down_smtp_server_is_retried_with_backoff_until_it_is_up(
     first_wait = first.next_attempt_at - clock.now()
     assert first_wait >= timedelta(seconds=FIRST_RETRY_SECONDS - 1)
 
-    assert run_once(database, sender, clock.now) == 0  # not due yet: left alone
+    assert send_due(database, sender, clock.now) == 0  # not due yet: left alone
     assert _stored(database, message_id).attempts == 1
 
     clock.advance(first_wait + timedelta(seconds=1))
-    assert run_once(database, sender, clock.now) == 0
+    assert send_due(database, sender, clock.now) == 0
     second = _stored(database, message_id)
     assert second.attempts == 2
     second_wait = second.next_attempt_at - clock.now()
@@ -217,7 +218,7 @@ def test_a_down_smtp_server_is_retried_with_backoff_until_it_is_up(
     smtp.start()
     try:
         clock.advance(second_wait + timedelta(seconds=1))
-        assert run_once(database, sender, clock.now) == 1
+        assert send_due(database, sender, clock.now) == 1
         received = smtp.inbox.to("reader-0@example.com")
     finally:
         smtp.stop()
@@ -254,13 +255,13 @@ def test_a_retried_message_keeps_its_message_id(
     inbox = RefusingInbox(refusals=1)
     with _smtp_server(inbox) as smtp:
         sender = SmtpSender(smtp.url, keyring, settings.mail_from, timeout=5)
-        assert run_once(database, sender, clock.now) == 0
+        assert send_due(database, sender, clock.now) == 0
         refused = _stored(database, message_id)
         assert refused.last_error is not None
         assert "451" in refused.last_error
 
         clock.advance(refused.next_attempt_at - clock.now() + timedelta(seconds=1))
-        assert run_once(database, sender, clock.now) == 1
+        assert send_due(database, sender, clock.now) == 1
         received = inbox.to("reader-0@example.com")
 
     assert inbox.refused_ids == [message_id]

@@ -23,7 +23,6 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.sender import SmtpSender
-from licensor.mail.worker import run_forever
 from licensor.models import Account, Subscription
 from licensor.store.payments import (
     CardForm,
@@ -33,8 +32,9 @@ from licensor.store.payments import (
     TestProvider,
 )
 from licensor.store.renewals import RenewalOutcome
-from licensor.store.tasks import PeriodicRenewals, run_due
+from licensor.store.tasks import run_due
 from licensor.units import UnitOfWork
+from licensor.worker import build_worker
 from tests.accounts.factories import Customer, MakeAccount, outbox
 from tests.licensing.factories import MakePlan, device, validate
 from tests.mail_support import SmtpServer, text_of
@@ -85,23 +85,10 @@ def worker(
     provider: RecordingProvider,
 ) -> Iterator[SmtpServer]:
     """``licensor worker`` in a thread: renewals (each clock minute) and mail to ``smtp``."""
-    stop = threading.Event()
-    renewals = PeriodicRenewals(database, keyring, settings, clock.now, provider)
-    thread = threading.Thread(
-        target=run_forever,
-        args=(database, SmtpSender(smtp.url, keyring, settings.mail_from, timeout=10)),
-        kwargs={
-            "now": clock.now,
-            "stop": stop,
-            "idle_seconds": 0.05,
-            "periodic": [renewals],
-        },
-        daemon=True,
-    )
-    thread.start()
-    yield smtp
-    stop.set()
-    thread.join(timeout=10)
+    sender = SmtpSender(smtp.url, keyring, settings.mail_from, timeout=10)
+    worker = build_worker(database, keyring, settings, clock.now, sender=sender, provider=provider)
+    with worker.running(idle_seconds=0.05):
+        yield smtp
 
 
 @pytest.fixture

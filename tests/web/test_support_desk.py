@@ -8,7 +8,6 @@ then the customer's Licenses list it)."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -19,15 +18,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from licensor import jobs
 from licensor.accounts import totp
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.sender import SmtpSender
-from licensor.mail.worker import run_forever
 from licensor.models import AuditEvent
+from licensor.worker import build_worker
 from licensor_app.screenshot import save_license_details
 from tests.accounts.factories import Customer, MakeAccount, link_in_mail, outbox
 from tests.licensing.factories import MakeCode, activate, device
@@ -43,22 +41,11 @@ def worker(
     database: Database, keyring: Keyring, settings: Settings, clock: Clock, smtp: SmtpServer
 ) -> Iterator[SmtpServer]:
     """``licensor worker`` in a thread: background jobs (the OCR reading) and the outbox."""
-    stop = threading.Event()
     sender = SmtpSender(smtp.url, keyring, settings.mail_from, timeout=10)
-
-    def run_jobs() -> None:
-        jobs.run_once(database, keyring, settings, clock.now)
-
-    thread = threading.Thread(
-        target=run_forever,
-        args=(database, sender, clock.now, stop),
-        kwargs={"idle_seconds": 0.1, "periodic": [run_jobs]},
-        daemon=True,
-    )
-    thread.start()
-    yield smtp
-    stop.set()
-    thread.join(timeout=30)
+    with build_worker(database, keyring, settings, clock.now, sender=sender).running(
+        idle_seconds=0.1
+    ):
+        yield smtp
 
 
 def sign_in_as_staff(page: Page, staff: Customer, clock: Clock) -> None:

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from licensor.cli.shell import command_context, console, errors
 from licensor.clock import clock
-from licensor.config import get_settings
-from licensor.keys import load_keyring
+from licensor.config import Settings, get_settings
+from licensor.db import Database
+from licensor.keys import Keyring, load_keyring
+from licensor.mail.delivery import BATCH as MAIL_BATCH
+from licensor.mail.delivery import OUTBOX_ONLY_HINT
+
+if TYPE_CHECKING:
+    from licensor.worker import Worker
 
 
 def serve(
@@ -87,88 +98,74 @@ def demo(
             highlight=False,
         )
     if serve_after:
-        import subprocess
-        import sys
+        # The demo's worker runs in a thread beside the server (screenshots read,
+        # renewals, dev-mailbox mail marked sent), so it cannot outlive it.
+        with command_context() as (settings, database, keyring):
+            background = _configured_worker(database, keyring, settings)
+            with _terminated_unwinds(), background.running(idle_seconds=2.0):
+                serve(host=host, port=port, workers=1, forwarded_allow_ips=None)
 
-        # The demo's worker, beside the server: it reads the key from support screenshots,
-        # renews subscriptions, and marks dev-mailbox mail as sent. It ends with the demo.
-        worker_process = subprocess.Popen(
-            [sys.executable, "-c", "from licensor.cli import main; main()", "worker"]
-        )
-        try:
-            serve(host=host, port=port, workers=1, forwarded_allow_ips=None)
-        finally:
-            worker_process.terminate()
-            worker_process.wait(timeout=10)
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is, so every ``finally`` runs."""
+
+
+@contextmanager
+def _terminated_unwinds() -> Iterator[None]:
+    """Let SIGTERM unwind the stack as Ctrl-C does (the server, which took both signals
+    while it ran, raises them again once stopped), so the worker thread stops and is
+    waited for; then end the process as terminated, as it would have been."""
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _configured_worker(
+    database: Database, keyring: Keyring, settings: Settings, *, mail_batch: int = MAIL_BATCH
+) -> Worker:
+    from licensor.store.payments import PaymentSetupError
+    from licensor.worker import configured_worker
+
+    try:
+        return configured_worker(database, keyring, settings, clock, mail_batch=mail_batch)
+    except PaymentSetupError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
 
 
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Send what is due, then exit.")] = False,
-    batch: Annotated[int, typer.Option(min=1, help="Messages claimed at a time.")] = 50,
+    batch: Annotated[int, typer.Option(min=1, help="Messages claimed at a time.")] = MAIL_BATCH,
     idle_seconds: Annotated[float, typer.Option(help="Pause when nothing is due.")] = 2.0,
 ) -> None:
     """Send the outbox over SMTP (LICENSOR_SMTP_URL; unset, mail waits in the outbox, or
     under `licensor demo` is marked as shown in the dev mailbox), and renew subscriptions
     through the payment provider (each minute); do the background jobs (the license key
     read from support screenshots, docs/adr/0004)."""
-    import signal
-    import threading
-    from datetime import timedelta
-
-    from licensor import idempotency, jobs
-    from licensor.mail import dev_mailbox
-    from licensor.mail import worker as mail_worker
-    from licensor.mail.sender import DevMailbox, Sender, SmtpSender
-    from licensor.store.payments import PaymentSetupError, load_provider
-    from licensor.store.tasks import PeriodicRenewals
-
     with command_context() as (settings, database, keyring):
-        # Without SMTP, mail is marked sent only where the dev mailbox shows it (demo).
-        sender: Sender | None = None
-        if settings.smtp_url:
-            sender = SmtpSender(settings.smtp_url, keyring, settings.mail_from)
-        elif dev_mailbox.mounted(settings):
-            sender = DevMailbox()
-        try:
-            provider = load_provider(settings, keyring, clock)
-        except PaymentSetupError as error:
-            errors.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(1) from None
-        renewals = PeriodicRenewals(database, keyring, settings, clock.now, provider)
-        lease = timedelta(seconds=settings.mail_lease_seconds)
-
-        def background_jobs() -> int:
-            return jobs.run_once(database, keyring, settings, clock.now)
-
-        forget_keys = idempotency.PeriodicPurge(database, clock.now)
+        background = _configured_worker(database, keyring, settings, mail_batch=batch)
         if once:
-            run = renewals()
-            done = background_jobs()
-            forget_keys()
-            sent = (
-                mail_worker.run_once(database, sender, clock.now, batch=batch, lease=lease)
-                if sender is not None
-                else 0
-            )
-            if run is not None:
+            done = background.run_until_idle()
+            if done.renewals is not None:
+                run = done.renewals
                 console.print(
                     f"{run.renewed} renewed, {run.past_due} past due, {run.expired} expired"
                 )
-            console.print(f"{done} background job(s) run")
-            console.print(f"{sent} message(s) sent")
-            if sender is None:
-                console.print(mail_worker.OUTBOX_ONLY_HINT)
+            console.print(f"{done.jobs} background job(s) run")
+            console.print(f"{done.sent} message(s) sent")
+            if background.sender is None:
+                console.print(OUTBOX_ONLY_HINT)
             return
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        mail_worker.run_forever(
-            database,
-            sender,
-            clock.now,
-            stop,
-            idle_seconds=idle_seconds,
-            batch=batch,
-            lease=lease,
-            periodic=[renewals, background_jobs, forget_keys],
-        )
+        background.run_forever(stop, idle_seconds=idle_seconds)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from licensor.clock import isoformat
 from licensor.errors import (
@@ -227,7 +228,12 @@ class Licensing(Service):
         query = select(License).where(where).options(*LICENSE_WITH_CODE)
         if lock:
             query = query.with_for_update(of=License)
-        return self.session.scalars(query.execution_options(populate_existing=afresh)).first()
+        license = self.session.scalars(query.execution_options(populate_existing=afresh)).first()
+        if license is not None and license.activation_code is not None:
+            # The license holds the key to its code, so loading the code from the license
+            # leaves the code's side unset; it is this license, known without a query.
+            set_committed_value(license.activation_code, "license", license)
+        return license
 
     def require_sale(self, code: ActivationCode) -> None:
         """``CodeNotSold`` for a code of a partner's allocation or of a till batch whose

@@ -1,7 +1,7 @@
 """Writing mail: render a template in the recipient's language into an outbox row.
 
 The row is added to the caller's session, so it commits (or vanishes) with the change
-that caused it. Nothing is sent here; ``licensor worker`` sends (mail/worker.py).
+that caused it. Nothing is sent here; ``licensor worker`` sends (mail/delivery.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ from email.utils import format_datetime
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from licensor.config import Settings
 from licensor.keys import Keyring
+from licensor.mail import dev_mailbox
 from licensor.mail.outbox import bodies
 from licensor.models import OutboxMessage
 
@@ -75,3 +77,14 @@ class DevMailbox:
 
     def send(self, message: OutboxMessage) -> None:
         return None
+
+
+def configured_sender(settings: Settings, keyring: Keyring) -> Sender | None:
+    """How this configuration sends mail: over SMTP (``LICENSOR_SMTP_URL``); without it,
+    marked shown where the dev mailbox shows it (``licensor demo``); else None, and the
+    mail waits in the outbox."""
+    if settings.smtp_url:
+        return SmtpSender(settings.smtp_url, keyring, settings.mail_from)
+    if dev_mailbox.mounted(settings):
+        return DevMailbox()
+    return None

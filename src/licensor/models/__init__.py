@@ -11,6 +11,7 @@ from licensor.models.accounts import (
 from licensor.models.audit import AuditChain, AuditEvent
 from licensor.models.base import Base
 from licensor.models.idempotency import IdempotencyKey
+from licensor.models.jobs import Job
 from licensor.models.licensing import (
     Activation,
     ActivationCode,
@@ -40,7 +41,6 @@ from licensor.models.support import (
     AttachApproval,
     Attachment,
     Author,
-    Job,
     OcrStatus,
     RequestStatus,
     SupportMessage,

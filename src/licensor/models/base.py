@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -71,3 +71,15 @@ class Base(DeclarativeBase):
 
 class IdMixin:
     id: Mapped[int] = mapped_column(Id, primary_key=True)
+
+
+class Leased(IdMixin):
+    """A row of work done by ``licensor worker`` under a lease, retried with backoff (the
+    outbox's messages, the jobs; licensor/leases.py claims them). Each table adds the
+    column that marks a row finished (``sent_at``, ``done_at``)."""
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims, each an attempt
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the lease
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # given up
+    last_error: Mapped[str | None] = mapped_column(Text)

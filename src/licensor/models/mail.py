@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String, Text
+from sqlalchemy import LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from licensor.models.base import Base, IdMixin, UTCDateTime
+from licensor.models.base import Base, Leased, UTCDateTime
 
 
-class OutboxMessage(IdMixin, Base):
-    """One message. Bodies are encrypted at rest: some carry activation codes."""
+class OutboxMessage(Leased, Base):
+    """One message, sent by ``licensor worker`` under a lease. Bodies are encrypted at
+    rest: some carry activation codes."""
 
     __tablename__ = "outbox"
 
@@ -22,9 +23,4 @@ class OutboxMessage(IdMixin, Base):
     subject: Mapped[str] = mapped_column(Text)
     body_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)  # JSON {"text", "html"}
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,5 +1,5 @@
-"""Support requests, their thread of messages and notes, screenshot attachments, and the
-background jobs that read license keys from those screenshots.
+"""Support requests, their thread of messages and notes, and screenshot attachments (the
+jobs that read license keys from them are in models/jobs.py).
 
 Relationships are ``lazy="raise"``: whoever reads a request's thread or screenshots loads
 them with it (``selectinload``), so a page never runs a query per row by accident."""
@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from licensor.models.base import Base, EnumText, IdMixin, UTCDateTime
@@ -151,20 +150,3 @@ class AttachApproval(IdMixin, Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
 
     request: Mapped[SupportRequest] = relationship(lazy="raise")
-
-
-class Job(IdMixin, Base):
-    """Background work written in the transaction that asks for it and done by
-    ``licensor worker``: claimed under a lease, retried with backoff, done at least once."""
-
-    __tablename__ = "jobs"
-
-    kind: Mapped[str] = mapped_column(String(60))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)

@@ -3,12 +3,12 @@ order lookups the lookup form queues (``store.order_lookup``, after the renewals
 
 ``run_due`` renews, retries and expires every subscription whose period has ended:
 
-1. one short transaction reads what is due (``Subscriptions.due``), in batches by id;
+1. one short transaction reads what is due (``Renewals.due``), in batches by id;
 2. for each, the payment provider charges the saved payment method, **outside any
    transaction**, under our idempotency key (``renewal_reference``: one subscription
    period, one day of attempts);
 3. one transaction per subscription applies the answer under a row lock
-   (``Subscriptions.settle_renewal``), after checking the subscription is still at the
+   (``Renewals.settle_renewal``), after checking the subscription is still at the
    period that was charged.
 
 Why the charge is outside the row lock: a provider may take seconds to answer (or time
@@ -27,15 +27,14 @@ money taken means service delivered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from licensor import jobs
 from licensor.config import Settings
 from licensor.db import Database
-from licensor.keys import Keyring
 from licensor.errors import PaymentUnavailable
+from licensor.keys import Keyring
 from licensor.logging import log
 from licensor.store.order_lookup import JOB as ORDER_LOOKUP_JOB
 from licensor.store.payments import PaymentOutcome, PaymentProvider, PaymentResult, RecurringCharge
@@ -109,9 +108,8 @@ def provider_charge(provider: PaymentProvider) -> Charge:
     return charge
 
 
-class PeriodicRenewals:
-    """``run_due`` as one of the worker's periodic tasks: called on every loop, it runs when a
-    minute has passed on the clock (so a test that moves the clock runs it at once).
+class DueRenewals:
+    """``run_due`` as the worker runs it, each minute (``RENEWALS_EVERY``, licensor/worker.py).
 
     A declined answer is remembered for its reference: the same reference would get the
     same answer from the provider (that is what the key is for), so a past-due
@@ -120,23 +118,13 @@ class PeriodicRenewals:
     answer."""
 
     def __init__(
-        self,
-        database: Database,
-        keyring: Keyring,
-        settings: Settings,
-        now: Callable[[], datetime],
-        provider: PaymentProvider,
-        *,
-        every: timedelta = RENEWALS_EVERY,
+        self, database: Database, keyring: Keyring, settings: Settings, provider: PaymentProvider
     ) -> None:
         self.database = database
         self.keyring = keyring
         self.settings = settings
-        self.now = now
-        self.every = every
         self._charge = provider_charge(provider)
         self._declined: dict[str, PaymentResult] = {}
-        self._last_run: datetime | None = None
 
     def charge(self, renewal: RecurringCharge) -> PaymentResult:
         known = self._declined.get(renewal.reference)
@@ -149,11 +137,7 @@ class PeriodicRenewals:
             self._declined[renewal.reference] = result
         return result
 
-    def __call__(self) -> RenewalRun | None:
-        moment = self.now()
-        if self._last_run is not None and timedelta(0) <= moment - self._last_run < self.every:
-            return None
-        self._last_run = moment
+    def __call__(self, moment: datetime) -> RenewalRun:
         return run_due(self.database, self.keyring, self.settings, moment, self.charge)
 
 
