@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import email.message
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import fastapi_offline
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,7 +24,7 @@ from licensor.clock import Clock, clock
 from licensor.config import Settings, get_settings
 from licensor.db import Database
 from licensor.edge import DOCS_PATH, Edge
-from licensor.errors import LicensorError, ValidationFailed
+from licensor.errors import LicensorError, UnsupportedMediaType, ValidationFailed
 from licensor.idempotency import Idempotency
 from licensor.keys import Keyring, load_keyring
 from licensor.licensing.endpoints import VALIDATE_PATH, FastValidation
@@ -162,6 +164,8 @@ def create_app(
             if any(e["loc"][:1] == ("path",) for e in error.errors()):
                 return _error_page(request, 404, i18n.N_("Page not found"), None, {})
             return _error_page(request, 422, ValidationFailed.title, None, {})
+        if _body_not_json(request):
+            return problem_for(UnsupportedMediaType())
         errors = [
             {"field": ".".join(str(part) for part in e["loc"][1:]), "message": e["msg"]}
             for e in error.errors()
@@ -275,6 +279,38 @@ def error_response(request: Request, error: LicensorError) -> Response:
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+def _body_not_json(request: Request) -> bool:
+    """Whether the request declares its body as something other than JSON to a route that
+    reads a JSON body (not a form, nor a payment provider's raw callback): the one place
+    that decides 415 ``unsupported_media_type``, for every such route and both validation
+    paths (the fast path hands these requests to the documented route).
+
+    FastAPI reads a body as JSON only when it is sent as ``application/json`` or an
+    ``application/*+json`` type, and otherwise hands the route's model the bytes, which
+    fail it after the route's dependencies: a rate limit counts such a request as it
+    counted the 422 answered before. A body with no type is left to FastAPI, as before."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return False
+    if isinstance(route.body_field.field_info, params.Form):  # File is a Form too
+        return False
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        return False
+    return not _is_json_type(content_type)
+
+
+def _is_json_type(content_type: str) -> bool:
+    """Whether a Content-Type names JSON, parsed as FastAPI parses it (case and parameters
+    aside), so that the two never disagree on a body."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
 
 
 def _error_page(

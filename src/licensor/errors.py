@@ -381,6 +381,15 @@ class PayloadTooLarge(LicensorError):
     title = "The request body is too large"
 
 
+class UnsupportedMediaType(LicensorError):
+    """A body declared as something other than JSON (``text/plain``, a form, XML) sent to
+    an API route that reads JSON: ``application/json`` or any ``application/*+json``."""
+
+    status = 415
+    code = "unsupported_media_type"
+    title = "The request body must be JSON, sent as application/json"
+
+
 class IdempotencyKeyReused(LicensorError):
     """Stripe's semantics: one Idempotency-Key, one request body."""
 

@@ -1,6 +1,7 @@
 """What every operation of the API may answer besides its own answers, named in OpenAPI once
 here rather than on each route: the ``Idempotency-Key`` header (licensor/idempotency.py),
-413 ``payload_too_large`` (the edge's body limit, licensor/edge.py) and 503
+413 ``payload_too_large`` (the edge's body limit, licensor/edge.py), 415
+``unsupported_media_type`` where the operation reads a JSON body (licensor/api.py) and 503
 ``service_unavailable`` (a store the answer needs is away, e.g. the rate-limit store where a
 limit protects a guessable secret)."""
 
@@ -42,6 +43,13 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                     operation,
                     "413",
                     f"`payload_too_large`: the body is over {API_BODY_LIMIT // 1024} KB",
+                )
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                _problem(
+                    operation,
+                    "415",
+                    "`unsupported_media_type`: the body is sent as another type than "
+                    "`application/json` (or an `application/*+json` one)",
                 )
             if path not in _ALWAYS_ANSWERS:
                 _problem(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -271,6 +272,32 @@ def test_a_body_that_is_not_json_is_validation_failed(api: httpx.Client) -> None
         "/api/v1/activations", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert_problem(response, 422, "validation_failed")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "multipart/form-data; boundary=x",
+    ],
+)
+def test_a_body_sent_as_another_type_than_json_is_unsupported_and_activates_nothing(
+    api: httpx.Client, make_code: MakeCode, content_type: str
+) -> None:
+    code = make_code(devices_max=2)
+    laptop = device()
+
+    response = api.post(
+        "/api/v1/activations",
+        content=json.dumps(activation(code, laptop)).encode(),
+        headers={"content-type": content_type},
+    )
+
+    assert_problem(response, 415, "unsupported_media_type")
+    # The code is still unused: another device's activation takes the first seat.
+    assert activate(api, code, device("Desktop"))["devices_used"] == 1
 
 
 def test_an_unknown_path_and_a_wrong_method_are_problems_too(api: httpx.Client) -> None:

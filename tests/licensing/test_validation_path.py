@@ -38,7 +38,7 @@ from tests.licensing.factories import (
     signing_keys,
 )
 from tests.limits import StartLimitedServer
-from tests.support import serve
+from tests.support import assert_problem, serve
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -285,46 +285,62 @@ def test_the_documented_route_gives_the_same_answers_as_the_fast_path(
 
 # Bodies and content types: the fast path takes JSON of the right shape, sent as
 # application/json; every other request is the documented route's to answer, so the two
-# must agree on each of these (422 validation_failed for most; 200 where FastAPI reads JSON).
+# must agree on each of these: 422 validation_failed for a body of the wrong shape, 415
+# unsupported_media_type for a body declared as another type than JSON, 200 where FastAPI
+# reads JSON of the right shape.
 _VALID = {"license_key": "0" * 32, "fingerprint": "f" * 32, "nonce": "n"}
 _JSON_TYPE = "application/json"
-_REQUESTS = {
-    "no license key": (json.dumps({"fingerprint": "f" * 32}).encode(), _JSON_TYPE),
-    "empty fingerprint": (json.dumps({**_VALID, "fingerprint": ""}).encode(), _JSON_TYPE),
-    "long nonce": (json.dumps({**_VALID, "nonce": "n" * 129}).encode(), _JSON_TYPE),
-    "unknown field": (json.dumps({**_VALID, "extra": 1}).encode(), _JSON_TYPE),
-    "a number for a key": (json.dumps({**_VALID, "license_key": 5}).encode(), _JSON_TYPE),
-    "an array": (b"[]", _JSON_TYPE),
-    "null": (b"null", _JSON_TYPE),
-    "broken JSON": (b'{"license_key": ', _JSON_TYPE),
-    "empty body": (b"", _JSON_TYPE),
+# A body without a type: read as JSON by FastAPI before 0.132 (200), not since (422);
+# never a 415, which the SDK and scripts that send no type would not expect.
+_AS_FASTAPI_READS_IT = (200, 422)
+# Each case: the body, its Content-Type, the status both paths answer.
+_REQUESTS: dict[str, tuple[bytes, str | None, int | tuple[int, ...]]] = {
+    "no license key": (json.dumps({"fingerprint": "f" * 32}).encode(), _JSON_TYPE, 422),
+    "empty fingerprint": (json.dumps({**_VALID, "fingerprint": ""}).encode(), _JSON_TYPE, 422),
+    "long nonce": (json.dumps({**_VALID, "nonce": "n" * 129}).encode(), _JSON_TYPE, 422),
+    "unknown field": (json.dumps({**_VALID, "extra": 1}).encode(), _JSON_TYPE, 422),
+    "a number for a key": (json.dumps({**_VALID, "license_key": 5}).encode(), _JSON_TYPE, 422),
+    "an array": (b"[]", _JSON_TYPE, 422),
+    "null": (b"null", _JSON_TYPE, 422),
+    "broken JSON": (b'{"license_key": ', _JSON_TYPE, 422),
+    "empty body": (b"", _JSON_TYPE, 422),
     "a lone surrogate": (
         b'{"license_key": "a", "fingerprint": "f", "nonce": "\\ud800"}',
         _JSON_TYPE,
+        422,
     ),
-    "NaN": (b'{"license_key": "a", "fingerprint": "f", "nonce": NaN}', _JSON_TYPE),
-    "a byte order mark": (b"\xef\xbb\xbf" + json.dumps(_VALID).encode(), _JSON_TYPE),
-    "text/plain": (json.dumps(_VALID).encode(), "text/plain"),
-    "a form": (b"license_key=0&fingerprint=f", "application/x-www-form-urlencoded"),
-    "XML": (b"<validate><license_key>0</license_key></validate>", "application/xml"),
-    "multipart": (b"--x\r\n\r\n--x--\r\n", "multipart/form-data; boundary=x"),
-    "no content type": (json.dumps(_VALID).encode(), None),
-    "a charset": (json.dumps(_VALID).encode(), "application/json; charset=utf-8"),
-    "upper case": (json.dumps(_VALID).encode(), "Application/JSON"),
-    "a +json type": (json.dumps(_VALID).encode(), "application/vnd.licensor+json"),
+    "NaN": (b'{"license_key": "a", "fingerprint": "f", "nonce": NaN}', _JSON_TYPE, 422),
+    "a byte order mark": (b"\xef\xbb\xbf" + json.dumps(_VALID).encode(), _JSON_TYPE, 200),
+    "text/plain": (json.dumps(_VALID).encode(), "text/plain", 415),
+    "a form": (b"license_key=0&fingerprint=f", "application/x-www-form-urlencoded", 415),
+    "XML": (b"<validate><license_key>0</license_key></validate>", "application/xml", 415),
+    "multipart": (b"--x\r\n\r\n--x--\r\n", "multipart/form-data; boundary=x", 415),
+    "an empty text/plain body": (b"", "text/plain", 415),
+    "no content type": (json.dumps(_VALID).encode(), None, _AS_FASTAPI_READS_IT),
+    "a charset": (json.dumps(_VALID).encode(), "application/json; charset=utf-8", 200),
+    "upper case": (json.dumps(_VALID).encode(), "Application/JSON", 200),
+    "a +json type": (json.dumps(_VALID).encode(), "application/vnd.licensor+json", 200),
 }
+_CODES = {415: "unsupported_media_type", 422: "validation_failed"}
 
 
 @pytest.mark.parametrize("case", list(_REQUESTS))
 def test_a_request_the_fast_path_does_not_take_gets_the_documented_answer(
     api: httpx.Client, documented: httpx.Client, case: str
 ) -> None:
-    body, content_type = _REQUESTS[case]
+    body, content_type, expected = _REQUESTS[case]
     headers = {"content-type": content_type} if content_type else {}
     fast = api.post(VALIDATE_PATH, content=body, headers=headers)
     slow = documented.post(VALIDATE_PATH, content=body, headers=headers)
 
-    assert fast.status_code in (200, 422), fast.text
+    for answer in (fast, slow):
+        if isinstance(expected, tuple):
+            assert answer.status_code in expected, answer.text
+        elif expected == 200:
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["content-type"] == "application/json"
+        else:
+            assert_problem(answer, expected, _CODES[expected])
     keys = signing_keys(api)
     assert _comparable(fast, keys) == _comparable(slow, keys)
 
@@ -337,7 +353,7 @@ def test_both_paths_count_and_refuse_alike(
     sequence = [
         (_validation(key, fingerprint), json_type),
         (b'{"license_key": ', json_type),  # refused before any count, as FastAPI does
-        (_validation(key, fingerprint), {"content-type": "text/plain"}),  # counted, then 422
+        (_validation(key, fingerprint), {"content-type": "text/plain"}),  # counted, then 415
         (_validation(key, fingerprint), json_type),
         (_validation(key, fingerprint), json_type),  # the fourth counted: 429
         (b"[]", json_type),  # the limit is checked before the shape
@@ -354,7 +370,9 @@ def test_both_paths_count_and_refuse_alike(
             )
 
     fast, documented_answers = answers
-    assert [answer["status"] for answer in fast] == [200, 422, 422, 200, 429, 429]
+    assert [answer["status"] for answer in fast] == [200, 422, 415, 200, 429, 429]
+    assert fast[2]["body"]["code"] == "unsupported_media_type"
+    assert fast[2]["headers"]["content-type"] == "application/problem+json"
     assert fast[4]["headers"]["retry-after"] == "45"
     assert fast[4]["body"]["code"] == "rate_limited"
     assert fast == documented_answers

@@ -70,8 +70,9 @@ def activate(body: ActivationIn, work: Work) -> ActivationOut:
     dependencies=[Depends(rate_limited("validation", fail_open=True))],
     summary="Check a license on a device; the answer is signed",
     description="Always a signed 200 whose `status` says why a license is not valid. "
-    "Problems: `validation_failed` 422 (a body that is not of this shape, or not sent as "
-    "`application/json`, as on every JSON route), `rate_limited` 429 (with Retry-After). "
+    "Problems: `validation_failed` 422 (a body that is not of this shape), "
+    "`unsupported_media_type` 415 (a body not sent as `application/json`, as on every JSON "
+    "route), `rate_limited` 429 (with Retry-After). "
     "When the rate-limit store is away, validation is let through.",
 )
 async def validate(body: ValidateIn, request: Request) -> Response:
@@ -97,7 +98,7 @@ class FastValidation:
     ``ValidateIn``; it counts the same rate-limit hit (``deps.limit``), renders a refusal
     through the same ``problems.problem_for`` and asks the same ``Validator``. Any other
     request (another content type, a body of the wrong shape) goes on to the documented
-    route with its body, so that every 422 is FastAPI's own.
+    route with its body, so that every 415 and 422 is the documented route's own.
     """
 
     def __init__(
