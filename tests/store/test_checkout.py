@@ -449,6 +449,34 @@ def test_a_webhook_callback_sent_again_and_again_delivers_once(
     assert (order.status, len(order.codes), len(order.mails)) == (OrderStatus.PAID, 2, 1)
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_webhook_callback_is_read_whatever_type_its_provider_gives_it(
+    start_checkout: StartCheckout,
+    provider: TestProvider,
+    api: httpx.Client,
+    database: Database,
+    content_type: str,
+) -> None:
+    # The API's JSON routes answer 415 to another type; the webhook reads its raw body,
+    # which a provider may send as it likes.
+    payment = start_checkout()
+    callback = provider.pay(
+        reference=payment.reference,
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        card=CardForm(PAYS, next_year(), "123"),
+    )
+
+    answer = api.post(
+        "/api/v1/payments/test/webhook",
+        content=callback.body,
+        headers={**callback.headers, "content-type": content_type},
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert delivered(database, payment).status == OrderStatus.PAID
+
+
 def test_a_webhook_callback_with_a_bad_signature_changes_nothing(
     start_checkout: StartCheckout,
     provider: TestProvider,
