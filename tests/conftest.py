@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
 
+from licensor import units
 from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
@@ -143,6 +145,22 @@ def clock() -> Clock:
 def _reset_clock(clock: Clock) -> Iterator[None]:
     yield
     clock.offset = clock.offset * 0
+
+
+# ``with open_unit() as unit:`` (or ``open_unit(actor="admin@example.com")``).
+OpenUnit = Callable[..., AbstractContextManager[units.UnitOfWork]]
+
+
+@pytest.fixture
+def open_unit(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> OpenUnit:
+    """Open a unit of work on the test database as a command or a job opens one: in a
+    transaction of its own (committed when the block ends, rolled back if it raises), with
+    the server's keys and settings, at the test clock's moment when it opens."""
+
+    def open_test_unit(*, actor: str = "system") -> AbstractContextManager[units.UnitOfWork]:
+        return units.open_unit(database, keyring, settings, clock.now(), actor=actor)
+
+    return open_test_unit
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, func, inspect, select
 from sqlalchemy.orm import Session
 
-from licensor.clock import clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.migrate import alembic_config
 from licensor.models import ActivationCode, AuditEvent, Plan
-from licensor.units import UnitOfWork
 from tests.cli_support import (
     Command,
     cli_environment,
@@ -36,6 +34,7 @@ from tests.cli_support import (
     run,
     table_rows,
 )
+from tests.conftest import OpenUnit
 
 
 @pytest.fixture
@@ -133,9 +132,7 @@ def test_issued_codes_go_to_a_private_csv_and_activate(
     licensor: Command,
     plus_plan: str,
     api: httpx.Client,
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
+    open_unit: OpenUnit,
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "cards.csv"
@@ -149,10 +146,9 @@ def test_issued_codes_go_to_a_private_csv_and_activate(
     assert len(set(codes)) == 250
     assert all(formats.is_valid_code(code) for code in codes)
     # Every code in the file is in the database, and nothing else is.
-    with Session(database.engine) as session:
-        licensing = UnitOfWork(session, keyring, settings, clock.now()).licensing
-        expected = {licensing.code_index(formats.normalize_code(code)) for code in codes}
-        assert set(session.scalars(select(ActivationCode.code_index))) == expected
+    with open_unit() as unit:
+        expected = {unit.codes.code_index(formats.normalize_code(code)) for code in codes}
+        assert set(unit.session.scalars(select(ActivationCode.code_index))) == expected
     for code in codes:
         activated = _activate(api, code)
         assert activated.status_code == 201, activated.text

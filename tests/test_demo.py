@@ -31,7 +31,7 @@ from licensor.models import (
     Topic,
 )
 from licensor.support.attachments import ocr_reading
-from licensor.units import UnitOfWork
+from licensor.units import open_unit
 from tests.cli_support import cli_environment, console_script, run
 from tests.support import free_port
 
@@ -106,9 +106,8 @@ def test_the_worker_reads_the_key_of_the_demos_lost_card_from_its_screenshot(
     assert reading is not None
     assert reading.verified
     assert reading.license_key
-    with database.transaction() as session:
-        unit = UnitOfWork(session, load_keyring(settings), settings, clock.now())
-        license = unit.licensing.find_license(reading.license_key)
+    with open_unit(database, load_keyring(settings), settings, clock.now()) as unit:
+        license = unit.licenses.find_license(reading.license_key)
         assert license.activation_code is not None
         assert license.activation_code.batch_id is not None  # a printed card's code
     database.dispose()

@@ -18,13 +18,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from licensor.clock import Clock
-from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import OutboxMessage
-from licensor.units import UnitOfWork
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, device
 
 PASSWORD = "correct horse battery staple"
@@ -48,10 +46,13 @@ class Customer:
 MakeAccount = Callable[..., Customer]
 
 
+def fresh_email(who: str = "customer", domain: str = "example.com") -> str:
+    """An address no other test uses: ``customer-1a2b3c4d@example.com``."""
+    return f"{who}-{secrets.token_hex(4)}@{domain}"
+
+
 @pytest.fixture
-def make_account(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock
-) -> MakeAccount:
+def make_account(open_unit: OpenUnit) -> MakeAccount:
     """An account that can sign in at once (verified unless told otherwise)."""
 
     def make(
@@ -59,13 +60,18 @@ def make_account(
         password: str = PASSWORD,
         *,
         roles: tuple[str, ...] = ("customer",),
+        language: str = "en",
         verified: bool = True,
         totp_secret: str | None = None,
     ) -> Customer:
-        email = email or f"customer-{secrets.token_hex(4)}@example.com"
-        with database.transaction() as session:
-            account = UnitOfWork(session, keyring, settings, clock.now()).accounts.create(
-                email, password, roles=list(roles), verified=verified, totp_secret=totp_secret
+        with open_unit() as unit:
+            account = unit.accounts.create(
+                email or fresh_email(),
+                password,
+                roles=list(roles),
+                language=language,
+                verified=verified,
+                totp_secret=totp_secret,
             )
             return Customer(account.id, account.email, password)
 

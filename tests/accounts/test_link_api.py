@@ -13,10 +13,8 @@ from sqlalchemy import select
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
-from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.models import Account, ActivationCode, AuditEvent, License
-from licensor.units import UnitOfWork
 from tests.accounts.factories import (
     Customer,
     LinkCode,
@@ -25,6 +23,7 @@ from tests.accounts.factories import (
     link,
     outbox,
 )
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, device
 from tests.support import assert_problem
 
@@ -228,9 +227,8 @@ def test_a_device_connects_once_the_customer_enters_its_code(
     make_account: MakeAccount,
     make_code: MakeCode,
     database: Database,
-    keyring: Keyring,
     settings: Settings,
-    clock: Clock,
+    open_unit: OpenUnit,
 ) -> None:
     customer = make_account()
     _, activated, fingerprint = _activated(api, make_code)
@@ -242,9 +240,9 @@ def test_a_device_connects_once_the_customer_enters_its_code(
 
     assert_problem(_poll(api, started["device_code"]), 400, "authorization_pending")
 
-    with database.transaction() as session:
-        connect = UnitOfWork(session, keyring, settings, clock.now()).connect
-        linked = connect.approve(session.get_one(Account, customer.id), started["user_code"])
+    with open_unit() as unit:
+        account = unit.session.get_one(Account, customer.id)
+        linked = unit.connect.approve(account, started["user_code"])
     assert [each.public_id for each in linked] == [activated["public_id"]]
 
     connected = _poll(api, started["device_code"])

@@ -22,7 +22,6 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.models import Account, Base, Device
 from licensor.store.views.subscriptions import router as subscription_pages
-from licensor.units import UnitOfWork
 from licensor.web.mailbox import router as mailbox_pages
 from tests.accounts.factories import (
     SESSION_COOKIE,
@@ -36,6 +35,7 @@ from tests.accounts.factories import (
     outbox,
     set_cookie_headers,
 )
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode
 from tests.limits import StartLimitedServer
 from tests.store.factories import MakeSubscription
@@ -105,8 +105,8 @@ def every_form(
     api: httpx.Client,
     database: Database,
     keyring: Keyring,
-    settings: Settings,
     clock: Clock,
+    open_unit: OpenUnit,
     make_account: MakeAccount,
     make_code: MakeCode,
     linked_code: LinkCode,
@@ -118,15 +118,14 @@ def every_form(
     subscription_id = make_subscription(customer.id)
     linked = linked_code(customer)
     unverified = make_account(verified=False)
-    with database.transaction() as session:
-        unit = UnitOfWork(session, keyring, settings, clock.now())
+    with open_unit() as unit:
         accounts = unit.accounts
         accounts.send_verification(accounts.get(unverified.id))
         unit.authentication.request_password_reset(customer.email, "en")
         accounts.request_email_change(
             accounts.get(customer.id), customer.password, "new-address@example.com"
         )
-        device_id = session.scalars(
+        device_id = unit.session.scalars(
             select(Device.id).where(Device.fingerprint == linked.fingerprint)
         ).one()
     verify = link_in_mail(

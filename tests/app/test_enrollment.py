@@ -5,49 +5,24 @@ from __future__ import annotations
 
 import pytest
 
-from licensor.clock import Clock
-from licensor.config import Settings
-from licensor.db import Database
-from licensor.keys import Keyring
-from licensor.models import Account
-from licensor.units import UnitOfWork
 from licensor_app.app import LicensorApp
 from tests.accounts.factories import MakeAccount
 from tests.app.conftest import MakeMachine
 from tests.app.screens import SIZE, message, open_licensing, settle, text
-from tests.store.factories import MakeSubscription
+from tests.store.factories import EnrollmentTokenFor, MakeSubscription
 
 pytestmark = pytest.mark.anyio
-
-
-def enrollment_token(
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
-    account_id: int,
-    subscription_id: int,
-) -> str:
-    with database.transaction() as session:
-        account = session.get(Account, account_id)
-        assert account is not None
-        return UnitOfWork(session, keyring, settings, clock.now()).subscriptions.enrollment_token(
-            account, subscription_id
-        )
 
 
 async def test_the_first_start_activates_the_subscription_without_a_code(
     machine: MakeMachine,
     make_account: MakeAccount,
     make_subscription: MakeSubscription,
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    enrollment_token: EnrollmentTokenFor,
 ) -> None:
     customer = make_account()
     subscription_id = make_subscription(customer.id, "premium")
-    token = enrollment_token(database, keyring, settings, clock, customer.id, subscription_id)
+    token = enrollment_token(customer.id, subscription_id)
     app: LicensorApp = machine()
     app.enrollment_token = token
 

@@ -21,11 +21,8 @@ from sqlalchemy import func, select
 
 from licensor.clock import Clock
 from licensor.config import Settings
-from licensor.db import Database
-from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.models import Activation
-from licensor.units import UnitOfWork
 from licensor_client import (
     BackupLocked,
     CodeBlocked,
@@ -43,6 +40,7 @@ from licensor_client import (
     check_license_file,
 )
 from tests.accounts.factories import Browser, MakeAccount, OpenBrowser
+from tests.conftest import OpenUnit
 from tests.licensing.factories import BlockCode, MakeCode
 from tests.limits import StartLimitedServer
 from tests.store.factories import MakeSubscription
@@ -92,20 +90,16 @@ def new_device(
 
 
 @pytest.fixture
-def seats(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock
-) -> Callable[[str], tuple[int, int]]:
+def seats(open_unit: OpenUnit) -> Callable[[str], tuple[int, int]]:
     """(live seats, seat rows ever) of a license, read from the server's database."""
 
     def count(license_key: str) -> tuple[int, int]:
-        with database.transaction() as session:
-            license = UnitOfWork(session, keyring, settings, clock.now()).licensing.find_license(
-                license_key
-            )
+        with open_unit() as unit:
+            license = unit.licenses.find_license(license_key)
             rows = select(func.count()).select_from(Activation)
             rows = rows.where(Activation.license_id == license.id)
-            live = session.scalar(rows.where(Activation.released_at.is_(None)))
-            ever = session.scalar(rows)
+            live = unit.session.scalar(rows.where(Activation.released_at.is_(None)))
+            ever = unit.session.scalar(rows)
         return int(live or 0), int(ever or 0)
 
     return count

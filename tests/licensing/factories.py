@@ -18,13 +18,9 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from licensor.clock import Clock
-from licensor.config import Settings
-from licensor.db import Database
-from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.models import CodeOrigin
-from licensor.units import UnitOfWork
+from tests.conftest import OpenUnit
 
 # The signing scheme as an app implements it (docs/signing.md), written out here rather
 # than imported from the server, so the tests check the server against the contract.
@@ -37,7 +33,7 @@ BlockCode = Callable[..., None]  # (code, reason="refund")
 
 
 @pytest.fixture
-def make_plan(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> MakePlan:
+def make_plan(open_unit: OpenUnit) -> MakePlan:
     def make(
         code: str = "plus",
         *,
@@ -46,8 +42,8 @@ def make_plan(database: Database, keyring: Keyring, settings: Settings, clock: C
         price_cents: int | None = None,
         subscription_price_cents: int | None = None,
     ) -> str:
-        with database.transaction() as session:
-            UnitOfWork(session, keyring, settings, clock.now()).plans.create(
+        with open_unit() as unit:
+            unit.plans.create(
                 code=code,
                 name=code.title(),
                 term_days=term_days,
@@ -61,9 +57,7 @@ def make_plan(database: Database, keyring: Keyring, settings: Settings, clock: C
 
 
 @pytest.fixture
-def make_code(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock, make_plan: MakePlan
-) -> MakeCode:
+def make_code(open_unit: OpenUnit, make_plan: MakePlan) -> MakeCode:
     """A fresh activation code (formatted) for a plan, made if it does not exist yet."""
     made: set[str] = set()
 
@@ -71,23 +65,20 @@ def make_code(
         if plan not in made:
             make_plan(plan, devices_max=devices_max, term_days=term_days)
             made.add(plan)
-        with database.transaction() as session:
-            unit = UnitOfWork(session, keyring, settings, clock.now())
-            _, canonical = unit.licensing.create_code(unit.plans.by_code(plan), CodeOrigin.MANUAL)
+        with open_unit() as unit:
+            _, canonical = unit.codes.create_code(unit.plans.by_code(plan), CodeOrigin.MANUAL)
         return formats.format_code(canonical)
 
     return make
 
 
 @pytest.fixture
-def block_code(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> BlockCode:
+def block_code(open_unit: OpenUnit) -> BlockCode:
     """Block a code the way the vendor does (``licensor codes block``), through the service."""
 
     def block(code: str, reason: str = "refund") -> None:
-        with database.transaction() as session:
-            UnitOfWork(session, keyring, settings, clock.now()).licensing.block_code(
-                code, reason=reason, actor="admin@example.com"
-            )
+        with open_unit() as unit:
+            unit.codes.block_code(code, reason=reason, actor="admin@example.com")
 
     return block
 

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing.batches import issue_codes
 from licensor.models import Account
 from licensor.store.orders import PlacedOrder
-from licensor.units import UnitOfWork
 from tests.cli_support import read_codes
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
 
 
@@ -39,13 +38,11 @@ Allocate = Callable[..., list[str]]
 
 
 @pytest.fixture
-def make_partner(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock
-) -> MakePartner:
+def make_partner(open_unit: OpenUnit) -> MakePartner:
     def make(slug: str | None = None, *, name: str = "Shop Milano", phone: str = "") -> PartnerInfo:
         slug = slug or f"shop-{secrets.token_hex(3)}"
-        with database.transaction() as session:
-            partner = UnitOfWork(session, keyring, settings, clock.now()).partners.create(
+        with open_unit() as unit:
+            partner = unit.partners.create(
                 slug=slug,
                 name=name,
                 email=f"help@{slug}.example",
@@ -58,13 +55,7 @@ def make_partner(
 
 
 @pytest.fixture
-def make_order(
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
-    make_plan: MakePlan,
-) -> MakeOrder:
+def make_order(open_unit: OpenUnit, make_plan: MakePlan) -> MakeOrder:
     """An order as the back office enters it; the plan is made (priced) if it is new."""
     made: set[str] = set()
 
@@ -79,13 +70,13 @@ def make_order(
         account_id: int | None = None,
     ) -> PlacedOrder:
         if plan not in made:
-            with database.transaction() as session:
-                exists = UnitOfWork(session, keyring, settings, clock.now()).plans.all()
-            if plan not in {row.code for row in exists}:
+            with open_unit() as unit:
+                exists = {row.code for row in unit.plans.all()}
+            if plan not in exists:
                 make_plan(plan, price_cents=3999, subscription_price_cents=2999)
             made.add(plan)
-        with database.transaction() as session:
-            return UnitOfWork(session, keyring, settings, clock.now()).orders.create(
+        with open_unit() as unit:
+            return unit.orders.create(
                 plan_code=plan,
                 email=email or f"buyer-{secrets.token_hex(4)}@example.com",
                 name=name,
@@ -99,15 +90,12 @@ def make_order(
 
 
 @pytest.fixture
-def partner_key(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock
-) -> PartnerKey:
+def partner_key(open_unit: OpenUnit) -> PartnerKey:
     """A fresh partner API key for the partner with this slug."""
 
     def make(slug: str) -> str:
-        with database.transaction() as session:
-            partners = UnitOfWork(session, keyring, settings, clock.now()).partners
-            return partners.create_key(partners.by_slug(slug), label="test")
+        with open_unit() as unit:
+            return unit.partners.create_key(unit.partners.by_slug(slug), label="test")
 
     return make
 
@@ -117,7 +105,7 @@ def allocate(
     database: Database,
     keyring: Keyring,
     settings: Settings,
-    clock: Clock,
+    open_unit: OpenUnit,
     make_plan: MakePlan,
     tmp_path: Path,
 ) -> Allocate:
@@ -126,11 +114,8 @@ def allocate(
 
     def make(slug: str, *, plan: str = "plus", count: int = 3) -> list[str]:
         if plan not in made:
-            with database.transaction() as session:
-                exists = {
-                    row.code
-                    for row in UnitOfWork(session, keyring, settings, clock.now()).plans.all()
-                }
+            with open_unit() as unit:
+                exists = {row.code for row in unit.plans.all()}
             if plan not in exists:
                 make_plan(plan)
             made.add(plan)
@@ -147,9 +132,7 @@ MakeSubscription = Callable[..., int]
 
 
 @pytest.fixture
-def make_subscription(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock, make_plan: MakePlan
-) -> MakeSubscription:
+def make_subscription(open_unit: OpenUnit, make_plan: MakePlan) -> MakeSubscription:
     """A paid subscription for an account (as checkout starts one); its id."""
     made: set[str] = set()
 
@@ -157,10 +140,23 @@ def make_subscription(
         if plan not in made:
             make_plan(plan, term_days=30, devices_max=devices_max, subscription_price_cents=999)
             made.add(plan)
-        with database.transaction() as session:
-            account = session.get(Account, account_id)
-            assert account is not None
-            unit = UnitOfWork(session, keyring, settings, clock.now())
+        with open_unit() as unit:
+            account = unit.session.get_one(Account, account_id)
             return unit.subscriptions.start(account, unit.plans.by_code(plan)).id
+
+    return make
+
+
+EnrollmentTokenFor = Callable[[int, int], str]  # (account_id, subscription_id) -> token
+
+
+@pytest.fixture
+def enrollment_token(open_unit: OpenUnit) -> EnrollmentTokenFor:
+    """A subscription's one-time enrollment token, as My Account puts one in a download."""
+
+    def make(account_id: int, subscription_id: int) -> str:
+        with open_unit() as unit:
+            account = unit.session.get_one(Account, account_id)
+            return unit.subscriptions.enrollment_token(account, subscription_id)
 
     return make

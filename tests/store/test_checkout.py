@@ -44,9 +44,9 @@ from licensor.store.payments import (
     card_problems,
     load_provider,
 )
-from licensor.units import UnitOfWork
 from tests.accounts.factories import MakeAccount
 from tests.cli_support import cli_environment, console_script
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
 from tests.support import assert_problem, free_port
 
@@ -71,9 +71,7 @@ Settle = Callable[[PaymentResult], str]
 
 
 @pytest.fixture
-def start_checkout(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock, plus: str
-) -> StartCheckout:
+def start_checkout(open_unit: OpenUnit, plus: str) -> StartCheckout:
     def start(
         *,
         quantity: int = 1,
@@ -82,9 +80,9 @@ def start_checkout(
         account_id: int | None = None,
         plan: str = "plus",
     ) -> PaymentRequest:
-        with database.transaction() as session:
-            account = session.get(Account, account_id) if account_id else None
-            return UnitOfWork(session, keyring, settings, clock.now()).checkout.start(
+        with open_unit() as unit:
+            account = unit.session.get(Account, account_id) if account_id else None
+            return unit.checkout.start(
                 plan,
                 CheckoutForm(str(quantity), name, email or f"buyer-{secrets.token_hex(4)}@ex.com"),
                 account=account,
@@ -96,13 +94,10 @@ def start_checkout(
 
 
 @pytest.fixture
-def settle(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> Settle:
+def settle(open_unit: OpenUnit) -> Settle:
     def apply(result: PaymentResult) -> str:
-        with database.transaction() as session:
-            order = UnitOfWork(session, keyring, settings, clock.now()).checkout.settle(
-                result, actor="test"
-            )
-            return order.status
+        with open_unit() as unit:
+            return unit.checkout.settle(result, actor="test").status
 
     return apply
 
@@ -228,11 +223,7 @@ def test_a_repeated_confirmation_changes_nothing(
 
 
 def test_two_concurrent_confirmations_create_the_codes_once(
-    start_checkout: StartCheckout,
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    start_checkout: StartCheckout, database: Database, open_unit: OpenUnit
 ) -> None:
     """The second confirmation arrives while the first one's transaction is still open:
     without the row lock on the order it would read PENDING and deliver again."""
@@ -245,10 +236,8 @@ def test_two_concurrent_confirmations_create_the_codes_once(
         try:
             if not first:
                 assert first_settled.wait(10)
-            with database.transaction() as session:
-                UnitOfWork(session, keyring, settings, clock.now()).checkout.settle(
-                    result, actor="test"
-                )
+            with open_unit() as unit:
+                unit.checkout.settle(result, actor="test")
                 if first:
                     first_settled.set()
                     time.sleep(0.5)  # still uncommitted while the other one reads
@@ -301,20 +290,13 @@ def test_a_payment_of_another_amount_delivers_nothing(
 
 
 def test_after_a_decline_the_buyer_tries_again_as_a_new_order(
-    start_checkout: StartCheckout,
-    settle: Settle,
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    start_checkout: StartCheckout, settle: Settle, database: Database, open_unit: OpenUnit
 ) -> None:
     declined = start_checkout(quantity=2, name="Anna Bianchi")
     settle(outcome(declined, PaymentOutcome.FAILED))
 
-    with database.transaction() as session:
-        again = UnitOfWork(session, keyring, settings, clock.now()).checkout.retry(
-            declined.reference, actor="test"
-        )
+    with open_unit() as unit:
+        again = unit.checkout.retry(declined.reference, actor="test")
     settle(outcome(again, PaymentOutcome.PAID))
 
     assert again.reference != declined.reference

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,13 +19,10 @@ import pytest
 from sqlalchemy import select
 
 from licensor.clock import Clock
-from licensor.config import Settings
 from licensor.db import Database
-from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.models import AuditEvent
-from licensor.store.partners import Partners
-from licensor.units import UnitOfWork
+from tests.conftest import OpenUnit
 from tests.licensing.factories import BlockCode, MakeCode
 from tests.limits import LimitedServer
 from tests.store.factories import Allocate, MakeOrder, MakePartner, PartnerKey
@@ -58,7 +55,6 @@ class Seller:
 
 MakeSeller = Callable[..., Seller]
 StartLimitedServer = Callable[..., AbstractContextManager[LimitedServer]]
-OpenPartners = Callable[[], AbstractContextManager[Partners]]
 
 
 @pytest.fixture
@@ -70,20 +66,6 @@ def make_seller(
         return Seller(slug, partner_key(slug), allocate(slug, plan=plan, count=count))
 
     return make
-
-
-@pytest.fixture
-def partners(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock
-) -> OpenPartners:
-    """The partners service in a transaction of its own, as the CLI uses it."""
-
-    @contextmanager
-    def open_partners() -> Iterator[Partners]:
-        with database.transaction() as session:
-            yield UnitOfWork(session, keyring, settings, clock.now()).partners
-
-    return open_partners
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -260,13 +242,13 @@ def test_a_request_without_a_good_key_is_refused_with_the_one_401(
 
 
 def test_a_revoked_key_is_refused_with_the_same_401(
-    api: httpx.Client, make_seller: MakeSeller, partners: OpenPartners
+    api: httpx.Client, make_seller: MakeSeller, open_unit: OpenUnit
 ) -> None:
     seller = make_seller()
     assert api.get(ALLOCATIONS, headers=seller.auth).status_code == 200
 
-    with partners() as service:
-        service.revoke_key(seller.key)
+    with open_unit() as unit:
+        unit.partners.revoke_key(seller.key)
 
     for response in (
         api.get(ALLOCATIONS, headers=seller.auth),
@@ -281,13 +263,13 @@ def test_a_partners_other_keys_still_work_when_one_is_revoked(
     api: httpx.Client,
     make_seller: MakeSeller,
     partner_key: PartnerKey,
-    partners: OpenPartners,
+    open_unit: OpenUnit,
 ) -> None:
     seller = make_seller()
     spare = partner_key(seller.slug)
 
-    with partners() as service:
-        service.revoke_key(seller.key.split("_")[1])  # by prefix, as the CLI lists it
+    with open_unit() as unit:
+        unit.partners.revoke_key(seller.key.split("_")[1])  # by prefix, as the CLI lists it
 
     assert_problem(api.get(ALLOCATIONS, headers=seller.auth), 401, "invalid_api_key")
     assert api.get(ALLOCATIONS, headers=bearer(spare)).status_code == 200
@@ -305,13 +287,13 @@ def test_each_use_of_a_key_is_recorded(
     api: httpx.Client,
     make_seller: MakeSeller,
     clock: Clock,
-    partners: OpenPartners,
+    open_unit: OpenUnit,
 ) -> None:
     seller = make_seller()
 
     def last_used() -> datetime | None:
-        with partners() as service:
-            (key,) = service.keys(service.by_slug(seller.slug))
+        with open_unit() as unit:
+            (key,) = unit.partners.keys(unit.partners.by_slug(seller.slug))
             return key.last_used_at
 
     assert last_used() is None

@@ -33,11 +33,12 @@ from licensor.store.payments import (
 )
 from licensor.store.renewals import RenewalOutcome
 from licensor.store.tasks import run_due
-from licensor.units import UnitOfWork
 from licensor.worker import build_worker
 from tests.accounts.factories import Customer, MakeAccount, outbox
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan, device, validate
 from tests.mail_support import SmtpServer, text_of
+from tests.store.factories import EnrollmentTokenFor
 
 PAYS = "4242 4242 4242 4242"
 RENEWALS_DECLINED = "4000 0000 0000 0341"
@@ -94,12 +95,10 @@ def worker(
 @pytest.fixture
 def subscriber(
     api: httpx.Client,
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    open_unit: OpenUnit,
     make_account: MakeAccount,
     make_plan: MakePlan,
+    enrollment_token: EnrollmentTokenFor,
     provider: RecordingProvider,
 ) -> Callable[[str], Subscriber]:
     """A customer who subscribed in the store with ``card``, and a device enrolled on it."""
@@ -107,9 +106,9 @@ def subscriber(
 
     def make(card: str) -> Subscriber:
         customer = make_account()
-        with database.transaction() as session:
-            account = session.get_one(Account, customer.id)
-            payment = UnitOfWork(session, keyring, settings, clock.now()).checkout.subscribe(
+        with open_unit() as unit:
+            account = unit.session.get_one(Account, customer.id)
+            payment = unit.checkout.subscribe(
                 "premium", name="Carla Verdi", account=account, language="en", actor="test"
             )
         callback = provider.pay(
@@ -119,21 +118,17 @@ def subscriber(
             card=CardForm(card, f"12/{(date.today().year + 3) % 100:02d}", "123"),
             save_payment_method=True,
         )
-        with database.transaction() as session:
-            order = UnitOfWork(session, keyring, settings, clock.now()).checkout.settle(
-                provider.verify(callback), actor="test"
-            )
-            subscription = session.scalars(
-                select(Subscription).where(Subscription.order_id == order.id)
+        with open_unit() as unit:
+            order = unit.checkout.settle(provider.verify(callback), actor="test")
+            subscription_id = unit.session.scalars(
+                select(Subscription.id).where(Subscription.order_id == order.id)
             ).one()
-            token = UnitOfWork(
-                session, keyring, settings, clock.now()
-            ).subscriptions.enrollment_token(session.get_one(Account, customer.id), subscription.id)
+        token = enrollment_token(customer.id, subscription_id)
         machine = device()
         enrolled = api.post("/api/v1/enrollments", json={"token": token, "device": machine})
         assert enrolled.status_code == 201, enrolled.text
         return Subscriber(
-            customer, subscription.id, enrolled.json()["license_key"], machine["fingerprint"]
+            customer, subscription_id, enrolled.json()["license_key"], machine["fingerprint"]
         )
 
     return make
@@ -224,17 +219,16 @@ def test_a_declined_renewal_is_past_due_with_a_mail_then_expired_after_the_grace
 def test_a_canceled_subscription_is_not_charged_and_expires_at_the_end_of_its_period(
     api: httpx.Client,
     database: Database,
-    keyring: Keyring,
-    settings: Settings,
     clock: Clock,
     subscriber: Callable[[str], Subscriber],
     provider: RecordingProvider,
     worker: SmtpServer,
+    open_unit: OpenUnit,
 ) -> None:
     owner = subscriber(PAYS)
-    with database.transaction() as session:
-        UnitOfWork(session, keyring, settings, clock.now()).subscriptions.cancel(
-            session.get_one(Account, owner.customer.id), owner.subscription_id
+    with open_unit() as unit:
+        unit.subscriptions.cancel(
+            unit.session.get_one(Account, owner.customer.id), owner.subscription_id
         )
 
     clock.advance(TERM + timedelta(minutes=1))
@@ -254,6 +248,7 @@ def test_no_transaction_waits_on_the_provider_and_a_payment_taken_meanwhile_is_h
     clock: Clock,
     subscriber: Callable[[str], Subscriber],
     provider: RecordingProvider,
+    open_unit: OpenUnit,
 ) -> None:
     """While the provider charges, the customer turns renewal off: that takes the
     subscription's row lock, so it would wait (forever, here) if the worker held it. The
@@ -264,9 +259,9 @@ def test_no_transaction_waits_on_the_provider_and_a_payment_taken_meanwhile_is_h
 
     def cancel_meanwhile(_: RecurringCharge) -> None:
         def cancel() -> None:
-            with database.transaction() as session:
-                UnitOfWork(session, keyring, settings, clock.now()).subscriptions.cancel(
-                    session.get_one(Account, owner.customer.id), owner.subscription_id
+            with open_unit() as unit:
+                unit.subscriptions.cancel(
+                    unit.session.get_one(Account, owner.customer.id), owner.subscription_id
                 )
             canceled.set()
 
@@ -298,9 +293,8 @@ def test_no_transaction_waits_on_the_provider_and_a_payment_taken_meanwhile_is_h
 
 def test_a_renewal_settled_twice_renews_once(
     database: Database,
-    keyring: Keyring,
-    settings: Settings,
     clock: Clock,
+    open_unit: OpenUnit,
     subscriber: Callable[[str], Subscriber],
     provider: RecordingProvider,
 ) -> None:
@@ -308,10 +302,10 @@ def test_a_renewal_settled_twice_renews_once(
     provider takes the money once), and the second to settle finds it moved on."""
     owner = subscriber(PAYS)
     clock.advance(TERM + timedelta(minutes=1))
-    with database.transaction() as session:
-        seen_by_first = UnitOfWork(session, keyring, settings, clock.now()).renewals.due()
-    with database.transaction() as session:
-        seen_by_second = UnitOfWork(session, keyring, settings, clock.now()).renewals.due()
+    with open_unit() as unit:
+        seen_by_first = unit.renewals.due()
+    with open_unit() as unit:
+        seen_by_second = unit.renewals.due()
     assert [renewal.charge for renewal in seen_by_first] == [
         renewal.charge for renewal in seen_by_second
     ]
@@ -320,12 +314,8 @@ def test_a_renewal_settled_twice_renews_once(
     for [renewal] in (seen_by_first, seen_by_second):
         assert renewal.charge is not None
         result = provider.charge(renewal.charge)
-        with database.transaction() as session:
-            outcomes.append(
-                UnitOfWork(session, keyring, settings, clock.now()).renewals.settle_renewal(
-                    renewal, result
-                )
-            )
+        with open_unit() as unit:
+            outcomes.append(unit.renewals.settle_renewal(renewal, result))
 
     assert outcomes == [RenewalOutcome.RENEWED, RenewalOutcome.UNCHANGED]
     assert subscription(database, owner.subscription_id).current_period_end > clock.now()

@@ -40,8 +40,8 @@ from licensor.store.payments import (
     RecurringCharge,
     TestProvider,
 )
-from licensor.units import UnitOfWork
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
 
 PAYS = "4242 4242 4242 4242"
@@ -77,15 +77,13 @@ def provider(settings: Settings, keyring: Keyring, clock: Clock) -> TestProvider
 
 
 @pytest.fixture
-def subscribe(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock, premium: str
-) -> Subscribe:
+def subscribe(open_unit: OpenUnit, premium: str) -> Subscribe:
     def start(
         customer: Customer | None, *, plan: str = "premium", name: str = "Carla Verdi"
     ) -> PaymentRequest:
-        with database.transaction() as session:
-            account = session.get(Account, customer.id) if customer else None
-            return UnitOfWork(session, keyring, settings, clock.now()).checkout.subscribe(
+        with open_unit() as unit:
+            account = unit.session.get(Account, customer.id) if customer else None
+            return unit.checkout.subscribe(
                 plan, name=name, account=account, language="en", actor="test"
             )
 
@@ -93,14 +91,10 @@ def subscribe(
 
 
 @pytest.fixture
-def settle(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> Settle:
+def settle(open_unit: OpenUnit) -> Settle:
     def apply(result: PaymentResult) -> str:
-        with database.transaction() as session:
-            return (
-                UnitOfWork(session, keyring, settings, clock.now())
-                .checkout.settle(result, actor="test")
-                .status
-            )
+        with open_unit() as unit:
+            return unit.checkout.settle(result, actor="test").status
 
     return apply
 
@@ -216,9 +210,7 @@ def test_two_concurrent_paid_callbacks_start_one_subscription(
     provider: TestProvider,
     make_account: MakeAccount,
     database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    open_unit: OpenUnit,
 ) -> None:
     """The second callback arrives while the first one's transaction is still open: without
     the row lock on the order it would read PENDING and start a second subscription."""
@@ -231,10 +223,8 @@ def test_two_concurrent_paid_callbacks_start_one_subscription(
         try:
             if not first:
                 assert first_settled.wait(10)
-            with database.transaction() as session:
-                UnitOfWork(session, keyring, settings, clock.now()).checkout.settle(
-                    result, actor="test"
-                )
+            with open_unit() as unit:
+                unit.checkout.settle(result, actor="test")
                 if first:
                     first_settled.set()
                     time.sleep(0.5)  # still uncommitted while the other one reads
@@ -310,19 +300,15 @@ def test_a_declined_first_payment_starts_nothing_and_try_again_subscribes(
     provider: TestProvider,
     make_account: MakeAccount,
     database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    open_unit: OpenUnit,
 ) -> None:
     customer = make_account()
     declined = subscribe(customer)
     assert settle(paid_with(provider, declined, DECLINED)) == OrderStatus.FAILED
     assert started(database, declined).subscriptions == []
 
-    with database.transaction() as session:
-        again = UnitOfWork(session, keyring, settings, clock.now()).checkout.retry(
-            declined.reference, actor="test"
-        )
+    with open_unit() as unit:
+        again = unit.checkout.retry(declined.reference, actor="test")
     assert again.save_payment_method
     assert again.amount_cents == 999
     settle(paid_with(provider, again))
@@ -338,15 +324,15 @@ def test_order_lookup_of_a_subscription_order_sends_its_confirmation_again_witho
     make_account: MakeAccount,
     database: Database,
     keyring: Keyring,
-    settings: Settings,
     clock: Clock,
+    open_unit: OpenUnit,
 ) -> None:
     customer = make_account()
     payment = subscribe(customer, name="Carla Verdi")
     settle(paid_with(provider, payment))
 
-    with database.transaction() as session:
-        UnitOfWork(session, keyring, settings, clock.now()).order_lookup.look_up(
+    with open_unit() as unit:
+        unit.order_lookup.look_up(
             LookupRequest(
                 number=payment.order_number.lower().replace("-", " "),
                 purchased_on=clock.now().date(),

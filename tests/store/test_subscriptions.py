@@ -17,15 +17,14 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.models import Account, EnrollmentToken, Subscription
+from licensor.models import EnrollmentToken, Subscription
 from licensor.store.payments import PaymentOutcome, PaymentResult, RecurringCharge
 from licensor.store.renewals import RenewalRun
 from licensor.store.tasks import run_due
-from licensor.units import UnitOfWork
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser
 from tests.cli_support import cli_environment, run
 from tests.licensing.factories import device, validate
-from tests.store.factories import MakeSubscription
+from tests.store.factories import EnrollmentTokenFor, MakeSubscription
 from tests.support import assert_problem
 
 GRACE = timedelta(days=7)  # settings.subscription_grace_days
@@ -111,20 +110,14 @@ def test_the_subscription_shows_in_my_account_and_its_download_activates_the_app
 def test_a_token_is_spent_once_and_not_by_a_refused_enrollment(
     api: httpx.Client,
     database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
     make_account: MakeAccount,
     make_subscription: MakeSubscription,
+    enrollment_token: EnrollmentTokenFor,
 ) -> None:
     customer = make_account()
     subscription_id = make_subscription(customer.id, "solo-sub", devices_max=1)
-    with database.transaction() as session:
-        service = UnitOfWork(session, keyring, settings, clock.now()).subscriptions
-        account = session.get(Account, customer.id)
-        assert account is not None
-        first = service.enrollment_token(account, subscription_id)
-        second = service.enrollment_token(account, subscription_id)
+    first = enrollment_token(customer.id, subscription_id)
+    second = enrollment_token(customer.id, subscription_id)
 
     assert enroll(api, first, device()).status_code == 201
     assert_problem(enroll(api, first, device()), 410, "enrollment_token_invalid")
@@ -139,21 +132,8 @@ def test_a_token_is_spent_once_and_not_by_a_refused_enrollment(
     assert_problem(unknown, 410, "enrollment_token_invalid")
 
 
-def _enrolled(
-    api: httpx.Client,
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
-    account_id: int,
-    subscription_id: int,
-) -> tuple[str, str]:
-    with database.transaction() as session:
-        account = session.get(Account, account_id)
-        assert account is not None
-        token = UnitOfWork(session, keyring, settings, clock.now()).subscriptions.enrollment_token(
-            account, subscription_id
-        )
+def _enrolled(api: httpx.Client, token: str) -> tuple[str, str]:
+    """A new device enrolled with the token: its license key and fingerprint."""
     machine = device()
     response = enroll(api, token, machine)
     assert response.status_code == 201, response.text
@@ -169,13 +149,12 @@ def test_renewal_keeps_the_license_and_a_failed_one_ends_it_after_the_grace(
     clock: Clock,
     make_account: MakeAccount,
     make_subscription: MakeSubscription,
+    enrollment_token: EnrollmentTokenFor,
     paid: bool,
 ) -> None:
     customer = make_account()
     subscription_id = make_subscription(customer.id)
-    license_key, fingerprint = _enrolled(
-        api, database, keyring, settings, clock, customer.id, subscription_id
-    )
+    license_key, fingerprint = _enrolled(api, enrollment_token(customer.id, subscription_id))
 
     clock.advance(timedelta(days=30, minutes=1))  # the 30-day period is over
     run = run_renewals(database, keyring, settings, clock, paid=paid)
@@ -205,12 +184,11 @@ def test_turning_off_renewal_keeps_the_license_until_the_period_ends(
     clock: Clock,
     make_account: MakeAccount,
     make_subscription: MakeSubscription,
+    enrollment_token: EnrollmentTokenFor,
 ) -> None:
     customer = make_account()
     subscription_id = make_subscription(customer.id)
-    license_key, fingerprint = _enrolled(
-        api, database, keyring, settings, clock, customer.id, subscription_id
-    )
+    license_key, fingerprint = _enrolled(api, enrollment_token(customer.id, subscription_id))
     browser = form_browser()
     browser.sign_in(customer)
     canceled = browser.post(f"/account/subscriptions/{subscription_id}/cancel")

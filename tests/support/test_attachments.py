@@ -27,8 +27,8 @@ from licensor.keys import Keyring
 from licensor.models import Attachment
 from licensor.support.attachments import attachments_dir, load_attachment
 from licensor.support.uploads import MAX_FILE_BYTES, Upload, check_screenshot, check_uploads
-from licensor.units import UnitOfWork
 from tests.accounts.factories import Browser, OpenBrowser
+from tests.conftest import OpenUnit
 from tests.support.uploads import (
     File,
     card_request,
@@ -206,9 +206,8 @@ def test_what_is_kept_is_a_fresh_png_encrypted_at_rest_without_the_metadata(
 
 
 def test_a_failed_transaction_removes_the_files_it_wrote(
-    database: Database, settings: Settings, keyring: Keyring, tmp_path: Path
+    database: Database, settings: Settings, open_unit: OpenUnit, tmp_path: Path
 ) -> None:
-    from licensor.clock import Clock
     from licensor.support.service import RequestForm
 
     _, png = license_details_png(tmp_path)
@@ -218,8 +217,8 @@ def test_a_failed_transaction_removes_the_files_it_wrote(
     written: list[set[str]] = []
 
     def open_then_crash() -> None:
-        with database.transaction() as session:
-            UnitOfWork(session, keyring, settings, Clock().now()).support.open_request(
+        with open_unit() as unit:
+            unit.support.open_request(
                 RequestForm(**card_request(fresh_email())),
                 uploads,
                 account=None,

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from licensor import jobs
@@ -30,7 +32,6 @@ from licensor.models import (
     SupportRequest,
     Topic,
 )
-from licensor.units import UnitOfWork
 from tests.accounts.factories import (
     Browser,
     LinkCode,
@@ -40,6 +41,7 @@ from tests.accounts.factories import (
     link_in_mail,
     outbox,
 )
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, activation, device
 from tests.mail_support import SmtpServer, text_of
 from tests.store.factories import MakeOrder
@@ -53,11 +55,18 @@ from tests.support.factories import (
 CODE = re.compile(r"\b[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}\b")
 
 
-def code_id(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock, code: str
-) -> int:
-    with database.transaction() as session:
-        return UnitOfWork(session, keyring, settings, clock.now()).licensing.find_code(code).id
+CodeId = Callable[[str], int]
+
+
+@pytest.fixture
+def code_id(open_unit: OpenUnit) -> CodeId:
+    """A code's row id, by which the desk's pages and forms name it."""
+
+    def find(code: str) -> int:
+        with open_unit() as unit:
+            return unit.codes.find_code(code).id
+
+    return find
 
 
 def events(database: Database, action: str) -> list[AuditEvent]:
@@ -277,8 +286,7 @@ def test_a_code_goes_only_to_an_email_of_record_its_owner_is_told_and_it_is_audi
     mail_worker: SmtpServer,
     database: Database,
     keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    code_id: CodeId,
 ) -> None:
     owner = make_account()
     linked = linked_code(owner)
@@ -293,7 +301,7 @@ def test_a_code_goes_only_to_an_email_of_record_its_owner_is_told_and_it_is_audi
     license_page = agent.get(f"/desk/licenses/{linked.public_id}?request={request.number}")
     assert "their screenshot shows this license, verified" in license_page.text
     assert linked.code not in license_page.text
-    target = code_id(database, keyring, settings, clock, linked.code)
+    target = code_id(linked.code)
     send = f"/desk/requests/{request.number}/send-code"
 
     # Anything but a role of record is refused, a typed address above all.
@@ -431,9 +439,7 @@ def test_the_requester_gets_a_code_only_when_the_request_shows_its_license(
     make_request: MakeRequest,
     sign_in_staff: SignInStaff,
     database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    code_id: CodeId,
 ) -> None:
     # A stranger asks for a code held in someone's account, and for a card code nobody
     # holds, with a screenshot that shows neither: no code may go to the stranger.
@@ -444,8 +450,8 @@ def test_the_requester_gets_a_code_only_when_the_request_shows_its_license(
     request = make_request(screenshot=png_bytes(), reading=Reading("blurred", None, False))
     agent, _ = sign_in_staff()
     send = f"/desk/requests/{request.number}/send-code"
-    held_id = code_id(database, keyring, settings, clock, held.code)
-    card_id = code_id(database, keyring, settings, clock, card)
+    held_id = code_id(held.code)
+    card_id = code_id(card)
 
     held_page = agent.get(f"/desk/codes/{held_id}?request={request.number}").text
     assert request.email not in held_page
@@ -850,9 +856,7 @@ def test_a_code_is_attached_at_once_only_when_it_is_the_accounts_or_shown_by_the
     make_request: MakeRequest,
     sign_in_staff: SignInStaff,
     database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    code_id: CodeId,
 ) -> None:
     customer = make_account()
     own = make_order(email=customer.email)  # its order's address is the account's
@@ -869,7 +873,7 @@ def test_a_code_is_attached_at_once_only_when_it_is_the_accounts_or_shown_by_the
     attach = f"/desk/requests/{request.number}/attach-code"
 
     def code_row(code: str) -> str:
-        return str(code_id(database, keyring, settings, clock, code))
+        return str(code_id(code))
 
     for code in (own.codes[0], shown):
         done = agent.post(attach, {"code_id": code_row(code), "reason": "theirs"})
@@ -1095,15 +1099,13 @@ def test_a_blocked_code_is_replaced_the_old_one_is_refused_the_new_one_activates
     form_browser: OpenBrowser,
     mail_worker: SmtpServer,
     database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    code_id: CodeId,
 ) -> None:
     owner = make_account()
     linked = linked_code(owner)
     request = make_request(email=owner.email, account_id=owner.id)
     agent, staff = sign_in_staff()
-    target = code_id(database, keyring, settings, clock, linked.code)
+    target = code_id(linked.code)
     replaced = agent.post(
         f"/desk/requests/{request.number}/replace-code",
         {"code_id": str(target), "reason": "the code was posted on a forum"},

@@ -9,17 +9,17 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event
 
-from licensor.clock import Clock
-from licensor.config import Settings
 from licensor.db import Database
-from licensor.keys import Keyring
 from licensor.units import UnitOfWork
+from tests.conftest import OpenUnit
 from tests.licensing.factories import activate, device
 from tests.store.factories import MakeOrder
 
 Read = Callable[[UnitOfWork], Any]
+CountQueries = Callable[[Read], tuple[int, Any]]
 
 
 @contextmanager
@@ -37,22 +37,20 @@ def counting(database: Database) -> Iterator[list[str]]:
         event.remove(database.engine, "before_cursor_execute", seen)
 
 
-def queries(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock, read: Read
-) -> tuple[int, Any]:
-    """How many statements ``read`` runs in a unit of its own, and what it returned."""
-    with database.transaction() as session:
-        unit = UnitOfWork(session, keyring, settings, clock.now())
-        with counting(database) as statements:
+@pytest.fixture
+def queries(database: Database, open_unit: OpenUnit) -> CountQueries:
+    """How many statements a read runs in a unit of its own, and what it returned."""
+
+    def count(read: Read) -> tuple[int, Any]:
+        with open_unit() as unit, counting(database) as statements:
             found = read(unit)
         return len(statements), found
 
+    return count
+
 
 def test_an_orders_codes_are_read_in_the_same_queries_however_many(
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    queries: CountQueries,
     make_order: MakeOrder,
     api: httpx.Client,
 ) -> None:
@@ -61,12 +59,8 @@ def test_an_orders_codes_are_read_in_the_same_queries_however_many(
     for order in (few, many):
         activate(api, order.codes[0], device())
 
-    few_queries, few_found = queries(
-        database, keyring, settings, clock, lambda unit: unit.desk_lookup.lookup(few.number)
-    )
-    many_queries, many_found = queries(
-        database, keyring, settings, clock, lambda unit: unit.desk_lookup.lookup(many.number)
-    )
+    few_queries, few_found = queries(lambda unit: unit.desk_lookup.lookup(few.number))
+    many_queries, many_found = queries(lambda unit: unit.desk_lookup.lookup(many.number))
 
     assert [len(row.codes) for row in few_found.orders] == [2]
     assert [len(row.codes) for row in many_found.orders] == [12]
@@ -75,22 +69,15 @@ def test_an_orders_codes_are_read_in_the_same_queries_however_many(
 
 
 def test_an_accounts_codes_are_read_in_the_same_queries_however_many(
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    queries: CountQueries,
     make_order: MakeOrder,
 ) -> None:
     few = make_order(quantity=1, email="few-codes@example.com")
     many = make_order(quantity=9, email="many-codes@example.com")
     make_order(quantity=3, email="many-codes@example.com")
 
-    few_queries, few_found = queries(
-        database, keyring, settings, clock, lambda unit: unit.desk_lookup.lookup(few.email)
-    )
-    many_queries, many_found = queries(
-        database, keyring, settings, clock, lambda unit: unit.desk_lookup.lookup(many.email)
-    )
+    few_queries, few_found = queries(lambda unit: unit.desk_lookup.lookup(few.email))
+    many_queries, many_found = queries(lambda unit: unit.desk_lookup.lookup(many.email))
 
     assert [len(row.codes) for row in few_found.orders] == [1]
     assert sorted(len(row.codes) for row in many_found.orders) == [3, 9]
@@ -98,10 +85,7 @@ def test_an_accounts_codes_are_read_in_the_same_queries_however_many(
 
 
 def test_a_licenses_seats_are_read_with_their_devices_in_the_same_queries_however_many(
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    queries: CountQueries,
     make_order: MakeOrder,
     api: httpx.Client,
 ) -> None:
@@ -111,12 +95,8 @@ def test_a_licenses_seats_are_read_with_their_devices_in_the_same_queries_howeve
     for number in range(3):
         several = activate(api, order.codes[1], device(f"Laptop {number}"))["public_id"]
 
-    one_queries, one_detail = queries(
-        database, keyring, settings, clock, lambda unit: unit.desk_lookup.license_detail(one)
-    )
-    several_queries, several_detail = queries(
-        database, keyring, settings, clock, lambda unit: unit.desk_lookup.license_detail(several)
-    )
+    one_queries, one_detail = queries(lambda unit: unit.desk_lookup.license_detail(one))
+    several_queries, several_detail = queries(lambda unit: unit.desk_lookup.license_detail(several))
 
     assert [seat.device_name for seat in one_detail.seats] == ["Laptop"]
     assert [seat.device_name for seat in several_detail.seats] == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
@@ -49,7 +50,21 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, server: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=server, locale="en-GB")
+    with _page(browser, server, locale="en-GB") as page:
+        yield page
+
+
+@pytest.fixture
+def italian_page(browser: Browser, server: str) -> Iterator[Page]:
+    """A browser set to Italian: it sends ``Accept-Language: it-IT``."""
+    with _page(browser, server, locale="it-IT") as page:
+        yield page
+
+
+@contextmanager
+def _page(browser: Browser, server: str, *, locale: str) -> Iterator[Page]:
+    """A tab of a fresh browser context (its own cookies) on the test server."""
+    context = browser.new_context(base_url=server, locale=locale)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page

@@ -16,11 +16,8 @@ from playwright.sync_api import Browser, Locator, Page, Response, ViewportSize, 
 
 from licensor.accounts import totp
 from licensor.clock import Clock
-from licensor.config import Settings
-from licensor.db import Database
-from licensor.keys import Keyring
-from licensor.units import UnitOfWork
 from tests.accounts.factories import PASSWORD, Customer, MakeAccount, link
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, device, validate
 from tests.mail_support import SmtpServer, text_of
 
@@ -248,10 +245,7 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
     page: Page,
     server: str,
     mail_worker: SmtpServer,
-    database: Database,
-    keyring: Keyring,
-    settings: Settings,
-    clock: Clock,
+    open_unit: OpenUnit,
     make_account: MakeAccount,
     make_code: MakeCode,
 ) -> None:
@@ -259,8 +253,7 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
     mine = make_code("plus", devices_max=3)
     theirs = make_code("plus")
     other_email = make_account().email
-    with database.transaction() as session:
-        unit = UnitOfWork(session, keyring, settings, clock.now())
+    with open_unit() as unit:
         accounts = unit.accounts
         other = accounts.by_email(other_email)
         assert other is not None
@@ -301,10 +294,9 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
     expect(page.get_by_role("alert")).to_contain_text("contact support")
     expect(license_row(page, theirs)).to_have_count(0)
     expect(license_row(page, mine)).to_have_count(1)
-    with database.transaction() as session:
-        licensing = UnitOfWork(session, keyring, settings, clock.now()).licensing
-        assert licensing.find_code(theirs).account_id == ids["other"]
-        assert licensing.find_code(mine).account_id == ids["me"]
+    with open_unit() as unit:
+        assert unit.codes.find_code(theirs).account_id == ids["other"]
+        assert unit.codes.find_code(mine).account_id == ids["me"]
 
 
 # --- F10: connect a device by the short code its app shows --------------------------------

@@ -6,22 +6,14 @@ as the app does, and working without JavaScript.
 from __future__ import annotations
 
 import re
-import secrets
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
-from licensor.clock import Clock
-from licensor.config import Settings
-from licensor.db import Database
-from licensor.keys import Keyring
-from licensor.units import UnitOfWork
 from licensor.web import i18n
 from licensor.web.help import ARTICLES, body_template
-
-PASSWORD = "correct horse battery staple"
+from tests.accounts.factories import PASSWORD, MakeAccount, fresh_email
 
 # slug: (English title, Italian title); the paths are fixed, other pages link to them.
 TITLES = {
@@ -106,24 +98,9 @@ def label(main: Locator, name: str) -> Locator:
 
 
 @pytest.fixture
-def italian_page(browser: Browser, server: str) -> Iterator[Page]:
-    """A browser set to Italian: it sends ``Accept-Language: it-IT``."""
-    context = browser.new_context(base_url=server, locale="it-IT")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def customer(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> str:
+def customer(make_account: MakeAccount) -> str:
     """A verified customer; their email."""
-    email = f"help-{secrets.token_hex(4)}@example.com"
-    with database.transaction() as session:
-        UnitOfWork(session, keyring, settings, clock.now()).accounts.create(
-            email, PASSWORD, roles=["customer"], verified=True
-        )
-    return email
+    return make_account(fresh_email("help")).email
 
 
 def open_help_from_the_site_navigation(page: Page) -> None:

@@ -8,25 +8,18 @@ Italian visitor would (``?lang=it``, an Italian browser, a signed-in Italian cus
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from licensor.clock import Clock
-from licensor.config import Settings
-from licensor.db import Database
-from licensor.keys import Keyring
-from licensor.licensing import formats
-from licensor.models import CodeOrigin
-from licensor.units import UnitOfWork
 from licensor.web import i18n
 from scripts import extract_messages
+from tests.accounts.factories import PASSWORD, MakeAccount, fresh_email
+from tests.licensing.factories import MakeCode
 
-PASSWORD = "correct horse battery staple"
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 FIX = "run `.venv/bin/python scripts/extract_messages.py` and translate in "
 
@@ -147,16 +140,6 @@ ITALIAN_PAGES = [
 ]
 
 
-@pytest.fixture
-def italian_page(browser: Browser, server: str) -> Iterator[Page]:
-    """A browser set to Italian: it sends ``Accept-Language: it-IT``."""
-    context = browser.new_context(base_url=server, locale="it-IT")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
 def _expect_italian(page: Page, heading: str, action: str) -> None:
     expect(page.locator("html")).to_have_attribute("lang", "it")
     expect(page.get_by_role("heading", level=1)).to_have_text(heading)
@@ -219,23 +202,14 @@ def test_a_form_problem_from_the_service_is_explained_in_italian(italian_page: P
 
 
 @pytest.fixture
-def italian_customer(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> str:
+def italian_customer(make_account: MakeAccount) -> str:
     """A verified customer who chose Italian; their email."""
-    email = f"cliente-{secrets.token_hex(4)}@example.com"
-    with database.transaction() as session:
-        UnitOfWork(session, keyring, settings, clock.now()).accounts.create(
-            email, PASSWORD, roles=["customer"], language="it", verified=True
-        )
-    return email
+    return make_account(fresh_email("cliente"), language="it").email
 
 
 @pytest.fixture
-def activation_code(database: Database, keyring: Keyring, settings: Settings, clock: Clock) -> str:
-    with database.transaction() as session:
-        unit = UnitOfWork(session, keyring, settings, clock.now())
-        plan = unit.plans.create(code="plus", name="Plus", term_days=365, devices_max=3)
-        _, canonical = unit.licensing.create_code(plan, CodeOrigin.MANUAL)
-    return formats.format_code(canonical)
+def activation_code(make_code: MakeCode) -> str:
+    return make_code("plus", devices_max=3)
 
 
 def test_an_italian_customer_signs_in_and_adds_a_code_in_italian(
