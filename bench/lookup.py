@@ -10,7 +10,7 @@ How it runs, in one installation (SQLite or PostgreSQL, schema from the migratio
   2. real codes: ``licensor codes issue`` (the app's own path) issues ``--real`` codes into
      the full tables, and half of them are activated through ``Licensing.activate``;
   3. lookups: ``--lookups`` random picks of each kind, timed one by one through the service
-     path a request takes: ``with database.transaction(): Licensing(...).find_code(text)``
+     path a request takes: ``with database.transaction(): unit.codes.find_code(text)``
      (normalise and check the typed text, HMAC it, one indexed query, load the row).
      Also timed: codes that are well-formed but unknown (the index probe still runs).
 
@@ -242,7 +242,6 @@ def time_lookups(setup: Installation, texts: list[str], lookups: int, kind: str)
     from licensor.db import Database
     from licensor.errors import CodeUnknown
     from licensor.keys import load_keyring
-    from licensor.licensing.service import Licensing
     from licensor.units import UnitOfWork
 
     settings = setup.settings()
@@ -250,10 +249,10 @@ def time_lookups(setup: Installation, texts: list[str], lookups: int, kind: str)
     keyring = load_keyring(settings)
     expect_found = kind != "unknown code"
 
-    def find(licensing: Licensing, text: str) -> Any:
+    def find(unit: UnitOfWork, text: str) -> Any:
         if kind == "license key":
-            return licensing.find_license(text)
-        return licensing.find_code(text)
+            return unit.licenses.find_license(text)
+        return unit.codes.find_code(text)
 
     picks = [random.choice(texts) for _ in range(lookups)]
     timings = []
@@ -262,7 +261,7 @@ def time_lookups(setup: Installation, texts: list[str], lookups: int, kind: str)
         started = time.perf_counter()
         try:
             with database.transaction() as session:
-                found = find(UnitOfWork(session, keyring, settings, clock.now()).licensing, text)
+                found = find(UnitOfWork(session, keyring, settings, clock.now()), text)
         except CodeUnknown:
             found = None
         timings.append((time.perf_counter() - started) * 1000)

@@ -3,7 +3,7 @@
 Target (SPEC, Targets): at least 5,000 license-file checks a second a core.
 
 What is timed is the SDK's own path, on a license file made as the server makes it
-(``licensor.licensing.service.license_payload`` signed by ``sign_license_file`` with a
+(``licensor.licensing.licenses.license_payload`` signed by ``sign_license_file`` with a
 fresh installation keyring), checked against the pinned public key:
   * ``check_license_file``: the five rules of docs/signing.md on a parsed file — format
     and pinned key id, Ed25519 over the context line and canonical JSON, fingerprint,
@@ -41,7 +41,7 @@ import httpx
 from support import Report, command_line
 
 from licensor.keys import Keyring, NamedKey, b64url_decode
-from licensor.licensing.service import license_payload
+from licensor.licensing.licenses import license_payload
 from licensor.licensing.signing import LICENSE_CONTEXT, canonical_json, sign_license_file
 from licensor_client import LicenseClient, PublicKeys, check_license_file
 

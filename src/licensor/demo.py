@@ -46,7 +46,6 @@ DEMO_CARD_OWNER = "maria.rossi@example.com"  # wrote to support about a lost pri
 def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: str) -> str:
     """Add what is missing of the demo data; return a guide for the newcomer."""
     with open_unit(database, keyring, settings, clock.now(), actor="demo") as unit:
-        licensing = unit.licensing
         existing = {plan.code for plan in unit.plans.all()}
         for code, name, days, devices, entitlements, price, subscription in DEMO_PLANS:
             if code not in existing:
@@ -73,7 +72,6 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
             actor="demo",
         )
     with open_unit(database, keyring, settings, clock.now(), actor="demo") as unit:
-        licensing = unit.licensing
         batch_id = unit.session.scalar(select(Batch.id).where(Batch.label == DEMO_BATCH_LABEL))
         fresh = unit.session.scalars(
             select(ActivationCode)
@@ -85,7 +83,7 @@ def seed(database: Database, keyring: Keyring, settings: Settings, *, base_url: 
             .order_by(ActivationCode.id)
             .limit(5)
         ).all()
-        samples = [formats.format_code(licensing.reveal_code(code)) for code in fresh[:3]]
+        samples = [formats.format_code(unit.codes.reveal_code(code)) for code in fresh[:3]]
         _demo_accounts(unit, fresh[3] if len(fresh) > 3 else None)
         if len(fresh) > 4:
             _demo_support_request(unit, fresh[4])
@@ -102,7 +100,7 @@ def _demo_support_request(unit: UnitOfWork, card: ActivationCode) -> None:
     except ImportError:  # the reference app's extra is not installed: no screenshot to make
         return
     view = unit.licensing.activate(
-        unit.licensing.reveal_code(card),
+        unit.codes.reveal_code(card),
         DeviceInfo(fingerprint="demo-" + secrets.token_hex(12), name="Laptop", platform="linux"),
     )
     picture = io.BytesIO()
@@ -127,13 +125,13 @@ def _demo_support_request(unit: UnitOfWork, card: ActivationCode) -> None:
 def _demo_accounts(unit: UnitOfWork, code_for_customer: ActivationCode | None) -> None:
     """A customer with one code in Licenses and a Premium subscription, and an admin with
     two-factor enrolled."""
-    accounts, licensing = unit.accounts, unit.licensing
+    accounts = unit.accounts
     if accounts.by_email(DEMO_CUSTOMER) is None:
         customer = accounts.create(
             DEMO_CUSTOMER, DEMO_PASSWORD, roles=[Role.CUSTOMER], verified=True
         )
         if code_for_customer is not None:
-            unit.account_licenses.link_code(customer, licensing.reveal_code(code_for_customer))
+            unit.account_licenses.link_code(customer, unit.codes.reveal_code(code_for_customer))
         # A subscription too, so My Account → Subscriptions can download a self-activating app.
         unit.subscriptions.start(customer, unit.plans.by_code("premium"), actor="demo")
     if accounts.by_email(DEMO_ADMIN) is None:

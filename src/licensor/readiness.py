@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.licensing.service import CODE_PURPOSE
+from licensor.licensing.codes import CODE_PURPOSE
 from licensor.mail import dev_mailbox
 from licensor.models import ActivationCode
 from licensor.ratelimit import RateLimiter, RedisRateLimiter

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from licensor.accounts.licenses import AccountLicenses
     from licensor.accounts.service import Accounts
     from licensor.accounts.two_factor import TwoFactor
+    from licensor.licensing.codes import Codes
+    from licensor.licensing.licenses import Licenses
     from licensor.licensing.plans import Plans
     from licensor.licensing.service import Licensing
     from licensor.store.checkout import Checkout
@@ -61,6 +63,8 @@ if TYPE_CHECKING:
 # the TYPE_CHECKING block above and the annotations of UnitOfWork below.
 SERVICES = {
     "licensing": "licensor.licensing.service:Licensing",
+    "codes": "licensor.licensing.codes:Codes",
+    "licenses": "licensor.licensing.licenses:Licenses",
     "plans": "licensor.licensing.plans:Plans",
     "accounts": "licensor.accounts.service:Accounts",
     "two_factor": "licensor.accounts.two_factor:TwoFactor",
@@ -93,6 +97,8 @@ class UnitOfWork:
 
     if TYPE_CHECKING:
         licensing: Licensing
+        codes: Codes
+        licenses: Licenses
         plans: Plans
         accounts: Accounts
         two_factor: TwoFactor

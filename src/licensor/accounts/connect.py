@@ -86,7 +86,7 @@ class Connect(Service):
         proven: list[int] = []
         for text in license_keys:
             try:
-                license = licensing.find_license(text)
+                license = self.unit.licenses.find_license(text)
             except (LicenseKeyMalformed, LicenseUnknown):
                 continue
             if license.id not in proven and licensing.device_seat(license, fingerprint):
@@ -119,7 +119,7 @@ class Connect(Service):
             if code_id is None:
                 continue  # a subscription's license: no code to join
             # Locked as activation locks it (the code first), so two approvals cannot race.
-            code = licensing.get_code(code_id, lock=True)
+            code = self.unit.codes.get_code(code_id, lock=True)
             license = code.license
             seat = licensing.device_seat(license, grant.fingerprint) if license else None
             if seat is None:

@@ -18,7 +18,7 @@ from licensor.accounts.service import mask_email, normalize_email
 from licensor.clock import mail_time
 from licensor.errors import LicenseLinkedElsewhere, LicenseNotOnDevice
 from licensor.licensing import formats
-from licensor.licensing.service import CODE_WITH_LICENSE, code_state
+from licensor.licensing.codes import CODE_WITH_LICENSE, code_state
 from licensor.models import (
     Account,
     Activation,
@@ -71,10 +71,10 @@ class AccountLicenses(Service):
             .group_by(Activation.license_id)
         )
         seats_used = {license_id: used for license_id, used in counted}
-        licensing = self.unit.licensing
+        reveal = self.unit.codes.reveal_code
         return [
             LicenseRow(
-                code=formats.format_code(licensing.reveal_code(code)),
+                code=formats.format_code(reveal(code)),
                 plan=code.plan.name,
                 status=code_state(code, self.now),
                 expires_at=code.license.expires_at if code.license else None,
@@ -92,9 +92,8 @@ class AccountLicenses(Service):
 
         A license already in another account is refused, never moved (F4).
         """
-        licensing = self.unit.licensing
-        license = licensing.find_license(license_key, lock=True)
-        seat = licensing.device_seat(license, fingerprint)
+        license = self.unit.licenses.find_license(license_key, lock=True)
+        seat = self.unit.licensing.device_seat(license, fingerprint)
         if seat is None:
             raise LicenseNotOnDevice()
         code = license.activation_code
@@ -106,10 +105,10 @@ class AccountLicenses(Service):
         """Add a code typed on the Licenses page: possession of the code is the proof.
         A code that could not activate yet because its sale is not recorded cannot be
         claimed either (``CodeNotSold``): a stolen, unsold card is worth nothing."""
-        licensing = self.unit.licensing
-        code = licensing.find_code(code_text, lock=True)
+        codes = self.unit.codes
+        code = codes.find_code(code_text, lock=True)
         if code.license is None:
-            licensing.require_sale(code)
+            codes.require_sale(code)
         return self.attach(account, code, code.license, None, via="web")
 
     def attach(
@@ -189,7 +188,7 @@ class AccountLicenses(Service):
             "license_joined_account",
             plan=code.plan.name,
             public_id=license.public_id if license else None,
-            code=formats.mask_code(self.unit.licensing.reveal_code(code)),
+            code=formats.mask_code(self.unit.codes.reveal_code(code)),
             account=mask_email(account.email),
             order_number=order.number,
             when=mail_time(self.now),

@@ -90,7 +90,7 @@ def codes_block(
     """Block a code (and its license): it no longer activates or validates."""
 
     with command_unit() as unit:
-        blocked = unit.licensing.block_code(code, reason=reason, actor=actor())
+        blocked = unit.codes.block_code(code, reason=reason, actor=actor())
         masked = formats.mask_code(formats.normalize_code(code))
         console.print(f"blocked {masked} (code #{blocked.id}): {reason}")
 

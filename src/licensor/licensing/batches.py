@@ -58,7 +58,7 @@ def issue_codes(
     partial = out.with_name(out.name + ".partial")
     try:
         with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
-            session, licensing = unit.session, unit.licensing
+            session, new_code_row = unit.session, unit.codes.new_code_row
             plan = unit.plans.by_code(plan_code)  # an unknown plan leaves no file or folder
             partner_id = None
             if partner_slug is not None:  # an allocation: the partner sells these codes
@@ -98,7 +98,7 @@ def issue_codes(
                     lines = []
                     codes = formats.generate_codes(size)
                     for serial, canonical in enumerate(codes, start + 1):
-                        row = licensing.new_code_row(canonical, plan, origin)
+                        row = new_code_row(canonical, plan, origin)
                         row["batch_id"] = batch.id
                         rows.append(row)
                         lines.append(

@@ -11,7 +11,8 @@ from sqlalchemy.orm import joinedload
 from licensor.clock import isoformat
 from licensor.errors import CodeMalformed
 from licensor.licensing import formats
-from licensor.licensing.service import code_state, license_status
+from licensor.licensing.codes import code_state
+from licensor.licensing.licenses import license_status
 from licensor.models import Activation, ActivationCode, License
 from licensor.units import UnitOfWork
 
@@ -28,18 +29,18 @@ def code_report(
     parsed = formats.parse_secret(secret)
     if parsed is None:
         raise CodeMalformed("neither an activation code nor a license key (check for typos)")
-    licensing, session, now = unit.licensing, unit.session, unit.now
+    codes, licenses, session, now = unit.codes, unit.licenses, unit.session, unit.now
     code: ActivationCode | None
     license: License | None
     if parsed.kind == "activation_code":
-        code = licensing.find_code(parsed.canonical)
+        code = codes.find_code(parsed.canonical)
         license = code.license
     else:
-        license = licensing.find_license(parsed.canonical)
+        license = licenses.find_license(parsed.canonical)
         code = license.activation_code
     report: dict[str, Any] = {"found_by": parsed.kind}
     if code is not None:
-        clear = licensing.reveal_code(code)
+        clear = codes.reveal_code(code)
         report.update(
             activation_code=formats.format_code(clear) if reveal else formats.mask_code(clear),
             plan=code.plan.code,
@@ -50,7 +51,7 @@ def code_report(
             blocked_reason=code.blocked_reason,
         )
     if license is not None:
-        key = licensing.reveal_license_key(license)
+        key = licenses.reveal_license_key(license)
         seats = session.scalars(
             select(Activation)
             .where(Activation.license_id == license.id)

@@ -30,7 +30,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.last_seen import LastSeenWriter
-from licensor.licensing.service import KEY_PURPOSE, base_status, license_payload
+from licensor.licensing.licenses import KEY_PURPOSE, base_status, license_payload
 from licensor.licensing.signing import (
     canonical_json,
     canonical_json_with,

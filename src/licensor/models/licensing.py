@@ -1,9 +1,9 @@
 """Plans, card batches, activation codes, licenses, devices and activations (seats).
 
 Relationships are ``lazy="raise"``: whoever needs a code's plan or license, a license's
-plan or code, or a seat's device loads it with the row (licensing/service.py's
-``CODE_WITH_LICENSE`` and ``LICENSE_WITH_CODE``, or ``joinedload``), so no page or answer
-runs a query per row by accident."""
+plan or code, or a seat's device loads it with the row (``CODE_WITH_LICENSE`` in
+licensing/codes.py, ``LICENSE_WITH_CODE`` in licensing/licenses.py, or ``joinedload``), so
+no page or answer runs a query per row by accident."""
 
 from __future__ import annotations
 

@@ -244,7 +244,7 @@ class Orders(Service):
             if item.kind != ItemKind.CODE:
                 continue
             for _ in range(item.quantity):
-                code, canonical = self.unit.licensing.create_code(item.plan, origin)
+                code, canonical = self.unit.codes.create_code(item.plan, origin)
                 code.order_id = order.id
                 if order.account_id is not None:
                     code.account_id, code.linked_at = order.account_id, self.now
@@ -260,8 +260,8 @@ class Orders(Service):
             .options(joinedload(ActivationCode.plan))
             .order_by(ActivationCode.id)
         )
-        licensing = self.unit.licensing
-        return [(code.plan, formats.format_code(licensing.reveal_code(code))) for code in rows]
+        reveal = self.unit.codes.reveal_code
+        return [(code.plan, formats.format_code(reveal(code))) for code in rows]
 
     def find(self, number: str, partner: Partner | None = None) -> Order | None:
         """Our store's order with this number, or ``partner``'s: never another's."""

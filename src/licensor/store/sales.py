@@ -140,13 +140,12 @@ class PartnerSales(Service):
                 raise CodeMalformed(str(error)) from None
         if len(set(canonicals)) != len(canonicals):
             raise FormInvalid({"codes": "codes_repeated"})
-        licensing = self.unit.licensing
         rows: list[ActivationCode] = []
         # Locked in one order (by blind index), so two sales sharing codes cannot deadlock.
-        for canonical in sorted(canonicals, key=licensing.code_index):
+        for canonical in sorted(canonicals, key=self.unit.codes.code_index):
             masked = formats.mask_code(canonical)
             try:
-                code = licensing.find_code(canonical, lock=True)
+                code = self.unit.codes.find_code(canonical, lock=True)
             except CodeUnknown:
                 raise CodeNotAllocated(f"{masked} is not in your allocation") from None
             batch = self.session.get(Batch, code.batch_id) if code.batch_id else None

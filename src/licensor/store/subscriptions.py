@@ -80,7 +80,7 @@ class Subscriptions(Service):
         """A paid subscription from now: its license exists at once, ready for the
         account's devices (no code)."""
         period_end = self.now + timedelta(days=plan.term_days)
-        license = self.unit.licensing.new_license(
+        license = self.unit.licenses.new_license(
             plan, expires_at=period_end + self.grace, code=None
         )
         subscription = Subscription(
@@ -140,7 +140,7 @@ class Subscriptions(Service):
     def license_of(self, subscription: Subscription) -> License:
         """The subscription's license, locked (after the subscription: docs/adr/0001)."""
         assert subscription.license_id is not None  # every subscription starts with its license
-        return self.unit.licensing.get_license(subscription.license_id, lock=True)
+        return self.unit.licenses.get_license(subscription.license_id, lock=True)
 
     def cancel(self, account: Account, subscription_id: int) -> Subscription:
         """Stop renewing: the license stays good until the paid period ends."""

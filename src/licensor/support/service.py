@@ -325,11 +325,11 @@ class Support(Service):
     def _redacted(self, text: str) -> str:
         """What the customer wrote, without a code or key in clear: the thread is stored
         and searched in clear. A key becomes its license's public ID, which the desk opens."""
-        licensing = self.unit.licensing
+        licenses = self.unit.licenses
 
         def public_id_of(license_key: str) -> str | None:
             try:
-                return licensing.find_license(license_key).public_id
+                return licenses.find_license(license_key).public_id
             except LicenseUnknown:
                 return None
 

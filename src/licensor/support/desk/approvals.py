@@ -292,8 +292,7 @@ class Approvals(Service):
         return order, code
 
     def masked(self, code: ActivationCode) -> str:
-        licensing = self.unit.licensing
-        return formats.mask_code(licensing.reveal_code(code))
+        return formats.mask_code(self.unit.codes.reveal_code(code))
 
     def plan(self, order: Order | None, code: ActivationCode | None) -> str:
         if code is not None:

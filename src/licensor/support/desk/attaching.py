@@ -29,7 +29,7 @@ from licensor.errors import (
     OrderLinkedElsewhere,
     RequestHasNoAccount,
 )
-from licensor.licensing.service import CODE_WITH_LICENSE
+from licensor.licensing.codes import CODE_WITH_LICENSE
 from licensor.models import (
     Account,
     ActivationCode,

@@ -20,12 +20,8 @@ from sqlalchemy.orm import selectinload
 from licensor.accounts.service import normalize_email
 from licensor.errors import CodeUnknown, LicenseUnknown, NotFound
 from licensor.licensing import formats
-from licensor.licensing.service import (
-    CODE_WITH_LICENSE,
-    LICENSE_WITH_CODE,
-    code_state,
-    license_status,
-)
+from licensor.licensing.codes import CODE_WITH_LICENSE, code_state
+from licensor.licensing.licenses import LICENSE_WITH_CODE, license_status
 from licensor.models import (
     Account,
     Activation,
@@ -147,7 +143,7 @@ class Lookup(Service):
         found = LookupResult(kind, query, [], [], [], [])
         if kind == "activation_code":
             try:
-                code = self.unit.licensing.find_code(query)
+                code = self.unit.codes.find_code(query)
             except CodeUnknown:
                 return found
             found.codes.extend(self.code_rows([code]))
@@ -174,7 +170,7 @@ class Lookup(Service):
     def _license_named(self, kind: str, query: str) -> License | None:
         if kind == "license_key":
             try:
-                return self.unit.licensing.find_license(query)
+                return self.unit.licenses.find_license(query)
             except LicenseUnknown:
                 return None
         compact = query.upper().translate(_COMPACT)
@@ -189,11 +185,11 @@ class Lookup(Service):
         numbers in one query each."""
         emails = self._emails(code.account_id for code in codes)
         numbers = self._order_numbers(code.order_id for code in codes)
-        licensing = self.unit.licensing
+        reveal = self.unit.codes.reveal_code
         return [
             CodeRow(
                 id=code.id,
-                masked=formats.mask_code(licensing.reveal_code(code)),
+                masked=formats.mask_code(reveal(code)),
                 plan=code.plan.name,
                 state=code_state(code, self.now),
                 origin=code.origin,
@@ -323,14 +319,14 @@ class Lookup(Service):
     def code(self, code_id: int, *, lock: bool = False) -> ActivationCode:
         """The code with its plan and license (``lock``: its row locked)."""
         try:
-            return self.unit.licensing.get_code(code_id, lock=lock)
+            return self.unit.codes.get_code(code_id, lock=lock)
         except CodeUnknown:
             raise NotFound("there is no such activation code") from None
 
     def license(self, license_id: int, *, lock: bool = False) -> License:
         """The license with its plan and code (``lock``: its row locked)."""
         try:
-            return self.unit.licensing.get_license(license_id, lock=lock)
+            return self.unit.licenses.get_license(license_id, lock=lock)
         except LicenseUnknown:
             raise NotFound("there is no such license") from None
 

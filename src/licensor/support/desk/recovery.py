@@ -6,7 +6,7 @@ Revealing a code happens only by sending it, to an address of record chosen by i
 (the requester, the account holding the code, the order that delivered it), never a typed
 address. Every action is audited (who, what, when, why), written on the request's thread,
 and its owner told by mail. Releasing and blocking are the licensing rules
-(``Licensing.release_seats``, ``Licensing.block``); this adds the desk's record of them.
+(``Licensing.release_seats``, ``Codes.block``); this adds the desk's record of them.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class Recovery(Service):
             raise FormInvalid(errors)
         if code.state == CodeState.BLOCKED:
             raise FormInvalid({"code": "code_is_blocked"})
-        clear = formats.format_code(self.unit.licensing.reveal_code(code))
+        clear = formats.format_code(self.unit.codes.reveal_code(code))
         license = code.license
         public_id = license.public_id if license else None
         self._mail(
@@ -201,10 +201,10 @@ class Recovery(Service):
         code = self.unit.desk_lookup.code(code_id, lock=True)
         if code.state == CodeState.BLOCKED:
             raise FormInvalid({"code": "code_is_blocked"})
-        licensing = self.unit.licensing
-        old_masked = formats.mask_code(licensing.reveal_code(code))
-        licensing.block(code, reason=reason, actor=f"agent:{agent.id}")
-        replacement, canonical = licensing.create_code(code.plan, CodeOrigin.MANUAL)
+        codes = self.unit.codes
+        old_masked = formats.mask_code(codes.reveal_code(code))
+        codes.block(code, reason=reason, actor=f"agent:{agent.id}")
+        replacement, canonical = codes.create_code(code.plan, CodeOrigin.MANUAL)
         replacement.order_id = code.order_id
         if code.account_id is not None:
             replacement.account_id = code.account_id

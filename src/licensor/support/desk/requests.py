@@ -150,8 +150,8 @@ class Desk(Service):
         }
         if not keys:
             return {}
-        licensing = self.unit.licensing
-        by_index = {licensing.key_index(key): key for key in keys}
+        licenses = self.unit.licenses
+        by_index = {licenses.key_index(key): key for key in keys}
         found = self.session.scalars(select(License).where(License.key_index.in_(by_index)))
         return {by_index[license.key_index]: license for license in found}
 
@@ -166,7 +166,7 @@ class Desk(Service):
         if not text.strip():
             raise FormInvalid({"license_key": "required"})
         try:
-            license = self.unit.licensing.find_license(text)
+            license = self.unit.licenses.find_license(text)
         except LicenseKeyMalformed:
             raise FormInvalid({"license_key": "license_key_malformed"}) from None
         except LicenseUnknown:

@@ -1,0 +1,166 @@
+"""Licenses: what a code (or a subscription) becomes, found by its key, and what its
+license file says.
+
+A license key is stored encrypted, with a keyed blind index to find it by; the public ID
+is not secret. Services only ``flush()``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from licensor.clock import isoformat
+from licensor.errors import LicenseKeyMalformed, LicenseUnknown
+from licensor.licensing import formats
+from licensor.licensing.signing import sign_license_file
+from licensor.models import ActivationCode, License, LicenseStatus, Plan
+from licensor.units import Service
+
+KEY_PURPOSE = b"license_key"
+
+# What a license is read with, since relationships never load behind one's back
+# (lazy="raise"): its plan, and its code with that one's plan. One query.
+LICENSE_WITH_CODE = (
+    joinedload(License.plan, innerjoin=True),
+    joinedload(License.activation_code).joinedload(ActivationCode.plan, innerjoin=True),
+)
+
+
+def base_status(blocked: bool, expires_at: datetime, now: datetime) -> LicenseStatus:
+    """Blocked, expired or active, before looking at any device."""
+    if blocked:
+        return LicenseStatus.BLOCKED
+    if expires_at <= now:
+        return LicenseStatus.EXPIRED
+    return LicenseStatus.ACTIVE
+
+
+def license_status(license: License, now: datetime) -> LicenseStatus:
+    """The license's status at ``now``: blocked, expired or active."""
+    return base_status(license.blocked_at is not None, license.expires_at, now)
+
+
+def license_payload(
+    *,
+    license_key: str,
+    public_id: str,
+    plan_code: str,
+    plan_name: str,
+    entitlements: list[str],
+    devices_max: int,
+    fingerprint: str,
+    status: str,
+    starts_at: datetime | None,
+    expires_at: datetime,
+    now: datetime,
+    offline_days: int,
+) -> dict[str, Any]:
+    """What a license file says (docs/signing.md); valid offline until ``valid_until``."""
+    valid_until = min(now + timedelta(days=offline_days), expires_at)
+    return {
+        "license_key": license_key,
+        "public_id": public_id,
+        "plan": {"code": plan_code, "name": plan_name, "entitlements": entitlements},
+        "devices_max": devices_max,
+        "fingerprint": fingerprint,
+        "status": status,
+        "starts_at": isoformat(starts_at),
+        "expires_at": isoformat(expires_at),
+        "issued_at": isoformat(now),
+        "valid_until": isoformat(valid_until),
+    }
+
+
+class Licenses(Service):
+    """Licenses in one unit of work (``unit.licenses``)."""
+
+    def key_index(self, canonical: str) -> bytes:
+        """The blind index a license is found by its key with."""
+        return self.keyring.blind_index(canonical, purpose=KEY_PURPOSE)
+
+    def reveal_license_key(self, license: License) -> str:
+        """The license key in clear (canonical form)."""
+        return self.keyring.decrypt(license.key_ciphertext, purpose=KEY_PURPOSE)
+
+    def find_license(self, text: str, *, lock: bool = False) -> License:
+        """The license of this key, with its plan and code; ``lock``: its row locked."""
+        try:
+            canonical = formats.normalize_license_key(text)
+        except formats.MalformedError as error:
+            raise LicenseKeyMalformed(str(error)) from None
+        license = self._license(License.key_index == self.key_index(canonical), lock, False)
+        if license is None:
+            raise LicenseUnknown()
+        return license
+
+    def get_license(self, license_id: int, *, lock: bool = False) -> License:
+        """The license with this id, with its plan and code, read afresh (``lock``: locked)."""
+        license = self._license(License.id == license_id, lock, True)
+        if license is None:
+            raise LicenseUnknown()
+        return license
+
+    def _license(self, where: Any, lock: bool, afresh: bool) -> License | None:
+        query = select(License).where(where).options(*LICENSE_WITH_CODE)
+        if lock:
+            query = query.with_for_update(of=License)
+        license = self.session.scalars(query.execution_options(populate_existing=afresh)).first()
+        if license is not None and license.activation_code is not None:
+            # The license holds the key to its code, so loading the code from the license
+            # leaves the code's side unset; it is this license, known without a query.
+            set_committed_value(license.activation_code, "license", license)
+        return license
+
+    def new_license(
+        self, plan: Plan, *, expires_at: datetime, code: ActivationCode | None
+    ) -> License:
+        """A license with a fresh key and public ID: a code's at first activation, or a
+        subscription's (no code) when it is bought."""
+        canonical_key = formats.generate_license_key()
+        license = License(
+            public_id=self._new_public_id(),
+            key_index=self.key_index(canonical_key),
+            key_ciphertext=self.keyring.encrypt(canonical_key, purpose=KEY_PURPOSE),
+            code_id=code.id if code else None,
+            activation_code=code,
+            plan_id=plan.id,
+            plan=plan,
+            starts_at=self.now,
+            expires_at=expires_at,
+            created_at=self.now,
+        )
+        self.session.add(license)
+        self.session.flush()
+        return license
+
+    def _new_public_id(self) -> str:
+        while True:
+            public_id = formats.generate_public_id()
+            if (
+                self.session.scalar(select(License.id).where(License.public_id == public_id))
+                is None
+            ):
+                return public_id
+
+    def license_file(self, license: License, fingerprint: str, status: str) -> dict[str, Any]:
+        """The license file for the device with ``fingerprint``, freshly signed."""
+        payload = license_payload(
+            license_key=self.reveal_license_key(license),
+            public_id=license.public_id,
+            plan_code=license.plan.code,
+            plan_name=license.plan.name,
+            entitlements=list(license.plan.entitlements or []),
+            devices_max=license.plan.devices_max,
+            fingerprint=fingerprint,
+            status=status,
+            starts_at=license.starts_at,
+            expires_at=license.expires_at,
+            now=self.now,
+            offline_days=self.settings.offline_days,
+        )
+        return sign_license_file(self.keyring, payload)
