@@ -85,9 +85,16 @@ class Codes(Service):
         return code
 
     def _code(self, where: Any, lock: bool, afresh: bool) -> ActivationCode | None:
+        if lock:
+            # The row is locked first, and what it is read with comes in a statement of
+            # its own: on PostgreSQL a statement that waited for the lock still sees the
+            # joined rows as they were when it began (a license another request has just
+            # made for this code would be missing, and a second one made).
+            code_id = self.session.scalar(select(ActivationCode.id).where(where).with_for_update())
+            if code_id is None:
+                return None
+            where, afresh = ActivationCode.id == code_id, True
         query = select(ActivationCode).where(where).options(*CODE_WITH_LICENSE)
-        if lock:  # the code's row only: a plan is never locked
-            query = query.with_for_update(of=ActivationCode)
         return self.session.scalars(query.execution_options(populate_existing=afresh)).first()
 
     def require_sale(self, code: ActivationCode) -> None:

@@ -106,9 +106,12 @@ class Licenses(Service):
         return license
 
     def _license(self, where: Any, lock: bool, afresh: bool) -> License | None:
+        if lock:  # locked first, then read with its code: as Codes._code, for the same reason
+            license_id = self.session.scalar(select(License.id).where(where).with_for_update())
+            if license_id is None:
+                return None
+            where, afresh = License.id == license_id, True
         query = select(License).where(where).options(*LICENSE_WITH_CODE)
-        if lock:
-            query = query.with_for_update(of=License)
         license = self.session.scalars(query.execution_options(populate_existing=afresh)).first()
         if license is not None and license.activation_code is not None:
             # The license holds the key to its code, so loading the code from the license
