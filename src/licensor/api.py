@@ -24,7 +24,13 @@ from licensor.clock import Clock, clock
 from licensor.config import Settings, get_settings
 from licensor.db import Database
 from licensor.edge import DOCS_PATH, Edge
-from licensor.errors import LicensorError, UnsupportedMediaType, ValidationFailed
+from licensor.errors import (
+    LicensorError,
+    SignInRequired,
+    TwoFactorRequired,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from licensor.idempotency import Idempotency
 from licensor.keys import Keyring, load_keyring
 from licensor.licensing.endpoints import VALIDATE_PATH, FastValidation
@@ -43,12 +49,7 @@ from licensor.web.help import router as help_pages
 from licensor.web.home import router as home_page
 from licensor.web.i18n import N_
 from licensor.web.mailbox import router as mailbox_pages
-from licensor.web.pages import (
-    ENVIRONMENT,
-    SignInRequired,
-    TwoFactorRequired,
-    Web,
-)
+from licensor.web.pages import ENVIRONMENT, Web
 
 
 class LicensorApp(FastAPI):

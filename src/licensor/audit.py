@@ -27,16 +27,13 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from licensor.clock import isoformat
 from licensor.db import KEY_SOURCE
+from licensor.errors import AuditKeyMissing
 from licensor.logging import log
 from licensor.models import AuditChain, AuditEvent
 
 GENESIS = bytes(32)
 _PENDING = "licensor.audit.pending"
 _SEALED = "licensor.audit.sealed"
-
-
-class AuditKeyMissing(RuntimeError):
-    """A transaction wrote audit rows on a session that cannot reach the chain key."""
 
 
 def audit(

@@ -26,8 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from licensor.config import Settings
-from licensor.errors import LicensorError, NotFound, NulRefused, PayloadTooLarge
-from licensor.web.csrf import CsrfFailed
+from licensor.errors import CsrfFailed, LicensorError, NotFound, NulRefused, PayloadTooLarge
 
 KB = 1024
 MB = 1024 * KB

@@ -37,10 +37,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from licensor.db import Database
 from licensor.errors import (
+    IdempotencyKeyInvalid,
     IdempotencyKeyReused,
     IdempotencyRequestInProgress,
     LicensorError,
-    ValidationFailed,
 )
 from licensor.keys import Keyring
 from licensor.logging import log
@@ -53,10 +53,6 @@ MAX_KEY_LENGTH = 255
 PURPOSE = b"idempotency"
 _NOT_KEPT = frozenset({429, 503})
 _REPLAYED_HEADERS = frozenset({b"content-type", b"retry-after", b"location", b"www-authenticate"})
-
-
-class IdempotencyKeyInvalid(ValidationFailed):
-    title = "An Idempotency-Key is 1 to 255 visible ASCII characters"
 
 
 @dataclass(frozen=True)

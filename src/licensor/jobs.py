@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from licensor.config import Settings
 from licensor.db import Database
+from licensor.errors import JobFailed
 from licensor.keys import Keyring
 from licensor.leases import Failure, LeasedTable
 from licensor.logging import log
@@ -57,10 +58,6 @@ class JobContext:
 
 Run = Callable[[JobContext, dict[str, Any]], None]
 OnFailure = Callable[[JobContext, dict[str, Any], str], None]
-
-
-class JobFailed(Exception):
-    """Raised by a handler when trying again cannot help (the input itself is bad)."""
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from licensor.config import Settings
+from licensor.errors import KeyMaterialError
 from licensor.files import private_directory
 
 _BLOB_VERSION = 1
 _NONCE_BYTES = 12
 BLIND_INDEX_BYTES = 16
-
-
-class KeyMaterialError(RuntimeError):
-    """Key material is missing, malformed, or does not match what the data needs."""
 
 
 def b64url(data: bytes) -> str:

@@ -20,7 +20,13 @@ from sqlalchemy import func, select
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
-from licensor.errors import CallbackRejected, FormInvalid, PaymentMismatch, PlanNotForSale
+from licensor.errors import (
+    CallbackRejected,
+    FormInvalid,
+    PaymentMismatch,
+    PaymentSetupError,
+    PlanNotForSale,
+)
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import (
@@ -39,7 +45,6 @@ from licensor.store.payments import (
     PaymentOutcome,
     PaymentRequest,
     PaymentResult,
-    PaymentSetupError,
     TestProvider,
     card_problems,
     load_provider,

@@ -19,6 +19,7 @@ from licensor import jobs
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
+from licensor.errors import JobFailed
 from licensor.keys import Keyring
 from licensor.models import Attachment, Job, OcrStatus
 from licensor.support.attachments import ocr_reading
@@ -49,7 +50,7 @@ def ran() -> Iterator[Recorder]:
             session.scalars(select(Job).where(Job.kind == KIND).with_for_update()).all()
         recorder.runs.append(payload)
         if payload.get("permanent"):
-            raise jobs.JobFailed("bad input")
+            raise JobFailed("bad input")
         if len(recorder.runs) <= payload.get("fail", 0):
             raise ConnectionError(f"attempt {len(recorder.runs)} failed")
 
@@ -225,7 +226,7 @@ def test_a_worker_that_outlived_its_lease_does_not_undo_the_run_that_replaced_it
         if len(runs) == 1:
             clock.advance(jobs.DEFAULT_LEASE + timedelta(seconds=1))
             assert jobs.run_once(database, keyring, settings, clock.now) == 1
-            raise jobs.JobFailed("the stalled run gives up")
+            raise JobFailed("the stalled run gives up")
 
     jobs.handler(STALLED, max_attempts=3)(run)
     try:

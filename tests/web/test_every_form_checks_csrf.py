@@ -20,9 +20,9 @@ from starlette.routing import BaseRoute
 from licensor.api import create_app
 from licensor.config import Settings
 from licensor.db import Database
+from licensor.errors import CsrfFailed
 from licensor.keys import Keyring
 from licensor.models import Account, Base
-from licensor.web.csrf import CsrfFailed
 from tests.accounts.factories import (
     CSRF_COOKIE,
     MakeAccount,

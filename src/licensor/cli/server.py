@@ -16,6 +16,7 @@ from licensor.cli.shell import command_context, console, errors
 from licensor.clock import clock
 from licensor.config import Settings, get_settings
 from licensor.db import Database
+from licensor.errors import PaymentSetupError
 from licensor.keys import Keyring, load_keyring
 from licensor.mail.delivery import BATCH as MAIL_BATCH
 from licensor.mail.delivery import OUTBOX_ONLY_HINT
@@ -132,7 +133,6 @@ def _terminated_unwinds() -> Iterator[None]:
 def _configured_worker(
     database: Database, keyring: Keyring, settings: Settings, *, mail_batch: int = MAIL_BATCH
 ) -> Worker:
-    from licensor.store.payments import PaymentSetupError
     from licensor.worker import configured_worker
 
     try:

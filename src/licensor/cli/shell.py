@@ -13,8 +13,8 @@ from rich.console import Console
 from licensor.clock import clock
 from licensor.config import Settings, get_settings
 from licensor.db import Database
-from licensor.errors import FormInvalid, LicensorError
-from licensor.keys import KeyMaterialError, Keyring, load_keyring
+from licensor.errors import FormInvalid, KeyMaterialError, LicensorError
+from licensor.keys import Keyring, load_keyring
 from licensor.logging import configure_logging
 from licensor.units import UnitOfWork, open_unit
 from licensor.web.messages import field_message

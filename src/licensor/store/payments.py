@@ -20,7 +20,7 @@ signed callback, checked by ``verify`` exactly as a webhook from a real provider
 
 A provider's own module imports the interface from here, the two errors it raises
 (``PaymentUnavailable``, ``CallbackRejected``) included, though they live in
-``licensor/errors.py`` with every other.
+``licensor.errors`` with every other.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from fastapi import Depends, FastAPI, Request
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.errors import CallbackRejected as CallbackRejected
-from licensor.errors import FormInvalid
+from licensor.errors import FormInvalid, PaymentSetupError
 from licensor.errors import PaymentUnavailable as PaymentUnavailable
 from licensor.keys import Keyring
 from licensor.logging import log
@@ -142,10 +142,6 @@ class PaymentProvider(Protocol):
         the first one did. Raise ``PaymentUnavailable`` when there is no answer (the
         worker tries again on its next run, with the same reference)."""
         ...
-
-
-class PaymentSetupError(RuntimeError):
-    """The payment provider is missing or not allowed here; the server does not start."""
 
 
 # --- the test provider -------------------------------------------------------------------

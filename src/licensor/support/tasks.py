@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from licensor import jobs
+from licensor.errors import JobFailed
 from licensor.logging import log
 from licensor.models import Attachment, OcrStatus
 from licensor.support.attachments import load_attachment, seal_reading
@@ -54,7 +55,7 @@ def read_key(context: jobs.JobContext, payload: dict[str, Any]) -> None:
     try:
         reading = read_license_key(png, tesseract=context.settings.tesseract)
     except ScreenshotUnreadable as error:
-        raise jobs.JobFailed(str(error)) from None
+        raise JobFailed(str(error)) from None
     except OcrUnavailable as error:
         # Not the screenshot's fault: the job is retried (and in the end marked failed),
         # but the host needs fixing, so say how.

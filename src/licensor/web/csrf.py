@@ -19,19 +19,13 @@ import secrets
 
 from starlette.requests import Request
 
-from licensor.errors import LicensorError
+from licensor.errors import CsrfFailed
 
 SECURE_COOKIE = "__Host-licensor_csrf"
 PLAIN_COOKIE = "licensor_csrf"
 COOKIE = PLAIN_COOKIE  # the name over plain HTTP
 FIELD = "csrf_token"
 ANONYMOUS = b"anonymous"
-
-
-class CsrfFailed(LicensorError):
-    status = 403
-    code = "csrf_failed"
-    title = "This form has expired or did not come from this site; reload the page and try again"
 
 
 def cookie_name(secure: bool) -> str:

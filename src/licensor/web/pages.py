@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -22,7 +21,14 @@ from sqlalchemy.orm import Session
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
-from licensor.errors import LicensorError, NulRefused
+from licensor.errors import (
+    Forbidden,
+    NulRefused,
+    PasswordChangeRequired,
+    SecondFactorPending,
+    SignInRequired,
+    TwoFactorRequired,
+)
 from licensor.keys import Keyring
 from licensor.mail import dev_mailbox
 from licensor.models import Account, WebSession
@@ -54,57 +60,11 @@ ENVIRONMENT = _environment()
 SIGNED_IN = "signed_in"  # require= any signed-in account, whatever its roles
 
 
-class SignInRequired(LicensorError):
-    status = 401
-    code = "sign_in_required"
-    title = "Sign in to continue"
-
-    def __init__(self, next_path: str) -> None:
-        super().__init__(None)
-        self.next_path = next_path
-
-    @property
-    def location(self) -> str:
-        """Where the visitor is sent (303) to get on."""
-        return sign_in_location(self.next_path)
-
-
-class SecondFactorPending(SignInRequired):
-    """A half-signed-in session (the password, not yet the second factor) reaches only
-    the second step: the code, or for staff without one, enrolment."""
-
-    @property
-    def location(self) -> str:
-        return f"/sign-in/two-factor?next={quote(self.next_path)}"
-
-
-class PasswordChangeRequired(SignInRequired):
-    """Signed in with a password today's policy refuses: settings first, to change it."""
-
-    @property
-    def location(self) -> str:
-        return "/account/settings#password"
-
-
 # What a session that must change its password may open: the settings page and its forms.
 PASSWORD_CHANGE_PATHS = ("/account/settings",)
 
 STAFF_ROLES = ("agent", "admin")
 STAFF = "staff"  # require= either staff role (the support desk: agents and admins)
-
-
-class TwoFactorRequired(LicensorError):
-    """Staff pages open only to accounts with two-factor sign-in (issue 3)."""
-
-    status = 403
-    code = "two_factor_required"
-    title = "Turn on two-factor sign-in in your account settings to open staff pages"
-
-
-class Forbidden(LicensorError):
-    status = 403
-    code = "forbidden"
-    title = "This page is not for your account"
 
 
 @dataclass
@@ -336,7 +296,8 @@ Pages = Annotated[Web, Depends(page_web)]
 
 
 def sign_in_location(next_path: str) -> str:
-    return f"/sign-in?next={quote(next_path)}"
+    """The sign-in page, then back to ``next_path`` (where ``SignInRequired`` sends)."""
+    return SignInRequired(next_path).location
 
 
 def safe_next(value: str | None, default: str = "/account/licenses") -> str:

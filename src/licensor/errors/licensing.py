@@ -1,0 +1,71 @@
+"""What the licensing rules refuse: codes, licenses, plans (licensor/licensing)."""
+
+from __future__ import annotations
+
+from licensor.errors.base import LicensorError
+
+
+class CodeMalformed(LicensorError):
+    status = 422
+    code = "code_malformed"
+    title = "This is not a valid activation code; check it for typing mistakes"
+
+
+class CodeUnknown(LicensorError):
+    status = 404
+    code = "code_unknown"
+    title = "This activation code is not known"
+
+
+class CodeBlocked(LicensorError):
+    status = 403
+    code = "code_blocked"
+    title = "This activation code is blocked"
+
+
+class CodeNotSold(LicensorError):
+    """A code whose sale must be recorded first (a partner's allocation, or a card batch
+    sold at the till) activates only once the partner or the till has recorded it."""
+
+    status = 403
+    code = "code_not_sold"
+    title = (
+        "This activation code has not been sold yet; the shop that sold it must register "
+        "the sale first"
+    )
+
+
+class DeviceLimitReached(LicensorError):
+    status = 409
+    code = "device_limit_reached"
+    title = "The license is in use on the maximum number of devices"
+
+
+class LicenseExpired(LicensorError):
+    status = 403
+    code = "license_expired"
+    title = "The license has expired"
+
+
+class LicenseKeyMalformed(LicensorError):
+    status = 422
+    code = "license_key_malformed"
+    title = "This is not a valid license key"
+
+
+class LicenseUnknown(LicensorError):
+    status = 404
+    code = "license_unknown"
+    title = "This license is not known"
+
+
+class PlanExists(LicensorError):
+    status = 409
+    code = "plan_exists"
+    title = "A plan with this code already exists"
+
+
+class PlanUnknown(LicensorError):
+    status = 404
+    code = "plan_unknown"
+    title = "There is no plan with this code"

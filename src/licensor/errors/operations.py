@@ -1,0 +1,20 @@
+"""Errors that stop a command, a job or the server's start, and are never answered to a
+client: not ``LicensorError``s, so they carry no status or code."""
+
+from __future__ import annotations
+
+
+class KeyMaterialError(RuntimeError):
+    """Key material is missing, malformed, or does not match what the data needs."""
+
+
+class AuditKeyMissing(RuntimeError):
+    """A transaction wrote audit rows on a session that cannot reach the chain key."""
+
+
+class JobFailed(Exception):
+    """Raised by a handler when trying again cannot help (the input itself is bad)."""
+
+
+class PaymentSetupError(RuntimeError):
+    """The payment provider is missing or not allowed here; the server does not start."""
