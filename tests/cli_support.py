@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Protocol
+
+from licensor.config import Settings
 
 # Variables that would make Rich's output depend on the terminal the tests run in.
 _TERMINAL_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "LINES", "TERM")
@@ -66,6 +67,14 @@ def run(
     )
 
 
+def licensor(cwd: Path, settings: Settings, *args: str) -> tuple[int, str, str]:
+    """``licensor ARGS...`` on the test database and var dir (the test server's keys):
+    its exit status, output and errors."""
+    environment = cli_environment(settings.var_dir, settings.database_url)
+    ran = run("licensor", *args, environment=environment, cwd=cwd)
+    return ran.returncode, ran.stdout, ran.stderr
+
+
 def one_line(text: str) -> str:
     """Whitespace folded, to match a message wherever the terminal broke it."""
     return " ".join(text.split())
@@ -85,7 +94,3 @@ def read_codes(path: Path) -> tuple[list[str], list[str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         header, *rows = list(csv.reader(handle))
     return header, [row[0] for row in rows]
-
-
-def device(name: str = "Laptop") -> dict[str, str]:
-    return {"fingerprint": secrets.token_hex(16), "name": name, "platform": "linux"}

@@ -24,17 +24,18 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.migrate import alembic_config
-from licensor.models import ActivationCode, AuditEvent, Plan
+from licensor.models import ActivationCode, Plan
 from tests.cli_support import (
     Command,
     cli_environment,
-    device,
     one_line,
     read_codes,
     run,
     table_rows,
 )
 from tests.conftest import OpenUnit
+from tests.licensing.factories import device, try_activate
+from tests.support import audit_events
 
 
 @pytest.fixture
@@ -59,15 +60,6 @@ def _issue(licensor: Command, plan: str, count: int, out: Path) -> list[str]:
     issued = licensor("codes", "issue", "--plan", plan, "--count", str(count), "--out", str(out))
     assert issued.returncode == 0, issued.stderr
     return read_codes(out)[1]
-
-
-def _activate(api: httpx.Client, code: str, name: str = "Laptop") -> httpx.Response:
-    return api.post("/api/v1/activations", json={"activation_code": code, "device": device(name)})
-
-
-def _audit_events(database: Database, action: str) -> list[AuditEvent]:
-    with Session(database.engine) as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 # --- migrate --------------------------------------------------------------------------
@@ -150,7 +142,7 @@ def test_issued_codes_go_to_a_private_csv_and_activate(
         expected = {unit.codes.code_index(formats.normalize_code(code)) for code in codes}
         assert set(unit.session.scalars(select(ActivationCode.code_index))) == expected
     for code in codes:
-        activated = _activate(api, code)
+        activated = try_activate(api, code)
         assert activated.status_code == 201, activated.text
         assert activated.json()["plan"] == plus_plan
 
@@ -198,10 +190,10 @@ def test_a_blocked_code_no_longer_activates(
     assert blocked.returncode == 0, blocked.stderr
     assert blocked_code not in blocked.stdout  # the output is masked
     assert formats.mask_code(formats.normalize_code(blocked_code)) in blocked.stdout
-    refused = _activate(api, blocked_code)
+    refused = try_activate(api, blocked_code)
     assert refused.status_code == 403
     assert refused.json()["code"] == "code_blocked"
-    assert _activate(api, other_code).status_code == 201
+    assert try_activate(api, other_code).status_code == 201
 
 
 # --- codes show -----------------------------------------------------------------------
@@ -213,7 +205,7 @@ def activated(
 ) -> tuple[str, str]:
     """An issued code activated on one device, and its license key (canonical)."""
     (code,) = _issue(licensor, plus_plan, 1, tmp_path / "card.csv")
-    response = _activate(api, code, name="Studio PC")
+    response = try_activate(api, code, device("Studio PC"))
     assert response.status_code == 201, response.text
     return code, response.json()["license_key"]
 
@@ -232,7 +224,7 @@ def test_show_masks_the_code_and_the_license_key_by_default(
     for secret in (code, canonical_code, code[:17], license_key):
         assert secret not in shown.stdout
     assert formats.format_license_key(license_key) not in shown.stdout
-    assert _audit_events(database, "licensing.code_revealed") == []
+    assert audit_events(database, "licensing.code_revealed") == []
 
 
 def test_show_with_reveal_prints_code_and_key_in_full_and_audits_it(
@@ -246,7 +238,7 @@ def test_show_with_reveal_prints_code_and_key_in_full_and_audits_it(
     report = json.loads(shown.stdout)
     assert report["activation_code"] == code
     assert report["license_key"] == formats.format_license_key(license_key)
-    (event,) = _audit_events(database, "licensing.code_revealed")
+    (event,) = audit_events(database, "licensing.code_revealed")
     assert event.reason == "card unreadable"
     assert event.actor.startswith("cli:")
     assert event.subject_type == "activation_code"

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,7 +31,7 @@ from licensor.models import (
 from licensor.support.attachments import ocr_reading
 from licensor.units import open_unit
 from tests.cli_support import cli_environment, console_script, run
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 
 def _counts(database: Database) -> dict[str, int]:
@@ -113,14 +111,6 @@ def test_the_worker_reads_the_key_of_the_demos_lost_card_from_its_screenshot(
     database.dispose()
 
 
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout} s for {what}")
-        time.sleep(0.2)
-
-
 def _serving(url: str) -> bool:
     try:
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
@@ -157,11 +147,18 @@ def test_the_demos_worker_stops_with_its_server(
             stderr=stderr,
         )
         try:
-            _wait_until(lambda: _serving(f"http://127.0.0.1:{port}"), "the demo to serve")
+            wait_until(
+                lambda: _serving(f"http://127.0.0.1:{port}"),
+                "the demo to serve",
+                timeout=90,
+                interval=0.2,
+            )
             # Its worker is at work: it reads the lost card's screenshot.
-            _wait_until(
+            wait_until(
                 lambda: _card_attachment(database).ocr_status == OcrStatus.DONE,
                 "the demo's worker to read the screenshot",
+                timeout=90,
+                interval=0.2,
             )
             assert _children(demo.pid) == []  # the worker is no process of its own
 

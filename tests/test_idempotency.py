@@ -8,7 +8,6 @@ import secrets
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -22,10 +21,18 @@ from licensor.models import Activation, Order
 from licensor.worker import build_worker
 from tests.licensing.factories import MakeCode, activation, device
 from tests.limits import StartLimitedServer
-from tests.store.factories import Allocate, MakePartner, PartnerKey
+from tests.store.factories import (
+    ORDERS,
+    Allocate,
+    MakePartner,
+    MakeSeller,
+    PartnerKey,
+    Seller,
+    bearer,
+    partner_sale,
+)
 from tests.support import assert_problem
 
-ORDERS = "/api/v1/partner/orders"
 ACTIVATIONS = "/api/v1/activations"
 
 
@@ -33,19 +40,9 @@ def key() -> str:
     return str(uuid.uuid4())
 
 
-def sale(codes: list[str], number: str) -> dict[str, Any]:
-    return {
-        "number": number,
-        "purchased_at": "2026-11-30T10:00:00Z",
-        "customer": {"name": "Mario Rossi", "email": "mario.rossi@example.com"},
-        "codes": codes,
-    }
-
-
 @pytest.fixture
-def seller(make_partner: MakePartner, partner_key: PartnerKey, allocate: Allocate) -> Any:
-    slug = make_partner().slug
-    return {"Authorization": f"Bearer {partner_key(slug)}"}, allocate(slug, count=4)
+def seller(make_seller: MakeSeller) -> Seller:
+    return make_seller(count=4)
 
 
 def orders(database: Database) -> int:
@@ -54,11 +51,11 @@ def orders(database: Database) -> int:
 
 
 def test_a_retried_sale_with_the_same_key_is_recorded_once_and_answered_the_same(
-    api: httpx.Client, database: Database, seller: Any
+    api: httpx.Client, database: Database, seller: Seller
 ) -> None:
-    auth, codes = seller
+    auth, codes = seller.auth, seller.codes
     headers = {**auth, "Idempotency-Key": key()}
-    body = sale(codes[:2], "WEB-1001")
+    body = partner_sale(codes[:2], "WEB-1001")
 
     first = api.post(ORDERS, json=body, headers=headers)
     again = api.post(ORDERS, json=body, headers=headers)
@@ -74,13 +71,16 @@ def test_a_retried_sale_with_the_same_key_is_recorded_once_and_answered_the_same
 
 
 def test_the_same_key_with_another_body_is_refused_and_does_nothing(
-    api: httpx.Client, database: Database, seller: Any
+    api: httpx.Client, database: Database, seller: Seller
 ) -> None:
-    auth, codes = seller
+    auth, codes = seller.auth, seller.codes
     headers = {**auth, "Idempotency-Key": key()}
-    assert api.post(ORDERS, json=sale(codes[:1], "WEB-2001"), headers=headers).status_code == 201
+    assert (
+        api.post(ORDERS, json=partner_sale(codes[:1], "WEB-2001"), headers=headers).status_code
+        == 201
+    )
 
-    reused = api.post(ORDERS, json=sale(codes[1:2], "WEB-2002"), headers=headers)
+    reused = api.post(ORDERS, json=partner_sale(codes[1:2], "WEB-2002"), headers=headers)
 
     assert_problem(reused, 422, "idempotency_key_reused")
     assert orders(database) == 1
@@ -96,8 +96,10 @@ def test_a_key_belongs_to_its_caller(
     shared = key()
     for number in ("WEB-3001", "WEB-3002"):
         slug = make_partner().slug
-        headers = {"Authorization": f"Bearer {partner_key(slug)}", "Idempotency-Key": shared}
-        answer = api.post(ORDERS, json=sale(allocate(slug, count=1), number), headers=headers)
+        headers = {**bearer(partner_key(slug)), "Idempotency-Key": shared}
+        answer = api.post(
+            ORDERS, json=partner_sale(allocate(slug, count=1), number), headers=headers
+        )
         assert answer.status_code == 201, answer.text
         assert "idempotent-replayed" not in answer.headers
     assert orders(database) == 2
@@ -134,14 +136,17 @@ def test_an_answer_is_kept_encrypted(
 
 
 def test_a_key_is_forgotten_after_a_day(
-    api: httpx.Client, database: Database, seller: Any, clock: Clock
+    api: httpx.Client, database: Database, seller: Seller, clock: Clock
 ) -> None:
-    auth, codes = seller
+    auth, codes = seller.auth, seller.codes
     headers = {**auth, "Idempotency-Key": key()}
-    assert api.post(ORDERS, json=sale(codes[:1], "WEB-4001"), headers=headers).status_code == 201
+    assert (
+        api.post(ORDERS, json=partner_sale(codes[:1], "WEB-4001"), headers=headers).status_code
+        == 201
+    )
 
     clock.advance(timedelta(hours=24, seconds=1))
-    later = api.post(ORDERS, json=sale(codes[1:2], "WEB-4002"), headers=headers)
+    later = api.post(ORDERS, json=partner_sale(codes[1:2], "WEB-4002"), headers=headers)
 
     assert later.status_code == 201, later.text
     assert "idempotent-replayed" not in later.headers
@@ -198,11 +203,11 @@ def test_a_malformed_key_is_refused(api: httpx.Client, make_code: MakeCode, bad:
 
 @pytest.mark.postgres_only
 def test_the_same_key_sent_ten_times_at_once_records_one_sale(
-    server: str, database: Database, seller: Any
+    server: str, database: Database, seller: Seller
 ) -> None:
-    auth, codes = seller
+    auth, codes = seller.auth, seller.codes
     headers = {**auth, "Idempotency-Key": key()}
-    body = sale(codes[:2], "WEB-5001")
+    body = partner_sale(codes[:2], "WEB-5001")
 
     def send(_: int) -> httpx.Response:
         with httpx.Client(base_url=server, timeout=30) as client:

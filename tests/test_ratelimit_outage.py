@@ -6,10 +6,7 @@ on Redis longer than its timeout. A real redis-server on loopback, stopped mid-t
 from __future__ import annotations
 
 import html
-import shutil
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,41 +22,8 @@ from licensor.errors import ServiceUnavailable
 from licensor.keys import Keyring
 from tests.accounts.factories import MakeAccount, OpenBrowser
 from tests.licensing.factories import MakeCode, activate, activation, device
-from tests.support import assert_problem, free_port, serve
-
-
-class RedisServer:
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed (Debian package redis-server)")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = subprocess.Popen(
-            [
-                *(binary, "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        import redis
-
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+from tests.limits import RedisServer
+from tests.support import assert_problem, serve
 
 
 @pytest.fixture

@@ -12,12 +12,15 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from licensor.accounts import totp
+from licensor.clock import Clock
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
@@ -76,6 +79,23 @@ def make_account(open_unit: OpenUnit) -> MakeAccount:
             return Customer(account.id, account.email, password)
 
     return make
+
+
+# --- two-factor -----------------------------------------------------------------------------
+
+# The secret enrolled by ``make_account(totp_secret=TOTP_SECRET)``, as an authenticator holds it.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def two_factor_code(secret: str, clock: Clock) -> str:
+    """The 6-digit code an authenticator shows now, by the server's (test) clock."""
+    return totp.code_at(secret, totp.step_of(clock.now()))
+
+
+def next_two_factor_code(secret: str, clock: Clock) -> str:
+    """A code of a later step, the clock moved on to it (each code is accepted once)."""
+    clock.advance(timedelta(seconds=2 * totp.STEP_SECONDS))
+    return two_factor_code(secret, clock)
 
 
 # --- linking a license to an account --------------------------------------------------------
@@ -214,6 +234,25 @@ def form_browser(server: str) -> Iterator[OpenBrowser]:
     yield open_browser
     for each in opened:
         each.close()
+
+
+@pytest.fixture
+def visitor(form_browser: OpenBrowser) -> Browser:
+    """A fresh browser on the test server, signed in to nothing."""
+    return form_browser()
+
+
+def signed_in(open_browser: OpenBrowser, customer: Customer) -> Browser:
+    """A fresh browser signed in as the customer (with no second factor to give)."""
+    browser = open_browser()
+    browser.sign_in(customer)
+    return browser
+
+
+def browser_from(open_browser: OpenBrowser, url: str, address: str) -> Browser:
+    """A browser on ``url`` whose connections come from another loopback address
+    (127.0.0.0/8), as another client would."""
+    return open_browser(url, transport=httpx.HTTPTransport(local_address=address))
 
 
 def set_cookie_headers(response: httpx.Response, name: str) -> list[str]:

@@ -4,28 +4,27 @@ subject when there is one, and never the plain email of an unknown address."""
 
 from __future__ import annotations
 
-import secrets
-
 import httpx
-from sqlalchemy import select
 
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.models import AuditEvent
-from tests.accounts.factories import PASSWORD, MakeAccount, OpenBrowser, link_in_mail, outbox
+from tests.accounts.factories import (
+    PASSWORD,
+    MakeAccount,
+    OpenBrowser,
+    fresh_email,
+    link_in_mail,
+    outbox,
+)
 from tests.limits import StartLimitedServer
-
-
-def events(database: Database) -> list[AuditEvent]:
-    with database.transaction() as session:
-        return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+from tests.support import audit_events
 
 
 def test_sign_in_failures_sign_ins_and_revoked_sessions_are_audited(
     database: Database, keyring: Keyring, make_account: MakeAccount, form_browser: OpenBrowser
 ) -> None:
     customer = make_account()
-    unknown = f"nobody-{secrets.token_hex(4)}@example.com"
+    unknown = fresh_email("nobody")
     visitor = form_browser()
     visitor.post("/sign-in", {"email": customer.email, "password": "not the password, no"})
     visitor.post("/sign-in", {"email": unknown, "password": "not the password, no"})
@@ -40,7 +39,7 @@ def test_sign_in_failures_sign_ins_and_revoked_sessions_are_audited(
     token = link_in_mail(keyring, mail, "/reset-password/choose").split("token=")[1]
     visitor.post("/reset-password/choose", {"token": token, "password": "and a third one now"})
 
-    rows = [row for row in events(database) if row.action != "accounts.created"]
+    rows = [row for row in audit_events(database) if row.action != "accounts.created"]
 
     by_action = [(row.action, row.actor, row.subject_type, row.subject_id) for row in rows]
     web = "web:127.0.0.1"
@@ -82,8 +81,8 @@ def test_a_throttled_attempt_is_audited_by_the_address_it_came_from(
         for _ in range(11):
             attacker.post("/sign-in", {"email": customer.email, "password": "a wrong guess here"})
 
-    throttled = [row for row in events(database) if row.action == "accounts.sign_in_throttled"]
-    failed = [row for row in events(database) if row.action == "accounts.sign_in_failed"]
+    throttled = audit_events(database, "accounts.sign_in_throttled")
+    failed = audit_events(database, "accounts.sign_in_failed")
     assert len(failed) == 10
     (row,) = throttled
     assert (row.actor, row.subject_type, row.subject_id) == (

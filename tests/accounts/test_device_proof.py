@@ -11,23 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.mail.outbox import bodies
-from licensor.models import AuditEvent
 from tests.accounts.factories import (
     Browser,
-    Customer,
     MakeAccount,
     OpenBrowser,
     link,
     outbox,
+    signed_in,
 )
 from tests.licensing.factories import MakeCode, activate, device
 from tests.store.factories import MakeOrder, MakeSubscription
+from tests.support import audit_events
 
 
 def authorize(
@@ -57,18 +56,6 @@ def poll(api: httpx.Client, grant: dict[str, Any]) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
-
-
-def signed_in(form_browser: OpenBrowser, customer: Customer) -> Browser:
-    browser = form_browser()
-    browser.sign_in(customer)
-    return browser
-
-
-def audit_rows(database: Database, action: str) -> list[AuditEvent]:
-    with database.transaction() as session:
-        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        return list(session.scalars(query))
 
 
 def masked(email: str) -> str:
@@ -102,7 +89,7 @@ def test_a_fingerprint_alone_joins_nothing_and_the_owner_still_connects_with_the
     assert code not in attacker_browser.get("/account/licenses").text
     assert activated["public_id"] not in attacker_browser.get("/account/licenses").text
     assert "Victim laptop" not in attacker_browser.get("/account/devices").text
-    assert audit_rows(database, "accounts.license_linked") == []
+    assert audit_events(database, "accounts.license_linked") == []
 
     victim = make_account()
     proven = authorize(api, laptop, [activated["license_key"]])
@@ -113,7 +100,7 @@ def test_a_fingerprint_alone_joins_nothing_and_the_owner_still_connects_with_the
     assert poll(api, proven)["licenses_linked"] == [activated["public_id"]]
     assert code in victim_browser.get("/account/licenses").text
     assert "Victim laptop" in victim_browser.get("/account/devices").text
-    (joined,) = audit_rows(database, "accounts.license_linked")
+    (joined,) = audit_events(database, "accounts.license_linked")
     assert joined.actor == f"account:{victim.id}"
     assert joined.details["via"] == "device_code"
 
@@ -144,7 +131,7 @@ def test_a_key_of_a_license_not_seated_on_the_device_proves_nothing(
     page = browser.get("/account/licenses").text
     assert elsewhere_code not in page
     assert here_code not in page
-    assert audit_rows(database, "accounts.license_linked") == []
+    assert audit_events(database, "accounts.license_linked") == []
 
 
 def test_up_to_twenty_keys_are_taken_and_more_or_longer_ones_are_a_bad_request(
@@ -249,7 +236,7 @@ def test_a_proven_connect_joins_the_license_and_tells_the_orders_own_address(
     assert activated["public_id"] in text
     assert order.number in text
     assert "/support" in text
-    (joined,) = audit_rows(database, "accounts.license_linked")
+    (joined,) = audit_events(database, "accounts.license_linked")
     assert joined.details["via"] == "device_code"
     assert joined.details["told"] == "bu***@example.com"
     assert len(outbox(database, customer.email, "license_added")) == 1
@@ -282,7 +269,7 @@ def test_every_way_a_code_joins_an_account_tells_the_orders_address_unless_it_is
     assert len(outbox(database, "typed-buyer@example.com", "license_joined_account")) == 1
     assert len(outbox(database, "app-buyer@example.com", "license_joined_account")) == 1
     assert outbox(database, customer.email, "license_joined_account") == []
-    rows = audit_rows(database, "accounts.license_linked")
+    rows = audit_events(database, "accounts.license_linked")
     assert [(row.details["via"], row.details["told"]) for row in rows] == [
         ("web", "ty***@example.com"),
         ("app", "ap***@example.com"),

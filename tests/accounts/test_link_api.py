@@ -14,7 +14,7 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.licensing import formats
-from licensor.models import Account, ActivationCode, AuditEvent, License
+from licensor.models import Account, ActivationCode, License
 from tests.accounts.factories import (
     Customer,
     LinkCode,
@@ -25,7 +25,7 @@ from tests.accounts.factories import (
 )
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, device
-from tests.support import assert_problem
+from tests.support import assert_problem, audit_events
 
 
 def _code_owner(database: Database, license_key_public_id: str) -> int | None:
@@ -35,11 +35,6 @@ def _code_owner(database: Database, license_key_public_id: str) -> int | None:
             .join(License, License.code_id == ActivationCode.id)
             .where(License.public_id == license_key_public_id)
         ).one()
-
-
-def _audit(database: Database, action: str) -> list[AuditEvent]:
-    with database.transaction() as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def _activated(api: httpx.Client, make_code: MakeCode) -> tuple[str, dict[str, Any], str]:
@@ -74,7 +69,7 @@ def test_a_license_on_this_device_joins_the_account_audited_and_the_owner_is_tol
         "licenses_url": settings.base_url + "/account/licenses",
     }
     assert _code_owner(database, activated["public_id"]) == customer.id
-    (event,) = _audit(database, "accounts.license_linked")
+    (event,) = audit_events(database, "accounts.license_linked")
     assert event.actor == f"account:{customer.id}"
     assert event.details["via"] == "app"
     assert event.details["public_id"] == activated["public_id"]
@@ -97,7 +92,7 @@ def test_linking_again_is_idempotent(
     assert again.json()["status"] == "already_linked"
     assert again.json()["public_id"] == linked.public_id
     assert _code_owner(database, linked.public_id) == customer.id
-    assert len(_audit(database, "accounts.license_linked")) == 1
+    assert len(audit_events(database, "accounts.license_linked")) == 1
     assert len(outbox(database, customer.email, "license_added")) == 1
 
 
@@ -112,7 +107,7 @@ def test_a_license_in_another_account_is_refused_pointing_to_support_and_not_mov
     body = assert_problem(response, 409, "license_linked_elsewhere")
     assert "support" in body["title"] + body.get("detail", "")
     assert _code_owner(database, linked.public_id) == owner.id
-    (refused,) = _audit(database, "accounts.license_link_refused")
+    (refused,) = audit_events(database, "accounts.license_link_refused")
     assert refused.actor == f"account:{other.id}"
     assert outbox(database, other.email, "license_added") == []
 

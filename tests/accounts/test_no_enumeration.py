@@ -18,6 +18,7 @@ from tests.accounts.factories import (
     Customer,
     MakeAccount,
     OpenBrowser,
+    fresh_email,
     outbox,
 )
 from tests.support import assert_problem
@@ -31,7 +32,7 @@ _CSRF_VALUE = re.compile(r'(name="csrf_token" value=")[^"]*(")')
 
 
 def _unknown_email() -> str:
-    return f"nobody-{secrets.token_hex(4)}@example.com"
+    return fresh_email("nobody")
 
 
 def _answer(response: httpx.Response, *echoed: str) -> tuple[int, str, list[str], str]:

@@ -15,14 +15,15 @@ from licensor.keys import Keyring
 from licensor.models import Account
 from tests.accounts.factories import (
     PASSWORD,
+    TOTP_SECRET,
     Customer,
     MakeAccount,
     OpenBrowser,
     link_in_mail,
     outbox,
+    two_factor_code,
 )
 
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 TOO_SHORT = "kestrel-harbor"  # 14 characters, on no list
 COMMON = "letmein123"  # long enough with two-factor, but every attacker tries it
 SHORT_BUT_RARE = "Qv7#kestrel"  # 11 characters: enough only with a second factor
@@ -68,10 +69,10 @@ def test_eight_characters_are_enough_only_with_a_second_factor(
     assert refused.status_code == 422
     assert SHORT_MESSAGE in refused.text
 
-    enrolled = make_account(totp_secret=SECRET)
+    enrolled = make_account(totp_secret=TOTP_SECRET)
     owner = form_browser()
     owner.sign_in(enrolled)
-    owner.post("/sign-in/two-factor", {"code": totp.code_at(SECRET, totp.step_of(clock.now()))})
+    owner.post("/sign-in/two-factor", {"code": two_factor_code(TOTP_SECRET, clock)})
     too_common = owner.post(
         "/account/settings/password", {"current_password": PASSWORD, "new_password": COMMON}
     )
@@ -147,16 +148,14 @@ def test_a_weak_password_set_before_still_signs_in_and_must_be_changed_first(
 def test_with_two_factor_the_change_is_asked_for_after_the_code(
     database: Database, clock: Clock, make_account: MakeAccount, form_browser: OpenBrowser
 ) -> None:
-    customer = _weaken(database, make_account(totp_secret=SECRET), "qwerty123")
+    customer = _weaken(database, make_account(totp_secret=TOTP_SECRET), "qwerty123")
     visitor = form_browser()
     first = visitor.sign_in(customer)
     assert first.headers["location"].startswith("/sign-in/two-factor")
     assert visitor.get("/account/settings").headers["location"].startswith("/sign-in/two-factor")
     clock.advance(timedelta(seconds=totp.STEP_SECONDS))
 
-    second = visitor.post(
-        "/sign-in/two-factor", {"code": totp.code_at(SECRET, totp.step_of(clock.now()))}
-    )
+    second = visitor.post("/sign-in/two-factor", {"code": two_factor_code(TOTP_SECRET, clock)})
 
     assert second.headers["location"] == "/account/settings#password"
     assert visitor.get("/account/devices").headers["location"] == "/account/settings#password"

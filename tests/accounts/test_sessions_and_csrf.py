@@ -34,6 +34,7 @@ from tests.accounts.factories import (
     link_in_mail,
     outbox,
     set_cookie_headers,
+    two_factor_code,
 )
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode
@@ -172,7 +173,7 @@ def every_form(
         "/account/settings/two-factor": {
             "secret": secret,
             "enrol_password": customer.password,
-            "enrol_code": totp.code_at(secret, totp.step_of(clock.now())),
+            "enrol_code": two_factor_code(secret, clock),
         },
         "/account/settings/two-factor/disable": {
             "disable_password": customer.password,
@@ -375,7 +376,7 @@ def test_the_half_signed_in_token_before_the_second_factor_dies_when_it_is_given
 
     done = visitor.post(
         "/sign-in/two-factor",
-        {"code": totp.code_at(secret, totp.step_of(clock.now())), "next": "/account/licenses"},
+        {"code": two_factor_code(secret, clock), "next": "/account/licenses"},
         token=visitor.csrf_token("/sign-in/two-factor"),
     )
 

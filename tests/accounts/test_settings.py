@@ -3,16 +3,20 @@ settings: test_two_factor.py.)"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from licensor.accounts import totp
 from licensor.clock import Clock
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
-from tests.accounts.factories import PASSWORD, MakeAccount, OpenBrowser, link_in_mail, outbox
-
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+from tests.accounts.factories import (
+    PASSWORD,
+    TOTP_SECRET,
+    MakeAccount,
+    OpenBrowser,
+    link_in_mail,
+    next_two_factor_code,
+    outbox,
+    two_factor_code,
+)
 
 
 def test_a_new_email_takes_effect_when_confirmed_and_the_old_address_is_told(
@@ -74,11 +78,11 @@ def test_moving_the_email_of_an_account_with_two_factor_needs_its_code_too(
     """Resets are mailed to the account's email, so moving it moves the account: with
     two-factor on, the password alone (a stolen session that guessed or knew it) is not
     enough."""
-    customer = make_account(totp_secret=SECRET)
+    customer = make_account(totp_secret=TOTP_SECRET)
     visitor = form_browser()
     visitor.sign_in(customer)
-    step = totp.step_of(clock.now())
-    assert visitor.post("/sign-in/two-factor", {"code": totp.code_at(SECRET, step)}).is_redirect
+    code = two_factor_code(TOTP_SECRET, clock)
+    assert visitor.post("/sign-in/two-factor", {"code": code}).is_redirect
     assert 'name="email_code"' in visitor.get("/account/settings").text
     new_email = "moved@example.com"
 
@@ -93,8 +97,7 @@ def test_moving_the_email_of_an_account_with_two_factor_needs_its_code_too(
     assert "one of your recovery codes" in password_only.text
     assert outbox(database, new_email) == []
 
-    clock.advance(timedelta(seconds=2 * totp.STEP_SECONDS))
-    code = totp.code_at(SECRET, totp.step_of(clock.now()))
+    code = next_two_factor_code(TOTP_SECRET, clock)
     asked = visitor.post(
         "/account/settings/email",
         {"new_email": new_email, "password": PASSWORD, "email_code": code},

@@ -12,42 +12,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from licensor.accounts import totp
 from licensor.clock import Clock
 from licensor.db import Database
-from licensor.models import AuditEvent
 from tests.accounts.factories import (
     PASSWORD,
     SESSION_COOKIE,
+    TOTP_SECRET,
     Browser,
     Customer,
     MakeAccount,
     OpenBrowser,
+    browser_from,
+    next_two_factor_code,
     outbox,
+    two_factor_code,
 )
-from tests.limits import LimitedServer, StartLimitedServer
+from tests.limits import StartLimitedServer
+from tests.support import audit_events
 
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 NEW_SECRET = "KRUGS4ZANFZSAYJAONSWG4TFOQQGC4DQ"
 GUESS = "a guessed password, wrong"
 NEW_PASSWORD = "a brand new password, long enough"
 NEW_EMAIL = "moved.elsewhere@example.com"
-
-
-def code_now(secret: str, clock: Clock) -> str:
-    return totp.code_at(secret, totp.step_of(clock.now()))
-
-
-def next_code(secret: str, clock: Clock) -> str:
-    """A code of a later step (each code is accepted once)."""
-    clock.advance(timedelta(seconds=2 * totp.STEP_SECONDS))
-    return code_now(secret, clock)
 
 
 def wrong_code(secret: str, clock: Clock) -> str:
@@ -57,25 +48,12 @@ def wrong_code(secret: str, clock: Clock) -> str:
     return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in near)
 
 
-def browser_from(open_browser: OpenBrowser, server: LimitedServer, address: str) -> Browser:
-    return open_browser(server.url, transport=httpx.HTTPTransport(local_address=address))
-
-
 def sign_in(visitor: Browser, owner: Customer, clock: Clock, two_factor: bool) -> None:
     visitor.sign_in(owner)
     if two_factor:
-        second = visitor.post("/sign-in/two-factor", {"code": code_now(SECRET, clock)})
+        second = visitor.post("/sign-in/two-factor", {"code": two_factor_code(TOTP_SECRET, clock)})
         assert second.status_code == 303, second.text
     assert visitor.signed_in()
-
-
-def audited(database: Database, action: str) -> list[AuditEvent]:
-    with database.transaction() as session:
-        return list(
-            session.scalars(
-                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-            )
-        )
 
 
 Fields = Callable[[Clock], dict[str, str]]
@@ -100,12 +78,12 @@ FORMS = {
         lambda clock: {
             "secret": NEW_SECRET,
             "enrol_password": GUESS,
-            "enrol_code": code_now(NEW_SECRET, clock),
+            "enrol_code": two_factor_code(NEW_SECRET, clock),
         },
         lambda clock: {
             "secret": NEW_SECRET,
             "enrol_password": PASSWORD,
-            "enrol_code": code_now(NEW_SECRET, clock),
+            "enrol_code": two_factor_code(NEW_SECRET, clock),
         },
         "Save your recovery codes",
         (None, "two_factor_changed"),
@@ -117,14 +95,14 @@ FORMS = {
         lambda clock: {
             "secret": NEW_SECRET,
             "enrol_password": PASSWORD,
-            "enrol_current_code": wrong_code(SECRET, clock),
-            "enrol_code": code_now(NEW_SECRET, clock),
+            "enrol_current_code": wrong_code(TOTP_SECRET, clock),
+            "enrol_code": two_factor_code(NEW_SECRET, clock),
         },
         lambda clock: {
             "secret": NEW_SECRET,
             "enrol_password": PASSWORD,
-            "enrol_current_code": next_code(SECRET, clock),
-            "enrol_code": code_now(NEW_SECRET, clock),
+            "enrol_current_code": next_two_factor_code(TOTP_SECRET, clock),
+            "enrol_code": two_factor_code(NEW_SECRET, clock),
         },
         "Save your recovery codes",
         (None, "two_factor_changed"),
@@ -133,8 +111,11 @@ FORMS = {
         "/account/settings/two-factor/recovery-codes",
         "recovery_codes",
         True,
-        lambda clock: {"codes_password": PASSWORD, "codes_code": wrong_code(SECRET, clock)},
-        lambda clock: {"codes_password": PASSWORD, "codes_code": next_code(SECRET, clock)},
+        lambda clock: {"codes_password": PASSWORD, "codes_code": wrong_code(TOTP_SECRET, clock)},
+        lambda clock: {
+            "codes_password": PASSWORD,
+            "codes_code": next_two_factor_code(TOTP_SECRET, clock),
+        },
         "Save your recovery codes",
         (None, "two_factor_changed"),
     ),
@@ -142,8 +123,14 @@ FORMS = {
         "/account/settings/two-factor/disable",
         "two_factor_disable",
         True,
-        lambda clock: {"disable_password": PASSWORD, "disable_code": wrong_code(SECRET, clock)},
-        lambda clock: {"disable_password": PASSWORD, "disable_code": next_code(SECRET, clock)},
+        lambda clock: {
+            "disable_password": PASSWORD,
+            "disable_code": wrong_code(TOTP_SECRET, clock),
+        },
+        lambda clock: {
+            "disable_password": PASSWORD,
+            "disable_code": next_two_factor_code(TOTP_SECRET, clock),
+        },
         "Two-factor sign-in is off.",
         (None, "two_factor_changed"),
     ),
@@ -172,12 +159,12 @@ FORMS = {
         lambda clock: {
             "new_email": NEW_EMAIL,
             "password": PASSWORD,
-            "email_code": wrong_code(SECRET, clock),
+            "email_code": wrong_code(TOTP_SECRET, clock),
         },
         lambda clock: {
             "new_email": NEW_EMAIL,
             "password": PASSWORD,
-            "email_code": next_code(SECRET, clock),
+            "email_code": next_two_factor_code(TOTP_SECRET, clock),
         },
         "We have sent a link to the new address.",
         (NEW_EMAIL, "email_change_confirm"),
@@ -194,7 +181,7 @@ def test_wrong_answers_on_a_settings_form_are_throttled_audited_and_the_owner_ge
     database: Database,
     clock: Clock,
 ) -> None:
-    owner = make_account(totp_secret=SECRET if form.two_factor else None)
+    owner = make_account(totp_secret=TOTP_SECRET if form.two_factor else None)
     recipient, template = form.mail
     with limited_server() as server:
         visitor = form_browser(server.url)
@@ -213,13 +200,13 @@ def test_wrong_answers_on_a_settings_form_are_throttled_audited_and_the_owner_ge
     assert done.status_code == 200, done.text
     assert form.done in done.text
     assert len(outbox(database, recipient or owner.email, template)) == 1
-    failed = audited(database, "accounts.sign_in_failed")
+    failed = audit_events(database, "accounts.sign_in_failed")
     assert len(failed) == 10
     for row in failed:
         assert (row.subject_type, row.subject_id) == ("account", owner.id)
         assert row.details["stage"] == "settings"
         assert row.details["form"] == form.name
-    (throttled,) = audited(database, "accounts.sign_in_throttled")
+    (throttled,) = audit_events(database, "accounts.sign_in_throttled")
     assert (throttled.subject_id, throttled.details["stage"]) == (owner.id, "settings")
 
 
@@ -234,30 +221,38 @@ def test_a_stolen_session_guessing_codes_from_many_addresses_is_slowed_for_the_a
     turns two-factor off (the password is known). Each address is held after ten; the
     account, after eleven in a row, waits a growing delay whatever the address, the
     owner's own session included; once it is over, the owner's right answer works."""
-    owner = make_account(totp_secret=SECRET)
+    owner = make_account(totp_secret=TOTP_SECRET)
     path = "/account/settings/two-factor/disable"
     with limited_server() as server:
         mine = form_browser(server.url)
         sign_in(mine, owner, clock, two_factor=True)
-        thieves = [browser_from(form_browser, server, f"127.0.0.{host}") for host in (2, 3)]
+        thieves = [browser_from(form_browser, server.url, f"127.0.0.{host}") for host in (2, 3)]
         for thief in thieves:
             thief.client.cookies.set(SESSION_COOKIE, mine.session_token or "")
 
         def guess(visitor: Browser) -> httpx.Response:
             return visitor.post(
-                path, {"disable_password": PASSWORD, "disable_code": wrong_code(SECRET, clock)}
+                path, {"disable_password": PASSWORD, "disable_code": wrong_code(TOTP_SECRET, clock)}
             )
 
         first_ten = [guess(thieves[0]) for _ in range(10)]
         eleventh = guess(thieves[1])
         twelfth = guess(thieves[1])
         owner_waits = mine.post(
-            path, {"disable_password": PASSWORD, "disable_code": next_code(SECRET, clock)}
+            path,
+            {
+                "disable_password": PASSWORD,
+                "disable_code": next_two_factor_code(TOTP_SECRET, clock),
+            },
         )
         assert owner_waits.status_code == 429
         server.limiter_time.now += int(owner_waits.headers["retry-after"])
         owner_done = mine.post(
-            path, {"disable_password": PASSWORD, "disable_code": next_code(SECRET, clock)}
+            path,
+            {
+                "disable_password": PASSWORD,
+                "disable_code": next_two_factor_code(TOTP_SECRET, clock),
+            },
         )
 
     assert [answer.status_code for answer in first_ten] == [422] * 10
@@ -266,6 +261,6 @@ def test_a_stolen_session_guessing_codes_from_many_addresses_is_slowed_for_the_a
     assert owner_waits.headers["retry-after"] == "1"
     assert owner_done.status_code == 200
     assert "Two-factor sign-in is off." in owner_done.text
-    failed = audited(database, "accounts.sign_in_failed")
+    failed = audit_events(database, "accounts.sign_in_failed")
     assert [row.actor for row in failed] == ["web:127.0.0.2"] * 10 + ["web:127.0.0.3"]
     assert {row.details["fields"][0] for row in failed} == {"code"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
-from licensor.accounts import totp
 from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
@@ -14,10 +13,16 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.ratelimit import MemoryRateLimiter
 from licensor.web.pages import Pages
-from tests.accounts.factories import Browser, MakeAccount, OpenBrowser, link_in_mail, outbox
+from tests.accounts.factories import (
+    TOTP_SECRET,
+    Browser,
+    MakeAccount,
+    OpenBrowser,
+    link_in_mail,
+    outbox,
+    two_factor_code,
+)
 from tests.support import serve
-
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def _app_with_probes(
@@ -47,7 +52,7 @@ def test_an_agent_without_two_factor_is_sent_to_enrol_before_staff_pages(
     make_account: MakeAccount,
 ) -> None:
     plain = make_account(roles=("agent",))
-    enrolled = make_account(roles=("agent",), totp_secret=SECRET)
+    enrolled = make_account(roles=("agent",), totp_secret=TOTP_SECRET)
     with serve(_app_with_probes(settings, database, keyring, clock)) as url:
         without = Browser(url)
         without.sign_in(plain)
@@ -62,7 +67,7 @@ def test_an_agent_without_two_factor_is_sent_to_enrol_before_staff_pages(
 
         with_code = Browser(url)
         with_code.sign_in(enrolled)
-        code = totp.code_at(SECRET, totp.step_of(clock.now()))
+        code = two_factor_code(TOTP_SECRET, clock)
         assert with_code.post("/sign-in/two-factor", {"code": code}).status_code == 303
         opened = with_code.get("/probe/staff")
         assert opened.status_code == 200

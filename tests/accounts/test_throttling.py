@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import re
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,39 +20,33 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
-from licensor.accounts import totp
 from licensor.accounts.throttle import DELAY_CAP, FAILURE_LIMIT, FRESH_STATE_SECONDS
 from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.models import AuditEvent
 from licensor.ratelimit import RedisRateLimiter
 from tests.accounts.factories import (
+    TOTP_SECRET,
     Browser,
     Customer,
     MakeAccount,
     OpenBrowser,
+    browser_from,
+    fresh_email,
     link,
     link_in_mail,
     outbox,
+    two_factor_code,
 )
 from tests.licensing.factories import MakeCode, activate, device
-from tests.limits import LimitedServer, LimiterTime, StartLimitedServer
-from tests.support import assert_problem, serve
-from tests.test_ratelimit_outage import RedisServer
+from tests.limits import LimitedServer, LimiterTime, RedisServer, StartLimitedServer
+from tests.support import assert_problem, audit_events, serve
 
 GUESS = "a guessed password, wrong"
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 _CSRF_VALUE = re.compile(r'(name="csrf_token" value=")[^"]*(")')
-
-
-def browser_from(open_browser: OpenBrowser, server: LimitedServer, address: str) -> Browser:
-    """A browser whose connections come from another loopback address."""
-    return open_browser(server.url, transport=httpx.HTTPTransport(local_address=address))
 
 
 def guess(visitor: Browser, email: str, password: str = GUESS) -> httpx.Response:
@@ -66,16 +59,6 @@ def answer(response: httpx.Response, email: str) -> tuple[int, str | None, str]:
     return response.status_code, response.headers.get("retry-after"), body
 
 
-def count(database: Database, action: str) -> int:
-    with database.transaction() as session:
-        return (
-            session.scalar(
-                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
-            )
-            or 0
-        )
-
-
 # --- sign-in ------------------------------------------------------------------------------------
 
 
@@ -84,7 +67,7 @@ def test_ten_wrong_passwords_from_one_address_do_not_lock_the_owner_out_of_anoth
 ) -> None:
     owner = make_account()
     with limited_server(signin_rate="10/minute") as server:
-        attacker = browser_from(form_browser, server, "127.0.0.2")
+        attacker = browser_from(form_browser, server.url, "127.0.0.2")
         for _ in range(10):
             assert guess(attacker, owner.email).status_code == 401
 
@@ -92,7 +75,7 @@ def test_ten_wrong_passwords_from_one_address_do_not_lock_the_owner_out_of_anoth
         held = guess(attacker, owner.email, owner.password)
         assert held.status_code == 429
         assert int(held.headers["retry-after"]) > 0
-        owner_browser = browser_from(form_browser, server, "127.0.0.3")
+        owner_browser = browser_from(form_browser, server.url, "127.0.0.3")
         signed_in = guess(owner_browser, owner.email, owner.password)
 
     assert signed_in.status_code == 303
@@ -106,10 +89,10 @@ def test_the_delay_grows_for_unknown_browsers_and_spares_the_owners_known_browse
     with limited_server() as server:
         known = form_browser(server.url)
         assert guess(known, owner.email, owner.password).status_code == 303
-        first = browser_from(form_browser, server, "127.0.0.2")
+        first = browser_from(form_browser, server.url, "127.0.0.2")
         for _ in range(10):
             assert guess(first, owner.email).status_code == 401
-        attacker = browser_from(form_browser, server, "127.0.0.3")
+        attacker = browser_from(form_browser, server.url, "127.0.0.3")
         assert guess(attacker, owner.email).status_code == 401  # the 11th in a row
 
         delays = []
@@ -121,7 +104,7 @@ def test_the_delay_grows_for_unknown_browsers_and_spares_the_owners_known_browse
             server.limiter_time.now += delays[-1]
             assert guess(attacker, owner.email).status_code == 401
 
-        new_browser = browser_from(form_browser, server, "127.0.0.4")
+        new_browser = browser_from(form_browser, server.url, "127.0.0.4")
         refused = guess(new_browser, owner.email, owner.password)
         from_known = guess(known, owner.email, owner.password)
 
@@ -137,13 +120,15 @@ def test_after_100_failures_only_a_known_browser_signs_in(
     with limited_server() as server:
         known = form_browser(server.url)
         assert guess(known, owner.email, owner.password).status_code == 303
-        attackers = [browser_from(form_browser, server, f"127.0.1.{host}") for host in range(1, 11)]
+        attackers = [
+            browser_from(form_browser, server.url, f"127.0.1.{host}") for host in range(1, 11)
+        ]
         for attempt in range(FAILURE_LIMIT):
             server.limiter_time.now += DELAY_CAP  # past any delay: only the count matters
             assert guess(attackers[attempt % 10], owner.email).status_code == 401, attempt
 
         server.limiter_time.now += DELAY_CAP
-        stranger = browser_from(form_browser, server, "127.0.2.1")
+        stranger = browser_from(form_browser, server.url, "127.0.2.1")
         refused = guess(stranger, owner.email, owner.password)
         still = guess(stranger, owner.email, owner.password)
         from_known = guess(known, owner.email, owner.password)
@@ -158,13 +143,13 @@ def test_an_unknown_email_is_throttled_exactly_like_a_known_one(
     limited_server: StartLimitedServer, form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
     known_email = make_account().email
-    unknown_email = f"nobody-{secrets.token_hex(4)}@example.com"
+    unknown_email = fresh_email("nobody")
     seen: dict[str, list[tuple[int, str | None, str]]] = {}
     with limited_server() as server:
         for email in (known_email, unknown_email):
-            first = browser_from(form_browser, server, "127.0.0.2")
-            second = browser_from(form_browser, server, "127.0.0.3")
-            third = browser_from(form_browser, server, "127.0.0.4")
+            first = browser_from(form_browser, server.url, "127.0.0.2")
+            second = browser_from(form_browser, server.url, "127.0.0.3")
+            third = browser_from(form_browser, server.url, "127.0.0.4")
             steps = [guess(first, email) for _ in range(10)]  # 401 each
             steps.append(guess(first, email))  # 429: the pair
             steps.append(guess(second, email))  # 401: the 11th in a row
@@ -185,11 +170,11 @@ def test_a_completed_reset_lifts_the_throttle(
 ) -> None:
     owner = make_account()
     with limited_server() as server:
-        attackers = [browser_from(form_browser, server, f"127.0.0.{host}") for host in (2, 3)]
+        attackers = [browser_from(form_browser, server.url, f"127.0.0.{host}") for host in (2, 3)]
         for attempt in range(12):
             server.limiter_time.now += DELAY_CAP
             assert guess(attackers[attempt // 10], owner.email).status_code == 401
-        owner_browser = browser_from(form_browser, server, "127.0.0.5")
+        owner_browser = browser_from(form_browser, server.url, "127.0.0.5")
         assert guess(owner_browser, owner.email, owner.password).status_code == 429
 
         assert owner_browser.post("/reset-password", {"email": owner.email}).status_code == 200
@@ -211,16 +196,16 @@ def test_the_second_factor_step_is_throttled_like_the_password(
     make_account: MakeAccount,
     clock: Clock,
 ) -> None:
-    owner = make_account(totp_secret=SECRET)  # whose password the attacker has
+    owner = make_account(totp_secret=TOTP_SECRET)  # whose password the attacker has
     with limited_server() as server:
-        attacker = browser_from(form_browser, server, "127.0.0.2")
+        attacker = browser_from(form_browser, server.url, "127.0.0.2")
         assert guess(attacker, owner.email, owner.password).status_code == 303
         wrong = [attacker.post("/sign-in/two-factor", {"code": "000000"}) for _ in range(10)]
         held = attacker.post("/sign-in/two-factor", {"code": "000000"})
-        elsewhere = browser_from(form_browser, server, "127.0.0.3")
+        elsewhere = browser_from(form_browser, server.url, "127.0.0.3")
         assert guess(elsewhere, owner.email, owner.password).status_code == 303
         eleventh = elsewhere.post("/sign-in/two-factor", {"code": "000000"})
-        right_code = totp.code_at(SECRET, totp.step_of(clock.now()))
+        right_code = two_factor_code(TOTP_SECRET, clock)
         delayed = elsewhere.post("/sign-in/two-factor", {"code": right_code})
 
     assert {response.status_code for response in wrong} == {401}
@@ -245,11 +230,13 @@ def test_a_browser_known_before_a_reset_is_throttled_like_an_unknown_one_after_i
         assert guess(known, owner.email, owner.password).status_code == 303
 
         def eleven_failures(first_address: str, second_address: str) -> None:
-            first = browser_from(form_browser, server, first_address)
+            first = browser_from(form_browser, server.url, first_address)
             for _ in range(10):
                 assert guess(first, owner.email).status_code == 401
             assert (
-                guess(browser_from(form_browser, server, second_address), owner.email).status_code
+                guess(
+                    browser_from(form_browser, server.url, second_address), owner.email
+                ).status_code
                 == 401
             )
 
@@ -265,7 +252,7 @@ def test_a_browser_known_before_a_reset_is_throttled_like_an_unknown_one_after_i
         eleven_failures("127.0.0.4", "127.0.0.5")
         from_known = guess(known, owner.email, new_password)
         from_stranger = guess(
-            browser_from(form_browser, server, "127.0.0.6"), owner.email, new_password
+            browser_from(form_browser, server.url, "127.0.0.6"), owner.email, new_password
         )
 
     assert spared.status_code == 303, "before the reset, the owner's browser is spared"
@@ -320,11 +307,12 @@ def test_concurrent_guesses_at_a_throttled_account_let_at_most_one_reach_the_pas
         else limited_server()
     )
     with starting as server:
-        first = browser_from(form_browser, server, "127.0.0.2")
+        first = browser_from(form_browser, server.url, "127.0.0.2")
         for _ in range(10):
             assert guess(first, owner.email).status_code == 401
         assert (
-            guess(browser_from(form_browser, server, "127.0.0.3"), owner.email).status_code == 401
+            guess(browser_from(form_browser, server.url, "127.0.0.3"), owner.email).status_code
+            == 401
         )
         server.limiter_time.now += 1  # the 1-second delay after eleven is over: one may try
 
@@ -334,7 +322,7 @@ def test_concurrent_guesses_at_a_throttled_account_let_at_most_one_reach_the_pas
         for host in range(1, 31):
             address = f"127.0.3.{host}"
             if face == "sign_in":
-                visitor = browser_from(form_browser, server, address)
+                visitor = browser_from(form_browser, server.url, address)
                 fields = {"email": owner.email, "password": GUESS}
                 senders.append(
                     partial(visitor.post, "/sign-in", fields, token=visitor.csrf_token())
@@ -370,18 +358,18 @@ def test_failures_that_never_reached_the_delay_are_forgotten_after_a_quiet_day_t
     kept (90 days), or an attacker would only have to pause."""
     owner = make_account()
     with limited_server() as server:
-        first = browser_from(form_browser, server, "127.0.0.2")
+        first = browser_from(form_browser, server.url, "127.0.0.2")
         for _ in range(10):
             assert guess(first, owner.email).status_code == 401
         server.limiter_time.now += FRESH_STATE_SECONDS
-        second = browser_from(form_browser, server, "127.0.0.3")
+        second = browser_from(form_browser, server.url, "127.0.0.3")
         after_a_day = [guess(second, owner.email).status_code for _ in range(2)]
 
-        fourth = browser_from(form_browser, server, "127.0.0.4")
+        fourth = browser_from(form_browser, server.url, "127.0.0.4")
         for _ in range(9):  # 11 in a row now: past the delay
             assert guess(fourth, owner.email).status_code == 401
         server.limiter_time.now += 2 * FRESH_STATE_SECONDS
-        later = browser_from(form_browser, server, "127.0.0.5")
+        later = browser_from(form_browser, server.url, "127.0.0.5")
         after_two_days = [guess(later, owner.email).status_code for _ in range(2)]
 
     assert after_a_day == [401, 401], "ten failures a day ago are forgotten"
@@ -399,9 +387,9 @@ def test_extra_reset_requests_get_the_same_page_and_no_mail_and_the_first_link_w
     keyring: Keyring,
 ) -> None:
     owner = make_account()
-    unknown_email = f"nobody-{secrets.token_hex(4)}@example.com"
+    unknown_email = fresh_email("nobody")
     with limited_server(reset_rate="3/hour", signup_rate="100/minute") as server:
-        attacker = browser_from(form_browser, server, "127.0.0.2")
+        attacker = browser_from(form_browser, server.url, "127.0.0.2")
         pages = {
             email: [
                 answer(attacker.post("/reset-password", {"email": email}), email) for _ in range(6)
@@ -420,8 +408,8 @@ def test_extra_reset_requests_get_the_same_page_and_no_mail_and_the_first_link_w
     assert pages[owner.email][0][0] == 200
     assert len(outbox(database, owner.email, "reset_password")) == 3
     assert len(outbox(database, unknown_email, "reset_no_account")) == 3
-    assert count(database, "accounts.password_reset_requested") == 6
-    assert count(database, "accounts.password_reset_suppressed") == 6
+    assert len(audit_events(database, "accounts.password_reset_requested")) == 6
+    assert len(audit_events(database, "accounts.password_reset_suppressed")) == 6
     assert chosen.status_code == 200, "the link mailed first still works"
 
 

@@ -9,7 +9,6 @@ import re
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import select
 
 from licensor.accounts import totp
 from licensor.accounts.two_factor import qr_svg
@@ -19,22 +18,26 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import AuditEvent
-from tests.accounts.factories import PASSWORD, Browser, Customer, MakeAccount, OpenBrowser, outbox
+from tests.accounts.factories import (
+    PASSWORD,
+    TOTP_SECRET,
+    Browser,
+    Customer,
+    MakeAccount,
+    OpenBrowser,
+    next_two_factor_code,
+    outbox,
+    two_factor_code,
+)
+from tests.support import audit_events
 
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 _SECRET_SHOWN = re.compile(r'<code class="secret">([A-Z2-7]+)</code>')
 _RECOVERY_CODE = re.compile(r'<code class="secret">([0-9A-Z]{5}-[0-9A-Z]{5})</code>')
 
 
 def audited(database: Database, action: str, account_id: int) -> list[AuditEvent]:
-    with database.transaction() as session:
-        return list(
-            session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.action == action, AuditEvent.subject_id == account_id)
-                .order_by(AuditEvent.id)
-            )
-        )
+    """The account's audit rows of one action, oldest first."""
+    return [event for event in audit_events(database, action) if event.subject_id == account_id]
 
 
 def mail_kinds(database: Database, keyring: Keyring, email: str) -> list[str]:
@@ -43,16 +46,6 @@ def mail_kinds(database: Database, keyring: Keyring, email: str) -> list[str]:
         bodies(keyring, message)[0].split("\n\n")[1]
         for message in outbox(database, email, "two_factor_changed")
     ]
-
-
-def code_now(secret: str, clock: Clock) -> str:
-    return totp.code_at(secret, totp.step_of(clock.now()))
-
-
-def next_code(secret: str, clock: Clock) -> str:
-    """A code of a later step (each code signs in once)."""
-    clock.advance(timedelta(seconds=2 * totp.STEP_SECONDS))
-    return code_now(secret, clock)
 
 
 def shown_secret(page: httpx.Response) -> str:
@@ -66,7 +59,11 @@ def enrol(visitor: Browser, clock: Clock, password: str = PASSWORD) -> tuple[str
     secret = shown_secret(visitor.get("/account/settings"))
     answer = visitor.post(
         "/account/settings/two-factor",
-        {"secret": secret, "enrol_password": password, "enrol_code": code_now(secret, clock)},
+        {
+            "secret": secret,
+            "enrol_password": password,
+            "enrol_code": two_factor_code(secret, clock),
+        },
     )
     assert answer.status_code == 200, answer.text
     return secret, _RECOVERY_CODE.findall(answer.text)
@@ -95,7 +92,7 @@ def test_turning_two_factor_on_needs_the_password_and_a_code_and_is_mailed_and_a
     visitor = form_browser()
     visitor.sign_in(customer)
     secret = shown_secret(visitor.get("/account/settings"))
-    code = code_now(secret, clock)
+    code = two_factor_code(secret, clock)
 
     without_password = visitor.post(
         "/account/settings/two-factor", {"secret": secret, "enrol_code": code}
@@ -131,7 +128,7 @@ def test_turning_two_factor_on_needs_the_password_and_a_code_and_is_mailed_and_a
     (event,) = audited(database, "accounts.two_factor_enrolled", customer.id)
     assert event.actor == f"account:{customer.id}"
     # The password alone no longer signs in.
-    _, second = sign_in_with(form_browser, customer, next_code(secret, clock))
+    _, second = sign_in_with(form_browser, customer, next_two_factor_code(secret, clock))
     assert second.status_code == 303
 
 
@@ -168,14 +165,14 @@ def test_moving_two_factor_to_a_new_app_needs_the_current_code(
     make_account: MakeAccount,
     form_browser: OpenBrowser,
 ) -> None:
-    customer = make_account(totp_secret=SECRET)
-    visitor, signed_in = sign_in_with(form_browser, customer, code_now(SECRET, clock))
+    customer = make_account(totp_secret=TOTP_SECRET)
+    visitor, signed_in = sign_in_with(form_browser, customer, two_factor_code(TOTP_SECRET, clock))
     assert signed_in.status_code == 303
     new_secret = shown_secret(visitor.get("/account/settings"))
     fields = {
         "secret": new_secret,
         "enrol_password": PASSWORD,
-        "enrol_code": code_now(new_secret, clock),
+        "enrol_code": two_factor_code(new_secret, clock),
     }
 
     without_current = visitor.post("/account/settings/two-factor", fields)
@@ -186,10 +183,11 @@ def test_moving_two_factor_to_a_new_app_needs_the_current_code(
     assert "one of your recovery codes" in wrong_current.text
     assert audited(database, "accounts.two_factor_replaced", customer.id) == []
 
-    current = next_code(SECRET, clock)  # a later step: the new app's code is taken anew
+    # A later step: the new app's code is taken anew.
+    current = next_two_factor_code(TOTP_SECRET, clock)
     moved = visitor.post(
         "/account/settings/two-factor",
-        {**fields, "enrol_code": code_now(new_secret, clock), "enrol_current_code": current},
+        {**fields, "enrol_code": two_factor_code(new_secret, clock), "enrol_current_code": current},
     )
 
     assert moved.status_code == 200
@@ -197,9 +195,9 @@ def test_moving_two_factor_to_a_new_app_needs_the_current_code(
     assert len(audited(database, "accounts.two_factor_replaced", customer.id)) == 1
     assert "moved to a new authenticator app" in mail_kinds(database, keyring, customer.email)[0]
     clock.advance(timedelta(seconds=2 * totp.STEP_SECONDS))
-    _, old_app = sign_in_with(form_browser, customer, code_now(SECRET, clock))
+    _, old_app = sign_in_with(form_browser, customer, two_factor_code(TOTP_SECRET, clock))
     assert old_app.status_code == 401, "the old app's codes no longer sign in"
-    _, new_app = sign_in_with(form_browser, customer, code_now(new_secret, clock))
+    _, new_app = sign_in_with(form_browser, customer, two_factor_code(new_secret, clock))
     assert new_app.status_code == 303
 
 
@@ -210,9 +208,9 @@ def test_turning_two_factor_off_needs_the_password_and_a_code(
     make_account: MakeAccount,
     form_browser: OpenBrowser,
 ) -> None:
-    customer = make_account(totp_secret=SECRET)
-    visitor, _ = sign_in_with(form_browser, customer, code_now(SECRET, clock))
-    code = next_code(SECRET, clock)
+    customer = make_account(totp_secret=TOTP_SECRET)
+    visitor, _ = sign_in_with(form_browser, customer, two_factor_code(TOTP_SECRET, clock))
+    code = next_two_factor_code(TOTP_SECRET, clock)
 
     password_only = visitor.post(
         "/account/settings/two-factor/disable", {"disable_password": PASSWORD}
@@ -237,13 +235,13 @@ def test_turning_two_factor_off_needs_the_password_and_a_code(
 def test_staff_cannot_turn_two_factor_off(
     clock: Clock, make_account: MakeAccount, form_browser: OpenBrowser
 ) -> None:
-    agent = make_account(roles=("agent",), totp_secret=SECRET)
-    visitor, _ = sign_in_with(form_browser, agent, code_now(SECRET, clock))
+    agent = make_account(roles=("agent",), totp_secret=TOTP_SECRET)
+    visitor, _ = sign_in_with(form_browser, agent, two_factor_code(TOTP_SECRET, clock))
     assert "Turn off two-factor sign-in" not in visitor.get("/account/settings").text
 
     refused = visitor.post(
         "/account/settings/two-factor/disable",
-        {"disable_password": PASSWORD, "disable_code": next_code(SECRET, clock)},
+        {"disable_password": PASSWORD, "disable_code": next_two_factor_code(TOTP_SECRET, clock)},
     )
 
     assert refused.status_code == 422
@@ -291,12 +289,15 @@ def test_new_recovery_codes_need_the_password_and_a_code_and_cancel_the_old_ones
 
     refused = owner.post(
         "/account/settings/two-factor/recovery-codes",
-        {"codes_password": "not my password at all", "codes_code": next_code(secret, clock)},
+        {
+            "codes_password": "not my password at all",
+            "codes_code": next_two_factor_code(secret, clock),
+        },
     )
     assert refused.status_code == 422
     made = owner.post(
         "/account/settings/two-factor/recovery-codes",
-        {"codes_password": PASSWORD, "codes_code": next_code(secret, clock)},
+        {"codes_password": PASSWORD, "codes_code": next_two_factor_code(secret, clock)},
     )
 
     assert made.status_code == 200
@@ -342,7 +343,7 @@ def test_a_new_agent_is_taken_through_enrolment_and_reaches_nothing_before(
 
     enrolled = visitor.post(
         "/sign-in/two-factor/enrol",
-        {"secret": secret, "code": code_now(secret, clock), "next": "/desk"},
+        {"secret": secret, "code": two_factor_code(secret, clock), "next": "/desk"},
     )
 
     assert enrolled.status_code == 200
@@ -351,7 +352,7 @@ def test_a_new_agent_is_taken_through_enrolment_and_reaches_nothing_before(
     assert visitor.get("/desk").status_code == 200
     assert len(audited(database, "accounts.two_factor_enrolled", agent.id)) == 1
     # From now on the agent signs in with a code, like any enrolled account.
-    _, later = sign_in_with(form_browser, agent, next_code(secret, clock))
+    _, later = sign_in_with(form_browser, agent, next_two_factor_code(secret, clock))
     assert later.status_code == 303
 
 
@@ -362,13 +363,13 @@ def test_a_pending_session_from_before_two_factor_went_off_cannot_enrol_without_
     A customer's half-signed-in session opened while two-factor was on (by whoever had the
     password then) must not put its own authenticator on the account once the owner has
     turned two-factor off: it signs in again, and enrols in settings with the password."""
-    customer = make_account(totp_secret=SECRET)
+    customer = make_account(totp_secret=TOTP_SECRET)
     pending = form_browser()
     assert pending.sign_in(customer).headers["location"].startswith("/sign-in/two-factor")
-    owner, _ = sign_in_with(form_browser, customer, code_now(SECRET, clock))
+    owner, _ = sign_in_with(form_browser, customer, two_factor_code(TOTP_SECRET, clock))
     turned_off = owner.post(
         "/account/settings/two-factor/disable",
-        {"disable_password": PASSWORD, "disable_code": next_code(SECRET, clock)},
+        {"disable_password": PASSWORD, "disable_code": next_two_factor_code(TOTP_SECRET, clock)},
     )
     assert turned_off.status_code == 200
     own_secret = totp.new_secret()
@@ -376,7 +377,7 @@ def test_a_pending_session_from_before_two_factor_went_off_cannot_enrol_without_
 
     enrolled = pending.post(
         "/sign-in/two-factor/enrol",
-        {"secret": own_secret, "code": code_now(own_secret, clock)},
+        {"secret": own_secret, "code": two_factor_code(own_secret, clock)},
         token=token,
     )
 

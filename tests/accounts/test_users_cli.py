@@ -2,46 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from licensor.accounts import totp
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
-from tests.accounts.factories import Customer, OpenBrowser
+from tests.accounts.factories import TOTP_SECRET, Customer, OpenBrowser, two_factor_code
+from tests.cli_support import cli_environment, run
 
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PASSWORD = "a staff password long enough"
 
 
 def _licensor(
     settings: Settings, tmp_path: Path, *args: str, password: str = PASSWORD
 ) -> subprocess.CompletedProcess[str]:
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("LICENSOR_")
-    }
-    environment.update(
-        LICENSOR_VAR_DIR=str(settings.var_dir),
-        LICENSOR_DATABASE_URL=settings.resolved_database_url,
-        LICENSOR_PASSWORD=password,
-        LICENSOR_LOG_LEVEL="WARNING",
-        NO_COLOR="1",
-        COLUMNS="200",
-    )
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "licensor"), *args],
-        env=environment,
-        cwd=tmp_path,  # away from the repository, so no .env file is read
-        capture_output=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
+    environment = cli_environment(settings.var_dir, settings.resolved_database_url)
+    environment.update(LICENSOR_PASSWORD=password, COLUMNS="200")
+    return run("licensor", *args, environment=environment, cwd=tmp_path)
 
 
 @pytest.fixture
@@ -51,7 +31,7 @@ def created(database: Database, settings: Settings, tmp_path: Path) -> Customer:
         settings,
         tmp_path,
         *("users", "create", "--email", "Agent@Example.com", "--role", "agent"),
-        *("--totp-secret", SECRET.lower()),
+        *("--totp-secret", TOTP_SECRET.lower()),
     )
     assert result.returncode == 0, result.stderr
     assert "agent@example.com" in result.stdout
@@ -72,7 +52,7 @@ def test_a_created_agent_signs_in_at_once_with_the_six_digit_code_on_a_second_fo
     assert 'autocomplete="one-time-code"' in form.text
     second = agent.post(
         "/sign-in/two-factor",
-        {"code": totp.code_at(SECRET, totp.step_of(clock.now())), "next": "/account/licenses"},
+        {"code": two_factor_code(TOTP_SECRET, clock), "next": "/account/licenses"},
         token=agent.csrf_token(first.headers["location"]),
     )
     assert second.status_code == 303, second.text
@@ -84,7 +64,7 @@ def test_a_wrong_six_digit_code_keeps_the_agent_out(
 ) -> None:
     agent = form_browser()
     agent.sign_in(created)
-    right = totp.code_at(SECRET, totp.step_of(clock.now()))
+    right = two_factor_code(TOTP_SECRET, clock)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
 
     answer = agent.post(
@@ -166,8 +146,8 @@ def test_a_password_too_short_for_the_account_or_too_common_fails_saying_why(
 
     # 13 characters: the password alone
     without_totp = create("Qv7#kestrel-2", "--role", "customer")
-    common = create("letmein123", "--role", "agent", "--totp-secret", SECRET)
-    with_totp = create("Qv7#kestrel-2", "--role", "customer", "--totp-secret", SECRET)
+    common = create("letmein123", "--role", "agent", "--totp-secret", TOTP_SECRET)
+    with_totp = create("Qv7#kestrel-2", "--role", "customer", "--totp-secret", TOTP_SECRET)
 
     assert without_totp.returncode == 1
     assert "too short for your account: use at least 15 characters" in without_totp.stderr

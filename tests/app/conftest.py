@@ -14,7 +14,6 @@ import pytest
 
 from licensor_app import LicensorApp
 from tests.app.screens import new_app
-from tests.support import free_port
 
 MakeMachine = Callable[..., LicensorApp]
 
@@ -33,9 +32,3 @@ def machine(server: str, tmp_path: Path) -> MakeMachine:
         return new_app(options.pop("server", server), tmp_path / name, name=name, **options)
 
     return make
-
-
-@pytest.fixture
-def closed_server() -> str:
-    """A URL where nothing listens: the app is offline."""
-    return f"http://127.0.0.1:{free_port()}"

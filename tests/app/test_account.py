@@ -21,6 +21,7 @@ from tests.app.screens import (
 )
 from tests.licensing.factories import MakeCode
 from tests.limits import StartLimitedServer
+from tests.support import closed_server
 
 pytestmark = pytest.mark.anyio
 
@@ -120,13 +121,13 @@ async def test_too_many_sign_ins_say_when_to_try_again(
 
 
 async def test_without_a_network_sign_in_says_to_check_the_connection(
-    machine: MakeMachine, make_code: MakeCode, closed_server: str, make_account: MakeAccount
+    machine: MakeMachine, make_code: MakeCode, make_account: MakeAccount
 ) -> None:
     customer = make_account()
     async with machine().run_test(size=SIZE) as pilot:
         await open_licensing(pilot)
         await activate(pilot, make_code())
-    async with machine(server=closed_server).run_test(size=SIZE) as pilot:
+    async with machine(server=closed_server()).run_test(size=SIZE) as pilot:
         await open_licensing(pilot)
         await click(pilot, "#recover")
         fill(pilot, "#email", customer.email)

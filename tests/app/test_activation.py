@@ -27,6 +27,7 @@ from tests.app.screens import (
 )
 from tests.licensing.factories import BlockCode, MakeCode
 from tests.store.factories import Allocate, MakePartner
+from tests.support import closed_server
 
 pytestmark = pytest.mark.anyio
 
@@ -95,13 +96,13 @@ async def test_the_main_window_checks_the_license_when_the_app_starts(
 
 
 async def test_without_the_server_the_license_is_checked_from_its_file(
-    machine: MakeMachine, make_code: MakeCode, closed_server: str
+    machine: MakeMachine, make_code: MakeCode
 ) -> None:
     async with machine().run_test(size=SIZE) as pilot:
         await open_licensing(pilot)
         await activate(pilot, make_code())
 
-    async with machine(server=closed_server).run_test(size=SIZE) as pilot:
+    async with machine(server=closed_server()).run_test(size=SIZE) as pilot:
         await open_licensing(pilot)
         assert text(pilot, "#status") == "Active"
         assert text(pilot, "#checked") == (
@@ -110,7 +111,7 @@ async def test_without_the_server_the_license_is_checked_from_its_file(
 
 
 async def test_a_block_seen_online_still_shows_when_the_app_starts_offline(
-    machine: MakeMachine, make_code: MakeCode, block_code: BlockCode, closed_server: str
+    machine: MakeMachine, make_code: MakeCode, block_code: BlockCode
 ) -> None:
     code = make_code("plus")
     async with machine().run_test(size=SIZE) as pilot:
@@ -121,7 +122,7 @@ async def test_a_block_seen_online_still_shows_when_the_app_starts_offline(
         await settle(pilot)
         assert text(pilot, "#summary") == "Plus: Blocked"
 
-    async with machine(server=closed_server).run_test(size=SIZE) as pilot:
+    async with machine(server=closed_server()).run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert text(pilot, "#summary") == "Plus: Blocked"  # not "active" from the old file
 
@@ -189,9 +190,9 @@ async def test_an_expired_license_says_to_renew(
 
 
 async def test_without_a_network_activation_says_to_check_the_connection(
-    machine: MakeMachine, make_code: MakeCode, closed_server: str
+    machine: MakeMachine, make_code: MakeCode
 ) -> None:
-    async with machine(server=closed_server).run_test(size=SIZE) as pilot:
+    async with machine(server=closed_server()).run_test(size=SIZE) as pilot:
         await open_licensing(pilot)
         said = await activate(pilot, make_code())
     assert said == (

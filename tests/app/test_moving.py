@@ -23,18 +23,9 @@ from tests.app.screens import (
     text,
     window,
 )
-from tests.licensing.factories import MakeCode
+from tests.licensing.factories import MakeCode, seats_used
 
 pytestmark = pytest.mark.anyio
-
-
-def seats_used(api: httpx.Client, license_key: str, fingerprint: str) -> int:
-    """The server's count of devices holding the license."""
-    answer = api.post(
-        "/api/v1/licenses/validate", json={"license_key": license_key, "fingerprint": fingerprint}
-    ).json()
-    used: int = answer["devices_used"]
-    return used
 
 
 async def test_backup_then_reinstall_then_restore_keeps_the_same_seat(

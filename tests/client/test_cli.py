@@ -18,8 +18,9 @@ from licensor.clock import Clock
 from licensor.licensing import formats
 from tests.cli_support import cli_environment, one_line
 from tests.cli_support import run as run_script
+from tests.licensing.factories import seats_used
 from tests.limits import StartLimitedServer
-from tests.support import free_port
+from tests.support import closed_server
 
 
 @dataclass
@@ -61,18 +62,6 @@ def new_device(server: str, tmp_path: Path) -> Callable[[str], Device]:
 @pytest.fixture
 def laptop(new_device: Callable[[str], Device]) -> Device:
     return new_device("laptop")
-
-
-def closed_server() -> str:
-    return f"http://127.0.0.1:{free_port()}"
-
-
-def seats_used(api: httpx.Client, license_key: str, fingerprint: str) -> int:
-    answer = api.post(
-        "/api/v1/licenses/validate", json={"license_key": license_key, "fingerprint": fingerprint}
-    ).json()
-    used: int = answer["devices_used"]
-    return used
 
 
 def test_activate_prints_the_license_and_keeps_no_code_in_clear(

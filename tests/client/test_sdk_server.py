@@ -39,12 +39,12 @@ from licensor_client import (
     RateLimited,
     check_license_file,
 )
-from tests.accounts.factories import Browser, MakeAccount, OpenBrowser
+from tests.accounts.factories import Customer, MakeAccount, OpenBrowser, signed_in
 from tests.conftest import OpenUnit
 from tests.licensing.factories import BlockCode, MakeCode
 from tests.limits import StartLimitedServer
 from tests.store.factories import MakeSubscription
-from tests.support import free_port
+from tests.support import closed_server
 
 PASSPHRASE = "blue heron at dawn"
 
@@ -105,22 +105,10 @@ def seats(open_unit: OpenUnit) -> Callable[[str], tuple[int, int]]:
     return count
 
 
-def closed_server() -> str:
-    return f"http://127.0.0.1:{free_port()}"
-
-
-def licenses_page(open_browser: OpenBrowser, email: str, password: str) -> str:
-    browser = signed_in(open_browser, email, password)
-    page = browser.get("/account/licenses")
+def licenses_page(open_browser: OpenBrowser, customer: Customer) -> str:
+    page = signed_in(open_browser, customer).get("/account/licenses")
     assert page.status_code == 200, page.text
     return page.text
-
-
-def signed_in(open_browser: OpenBrowser, email: str, password: str) -> Browser:
-    browser = open_browser()
-    response = browser.post("/sign-in", {"email": email, "password": password})
-    assert response.status_code == 303, response.text
-    return browser
 
 
 # --- activation and checking --------------------------------------------------------------
@@ -214,14 +202,14 @@ def test_recover_joins_the_license_and_its_code_to_the_account(
     laptop = new_device("laptop")
     laptop.activate(code)
     customer = make_account()
-    assert code not in licenses_page(form_browser, customer.email, customer.password)
+    assert code not in licenses_page(form_browser, customer)
 
     linked = laptop.recover(customer.email, customer.password)
 
     assert linked.status == "linked"
     assert linked.public_id == laptop.details().public_id
     assert linked.licenses_url.endswith("/account/licenses")
-    assert code in licenses_page(form_browser, customer.email, customer.password)
+    assert code in licenses_page(form_browser, customer)
     assert laptop.recover(customer.email, customer.password).status == "already_linked"
 
 
@@ -253,7 +241,7 @@ def test_a_device_connects_by_the_code_the_customer_enters_in_my_account(
     assert connect.verification_uri.endswith("/account/connect")
     assert laptop.connect_poll(connect) is None  # not entered yet
 
-    browser = signed_in(form_browser, customer.email, customer.password)
+    browser = signed_in(form_browser, customer)
     token = browser.csrf_token("/account/connect")
     entered = browser.post("/account/connect", {"code": connect.user_code}, token=token)
     assert entered.status_code == 200, entered.text
@@ -285,7 +273,7 @@ def test_the_fingerprint_alone_takes_no_license_and_the_sdk_proves_its_own(
         json={"fingerprint": victim_laptop.fingerprint, "name": "Attacker", "platform": "x"},
     )
     assert started.status_code == 200, started.text
-    attacker_browser = signed_in(form_browser, attacker.email, attacker.password)
+    attacker_browser = signed_in(form_browser, attacker)
     token = attacker_browser.csrf_token("/account/connect")
     entered = attacker_browser.post(
         "/account/connect", {"code": started.json()["user_code"]}, token=token
@@ -296,7 +284,7 @@ def test_the_fingerprint_alone_takes_no_license_and_the_sdk_proves_its_own(
     assert code not in attacker_browser.get("/account/licenses").text
 
     connect = victim_laptop.connect_start()  # the SDK sends the key it holds
-    victim_browser = signed_in(form_browser, victim.email, victim.password)
+    victim_browser = signed_in(form_browser, victim)
     token = victim_browser.csrf_token("/account/connect")
     assert victim_browser.post("/account/connect", {"code": connect.user_code}, token=token)
     connected = victim_laptop.connect_wait(connect, sleep=lambda _: None)
@@ -314,7 +302,7 @@ def test_a_new_device_connected_to_a_subscriber_gets_the_subscription_license(
 ) -> None:
     customer = make_account()
     make_subscription(customer.id, "premium")
-    browser = signed_in(form_browser, customer.email, customer.password)
+    browser = signed_in(form_browser, customer)
 
     def connect(device: LicenseClient) -> Connected:
         started = device.connect_start()

@@ -94,6 +94,14 @@ def activation(code: str, machine: dict[str, str]) -> dict[str, Any]:
     return {"activation_code": code, "device": machine}
 
 
+def try_activate(
+    api: httpx.Client, code: str, machine: dict[str, str] | None = None
+) -> httpx.Response:
+    """Activate as an app does (on a new device unless told which); the answer, whatever
+    it is."""
+    return api.post("/api/v1/activations", json=activation(code, machine or device()))
+
+
 def activate(api: httpx.Client, code: str, machine: dict[str, str]) -> dict[str, Any]:
     """Activate as an app does and insist it worked; the 201 body."""
     response = api.post("/api/v1/activations", json=activation(code, machine))
@@ -171,3 +179,12 @@ def validate(
     body: dict[str, Any] = response.json()
     assert body["nonce"] == nonce
     return body
+
+
+def seats_used(api: httpx.Client, license_key: str, fingerprint: str) -> int:
+    """The server's count of devices holding the license, as a validation tells it."""
+    answer = api.post(
+        "/api/v1/licenses/validate", json={"license_key": license_key, "fingerprint": fingerprint}
+    ).json()
+    used: int = answer["devices_used"]
+    return used

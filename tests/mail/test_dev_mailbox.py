@@ -19,14 +19,13 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.models import OutboxMessage
-from tests.accounts.factories import Customer, MakeAccount, OpenBrowser, outbox
+from tests.accounts.factories import TOTP_SECRET, Customer, MakeAccount, OpenBrowser, outbox
 from tests.cli_support import cli_environment, run
 from tests.support import serve
-from tests.support.factories import STAFF_TOTP_SECRET
 
 
 def _agent(make_account: MakeAccount) -> Customer:
-    return make_account("agent@example.com", roles=("agent",), totp_secret=STAFF_TOTP_SECRET)
+    return make_account("agent@example.com", roles=("agent",), totp_secret=TOTP_SECRET)
 
 
 def _ask_for_a_reset(browser_at: OpenBrowser, url: str, agent: Customer) -> None:

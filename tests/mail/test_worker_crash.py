@@ -4,12 +4,9 @@ every message; an SMTP server that is down or refusing is retried with backoff."
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,8 +26,9 @@ from licensor.mail.delivery import send_due
 from licensor.mail.outbox import enqueue
 from licensor.mail.sender import SmtpSender
 from licensor.models import OutboxMessage
+from tests.cli_support import cli_environment, console_script
 from tests.mail_support import Inbox, SmtpServer
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 MESSAGES = 200
 LEASE_SECONDS = 2
@@ -55,14 +53,6 @@ def _queue(
         ]
         session.flush()
         return [message.message_id for message in queued]
-
-
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout} s for {what}")
-        time.sleep(0.02)
 
 
 def _unsent(database: Database) -> int:
@@ -118,19 +108,11 @@ def slow_smtp() -> Iterator[LoopbackSmtp]:
 def _worker(settings: Settings, smtp_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``licensor worker`` as a process of its own (its stderr to ``log``); killed if the
     test leaves it running."""
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("LICENSOR_")
-    }
-    environment.update(
-        LICENSOR_VAR_DIR=str(settings.var_dir),
-        LICENSOR_DATABASE_URL=settings.resolved_database_url,
-        LICENSOR_SMTP_URL=smtp_url,
-        LICENSOR_MAIL_LEASE_SECONDS=str(LEASE_SECONDS),
-        LICENSOR_LOG_LEVEL="WARNING",
-    )
+    environment = cli_environment(settings.var_dir, settings.resolved_database_url)
+    environment.update(LICENSOR_SMTP_URL=smtp_url, LICENSOR_MAIL_LEASE_SECONDS=str(LEASE_SECONDS))
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "licensor"), "worker", "--idle-seconds", "0.2"],
+            [str(console_script("licensor")), "worker", "--idle-seconds", "0.2"],
             env=environment,
             cwd=log.parent,  # away from the repository, so no .env file is read
             stdout=subprocess.DEVNULL,
@@ -156,7 +138,7 @@ def test_a_worker_killed_mid_batch_and_restarted_loses_no_message(
     inbox = slow_smtp.inbox
 
     with _worker(settings, slow_smtp.url, tmp_path / "first.log") as first:
-        _wait_until(lambda: len(inbox.messages) >= 20, "the first messages")
+        wait_until(lambda: len(inbox.messages) >= 20, "the first messages")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     delivered_before_restart = len(set(_received_ids(inbox)))
@@ -164,8 +146,8 @@ def test_a_worker_killed_mid_batch_and_restarted_loses_no_message(
     assert _unsent(database) > 0
 
     with _worker(settings, slow_smtp.url, tmp_path / "second.log") as second:
-        _wait_until(lambda: set(queued) <= set(_received_ids(inbox)), "every message")
-        _wait_until(lambda: _unsent(database) == 0, "the outbox to show every message sent")
+        wait_until(lambda: set(queued) <= set(_received_ids(inbox)), "every message")
+        wait_until(lambda: _unsent(database) == 0, "the outbox to show every message sent")
         second.send_signal(signal.SIGTERM)  # and it stops cleanly when asked
         assert second.wait(timeout=30) == 0, (tmp_path / "second.log").read_text()
 

@@ -1,22 +1,31 @@
 """Store factories: partners, their API keys and allocations, orders — made through the
 service, as ``licensor partners create``, ``licensor orders create`` and
-``licensor codes issue --partner`` make them. Loaded everywhere via ``tests/conftest.py``."""
+``licensor codes issue --partner`` make them; a partner's sale as its API takes one;
+payments through the built-in test provider; subscriptions and their enrollment tokens.
+Loaded everywhere via ``tests/conftest.py``."""
 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing.batches import issue_codes
 from licensor.models import Account
 from licensor.store.orders import PlacedOrder
+from licensor.store.payments import CardForm, PaymentRequest, PaymentResult, TestProvider
+from tests.accounts.factories import fresh_email
 from tests.cli_support import read_codes
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
@@ -78,7 +87,7 @@ def make_order(open_unit: OpenUnit, make_plan: MakePlan) -> MakeOrder:
         with open_unit() as unit:
             return unit.orders.create(
                 plan_code=plan,
-                email=email or f"buyer-{secrets.token_hex(4)}@example.com",
+                email=email or fresh_email("buyer"),
                 name=name,
                 quantity=quantity,
                 partner_slug=partner,
@@ -160,3 +169,131 @@ def enrollment_token(open_unit: OpenUnit) -> EnrollmentTokenFor:
             return unit.subscriptions.enrollment_token(account, subscription_id)
 
     return make
+
+
+# --- a partner's sales, through its API ------------------------------------------------------
+
+ORDERS = "/api/v1/partner/orders"
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The header a partner's API key travels in."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass(frozen=True)
+class Seller:
+    """A partner with an API key and an allocation (codes in clear, as in its CSV)."""
+
+    slug: str
+    key: str
+    codes: list[str]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return bearer(self.key)
+
+
+MakeSeller = Callable[..., Seller]
+
+
+@pytest.fixture
+def make_seller(
+    make_partner: MakePartner, partner_key: PartnerKey, allocate: Allocate
+) -> MakeSeller:
+    """A new partner with a key and ``count`` codes of ``plan`` allocated to it."""
+
+    def make(*, count: int = 3, plan: str = "plus") -> Seller:
+        slug = make_partner().slug
+        return Seller(slug, partner_key(slug), allocate(slug, plan=plan, count=count))
+
+    return make
+
+
+def partner_sale(
+    codes: list[str],
+    number: str | None = None,
+    *,
+    purchased_at: str = "2025-03-14T16:05:00+01:00",
+    name: str = "Mario Rossi",
+    email: str = "Mario.Rossi@example.com",
+) -> dict[str, Any]:
+    """The body of ``POST /api/v1/partner/orders``: a sale of ``codes``."""
+    return {
+        "number": number or f"WEB-{secrets.randbelow(10**8):08d}",
+        "purchased_at": purchased_at,
+        "customer": {"name": name, "email": email},
+        "codes": codes,
+    }
+
+
+# --- payments, through the built-in test provider ---------------------------------------------
+
+# Its test cards (docs/payments.md): one that pays, one declined, and one whose first payment
+# goes through while every renewal is declined.
+PAYS = "4242 4242 4242 4242"
+DECLINED = "4000 0000 0000 0002"
+RENEWALS_DECLINED = "4000 0000 0000 0341"
+
+Settle = Callable[[PaymentResult], str]
+
+
+def card_expiry() -> str:
+    """An expiry date a test card still has ahead of it (December of a year to come)."""
+    return f"12/{(date.today().year + 3) % 100:02d}"
+
+
+@pytest.fixture
+def provider(settings: Settings, keyring: Keyring, clock: Clock) -> TestProvider:
+    """The built-in test payment provider, on the test clock."""
+    return TestProvider(settings, keyring, clock.now)
+
+
+def paid_with(provider: TestProvider, payment: PaymentRequest, card: str = PAYS) -> PaymentResult:
+    """What the test provider's verified callback reports for this card."""
+    callback = provider.pay(
+        reference=payment.reference,
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        card=CardForm(card, card_expiry(), "123"),
+        save_payment_method=payment.save_payment_method,
+    )
+    return provider.verify(callback)
+
+
+@pytest.fixture
+def settle(open_unit: OpenUnit) -> Settle:
+    """Settle a payment as the provider's verified callback does; the order's status."""
+
+    def apply(result: PaymentResult) -> str:
+        with open_unit() as unit:
+            return unit.checkout.settle(result, actor="test").status
+
+    return apply
+
+
+def settled_twice_at_once(open_unit: OpenUnit, result: PaymentResult) -> list[BaseException]:
+    """Settle one result in two transactions, the second arriving while the first is still
+    uncommitted (for half a second); what either raised."""
+    first_settled = threading.Event()
+    failures: list[BaseException] = []
+
+    def confirm(first: bool) -> None:
+        try:
+            if not first:
+                assert first_settled.wait(10)
+            with open_unit() as unit:
+                unit.checkout.settle(result, actor="test")
+                if first:
+                    first_settled.set()
+                    time.sleep(0.5)  # still uncommitted while the other one reads
+        except BaseException as error:
+            failures.append(error)
+            first_settled.set()
+
+    threads = [threading.Thread(target=confirm, args=(first,)) for first in (True, False)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return failures

@@ -4,9 +4,7 @@ server: a paid order is delivered once, a declined one never, whatever arrives t
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,14 +47,12 @@ from licensor.store.payments import (
     card_problems,
     load_provider,
 )
-from tests.accounts.factories import MakeAccount
+from tests.accounts.factories import MakeAccount, fresh_email
 from tests.cli_support import cli_environment, console_script
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
+from tests.store.factories import DECLINED, PAYS, Settle, card_expiry, settled_twice_at_once
 from tests.support import assert_problem, free_port
-
-PAYS = "4242 4242 4242 4242"
-DECLINED = "4000 0000 0000 0002"
 
 
 @dataclass(frozen=True)
@@ -72,7 +68,6 @@ def plus(make_plan: MakePlan) -> str:
 
 
 StartCheckout = Callable[..., PaymentRequest]
-Settle = Callable[[PaymentResult], str]
 
 
 @pytest.fixture
@@ -89,27 +84,13 @@ def start_checkout(open_unit: OpenUnit, plus: str) -> StartCheckout:
             account = unit.session.get(Account, account_id) if account_id else None
             return unit.checkout.start(
                 plan,
-                CheckoutForm(str(quantity), name, email or f"buyer-{secrets.token_hex(4)}@ex.com"),
+                CheckoutForm(str(quantity), name, email or fresh_email("buyer", "ex.com")),
                 account=account,
                 language="en",
                 actor="test",
             )
 
     return start
-
-
-@pytest.fixture
-def settle(open_unit: OpenUnit) -> Settle:
-    def apply(result: PaymentResult) -> str:
-        with open_unit() as unit:
-            return unit.checkout.settle(result, actor="test").status
-
-    return apply
-
-
-@pytest.fixture
-def provider(settings: Settings, keyring: Keyring, clock: Clock) -> TestProvider:
-    return TestProvider(settings, keyring, clock.now)
 
 
 def outcome(payment: PaymentRequest, result: PaymentOutcome, **changes: object) -> PaymentResult:
@@ -136,10 +117,6 @@ def delivered(database: Database, payment: PaymentRequest) -> Delivered:
             select(OutboxMessage).where(OutboxMessage.recipient == order.customer_email)
         ).all()
         return Delivered(order.status, list(codes), list(mails))
-
-
-def next_year() -> str:
-    return f"12/{(date.today().year + 1) % 100:02d}"
 
 
 # --- starting ---------------------------------------------------------------------------------
@@ -234,29 +211,7 @@ def test_two_concurrent_confirmations_create_the_codes_once(
     without the row lock on the order it would read PENDING and deliver again."""
     payment = start_checkout(quantity=2)
     result = outcome(payment, PaymentOutcome.PAID)
-    first_settled = threading.Event()
-    failures: list[BaseException] = []
-
-    def confirm(first: bool) -> None:
-        try:
-            if not first:
-                assert first_settled.wait(10)
-            with open_unit() as unit:
-                unit.checkout.settle(result, actor="test")
-                if first:
-                    first_settled.set()
-                    time.sleep(0.5)  # still uncommitted while the other one reads
-        except BaseException as error:
-            failures.append(error)
-            first_settled.set()
-
-    threads = [threading.Thread(target=confirm, args=(first,)) for first in (True, False)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert failures == []
+    assert settled_twice_at_once(open_unit, result) == []
     order = delivered(database, payment)
     assert order.status == OrderStatus.PAID
     assert len(order.codes) == 2
@@ -328,7 +283,7 @@ def test_the_test_card_pays_and_the_decline_card_is_declined(
             reference=payment.reference,
             amount_cents=payment.amount_cents,
             currency=payment.currency,
-            card=CardForm(number, next_year(), "123"),
+            card=CardForm(number, card_expiry(), "123"),
         )
         result = provider.verify(callback)
         assert (result.reference, result.outcome) == (payment.reference, expected)
@@ -359,7 +314,7 @@ def test_a_forged_or_stale_callback_is_rejected(
         reference=payment.reference,
         amount_cents=payment.amount_cents,
         currency=payment.currency,
-        card=CardForm(DECLINED, next_year(), "123"),
+        card=CardForm(DECLINED, card_expiry(), "123"),
     )
     event = json.loads(genuine.body)
     forged = json.dumps({**event, "outcome": "paid"}, sort_keys=True).encode()
@@ -422,7 +377,7 @@ def test_a_webhook_callback_sent_again_and_again_delivers_once(
         reference=payment.reference,
         amount_cents=payment.amount_cents,
         currency=payment.currency,
-        card=CardForm(PAYS, next_year(), "123"),
+        card=CardForm(PAYS, card_expiry(), "123"),
     )
 
     answers = [
@@ -451,7 +406,7 @@ def test_a_webhook_callback_is_read_whatever_type_its_provider_gives_it(
         reference=payment.reference,
         amount_cents=payment.amount_cents,
         currency=payment.currency,
-        card=CardForm(PAYS, next_year(), "123"),
+        card=CardForm(PAYS, card_expiry(), "123"),
     )
 
     answer = api.post(

@@ -25,7 +25,7 @@ from licensor.mail.outbox import bodies
 from licensor.models import AuditEvent, Order
 from licensor.store.orders import PlacedOrder
 from licensor.web import i18n
-from tests.accounts.factories import Browser, OpenBrowser, outbox
+from tests.accounts.factories import Browser, OpenBrowser, browser_from, fresh_email, outbox
 from tests.limits import StartLimitedServer
 from tests.store.factories import MakeOrder, MakePartner
 
@@ -85,11 +85,6 @@ def missing_number() -> str:
     return f"ORD-{secrets.token_hex(2).upper()}-ZZZZ"
 
 
-@pytest.fixture
-def visitor(form_browser: OpenBrowser) -> Browser:
-    return form_browser()
-
-
 # --- what is mailed, and to whom --------------------------------------------------------------
 
 
@@ -100,7 +95,7 @@ def test_a_store_order_is_sent_again_to_its_own_address_with_its_code(
     keyring: Keyring,
     look_up: LookUp,
 ) -> None:
-    order = make_order(email=f"buyer-{secrets.token_hex(4)}@example.com")
+    order = make_order(email=fresh_email("buyer"))
 
     response = look_up(visitor, details(order, email=f"  {order.email.upper()} "))
 
@@ -443,11 +438,6 @@ def limited(limited_server: StartLimitedServer) -> Iterator[str]:
         yield server.url
 
 
-def from_address(form_browser: OpenBrowser, url: str, address: str) -> Browser:
-    """A browser whose requests come from another loopback address (127.0.0.0/8)."""
-    return form_browser(url, transport=httpx.HTTPTransport(local_address=address))
-
-
 def assert_rate_limited(response: httpx.Response) -> None:
     assert response.status_code == 429, response.text
     assert 1 <= int(response.headers["Retry-After"]) <= 60
@@ -462,7 +452,7 @@ def test_one_address_is_limited_whatever_the_email(
     look_up: LookUp,
 ) -> None:
     order = make_order()
-    visitor = from_address(form_browser, limited, "127.0.0.2")
+    visitor = browser_from(form_browser, limited, "127.0.0.2")
     for attempt in range(2):
         fields = details(order, email=f"guess-{attempt}@example.com")
         assert look_up(visitor, fields).status_code == 200
@@ -470,7 +460,7 @@ def test_one_address_is_limited_whatever_the_email(
     assert_rate_limited(look_up(visitor, details(order)))
 
     assert resent(database, order) == 0  # the limit comes before any lookup
-    elsewhere = from_address(form_browser, limited, "127.0.0.3")
+    elsewhere = browser_from(form_browser, limited, "127.0.0.3")
     assert look_up(elsewhere, details(order)).status_code == 200
     assert resent(database, order) == 1
 
@@ -485,11 +475,11 @@ def test_wrong_lookups_with_the_owners_email_do_not_keep_the_owners_from_being_m
     """Someone who knows a buyer's email cannot spend a limit that holds back the buyer's
     own lookup: only lookups that match count against an order."""
     order = make_order()
-    attacker = from_address(form_browser, limited, "127.0.0.4")
+    attacker = browser_from(form_browser, limited, "127.0.0.4")
     for _ in range(2):  # as many as the address may send (2/minute here)
         assert look_up(attacker, details(order, order_number=missing_number())).status_code == 200
 
-    owner = from_address(form_browser, limited, "127.0.0.5")
+    owner = browser_from(form_browser, limited, "127.0.0.5")
     assert look_up(owner, details(order)).status_code == 200
 
     assert resent(database, order) == 1

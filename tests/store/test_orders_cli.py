@@ -13,15 +13,9 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import OutboxMessage
-from tests.cli_support import cli_environment, one_line, run
+from tests.cli_support import licensor, one_line
 from tests.licensing.factories import MakePlan
 from tests.store.factories import MakePartner
-
-
-def licensor(tmp_path: Path, settings: Settings, *args: str) -> tuple[int, str, str]:
-    environment = cli_environment(settings.var_dir, settings.database_url)
-    ran = run("licensor", *args, environment=environment, cwd=tmp_path)
-    return ran.returncode, ran.stdout, ran.stderr
 
 
 def test_a_store_order_prints_its_json_and_queues_the_confirmation_with_the_codes(

@@ -9,8 +9,6 @@ import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,11 +22,20 @@ from licensor.licensing import formats
 from licensor.models import AuditEvent
 from tests.conftest import OpenUnit
 from tests.licensing.factories import BlockCode, MakeCode
-from tests.limits import LimitedServer
-from tests.store.factories import Allocate, MakeOrder, MakePartner, PartnerKey
+from tests.limits import StartLimitedServer
+from tests.store.factories import (
+    ORDERS,
+    Allocate,
+    MakeOrder,
+    MakePartner,
+    MakeSeller,
+    PartnerKey,
+    Seller,
+    bearer,
+    partner_sale,
+)
 from tests.support import assert_problem
 
-ORDERS = "/api/v1/partner/orders"
 ALLOCATIONS = "/api/v1/partner/allocations"
 
 # The one answer to every request without a good key: nothing tells the cases apart.
@@ -38,54 +45,6 @@ REFUSED = {
     "status": 401,
     "code": "invalid_api_key",
 }
-
-
-@dataclass(frozen=True)
-class Seller:
-    """A partner with an API key and an allocation (codes in clear, as in its CSV)."""
-
-    slug: str
-    key: str
-    codes: list[str]
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return bearer(self.key)
-
-
-MakeSeller = Callable[..., Seller]
-StartLimitedServer = Callable[..., AbstractContextManager[LimitedServer]]
-
-
-@pytest.fixture
-def make_seller(
-    make_partner: MakePartner, partner_key: PartnerKey, allocate: Allocate
-) -> MakeSeller:
-    def make(*, count: int = 3, plan: str = "plus") -> Seller:
-        slug = make_partner().slug
-        return Seller(slug, partner_key(slug), allocate(slug, plan=plan, count=count))
-
-    return make
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def sale(
-    codes: list[str],
-    number: str | None = None,
-    *,
-    purchased_at: str = "2025-03-14T16:05:00+01:00",
-    name: str = "Mario Rossi",
-    email: str = "Mario.Rossi@example.com",
-) -> dict[str, Any]:
-    return {
-        "number": number or f"WEB-{secrets.randbelow(10**8):08d}",
-        "purchased_at": purchased_at,
-        "customer": {"name": name, "email": email},
-        "codes": codes,
-    }
 
 
 def masked(code: str) -> str:
@@ -98,7 +57,7 @@ def without_code(problem: dict[str, Any], code: str) -> dict[str, Any]:
 
 
 def record(api: httpx.Client, seller: Seller, codes: list[str], number: str | None = None) -> Any:
-    response = api.post(ORDERS, json=sale(codes, number), headers=seller.auth)
+    response = api.post(ORDERS, json=partner_sale(codes, number), headers=seller.auth)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -111,7 +70,9 @@ def test_a_partner_records_a_sale_of_codes_from_its_allocation(
 ) -> None:
     seller = make_seller(count=3)
 
-    response = api.post(ORDERS, json=sale(seller.codes[:2], "WEB-100234"), headers=seller.auth)
+    response = api.post(
+        ORDERS, json=partner_sale(seller.codes[:2], "WEB-100234"), headers=seller.auth
+    )
 
     assert response.status_code == 201, response.text
     assert response.headers["content-type"] == "application/json"
@@ -126,7 +87,7 @@ def test_a_partner_records_a_sale_of_codes_from_its_allocation(
 
 def test_no_answer_holds_a_code_in_clear(api: httpx.Client, make_seller: MakeSeller) -> None:
     seller = make_seller(count=2)
-    recorded = api.post(ORDERS, json=sale(seller.codes, "WEB-7"), headers=seller.auth)
+    recorded = api.post(ORDERS, json=partner_sale(seller.codes, "WEB-7"), headers=seller.auth)
     read = api.get(f"{ORDERS}/WEB-7", headers=seller.auth)
 
     for response in (recorded, read):
@@ -230,7 +191,7 @@ def test_a_request_without_a_good_key_is_refused_with_the_one_401(
     answers = [
         api.get(ALLOCATIONS, headers=headers),
         api.get(f"{ORDERS}/WEB-1", headers=headers),
-        api.post(ORDERS, json=sale(seller.codes[:1], "WEB-1"), headers=headers),
+        api.post(ORDERS, json=partner_sale(seller.codes[:1], "WEB-1"), headers=headers),
     ]
 
     for response in answers:
@@ -252,7 +213,7 @@ def test_a_revoked_key_is_refused_with_the_same_401(
 
     for response in (
         api.get(ALLOCATIONS, headers=seller.auth),
-        api.post(ORDERS, json=sale(seller.codes[:1]), headers=seller.auth),
+        api.post(ORDERS, json=partner_sale(seller.codes[:1]), headers=seller.auth),
     ):
         assert_problem(response, 401, "invalid_api_key")
         assert response.json() == REFUSED
@@ -335,7 +296,7 @@ def test_two_partners_may_use_the_same_order_number(
     first, second = make_seller(), make_seller()
     record(api, first, first.codes[:1], "1001")
 
-    response = api.post(ORDERS, json=sale(second.codes[:1], "1001"), headers=second.auth)
+    response = api.post(ORDERS, json=partner_sale(second.codes[:1], "1001"), headers=second.auth)
 
     assert response.status_code == 201, response.text
     assert api.get(f"{ORDERS}/1001", headers=first.auth).json()["codes"] == [masked(first.codes[0])]
@@ -363,7 +324,7 @@ def test_a_code_not_in_the_allocation_gets_one_404_whatever_it_is(
     seller = make_seller()
     answers = {}
     for origin, code in codes_not_allocated.items():
-        response = api.post(ORDERS, json=sale([code]), headers=seller.auth)
+        response = api.post(ORDERS, json=partner_sale([code]), headers=seller.auth)
         assert_problem(response, 404, "code_not_allocated")
         answers[origin] = without_code(response.json(), code)
 
@@ -378,7 +339,9 @@ def test_a_refused_code_stays_its_owners_to_sell(
 ) -> None:
     owner, other = make_seller(count=1), make_seller()
 
-    refused = api.post(ORDERS, json=sale([other.codes[0], owner.codes[0]]), headers=other.auth)
+    refused = api.post(
+        ORDERS, json=partner_sale([other.codes[0], owner.codes[0]]), headers=other.auth
+    )
 
     assert_problem(refused, 404, "code_not_allocated")
     # The other partner's own code in the refused sale is not sold either.
@@ -394,7 +357,7 @@ def test_a_mistyped_code_is_code_malformed(api: httpx.Client, make_seller: MakeS
     code = seller.codes[0]
     mistyped = ("Z" if code[0] != "Z" else "Y") + code[1:]
 
-    response = api.post(ORDERS, json=sale([mistyped]), headers=seller.auth)
+    response = api.post(ORDERS, json=partner_sale([mistyped]), headers=seller.auth)
 
     assert_problem(response, 422, "code_malformed")
 
@@ -412,7 +375,7 @@ def test_a_code_cannot_be_sold_twice(api: httpx.Client, make_seller: MakeSeller)
     seller = make_seller()
     record(api, seller, seller.codes[:1], "WEB-1")
 
-    again = api.post(ORDERS, json=sale(seller.codes[:2], "WEB-2"), headers=seller.auth)
+    again = api.post(ORDERS, json=partner_sale(seller.codes[:2], "WEB-2"), headers=seller.auth)
 
     problem = assert_problem(again, 409, "code_unavailable")
     assert masked(seller.codes[0]) in problem["detail"]
@@ -427,7 +390,7 @@ def test_a_blocked_code_cannot_be_sold(
     seller = make_seller()
     block_code(seller.codes[0], "leaked")
 
-    response = api.post(ORDERS, json=sale(seller.codes[:1]), headers=seller.auth)
+    response = api.post(ORDERS, json=partner_sale(seller.codes[:1]), headers=seller.auth)
 
     assert_problem(response, 409, "code_unavailable")
 
@@ -438,7 +401,7 @@ def test_a_code_named_twice_in_one_sale_is_refused(
     seller = make_seller()
     code = seller.codes[0]
 
-    response = api.post(ORDERS, json=sale([code, code.lower()]), headers=seller.auth)
+    response = api.post(ORDERS, json=partner_sale([code, code.lower()]), headers=seller.auth)
 
     problem = assert_problem(response, 422, "validation_failed")
     assert [error["field"] for error in problem["errors"]] == ["codes"]
@@ -449,7 +412,9 @@ def test_an_order_number_is_recorded_once(api: httpx.Client, make_seller: MakeSe
     record(api, seller, seller.codes[:1], "WEB-100234")
 
     for spelling in ("WEB-100234", "web 100234"):
-        again = api.post(ORDERS, json=sale(seller.codes[1:2], spelling), headers=seller.auth)
+        again = api.post(
+            ORDERS, json=partner_sale(seller.codes[1:2], spelling), headers=seller.auth
+        )
         assert_problem(again, 409, "order_exists")
     # The refused sale's code is still for sale.
     assert record(api, seller, seller.codes[1:2])["codes"] == [masked(seller.codes[1])]
@@ -497,7 +462,7 @@ def test_a_sale_of_the_wrong_shape_names_the_field(
     seller = make_seller()
     change, field = BAD_SALES[case]
 
-    response = api.post(ORDERS, json=change(sale(seller.codes[:1])), headers=seller.auth)
+    response = api.post(ORDERS, json=change(partner_sale(seller.codes[:1])), headers=seller.auth)
 
     problem = assert_problem(response, 422, "validation_failed")
     assert field in [error["field"] for error in problem["errors"]], problem
@@ -511,7 +476,7 @@ def test_a_sale_dated_a_little_ahead_of_our_clock_is_accepted(
     ahead = (clock.now() + timedelta(minutes=2)).isoformat()
 
     response = api.post(
-        ORDERS, json=sale(seller.codes[:1], purchased_at=ahead), headers=seller.auth
+        ORDERS, json=partner_sale(seller.codes[:1], purchased_at=ahead), headers=seller.auth
     )
 
     assert response.status_code == 201, response.text
@@ -542,7 +507,11 @@ def test_one_number_recorded_twice_at_once_is_recorded_once(
         number = f"RACE-{round_}"
         pair = seller.codes[2 * round_ : 2 * round_ + 2]
         statuses = _at_once(
-            server, [(sale([pair[0]], number), seller.auth), (sale([pair[1]], number), seller.auth)]
+            server,
+            [
+                (partner_sale([pair[0]], number), seller.auth),
+                (partner_sale([pair[1]], number), seller.auth),
+            ],
         )
         assert statuses == [201, 409], round_
 
@@ -554,7 +523,10 @@ def test_one_code_sold_twice_at_once_is_sold_once(server: str, make_seller: Make
         # The same two codes, named in opposite orders: neither sale may wait on the other.
         statuses = _at_once(
             server,
-            [(sale([first, second]), seller.auth), (sale([second, first]), seller.auth)],
+            [
+                (partner_sale([first, second]), seller.auth),
+                (partner_sale([second, first]), seller.auth),
+            ],
         )
         assert statuses == [201, 409], round_
 
@@ -570,7 +542,7 @@ def test_a_key_used_too_often_is_rate_limited(
         for _ in range(3):
             assert server.api.get(ALLOCATIONS, headers=busy.auth).status_code == 200
 
-        refused = server.api.post(ORDERS, json=sale(busy.codes[:1]), headers=busy.auth)
+        refused = server.api.post(ORDERS, json=partner_sale(busy.codes[:1]), headers=busy.auth)
 
         assert_problem(refused, 429, "rate_limited")
         # The limiter's clock stands 15 s into its minute: 45 s until the window ends.
@@ -636,7 +608,9 @@ def test_guesses_at_a_partners_key_prefix_do_not_spend_the_partners_quota(
         # counts only requests that proved the key.
         for _ in range(5):
             assert partner.get(ALLOCATIONS, headers=seller.auth).status_code == 200
-        recorded = partner.post(ORDERS, json=sale(seller.codes[:1], "WEB-9"), headers=seller.auth)
+        recorded = partner.post(
+            ORDERS, json=partner_sale(seller.codes[:1], "WEB-9"), headers=seller.auth
+        )
         assert recorded.status_code == 201, recorded.text
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -25,7 +25,6 @@ from licensor.keys import Keyring
 from licensor.mail.sender import SmtpSender
 from licensor.models import Account, Subscription
 from licensor.store.payments import (
-    CardForm,
     PaymentOutcome,
     PaymentResult,
     RecurringCharge,
@@ -38,10 +37,8 @@ from tests.accounts.factories import Customer, MakeAccount, outbox
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan, device, validate
 from tests.mail_support import SmtpServer, text_of
-from tests.store.factories import EnrollmentTokenFor
+from tests.store.factories import PAYS, RENEWALS_DECLINED, EnrollmentTokenFor, paid_with
 
-PAYS = "4242 4242 4242 4242"
-RENEWALS_DECLINED = "4000 0000 0000 0341"
 TERM = timedelta(days=30)
 GRACE = timedelta(days=7)  # settings.subscription_grace_days
 
@@ -111,15 +108,8 @@ def subscriber(
             payment = unit.checkout.subscribe(
                 "premium", name="Carla Verdi", account=account, language="en", actor="test"
             )
-        callback = provider.pay(
-            reference=payment.reference,
-            amount_cents=payment.amount_cents,
-            currency=payment.currency,
-            card=CardForm(card, f"12/{(date.today().year + 3) % 100:02d}", "123"),
-            save_payment_method=True,
-        )
         with open_unit() as unit:
-            order = unit.checkout.settle(provider.verify(callback), actor="test")
+            order = unit.checkout.settle(paid_with(provider, payment, card), actor="test")
             subscription_id = unit.session.scalars(
                 select(Subscription.id).where(Subscription.order_id == order.id)
             ).one()

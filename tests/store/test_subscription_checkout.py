@@ -5,11 +5,9 @@ often it comes, or however it races), with a confirmation that carries no code."
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -17,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from licensor.clock import Clock
-from licensor.config import Settings
 from licensor.db import Database
 from licensor.errors import AlreadySubscribed, PlanNotForSale, SubscriptionNeedsAccount
 from licensor.keys import Keyring
@@ -43,10 +40,16 @@ from licensor.store.payments import (
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
+from tests.store.factories import (
+    DECLINED,
+    PAYS,
+    RENEWALS_DECLINED,
+    Settle,
+    card_expiry,
+    paid_with,
+    settled_twice_at_once,
+)
 
-PAYS = "4242 4242 4242 4242"
-DECLINED = "4000 0000 0000 0002"
-RENEWALS_DECLINED = "4000 0000 0000 0341"
 CODE = re.compile(r"\b[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}\b")
 
 
@@ -60,7 +63,6 @@ class Started:
 
 
 Subscribe = Callable[..., PaymentRequest]
-Settle = Callable[[PaymentResult], str]
 
 
 @pytest.fixture
@@ -69,11 +71,6 @@ def premium(make_plan: MakePlan) -> str:
     return make_plan(
         "premium", term_days=30, devices_max=3, price_cents=5999, subscription_price_cents=999
     )
-
-
-@pytest.fixture
-def provider(settings: Settings, keyring: Keyring, clock: Clock) -> TestProvider:
-    return TestProvider(settings, keyring, clock.now)
 
 
 @pytest.fixture
@@ -88,27 +85,6 @@ def subscribe(open_unit: OpenUnit, premium: str) -> Subscribe:
             )
 
     return start
-
-
-@pytest.fixture
-def settle(open_unit: OpenUnit) -> Settle:
-    def apply(result: PaymentResult) -> str:
-        with open_unit() as unit:
-            return unit.checkout.settle(result, actor="test").status
-
-    return apply
-
-
-def paid_with(provider: TestProvider, payment: PaymentRequest, card: str = PAYS) -> PaymentResult:
-    """What the test provider's verified callback reports for this card."""
-    callback = provider.pay(
-        reference=payment.reference,
-        amount_cents=payment.amount_cents,
-        currency=payment.currency,
-        card=CardForm(card, f"12/{(date.today().year + 1) % 100:02d}", "123"),
-        save_payment_method=payment.save_payment_method,
-    )
-    return provider.verify(callback)
 
 
 def started(database: Database, payment: PaymentRequest) -> Started:
@@ -216,29 +192,7 @@ def test_two_concurrent_paid_callbacks_start_one_subscription(
     the row lock on the order it would read PENDING and start a second subscription."""
     payment = subscribe(make_account())
     result = paid_with(provider, payment)
-    first_settled = threading.Event()
-    failures: list[BaseException] = []
-
-    def confirm(first: bool) -> None:
-        try:
-            if not first:
-                assert first_settled.wait(10)
-            with open_unit() as unit:
-                unit.checkout.settle(result, actor="test")
-                if first:
-                    first_settled.set()
-                    time.sleep(0.5)  # still uncommitted while the other one reads
-        except BaseException as error:
-            failures.append(error)
-            first_settled.set()
-
-    threads = [threading.Thread(target=confirm, args=(first,)) for first in (True, False)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert failures == []
+    assert settled_twice_at_once(open_unit, result) == []
     order = started(database, payment)
     assert (order.status, len(order.subscriptions), len(order.mails)) == (OrderStatus.PAID, 1, 1)
 
@@ -255,7 +209,7 @@ def test_the_webhook_sent_again_and_again_starts_one_subscription(
         reference=payment.reference,
         amount_cents=payment.amount_cents,
         currency=payment.currency,
-        card=CardForm(PAYS, f"12/{(date.today().year + 1) % 100:02d}", "123"),
+        card=CardForm(PAYS, card_expiry(), "123"),
         save_payment_method=True,
     )
 

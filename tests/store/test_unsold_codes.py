@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -17,35 +16,14 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.licensing import formats
 from tests.accounts.factories import MakeAccount, OpenBrowser
-from tests.cli_support import cli_environment, one_line, read_codes, run
-from tests.licensing.factories import MakePlan, activation, device
-from tests.store.factories import Allocate, MakePartner, PartnerKey
+from tests.cli_support import licensor, one_line, read_codes
+from tests.licensing.factories import MakePlan, device, try_activate
+from tests.store.factories import ORDERS, Allocate, MakePartner, PartnerKey, bearer, partner_sale
 from tests.support import assert_problem
-
-ORDERS = "/api/v1/partner/orders"
-
-
-def licensor(tmp_path: Path, settings: Settings, *args: str) -> tuple[int, str, str]:
-    environment = cli_environment(settings.var_dir, settings.database_url)
-    ran = run("licensor", *args, environment=environment, cwd=tmp_path)
-    return ran.returncode, ran.stdout, ran.stderr
-
-
-def sale(codes: list[str]) -> dict[str, Any]:
-    return {
-        "number": f"TILL-{secrets.randbelow(10**8):08d}",
-        "purchased_at": "2026-03-14T16:05:00+01:00",
-        "customer": {"name": "Mario Rossi", "email": "mario.rossi@example.com"},
-        "codes": codes,
-    }
 
 
 def record_sale(api: httpx.Client, key: str, codes: list[str]) -> httpx.Response:
-    return api.post(ORDERS, json=sale(codes), headers={"Authorization": f"Bearer {key}"})
-
-
-def try_activate(api: httpx.Client, code: str) -> httpx.Response:
-    return api.post("/api/v1/activations", json=activation(code, device()))
+    return api.post(ORDERS, json=partner_sale(codes), headers=bearer(key))
 
 
 def issue(tmp_path: Path, settings: Settings, *options: str, count: int = 2) -> list[str]:
@@ -92,9 +70,9 @@ def test_a_license_that_exists_is_not_asked_again(
     (code,) = allocate(slug, count=1)
     assert record_sale(api, partner_key(slug), [code]).status_code == 201
     machine = device()
-    assert api.post("/api/v1/activations", json=activation(code, machine)).status_code == 201
+    assert try_activate(api, code, machine).status_code == 201
 
-    again = api.post("/api/v1/activations", json=activation(code, machine))
+    again = try_activate(api, code, machine)
     other = try_activate(api, code)
 
     assert again.status_code == 201, again.text

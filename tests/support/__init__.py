@@ -1,20 +1,22 @@
-"""Test helpers: a real uvicorn server on loopback for any app, and table cleanup."""
+"""Test helpers: a real uvicorn server on loopback for any app, table cleanup, the error
+family's shape and the audit trail as the database holds it."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
-from licensor.models import Base
+from licensor.db import Database
+from licensor.models import AuditEvent, Base
 
 
 def free_port() -> int:
@@ -22,6 +24,11 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def closed_server() -> str:
+    """A URL where nothing listens: a device that uses it is offline."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @contextmanager
@@ -42,6 +49,17 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_until(
+    condition: Callable[[], bool], what: str, *, timeout: float = 60, interval: float = 0.02
+) -> None:
+    """Return once ``condition()`` holds; TimeoutError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(interval)
 
 
 def empty_tables(engine: Engine) -> None:
@@ -69,6 +87,15 @@ def empty_tables(engine: Engine) -> None:
 
 
 EMPTY_CHAIN = "INSERT INTO audit_chain (id, seq, last_hash, mac) VALUES (1, 0, :zero, NULL)"
+
+
+def audit_events(database: Database, action: str | None = None) -> list[AuditEvent]:
+    """The audit trail's rows, oldest first: every one, or those of one action."""
+    with database.transaction() as session:
+        query = select(AuditEvent).order_by(AuditEvent.id)
+        if action is not None:
+            query = query.where(AuditEvent.action == action)
+        return list(session.scalars(query))
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image
 
-from licensor.accounts import totp
 from licensor.accounts.service import new_token
 from licensor.clock import Clock
 from licensor.config import Settings
@@ -29,9 +28,15 @@ from licensor.models import (
     SupportRequest,
     Topic,
 )
-from tests.accounts.factories import Browser, Customer, MakeAccount, OpenBrowser
-
-STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+from tests.accounts.factories import (
+    TOTP_SECRET,
+    Browser,
+    Customer,
+    MakeAccount,
+    OpenBrowser,
+    fresh_email,
+    two_factor_code,
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def make_request(
         status: str = RequestStatus.NEW,
     ) -> RequestInfo:
         now = clock.now()
-        email = (email or f"requester-{secrets.token_hex(4)}@example.com").lower()
+        email = (email or fresh_email("requester")).lower()
         number = f"SUP-{secrets.token_hex(4).upper()}"
         token, token_digest = new_token()
         with database.transaction() as session:
@@ -147,12 +152,12 @@ def make_request(
 
 
 def sign_in_with_two_factor(
-    browser: Browser, staff: Customer, clock: Clock, secret: str = STAFF_TOTP_SECRET
+    browser: Browser, staff: Customer, clock: Clock, secret: str = TOTP_SECRET
 ) -> None:
     """Password, then the current TOTP code, as a staff member signs in."""
     response = browser.sign_in(staff)
     assert response.headers["location"].startswith("/sign-in/two-factor"), response.headers
-    code = totp.code_at(secret, totp.step_of(clock.now()))
+    code = two_factor_code(secret, clock)
     answered = browser.post("/sign-in/two-factor", {"code": code, "next": "/desk"})
     assert answered.status_code == 303, answered.text
 
@@ -165,9 +170,9 @@ def sign_in_staff(
 
     def make(role: str = "agent") -> tuple[Browser, Customer]:
         staff = make_account(
-            f"{role}-{secrets.token_hex(4)}@example.com",
+            fresh_email(role),
             roles=(role,),
-            totp_secret=STAFF_TOTP_SECRET,
+            totp_secret=TOTP_SECRET,
         )
         browser = form_browser()
         sign_in_with_two_factor(browser, staff, clock)

@@ -27,7 +27,7 @@ from licensor.keys import Keyring
 from licensor.models import Attachment
 from licensor.support.attachments import attachments_dir, load_attachment
 from licensor.support.uploads import MAX_FILE_BYTES, Upload, check_screenshot, check_uploads
-from tests.accounts.factories import Browser, OpenBrowser
+from tests.accounts.factories import Browser, fresh_email
 from tests.conftest import OpenUnit
 from tests.support.uploads import (
     File,
@@ -41,15 +41,6 @@ from tests.support.uploads import (
     stored_files,
     zip_archive,
 )
-
-
-@pytest.fixture
-def visitor(form_browser: OpenBrowser) -> Browser:
-    return form_browser()
-
-
-def fresh_email() -> str:
-    return f"customer-{secrets.token_hex(4)}@example.com"
 
 
 def noisy_png(size: int) -> bytes:

@@ -26,13 +26,13 @@ from licensor.mail.outbox import bodies
 from licensor.models import (
     ActivationCode,
     AttachApproval,
-    AuditEvent,
     OutboxMessage,
     SupportMessage,
     SupportRequest,
     Topic,
 )
 from tests.accounts.factories import (
+    TOTP_SECRET,
     Browser,
     LinkCode,
     MakeAccount,
@@ -45,6 +45,7 @@ from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, activation, device
 from tests.mail_support import SmtpServer, text_of
 from tests.store.factories import MakeOrder
+from tests.support import audit_events
 from tests.support.factories import (
     MakeRequest,
     Reading,
@@ -67,15 +68,6 @@ def code_id(open_unit: OpenUnit) -> CodeId:
             return unit.codes.find_code(code).id
 
     return find
-
-
-def events(database: Database, action: str) -> list[AuditEvent]:
-    with database.transaction() as session:
-        return list(
-            session.scalars(
-                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-            )
-        )
 
 
 def request_row(database: Database, number: str) -> SupportRequest:
@@ -126,7 +118,7 @@ def test_only_staff_with_two_factor_open_the_desk(
 
     # A staff member half-way through sign-in (password, no code yet) is not signed in.
     half = form_browser()
-    half.sign_in(make_account(roles=("agent",), totp_secret="JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"))
+    half.sign_in(make_account(roles=("agent",), totp_secret=TOTP_SECRET))
     assert half.get("/desk").status_code == 303
 
     for role in ("agent", "admin"):
@@ -197,11 +189,11 @@ def test_the_queue_filters_searches_counts_and_opening_a_new_request_makes_it_op
     opened = agent.get(f"/desk/requests/{card.number}")
     assert opened.status_code == 200
     assert request_row(database, card.number).status == "open"
-    [event] = events(database, "support.status_changed")
+    [event] = audit_events(database, "support.status_changed")
     assert event.actor == f"agent:{staff.id}"
     assert (event.details["previous"], event.details["status"]) == ("new", "open")
     assert agent.get(f"/desk/requests/{card.number}").status_code == 200  # once only
-    assert len(events(database, "support.status_changed")) == 1
+    assert len(audit_events(database, "support.status_changed")) == 1
     assert agent.post(f"/desk/requests/{card.number}/assign").status_code == 303
     assert numbers("?assignee=mine") == {card.number}
     assert numbers("?assignee=unassigned") == {missing.number, other.number}
@@ -312,7 +304,7 @@ def test_a_code_goes_only_to_an_email_of_record_its_owner_is_told_and_it_is_audi
         )
         assert refused.status_code == 422, forged
         assert "only to an email address of record" in refused.text
-    assert events(database, "support.code_sent") == []
+    assert audit_events(database, "support.code_sent") == []
     assert not any(linked.code in text for _, text in all_mail_text(database, keyring))
     no_reason = agent.post(
         send, {"code_id": str(target), "destination": "request", "reason": "", "then": "solved"}
@@ -339,7 +331,7 @@ def test_a_code_goes_only_to_an_email_of_record_its_owner_is_told_and_it_is_audi
     assert linked.code not in notice
     assert request.email[:2] + "***@example.com" in notice
 
-    [event] = events(database, "support.code_sent")
+    [event] = audit_events(database, "support.code_sent")
     assert event.actor == f"agent:{staff.id}"
     assert event.subject_type == "activation_code"
     assert event.subject_id == target
@@ -419,13 +411,13 @@ def test_a_key_typed_by_eye_is_checked_before_any_lookup_and_recorded(
     assert refused.status_code == 422
     assert 'id="license_key-error"' in refused.text
     assert "check value" in refused.text
-    assert events(database, "support.key_confirmed") == []
+    assert audit_events(database, "support.key_confirmed") == []
     found = agent.post(typed, {"license_key": key.lower()})
     assert found.status_code == 303
     assert found.headers["location"] == (
         f"/desk/licenses/{activated['public_id']}?request={request.number}"
     )
-    [event] = events(database, "support.key_confirmed")
+    [event] = audit_events(database, "support.key_confirmed")
     assert event.actor == f"agent:{staff.id}"
     assert event.details["request"] == request.number
     assert activated["public_id"] in agent.get(f"/desk/requests/{request.number}").text
@@ -464,7 +456,7 @@ def test_the_requester_gets_a_code_only_when_the_request_shows_its_license(
             {"code_id": str(target), "destination": "request", "reason": "x", "then": "solved"},
         )
         assert refused.status_code == 422
-    assert events(database, "support.code_sent") == []
+    assert audit_events(database, "support.code_sent") == []
 
     # The account's own address is of record: the held code may go there.
     sent = agent.post(
@@ -491,7 +483,7 @@ def test_the_requester_gets_a_code_only_when_the_request_shows_its_license(
         },
     )
     assert sent.status_code == 303, sent.text
-    [first, second] = events(database, "support.code_sent")
+    [first, second] = audit_events(database, "support.code_sent")
     assert (first.details["to"], second.details["to"]) == (owner.email, request.email)
 
 
@@ -640,7 +632,7 @@ def test_an_order_of_the_accounts_own_address_is_attached_at_once(
     licenses = browser.get("/account/licenses").text
     assert all(code in licenses for code in order.codes)
     assert len(outbox(database, customer.email, "license_added")) == 2
-    [event] = events(database, "support.order_attached")
+    [event] = audit_events(database, "support.order_attached")
     assert event.actor == f"agent:{staff.id}"
     assert event.reason
     assert event.details["codes_attached"] == 2
@@ -729,7 +721,7 @@ def test_an_order_of_another_address_moves_only_when_that_address_confirms_by_ma
     [approval] = approvals_of(database)
     assert approval.state == "pending"
     assert approval.token_hash == hashlib.sha256(link.rsplit("/", 1)[1].encode()).digest()
-    [requested] = events(database, "support.attach_requested")
+    [requested] = audit_events(database, "support.attach_requested")
     assert requested.actor == f"agent:{staff.id}"
     assert requested.reason == "changed address"
     assert requested.details["owner"] == "bought-with@example.com"
@@ -764,9 +756,9 @@ def test_an_order_of_another_address_moves_only_when_that_address_confirms_by_ma
         "support_attach_confirm",
         "support_notice",
     ]
-    [confirmation] = events(database, "support.attach_confirmed")
+    [confirmation] = audit_events(database, "support.attach_confirmed")
     assert confirmation.actor == "owner:bought-with@example.com"
-    [attached] = events(database, "support.order_attached")
+    [attached] = audit_events(database, "support.order_attached")
     assert attached.actor == "owner:bought-with@example.com"
     assert attached.details["codes_attached"] == 2
     assert attached.details["approval"] == approval.id
@@ -779,7 +771,7 @@ def test_an_order_of_another_address_moves_only_when_that_address_confirms_by_ma
     assert again.status_code == 404
     assert "This link no longer works" in again.text
     assert owner.post(link, {"decision": "confirm"}, token=owner.csrf_token()).status_code == 400
-    assert len(events(database, "support.order_attached")) == 1
+    assert len(audit_events(database, "support.order_attached")) == 1
 
 
 def test_the_agent_who_asked_cannot_approve_it_a_second_staff_member_can(
@@ -822,7 +814,7 @@ def test_the_agent_who_asked_cannot_approve_it_a_second_staff_member_can(
     browser = form_browser()
     browser.sign_in(customer)
     assert order.codes[0] in browser.get("/account/licenses").text
-    [event] = events(database, "support.attach_approved")
+    [event] = audit_events(database, "support.attach_approved")
     assert event.actor == f"agent:{reviewer.id}"
     assert event.reason == "purchase receipt matches the account"
     # The order's address was asked first, and is told what moved.
@@ -845,7 +837,7 @@ def test_the_agent_who_asked_cannot_approve_it_a_second_staff_member_can(
     link = link_in_mail(keyring, asked_mail, "/support/confirm/")
     assert form_browser().get(link).status_code == 404
     assert second.post(approve, {"reason": "again"}).status_code == 422
-    assert len(events(database, "support.order_attached")) == 1
+    assert len(audit_events(database, "support.order_attached")) == 1
 
 
 def test_a_code_is_attached_at_once_only_when_it_is_the_accounts_or_shown_by_the_request(
@@ -880,7 +872,7 @@ def test_a_code_is_attached_at_once_only_when_it_is_the_accounts_or_shown_by_the
         assert done.status_code == 303, done.text
         assert done.headers["location"].endswith("done=attached")
     assert codes_in_account(database, customer.id) == 2
-    assert len(events(database, "support.code_attached")) == 2
+    assert len(audit_events(database, "support.code_attached")) == 2
 
     # Nobody of record can confirm the unproven card: a second staff member only.
     asked = agent.post(attach, {"code_id": code_row(unproven), "reason": "customer insists"})
@@ -948,7 +940,7 @@ def test_an_expired_or_declined_question_moves_nothing_and_cannot_be_approved(
     )
     assert answer.status_code == 422
     assert "did not ask for it" in answer.text
-    assert [e.actor for e in events(database, "support.attach_declined")] == [
+    assert [e.actor for e in audit_events(database, "support.attach_declined")] == [
         "owner:careful@example.com"
     ]
 
@@ -967,8 +959,8 @@ def test_an_expired_or_declined_question_moves_nothing_and_cannot_be_approved(
     assert answer.status_code == 422
     assert "in time" in answer.text
     assert codes_in_account(database, customer.id) == 0
-    assert events(database, "support.order_attached") == []
-    [expiry] = events(database, "support.attach_expired")
+    assert audit_events(database, "support.order_attached") == []
+    [expiry] = audit_events(database, "support.attach_expired")
     assert expiry.actor == "system"
     assert expiry.details["approval"] == late_approval.id
     assert "Expired: nothing moved" in second.get(f"/desk/requests/{number}").text
@@ -995,10 +987,10 @@ def test_an_unanswered_question_is_closed_by_the_worker_when_it_expires(
         {"order_id": attach_order_form(agent, request.number), "reason": "asked"},
     )
     jobs.run_once(database, keyring, settings, clock.now)
-    assert events(database, "support.attach_expired") == []  # not due yet
+    assert audit_events(database, "support.attach_expired") == []  # not due yet
     clock.advance(timedelta(days=7, seconds=1))
     jobs.run_once(database, keyring, settings, clock.now)
-    [expiry] = events(database, "support.attach_expired")
+    [expiry] = audit_events(database, "support.attach_expired")
     assert expiry.details["request"] == request.number
     [approval] = approvals_of(database)
     assert approval.state == "expired"
@@ -1085,7 +1077,7 @@ def test_releasing_a_seat_lets_a_new_device_activate_and_tells_the_owner(
     assert "Old laptop" in history
     [notice] = outbox(database, owner.email, "support_notice")
     assert notice.subject.startswith("A support agent freed seats")
-    [event] = events(database, "support.seats_released")
+    [event] = audit_events(database, "support.seats_released")
     assert event.reason == "old laptop was stolen"
     assert event.details["request"] == request.number
 
@@ -1142,7 +1134,7 @@ def test_a_blocked_code_is_replaced_the_old_one_is_refused_the_new_one_activates
     customer = form_browser()
     customer.sign_in(owner)
     assert new_code in customer.get("/account/licenses").text
-    [event] = events(database, "support.code_replaced")
+    [event] = audit_events(database, "support.code_replaced")
     assert event.actor == f"agent:{staff.id}"
     assert event.reason == "the code was posted on a forum"
     assert event.details["replacement_id"] == replacement_id

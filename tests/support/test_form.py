@@ -30,7 +30,7 @@ from licensor.models import (
     Topic,
 )
 from licensor.support.service import WITH_THREAD
-from tests.accounts.factories import Browser, MakeAccount, OpenBrowser, outbox
+from tests.accounts.factories import Browser, MakeAccount, OpenBrowser, fresh_email, outbox
 from tests.licensing.factories import MakeCode, activate, device
 from tests.limits import StartLimitedServer
 from tests.support.uploads import (
@@ -50,15 +50,6 @@ FILE_INPUT = re.compile(
     r'<input id="screenshot" name="screenshot" type="file" '
     r'accept="image/png,image/jpeg,image/webp" multiple'
 )
-
-
-@pytest.fixture
-def visitor(form_browser: OpenBrowser) -> Browser:
-    return form_browser()
-
-
-def fresh_email() -> str:
-    return f"Customer-{secrets.token_hex(4)}@Example.com"
 
 
 def the_request(database: Database) -> SupportRequest:
@@ -153,7 +144,7 @@ def test_a_card_request_with_the_apps_screenshot_is_stored_and_confirmed(
     visitor: Browser, database: Database, keyring: Keyring, tmp_path: Path
 ) -> None:
     _, png = license_details_png(tmp_path)
-    email = fresh_email()
+    email = fresh_email("Customer", "Example.com")
 
     response = send(visitor, card_request(email), [("License details.png", png, "image/png")])
 
@@ -211,7 +202,7 @@ def test_a_code_or_key_the_customer_types_is_not_kept_in_clear(
 
     response = send(
         visitor,
-        card_request(fresh_email(), message=message, subject=f"key {key}"),
+        card_request(fresh_email("Customer", "Example.com"), message=message, subject=f"key {key}"),
         [("details.png", png, "image/png")],
     )
 
@@ -231,7 +222,12 @@ def test_a_code_or_key_the_customer_types_is_not_kept_in_clear(
 
 def test_request_numbers_are_not_sequential(visitor: Browser, database: Database) -> None:
     for _ in range(3):
-        fields = {"topic": "other", "name": "Ada", "email": fresh_email(), "message": "Hi"}
+        fields = {
+            "topic": "other",
+            "name": "Ada",
+            "email": fresh_email("Customer", "Example.com"),
+            "message": "Hi",
+        }
         assert send(visitor, fields, form_page="/support?topic=other").status_code == 200
     with database.transaction() as session:
         numbers = list(session.scalars(select(SupportRequest.number)))
@@ -275,7 +271,12 @@ def test_the_form_without_its_csrf_token_is_refused_and_stores_nothing(
     _, png = license_details_png(tmp_path)
     visitor.csrf_token(CARD_FORM)
 
-    response = send(visitor, card_request(fresh_email()), [("a.png", png, "image/png")], token="")
+    response = send(
+        visitor,
+        card_request(fresh_email("Customer", "Example.com")),
+        [("a.png", png, "image/png")],
+        token="",
+    )
 
     assert response.status_code == 403
     assert counts(database)["support_requests"] == 0
@@ -331,7 +332,7 @@ def test_the_form_in_italian(visitor: Browser) -> None:
 
 def open_request(visitor: Browser, database: Database, keyring: Keyring, tmp_path: Path) -> str:
     _, png = license_details_png(tmp_path)
-    email = fresh_email()
+    email = fresh_email("Customer", "Example.com")
     response = send(visitor, card_request(email), [("details.png", png, "image/png")])
     assert response.status_code == 200, response.text
     return follow_link(database, keyring, email.lower())

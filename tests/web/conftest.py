@@ -1,4 +1,5 @@
-"""A real headless Chromium (Debian's package) driven by Playwright, for page tests."""
+"""A real headless Chromium (Debian's package) driven by Playwright, for page tests; and
+what a visitor does on every kind of page (``sign_in``)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,14 @@ def italian_page(browser: Browser, server: str) -> Iterator[Page]:
     """A browser set to Italian: it sends ``Accept-Language: it-IT``."""
     with _page(browser, server, locale="it-IT") as page:
         yield page
+
+
+def sign_in(page: Page, email: str, password: str) -> None:
+    """Sign in on the sign-in page, as a visitor types it."""
+    page.goto("/sign-in")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
 
 
 @contextmanager

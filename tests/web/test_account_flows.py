@@ -8,7 +8,6 @@ plain HTTP calls to the API, as the app would make them.
 from __future__ import annotations
 
 import re
-import secrets
 from email.message import EmailMessage
 
 import httpx
@@ -16,12 +15,20 @@ from playwright.sync_api import Browser, Locator, Page, Response, ViewportSize, 
 
 from licensor.accounts import totp
 from licensor.clock import Clock
-from tests.accounts.factories import PASSWORD, Customer, MakeAccount, link
+from tests.accounts.factories import (
+    PASSWORD,
+    TOTP_SECRET,
+    Customer,
+    MakeAccount,
+    fresh_email,
+    link,
+    two_factor_code,
+)
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, device, validate
 from tests.mail_support import SmtpServer, text_of
+from tests.web.conftest import sign_in
 
-TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PHONE: ViewportSize = {"width": 375, "height": 740}
 CODE_SHAPE = re.compile(r"^[0-9A-Z]{5}(-[0-9A-Z]{5}){3}$")
 
@@ -35,13 +42,6 @@ def link_from(message: EmailMessage, server: str, path: str) -> str:
     matching = [found for found in links if found.startswith(f"{server}{path}")]
     assert len(matching) == 1, links
     return matching[0]
-
-
-def sign_in(page: Page, email: str, password: str) -> None:
-    page.goto("/sign-in")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def submit(page: Page, button: str) -> Response:
@@ -67,7 +67,7 @@ def license_row(page: Page, code: str) -> Locator:
 def test_a_new_customer_signs_up_and_finds_the_code_the_app_linked_in_licenses(
     page: Page, api: httpx.Client, server: str, mail_worker: SmtpServer, make_code: MakeCode
 ) -> None:
-    email = f"new-{secrets.token_hex(4)}@example.com"
+    email = fresh_email("new")
     newcomer = Customer(0, email, PASSWORD)  # signed up on the pages below; no id is needed
 
     page.goto("/")
@@ -114,7 +114,7 @@ def test_a_new_customer_signs_up_and_finds_the_code_the_app_linked_in_licenses(
 def test_linking_from_the_app_before_confirming_the_email_is_refused_and_resends_the_link(
     page: Page, api: httpx.Client, server: str, mail_worker: SmtpServer, make_code: MakeCode
 ) -> None:
-    email = f"early-{secrets.token_hex(4)}@example.com"
+    email = fresh_email("early")
     newcomer = Customer(0, email, PASSWORD)  # signed up on the pages below; no id is needed
     page.goto("/sign-up")
     page.get_by_label("Email address").fill(email)
@@ -408,7 +408,7 @@ def test_two_factor_sign_in_asks_for_the_current_code_and_refuses_a_wrong_one(
         "app, or one of your recovery codes."
     )
 
-    page.get_by_label("6-digit code").fill(totp.code_at(TOTP_SECRET, totp.step_of(clock.now())))
+    page.get_by_label("6-digit code").fill(two_factor_code(TOTP_SECRET, clock))
     page.get_by_role("button", name="Continue").click()
     expect(page).to_have_url(server + wanted)  # back where the sign-in began, query and all
     expect(page.get_by_label("Code shown by the app")).to_have_value("BCDFGHJK")

@@ -14,6 +14,7 @@ from playwright.sync_api import Locator, Page, expect
 from licensor.web import i18n
 from licensor.web.help import ARTICLES, body_template
 from tests.accounts.factories import PASSWORD, MakeAccount, fresh_email
+from tests.web.conftest import sign_in
 
 # slug: (English title, Italian title); the paths are fixed, other pages link to them.
 TITLES = {
@@ -146,10 +147,7 @@ def test_the_home_page_help_card_links_to_articles_and_the_index(page: Page) -> 
 
 
 def test_a_signed_in_customer_reaches_help_from_my_account(page: Page, customer: str) -> None:
-    page.goto("/sign-in")
-    page.get_by_label("Email address").fill(customer)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Sign in").click()
+    sign_in(page, customer, PASSWORD)
     expect(page).to_have_url(re.compile(r"/account/licenses$"))
     open_help_from_the_site_navigation(page)
     page.get_by_role("link", name=TITLES["connect-device"][0], exact=True).click()

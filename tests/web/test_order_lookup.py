@@ -8,12 +8,11 @@ mail naming the partner.
 
 from __future__ import annotations
 
-import secrets
-
 import httpx
 from playwright.sync_api import Page, expect
 
 from licensor.store.orders import PlacedOrder
+from tests.accounts.factories import fresh_email
 from tests.licensing.factories import activate, device
 from tests.mail_support import SmtpServer, text_of
 from tests.store.factories import MakeOrder, MakePartner
@@ -39,7 +38,7 @@ def fill_in(page: Page, where: str, order: PlacedOrder, *, email: str, name: str
 def test_a_store_customer_gets_the_order_again_from_the_home_page_and_the_code_activates(
     page: Page, api: httpx.Client, mail_worker: SmtpServer, make_order: MakeOrder
 ) -> None:
-    order = make_order(email=f"buyer-{secrets.token_hex(4)}@example.com", name="Mario Rossi")
+    order = make_order(email=fresh_email("buyer"), name="Mario Rossi")
     mail_worker.inbox.to(order.email, order.number)  # the purchase's own mail, first
 
     open_lookup_from_home(page)
@@ -83,7 +82,7 @@ def test_a_partner_order_looked_up_without_knowing_the_seller_gets_a_mail_naming
     page: Page, mail_worker: SmtpServer, make_partner: MakePartner, make_order: MakeOrder
 ) -> None:
     partner = make_partner(name="Negozio Roma", phone="+39 06 1234 5678")
-    order = make_order(partner=partner.slug, email=f"buyer-{secrets.token_hex(4)}@example.com")
+    order = make_order(partner=partner.slug, email=fresh_email("buyer"))
 
     open_lookup_from_home(page)
     fill_in(page, "I don't know", order, email=order.email, name="Mario Rossi")

@@ -8,8 +8,6 @@ visitor's language, CSRF on every form, and the rate limit on checkout starts.
 from __future__ import annotations
 
 import re
-import secrets
-from datetime import date
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -19,23 +17,22 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import ActivationCode, Order, OrderStatus
-from tests.accounts.factories import PASSWORD, Browser, MakeAccount, OpenBrowser, outbox
+from tests.accounts.factories import (
+    PASSWORD,
+    Browser,
+    MakeAccount,
+    OpenBrowser,
+    fresh_email,
+    outbox,
+)
 from tests.licensing.factories import MakePlan, activate, device
 from tests.limits import StartLimitedServer
 from tests.mail_support import SmtpServer, text_of
+from tests.store.factories import DECLINED, PAYS, card_expiry
+from tests.web.conftest import sign_in
 
 CODE = re.compile(r"\b[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}\b")
 ORDER_NUMBER = re.compile(r"^ORD-[0-9A-Z]{4}-[0-9A-Z]{4}$")
-PAYS = "4242 4242 4242 4242"
-DECLINED = "4000 0000 0000 0002"
-
-
-def expiry() -> str:
-    return f"12/{(date.today().year + 2) % 100:02d}"
-
-
-def fresh_email() -> str:
-    return f"buyer-{secrets.token_hex(4)}@example.com"
 
 
 def open_plan_from_home(page: Page, plan: str) -> None:
@@ -58,7 +55,7 @@ def pay_with(page: Page, card: str, amount: str) -> None:
     expect(page.get_by_text("TEST MODE", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name=f"Pay {amount}", level=1)).to_be_visible()
     page.get_by_label("Card number").fill(card)
-    page.get_by_label("Expiry date").fill(expiry())
+    page.get_by_label("Expiry date").fill(card_expiry())
     page.get_by_label("Security code (CVC)").fill("123")
     page.get_by_role("button", name=f"Pay {amount}").click()
 
@@ -77,7 +74,7 @@ def test_a_customer_buys_a_code_gets_it_by_mail_and_the_code_activates(
     page: Page, api: httpx.Client, mail_worker: SmtpServer, make_plan: MakePlan
 ) -> None:
     make_plan("plus", price_cents=3999, devices_max=3)
-    email = fresh_email()
+    email = fresh_email("buyer")
 
     open_plan_from_home(page, "Plus")
     fill_buy_form(page, name="Mario Rossi", email=email)
@@ -100,7 +97,7 @@ def test_a_declined_card_says_so_and_the_customer_can_try_again(
     page: Page, make_plan: MakePlan, database: Database
 ) -> None:
     make_plan("plus", price_cents=3999)
-    email = fresh_email()
+    email = fresh_email("buyer")
 
     open_plan_from_home(page, "Plus")
     fill_buy_form(page, name="Anna Bianchi", email=email, quantity=2)
@@ -132,10 +129,7 @@ def test_a_signed_in_purchase_lists_the_code_in_my_account(
 ) -> None:
     make_plan("premium", price_cents=5999)
     customer = make_account()
-    page.goto("/sign-in")
-    page.get_by_label("Email address").fill(customer.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, customer.email, PASSWORD)
     expect(page.get_by_role("heading", name="My Account", level=1)).to_be_visible()
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Store").click()
@@ -206,7 +200,7 @@ def test_store_forms_without_their_csrf_token_are_refused_and_make_no_order(
     visitor.csrf_token("/store/plus")  # the browser has its cookie; only the field is missing
 
     answer = visitor.post(
-        "/store/plus", {"quantity": "1", "name": "M R", "email": fresh_email()}, token=""
+        "/store/plus", {"quantity": "1", "name": "M R", "email": fresh_email("buyer")}, token=""
     )
 
     assert answer.status_code == 403
@@ -226,7 +220,7 @@ def test_checkout_starts_are_limited_per_address(
             answers = [
                 visitor.post(
                     "/store/plus",
-                    {"quantity": "1", "name": "M R", "email": fresh_email()},
+                    {"quantity": "1", "name": "M R", "email": fresh_email("buyer")},
                     token=token,
                 )
                 for _ in range(3)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -16,10 +15,11 @@ from tests.accounts.factories import PASSWORD, MakeAccount
 from tests.cli_support import cli_environment, run
 from tests.licensing.factories import MakePlan
 from tests.mail_support import SmtpServer, text_of
+from tests.store.factories import PAYS, card_expiry
+from tests.web.conftest import sign_in
 
 CODE = re.compile(r"\b[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}\b")
 ORDER_NUMBER = re.compile(r"^ORD-[0-9A-Z]{4}-[0-9A-Z]{4}$")
-PAYS = "4242 4242 4242 4242"
 
 
 def test_a_signed_in_customer_subscribes_in_the_store_and_the_app_enrolls_from_my_account(
@@ -33,10 +33,7 @@ def test_a_signed_in_customer_subscribes_in_the_store_and_the_app_enrolls_from_m
         "premium", term_days=30, devices_max=3, price_cents=5999, subscription_price_cents=999
     )
     customer = make_account()
-    page.goto("/sign-in")
-    page.get_by_label("Email address").fill(customer.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, customer.email, PASSWORD)
     expect(page.get_by_role("heading", name="My Account", level=1)).to_be_visible()
 
     # The store offers the subscription beside the code.
@@ -53,7 +50,7 @@ def test_a_signed_in_customer_subscribes_in_the_store_and_the_app_enrolls_from_m
     expect(page.get_by_text("TEST MODE", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="Pay €9.99", level=1)).to_be_visible()
     page.get_by_label("Card number").fill(PAYS)
-    page.get_by_label("Expiry date").fill(f"12/{(date.today().year + 2) % 100:02d}")
+    page.get_by_label("Expiry date").fill(card_expiry())
     page.get_by_label("Security code (CVC)").fill("123")
     page.get_by_role("button", name="Pay €9.99").click()
 

@@ -16,22 +16,27 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import select
 
-from licensor.accounts import totp
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.sender import SmtpSender
-from licensor.models import AuditEvent
 from licensor.worker import build_worker
 from licensor_app.screenshot import save_license_details
-from tests.accounts.factories import Customer, MakeAccount, link_in_mail, outbox
+from tests.accounts.factories import (
+    TOTP_SECRET,
+    Customer,
+    MakeAccount,
+    link_in_mail,
+    outbox,
+    two_factor_code,
+)
 from tests.licensing.factories import MakeCode, activate, device
 from tests.mail_support import SmtpServer, text_of
 from tests.store.factories import MakeOrder
-from tests.support.factories import STAFF_TOTP_SECRET
+from tests.support import audit_events
+from tests.web.conftest import sign_in
 
 CODE = re.compile(r"\b[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}\b")
 
@@ -54,9 +59,7 @@ def sign_in_as_staff(page: Page, staff: Customer, clock: Clock) -> None:
     page.get_by_label("Email").fill(staff.email)
     page.get_by_label("Password").fill(staff.password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("6-digit code").fill(
-        totp.code_at(STAFF_TOTP_SECRET, totp.step_of(clock.now()))
-    )
+    page.get_by_label("6-digit code").fill(two_factor_code(TOTP_SECRET, clock))
     page.get_by_role("button", name=re.compile("Continue|Sign in|Verify")).click()
     expect(page.get_by_role("heading", name="Support desk", level=1)).to_be_visible()
 
@@ -76,11 +79,6 @@ def wait_for_text(page: Page, text: str, seconds: float = 60) -> None:
             raise AssertionError(f"{text!r} never appeared")
         time.sleep(0.5)
         page.reload()
-
-
-def audit(database: Database, action: str) -> list[AuditEvent]:
-    with database.transaction() as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def test_f6_a_lost_card_is_recovered_from_the_apps_screenshot_by_an_agent(
@@ -117,7 +115,7 @@ def test_f6_a_lost_card_is_recovered_from_the_apps_screenshot_by_an_agent(
     assert number
 
     # An agent signs in with two-factor and opens the request from the queue.
-    staff = make_account("agent.f6@example.com", roles=("agent",), totp_secret=STAFF_TOTP_SECRET)
+    staff = make_account("agent.f6@example.com", roles=("agent",), totp_secret=TOTP_SECRET)
     desk = new_page(browser, server)
     sign_in_as_staff(desk, staff, clock)
     desk.get_by_role("link", name=number).click()
@@ -146,7 +144,7 @@ def test_f6_a_lost_card_is_recovered_from_the_apps_screenshot_by_an_agent(
 
     mail = worker.inbox.to(email, f"Your activation code (support request {number})")
     assert code in text_of(mail)
-    [event] = audit(database, "support.code_sent")
+    [event] = audit_events(database, "support.code_sent")
     assert event.actor == f"agent:{staff.id}"
     assert event.reason == "screenshot of License details, key verified"
     assert event.details["request"] == number
@@ -168,10 +166,7 @@ def test_f7_a_purchase_missing_from_my_account_joins_it_once_the_orders_address_
     order = make_order(email="old.address@example.com")
     [code] = order.codes
 
-    page.goto("/sign-in")
-    page.get_by_label("Email").fill(customer.email)
-    page.get_by_label("Password").fill(customer.password)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, customer.email, customer.password)
     expect(page.get_by_role("heading", name="Licenses")).to_be_visible()
     assert code not in page.content()
 
@@ -183,7 +178,7 @@ def test_f7_a_purchase_missing_from_my_account_joins_it_once_the_orders_address_
     number = page.locator(".request-number").inner_text().strip()
 
     # The agent's click moves nothing: the order's own address is asked first.
-    staff = make_account("agent.f7@example.com", roles=("agent",), totp_secret=STAFF_TOTP_SECRET)
+    staff = make_account("agent.f7@example.com", roles=("agent",), totp_secret=TOTP_SECRET)
     desk = new_page(browser, server)
     sign_in_as_staff(desk, staff, clock)
     desk.get_by_label("Search").fill(order.number)
@@ -212,9 +207,9 @@ def test_f7_a_purchase_missing_from_my_account_joins_it_once_the_orders_address_
 
     page.goto("/account/licenses")
     expect(page.locator("code.activation-code", has_text=code)).to_be_visible()
-    [confirmed] = audit(database, "support.attach_confirmed")
+    [confirmed] = audit_events(database, "support.attach_confirmed")
     assert confirmed.details["order"] == order.number
-    [event] = audit(database, "support.order_attached")
+    [event] = audit_events(database, "support.order_attached")
     assert event.actor == "owner:old.address@example.com"
     desk.reload()
     expect(desk.locator(".approval-state")).to_have_text(

@@ -6,7 +6,6 @@ and a reply; the license key read from the screenshot by the worker."""
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from pathlib import Path
 
@@ -18,12 +17,9 @@ from licensor.keys import Keyring
 from licensor.models import Attachment, OcrStatus, RequestStatus, SupportRequest
 from licensor.support.attachments import OcrReading, ocr_reading
 from licensor.support.service import WITH_THREAD
+from tests.accounts.factories import fresh_email
 from tests.mail_support import SmtpServer, text_of
 from tests.support.uploads import FOLLOW_LINK, REQUEST_NUMBER, license_details_png
-
-
-def fresh_email() -> str:
-    return f"card-owner-{secrets.token_hex(4)}@example.com"
 
 
 def reading_of_the_screenshot(database: Database, keyring: Keyring) -> OcrReading:
@@ -60,7 +56,7 @@ def test_a_customer_sends_the_apps_screenshot_follows_the_request_and_replies(
     key, png = license_details_png(tmp_path)
     screenshot = tmp_path / "license-details.png"
     assert screenshot.read_bytes() == png
-    email = fresh_email()
+    email = fresh_email("card-owner")
 
     open_card_form_from_home(page)
     expect(page.get_by_role("link", name="How to find the License details window")).to_be_visible()
@@ -108,7 +104,7 @@ def test_a_card_request_without_its_screenshot_says_so_beside_the_file_field(
 ) -> None:
     open_card_form_from_home(page)
     page.get_by_label("Your name").fill("Anna Bianchi")
-    page.get_by_label("Email address").fill(fresh_email())
+    page.get_by_label("Email address").fill(fresh_email("card-owner"))
     page.get_by_role("button", name="Send the request").click()
 
     files = page.get_by_label("Screenshots")
