@@ -204,6 +204,9 @@ def test_a_repeated_confirmation_changes_nothing(
     assert len(again.mails) == 1
 
 
+# SQLite runs one transaction at a time (BEGIN IMMEDIATE): there the second never overlaps
+# the first, and this is the sequential case tested above.
+@pytest.mark.postgres_only
 def test_two_concurrent_confirmations_create_the_codes_once(
     start_checkout: StartCheckout, database: Database, open_unit: OpenUnit
 ) -> None:

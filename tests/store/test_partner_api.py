@@ -499,6 +499,10 @@ def _at_once(server: str, requests: list[tuple[dict[str, Any], dict[str, str]]])
         return sorted(pool.map(send, requests))
 
 
+# SQLite runs one transaction at a time (BEGIN IMMEDIATE): there the two requests never
+# overlap, and these are the sequential cases tested above (test_concurrency.py keeps
+# SQLite's answers under a crowd of writers).
+@pytest.mark.postgres_only
 def test_one_number_recorded_twice_at_once_is_recorded_once(
     server: str, make_seller: MakeSeller
 ) -> None:
@@ -516,6 +520,7 @@ def test_one_number_recorded_twice_at_once_is_recorded_once(
         assert statuses == [201, 409], round_
 
 
+@pytest.mark.postgres_only
 def test_one_code_sold_twice_at_once_is_sold_once(server: str, make_seller: MakeSeller) -> None:
     seller = make_seller(count=10)
     for round_ in range(5):
