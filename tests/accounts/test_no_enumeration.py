@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from licensor.db import Database
 from tests.accounts.factories import (
@@ -92,6 +93,7 @@ def _taking_turns(emails: list[str]) -> Callable[[], str]:
     return lambda: next(turns)
 
 
+@pytest.mark.real_password_cost  # the hash is what both branches must spend alike
 def test_sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(
     form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
@@ -134,6 +136,7 @@ def test_sign_up_answers_a_new_and_a_taken_email_identically(
     assert outbox(database, new_email, "verify_email")
 
 
+@pytest.mark.real_password_cost  # the hash is what both branches must spend alike
 def test_sign_up_takes_as_long_for_a_taken_email_as_for_a_new_one(
     form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
@@ -175,6 +178,7 @@ def test_reset_answers_a_known_and_an_unknown_email_identically(
     assert outbox(database, unknown, "reset_no_account")
 
 
+@pytest.mark.real_password_cost  # the hash is what both branches must spend alike
 def test_reset_takes_as_long_for_an_unknown_email_as_for_a_known_one(
     form_browser: OpenBrowser, make_account: MakeAccount
 ) -> None:
@@ -223,6 +227,7 @@ def test_the_link_api_answers_an_unknown_email_and_a_wrong_password_identically(
     assert _answer(wrong_password) == _answer(no_account)
 
 
+@pytest.mark.real_password_cost  # the hash is what both branches must spend alike
 def test_the_link_api_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(
     api: httpx.Client, make_account: MakeAccount
 ) -> None:

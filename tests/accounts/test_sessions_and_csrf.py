@@ -563,6 +563,7 @@ def test_the_link_api_is_rate_limited_with_a_problem(limited_server: StartLimite
 # --- password storage --------------------------------------------------------------------------
 
 
+@pytest.mark.real_password_cost
 def test_passwords_are_stored_as_argon2id(form_browser: OpenBrowser, database: Database) -> None:
     visitor = form_browser()
     answer = visitor.post(
@@ -575,7 +576,7 @@ def test_passwords_are_stored_as_argon2id(form_browser: OpenBrowser, database: D
             select(Account.password_hash).where(Account.email == "fresh@example.com")
         ).one()
 
-    assert stored.startswith("$argon2id$")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")  # RFC 9106, low memory
     assert "a fine new password" not in stored
     assert not passwords.needs_rehash(stored)
 
@@ -591,6 +592,7 @@ def weak_hash(database: Database, make_account: MakeAccount) -> tuple[Customer, 
     return customer, weak
 
 
+@pytest.mark.real_password_cost
 def test_a_password_is_rehashed_at_sign_in_when_the_parameters_changed(
     weak_hash: tuple[Customer, str], form_browser: OpenBrowser, database: Database
 ) -> None:
