@@ -24,7 +24,6 @@ from sqlalchemy import select
 from licensor.accounts.service import mask_email, normalize_email
 from licensor.clock import mail_time
 from licensor.errors import (
-    FormInvalid,
     LicenseLinkedElsewhere,
     OrderLinkedElsewhere,
     RequestHasNoAccount,
@@ -38,7 +37,7 @@ from licensor.models import (
     SupportRequest,
 )
 from licensor.support.desk.approvals import Approvals, owner_actor
-from licensor.support.desk.thread import record_action
+from licensor.support.desk.thread import audit_action, record_action, required_reason
 from licensor.units import Service
 
 
@@ -70,7 +69,7 @@ class Attaching(Service):
         """Join an order and its codes to the customer's account, at once when the order
         is the account's own address's, else ask (``OrderLinkedElsewhere`` when it is in
         another account)."""
-        reason = _reason(reason)
+        reason = required_reason(reason)
         account = self._target(request)
         order = self.unit.desk_lookup.order(order_id, lock=True)
         if order.account_id is not None and order.account_id != account.id:
@@ -88,7 +87,7 @@ class Attaching(Service):
         """Join one code (and its license) to the customer's account, at once when it is
         the account's own, or nobody's and shown by the request, else ask
         (``LicenseLinkedElsewhere`` when it is in another account)."""
-        reason = _reason(reason)
+        reason = required_reason(reason)
         account = self._target(request)
         code = self.unit.desk_lookup.code(code_id, lock=True)
         if code.account_id is not None and code.account_id != account.id:
@@ -210,7 +209,9 @@ class Attaching(Service):
             "codes_elsewhere": elsewhere,
             **extra,
         }
-        self._audit(actor, request, "support.order_attached", "order", order.id, reason, **fields)
+        audit_action(
+            self.unit, actor, request, "support.order_attached", "order", order.id, reason, **fields
+        )
         record_action(request, author, self.now, "support.order_attached", reason=reason, **fields)
         self.session.flush()
         return Attached(attached, there, elsewhere, account.email)
@@ -234,8 +235,15 @@ class Attaching(Service):
             "account": account.email,
             **extra,
         }
-        self._audit(
-            actor, request, "support.code_attached", "activation_code", code.id, reason, **fields
+        audit_action(
+            self.unit,
+            actor,
+            request,
+            "support.code_attached",
+            "activation_code",
+            code.id,
+            reason,
+            **fields,
         )
         record_action(request, author, self.now, "support.code_attached", reason=reason, **fields)
         self.session.flush()
@@ -250,33 +258,6 @@ class Attaching(Service):
         if account is None:
             raise RequestHasNoAccount()
         return account
-
-    def _audit(
-        self,
-        actor: str,
-        request: SupportRequest,
-        action: str,
-        subject_type: str,
-        subject_id: int,
-        reason: str,
-        **fields: Any,
-    ) -> None:
-        self.unit.audit(
-            action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            reason=reason,
-            actor=actor,
-            request=request.number,
-            **fields,
-        )
-
-
-def _reason(reason: str) -> str:
-    reason = reason.strip()
-    if not reason:
-        raise FormInvalid({"reason": "required"})
-    return reason
 
 
 def _own_address(email: str, account: Account) -> bool:

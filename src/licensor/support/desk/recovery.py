@@ -27,7 +27,7 @@ from licensor.models import (
     RequestStatus,
     SupportRequest,
 )
-from licensor.support.desk.thread import record_action
+from licensor.support.desk.thread import audit_action, record_action, required_reason
 from licensor.units import Service
 
 AFTER_SEND = (RequestStatus.WAITING, RequestStatus.SOLVED)
@@ -126,8 +126,9 @@ class Recovery(Service):
                 )
         masked = formats.mask_code(formats.normalize_code(clear))
         fields = {"to": chosen.email, "destination": chosen.role}
-        self._audit(
-            agent,
+        audit_action(
+            self.unit,
+            f"agent:{agent.id}",
             request,
             "support.code_sent",
             "activation_code",
@@ -164,15 +165,22 @@ class Recovery(Service):
     ) -> int:
         """Free one seat of the license, or every seat (``activation_id`` None); the owner
         is told. Returns how many seats were freed."""
-        reason = _reason(reason)
+        reason = required_reason(reason)
         license = self.unit.desk_lookup.license(license_id, lock=True)
         freed = self.unit.licensing.release_seats(
             license, activation_id=activation_id, released_by=f"agent:{agent.id}"
         )
         if freed:
             fields = {"public_id": license.public_id, "seats_released": freed}
-            self._audit(
-                agent, request, "support.seats_released", "license", license.id, reason, **fields
+            audit_action(
+                self.unit,
+                f"agent:{agent.id}",
+                request,
+                "support.seats_released",
+                "license",
+                license.id,
+                reason,
+                **fields,
             )
             record_action(
                 request, agent, self.now, "support.seats_released", reason=reason, **fields
@@ -197,7 +205,7 @@ class Recovery(Service):
     ) -> ActivationCode:
         """Block a code (and its license) and issue a new code of the same plan, joined to
         the same account and order; the new one is sent with ``send_code``."""
-        reason = _reason(reason)
+        reason = required_reason(reason)
         code = self.unit.desk_lookup.code(code_id, lock=True)
         if code.state == CodeState.BLOCKED:
             raise FormInvalid({"code": "code_is_blocked"})
@@ -214,8 +222,15 @@ class Recovery(Service):
             "replacement": formats.mask_code(canonical),
             "replacement_id": replacement.id,
         }
-        self._audit(
-            agent, request, "support.code_replaced", "activation_code", code.id, reason, **fields
+        audit_action(
+            self.unit,
+            f"agent:{agent.id}",
+            request,
+            "support.code_replaced",
+            "activation_code",
+            code.id,
+            reason,
+            **fields,
         )
         record_action(request, agent, self.now, "support.code_replaced", reason=reason, **fields)
         for owner_email, owner_language in self._owners(code, request):
@@ -283,31 +298,3 @@ class Recovery(Service):
             destination=destination,
             count=count,
         )
-
-    def _audit(
-        self,
-        agent: Account,
-        request: SupportRequest,
-        action: str,
-        subject_type: str,
-        subject_id: int,
-        reason: str,
-        **fields: Any,
-    ) -> None:
-        self.unit.audit(
-            action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            reason=reason,
-            actor=f"agent:{agent.id}",
-            request=request.number,
-            **fields,
-        )
-
-
-def _reason(reason: str) -> str:
-    """The reason an action is audited with: required."""
-    reason = reason.strip()
-    if not reason:
-        raise FormInvalid({"reason": "required"})
-    return reason

@@ -12,9 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from licensor.errors import FormInvalid
 from licensor.models import Account, Author, SupportMessage, SupportRequest
+
+if TYPE_CHECKING:
+    from licensor.units import UnitOfWork
 
 KEY_CONFIRMED = "support.key_confirmed"  # an agent read the key on a screenshot by eye
 
@@ -60,3 +64,34 @@ def entry(message: SupportMessage, authors: dict[int, str]) -> ThreadEntry:
     if message.author == Author.CUSTOMER:
         return ThreadEntry(message, "customer", author_email, None)
     return ThreadEntry(message, "note" if message.internal else "reply", author_email, None)
+
+
+def required_reason(reason: str) -> str:
+    """The reason an action on codes, licenses or orders is audited with: required."""
+    reason = reason.strip()
+    if not reason:
+        raise FormInvalid({"reason": "required"})
+    return reason
+
+
+def audit_action(
+    unit: UnitOfWork,
+    actor: str,
+    request: SupportRequest,
+    action: str,
+    subject_type: str,
+    subject_id: int,
+    reason: str,
+    **fields: Any,
+) -> None:
+    """The audit row of an action taken from a request: its reason and the request's
+    number beside what the action names."""
+    unit.audit(
+        action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        reason=reason,
+        actor=actor,
+        request=request.number,
+        **fields,
+    )
