@@ -7,7 +7,8 @@ Every form that checks the password or a code is throttled as sign-in is
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -26,6 +27,7 @@ from licensor.web.pages import Pages, PageUnit
 router = APIRouter(include_in_schema=False)
 
 Field = Annotated[str, Form()]
+T = TypeVar("T")
 
 
 def render_settings(unit: PageUnit, status: int = 200, **context: object) -> Response:
@@ -59,6 +61,33 @@ def render_settings_throttled(unit: PageUnit, throttled: SignInThrottled, field:
     return response
 
 
+def settings_form(
+    unit: PageUnit,
+    form: str,
+    action: Callable[[], T],
+    *,
+    checks_second_factor: bool,
+    throttled_field: str,
+    done: Callable[[T], Response],
+    prefix: str = "",
+    again: Mapping[str, object] | None = None,
+) -> Response:
+    """A settings form that checks the password or a code: ``action`` runs guarded as
+    sign-in is (``signin.settings_check``); a try that must wait shows the page again (429)
+    with the message beside ``throttled_field``; a refused form shows it again (422) with
+    each message beside its field (named with ``prefix``, the page showing ``again``'s
+    values); else the answer is ``done`` of what the action returned."""
+    try:
+        with signin.settings_check(unit, form, checks_second_factor=checks_second_factor):
+            result = action()
+    except SignInThrottled as throttled:
+        return render_settings_throttled(unit, throttled, throttled_field)
+    except FormInvalid as error:
+        errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix=prefix)
+        return render_settings(unit, 422, errors=errors, **(again or {}))
+    return done(result)
+
+
 @router.get("/account/settings", response_class=HTMLResponse)
 def settings_page(request: Request, page: CustomerPage) -> Response:
     with page.open() as unit:
@@ -84,21 +113,23 @@ def change_password(
 ) -> Response:
     with page.open() as unit:
         keep = unit.visitor.web_session.id if unit.visitor.web_session else None
-        try:
-            with signin.settings_check(unit, "password", checks_second_factor=False):
-                unit.authentication.change_password(
-                    unit.account, current_password, new_password, keep=keep
-                )
-        except SignInThrottled as throttled:
-            return render_settings_throttled(unit, throttled, "current_password")
-        except FormInvalid as error:
+
+        def changed(_: None) -> Response:
+            # Browsers known before no longer skip the throttle's delay; this one still does.
+            signin.remember_browser(unit, signin.throttle(web), unit.account)
             return render_settings(
-                unit, 422, errors=unit.field_messages(error.fields, FIELD_MESSAGES)
+                unit, notice=unit._("Your password was changed. Other sessions were signed out.")
             )
-        # Browsers known before no longer skip the throttle's delay; this one still does.
-        signin.remember_browser(unit, signin.throttle(web), unit.account)
-        return render_settings(
-            unit, notice=unit._("Your password was changed. Other sessions were signed out.")
+
+        return settings_form(
+            unit,
+            "password",
+            lambda: unit.authentication.change_password(
+                unit.account, current_password, new_password, keep=keep
+            ),
+            checks_second_factor=False,
+            throttled_field="current_password",
+            done=changed,
         )
 
 
@@ -113,22 +144,20 @@ def change_email(
     """The new address gets a link; the password, and the second factor where one is
     enrolled, are asked first: the email is where password resets go."""
     with page.open() as unit:
-        enrolled = unit.account.totp_secret_ciphertext is not None
-        try:
-            with signin.settings_check(unit, "email", checks_second_factor=enrolled):
-                unit.accounts.request_email_change(
-                    unit.account, password, new_email, code=email_code
-                )
-        except SignInThrottled as throttled:
-            return render_settings_throttled(unit, throttled, "password")
-        except FormInvalid as error:
-            return render_settings(
-                unit, 422, errors=unit.field_messages(error.fields, FIELD_MESSAGES)
-            )
-        return render_settings(
+        return settings_form(
             unit,
-            notice=unit._(
-                "We have sent a link to the new address. The change takes effect when you open it."
+            "email",
+            lambda: unit.accounts.request_email_change(
+                unit.account, password, new_email, code=email_code
+            ),
+            checks_second_factor=unit.account.totp_secret_ciphertext is not None,
+            throttled_field="password",
+            done=lambda _: render_settings(
+                unit,
+                notice=unit._(
+                    "We have sent a link to the new address. "
+                    "The change takes effect when you open it."
+                ),
             ),
         )
 

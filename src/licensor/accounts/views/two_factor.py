@@ -18,7 +18,7 @@ from markupsafe import Markup
 from licensor.accounts import signin, totp
 from licensor.accounts.throttle import SignInThrottled
 from licensor.accounts.two_factor import TwoFactor, qr_svg
-from licensor.accounts.views.settings import render_settings, render_settings_throttled
+from licensor.accounts.views.settings import render_settings, settings_form
 from licensor.deps import client_address
 from licensor.errors import FormInvalid
 from licensor.web import sessions
@@ -217,23 +217,23 @@ def enrol_two_factor(
     """Turn two-factor on, or move it to a new app: the password, and the current code
     (or a recovery code) when one is enrolled, then a code from the new app."""
     with page.open() as unit:
-        replacing = unit.account.totp_secret_ciphertext is not None
-        try:
-            with signin.settings_check(unit, "two_factor_enrol", checks_second_factor=replacing):
-                codes = _factor(unit).enrol(
-                    unit.account,
-                    secret,
-                    enrol_code,
-                    password=enrol_password,
-                    current_code=enrol_current_code,
-                    actor=_actor(unit),
-                )
-        except SignInThrottled as throttled:
-            return render_settings_throttled(unit, throttled, "enrol_password")
-        except FormInvalid as error:
-            errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix="enrol_")
-            return render_settings(unit, 422, new_secret=secret, errors=errors)
-        return _recovery_codes_page(unit, codes, "/account/settings#two-factor")
+        return settings_form(
+            unit,
+            "two_factor_enrol",
+            lambda: _factor(unit).enrol(
+                unit.account,
+                secret,
+                enrol_code,
+                password=enrol_password,
+                current_code=enrol_current_code,
+                actor=_actor(unit),
+            ),
+            checks_second_factor=unit.account.totp_secret_ciphertext is not None,
+            throttled_field="enrol_password",
+            prefix="enrol_",
+            again={"new_secret": secret},
+            done=lambda codes: _recovery_codes_page(unit, codes, "/account/settings#two-factor"),
+        )
 
 
 @router.post("/account/settings/two-factor/recovery-codes", response_class=HTMLResponse)
@@ -244,17 +244,17 @@ def new_recovery_codes(
     codes_code: Field = "",
 ) -> Response:
     with page.open() as unit:
-        try:
-            with signin.settings_check(unit, "recovery_codes", checks_second_factor=True):
-                codes = _factor(unit).regenerate_recovery_codes(
-                    unit.account, codes_password, codes_code, actor=_actor(unit)
-                )
-        except SignInThrottled as throttled:
-            return render_settings_throttled(unit, throttled, "codes_password")
-        except FormInvalid as error:
-            errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix="codes_")
-            return render_settings(unit, 422, errors=errors)
-        return _recovery_codes_page(unit, codes, "/account/settings#two-factor")
+        return settings_form(
+            unit,
+            "recovery_codes",
+            lambda: _factor(unit).regenerate_recovery_codes(
+                unit.account, codes_password, codes_code, actor=_actor(unit)
+            ),
+            checks_second_factor=True,
+            throttled_field="codes_password",
+            prefix="codes_",
+            done=lambda codes: _recovery_codes_page(unit, codes, "/account/settings#two-factor"),
+        )
 
 
 @router.post("/account/settings/two-factor/disable", response_class=HTMLResponse)
@@ -265,14 +265,14 @@ def disable_two_factor(
     disable_code: Field = "",
 ) -> Response:
     with page.open() as unit:
-        try:
-            with signin.settings_check(unit, "two_factor_disable", checks_second_factor=True):
-                _factor(unit).disable(
-                    unit.account, disable_password, disable_code, actor=_actor(unit)
-                )
-        except SignInThrottled as throttled:
-            return render_settings_throttled(unit, throttled, "disable_password")
-        except FormInvalid as error:
-            errors = unit.field_messages(error.fields, FIELD_MESSAGES, prefix="disable_")
-            return render_settings(unit, 422, errors=errors)
-        return render_settings(unit, notice=unit._("Two-factor sign-in is off."))
+        return settings_form(
+            unit,
+            "two_factor_disable",
+            lambda: _factor(unit).disable(
+                unit.account, disable_password, disable_code, actor=_actor(unit)
+            ),
+            checks_second_factor=True,
+            throttled_field="disable_password",
+            prefix="disable_",
+            done=lambda _: render_settings(unit, notice=unit._("Two-factor sign-in is off.")),
+        )
