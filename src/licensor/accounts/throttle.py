@@ -35,7 +35,6 @@ import hashlib
 import hmac
 import math
 from dataclasses import dataclass
-from datetime import UTC
 
 from licensor.accounts.service import normalize_email
 from licensor.errors import RateLimited
@@ -144,7 +143,8 @@ class SignInThrottle:
     # --- the known-browser cookie -------------------------------------------------------
     # Entries "email_key.issued_day.mac" joined by "~", newest first. The MAC binds each
     # entry to this installation's key, so it cannot be made up, and to the account and
-    # the time its password last changed (``binding``), so a reset voids it. An unknown
+    # its password as stored (``binding``: a new salt at every change, even within the
+    # clock's second, unlike the time of the change), so a reset voids it. An unknown
     # email's entries are checked against a binding of no account: the same work, and
     # never a match.
 
@@ -152,8 +152,7 @@ class SignInThrottle:
     def binding(account: Account | None) -> str:
         if account is None:
             return "no account"
-        changed = account.password_changed_at.astimezone(UTC).isoformat()
-        return f"{account.id}:{changed}"
+        return f"{account.id}:{account.password_hash}"
 
     def known_browser(self, cookie: str | None, email_key: str, binding: str, today: int) -> bool:
         known = False
