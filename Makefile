@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each has its own server, SQLite file or PostgreSQL database.
 PYTEST_WORKERS ?= auto
+# make demo PORT=8100: the demo's port (its links follow it).
+PORT ?= 8000
 
 .PHONY: demo test lint typecheck pytest-sqlite pytest-postgres bench clean
 
@@ -22,9 +24,9 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
-## demo: migrate the embedded SQLite database under ./var, add demo data, serve on :8000
+## demo: migrate the embedded SQLite database under ./var, add demo data, serve on :8000 (PORT=...)
 demo: $(VENV)/.installed
-	$(BIN)/licensor demo --host 127.0.0.1 --port 8000
+	$(BIN)/licensor demo --host 127.0.0.1 --port $(PORT)
 
 ## test: lint, type-check, and run every test on SQLite and on a throwaway PostgreSQL
 test: $(VENV)/.dev-installed lint typecheck pytest-sqlite pytest-postgres

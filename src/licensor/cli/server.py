@@ -25,6 +25,20 @@ if TYPE_CHECKING:
     from licensor.worker import Worker
 
 
+def _base_url_from_listener(host: str, port: int) -> None:
+    """Unset, the base URL is the address the server listens on, port included: links in
+    mail, the client's messages and the checkout's return must reach this server. Set in
+    the environment before the settings are read, so uvicorn's processes and the worker
+    beside the demo read it too."""
+    if "base_url" in get_settings().model_fields_set:
+        return
+    shown = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"  # an IPv6 address in a URL
+    os.environ["LICENSOR_BASE_URL"] = f"http://{shown}:{port}"
+    get_settings.cache_clear()
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -39,6 +53,7 @@ def serve(
 
     from licensor.migrate import schema_problem
 
+    _base_url_from_listener(host, port)
     settings = get_settings()
     if problem := schema_problem(settings):
         errors.print(f"[red]error:[/red] {problem}")
@@ -82,6 +97,7 @@ def demo(
     # setting, read by both from the environment), on a loopback listener only.
     os.environ["LICENSOR_DEV_MAILBOX"] = "true"
     get_settings.cache_clear()
+    _base_url_from_listener(host, port)
     settings = get_settings()
     upgrade(settings)
     with command_context() as (settings, database, keyring):

@@ -1,0 +1,80 @@
+"""Links name the server that made them: with ``LICENSOR_BASE_URL`` unset, the base URL is
+the address ``licensor serve`` listens on, port included (links in mail, the client's
+messages, the checkout's return); set, it is used as it is (issue 13, item 5)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli_support import cli_environment, console_script, run
+from tests.support import free_port, wait_until
+
+
+def _serving(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def _served(tmp_path: Path, port: int, *, workers: int, **variables: str) -> Iterator[str]:
+    """``licensor serve`` on a SQLite file of its own, as an operator starts it."""
+    environment = cli_environment(tmp_path, f"sqlite:///{tmp_path / 'licensor.db'}")
+    environment.update(variables)
+    migrated = run("licensor", "migrate", environment=environment, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    command = [str(console_script("licensor")), "serve", "--port", str(port)]
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen(
+            [*command, "--workers", str(workers)],
+            env=environment,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: _serving(url), "the server to answer", timeout=60, interval=0.2)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _connect_link(url: str) -> str:
+    answer = httpx.post(
+        f"{url}/api/v1/device/authorize", json={"fingerprint": "f" * 32, "name": "Laptop"}
+    )
+    assert answer.status_code == 200, answer.text
+    link: str = answer.json()["verification_uri"]
+    return link
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unset_the_base_url_is_the_address_the_server_listens_on(
+    tmp_path: Path, workers: int
+) -> None:
+    port = free_port()
+    with _served(tmp_path, port, workers=workers) as url:
+        link = _connect_link(url)
+
+    assert port != 8000
+    assert link == f"http://127.0.0.1:{port}/account/connect"
+
+
+@pytest.mark.slow
+def test_a_base_url_that_is_set_is_used_as_it_is(tmp_path: Path) -> None:
+    with _served(
+        tmp_path, free_port(), workers=1, LICENSOR_BASE_URL="http://licenses.example.com"
+    ) as url:
+        link = _connect_link(url)
+
+    assert link == "http://licenses.example.com/account/connect"
