@@ -117,6 +117,59 @@ def test_creating_a_plan_twice_fails_with_a_clear_message(
         assert list(session.scalars(select(Plan.name))) == ["Plus"]
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ("--price NaN", "error: 'NaN' is not a price like 29.99 (validation_failed)"),
+        ("--price 1e3", "error: '1e3' is not a price like 29.99 (validation_failed)"),
+        ("--price -5", "error: '-5' is not a price like 29.99 (validation_failed)"),
+        ("--price 2000000", "error: '2000000' is more than 1,000,000 a code (validation_failed)"),
+        (
+            "--devices 99999999999",
+            "error: devices must be from 1 to 100,000 (validation_failed)",
+        ),
+        (
+            "--term-days 99999999999",
+            "error: term days must be from 1 to 36,500 (validation_failed)",
+        ),
+    ],
+)
+def test_a_plan_out_of_bounds_is_refused_in_one_line_and_not_made(
+    licensor: Command, database: Database, arguments: str, message: str
+) -> None:
+    defaults = {"--devices": "3", "--term-days": "30"}
+    for name in defaults.keys() & set(arguments.split()):
+        defaults.pop(name)
+    created = licensor(
+        *"plans create --code odd --name Odd".split(),
+        *[part for pair in defaults.items() for part in pair],
+        *arguments.split(),
+    )
+
+    assert created.returncode == 1
+    assert one_line(created.stderr) == message
+    with Session(database.engine) as session:
+        assert list(session.scalars(select(Plan.code))) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "option"),
+    [
+        (["serve", "--port", "73836"], "--port"),
+        (["demo", "--no-serve", "--port", "0"], "--port"),
+        (["worker", "--idle-seconds", "-5"], "--idle-seconds"),
+    ],
+)
+def test_a_server_argument_out_of_range_is_refused_before_anything_starts(
+    licensor: Command, arguments: list[str], option: str
+) -> None:
+    refused = licensor(*arguments)
+
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
+    assert f"Invalid value for '{option}'" in refused.stderr
+
+
 # --- codes issue ----------------------------------------------------------------------
 
 

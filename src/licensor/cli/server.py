@@ -41,7 +41,7 @@ def _base_url_from_listener(host: str, port: int) -> None:
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Web processes.")] = 1,
     forwarded_allow_ips: Annotated[
         str | None,
@@ -86,7 +86,7 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Serve afterwards.")
     ] = True,
     host: str = "127.0.0.1",
-    port: int = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
     """Migrate, add demo data (idempotent), say what to try, and serve."""
     from licensor.demo import seed
@@ -161,7 +161,9 @@ def _configured_worker(
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Send what is due, then exit.")] = False,
     batch: Annotated[int, typer.Option(min=1, help="Messages claimed at a time.")] = MAIL_BATCH,
-    idle_seconds: Annotated[float, typer.Option(help="Pause when nothing is due.")] = 2.0,
+    idle_seconds: Annotated[
+        float, typer.Option(min=0.1, max=3600, help="Pause when nothing is due.")
+    ] = 2.0,
 ) -> None:
     """Send the outbox over SMTP (LICENSOR_SMTP_URL; unset, mail waits in the outbox, or
     under `licensor demo` is marked as shown in the dev mailbox), and renew subscriptions

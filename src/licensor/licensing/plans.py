@@ -3,7 +3,8 @@ store asks for it. Made by the vendor (``licensor plans create``), read by every
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -11,17 +12,23 @@ from licensor.errors import PlanExists, PlanUnknown, ValidationFailed
 from licensor.models import Plan
 from licensor.units import Service
 
+# A price as a vendor writes one: whole units and at most two decimals, "." or ",", no sign,
+# no exponent, no NaN or infinity (which Decimal would take).
+_PRICE = re.compile(r"\d{1,7}(?:[.,]\d{1,2})?")
+MAX_PRICE = Decimal(1_000_000)
+MAX_TERM_DAYS = 36_500  # a hundred years: further, an expiry date is past what dates hold
+MAX_DEVICES = 100_000
+
 
 def parse_price(text: str | None) -> int | None:
     """``"29.99"`` → 2999 cents; ``None`` stays ``None`` (not sold)."""
     if text is None or not text.strip():
         return None
-    try:
-        amount = Decimal(text.strip().replace(",", "."))
-    except InvalidOperation:
-        raise ValidationFailed(f"{text!r} is not a price like 29.99") from None
-    if amount < 0 or amount != amount.quantize(Decimal("0.01")) or amount > 1_000_000:
+    if _PRICE.fullmatch(text.strip()) is None:
         raise ValidationFailed(f"{text!r} is not a price like 29.99")
+    amount = Decimal(text.strip().replace(",", "."))
+    if amount > MAX_PRICE:
+        raise ValidationFailed(f"{text!r} is more than {MAX_PRICE:,} a code")
     return int(amount * 100)
 
 
@@ -47,8 +54,10 @@ class Plans(Service):
             raise ValidationFailed("a currency is a 3-letter ISO 4217 code, e.g. EUR")
         if not code or not code.replace("-", "").replace("_", "").isalnum():
             raise ValidationFailed("a plan code is letters, digits, '-' and '_'")
-        if term_days < 1 or devices_max < 1:
-            raise ValidationFailed("term days and devices must be at least 1")
+        if not 1 <= term_days <= MAX_TERM_DAYS:
+            raise ValidationFailed(f"term days must be from 1 to {MAX_TERM_DAYS:,}")
+        if not 1 <= devices_max <= MAX_DEVICES:
+            raise ValidationFailed(f"devices must be from 1 to {MAX_DEVICES:,}")
         if self.session.scalar(select(Plan.id).where(Plan.code == code)) is not None:
             raise PlanExists(f"plan {code!r} already exists")
         plan = Plan(
