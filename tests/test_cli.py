@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from licensor.config import Settings
@@ -421,3 +421,26 @@ def test_a_command_on_a_database_without_tables_says_to_migrate(tmp_path: Path) 
     assert result.returncode == 1
     assert "run `licensor migrate`" in one_line(result.stderr)
     assert "Traceback" not in result.stderr
+
+
+# --- a database newer than this version -------------------------------------------------
+
+
+def test_a_database_migrated_by_a_newer_version_is_refused_in_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    environment = cli_environment(tmp_path, url)
+    assert run("licensor", "migrate", environment=environment, cwd=tmp_path).returncode == 0
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+    engine.dispose()
+
+    for command in (["migrate"], ["serve", "--port", "8765"], ["plans", "list"]):
+        refused = run("licensor", *command, environment=environment, cwd=tmp_path)
+
+        assert refused.returncode == 1, command
+        assert one_line(refused.stderr) == (
+            "error: the database is at revision 0099_from_the_future, which this version of "
+            "Licensor does not know: a newer version migrated it; run that version, or "
+            "restore the backup made before"
+        ), command

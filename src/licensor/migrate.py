@@ -7,6 +7,7 @@ from alembic import command
 from alembic.config import Config
 
 from licensor.config import Settings
+from licensor.errors import UnknownRevision
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -17,7 +18,27 @@ def alembic_config(settings: Settings) -> Config:
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
+    """Bring the schema to ``revision``; ``UnknownRevision`` when the database is at a
+    revision this version does not ship (a newer version migrated it)."""
+    found = current(settings)
+    if found is not None and not known(settings, found):
+        raise UnknownRevision(_unknown(found))
     command.upgrade(alembic_config(settings), revision)
+
+
+def known(settings: Settings, revision: str) -> bool:
+    """Whether this version ships ``revision``."""
+    from alembic.script import ScriptDirectory
+
+    revisions = ScriptDirectory.from_config(alembic_config(settings)).walk_revisions()
+    return any(script.revision == revision for script in revisions)
+
+
+def _unknown(found: str) -> str:
+    return (
+        f"the database is at revision {found}, which this version of Licensor does not know: "
+        "a newer version migrated it; run that version, or restore the backup made before"
+    )
 
 
 def current(settings: Settings) -> str | None:
@@ -47,6 +68,8 @@ def schema_problem(settings: Settings) -> str | None:
     expected = head(settings)
     if found is None:
         return "the database has no tables yet: run `licensor migrate`"
+    if found != expected and not known(settings, found):
+        return _unknown(found)
     if found != expected:
         return (
             f"the database is at revision {found}, this version needs {expected}: "

@@ -74,10 +74,15 @@ def serve(
 
 def migrate() -> None:
     """Bring the database schema up to date."""
+    from licensor.errors import UnknownRevision
     from licensor.migrate import current, upgrade
 
     settings = get_settings()
-    upgrade(settings)
+    try:
+        upgrade(settings)
+    except UnknownRevision as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
     console.print(f"database at revision [bold]{current(settings)}[/bold]")
 
 

@@ -53,6 +53,7 @@ from licensor.errors.operations import (
     JobFailed,
     KeyMaterialError,
     PaymentSetupError,
+    UnknownRevision,
 )
 from licensor.errors.store import (
     AlreadySubscribed,
@@ -166,6 +167,7 @@ __all__ = [
     "SubscriptionNeedsAccount",
     "TooManyAttachments",
     "TwoFactorRequired",
+    "UnknownRevision",
     "UnsupportedMediaType",
     "UploadTooLarge",
     "UserCodeUnknown",

@@ -18,3 +18,7 @@ class JobFailed(Exception):
 
 class PaymentSetupError(RuntimeError):
     """The payment provider is missing or not allowed here; the server does not start."""
+
+
+class UnknownRevision(RuntimeError):
+    """The database was migrated by a newer Licensor than this one."""
