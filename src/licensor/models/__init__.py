@@ -24,6 +24,7 @@ from licensor.models.licensing import (
     Plan,
 )
 from licensor.models.mail import OutboxMessage
+from licensor.models.operations import AttachmentContent, KeyCheck
 from licensor.models.store import (
     Channel,
     EnrollmentToken,
@@ -56,6 +57,7 @@ __all__ = [
     "ApprovalState",
     "AttachApproval",
     "Attachment",
+    "AttachmentContent",
     "AuditChain",
     "AuditEvent",
     "Author",
@@ -70,6 +72,7 @@ __all__ = [
     "IdempotencyKey",
     "ItemKind",
     "Job",
+    "KeyCheck",
     "License",
     "LicenseStatus",
     "OcrStatus",
