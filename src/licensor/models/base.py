@@ -83,3 +83,5 @@ class Leased(IdMixin):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the lease
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # given up
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The id of the request that queued it, so its logs join the request's (logging.py).
+    request_id: Mapped[str | None] = mapped_column(String(64))

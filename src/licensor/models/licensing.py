@@ -55,6 +55,8 @@ class Plan(IdMixin, Base):
     subscription_price_cents: Mapped[int | None] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Retired: off the store, no new codes or orders; its licenses keep working.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Batch(IdMixin, Base):

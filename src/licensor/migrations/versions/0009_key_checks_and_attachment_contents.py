@@ -1,9 +1,10 @@
-"""key check values, attachments' contents in the database
+"""key check values, attachments' contents in the database, retired plans, request ids
 
 Hosts share nothing but the database and Redis: a screenshot's encrypted bytes move from
 ``var/attachments`` into ``attachment_contents`` (files found there are read in by
 ``licensor migrate``), and each key's check value is kept in ``key_checks`` so that a
-host started with other keys refuses to start.
+host started with other keys refuses to start. A plan may be retired; the outbox's
+messages and the jobs carry the id of the request that queued them, for the logs.
 
 Revision ID: 0009
 Revises: 0008
@@ -51,7 +52,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("attachment_id", name=op.f("pk_attachment_contents")),
     )
 
+    with op.batch_alter_table("plans") as batch_op:
+        batch_op.add_column(
+            sa.Column("retired_at", licensor.models.base.UTCDateTime(timezone=True), nullable=True)
+        )
+    for table in ("jobs", "outbox"):
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.add_column(sa.Column("request_id", sa.String(length=64), nullable=True))
+
 
 def downgrade() -> None:
+    for table in ("jobs", "outbox"):
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.drop_column("request_id")
+    with op.batch_alter_table("plans") as batch_op:
+        batch_op.drop_column("retired_at")
     op.drop_table("attachment_contents")
     op.drop_table("key_checks")
