@@ -7,8 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
+
+import httpx
 
 from licensor.config import Settings
 
@@ -94,3 +99,36 @@ def read_codes(path: Path) -> tuple[list[str], list[str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         header, *rows = list(csv.reader(handle))
     return header, [row[0] for row in rows]
+
+
+@contextmanager
+def serving(environment: dict[str, str], cwd: Path, port: int) -> Iterator[str]:
+    """``licensor serve --port PORT`` in a process of its own, as an operator starts it
+    (stderr kept in ``cwd/serve.log``); its URL once ``/healthz`` answers. Stopped after."""
+    command = [str(console_script("licensor")), "serve", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with (cwd / "serve.log").open("ab") as log:
+        server = subprocess.Popen(
+            command, env=environment, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not _answers(url):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"licensor serve did not start: see {cwd / 'serve.log'}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     support_rate: str = "5/minute"  # support requests and replies sent, per address
     # The Tesseract binary that reads screenshots (licensor worker); unset: found on PATH.
     tesseract: str | None = None
+    # Where screenshots' encrypted bytes live (support/attachments.py): in the database,
+    # which every host shares; an object store may follow behind the same interface.
+    attachment_store: Literal["database"] = "database"
     follow_rate: str = "60/minute"  # support follow-link pages and screenshots, per address
     partner_rate: str = "120/minute"  # partner API, per key
     subscription_grace_days: int = 7  # a failed renewal keeps the license this long

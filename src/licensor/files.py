@@ -1,10 +1,11 @@
 """Private files: what Licensor keeps on disk is for its own user's eyes only.
 
-``var/``, the keys directory and the attachments directory are 0700; the SQLite database
-and its ``-wal`` and ``-shm`` files are 0600 (SQLite gives the last two the database
-file's mode). They are created so, whatever the umask, and tightened at every start when
-found looser (an older release, a copy, a restore from backup).
-"""
+``var/`` and the keys directory are 0700 (so is ``var/attachments``, where versions
+before screenshots moved into the database kept them, until ``licensor migrate`` reads
+them in); the SQLite database and its ``-wal`` and ``-shm`` files are 0600 (SQLite gives
+the last two the database file's mode). They are created so, whatever the umask, and
+tightened at every start when found looser (an older release, a copy, a restore from
+backup)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from licensor.config import Settings
 DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+# Where an older version kept each screenshot, encrypted, under its storage name.
+ATTACHMENT_FILES = "attachments"
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -28,6 +31,11 @@ def sqlite_path(url: str) -> Path | None:
     if not path or path == ":memory:":
         return None
     return Path(path)
+
+
+def attachment_files_dir(settings: Settings) -> Path:
+    """The directory of screenshots an older version left on this host's disk."""
+    return settings.var_dir / ATTACHMENT_FILES
 
 
 def tighten(path: Path, mode: int) -> None:
@@ -62,7 +70,7 @@ def private_sqlite_file(path: Path) -> None:
 
 
 def secure(settings: Settings) -> None:
-    """Tighten what exists of var/ and the directories in it (the keys, the attachments),
+    """Tighten what exists of var/ and the directories in it (the keys, old attachments),
     the keys directory wherever it is, its key files, and the SQLite database."""
     directories = [settings.var_dir, settings.resolved_keys_dir]
     if settings.var_dir.is_dir():

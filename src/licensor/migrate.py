@@ -3,11 +3,16 @@ migrate its own database: ``licensor migrate``."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 
 from licensor.config import Settings
 from licensor.errors import UnknownRevision
+from licensor.files import attachment_files_dir
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -76,3 +81,92 @@ def schema_problem(settings: Settings) -> str | None:
             "run `licensor migrate`"
         )
     return None
+
+
+# A screenshot file of an older version: its storage name, nothing else (write_private's
+# temporary files start with a dot and were never committed).
+_STORAGE_NAME = re.compile(r"[0-9a-f]{32}")
+_FILES_PER_TRANSACTION = 20  # at most 5 MB each: a bounded transaction
+
+
+@dataclass(frozen=True)
+class AttachmentImport:
+    """What ``import_attachment_files`` did: files read into the database (and removed),
+    and files no attachment row names (left where they are)."""
+
+    directory: Path
+    found: bool  # whether this host has the directory at all
+    imported: int
+    unclaimed: int
+
+    def summary(self) -> str:
+        """One line for the operator."""
+        line = (
+            f"{self.imported} screenshot file(s) from {self.directory} "
+            "read into the database and removed"
+        )
+        if self.unclaimed:
+            line += f"; {self.unclaimed} named by no attachment left there"
+        return line
+
+
+def import_attachment_files(settings: Settings) -> AttachmentImport:
+    """Read the screenshots an older version kept in ``var/attachments`` into the
+    database (their ciphertext as it is: the encryption does not change), then remove
+    each file. Idempotent: a file whose contents are already in the database is only
+    removed, so a run stopped halfway is finished by the next. Each host that kept files
+    runs it once (``licensor migrate`` does)."""
+    from sqlalchemy import select
+
+    from licensor.db import Database
+    from licensor.models import Attachment, AttachmentContent
+
+    directory = attachment_files_dir(settings)
+    if not directory.is_dir():
+        return AttachmentImport(directory, found=False, imported=0, unclaimed=0)
+    files = sorted(
+        path
+        for path in directory.iterdir()
+        if path.is_file() and _STORAGE_NAME.fullmatch(path.name)
+    )
+    imported = unclaimed = 0
+    database = Database(settings)
+    try:
+        for start in range(0, len(files), _FILES_PER_TRANSACTION):
+            batch = files[start : start + _FILES_PER_TRANSACTION]
+            read = []
+            with database.transaction() as session:
+                owners = dict(
+                    session.execute(
+                        select(Attachment.storage_name, Attachment.id).where(
+                            Attachment.storage_name.in_([path.name for path in batch])
+                        )
+                    ).all()
+                )
+                present = set(
+                    session.scalars(
+                        select(AttachmentContent.attachment_id).where(
+                            AttachmentContent.attachment_id.in_(owners.values())
+                        )
+                    )
+                )
+                for path in batch:
+                    attachment_id = owners.get(path.name)
+                    if attachment_id is None:
+                        unclaimed += 1
+                        continue
+                    if attachment_id not in present:
+                        session.add(
+                            AttachmentContent(
+                                attachment_id=attachment_id, ciphertext=path.read_bytes()
+                            )
+                        )
+                    read.append(path)
+            for path in read:  # only once the contents are committed
+                path.unlink(missing_ok=True)
+            imported += len(read)
+    finally:
+        database.dispose()
+    if not any(directory.iterdir()):
+        directory.rmdir()
+    return AttachmentImport(directory, found=True, imported=imported, unclaimed=unclaimed)

@@ -1,6 +1,6 @@
 """Support factories: requests and their screenshots as rows, the way the support form
-stores them (an encrypted PNG under ``var/attachments``, the OCR reading encrypted in its
-row), and staff signed in with two-factor. Loaded everywhere via ``tests/conftest.py``."""
+stores them (an encrypted PNG in ``attachment_contents``, the OCR reading encrypted in
+its row), and staff signed in with two-factor. Loaded everywhere via ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from PIL import Image
 
 from licensor.accounts.service import new_token
 from licensor.clock import Clock
-from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.models import (
     Attachment,
+    AttachmentContent,
     Author,
     OcrStatus,
     RequestStatus,
@@ -67,9 +67,7 @@ def png_bytes(width: int = 40, height: int = 20) -> bytes:
 
 
 @pytest.fixture
-def make_request(
-    database: Database, keyring: Keyring, settings: Settings, clock: Clock
-) -> MakeRequest:
+def make_request(database: Database, keyring: Keyring, clock: Clock) -> MakeRequest:
     """A support request as the customer's form leaves it, with an optional screenshot."""
 
     def make(
@@ -117,11 +115,6 @@ def make_request(
             session.flush()
             if screenshot is not None:
                 storage_name = secrets.token_hex(16)
-                directory = settings.var_dir / "attachments"
-                directory.mkdir(parents=True, exist_ok=True)
-                (directory / storage_name).write_bytes(
-                    keyring.encrypt_bytes(screenshot, purpose=b"support_attachments.file")
-                )
                 with Image.open(io.BytesIO(screenshot)) as image:
                     width, height = image.size
                 attachment = Attachment(
@@ -146,6 +139,15 @@ def make_request(
                     attachment.ocr_verified = reading.verified
                     attachment.ocr_at = now
                 session.add(attachment)
+                session.flush()
+                session.add(
+                    AttachmentContent(
+                        attachment_id=attachment.id,
+                        ciphertext=keyring.encrypt_bytes(
+                            screenshot, purpose=b"support_attachments.file"
+                        ),
+                    )
+                )
             return RequestInfo(request.id, number, email, f"/support/requests/{token}")
 
     return make

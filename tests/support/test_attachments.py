@@ -1,12 +1,12 @@
 """Screenshots attached to a support request, as a browser posts them: what is refused
 (each with its message beside the file field, and then nothing at all is stored), what is
-kept (a fresh PNG without metadata), and how it is kept (encrypted, 0600, out of reach)."""
+kept (a fresh PNG without metadata), and how it is kept (encrypted, in the database, with
+the transaction that adds it)."""
 
 from __future__ import annotations
 
 import io
 import secrets
-import stat
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,8 @@ from licensor.errors import (
     TooManyAttachments,
 )
 from licensor.keys import Keyring
-from licensor.models import Attachment
-from licensor.support.attachments import attachments_dir, load_attachment
+from licensor.models import Attachment, AttachmentContent
+from licensor.support.attachments import load_attachment
 from licensor.support.uploads import MAX_FILE_BYTES, Upload, check_screenshot, check_uploads
 from tests.accounts.factories import Browser, fresh_email
 from tests.conftest import OpenUnit
@@ -38,7 +38,6 @@ from tests.support.uploads import (
     picture,
     png_declaring,
     send,
-    stored_files,
     zip_archive,
 )
 
@@ -91,12 +90,11 @@ ABUSE: dict[str, tuple[list[File], str]] = {
 
 @pytest.mark.parametrize("case", list(ABUSE))
 def test_a_refused_upload_is_explained_beside_the_file_field_and_nothing_is_stored(
-    case: str, visitor: Browser, database: Database, settings: Settings, tmp_path: Path
+    case: str, visitor: Browser, database: Database, tmp_path: Path
 ) -> None:
     files, message = ABUSE[case]
     if case != "four files":  # one good screenshot beside the bad one: it goes too
         files = [("good.png", license_details_png(tmp_path)[1], "image/png"), *files]
-    before = stored_files(settings)
     email = fresh_email()
 
     response = send(visitor, card_request(email, name="Anna Bianchi"), files)
@@ -110,9 +108,9 @@ def test_a_refused_upload_is_explained_beside_the_file_field_and_nothing_is_stor
         "support_requests": 0,
         "support_messages": 0,
         "support_attachments": 0,
+        "attachment_contents": 0,
         "jobs": 0,
     }
-    assert stored_files(settings) == before
 
 
 def test_the_refused_file_is_named_in_the_message(visitor: Browser, database: Database) -> None:
@@ -124,9 +122,8 @@ def test_the_refused_file_is_named_in_the_message(visitor: Browser, database: Da
 
 
 def test_a_body_larger_than_three_full_files_is_refused_before_it_is_read(
-    visitor: Browser, database: Database, settings: Settings
+    visitor: Browser, database: Database
 ) -> None:
-    before = stored_files(settings)
     token = visitor.csrf_token("/support?topic=recover_card_code")
     huge = b"\x89PNG\r\n\x1a\n" + b"\x00" * (3 * MAX_FILE_BYTES + 600_000)
 
@@ -139,7 +136,7 @@ def test_a_body_larger_than_three_full_files_is_refused_before_it_is_read(
     assert response.status_code == 413
     assert "at most 3 screenshots of 5 MB each" in response.text
     assert counts(database)["support_requests"] == 0
-    assert stored_files(settings) == before
+    assert counts(database)["attachment_contents"] == 0
 
 
 def test_what_is_kept_is_a_fresh_png_encrypted_at_rest_without_the_metadata(
@@ -169,43 +166,46 @@ def test_what_is_kept_is_a_fresh_png_encrypted_at_rest_without_the_metadata(
     assert response.status_code == 200, response.text
     with database.transaction() as session:
         attachments = list(session.scalars(select(Attachment).order_by(Attachment.id)))
+        contents = dict(
+            session.execute(
+                select(AttachmentContent.attachment_id, AttachmentContent.ciphertext)
+            ).all()
+        )
+        stored = [
+            load_attachment(session, settings, keyring, attachment) for attachment in attachments
+        ]
     assert [a.filename for a in attachments] == ["photo.jpg", "note.png", "shot.webp"]
     assert [(a.width, a.height) for a in attachments] == [(320, 200), (300, 180), (200, 100)]
-    directory = attachments_dir(settings)
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    for attachment in attachments:
-        path = directory / attachment.storage_name
-        on_disk = path.read_bytes()
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert b"\x89PNG" not in on_disk  # encrypted at rest
-        assert b"SecretCam" not in on_disk
-        assert b"Via Roma" not in on_disk
-        stored = load_attachment(settings, keyring, attachment)
+    assert sorted(contents) == [a.id for a in attachments]
+    for attachment, png in zip(attachments, stored, strict=True):
+        at_rest = contents[attachment.id]
+        assert b"\x89PNG" not in at_rest  # encrypted at rest
+        assert b"SecretCam" not in at_rest
+        assert b"Via Roma" not in at_rest
         assert attachment.content_type == "image/png"
-        assert attachment.size_bytes == len(stored)
-        reopened = Image.open(io.BytesIO(stored))
+        assert attachment.size_bytes == len(png)
+        reopened = Image.open(io.BytesIO(png))
         assert reopened.format == "PNG"
         assert reopened.size == (attachment.width, attachment.height)
-        assert b"SecretCam" not in stored
-        assert b"PhotoEditor" not in stored
-        assert b"Via Roma" not in stored
-        assert b"tEXt" not in stored
-        assert b"eXIf" not in stored
+        assert b"SecretCam" not in png
+        assert b"PhotoEditor" not in png
+        assert b"Via Roma" not in png
+        assert b"tEXt" not in png
+        assert b"eXIf" not in png
         assert not reopened.info.get("exif")
         assert "Comment" not in reopened.info
-    assert not list(directory.glob(".*.tmp"))
+    assert not (settings.var_dir / "attachments").exists()  # nothing on this host's disk
 
 
-def test_a_failed_transaction_removes_the_files_it_wrote(
-    database: Database, settings: Settings, open_unit: OpenUnit, tmp_path: Path
+def test_a_failed_transaction_leaves_no_contents(
+    database: Database, open_unit: OpenUnit, tmp_path: Path
 ) -> None:
     from licensor.support.service import RequestForm
 
     _, png = license_details_png(tmp_path)
     uploads = check_uploads([Upload("shot.png", png)])
-    before = stored_files(settings)
 
-    written: list[set[str]] = []
+    written: list[int] = []
 
     def open_then_crash() -> None:
         with open_unit() as unit:
@@ -216,14 +216,14 @@ def test_a_failed_transaction_removes_the_files_it_wrote(
                 language="en",
                 actor="test",
             )
-            written.append(stored_files(settings) - before)
+            written.append(len(unit.session.scalars(select(AttachmentContent)).all()))
             raise RuntimeError("the commit never happens")
 
     with pytest.raises(RuntimeError):
         open_then_crash()
 
-    assert len(written[0]) == 1  # the file was there during the transaction
-    assert stored_files(settings) == before
+    assert written == [1]  # the contents were there during the transaction
+    assert counts(database)["attachment_contents"] == 0
     assert counts(database)["support_attachments"] == 0
 
 

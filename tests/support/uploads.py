@@ -14,13 +14,17 @@ import httpx
 from PIL import Image
 from sqlalchemy import func, select
 
-from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing.formats import generate_license_key
 from licensor.mail.outbox import bodies
-from licensor.models import Attachment, Job, SupportMessage, SupportRequest
-from licensor.support.attachments import attachments_dir
+from licensor.models import (
+    Attachment,
+    AttachmentContent,
+    Job,
+    SupportMessage,
+    SupportRequest,
+)
 from licensor_app.screenshot import save_license_details
 from tests.accounts.factories import Browser, outbox
 
@@ -118,16 +122,11 @@ def field_error(page: str, field: str) -> str:
 # --- what is stored -----------------------------------------------------------------------------
 
 
-def stored_files(settings: Settings) -> set[str]:
-    directory = attachments_dir(settings)
-    return {path.name for path in directory.iterdir()} if directory.exists() else set()
-
-
 def counts(database: Database) -> dict[str, int]:
     with database.transaction() as session:
         return {
             model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-            for model in (SupportRequest, SupportMessage, Attachment, Job)
+            for model in (SupportRequest, SupportMessage, Attachment, AttachmentContent, Job)
         }
 
 

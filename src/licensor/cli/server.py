@@ -73,9 +73,10 @@ def serve(
 
 
 def migrate() -> None:
-    """Bring the database schema up to date."""
+    """Bring the database schema up to date (and read into it the screenshots an older
+    version kept in var/attachments)."""
     from licensor.errors import UnknownRevision
-    from licensor.migrate import current, upgrade
+    from licensor.migrate import current, import_attachment_files, upgrade
 
     settings = get_settings()
     try:
@@ -84,6 +85,10 @@ def migrate() -> None:
         errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     console.print(f"database at revision [bold]{current(settings)}[/bold]")
+    # Screenshots an older version kept on this host's disk move into the database.
+    imported = import_attachment_files(settings)
+    if imported.found:
+        console.print(imported.summary(), highlight=False)
 
 
 def demo(

@@ -2,42 +2,76 @@
 each.
 
 The fresh PNG of an accepted upload (``uploads.py``) is encrypted
-(``Keyring.encrypt_bytes``) into ``var/attachments``, which nothing serves, inside the
-request's transaction. A file written in a transaction that then rolls back is removed,
-so no row ever points at a missing file.
+(``Keyring.encrypt_bytes``) and handed to the attachment store named by
+``LICENSOR_ATTACHMENT_STORE``. The store keeps ciphertext only; the keys stay ours. Its
+one backend today is the database (table ``attachment_contents``): every host shares it,
+so a screenshot posted to one host is shown by any other and read by any worker, and the
+request's transaction decides (a request that rolls back leaves no content behind). An
+S3-compatible backend would be a second class with the same two methods, keyed by
+``Attachment.storage_name``.
+
+Lists of attachments never load the bytes: the contents are a table of their own,
+without a relationship from ``Attachment``, read one at a time by ``load_attachment``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from licensor.config import Settings
-from licensor.files import write_private
+from licensor.errors import NotFound
 from licensor.keys import Keyring
-from licensor.models import Attachment
+from licensor.logging import log
+from licensor.models import Attachment, AttachmentContent
 from licensor.support.uploads import Screenshot
 
 FILE_PURPOSE = b"support_attachments.file"
 OCR_PURPOSE = b"support_attachments.ocr"
 STORED_TYPE = "image/png"
-DIRECTORY = "attachments"
-
-_STORAGE_NAME = re.compile(r"[0-9a-f]{32}")
-_FILES_KEY = "licensor.support.attachment_files"
 
 
-def attachments_dir(settings: Settings) -> Path:
-    return settings.var_dir / DIRECTORY
+class AttachmentStore(Protocol):
+    """Where the encrypted bytes of attachments live. ``save`` is called inside the
+    transaction that adds the attachment's row (flushed, so it has its id), ``load``
+    inside one that reads it; None means the store has no contents for it."""
+
+    def save(self, session: Session, attachment: Attachment, ciphertext: bytes) -> None: ...
+
+    def load(self, session: Session, attachment: Attachment) -> bytes | None: ...
+
+
+class DatabaseStore:
+    """The contents in ``attachment_contents``, written and rolled back with the row."""
+
+    def save(self, session: Session, attachment: Attachment, ciphertext: bytes) -> None:
+        session.add(AttachmentContent(attachment_id=attachment.id, ciphertext=ciphertext))
+
+    def load(self, session: Session, attachment: Attachment) -> bytes | None:
+        return session.scalar(
+            select(AttachmentContent.ciphertext).where(
+                AttachmentContent.attachment_id == attachment.id
+            )
+        )
+
+
+# LICENSOR_ATTACHMENT_STORE's values, each a backend made from the settings.
+STORES: dict[str, Callable[[Settings], AttachmentStore]] = {
+    "database": lambda settings: DatabaseStore(),
+}
+
+
+def attachment_store(settings: Settings) -> AttachmentStore:
+    """The backend the settings name."""
+    return STORES[settings.attachment_store](settings)
 
 
 def store_attachment(
@@ -50,22 +84,13 @@ def store_attachment(
     message_id: int | None,
     screenshot: Screenshot,
 ) -> Attachment:
-    """Write the screenshot encrypted under a random name and add its row to the session.
-
-    The file is written first (atomically, 0600), so a committed row always has its file;
-    if the transaction then rolls back, the file is removed again.
-    """
-    directory = attachments_dir(settings)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    storage_name = secrets.token_hex(16)
-    path = directory / storage_name
-    write_private(path, keyring.encrypt_bytes(screenshot.png, purpose=FILE_PURPOSE))
-    _remove_unless_committed(session, path)
+    """Add the screenshot's row to the session and its encrypted bytes to the store, in
+    the same transaction."""
     attachment = Attachment(
         request_id=request_id,
         message_id=message_id,
-        storage_name=storage_name,
+        # The name an object store would keep it under; random, so it tells nothing.
+        storage_name=secrets.token_hex(16),
         filename=screenshot.filename,
         content_type=STORED_TYPE,
         width=screenshot.width,
@@ -75,37 +100,26 @@ def store_attachment(
         created_at=now,
     )
     session.add(attachment)
+    session.flush()
+    ciphertext = keyring.encrypt_bytes(screenshot.png, purpose=FILE_PURPOSE)
+    attachment_store(settings).save(session, attachment, ciphertext)
     return attachment
 
 
-def _remove_unless_committed(session: Session, path: Path) -> None:
-    files: list[Path] | None = session.info.get(_FILES_KEY)
-    if files is None:
-        files = session.info[_FILES_KEY] = []
-        event.listen(session, "after_commit", _committed)
-        event.listen(session, "after_transaction_end", _ended)
-    files.append(path)
-
-
-def _committed(session: Session) -> None:
-    session.info[_FILES_KEY] = []
-
-
-def _ended(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is not None:  # a savepoint: the outer transaction decides
-        return
-    files: list[Path] = session.info.get(_FILES_KEY) or []
-    session.info[_FILES_KEY] = []
-    for path in files:  # the transaction did not commit: no row refers to them
-        path.unlink(missing_ok=True)
-
-
-def load_attachment(settings: Settings, keyring: Keyring, attachment: Attachment) -> bytes:
-    """The stored PNG of an attachment, decrypted."""
-    if not _STORAGE_NAME.fullmatch(attachment.storage_name):
-        raise ValueError("not a storage name of ours")
-    blob = (attachments_dir(settings) / attachment.storage_name).read_bytes()
-    return keyring.decrypt_bytes(blob, purpose=FILE_PURPOSE)
+def load_attachment(
+    session: Session, settings: Settings, keyring: Keyring, attachment: Attachment
+) -> bytes:
+    """The stored PNG of an attachment, decrypted; NotFound when the store has none (an
+    installation upgraded from files whose ``licensor migrate`` has not read them in)."""
+    ciphertext = attachment_store(settings).load(session, attachment)
+    if ciphertext is None:
+        log.error(
+            "support.attachment_contents_missing",
+            attachment=attachment.id,
+            fix="run `licensor migrate` on the host whose var/attachments holds the file",
+        )
+        raise NotFound("there is no such screenshot")
+    return keyring.decrypt_bytes(ciphertext, purpose=FILE_PURPOSE)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 closing an attachment question nobody answered in time (``support/approvals.py``).
 
 Never in the request: OCR takes a second or more (``support/ocr.py``). The job is written
-with the attachment; the worker reads the stored PNG outside any transaction and saves
-the reading, encrypted, in a short one of its own.
+with the attachment; the worker loads the stored PNG in a short transaction, reads it
+outside any, and saves the reading, encrypted, in a short one of its own.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def read_key(context: jobs.JobContext, payload: dict[str, Any]) -> None:
         attachment = session.get(Attachment, payload["attachment_id"])
         if attachment is None or attachment.ocr_status != OcrStatus.PENDING:
             return  # gone, or read already by a run whose outcome was not recorded
+        png = load_attachment(session, context.settings, context.keyring, attachment)
         session.expunge(attachment)
-    png = load_attachment(context.settings, context.keyring, attachment)
     try:
         reading = read_license_key(png, tesseract=context.settings.tesseract)
     except ScreenshotUnreadable as error:

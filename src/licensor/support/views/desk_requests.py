@@ -43,7 +43,7 @@ def request_view(page: StaffPage, number: str, done: str = "") -> Response:
 def screenshot(page: StaffPage, attachment_id: RowId) -> Response:
     with page.open() as unit:
         attachment = unit.desk.attachment(attachment_id)
-    png = load_attachment(page.web.settings, page.web.keyring, attachment)
+        png = load_attachment(unit.session, unit.settings, unit.keyring, attachment)
     return Response(
         png,
         media_type="image/png",

@@ -101,7 +101,7 @@ def attachment_image(page: SupportPage, token: str, attachment_id: RowId) -> Res
     browser treats it as anything but a PNG picture."""
     with page.open() as unit:
         attachment = unit.support.customer_attachment(token, attachment_id)
-    png = load_attachment(page.web.settings, page.web.keyring, attachment)
+        png = load_attachment(unit.session, unit.settings, unit.keyring, attachment)
     response = Response(png, media_type="image/png")
     response.headers["Content-Disposition"] = "inline"
     response.headers["X-Content-Type-Options"] = "nosniff"
