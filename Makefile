@@ -8,7 +8,7 @@ PYTEST_WORKERS ?= auto
 # make demo PORT=8100: the demo's port (its links follow it).
 PORT ?= 8000
 
-.PHONY: demo test lint typecheck pytest-sqlite pytest-postgres bench clean
+.PHONY: demo test system-packages lint typecheck pytest-sqlite pytest-postgres bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,8 +28,14 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/licensor demo --host 127.0.0.1 --port $(PORT)
 
-## test: lint, type-check, and run every test on SQLite and on a throwaway PostgreSQL
-test: $(VENV)/.dev-installed lint typecheck pytest-sqlite pytest-postgres
+## test: install the Debian packages the tests need (if missing), lint, type-check, and run
+## every test on SQLite and on a throwaway PostgreSQL
+test: system-packages $(VENV)/.dev-installed lint typecheck pytest-sqlite pytest-postgres
+
+# PostgreSQL, PgBouncer, Redis, Chromium and fonts, Tesseract: apt-get as root or through
+# sudo when any is missing, else the one command that installs them (`make demo` needs none).
+system-packages:
+	@scripts/system-packages.sh
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -39,10 +45,10 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-pytest-sqlite: $(VENV)/.dev-installed
+pytest-sqlite: $(VENV)/.dev-installed | system-packages
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-pytest-postgres: $(VENV)/.dev-installed
+pytest-postgres: $(VENV)/.dev-installed | system-packages
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/with-postgres.sh \
 		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
