@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from licensor.config import Settings
+from licensor.keys import Keyring
 from tests.cli_support import cli_environment, console_script, run
 from tests.support import free_port, wait_until
 
@@ -58,12 +60,22 @@ def _connect_link(url: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.postgres_only)])
 def test_unset_the_base_url_is_the_address_the_server_listens_on(
-    tmp_path: Path, workers: int
+    tmp_path: Path, workers: int, settings: Settings, keyring: Keyring
 ) -> None:
+    # More processes than one need PostgreSQL (SQLite refuses them: test_serve_sqlite.py):
+    # the test database, and its keys.
+    shared = (
+        {}
+        if workers == 1
+        else {
+            "LICENSOR_DATABASE_URL": settings.database_url,
+            "LICENSOR_KEYS_DIR": str(settings.resolved_keys_dir),
+        }
+    )
     port = free_port()
-    with _served(tmp_path, port, workers=workers) as url:
+    with _served(tmp_path, port, workers=workers, **shared) as url:
         link = _connect_link(url)
 
     assert port != 8000

@@ -211,7 +211,7 @@ def create_app(
     answer_once = Idempotency(
         app.answer, app.state.db, app.state.keyring, app.state.clock.now, refuse
     )
-    app.edge = Edge(answer_once, settings, refuse)
+    app.edge = Edge(answer_once, settings, refuse, quiet_paths=frozenset({VALIDATE_PATH}))
 
     def openapi_schema() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -11,7 +11,10 @@ One pure-ASGI layer around the whole app, the validation fast path included
 * NUL characters, which PostgreSQL refuses in text, refused in paths (404), query strings
   and API bodies (422); page forms are checked once parsed (``web.pages``);
 * a state-changing request to a page must come from our own origin (``Origin`` and
-  ``Sec-Fetch-Site``, where the browser sends them): the CSRF token's second line.
+  ``Sec-Fetch-Site``, where the browser sends them): the CSRF token's second line;
+* a request id (``X-Request-ID``: a safe incoming one kept, else one of ours) in the
+  answer's headers and on every log record of the request, and one ``http.request``
+  record when it is answered (licensor/logging.py, docs/logging.md).
 
 Its per-request cost is a header scan and a wrapped ``send``: the header lists are built
 once, here.
@@ -19,14 +22,17 @@ once, here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import structlog
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from licensor.config import Settings
 from licensor.errors import CsrfFailed, LicensorError, NotFound, NulRefused, PayloadTooLarge
+from licensor.logging import REQUEST_ID, log, new_request_id, request_id_from
 
 KB = 1024
 MB = 1024 * KB
@@ -59,6 +65,7 @@ OWN_NAMES = frozenset(
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SAME_SITE_FETCHES = frozenset({b"same-origin", b"none"})
+REQUEST_ID_HEADER = b"x-request-id"
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -148,7 +155,7 @@ class _Exchange:
     """One request's answer on its way out: our headers added, or our refusal instead of
     the route's answer when the body broke a rule while the route read it."""
 
-    __slots__ = ("answered", "body", "edge", "extra", "raw_send", "scope")
+    __slots__ = ("answered", "body", "edge", "extra", "raw_send", "scope", "status")
 
     def __init__(self, edge: Edge, scope: Scope, send: Send, extra: Headers) -> None:
         self.edge = edge
@@ -157,6 +164,7 @@ class _Exchange:
         self.extra = extra
         self.body: _Body | None = None
         self.answered = False
+        self.status: int | None = None
 
     async def send(self, message: Message) -> None:
         refusal = self.body.refusal if self.body is not None else None
@@ -167,6 +175,7 @@ class _Exchange:
                 await self.answer(refusal)
             return
         if message["type"] == "http.response.start":
+            self.status = message["status"]
             headers = message.get("headers") or []
             extra = self.extra
             for name, _value in headers:
@@ -185,6 +194,7 @@ class _Exchange:
 
         async def send_own(message: Message) -> None:
             if message["type"] == "http.response.start":
+                self.status = message["status"]
                 message = {**message, "headers": [*(message.get("headers") or []), *self.extra]}
             await self.raw_send(message)
 
@@ -198,9 +208,19 @@ async def _no_body() -> Message:
 class Edge:
     """The ASGI layer described above, around ``app``."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, refuse: Refuse) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        refuse: Refuse,
+        *,
+        quiet_paths: frozenset[str] = frozenset(),
+    ) -> None:
+        """``quiet_paths``: where a 200 is not logged (online validation, every installed
+        app several times a day: docs/adr/0003); anything else there is."""
         self.app = app
         self.refuse = refuse
+        self.quiet_paths = quiet_paths
         https = settings.base_url.lower().startswith("https://")
         self.page_headers = _headers(CSP, https, no_store=True)
         self.static_headers = _headers(CSP, https, no_store=False)
@@ -211,6 +231,7 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         path: str = scope["path"]
         if path.startswith("/static/"):
             extra = self.static_headers
@@ -221,7 +242,7 @@ class Edge:
         api = path.startswith("/api/")
         length = -1
         content_type = b""
-        origin = fetch_site = host = None
+        origin = fetch_site = host = incoming_id = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 length = int(value) if value.isdigit() else -1
@@ -233,6 +254,8 @@ class Edge:
                 fetch_site = value
             elif name == b"host":
                 host = value
+            elif name == REQUEST_ID_HEADER:
+                incoming_id = value
         if api:
             limit = API_BODY_LIMIT
         elif content_type.startswith(b"multipart/"):
@@ -252,7 +275,29 @@ class Edge:
             early = CsrfFailed()
         elif length > limit:
             early = PayloadTooLarge()
+        request_id = request_id_from(incoming_id) or new_request_id()
+        extra = [*extra, (REQUEST_ID_HEADER, request_id.encode())]
         exchange = _Exchange(self, scope, send, extra)
+        # The request's task has a context of its own (so do the threads it hands work to).
+        bound = structlog.contextvars.bind_contextvars(**{REQUEST_ID: request_id})
+        try:
+            await self._pass(scope, receive, exchange, early, api, length, limit)
+        finally:
+            if exchange.status != 200 or path not in self.quiet_paths:
+                _log_request(scope, exchange.status, started)
+            structlog.contextvars.reset_contextvars(**bound)
+
+    async def _pass(
+        self,
+        scope: Scope,
+        receive: Receive,
+        exchange: _Exchange,
+        early: LicensorError | None,
+        api: bool,
+        length: int,
+        limit: int,
+    ) -> None:
+        """The request on to the app, or refused: at once, or once its body broke a rule."""
         if early is not None:
             await exchange.answer(early)
             return
@@ -289,3 +334,17 @@ class Edge:
             return False
         scheme: str = scope.get("scheme", "http")
         return origin.lower() == scheme.encode() + b"://" + host.lower()
+
+
+def _log_request(scope: Scope, status: int | None, started: float) -> None:
+    """One ``http.request`` record per answer. The path is the route's template when one
+    matched: a follow link's token, a capability, stays out of the logs."""
+    route = scope.get("route")
+    path = getattr(route, "path", None) if route is not None else None
+    log.info(
+        "http.request",
+        method=scope["method"],
+        path=path or scope["path"],
+        status=status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )

@@ -27,7 +27,7 @@ from licensor.db import Database
 from licensor.errors import JobFailed
 from licensor.keys import Keyring
 from licensor.leases import Failure, LeasedTable
-from licensor.logging import log
+from licensor.logging import current_request_id, log, request_bound
 from licensor.models import Job
 from licensor.units import UnitOfWork, open_unit
 
@@ -84,8 +84,16 @@ def handler(
 
 
 def enqueue(session: Session, now: datetime, kind: str, **payload: Any) -> Job:
-    """Ask for ``kind`` to be done with ``payload`` (JSON values) once this commits."""
-    job = Job(kind=kind, payload=payload, created_at=now, attempts=0, next_attempt_at=now)
+    """Ask for ``kind`` to be done with ``payload`` (JSON values) once this commits; it
+    carries the id of the request (or job) asking, which the worker binds when it runs."""
+    job = Job(
+        kind=kind,
+        payload=payload,
+        created_at=now,
+        attempts=0,
+        next_attempt_at=now,
+        request_id=current_request_id(),
+    )
     session.add(job)
     return job
 
@@ -147,5 +155,6 @@ def run_once(
     context = JobContext(database, keyring, settings, now)
     claimed = claim(database, now(), batch=batch, lease=lease)
     for job in claimed:
-        run_job(context, job)
+        with request_bound(job.request_id):  # its records join the request's
+            run_job(context, job)
     return len(claimed)

@@ -25,7 +25,7 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
-from licensor.logging import log
+from licensor.logging import log, request_bound
 from licensor.mail import delivery
 from licensor.mail.sender import Sender, configured_sender
 from licensor.store import tasks as store_tasks
@@ -112,9 +112,9 @@ class Worker:
                 self.database, self.now(), batch=self.mail_batch, lease=self.mail_lease
             )
             messages = len(claimed)
-            sent = sum(
-                delivery.deliver(self.database, sender, message, self.now()) for message in claimed
-            )
+            for message in claimed:
+                with request_bound(message.request_id):  # its records join the request's
+                    sent += delivery.deliver(self.database, sender, message, self.now())
         return WorkDone(renewals, ran, sent, ran + messages)
 
     def run_until_idle(self) -> WorkDone:

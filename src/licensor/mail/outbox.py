@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from licensor.keys import Keyring
+from licensor.logging import current_request_id
 from licensor.models import OutboxMessage
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -63,6 +64,7 @@ def enqueue(
         created_at=now,
         attempts=0,
         next_attempt_at=now,
+        request_id=current_request_id(),  # the worker's records of it join the request's
     )
     session.add(message)
     return message
