@@ -74,3 +74,28 @@ def test_activation_names_code_not_sold(api: httpx.Client) -> None:
     activation = api.get("/api/openapi.json").json()["paths"]["/api/v1/activations"]["post"]
     assert "403" in activation["responses"]
     assert "code_not_sold" in activation["description"]
+
+
+def test_a_method_a_path_does_not_take_is_405_with_every_method_it_takes(
+    api: httpx.Client,
+) -> None:
+    for method, path, allowed in (
+        ("GET", "/api/v1/licenses/validate", "POST"),  # the fast path's own path
+        ("DELETE", "/api/v1/activations", "POST"),
+        ("PUT", "/api/v1/partner/orders", "POST"),
+        ("POST", "/api/v1/signing-keys", "GET"),
+    ):
+        answer = api.request(method, path)
+        assert_problem(answer, 405, "method_not_allowed")
+        assert answer.headers["allow"] == allowed, path
+    page = api.request("DELETE", "/support")  # a page: GET shows it, POST sends it
+    assert page.status_code == 405
+    assert set(page.headers["allow"].split(", ")) >= {"GET", "POST"}
+
+
+def test_a_body_that_is_not_utf8_is_a_documented_validation_failure(api: httpx.Client) -> None:
+    not_utf8 = b'{"license_key": "\xff\xfe", "fingerprint": "f"}'
+    for path in ("/api/v1/licenses/validate", "/api/v1/activations", "/api/v1/enrollments"):
+        answer = api.post(path, content=not_utf8, headers={"content-type": "application/json"})
+        body = assert_problem(answer, 422, "validation_failed")
+        assert "not UTF-8" in body["errors"][0]["message"]

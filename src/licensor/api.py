@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from licensor import __version__, files, openapi
@@ -38,6 +39,7 @@ from licensor.licensing.endpoints import router as licensing_router
 from licensor.licensing.validation import Validator
 from licensor.logging import configure_logging, log
 from licensor.mail import dev_mailbox
+from licensor.metrics import METRICS_PATH, MetricsEndpoint, RequestTimer, watch_pool
 from licensor.problems import PROBLEM, problem, problem_for, problem_response
 from licensor.ratelimit import MemoryRateLimiter, NoRateLimiter, RateLimiter, RedisRateLimiter, Rule
 from licensor.readiness import Readiness
@@ -58,7 +60,8 @@ class LicensorApp(FastAPI):
     passes."""
 
     fast_validation: ASGIApp | None = None  # None: LICENSOR_VALIDATION_FAST_PATH=off
-    edge: Edge | None = None
+    edge: ASGIApp | None = None  # the edge, inside the request timer (licensor/metrics.py)
+    metrics: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self  # as Starlette does, before the edge, which may answer itself
@@ -75,6 +78,9 @@ class LicensorApp(FastAPI):
             and scope["method"] == "POST"
         ):
             await self.fast_validation(scope, receive, send)
+            return
+        if self.metrics is not None and scope["type"] == "http" and scope["path"] == METRICS_PATH:
+            await self.metrics(scope, receive, send)  # not a route: unseen where not allowed
             return
         await super().__call__(scope, receive, send)
 
@@ -189,11 +195,21 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
         if not _wants_json(request):
             title = i18n.N_("Page not found") if error.status_code == 404 else str(error.detail)
-            return _error_page(request, error.status_code, title, None, {})
+            return _error_page(request, error.status_code, title, None, headers)
+        if error.status_code == 400 and isinstance(error.__cause__, ValueError):
+            # FastAPI's 400 for a JSON body it cannot decode (not UTF-8): invalid JSON, as
+            # a body it can decode but not parse is.
+            not_utf8 = {"field": "", "message": "JSON decode error: the body is not UTF-8"}
+            return error_response(request, ValidationFailed(errors=[not_utf8]))
         body = problem(error.status_code, code, str(error.detail))
-        return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM)
+        return JSONResponse(
+            body, status_code=error.status_code, media_type=PROBLEM, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
@@ -211,7 +227,15 @@ def create_app(
     answer_once = Idempotency(
         app.answer, app.state.db, app.state.keyring, app.state.clock.now, refuse
     )
-    app.edge = Edge(answer_once, settings, refuse, quiet_paths=frozenset({VALIDATE_PATH}))
+    app.edge = RequestTimer(
+        Edge(answer_once, settings, refuse, quiet_paths=frozenset({VALIDATE_PATH})),
+        fixed=(VALIDATE_PATH, METRICS_PATH),
+    )
+    watch_pool(app.state.db.engine)
+    # Where the client is not allowed, the stack answers as for any path it does not know.
+    app.metrics = MetricsEndpoint(
+        settings.metrics_allow, app.state.db, app.state.clock, partial(FastAPI.__call__, app)
+    )
 
     def openapi_schema() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -276,6 +300,22 @@ def error_response(request: Request, error: LicensorError) -> Response:
     if not _wants_json(request):
         return _error_page(request, error.status, error.title, error.detail, error.headers())
     return problem_for(error)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path, asked of the router itself (Starlette
+    names only the first route's where several share a path, one per method)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    )
 
 
 def _wants_json(request: Request) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -88,8 +89,21 @@ class Settings(BaseSettings):
     allow_test_payments: bool = False
     checkout_rate: str = "10/minute"  # checkout starts, per address
 
+    # Who may read GET /metrics: comma-separated addresses or CIDR networks, matched
+    # against the client's address (the proxy's forwarded one only behind a trusted proxy,
+    # `serve --forwarded-allow-ips`); others get a 404 (docs/monitoring.md).
+    metrics_allow: str = "127.0.0.1/8,::1"
+
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names it
+        return value
 
     @field_validator("var_dir", "keys_dir")
     @classmethod

@@ -73,6 +73,12 @@ def serve(
         raise typer.Exit(1)
     load_keyring(settings)  # create the embedded keys once, before workers race for them
     configure_logging(settings)
+    if workers > 1:
+        # Each process writes its figures to files there, and /metrics in any of them
+        # reads them all (licensor/metrics.py); set before uvicorn starts the processes.
+        from licensor.metrics import MULTIPROCESS_DIR, multiprocess_directory
+
+        os.environ[MULTIPROCESS_DIR] = str(multiprocess_directory(settings.var_dir))
     uvicorn.run(
         "licensor.api:create_app",
         factory=True,

@@ -24,6 +24,7 @@ from licensor.licensing.schemas import (
 from licensor.licensing.service import DeviceInfo
 from licensor.licensing.validation import Validator
 from licensor.logging import log
+from licensor.metrics import activation_counted
 from licensor.models import LicenseStatus
 from licensor.problems import problem_for, problem_responses
 from licensor.ratelimit import Rule
@@ -57,7 +58,7 @@ router = APIRouter(prefix="/api/v1", tags=["licensing"], lifespan=_validator_clo
 )
 def activate(body: ActivationIn, work: Work) -> ActivationOut:
     device = DeviceInfo(body.device.fingerprint, body.device.name, body.device.platform)
-    with work.open() as unit:
+    with activation_counted(), work.open() as unit:
         view = unit.licensing.activate(body.activation_code, device)
     log.info("licensing.activated", public_id=view.public_id, devices_used=view.devices_used)
     return ActivationOut.model_validate(view, from_attributes=True)

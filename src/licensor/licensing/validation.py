@@ -38,6 +38,7 @@ from licensor.licensing.signing import (
     signed_body,
 )
 from licensor.licensing.validation_reads import validation_reads
+from licensor.metrics import VALIDATIONS
 from licensor.models import LicenseStatus
 
 CACHE_SIZE = 50_000  # license files, and license keys' blind indexes
@@ -77,11 +78,14 @@ class Validator:
         # worked out once per text.
         self._key_indexes: dict[str, bytes] = {}
         self._issued: tuple[datetime, str] = (datetime.min.replace(tzinfo=UTC), "")
+        # Each status's counter found once: the answer costs an increment, no lookup.
+        self._counted = {status: VALIDATIONS.labels(status.value) for status in LicenseStatus}
 
     async def answer(self, license_key: str, fingerprint: str, nonce: str | None) -> bytes:
         """The signed JSON body of the answer."""
         now = self.clock.now()
         body, license_file = await self._decide(license_key, fingerprint, now)
+        self._counted[body["status"]].inc()
         body["nonce"] = nonce
         if self._issued[0] != now:  # answers of the same second share the text
             self._issued = (now, _utc_text(now))

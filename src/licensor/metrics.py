@@ -1,0 +1,457 @@
+"""Prometheus metrics at ``GET /metrics`` (SPEC "operations"; docs/monitoring.md).
+
+Two kinds of figures, kept apart because they add up differently across processes:
+
+* what a process counts as it works (request latencies, activations, validations, its
+  pool's connections): prometheus-client's metrics, kept in memory by one process and,
+  under ``licensor serve --workers N``, in files of a private directory that every
+  process writes and any of them reads whole (multiprocess mode: ``licensor serve`` sets
+  ``PROMETHEUS_MULTIPROC_DIR`` before uvicorn starts its processes);
+* what the database says (outbox depth and age, job lag, recoveries): read when scraped,
+  the same from every process and every host.
+
+Labels are bounded: a route's template, never its raw path; an HTTP method from a known
+set; a status class; an outcome or a status from our own stable names. No code, key,
+email or address ever becomes a label value.
+
+The endpoint answers only clients in ``LICENSOR_METRICS_ALLOW``, judged on the address
+the ASGI scope names: the socket's peer, or the forwarded client when
+``--forwarded-allow-ips`` trusts the proxy (uvicorn rewrites the scope then). Anyone else
+gets the answer of a path that does not exist.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, values
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, and_, event, func, or_, select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from licensor.clock import Clock
+from licensor.db import Database
+from licensor.errors import LicensorError
+from licensor.logging import log
+from licensor.models import AuditChain, AuditEvent, Job, Order, OutboxMessage
+
+METRICS_PATH = "/metrics"
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+# Latencies from the fast validation path's milliseconds to a card batch page's seconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+STATUS_CLASSES = {status: f"{status // 100}xx" for status in range(100, 600)}
+
+REQUEST_SECONDS = Histogram(
+    "licensor_http_request_duration_seconds",
+    "Time to answer a request, by method, route template and status class.",
+    ["method", "route", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+ACTIVATIONS = Counter(
+    "licensor_activations",
+    "Activation requests that reached the service, by outcome: activated, or the problem's "
+    "stable code.",
+    ["outcome"],
+)
+VALIDATIONS = Counter(
+    "licensor_validations",
+    "Online validation answers, by the status they gave.",
+    ["status"],
+)
+# One value per process, summed over the live ones; a process gone takes its values along.
+POOL_IN_USE = Gauge(
+    "licensor_db_pool_connections_in_use",
+    "Database connections checked out of the pools.",
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge(
+    "licensor_db_pool_size",
+    "Connections the pools keep open.",
+    multiprocess_mode="livesum",
+)
+POOL_MAX = Gauge(
+    "licensor_db_pool_max_connections",
+    "Connections the pools may open at most (size and overflow).",
+    multiprocess_mode="livesum",
+)
+
+
+def multiprocess() -> bool:
+    """Whether this process keeps its figures in the shared directory's files: decided by
+    prometheus-client when it was first imported, from the environment then."""
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def multiprocess_directory(var_dir: Path) -> Path:
+    """A fresh private directory for this server's processes' figures, under
+    ``var/metrics/``: ``serve-<pid>``, emptied if it was left behind, beside which the
+    directories of servers no longer running are removed. Each server on a host keeps its
+    own, so two servers sharing a ``var/`` never mix or erase each other's figures."""
+    base = var_dir / "metrics"
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for child in base.iterdir():
+        pid = child.name.removeprefix("serve-")
+        if child.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(child, ignore_errors=True)
+    fresh = base / f"serve-{os.getpid()}"
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(mode=0o700)
+    return fresh
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def allowed_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``LICENSOR_METRICS_ALLOW``: comma-separated addresses or CIDR networks."""
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
+    )
+
+
+_watched: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def watch_pool(engine: Engine) -> None:
+    """Keep this process's pool figures as connections are checked out and back in."""
+    if engine in _watched:  # apps sharing a database (tests) count its pool once
+        return
+    _watched.add(engine)
+    pool = engine.pool
+    size = getattr(pool, "size", None)
+    if callable(size):
+        POOL_SIZE.set(size())
+        # QueuePool keeps its overflow private; negative means no bound.
+        overflow = getattr(pool, "_max_overflow", 0)
+        if overflow >= 0:
+            POOL_MAX.set(size() + overflow)
+
+    def taken(*_: Any) -> None:
+        POOL_IN_USE.inc()
+
+    def returned(*_: Any) -> None:
+        POOL_IN_USE.dec()
+
+    event.listen(engine, "checkout", taken)
+    event.listen(engine, "checkin", returned)
+    # A connection detached for the validator's own use (Database.own_connection) leaves
+    # the pool without a checkin.
+    event.listen(engine, "detach", returned)
+
+
+@contextmanager
+def activation_counted() -> Iterator[None]:
+    """Count an activation by its outcome: ``activated``, or the problem's code."""
+    try:
+        yield
+    except LicensorError as error:
+        ACTIVATIONS.labels(error.code).inc()
+        raise
+    except Exception:
+        ACTIVATIONS.labels("internal_error").inc()
+        raise
+    ACTIVATIONS.labels("activated").inc()
+
+
+class RequestTimer:
+    """The outermost ASGI layer: each request's time, labelled by the route that answered
+    it (its template, which the router leaves in the scope), ``fixed`` paths answered
+    before the router (the validation fast path, /metrics), ``/static`` or ``unmatched``.
+    Its cost is two clock reads, a wrapped ``send`` and one observation."""
+
+    def __init__(self, app: ASGIApp, fixed: Iterable[str]) -> None:
+        self.app = app
+        self.fixed = frozenset(fixed)
+        self._observers: dict[tuple[str, str, str], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = perf_counter()
+        status = 500  # nothing sent: the server answers 500 for us
+
+        async def timed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed)
+        finally:
+            self._observe(scope, status, perf_counter() - started)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        path: str = scope["path"]
+        template = getattr(route, "path", None)
+        if template is None:
+            if path in self.fixed:
+                template = path
+            elif path.startswith("/static/"):
+                template = "/static"
+            else:
+                template = "unmatched"
+        method = scope["method"] if scope["method"] in METHODS else "other"
+        key = (method, template, STATUS_CLASSES.get(status, "other"))
+        observer = self._observers.get(key)
+        if observer is None:
+            observer = self._observers[key] = REQUEST_SECONDS.labels(*key)
+        observer.observe(seconds)
+
+
+class MetricsEndpoint:
+    """``GET /metrics`` for allowed clients; for anyone else, what the app answers to a
+    path it does not know (``not_found``: the app's router, where no route has it)."""
+
+    def __init__(
+        self, allowed_text: str, database: Database, clock: Clock, not_found: ASGIApp
+    ) -> None:
+        self.allowed = allowed_networks(allowed_text)
+        self.not_found = not_found
+        self.figures = DatabaseFigures(database, clock)
+
+    def allows(self, scope: Scope) -> bool:
+        client = scope.get("client")
+        if not client:
+            return False
+        try:
+            address = ipaddress.ip_address(client[0])
+        except ValueError:  # a Unix socket's peer, or no address at all
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.allows(scope):
+            await self.not_found(scope, receive, send)
+            return
+        response: Response
+        if scope["method"] not in ("GET", "HEAD"):
+            response = PlainTextResponse(
+                "Method Not Allowed", status_code=405, headers={"Allow": "GET, HEAD"}
+            )
+        else:
+            body = await run_in_threadpool(self.render)
+            response = Response(body, media_type=CONTENT_TYPE_LATEST)
+        await response(scope, receive, send)
+
+    def render(self) -> bytes:
+        """Prometheus text: this process's figures (or every live process's, under
+        multiprocess mode), then the database's."""
+        if multiprocess():
+            directory = os.environ[MULTIPROCESS_DIR]
+            _forget_dead_processes(directory)
+            registry = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+            return generate_latest(_Joined(registry, self.figures))
+        return generate_latest(_Joined(REGISTRY, self.figures))
+
+
+def _forget_dead_processes(directory: str) -> None:
+    """Drop the live-only gauges of processes that are gone (uvicorn restarts a worker
+    that dies; its pool no longer exists). Counters stay: what was counted happened."""
+    pids: set[int] = set()
+    for name in os.listdir(directory):
+        if name.startswith("gauge_live") and name.endswith(".db"):
+            number = name.rsplit("_", 1)[-1].removesuffix(".db")
+            if number.isdigit():
+                pids.add(int(number))
+    for pid in pids:
+        if not _alive(pid):
+            mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
+class _Joined(Collector):
+    def __init__(self, *sources: Collector) -> None:
+        self.sources = sources
+
+    def collect(self) -> Iterable[Metric]:
+        for source in self.sources:
+            yield from source.collect()
+
+
+# Recoveries, by where each is audited: the channel an action (and its details) names.
+LINKED = "accounts.license_linked"  # accounts/licenses.py: via the app, or a connected device
+LOOKUP = "store.order_lookup"  # store/order_lookup.py: a matched lookup (a partner's order:
+# the customer is pointed to the partner; the store's: the confirmation is sent again)
+CODE_SENT = "support.code_sent"  # support/desk/recovery.py: an agent sends the code
+RECOVERY_ACTIONS = (LINKED, LOOKUP, CODE_SENT)
+LINKED_FROM_DEVICE = frozenset({"app", "device_code"})  # typed on the web: no recovery
+CHANNELS = ("account_link", "order_lookup", "partner_pointer", "support_desk")
+
+
+def _channel(action: str, via: str | None, partner: bool | None) -> str | None:
+    if action == LINKED:
+        return "account_link" if via in LINKED_FROM_DEVICE else None
+    if action == LOOKUP:
+        return "partner_pointer" if partner else "order_lookup"
+    return "support_desk"
+
+
+class DatabaseFigures(Collector):
+    """What the database says, read at each scrape: the same whichever process answers.
+
+    Recoveries are counted from the audit trail, where every recovery is written whichever
+    process made it (an order lookup is the worker's). The trail is append-only and its
+    sequence numbers are given out in commit order (``audit.py``), so each scrape reads
+    only the rows after the last one it counted."""
+
+    def __init__(self, database: Database, clock: Clock) -> None:
+        self.database = database
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._counted_up_to = 0
+        self._recoveries = dict.fromkeys(CHANNELS, 0)
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "licensor_metrics_database_up", "Whether this scrape could read the database."
+        )
+        try:
+            with self._lock:
+                families = self._read(self.clock.now())
+        except Exception as error:  # away: the process's own figures still go out
+            log.warning("metrics.database_unavailable", error=type(error).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _read(self, now: datetime) -> list[Metric]:
+        with self.database.engine.connect() as connection:
+            pending, oldest = connection.execute(
+                select(func.count(), func.min(OutboxMessage.created_at)).where(
+                    OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None)
+                )
+            ).one()
+            given_up = connection.execute(
+                select(func.count()).where(
+                    OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_not(None)
+                )
+            ).scalar_one()
+            due, oldest_due = connection.execute(
+                select(func.count(), func.min(Job.next_attempt_at)).where(
+                    Job.done_at.is_(None),
+                    Job.failed_at.is_(None),
+                    Job.next_attempt_at <= now,
+                    or_(Job.claimed_until.is_(None), Job.claimed_until <= now),
+                )
+            ).one()
+            self._count_recoveries(connection)
+        return [
+            _gauge("licensor_outbox_pending_messages", "Mail waiting to be sent.", pending),
+            _gauge(
+                "licensor_outbox_oldest_pending_age_seconds",
+                "Age of the oldest mail waiting to be sent (0: none waits).",
+                _age(now, oldest),
+            ),
+            _gauge(
+                "licensor_outbox_failed_messages",
+                "Mail given up after its last attempt.",
+                given_up,
+            ),
+            _gauge("licensor_jobs_due", "Background jobs due and not taken by a worker.", due),
+            _gauge(
+                "licensor_job_lag_seconds",
+                "How long the oldest due background job has waited for a worker (0: none).",
+                _age(now, oldest_due),
+            ),
+            self._recoveries_family(),
+        ]
+
+    def _count_recoveries(self, connection: Any) -> None:
+        head = connection.execute(select(AuditChain.seq).where(AuditChain.id == 1)).scalar()
+        if head is None or head < self._counted_up_to:
+            # A chain shorter than what was counted: a database restored from a backup.
+            # Counted again from the start (Prometheus takes it as a counter's reset).
+            self._counted_up_to = 0
+            self._recoveries = dict.fromkeys(CHANNELS, 0)
+        if head is None or head == self._counted_up_to:
+            return
+        after = AuditEvent.chain_seq > self._counted_up_to
+        if self._counted_up_to == 0:  # the first count takes rows from before the chain too
+            after = or_(after, AuditEvent.chain_seq.is_(None))
+        rows = (
+            select(
+                AuditEvent.action.label("action"),
+                AuditEvent.details["via"].as_string().label("via"),
+                Order.partner_id.is_not(None).label("partner"),
+            )
+            .select_from(AuditEvent)
+            .outerjoin(Order, and_(AuditEvent.action == LOOKUP, Order.id == AuditEvent.subject_id))
+            .where(
+                AuditEvent.action.in_(RECOVERY_ACTIONS),
+                # A lookup that matched no order recovered nothing.
+                or_(AuditEvent.action != LOOKUP, AuditEvent.subject_id.is_not(None)),
+                after,
+                or_(AuditEvent.chain_seq.is_(None), AuditEvent.chain_seq <= head),
+            )
+            .subquery()
+        )
+        counted = connection.execute(
+            select(rows.c.action, rows.c.via, rows.c.partner, func.count()).group_by(
+                rows.c.action, rows.c.via, rows.c.partner
+            )
+        )
+        for action, via, partner, count in counted:
+            channel = _channel(action, via, partner)
+            if channel is not None:
+                self._recoveries[channel] += count
+        self._counted_up_to = head
+
+    def _recoveries_family(self) -> Metric:
+        family = CounterMetricFamily(
+            "licensor_recoveries",
+            "Lost activation codes recovered, by channel (from the audit trail).",
+            labels=["channel"],
+        )
+        for channel in CHANNELS:
+            family.add_metric([channel], self._recoveries[channel])
+        return family
+
+
+def _gauge(name: str, documentation: str, value: float) -> Metric:
+    family = GaugeMetricFamily(name, documentation)
+    family.add_metric([], value)
+    return family
+
+
+def _age(now: datetime, then: Any) -> float:
+    """Seconds since ``then`` (the driver's datetime or SQLite's text), never negative."""
+    if then is None:
+        return 0.0
+    if isinstance(then, str):
+        then = datetime.fromisoformat(then)
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=now.tzinfo)
+    seconds: float = (now - then).total_seconds()
+    return max(0.0, seconds)
