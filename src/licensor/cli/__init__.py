@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from licensor.cli import audit, codes, keys, orders, partners, plans, server, users
+from licensor.cli import audit, backup, codes, keys, orders, partners, plans, server, users
 
 app = typer.Typer(
     name="licensor",
@@ -25,6 +25,8 @@ app.add_typer(users.app, name="users")
 app.add_typer(audit.app, name="audit")
 for command in (server.serve, server.migrate, server.demo, server.worker):
     app.command()(command)
+app.command()(backup.backup)
+app.command()(backup.restore)
 
 
 def main() -> None:
