@@ -7,13 +7,13 @@
 
 # First stage: the wheels of Licensor and of everything it needs (each dependency ships
 # a binary wheel for Linux, so no compiler is needed).
-FROM python:3.11-slim AS build
+FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[redis]'
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 # Tesseract reads the license key from support screenshots (licensor worker).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
