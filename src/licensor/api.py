@@ -214,6 +214,8 @@ def create_app(
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
         # The transaction has been rolled back by then; the client gets a problem, not a trace.
+        if (away := app.state.db.unavailable_error(error)) is not None:
+            return error_response(request, away)  # outside a transaction (a read of its own)
         if _wants_json(request):
             return crash_problem(error)
         log.error("http.unexpected_error", error=repr(error))
@@ -244,8 +246,10 @@ def create_app(
 
     app.openapi = openapi_schema  # type: ignore[method-assign]
 
+    # On the event loop, not in the thread pool: it answers while every thread waits on a
+    # database that does not answer.
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     readiness = Readiness(settings, app.state.db, app.state.keyring, app.state.limiter)

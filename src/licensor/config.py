@@ -16,6 +16,26 @@ class Settings(BaseSettings):
 
     var_dir: Path = Path("var")
     database_url: str = ""  # default: a SQLite file under var_dir
+    # PostgreSQL only (docs/database.md). A database that stops answering costs a request
+    # a bounded wait and a 503, never a hung process: connecting gives up after
+    # connect_timeout seconds (libpq's, at least 2); a statement after
+    # statement_timeout_ms on the server (0: none), and on our side a connect timeout
+    # later, for a server that cannot even say so (stopped, SIGSTOPped).
+    database_connect_timeout: int = Field(default=5, ge=2, le=300)
+    database_statement_timeout_ms: int = Field(default=10_000, ge=0, le=3_600_000)
+    # Connections each process keeps (pool_size) and may open beyond them under load
+    # (max_overflow); a request waits pool_timeout seconds for one, then answers 503.
+    # `licensor serve` refuses processes x (pool + overflow + 1) beyond this host's share
+    # of what the server allows (max_connections_share of max_connections, less those
+    # reserved for superusers): other hosts and workers use the same server.
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_max_overflow: int = Field(default=5, ge=0, le=1000)
+    database_pool_timeout: float = Field(default=10.0, gt=0, le=300)
+    database_max_connections_share: float = Field(default=1.0, gt=0, le=1)
+    # On: the URL leads to PgBouncer in transaction pooling mode: no prepared statements,
+    # no startup options (the statement timeout is set on the role), and no check against
+    # max_connections, which PgBouncer's own pool guards (docs/database.md).
+    database_pgbouncer: bool = False
     smtp_url: str | None = None  # smtp://host:port; unset: mail waits in the outbox
     # An explicit development setting (``licensor demo`` turns it on): without SMTP, mail
     # is shown at /dev/mail on a loopback listener, never behind an https base URL.

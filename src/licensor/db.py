@@ -2,19 +2,31 @@
 
 Services only ``flush()``; the request dependency or the job's ``transaction()`` commits
 on success and rolls back on any error, so a crash leaves nothing half done.
+
+A database that is away (stopped, hung, unreachable, or too busy to answer in time) makes
+a transaction raise ``DatabaseUnavailable``, a 503 with Retry-After, never a hang or a
+500; after a failure to reach it, the process answers so at once for
+``UNREACHABLE_SECONDS`` instead of making every request wait out its own timeout, then
+tries again by itself (docs/database.md).
 """
 
 from __future__ import annotations
 
+import math
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, LargeBinary, Table, create_engine, event, insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from licensor.config import Settings
+from licensor.errors import DatabaseUnavailable
 from licensor.files import private_sqlite_file, sqlite_path
 
 if TYPE_CHECKING:
@@ -25,6 +37,9 @@ AUDIT_CHAIN_PURPOSE = b"audit-chain"
 KEY_SOURCE = "licensor.audit.key_source"
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# After the database could not be reached, requests are answered 503 at once for this long
+# (and told to come back after it), then the next one tries again.
+UNREACHABLE_SECONDS = 2.0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -44,7 +59,10 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, settings: Settings | None = None, **kwargs: Any) -> Engine:
+    """The engine for ``url``. On PostgreSQL, ``settings`` give the pool's size and every
+    timeout (licensor/postgres.py); without them (migrations, schema checks) connecting is
+    still bounded, statements are not."""
     # Errors and logs never carry bound values: they are codes' blind indexes, emails,
     # ciphertexts, whatever a client typed.
     kwargs.setdefault("hide_parameters", True)
@@ -56,10 +74,50 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_size", 20)
-    kwargs.setdefault("max_overflow", 20)
+    if not url.startswith("postgresql"):
+        return create_engine(url, **kwargs)
+    from licensor import postgres
+
+    if settings is not None:
+        kwargs.setdefault("pool_size", settings.database_pool_size)
+        kwargs.setdefault("max_overflow", settings.database_max_overflow)
+        kwargs.setdefault("pool_timeout", settings.database_pool_timeout)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    kwargs["connect_args"] = {**postgres.connect_args(settings), **kwargs.get("connect_args", {})}
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.driver == "psycopg":
+        postgres.bound_engine(engine, settings)
+    return engine
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether an error means the database cannot serve this request now, so that trying
+    again later helps: unreachable, hung, connection lost, no pooled connection free in
+    time, a statement past its timeout, a deadlock; on SQLite, the write lock held past its
+    busy timeout. Not a bad statement nor a broken constraint: those are ours to fix."""
+    if isinstance(error, PoolTimeout):
+        return True
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(cause, psycopg.OperationalError):
+        return True
+    sqlite3 = sys.modules.get("sqlite3")
+    return (
+        sqlite3 is not None
+        and isinstance(cause, sqlite3.OperationalError)
+        and ("locked" in str(cause) or "busy" in str(cause))
+    )
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether an error says the server itself cannot be reached (refused, timed out,
+    hung), rather than one request's trouble: worth not trying again for a moment."""
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    if "psycopg" not in sys.modules or cause is None:
+        return False
+    from licensor.postgres import could_not_reach
+
+    return could_not_reach(cause)
 
 
 def bulk_insert(session: Session, model: type[Any], rows: Sequence[dict[str, Any]]) -> None:
@@ -133,7 +191,7 @@ def _processed(
 class Database:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(settings.resolved_database_url)
+        self.engine = engine or make_engine(settings.resolved_database_url, settings)
         # Sessions name this object as where their audit chain key comes from (audit.py).
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={KEY_SOURCE: self})
         self._keyring: Keyring | None = None
@@ -145,6 +203,7 @@ class Database:
         self._sqlite_turn = threading.Lock() if self.is_sqlite else None
         self._own: list[Any] = []
         self._own_lock = threading.Lock()
+        self._unreachable_until = 0.0  # time.monotonic()
 
     def use_keyring(self, keyring: Keyring) -> None:
         """The keys this process works with (the app's, the command's)."""
@@ -168,9 +227,35 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back on any exception."""
-        with self._turn(), self.sessions() as session, session.begin():
-            yield session
+        """One unit of work: commit on success, roll back on any exception.
+
+        ``DatabaseUnavailable`` when the database is away (``unavailable``), at once if it
+        could not be reached a moment ago."""
+        self.check_reachable()
+        try:
+            with self._turn(), self.sessions() as session, session.begin():
+                yield session
+        except (DBAPIError, PoolTimeout) as error:
+            refusal = self.unavailable_error(error)
+            if refusal is None:
+                raise
+            raise refusal from error
+
+    def check_reachable(self) -> None:
+        """``DatabaseUnavailable`` while the database is deemed unreachable."""
+        left = self._unreachable_until - time.monotonic()
+        if left > 0:
+            raise DatabaseUnavailable(retry_after=math.ceil(left))
+
+    def unavailable_error(self, error: BaseException) -> DatabaseUnavailable | None:
+        """The 503 an error of the database's amounts to, if it is one (noting an
+        unreachable server), else None: the error is a bug of ours."""
+        if not unavailable(error):
+            return None
+        retry_after = math.ceil(UNREACHABLE_SECONDS)
+        if unreachable(error):
+            self._unreachable_until = time.monotonic() + UNREACHABLE_SECONDS
+        return DatabaseUnavailable(retry_after=retry_after)
 
     @contextmanager
     def _turn(self) -> Iterator[None]:

@@ -41,6 +41,7 @@ from licensor.errors import (
     IdempotencyKeyReused,
     IdempotencyRequestInProgress,
     LicensorError,
+    ServiceUnavailable,
 )
 from licensor.keys import Keyring
 from licensor.logging import log
@@ -125,7 +126,10 @@ class Idempotency:
         caller = self._hash(_header(scope, b"authorization") or b"")
         scope_hash = self._hash(b"\n".join([scope["path"].encode(), key, caller]))
         request_hash = self._hash(body)
-        outcome = await run_in_threadpool(self._begin, scope_hash, request_hash)
+        try:
+            outcome = await run_in_threadpool(self._begin, scope_hash, request_hash)
+        except ServiceUnavailable as error:  # the database is away: answered as a route's
+            outcome = error
         if isinstance(outcome, LicensorError):
             await self.refuse(scope, outcome)(scope, receive, send)
             return
@@ -157,13 +161,22 @@ class Idempotency:
             raise
         start = next((m for m in messages if m["type"] == "http.response.start"), None)
         status = start["status"] if start else 500
-        if status >= 500 or status in _NOT_KEPT:
-            await run_in_threadpool(self._forget, run.row_id)
-        else:
-            headers = start.get("headers", []) if start else []
-            kept = [(name, value) for name, value in headers if name.lower() in _REPLAYED_HEADERS]
-            chunks = [m.get("body", b"") for m in messages if m["type"] == "http.response.body"]
-            await run_in_threadpool(self._keep, run.row_id, _Stored(status, kept, b"".join(chunks)))
+        try:
+            if status >= 500 or status in _NOT_KEPT:
+                await run_in_threadpool(self._forget, run.row_id)
+            else:
+                headers = start.get("headers", []) if start else []
+                kept = [
+                    (name, value) for name, value in headers if name.lower() in _REPLAYED_HEADERS
+                ]
+                chunks = [m.get("body", b"") for m in messages if m["type"] == "http.response.body"]
+                stored = _Stored(status, kept, b"".join(chunks))
+                await run_in_threadpool(self._keep, run.row_id, stored)
+        except ServiceUnavailable:
+            # The database went away after the answer was made (and committed): it is sent
+            # all the same. A retry with the key is told the request is in progress until
+            # LOCK_SECONDS pass, then runs it again.
+            log.warning("idempotency.not_kept", key_id=run.row_id, status=status)
         for message in messages:
             await send(message)
 

@@ -60,6 +60,7 @@ def serve(
     import uvicorn
 
     from licensor.migrate import schema_problem
+    from licensor.postgres import budget_problem
 
     _base_url_from_listener(host, port)
     settings = get_settings()
@@ -70,6 +71,9 @@ def serve(
         raise typer.Exit(1)
     if problem := schema_problem(settings):
         errors.print(f"[red]error:[/red] {problem}")
+        raise typer.Exit(1)
+    if problem := budget_problem(settings, workers):  # processes x pool within the server's
+        errors.print(f"[red]error:[/red] {problem}", highlight=False)
         raise typer.Exit(1)
     load_keyring(settings)  # create the embedded keys once, before workers race for them
     configure_logging(settings)

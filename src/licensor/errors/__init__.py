@@ -20,6 +20,7 @@ from licensor.errors.accounts import (
     UserCodeUnknown,
 )
 from licensor.errors.base import (
+    DatabaseUnavailable,
     FormInvalid,
     LicensorError,
     NotFound,
@@ -53,6 +54,7 @@ from licensor.errors.operations import (
     JobFailed,
     KeyMaterialError,
     PaymentSetupError,
+    TooManyConnections,
     UnknownRevision,
 )
 from licensor.errors.store import (
@@ -117,6 +119,7 @@ __all__ = [
     "CodeUnavailable",
     "CodeUnknown",
     "CsrfFailed",
+    "DatabaseUnavailable",
     "DestinationNotOfRecord",
     "DeviceCodeExpired",
     "DeviceLimitReached",
@@ -166,6 +169,7 @@ __all__ = [
     "SignInRequired",
     "SubscriptionNeedsAccount",
     "TooManyAttachments",
+    "TooManyConnections",
     "TwoFactorRequired",
     "UnknownRevision",
     "UnsupportedMediaType",

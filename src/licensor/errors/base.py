@@ -80,3 +80,9 @@ class RateLimitStoreDown(ServiceUnavailable):
     """The shared rate-limit store (Redis) did not answer in time. Uncaught, it is the 503
     of a limit that protects a guessable secret (failing closed); ``ratelimit.enforce``
     lets validation through instead (failing open)."""
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database did not answer in time, refused the connection, or lost it (licensor/
+    db.py says which errors mean this). Nothing was done; the same request later will
+    work, without the process being restarted."""

@@ -22,3 +22,8 @@ class PaymentSetupError(RuntimeError):
 
 class UnknownRevision(RuntimeError):
     """The database was migrated by a newer Licensor than this one."""
+
+
+class TooManyConnections(RuntimeError):
+    """``licensor serve``'s processes would open more database connections than this
+    host's share of what the server allows (licensor/db.py: ``connection_budget``)."""

@@ -12,7 +12,10 @@ read, one round trip. Where it runs depends on what could make it wait:
   validations waiting for it, not ``/healthz`` nor any other answer;
 * ``LICENSOR_VALIDATION_READS=pool``: from the engine's pool, in the thread pool.
 
-A dropped connection is replaced and the read tried once more.
+A dropped connection is replaced and the read tried once more. A database that is away
+answers ``DatabaseUnavailable`` (503) within the connect timeout, at once while it is
+deemed unreachable (licensor/db.py), and never holds up the loop: the asynchronous
+connection's waits are bounded by psycopg itself (licensor/postgres.py).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Protocol
 from starlette.concurrency import run_in_threadpool
 
 from licensor.config import Settings
-from licensor.db import Database
+from licensor.db import Database, unreachable
 
 QUERY = """
 SELECT l.id, l.public_id, l.key_ciphertext, l.starts_at, l.expires_at, l.blocked_at,
@@ -57,7 +60,7 @@ def validation_reads(database: Database, settings: Settings) -> ValidationReads:
         return PooledReads(database)
     if database.is_sqlite:
         return SqliteReads(database)
-    return PostgresReads(database)
+    return PostgresReads(database, settings)
 
 
 def _sql(database: Database) -> str:
@@ -102,24 +105,46 @@ class SqliteReads:
 
 
 class PostgresReads:
-    """On an asynchronous connection of its own, in autocommit; queries on it take turns."""
+    """On an asynchronous connection of its own, in autocommit; queries on it take turns.
 
-    def __init__(self, database: Database) -> None:
+    Opened as the pool's are (licensor/postgres.py: timeouts, keepalives, PgBouncer), and
+    each read is bounded by the connect timeout: one indexed statement that takes longer
+    than a connection is a server that does not answer."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
         import psycopg
 
+        from licensor import postgres
+
         self.psycopg = psycopg
+        self.connection_class = postgres.BoundedAsyncConnection
+        self.database = database
         engine = database.engine
-        self.connect_args, self.connect_kwargs = engine.dialect.create_connect_args(engine.url)
+        self.connect_args, url_kwargs = engine.dialect.create_connect_args(engine.url)
+        self.connect_kwargs = {**url_kwargs, **postgres.connect_args(settings)}
+        self.answer_within = float(settings.database_connect_timeout)
         self.sql = _sql(database)
         self._connection: Any = None
         self._connecting: asyncio.Lock | None = None
         self._closing: weakref.finalize[Any, Any] | None = None
 
     async def row(self, key_index: bytes, fingerprint: str) -> Row | None:
+        self.database.check_reachable()
+        try:
+            return await self._row(key_index, fingerprint)
+        except self.psycopg.OperationalError as error:
+            refusal = self.database.unavailable_error(error)
+            if refusal is None:
+                raise
+            raise refusal from error
+
+    async def _row(self, key_index: bytes, fingerprint: str) -> Row | None:
         connection = self._connection or await self._connect(None)
         try:
             return await self._read(connection, key_index, fingerprint)
-        except self.psycopg.OperationalError:
+        except self.psycopg.OperationalError as error:
+            if unreachable(error):
+                raise  # timed out: trying again would only double the wait
             # The connection broke (a database restart): one more try on a new one.
             connection = await self._connect(connection)
             return await self._read(connection, key_index, fingerprint)
@@ -136,9 +161,12 @@ class PostgresReads:
         async with self._connecting:  # concurrent reads make one connection, not many
             if self._connection is None or self._connection is broken:
                 self._close()
-                self._connection = await self.psycopg.AsyncConnection.connect(
+                # The attempt before this one may have just found the server unreachable.
+                self.database.check_reachable()
+                self._connection = await self.connection_class.connect(
                     *self.connect_args, autocommit=True, **self.connect_kwargs
                 )
+                self._connection.answer_within = self.answer_within
                 # Closed with the reads even if nobody says so (an app served without
                 # its lifespan, as in the tests).
                 self._closing = weakref.finalize(self, _finish, self._connection)
@@ -170,7 +198,14 @@ class PooledReads:
         self.sql = _sql(database)
 
     async def row(self, key_index: bytes, fingerprint: str) -> Row | None:
-        return await run_in_threadpool(self._read, key_index, fingerprint)
+        self.database.check_reachable()
+        try:
+            return await run_in_threadpool(self._read, key_index, fingerprint)
+        except Exception as error:
+            refusal = self.database.unavailable_error(error)
+            if refusal is None:
+                raise
+            raise refusal from error
 
     def _read(self, key_index: bytes, fingerprint: str) -> Row | None:
         connection = self.database.engine.raw_connection()
