@@ -248,6 +248,13 @@ def test_every_setting_named_exists() -> None:
     assert unknown == []
 
 
+def test_docs_deploy_names_every_setting() -> None:
+    """A setting added to config.py gets its line in docs/deploy.md's table of settings."""
+    doc = ROOT.joinpath("docs", "deploy.md").read_text()
+    named = {name.lower() for name in re.findall(r"\bLICENSOR_([A-Z0-9_]+)", doc)}
+    assert sorted(set(Settings.model_fields) - named) == []
+
+
 def _env_example(path: Path) -> dict[str, str]:
     """The settings an env file sets, as systemd's EnvironmentFile= reads them."""
     values: dict[str, str] = {}
