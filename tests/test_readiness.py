@@ -68,3 +68,19 @@ def test_a_server_whose_keys_do_not_match_the_database_is_not_ready(
     assert ready.status_code == 503, ready.text
     assert ready.json()["checks"]["keys"].startswith("do not match the database")
     assert ready.json()["checks"]["database"] == "ok"
+
+
+def test_an_smtp_url_that_cannot_be_used_makes_a_server_not_ready_and_says_so(
+    settings: Settings, keyring: Keyring
+) -> None:
+    for unusable in ("mail.example.com:25", "smtp://mail.example.com:99999", "http://mail"):
+        ready, health = _readiness_of(settings.model_copy(update={"smtp_url": unusable}), keyring)
+
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["checks"]["mail"].startswith("LICENSOR_SMTP_URL cannot be used")
+        assert ready.json()["checks"]["database"] == "ok"
+        assert health.status_code == 200
+    usable = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{free_port()}"})
+    ready, _ = _readiness_of(usable, keyring)  # configured: mail waits while it is away
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["mail"] == "smtp"

@@ -2,8 +2,9 @@
 
 Ready (200) when the database answers at the schema this version needs, Redis answers
 (when set), and the keys sign and match the database (a stored code decrypts to itself
-under the blind index); else 503. Mail is reported and never makes a process unready:
-without SMTP it waits in the outbox, which is said here and in the start-up log.
+under the blind index); else 503. Mail is reported; only an
+``LICENSOR_SMTP_URL`` that cannot be used (not ``smtp[s]://host[:port]``) makes a process
+unready. Without SMTP mail waits in the outbox, which is said here and in the start-up log.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing.codes import CODE_PURPOSE
 from licensor.mail import dev_mailbox
+from licensor.mail.sender import SmtpSender
 from licensor.models import ActivationCode
 from licensor.ratelimit import RateLimiter, RedisRateLimiter
 
 OK = "ok"
+MAIL_UNUSABLE = "LICENSOR_SMTP_URL cannot be used"
 _PROBE = b"licensor readiness probe"
 
 
@@ -42,6 +45,7 @@ class Readiness:
         }
         ready = all(verdict in (OK, "not configured") for verdict in checks.values())
         checks["mail"] = self._mail()
+        ready = ready and not checks["mail"].startswith(MAIL_UNUSABLE)
         return ready, {"status": "ready" if ready else "unavailable", "checks": checks}
 
     def _schema_head(self) -> str | None:
@@ -96,6 +100,10 @@ class Readiness:
 
     def _mail(self) -> str:
         if self.settings.smtp_url:
+            try:  # parsed as the worker's sender parses it
+                SmtpSender(self.settings.smtp_url, self.keyring, self.settings.mail_from)
+            except ValueError as error:
+                return f"{MAIL_UNUSABLE}: {error}"
             return "smtp"
         if dev_mailbox.mounted(self.settings):
             return "dev mailbox (a development setting): " + dev_mailbox.SMTP_UNSET
