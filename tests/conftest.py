@@ -99,6 +99,9 @@ def settings(var_dir: Path, server_port: int) -> Settings:
             if TEST_DATABASE_URL
             else f"sqlite:///{var_dir / 'test.db'}"
         ),
+        # The test server's keys, made in var_dir on PostgreSQL as on SQLite (where a
+        # deployment would run `licensor keys create`): the CLI's tests read them there.
+        create_keys=True,
         rate_limits="on",
         activation_rate="1000/minute",
         validation_rate="1000/minute",

@@ -49,9 +49,9 @@ class Settings(BaseSettings):
 
     # Key material. Each value is one or more "id:base64url" entries separated by commas,
     # the first being the one in use; unset, the keys are read from keys_dir and, when
-    # create_keys is on (the embedded default), created there on first start.
+    # creates_keys (below), created there on first start.
     keys_dir: Path | None = None
-    create_keys: bool = True
+    create_keys: bool | None = None  # unset: on for the embedded SQLite default only
     code_encryption_keys: str | None = None
     blind_index_key: str | None = None
     signing_keys: str | None = None
@@ -146,6 +146,15 @@ class Settings(BaseSettings):
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.var_dir / "keys"
+
+    @property
+    def creates_keys(self) -> bool:
+        """Whether missing keys are made here: LICENSOR_CREATE_KEYS, or unset, only for a
+        SQLite database (one host). Hosts sharing PostgreSQL must share keys, so none of
+        them may quietly make its own (docs/keys.md)."""
+        if self.create_keys is not None:
+            return self.create_keys
+        return self.resolved_database_url.startswith("sqlite")
 
 
 @lru_cache

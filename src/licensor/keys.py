@@ -4,6 +4,12 @@ Every key has an id, stored beside what it produced, so keys can be rotated: the
 key of a ring is used for new data, the others only to read old data. The embedded
 default creates its keys on first start in ``var/keys`` (mode 0600); production passes
 them in ``LICENSOR_*`` variables or points ``LICENSOR_KEYS_DIR`` at mounted files.
+
+Each key also has a check value (``KeyCheckValue``), which the database keeps
+(licensor/keychecks.py) so that a host started with other keys is told apart from one
+started with the right ones. A check value says whether two keys are the same and nothing
+more: for a secret key, an HMAC of a fixed label under a key derived from it; for a
+signing key, a hash of its public half.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ from licensor.files import private_directory
 _BLOB_VERSION = 1
 _NONCE_BYTES = 12
 BLIND_INDEX_BYTES = 16
+# The kinds of key a check value is kept for (KeyCheck.kind).
+ENCRYPTION = "encryption"
+BLIND_INDEX = "blind_index"
+SIGNING = "signing"
+_CHECK_LABEL = b"licensor key check value"
 
 
 def b64url(data: bytes) -> str:
@@ -47,6 +58,32 @@ def b64url_decode(text: str) -> bytes:
 class NamedKey:
     id: str
     secret: bytes
+
+
+@dataclass(frozen=True)
+class KeyCheckValue:
+    """What the database keeps of one key: its kind, its id and its check value."""
+
+    kind: str
+    key_id: str
+    value: bytes
+
+
+def secret_check_value(kind: str, key: NamedKey) -> KeyCheckValue:
+    """The check value of a secret key: an HMAC of a fixed label under a key derived from
+    it for this purpose alone (HKDF), so that it neither helps recover the key nor equals
+    anything the key makes elsewhere."""
+    derived = HKDF(
+        algorithm=SHA256(), length=32, salt=None, info=b"licensor:key-check:" + kind.encode()
+    ).derive(key.secret)
+    label = _CHECK_LABEL + b"\x00" + key.id.encode()
+    return KeyCheckValue(kind, key.id, hmac.new(derived, label, hashlib.sha256).digest())
+
+
+def signing_check_value(key_id: str, public_key: Ed25519PublicKey) -> KeyCheckValue:
+    """The check value of a signing key: the SHA-256 of its public key (which is public)."""
+    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return KeyCheckValue(SIGNING, key_id, hashlib.sha256(raw).digest())
 
 
 def parse_ring(text: str, *, size: int, name: str) -> list[NamedKey]:
@@ -70,6 +107,13 @@ def parse_ring(text: str, *, size: int, name: str) -> list[NamedKey]:
     return keys
 
 
+def sealed_with(blob: bytes) -> str | None:
+    """The id of the key that encrypted ``blob`` (None: not a blob of ours)."""
+    if len(blob) < 2 or blob[0] != _BLOB_VERSION:
+        return None
+    return blob[2 : 2 + blob[1]].decode(errors="replace")
+
+
 class Keyring:
     """All the key material one installation uses, loaded once at start."""
 
@@ -87,6 +131,14 @@ class Keyring:
         }
         self.signing_key_id = signing[0].id
         self._signer = self._signing[self.signing_key_id]
+        self.check_values: tuple[KeyCheckValue, ...] = (
+            *(secret_check_value(ENCRYPTION, key) for key in encryption),
+            secret_check_value(BLIND_INDEX, blind_index),
+            *(
+                signing_check_value(key_id, key.public_key())
+                for key_id, key in self._signing.items()
+            ),
+        )
 
     # encryption at rest ------------------------------------------------------------------
 
@@ -118,6 +170,9 @@ class Keyring:
             return cipher.decrypt(nonce, blob[nonce_start + _NONCE_BYTES :], purpose)
         except InvalidTag:
             raise KeyMaterialError("encrypted value failed authentication") from None
+
+    def holds_encryption_key(self, key_id: str) -> bool:
+        return key_id in self._encryption
 
     # lookup ------------------------------------------------------------------------------
 
@@ -160,33 +215,74 @@ _FILES = {
 }
 
 
+KEY_FILES = tuple(filename for filename, _ in _FILES.values())
+
+
 def _new_key_line() -> str:
     key_id = f"{secrets.token_hex(4)}"
     return f"{key_id}:{b64url(secrets.token_bytes(32))}\n"
 
 
-def _read_or_create(path: Path, create: bool) -> str:
-    if path.exists():
-        return path.read_text()
-    if not create:
-        raise KeyMaterialError(f"{path} does not exist and LICENSOR_CREATE_KEYS is off")
+def _create(path: Path) -> None:
     private_directory(path.parent)  # and var/ above it, when made here (files.py)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(_new_key_line())
-    return path.read_text()
+
+
+def create_key_files(directory: Path) -> list[Path]:
+    """A fresh key in each key file of ``directory`` (made 0700; files 0600), for hosts
+    that share a database: ``licensor keys create``. Never overwrites a key file."""
+    paths = [directory / filename for filename in KEY_FILES]
+    if existing := [path for path in paths if path.exists()]:
+        raise KeyMaterialError(
+            f"{existing[0]} already exists: key files are never overwritten "
+            "(a key replaced is data lost; to rotate, see docs/keys.md)"
+        )
+    for path in paths:
+        _create(path)
+    return paths
+
+
+def _missing_keys(settings: Settings, missing: list[str]) -> KeyMaterialError:
+    what = (
+        f"no keys: {', '.join(missing)} not in {settings.resolved_keys_dir}, "
+        "nor in the LICENSOR_* key variables"
+    )
+    if settings.create_keys is None:  # off by default: the database is not SQLite
+        return KeyMaterialError(
+            f"{what}; hosts sharing a PostgreSQL database must share its keys, so none is "
+            "made here: create them once with `licensor keys create --dir DIR`, then start "
+            "every host with LICENSOR_KEYS_DIR=DIR (docs/keys.md)"
+        )
+    return KeyMaterialError(
+        f"{what}, and LICENSOR_CREATE_KEYS is off: start with the keys that made this "
+        "database, or create keys with `licensor keys create --dir DIR` (docs/keys.md)"
+    )
 
 
 def load_keyring(settings: Settings) -> Keyring:
-    """Keys from the environment where given, else from files (created if allowed)."""
-    texts: dict[str, str] = {}
-    for field, (filename, _) in _FILES.items():
-        value = getattr(settings, field)
-        texts[field] = (
-            value
-            if value
-            else _read_or_create(settings.resolved_keys_dir / filename, settings.create_keys)
-        )
+    """Keys from the environment where given, else from files (created if allowed:
+    ``Settings.creates_keys``)."""
+    given = {field: getattr(settings, field) for field in _FILES}
+    paths = {
+        field: settings.resolved_keys_dir / filename for field, (filename, _) in _FILES.items()
+    }
+    missing = [field for field in _FILES if not given[field] and not paths[field].exists()]
+    if missing and not settings.creates_keys:
+        raise _missing_keys(settings, [paths[field].name for field in missing])
+    texts = {}
+    for field in _FILES:
+        try:
+            if field in missing:
+                _create(paths[field])
+            texts[field] = given[field] or paths[field].read_text()
+        except OSError as error:  # a keys directory not ours, a file in its place
+            raise KeyMaterialError(
+                f"cannot {'create' if field in missing else 'read'} {paths[field]} "
+                f"({error.strerror}): the keys directory must be this user's to read and, "
+                "where keys are made, to write (LICENSOR_KEYS_DIR; docs/keys.md)"
+            ) from None
     encryption = parse_ring(texts["code_encryption_keys"], size=32, name="code encryption keys")
     blind = parse_ring(texts["blind_index_key"], size=32, name="blind index key")
     if len(blind) != 1:

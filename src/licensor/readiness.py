@@ -1,8 +1,8 @@
 """``GET /readyz``: whether this process can serve, check by check (SPEC "operations").
 
 Ready (200) when the database answers at the schema this version needs, Redis answers
-(when set), and the keys sign and match the database (a stored code decrypts to itself
-under the blind index); else 503. Mail is reported; only an
+(when set), and the keys sign and are the ones that made the database (licensor/keychecks.py,
+the check every start makes); else 503. Mail is reported; only an
 ``LICENSOR_SMTP_URL`` that cannot be used (not ``smtp[s]://host[:port]``) makes a process
 unready. Without SMTP mail waits in the outbox, which is said here and in the start-up log.
 """
@@ -12,15 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from licensor.config import Settings
 from licensor.db import Database
+from licensor.keychecks import mismatch
 from licensor.keys import Keyring
-from licensor.licensing.codes import CODE_PURPOSE
 from licensor.mail import dev_mailbox
 from licensor.mail.sender import SmtpSender
-from licensor.models import ActivationCode
 from licensor.ratelimit import RateLimiter, RedisRateLimiter
 
 OK = "ok"
@@ -82,21 +82,11 @@ class Readiness:
         except Exception as error:
             return f"cannot sign: {type(error).__name__}"
         try:
-            with self.database.engine.connect() as connection:
-                stored = connection.execute(
-                    select(ActivationCode.code_index, ActivationCode.code_ciphertext).limit(1)
-                ).first()
+            with Session(self.database.engine) as session:
+                problem = mismatch(session, self.keyring)
         except Exception:
             return OK  # the database check says what is wrong with it
-        if stored is None:
-            return OK
-        try:
-            code = self.keyring.decrypt(stored.code_ciphertext, purpose=CODE_PURPOSE)
-        except Exception:
-            return "do not match the database: a stored code does not decrypt"
-        if self.keyring.blind_index(code, purpose=CODE_PURPOSE) != stored.code_index:
-            return "do not match the database: the blind index key differs"
-        return OK
+        return OK if problem is None else f"do not match the database: {problem}"
 
     def _mail(self) -> str:
         if self.settings.smtp_url:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from licensor.cli.shell import command_context, console, errors
+from licensor.cli.shell import command_context, console, errors, refuse_unwritable_var
 from licensor.clock import clock
 from licensor.config import Settings, get_settings
 from licensor.db import Database
 from licensor.errors import PaymentSetupError
-from licensor.keys import Keyring, load_keyring
+from licensor.keys import Keyring
 from licensor.logging import configure_logging, uvicorn_log_config
 from licensor.mail.delivery import BATCH as MAIL_BATCH
 from licensor.mail.delivery import OUTBOX_ONLY_HINT
@@ -59,7 +59,6 @@ def serve(
     """Serve the API and pages."""
     import uvicorn
 
-    from licensor.migrate import schema_problem
     from licensor.postgres import budget_problem
 
     _base_url_from_listener(host, port)
@@ -69,13 +68,13 @@ def serve(
         # (activation p99 1.3-1.6 s with two processes against 0.3-0.7 s with one).
         errors.print(SQLITE_ONE_PROCESS.format(workers=workers), highlight=False)
         raise typer.Exit(1)
-    if problem := schema_problem(settings):
-        errors.print(f"[red]error:[/red] {problem}")
-        raise typer.Exit(1)
+    # var/ writable, the schema current, the embedded keys made once (before workers race
+    # for them) and the keys those that made the database (keychecks.py): else one line.
+    with command_context():
+        pass
     if problem := budget_problem(settings, workers):  # processes x pool within the server's
         errors.print(f"[red]error:[/red] {problem}", highlight=False)
         raise typer.Exit(1)
-    load_keyring(settings)  # create the embedded keys once, before workers race for them
     configure_logging(settings)
     if workers > 1:
         # Each process writes its figures to files there, and /metrics in any of them
@@ -104,6 +103,7 @@ def migrate() -> None:
     from licensor.migrate import current, import_attachment_files, upgrade
 
     settings = get_settings()
+    refuse_unwritable_var(settings)
     try:
         upgrade(settings)
     except UnknownRevision as error:
@@ -134,6 +134,7 @@ def demo(
     get_settings.cache_clear()
     _base_url_from_listener(host, port)
     settings = get_settings()
+    refuse_unwritable_var(settings)
     upgrade(settings)
     with command_context() as (settings, database, keyring):
         guide = seed(database, keyring, settings, base_url=f"http://{host}:{port}")

@@ -8,6 +8,11 @@ class KeyMaterialError(RuntimeError):
     """Key material is missing, malformed, or does not match what the data needs."""
 
 
+class KeyMismatch(KeyMaterialError):
+    """The keys given are not the ones that made this database (licensor/keychecks.py):
+    serving with them would answer "unknown" for every license it holds."""
+
+
 class AuditKeyMissing(RuntimeError):
     """A transaction wrote audit rows on a session that cannot reach the chain key."""
 
