@@ -18,11 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
 
 from licensor.config import Settings
-from tests.cli_support import cli_environment, console_script
+from tests.cli_support import cli_environment, console_script, serving
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -407,3 +410,108 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
         check=False,
     )
     assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+
+
+# --- the database roles -----------------------------------------------------------------
+
+
+@pytest.mark.postgres_only
+@pytest.mark.slow
+def test_serve_and_commands_need_only_rows_that_the_owner_grants(tmp_path: Path) -> None:
+    """deploy/postgres/initdb.sh's roles, as the compose file's PostgreSQL makes them:
+    `licensor migrate` as the owner, then serve and a command as a role with rows only,
+    which cannot switch the audit trail's triggers off."""
+    server = make_url(os.environ["LICENSOR_TEST_DATABASE_URL"])
+    suffix = os.urandom(4).hex()
+    owner, app, name = f"deploy_owner_{suffix}", f"deploy_app_{suffix}", f"deploy_{suffix}"
+    pg_bin = Path(os.environ["LICENSOR_TEST_PG_BIN"])
+    connection = {"PGHOST": str(server.host), "PGPORT": str(server.port)}
+
+    def psql(user: str, database: str, statement: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                str(pg_bin / "psql"),
+                "-U",
+                user,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                statement,
+            ],
+            env=os.environ | connection,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    superuser, maintenance = str(server.username), str(server.database)
+    # The image's POSTGRES_USER: a superuser that owns the database.
+    assert psql(superuser, maintenance, f"CREATE ROLE {owner} SUPERUSER LOGIN").returncode == 0
+    try:
+        assert psql(superuser, maintenance, f"CREATE DATABASE {name} OWNER {owner}").returncode == 0
+        initdb = subprocess.run(
+            ["sh", str(DEPLOY / "postgres" / "initdb.sh")],
+            env=os.environ
+            | connection
+            | {
+                "PATH": f"{pg_bin}:{os.environ['PATH']}",
+                "POSTGRES_USER": owner,
+                "POSTGRES_DB": name,
+                "DATABASE_USER": app,
+                "DATABASE_PASSWORD": "unused",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert initdb.returncode == 0, initdb.stderr
+        environment = cli_environment(tmp_path / "var") | {"LICENSOR_CREATE_KEYS": "true"}
+        as_owner = environment | {
+            "LICENSOR_DATABASE_URL": str(server.set(username=owner, database=name)),
+            "PGOPTIONS": "-c statement_timeout=0",
+        }
+        migrated = subprocess.run(
+            [str(console_script("licensor")), "migrate"],
+            env=as_owner,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        as_app = environment | {
+            "LICENSOR_DATABASE_URL": str(server.set(username=app, database=name)),
+            "LICENSOR_PASSWORD": "a passphrase long enough for staff",
+        }
+        created = subprocess.run(
+            [
+                str(console_script("licensor")),
+                "users",
+                "create",
+                "--email",
+                "admin@example.com",
+                "--role",
+                "admin",
+            ],
+            env=as_app,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert created.returncode == 0, created.stderr
+        with serving(as_app, tmp_path, free_port()) as url:
+            ready = httpx.get(f"{url}/readyz", timeout=10)
+        assert (ready.status_code, ready.json()["checks"]["database"]) == (200, "ok")
+        refused = psql(app, name, "ALTER TABLE audit_events DISABLE TRIGGER ALL")
+        assert "must be owner" in refused.stderr
+    finally:
+        psql(superuser, maintenance, f"DROP DATABASE IF EXISTS {name}")
+        psql(superuser, maintenance, f"DROP ROLE IF EXISTS {app}")
+        psql(superuser, maintenance, f"DROP ROLE IF EXISTS {owner}")
