@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -19,9 +21,34 @@ from rich.progress import (
 from rich.table import Table
 
 from licensor.cli.shell import actor, command_context, command_unit, console, errors
+from licensor.errors import BatchCutShort
 from licensor.licensing import formats
+from licensor.licensing.batches import CHUNK
+
+if TYPE_CHECKING:
+    from licensor.db import Database
+    from licensor.licensing.batches import BatchState
 
 app = typer.Typer(help="Activation codes: issue batches, block, look up.", no_args_is_help=True)
+
+
+_BAR = (
+    TextColumn("[bold]{task.description}[/bold]"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TaskProgressColumn(),
+    TimeElapsedColumn(),
+    TimeRemainingColumn(),
+)
+
+ChunkSize = Annotated[
+    int,
+    typer.Option(
+        min=100,
+        max=100_000,
+        help="Codes committed a transaction; between them other writers (activations) go.",
+    ),
+]
 
 
 @app.command("issue")
@@ -40,27 +67,26 @@ def codes_issue(
             help="Cards activate only once the till records each sale (docs/partners.md).",
         ),
     ] = False,
+    chunk_size: ChunkSize = CHUNK,
 ) -> None:
     """Issue a batch of printed-card codes into a CSV (first column activation_code);
     with --partner, the batch is that partner's allocation. A partner's codes, and with
-    --sold-at-till any card, activate only once their sale is recorded."""
+    --sold-at-till any card, activate only once their sale is recorded.
+
+    Codes are committed a chunk at a time, so activations go on meanwhile. The CSV is
+    written as OUT.partial and gets its name once every code is committed. A batch cut
+    short (Ctrl-C, a crash) is incomplete: its committed codes are all listed in
+    OUT.partial; `licensor codes batches --incomplete` lists it, `licensor codes resume`
+    finishes it and `licensor codes discard` removes it."""
     from licensor.licensing.batches import issue_codes
 
-    columns = (
-        TextColumn("[bold]issuing[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
     with command_unit() as unit:  # say "unknown plan" before any bar
         unit.plans.by_code(plan)
         if partner is not None:
             unit.partners.by_slug(partner)
-    with command_context() as (settings, database, keyring):
-        with Progress(*columns, console=errors) as bar:
-            task = bar.add_task("codes", total=count)
+    with command_context() as (settings, database, keyring), _told_if_cut_short():
+        with Progress(*_BAR, console=errors) as bar:
+            task = bar.add_task("issuing", total=count)
             batch = issue_codes(
                 database,
                 keyring,
@@ -72,6 +98,7 @@ def codes_issue(
                 partner_slug=partner,
                 sold_at_till=sold_at_till,
                 actor=actor(),
+                chunk_size=chunk_size,
                 progress=lambda n: bar.advance(task, n),
             )
     console.print(f"batch {batch.batch_id}: {batch.count:,} {batch.plan} codes written to {out}")
@@ -80,6 +107,88 @@ def codes_issue(
             "these codes activate once their sale is recorded "
             "(partner API, or `licensor orders create --partner SLUG --code CODE`)"
         )
+
+
+@app.command("resume")
+def codes_resume(
+    batch: Annotated[int, typer.Argument(help="The incomplete batch's number.")],
+    out: Annotated[Path, typer.Option(help="CSV for the card printer.", dir_okay=False)],
+    chunk_size: ChunkSize = CHUNK,
+) -> None:
+    """Finish a batch that was cut short: the CSV is written anew, the codes already
+    committed first (read back from the database), then the rest issued."""
+    from licensor.licensing.batches import resume_batch
+
+    with command_context() as (settings, database, keyring), _told_if_cut_short():
+        state = _state(database, batch)
+        with Progress(*_BAR, console=errors) as bar:
+            task = bar.add_task("resuming", total=state.count if state else None)
+            issued = resume_batch(
+                database,
+                keyring,
+                settings,
+                batch_id=batch,
+                out=out,
+                actor=actor(),
+                chunk_size=chunk_size,
+                progress=lambda n: bar.advance(task, n),
+            )
+    console.print(f"batch {issued.batch_id}: {issued.count:,} {issued.plan} codes written to {out}")
+
+
+@app.command("batches")
+def codes_batches(
+    incomplete: Annotated[
+        bool, typer.Option("--incomplete", help="Only batches cut short.")
+    ] = False,
+) -> None:
+    """List the batches: plan, label, partner, codes held of those asked for."""
+    from licensor.licensing.batches import batch_states
+
+    with command_context() as (_settings, database, _keyring):
+        states = batch_states(database, incomplete_only=incomplete)
+    table = Table("batch", "plan", "label", "partner", "created")
+    table.add_column("codes", no_wrap=True)  # held/asked: whole, or it misleads
+    table.add_column("state", no_wrap=True)
+    for state in states:
+        table.add_row(
+            str(state.batch_id),
+            state.plan,
+            state.label,
+            state.partner or "",
+            state.created_at.strftime("%Y-%m-%d %H:%M"),
+            f"{state.held:,}/{state.count:,}",
+            "complete" if state.complete else "INCOMPLETE",
+        )
+    console.print(table)
+
+
+@app.command("discard")
+def codes_discard(
+    batch: Annotated[int, typer.Argument(help="The incomplete batch's number.")],
+) -> None:
+    """Remove a batch that was cut short, and its codes: only while none of them is sold,
+    linked, activated or blocked (a complete batch's cards may be printed: block them)."""
+    from licensor.licensing.batches import discard_batch
+
+    with command_context() as (settings, database, keyring):
+        removed = discard_batch(database, keyring, settings, batch_id=batch, actor=actor())
+    console.print(f"batch {batch} removed with its {removed:,} codes")
+
+
+def _state(database: Database, batch_id: int) -> BatchState | None:
+    from licensor.licensing.batches import batch_states
+
+    return next((s for s in batch_states(database) if s.batch_id == batch_id), None)
+
+
+@contextmanager
+def _told_if_cut_short() -> Iterator[None]:
+    try:
+        yield
+    except BatchCutShort as error:
+        errors.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 @app.command("block")

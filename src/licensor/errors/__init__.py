@@ -38,6 +38,9 @@ from licensor.errors.edge import (
     UnsupportedMediaType,
 )
 from licensor.errors.licensing import (
+    BatchComplete,
+    BatchInUse,
+    BatchUnknown,
     CodeBlocked,
     CodeMalformed,
     CodeNotSold,
@@ -51,6 +54,7 @@ from licensor.errors.licensing import (
 )
 from licensor.errors.operations import (
     AuditKeyMissing,
+    BatchCutShort,
     JobFailed,
     KeyMaterialError,
     KeyMismatch,
@@ -112,6 +116,10 @@ __all__ = [
     "AttachmentType",
     "AuditKeyMissing",
     "AuthorizationPending",
+    "BatchComplete",
+    "BatchCutShort",
+    "BatchInUse",
+    "BatchUnknown",
     "CallbackRejected",
     "CodeBlocked",
     "CodeMalformed",

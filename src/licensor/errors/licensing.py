@@ -69,3 +69,23 @@ class PlanUnknown(LicensorError):
     status = 404
     code = "plan_unknown"
     title = "There is no plan with this code"
+
+
+class BatchUnknown(LicensorError):
+    status = 404
+    code = "batch_unknown"
+    title = "There is no batch with this number"
+
+
+class BatchComplete(LicensorError):
+    status = 409
+    code = "batch_complete"
+    title = "This batch is complete: it holds every code it was issued for"
+
+
+class BatchInUse(LicensorError):
+    """An incomplete batch is removed only while none of its codes has gone anywhere."""
+
+    status = 409
+    code = "batch_in_use"
+    title = "Some codes of this batch are sold, linked, activated or blocked"

@@ -17,6 +17,11 @@ class AuditKeyMissing(RuntimeError):
     """A transaction wrote audit rows on a session that cannot reach the chain key."""
 
 
+class BatchCutShort(RuntimeError):
+    """A card batch stopped before all its codes were committed (interrupted, the
+    database gone): it is incomplete, and the message says how to finish or remove it."""
+
+
 class JobFailed(Exception):
     """Raised by a handler when trying again cannot help (the input itself is bad)."""
 

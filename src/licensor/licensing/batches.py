@@ -1,31 +1,62 @@
 """Card batches: issuing many codes at once, streamed to the database and to a CSV.
 
 Memory stays flat whatever the count: codes are made, encrypted, inserted and written in
-chunks. The whole batch is one transaction and the CSV appears under its final name only
-after the commit, so a crash leaves neither codes without a file nor a file without codes.
+chunks. Each chunk is a short transaction of its own (docs/adr/0001): on SQLite a batch
+would otherwise hold the one write lock for a minute, and every activation meanwhile
+waited for it or failed with ``database is locked``; between chunks, others write.
+
+So a batch can be cut short (the process killed, the database gone) with some chunks
+committed. It stays visible and never loses track of a code:
+
+* the batch row is committed first, with the count asked for; the batch is *complete*
+  when it holds that many codes (``batch_states``: ``licensor codes batches``);
+* each chunk's codes are written to ``FILE.csv.partial`` and synced to disk *before* they
+  are committed: the partial file lists every committed code (and perhaps the chunk that
+  was being committed);
+* the CSV gets its final name only once every code is committed;
+* an incomplete batch is finished by ``resume_batch`` (``licensor codes issue --resume``),
+  which writes the CSV anew from the database (the codes committed, decrypted, in the
+  order they were issued) and issues the rest; or removed by ``discard_batch``
+  (``licensor codes discard``) while none of its codes has been sold, linked, activated
+  or blocked.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import IO
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from licensor.clock import clock
 from licensor.config import Settings
 from licensor.db import Database, bulk_insert
-from licensor.errors import PartnerUnknown, ValidationFailed
+from licensor.errors import (
+    BatchComplete,
+    BatchCutShort,
+    BatchInUse,
+    BatchUnknown,
+    PartnerUnknown,
+    ValidationFailed,
+)
 from licensor.keys import Keyring
 from licensor.licensing import formats
-from licensor.models import ActivationCode, Batch, CodeOrigin, Partner
+from licensor.licensing.codes import CODE_PURPOSE
+from licensor.models import ActivationCode, Batch, CodeOrigin, CodeState, License, Partner
 from licensor.units import open_unit
 
 CSV_COLUMNS = ["activation_code", "plan", "plan_name", "batch", "serial"]
 MAX_BATCH = 10_000_000
+CHUNK = 5_000  # codes a transaction: about 0.1 s of SQLite's write lock
+
+Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -34,6 +65,23 @@ class IssuedBatch:
     plan: str
     count: int
     path: Path
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """A batch as ``licensor codes batches`` shows it: asked for, and held."""
+
+    batch_id: int
+    plan: str
+    label: str
+    partner: str | None
+    created_at: datetime
+    count: int
+    held: int
+
+    @property
+    def complete(self) -> bool:
+        return self.held >= self.count
 
 
 def issue_codes(
@@ -48,73 +96,296 @@ def issue_codes(
     partner_slug: str | None = None,
     sold_at_till: bool = False,
     actor: str = "cli",
-    chunk_size: int = 5_000,
-    progress: Callable[[int], None] | None = None,
+    chunk_size: int = CHUNK,
+    progress: Progress | None = None,
 ) -> IssuedBatch:
-    """Issue ``count`` card codes for a plan and write them to ``out`` (CSV). A partner's
-    allocation, or a batch ``sold_at_till``, activates only once each sale is recorded."""
+    """Issue ``count`` card codes for a plan and write them to ``out`` (CSV), a chunk of
+    ``chunk_size`` a transaction. A partner's allocation, or a batch ``sold_at_till``,
+    activates only once each sale is recorded."""
     if not 1 <= count <= MAX_BATCH:
         raise ValidationFailed(f"a batch holds 1 to {MAX_BATCH:,} codes")
-    partial = out.with_name(out.name + ".partial")
-    try:
-        with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
-            session, new_code_row = unit.session, unit.codes.new_code_row
-            plan = unit.plans.by_code(plan_code)  # an unknown plan leaves no file or folder
-            partner_id = None
-            if partner_slug is not None:  # an allocation: the partner sells these codes
-                partner_id = session.scalar(select(Partner.id).where(Partner.slug == partner_slug))
-                if partner_id is None:
-                    raise PartnerUnknown(f"there is no partner {partner_slug!r}")
-            origin = CodeOrigin.PARTNER_ORDER if partner_id else CodeOrigin.CARD_BATCH
-            out.parent.mkdir(parents=True, exist_ok=True)
-            # The file holds codes in clear, for the printer: readable by its owner only.
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            handle = os.fdopen(descriptor, "w", newline="")
-            with handle:
-                batch = Batch(
-                    plan_id=plan.id,
-                    partner_id=partner_id,
-                    origin=origin,
-                    label=label,
-                    count=count,
-                    sold_at_till=sold_at_till,
-                    created_at=unit.now,
-                )
-                session.add(batch)
-                session.flush()
-                unit.audit(
-                    "licensing.batch_issued",
-                    subject_type="batch",
-                    subject_id=batch.id,
-                    plan=plan.code,
-                    count=count,
-                    sold_at_till=sold_at_till,
-                )
-                writer = csv.writer(handle)
-                writer.writerow(CSV_COLUMNS)
-                for start in range(0, count, chunk_size):
-                    size = min(chunk_size, count - start)
-                    rows = []
-                    lines = []
-                    codes = formats.generate_codes(size)
-                    for serial, canonical in enumerate(codes, start + 1):
-                        row = new_code_row(canonical, plan, origin)
-                        row["batch_id"] = batch.id
-                        rows.append(row)
-                        lines.append(
-                            (formats.format_code(canonical), plan.code, plan.name, batch.id, serial)
-                        )
-                    # Straight through the driver (COPY on PostgreSQL): the ORM's bulk path
-                    # cost more than making and encrypting the codes.
-                    bulk_insert(session, ActivationCode, rows)
-                    writer.writerows(lines)
-                    if progress:
-                        progress(size)
-                handle.flush()
-                os.fsync(handle.fileno())
-                result = IssuedBatch(batch.id, plan.code, count, out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
+        session = unit.session
+        plan = unit.plans.by_code(plan_code)  # an unknown plan leaves no file or folder
+        partner_id = None
+        if partner_slug is not None:  # an allocation: the partner sells these codes
+            partner_id = session.scalar(select(Partner.id).where(Partner.slug == partner_slug))
+            if partner_id is None:
+                raise PartnerUnknown(f"there is no partner {partner_slug!r}")
+        batch = Batch(
+            plan_id=plan.id,
+            partner_id=partner_id,
+            origin=CodeOrigin.PARTNER_ORDER if partner_id else CodeOrigin.CARD_BATCH,
+            label=label,
+            count=count,
+            sold_at_till=sold_at_till,
+            created_at=unit.now,
+        )
+        session.add(batch)
+        session.flush()
+        unit.audit(
+            "licensing.batch_issued",
+            subject_type="batch",
+            subject_id=batch.id,
+            plan=plan.code,
+            count=count,
+            sold_at_till=sold_at_till,
+        )
+        batch_id = batch.id
+    with _cut_short_told(database, batch_id, count, out), _partial_file(out) as (partial, handle):
+        csv.writer(handle).writerow(CSV_COLUMNS)
+        _fill(database, keyring, settings, batch_id, handle, 0, actor, chunk_size, progress)
     partial.replace(out)
-    return result
+    return IssuedBatch(batch_id, plan_code, count, out)
+
+
+def resume_batch(
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    *,
+    batch_id: int,
+    out: Path,
+    actor: str = "cli",
+    chunk_size: int = CHUNK,
+    progress: Progress | None = None,
+) -> IssuedBatch:
+    """Finish an incomplete batch: its committed codes written to ``out`` again, from the
+    database, and the rest issued; ``progress`` is told of both."""
+    with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
+        batch = _batch(unit.session, batch_id)
+        plan_code, count = batch.plan.code, batch.count
+        held = _held(unit.session, batch_id)
+        if held >= count:
+            raise BatchComplete(f"batch {batch_id} is complete: it holds its {count:,} codes")
+        unit.audit("licensing.batch_resumed", subject_type="batch", subject_id=batch_id, held=held)
+    with _cut_short_told(database, batch_id, count, out), _partial_file(out) as (partial, handle):
+        csv.writer(handle).writerow(CSV_COLUMNS)
+        written = _rewrite(database, keyring, batch_id, handle, progress)
+        _fill(database, keyring, settings, batch_id, handle, written, actor, chunk_size, progress)
+    partial.replace(out)
+    return IssuedBatch(batch_id, plan_code, count, out)
+
+
+def batch_states(database: Database, *, incomplete_only: bool = False) -> list[BatchState]:
+    """Every batch (or the incomplete ones), oldest first, with the codes it holds."""
+    held = (
+        select(ActivationCode.batch_id, func.count().label("held"))
+        .where(ActivationCode.batch_id.is_not(None))
+        .group_by(ActivationCode.batch_id)
+        .subquery()
+    )
+    with database.transaction() as session:
+        rows = session.execute(
+            select(Batch, Partner.slug, func.coalesce(held.c.held, 0))
+            .options(joinedload(Batch.plan))
+            .outerjoin(Partner, Partner.id == Batch.partner_id)
+            .outerjoin(held, held.c.batch_id == Batch.id)
+            .order_by(Batch.id)
+        ).all()
+        states = [
+            BatchState(
+                batch.id, batch.plan.code, batch.label, slug, batch.created_at, batch.count, count
+            )
+            for batch, slug, count in rows
+        ]
+    return [state for state in states if not (incomplete_only and state.complete)]
+
+
+def discard_batch(
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    *,
+    batch_id: int,
+    actor: str = "cli",
+    chunk_size: int = CHUNK,
+) -> int:
+    """Remove an incomplete batch and its codes, a chunk a transaction; how many codes
+    went. Refused for a complete batch (its cards may be printed: block them) and for one
+    with a code sold, linked, activated or blocked."""
+    removed = 0
+    while True:
+        # Each chunk under the batch row's lock, which the issuing command's last check
+        # takes too: a batch still being issued is either found complete here (refused)
+        # or found short there (that command fails; no CSV of removed codes appears).
+        with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
+            session = unit.session
+            batch = _batch(session, batch_id, lock=True)
+            if removed == 0:
+                _removable(session, batch)
+            ids = select(ActivationCode.id).where(ActivationCode.batch_id == batch_id)
+            chunk = session.scalars(ids.limit(chunk_size)).all()
+            if chunk:
+                session.execute(delete(ActivationCode).where(ActivationCode.id.in_(chunk)))
+                removed += len(chunk)
+                continue
+            session.delete(batch)
+            unit.audit(
+                "licensing.batch_discarded",
+                subject_type="batch",
+                subject_id=batch_id,
+                removed=removed,
+            )
+            return removed
+
+
+def _removable(session: Session, batch: Batch) -> None:
+    """Refuse to remove a complete batch, or one whose codes have gone anywhere."""
+    if _held(session, batch.id) >= batch.count:
+        raise BatchComplete(
+            f"batch {batch.id} is complete; its cards may be printed: block its codes instead"
+        )
+    used = session.scalar(
+        select(
+            exists().where(
+                ActivationCode.batch_id == batch.id,
+                or_(
+                    ActivationCode.state != CodeState.ISSUED,
+                    ActivationCode.order_id.is_not(None),
+                    ActivationCode.account_id.is_not(None),
+                    exists().where(License.code_id == ActivationCode.id),
+                ),
+            )
+        )
+    )
+    if used:
+        raise BatchInUse(
+            f"codes of batch {batch.id} are sold, linked, activated or blocked; "
+            "it cannot be removed"
+        )
+
+
+def _batch(session: Session, batch_id: int, *, lock: bool = False) -> Batch:
+    query = select(Batch).options(joinedload(Batch.plan)).where(Batch.id == batch_id)
+    if lock:
+        query = query.with_for_update(of=Batch)  # the batch's row, not its plan's
+    batch = session.scalar(query)
+    if batch is None:
+        raise BatchUnknown(f"there is no batch {batch_id}")
+    return batch
+
+
+def _held(session: Session, batch_id: int) -> int:
+    count = session.scalar(
+        select(func.count()).select_from(ActivationCode).where(ActivationCode.batch_id == batch_id)
+    )
+    return int(count or 0)
+
+
+@contextmanager
+def _cut_short_told(database: Database, batch_id: int, count: int, out: Path) -> Iterator[None]:
+    """Whatever stops the batch midway (Ctrl-C, the database gone) becomes
+    ``BatchCutShort``, whose message says what is committed and what to do."""
+    try:
+        yield
+    except BaseException as error:
+        try:
+            with database.transaction() as session:
+                held = f"{_held(session, batch_id):,}"
+        except Exception:  # the database is what failed: it cannot say
+            held = "some"
+        partial = out.with_name(out.name + ".partial")
+        raise BatchCutShort(
+            f"batch {batch_id} is incomplete: {held} of its {count:,} codes are committed, "
+            f"and listed in {partial}; finish it with `licensor codes resume {batch_id} "
+            f"--out {out}`, or remove it with `licensor codes discard {batch_id}`"
+        ) from error
+
+
+@contextmanager
+def _partial_file(out: Path) -> Iterator[tuple[Path, IO[str]]]:
+    """``out``'s partial file, readable by its owner only (it holds codes in clear, for the
+    printer); kept if the batch is cut short, since it lists the codes committed."""
+    partial = out.with_name(out.name + ".partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", newline="") as handle:
+        yield partial, handle
+
+
+def _synced(handle: IO[str]) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _fill(
+    database: Database,
+    keyring: Keyring,
+    settings: Settings,
+    batch_id: int,
+    handle: IO[str],
+    held: int,
+    actor: str,
+    chunk_size: int,
+    progress: Progress | None,
+) -> None:
+    """Issue the batch's codes after the ``held`` it has, a chunk a transaction, each
+    chunk on disk in the partial file before it is committed."""
+    writer = csv.writer(handle)
+    with database.transaction() as session:
+        batch = _batch(session, batch_id)
+        plan, count, moment = batch.plan, batch.count, batch.created_at
+        origin = batch.origin
+        session.expunge_all()
+    while held < count:
+        size = min(chunk_size, count - held)
+        with open_unit(database, keyring, settings, moment, actor=actor) as unit:
+            # Made before the first statement: SQLite's write lock is taken by the insert,
+            # and held for it and the commit only.
+            rows, lines = [], []
+            for serial, canonical in enumerate(formats.generate_codes(size), held + 1):
+                row = unit.codes.new_code_row(canonical, plan, origin)
+                row["batch_id"] = batch_id
+                rows.append(row)
+                lines.append(
+                    (formats.format_code(canonical), plan.code, plan.name, batch_id, serial)
+                )
+            writer.writerows(lines)
+            _synced(handle)
+            # Straight through the driver (COPY on PostgreSQL): the ORM's bulk path cost
+            # more than making and encrypting the codes.
+            bulk_insert(unit.session, ActivationCode, rows)
+        held += size
+        if progress:
+            progress(size)
+    _synced(handle)
+    with database.transaction() as session:  # under the lock discard_batch takes
+        _batch(session, batch_id, lock=True)
+        if _held(session, batch_id) != count:
+            raise RuntimeError(f"codes of batch {batch_id} were removed while it was issued")
+
+
+def _rewrite(
+    database: Database,
+    keyring: Keyring,
+    batch_id: int,
+    handle: IO[str],
+    progress: Progress | None,
+) -> int:
+    """The batch's committed codes into the CSV again, in the order they were issued
+    (their ids), read a chunk a short transaction; how many."""
+    writer = csv.writer(handle)
+    written, after = 0, 0
+    with database.transaction() as session:
+        plan = _batch(session, batch_id).plan
+        plan_code, plan_name = plan.code, plan.name
+    while True:
+        with database.transaction() as session:
+            chunk = session.execute(
+                select(ActivationCode.id, ActivationCode.code_ciphertext)
+                .where(ActivationCode.batch_id == batch_id, ActivationCode.id > after)
+                .order_by(ActivationCode.id)
+                .limit(CHUNK)
+            ).all()
+        if not chunk:
+            return written
+        lines = []
+        for serial, (_id, ciphertext) in enumerate(chunk, written + 1):
+            canonical = keyring.decrypt(ciphertext, purpose=CODE_PURPOSE)
+            lines.append((formats.format_code(canonical), plan_code, plan_name, batch_id, serial))
+        writer.writerows(lines)
+        written += len(chunk)
+        after = chunk[-1][0]
+        if progress:
+            progress(len(chunk))
