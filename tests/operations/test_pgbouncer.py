@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from licensor.config import Settings
 from tests.accounts.factories import Browser, MakeAccount, fresh_email
-from tests.cli_support import cli_environment
+from tests.cli_support import cli_environment, one_line, run
 from tests.licensing.factories import MakeCode, activate, device
 from tests.mail_support import SmtpServer
 from tests.operations.servers import PgBouncer, licensor_command, licensor_serve
@@ -110,3 +110,22 @@ def test_the_cli_and_the_worker_work_through_pgbouncer(
 
     assert "1 message(s) sent" in output
     assert order["number"] in str(message["Subject"]) + message.as_string()
+
+
+def test_without_the_setting_a_command_through_pgbouncer_says_why_in_one_line(
+    bouncer_environment: dict[str, str], make_code: MakeCode, tmp_path: Path
+) -> None:
+    make_code()  # the plan "plus"
+    direct = {**bouncer_environment, "LICENSOR_DATABASE_PGBOUNCER": "off"}
+
+    refused = run(
+        "licensor",
+        *("orders", "create", "--plan", "plus", "--email", fresh_email(), "--name", "Ada"),
+        environment=direct,
+        cwd=tmp_path,
+    )
+
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    assert "the database is unavailable" in refused.stderr
+    assert "unsupported startup parameter: options" in one_line(refused.stderr)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from licensor.clock import clock
 from licensor.config import Settings, get_settings
 from licensor.db import Database
-from licensor.errors import FormInvalid, KeyMaterialError, LicensorError
+from licensor.errors import DatabaseUnavailable, FormInvalid, KeyMaterialError, LicensorError
 from licensor.files import private_directory, sqlite_path
 from licensor.keychecks import check_keys
 from licensor.keys import Keyring, load_keyring
@@ -108,6 +109,12 @@ def command_context() -> Iterator[tuple[Settings, Database, Keyring]]:
     except FormInvalid as error:
         for field, message in error.fields.items():
             errors.print(f"[red]error:[/red] --{field.replace('_', '-')}: {field_message(message)}")
+        raise typer.Exit(1) from None
+    except DatabaseUnavailable as error:
+        # The operator's own command: the driver's reason, which no client's answer shows.
+        cause = getattr(error.__cause__, "orig", None) or error.__cause__ or error
+        reason = " ".join(str(cause).split())
+        errors.print(f"[red]error:[/red] the database is unavailable: {escape(reason)}")
         raise typer.Exit(1) from None
     except LicensorError as error:
         errors.print(f"[red]error:[/red] {error.detail} [dim]({error.code})[/dim]")
