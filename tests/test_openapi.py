@@ -5,10 +5,12 @@ operation that reads a JSON body names ``unsupported_media_type`` and answers it
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 
+from tests.licensing.factories import MakeCode, activate, device, try_activate
 from tests.support import assert_problem
 
 
@@ -61,13 +63,13 @@ def test_every_operation_with_a_json_body_names_and_answers_unsupported_media_ty
         assert_problem(answer, 415, "unsupported_media_type")
 
 
-def test_every_operation_but_validation_names_service_unavailable(api: httpx.Client) -> None:
+def test_every_operation_names_service_unavailable_and_its_retry_after(api: httpx.Client) -> None:
     for _, path, operation in _operations(api.get("/api/openapi.json").json()):
         responses = operation["responses"]
-        if path == "/api/v1/licenses/validate":
-            assert "503" not in responses  # validation keeps answering (fails open)
-        else:
-            assert "service_unavailable" in responses["503"]["description"], path
+        assert "service_unavailable" in responses["503"]["description"], path
+        for status in ("429", "503"):
+            if status in responses:
+                assert responses[status]["headers"]["Retry-After"]["required"] is True, path
 
 
 def test_activation_names_code_not_sold(api: httpx.Client) -> None:
@@ -99,3 +101,34 @@ def test_a_body_that_is_not_utf8_is_a_documented_validation_failure(api: httpx.C
         answer = api.post(path, content=not_utf8, headers={"content-type": "application/json"})
         body = assert_problem(answer, 422, "validation_failed")
         assert "not UTF-8" in body["errors"][0]["message"]
+
+
+def _body_schema(schema: dict[str, Any], path: str) -> dict[str, Any]:
+    content = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    name = content["schema"]["$ref"].rsplit("/", 1)[-1]
+    properties: dict[str, Any] = schema["components"]["schemas"][name]["properties"]
+    return properties
+
+
+def test_the_schema_gives_a_code_and_a_key_the_shape_the_server_holds_them_to(
+    api: httpx.Client, make_code: MakeCode
+) -> None:
+    schema = api.get("/api/openapi.json").json()
+    code_pattern = _body_schema(schema, "/api/v1/activations")["activation_code"]["pattern"]
+    key_pattern = _body_schema(schema, "/api/v1/activations/release")["license_key"]["pattern"]
+    assert _body_schema(schema, "/api/v1/account/licenses")["license_key"]["pattern"] == key_pattern
+    machine = device()
+    activated = activate(api, make_code(), machine)
+
+    for typed in (make_code(), make_code().lower().replace("-", " ")):
+        assert re.match(code_pattern, typed), typed
+    assert re.match(key_pattern, activated["license_key"])
+    # What the schema refuses, the server refuses, with the contract's codes.
+    for code in ("", "6JPET", "6JPET-26GV0-A08J5-BT3Z!"):
+        assert not re.match(code_pattern, code)
+        assert_problem(try_activate(api, code), 422, "code_malformed")
+    for key in ("0", "", "not a key"):
+        assert not re.match(key_pattern, key)
+        release = {"license_key": key, "fingerprint": machine["fingerprint"]}
+        answer = api.post("/api/v1/activations/release", json=release)
+        assert_problem(answer, 422, "license_key_malformed")

@@ -1,9 +1,14 @@
 """What every operation of the API may answer besides its own answers, named in OpenAPI once
 here rather than on each route: the ``Idempotency-Key`` header (licensor/idempotency.py),
-413 ``payload_too_large`` (the edge's body limit, licensor/edge.py), 415
-``unsupported_media_type`` where the operation reads a JSON body (licensor/api.py) and 503
-``service_unavailable`` (a store the answer needs is away, e.g. the rate-limit store where a
-limit protects a guessable secret)."""
+409 ``idempotency_request_in_progress`` and 422 ``idempotency_key_reused``, 413
+``payload_too_large`` (the edge's body limit, licensor/edge.py), 415
+``unsupported_media_type`` where the operation reads a JSON body, 422 ``validation_failed``
+for a body that is not valid JSON (not UTF-8 included: licensor/api.py), 503
+``service_unavailable`` (the database, or a store the answer needs, is away), and the
+``Retry-After`` header that every 429 and 503 carries.
+
+tests/test_schemathesis.py holds the server to this document: requests generated from it,
+in and out of the schema, get documented answers only, never a 5xx."""
 
 from __future__ import annotations
 
@@ -25,12 +30,19 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
 }
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-# Validation fails open when the rate-limit store is away: it does not answer this 503.
-_ALWAYS_ANSWERS = {"/api/v1/licenses/validate"}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+# Validation fails open when only the rate-limit store is away (docs/adr/0003).
+_FAILS_OPEN = {"/api/v1/licenses/validate"}
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the shared parameter and problems to every operation of the API."""
+    """Add the shared parameter, problems and headers to every operation of the API."""
     for path, item in schema.get("paths", {}).items():
         if not path.startswith("/api/"):
             continue
@@ -38,7 +50,12 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
             if method == "post":
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
                 _problem(operation, "409", "`idempotency_request_in_progress` (Retry-After)")
-                _problem(operation, "422", "`idempotency_key_reused`, `validation_failed`")
+                _problem(
+                    operation,
+                    "422",
+                    "`idempotency_key_reused`, `validation_failed` (a field, or a body that "
+                    "is not JSON in UTF-8)",
+                )
                 _problem(
                     operation,
                     "413",
@@ -51,13 +68,17 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                     "`unsupported_media_type`: the body is sent as another type than "
                     "`application/json` (or an `application/*+json` one)",
                 )
-            if path not in _ALWAYS_ANSWERS:
-                _problem(
-                    operation,
-                    "503",
-                    "`service_unavailable` (Retry-After): a store the answer needs is briefly "
-                    "away; try again",
+            away = "`service_unavailable`: the database is briefly away; try again"
+            if path not in _FAILS_OPEN:
+                away = (
+                    "`service_unavailable`: the database, or a store the answer needs (the "
+                    "rate-limit store where a limit guards a secret), is briefly away; "
+                    "try again"
                 )
+            _problem(operation, "503", away)
+            for status in ("429", "503"):
+                if status in operation["responses"]:
+                    operation["responses"][status]["headers"] = _RETRY_AFTER
     return schema
 
 

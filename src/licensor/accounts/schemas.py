@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from licensor.licensing.schemas import ActivationOut
+from licensor.licensing.schemas import LICENSE_KEY_SHAPE, ActivationOut
 
 
 class LinkIn(BaseModel):
@@ -14,7 +14,7 @@ class LinkIn(BaseModel):
 
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
-    license_key: str = Field(max_length=64)
+    license_key: str = Field(max_length=64, json_schema_extra=LICENSE_KEY_SHAPE)
     fingerprint: str = Field(min_length=1, max_length=128)
 
 

@@ -32,6 +32,23 @@ KEY_BYTES = 16
 KEY_CHECK_BYTES = 3
 
 
+def _typed_pattern(symbols: str, count: int, separators: int) -> str:
+    """A regular expression (Python's and JSON Schema's alike) for ``count`` of the
+    ``symbols``, either case, each followed by up to ``separators`` separators. The service
+    takes any number of separators within the field's 64 characters; a few is what any
+    printed or typed code or key has, and keeps generated examples within 64."""
+    separator = "[" + "".join(f"\\u{ord(character):04x}" for character in SEPARATORS) + "]"
+    symbol = "[" + "".join(sorted(set(symbols.upper() + symbols.lower()))) + "]"
+    between = f"{separator}{{0,{separators}}}"
+    return f"^{between}(?:{symbol}{between}){{{count}}}$"
+
+
+# What ``normalize_code`` and ``normalize_license_key`` take, their check values aside
+# (which no pattern can say): the API's schema names them (licensing/schemas.py).
+CODE_PATTERN = _typed_pattern(CROCKFORD + "OIL", CODE_LENGTH, separators=2)
+LICENSE_KEY_PATTERN = _typed_pattern("0123456789ABCDEFO", 2 * KEY_BYTES, separators=1)
+
+
 class _GaloisField:
     """GF(2^m) arithmetic by log tables, enough for a systematic Reed-Solomon check."""
 

@@ -6,6 +6,23 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+
+from licensor.licensing.formats import CODE_PATTERN, LICENSE_KEY_PATTERN
+
+# The shape of a typed code or key, said in the schema but checked by the service, so that
+# one that fails it is the contract's `code_malformed` or `license_key_malformed` 422 (as
+# is one whose check value fails), not a generic `validation_failed`.
+CODE_SHAPE: JsonDict = {
+    "pattern": CODE_PATTERN,
+    "description": "20 symbols of Crockford's base 32 (case, spaces and hyphens aside); the "
+    "last two are a check value: a code that fails it is 422 `code_malformed`.",
+}
+LICENSE_KEY_SHAPE: JsonDict = {
+    "pattern": LICENSE_KEY_PATTERN,
+    "description": "32 hexadecimal digits (case, spaces and hyphens aside); the last are a "
+    "check value: a key that fails it is 422 `license_key_malformed`.",
+}
 
 
 class DeviceIn(BaseModel):
@@ -19,7 +36,9 @@ class DeviceIn(BaseModel):
 class ActivationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    activation_code: str = Field(max_length=64, examples=["6JPET-26GV0-A08J5-BT3ZX"])
+    activation_code: str = Field(
+        max_length=64, examples=["6JPET-26GV0-A08J5-BT3ZX"], json_schema_extra=CODE_SHAPE
+    )
     device: DeviceIn
 
 
@@ -74,7 +93,7 @@ class ValidateOut(BaseModel):
 class ReleaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    license_key: str = Field(max_length=64)
+    license_key: str = Field(max_length=64, json_schema_extra=LICENSE_KEY_SHAPE)
     fingerprint: str = Field(min_length=1, max_length=128)
 
 

@@ -12,10 +12,12 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from licensor.licensing.schemas import DeviceIn
+from licensor.licensing.schemas import CODE_SHAPE, DeviceIn
 from licensor.store.orders import MAX_QUANTITY
 
-CodeText = Annotated[str, Field(max_length=64, examples=["6JPET-26GV0-A08J5-BT3ZX"])]
+CodeText = Annotated[
+    str, Field(max_length=64, examples=["6JPET-26GV0-A08J5-BT3ZX"], json_schema_extra=CODE_SHAPE)
+]
 
 
 class CustomerIn(BaseModel):
