@@ -344,6 +344,7 @@ def test_the_test_provider_refuses_an_https_server_unless_test_payments_are_allo
 
     # And so does the server itself, rather than taking fake cards from real customers.
     environment = cli_environment(tmp_path, settings.database_url)
+    environment["LICENSOR_KEYS_DIR"] = str(settings.resolved_keys_dir)  # the database's keys
     environment["LICENSOR_BASE_URL"] = "https://licenses.example.com"
     started = subprocess.run(
         [str(console_script("licensor")), "serve", "--port", str(free_port())],
