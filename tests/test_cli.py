@@ -101,7 +101,7 @@ def test_a_created_plan_is_listed_with_its_terms(licensor: Command) -> None:
     assert created.returncode == 0, created.stderr
     assert one_line(created.stdout) == "plan studio (Studio): 30 days, 3 device(s)"
     assert listed.returncode == 0, listed.stderr
-    assert table_rows(listed.stdout) == [["studio", "Studio", "30", "3", "export, cloud"]]
+    assert table_rows(listed.stdout) == [["studio", "Studio", "30", "3", "export, cloud", "active"]]
 
 
 def test_creating_a_plan_twice_fails_with_a_clear_message(
@@ -444,3 +444,138 @@ def test_a_database_migrated_by_a_newer_version_is_refused_in_one_line(tmp_path:
             "Licensor does not know: a newer version migrated it; run that version, or "
             "restore the backup made before"
         ), command
+
+
+# --- plans edit and retire ------------------------------------------------------------
+
+
+def _plan(database: Database, code: str) -> Plan:
+    with Session(database.engine) as session:
+        plan = session.scalars(select(Plan).where(Plan.code == code)).one()
+        session.expunge(plan)
+        return plan
+
+
+def test_a_plan_is_edited_within_the_bounds_of_create_and_the_change_is_audited(
+    licensor: Command, database: Database
+) -> None:
+    created = licensor(
+        *"plans create --code home --name Home --term-days 365 --devices 2 --price 29.99".split()
+    )
+    assert created.returncode == 0, created.stderr
+
+    edited = licensor(
+        *"plans edit home --name".split(),
+        "Home Plus",
+        *"--price 19.50 --term-days 30 --devices 5 --subscription-price 4".split(),
+    )
+
+    assert edited.returncode == 0, edited.stderr
+    assert one_line(edited.stdout) == (
+        "plan home: name: Home -> Home Plus; term (days): 365 -> 30; devices: 2 -> 5; "
+        "price: 29.99 -> 19.50; subscription price: not sold -> 4.00"
+    )
+    plan = _plan(database, "home")
+    assert (plan.name, plan.term_days, plan.devices_max) == ("Home Plus", 30, 5)
+    assert (plan.price_cents, plan.subscription_price_cents) == (1950, 400)
+    [event] = audit_events(database, "plans.edited")
+    assert (event.subject_type, event.subject_id) == ("plan", plan.id)
+    assert event.actor.startswith("cli:")
+    assert event.details["changes"]["devices_max"] == [2, 5]
+
+    # An empty price takes the plan out of sale.
+    unsold = licensor("plans", "edit", "home", "--price", "")
+    assert one_line(unsold.stdout) == "plan home: price: 19.50 -> not sold"
+    assert _plan(database, "home").price_cents is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ("home --price NaN", "error: 'NaN' is not a price like 29.99 (validation_failed)"),
+        ("home --price 1e3", "error: '1e3' is not a price like 29.99 (validation_failed)"),
+        (
+            "home --devices 99999999999",
+            "error: devices must be from 1 to 100,000 (validation_failed)",
+        ),
+        (
+            "home --term-days 99999999999",
+            "error: term days must be from 1 to 36,500 (validation_failed)",
+        ),
+        ("home --devices 0", None),  # refused by the option itself, before any database
+        (
+            "home",
+            "error: nothing to change: give --name, --price, --subscription-price, --term-days "
+            "or --devices",
+        ),
+        ("nowhere --devices 4", "error: there is no plan 'nowhere' (plan_unknown)"),
+    ],
+)
+def test_an_edit_out_of_bounds_is_refused_in_one_line_and_changes_nothing(
+    licensor: Command, database: Database, arguments: str, message: str | None
+) -> None:
+    created = licensor(*"plans create --code home --name Home --term-days 365 --devices 2".split())
+    assert created.returncode == 0, created.stderr
+
+    refused = licensor("plans", "edit", *arguments.split())
+
+    assert refused.returncode != 0
+    if message is not None:
+        assert one_line(refused.stderr) == message
+    assert "Traceback" not in refused.stderr
+    plan = _plan(database, "home")
+    assert (plan.name, plan.term_days, plan.devices_max, plan.price_cents) == ("Home", 365, 2, None)
+    assert audit_events(database, "plans.edited") == []
+
+
+def test_a_retired_plan_leaves_the_store_and_makes_nothing_new_but_what_it_made_works(
+    licensor: Command, database: Database, api: httpx.Client, tmp_path: Path
+) -> None:
+    created = licensor(
+        *"plans create --code old --name Vintage --term-days 365 --devices 2 --price 9.99".split()
+    )
+    assert created.returncode == 0, created.stderr
+    used, unused = _issue(licensor, "old", 2, tmp_path / "before.csv")
+    machine = device()
+    license_key = try_activate(api, used, machine).json()["license_key"]
+    assert "Vintage" in api.get("/store").text
+
+    retired = licensor("plans", "retire", "old")
+
+    assert retired.returncode == 0, retired.stderr
+    assert one_line(retired.stdout) == (
+        "plan old retired: no longer sold, no new codes or orders; its licenses keep working"
+    )
+    # Out of the store...
+    assert "Vintage" not in api.get("/store").text
+    assert api.get("/store/old").status_code == 404
+    # ...and out of new codes and orders, said in one line.
+    said = re.compile(
+        r"error: plan 'old' was retired on \d{4}-\d{2}-\d{2}: it makes no new codes or "
+        r"orders \(plan_retired\)"
+    )
+    issued = licensor(
+        *"codes issue --plan old --count 1 --out".split(), str(tmp_path / "after.csv")
+    )
+    ordered = licensor(*"orders create --plan old --email buyer@example.com --name Buyer".split())
+    for refused in (issued, ordered):
+        assert refused.returncode == 1
+        assert said.fullmatch(one_line(refused.stderr)), refused.stderr
+    assert not (tmp_path / "after.csv").exists()
+    # What it made before keeps working: the license validates, the unused code activates.
+    validated = api.post(
+        "/api/v1/licenses/validate",
+        json={"license_key": license_key, "fingerprint": machine["fingerprint"]},
+    )
+    assert validated.json()["valid"] is True
+    assert try_activate(api, unused).status_code == 201
+    # The list says so, and retiring again says it was already done.
+    assert table_rows(licensor("plans", "list").stdout)[0][-1] == "retired"
+    again = licensor("plans", "retire", "old")
+    assert again.returncode == 1
+    assert re.fullmatch(
+        r"error: plan 'old' was already retired on \d{4}-\d{2}-\d{2} \(plan_retired\)",
+        one_line(again.stderr),
+    )
+    [event] = audit_events(database, "plans.retired")
+    assert (event.subject_type, event.subject_id) == ("plan", _plan(database, "old").id)

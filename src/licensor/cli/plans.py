@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from licensor.cli.shell import command_unit, console
+from licensor.cli.shell import command_unit, console, errors
 
 app = typer.Typer(help="Plans: what a code or subscription entitles to.", no_args_is_help=True)
 
@@ -49,12 +49,90 @@ def plans_create(
         )
 
 
+_FIELDS = {
+    "name": "name",
+    "term_days": "term (days)",
+    "devices_max": "devices",
+    "price_cents": "price",
+    "subscription_price_cents": "subscription price",
+}
+
+
+def _shown(field: str, value: object) -> str:
+    if field.endswith("price_cents"):
+        return "not sold" if value is None else f"{int(str(value)) / 100:.2f}"
+    return str(value)
+
+
+@app.command("edit")
+def plans_edit(
+    code: Annotated[str, typer.Argument(help="The plan's code, e.g. standard.")],
+    name: Annotated[str | None, typer.Option(help="Name shown to customers.")] = None,
+    price: Annotated[
+        str | None, typer.Option(help="Price of a code in the store, e.g. 29.99 ('' : not sold).")
+    ] = None,
+    subscription_price: Annotated[
+        str | None, typer.Option(help="Price of a subscription per term ('' : not sold).")
+    ] = None,
+    term_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Term in days, for codes activated from now on and renewals."),
+    ] = None,
+    devices: Annotated[
+        int | None, typer.Option(min=1, help="How many devices at once, for every license.")
+    ] = None,
+) -> None:
+    """Change a plan's name, prices, term or device limit (audited)."""
+    from licensor.licensing.plans import KEEP, parse_price
+
+    if (name, price, subscription_price, term_days, devices) == (None,) * 5:
+        errors.print(
+            "[red]error:[/red] nothing to change: give --name, --price, --subscription-price, "
+            "--term-days or --devices"
+        )
+        raise typer.Exit(1)
+    with command_unit() as unit:
+        changes = unit.plans.edit(
+            code,
+            name=name,
+            term_days=term_days,
+            devices_max=devices,
+            price_cents=KEEP if price is None else parse_price(price),
+            subscription_price_cents=(
+                KEEP if subscription_price is None else parse_price(subscription_price)
+            ),
+        )
+        said = "; ".join(
+            f"{_FIELDS[field]}: {_shown(field, before)} -> {_shown(field, after)}"
+            for field, (before, after) in changes.items()
+        )
+        console.print(
+            f"plan [bold]{code.strip().lower()}[/bold]: {said or 'nothing changed'}",
+            highlight=False,
+        )
+
+
+@app.command("retire")
+def plans_retire(
+    code: Annotated[str, typer.Argument(help="The plan's code, e.g. standard.")],
+) -> None:
+    """Retire a plan: it leaves the store and makes no new codes or orders, for good; its
+    codes, licenses and subscriptions keep working (audited)."""
+    with command_unit() as unit:
+        plan = unit.plans.retire(code)
+        console.print(
+            f"plan [bold]{plan.code}[/bold] retired: no longer sold, no new codes or orders; "
+            "its licenses keep working",
+            highlight=False,
+        )
+
+
 @app.command("list")
 def plans_list() -> None:
-    """List the plans."""
+    """List the plans, retired ones too."""
 
     with command_unit() as unit:
-        table = Table("code", "name", "term (days)", "devices", "entitlements")
+        table = Table("code", "name", "term (days)", "devices", "entitlements", "status")
         for plan in unit.plans.all():
             table.add_row(
                 plan.code,
@@ -62,5 +140,6 @@ def plans_list() -> None:
                 str(plan.term_days),
                 str(plan.devices_max),
                 ", ".join(plan.entitlements or []),
+                "retired" if plan.retired_at else "active",
             )
         console.print(table)

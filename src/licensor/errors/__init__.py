@@ -50,6 +50,7 @@ from licensor.errors.licensing import (
     LicenseKeyMalformed,
     LicenseUnknown,
     PlanExists,
+    PlanRetired,
     PlanUnknown,
 )
 from licensor.errors.operations import (
@@ -168,6 +169,7 @@ __all__ = [
     "PaymentUnknown",
     "PlanExists",
     "PlanNotForSale",
+    "PlanRetired",
     "PlanUnknown",
     "RateLimitStoreDown",
     "RateLimited",

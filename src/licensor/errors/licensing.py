@@ -71,6 +71,15 @@ class PlanUnknown(LicensorError):
     title = "There is no plan with this code"
 
 
+class PlanRetired(LicensorError):
+    """A retired plan makes no new codes, orders or subscriptions; what it made before
+    keeps working."""
+
+    status = 409
+    code = "plan_retired"
+    title = "This plan is retired: it is no longer sold"
+
+
 class BatchUnknown(LicensorError):
     status = 404
     code = "batch_unknown"

@@ -1,14 +1,20 @@
 """Plans: what a code or a subscription gives (term, devices, entitlements) and what the
-store asks for it. Made by the vendor (``licensor plans create``), read by every domain."""
+store asks for it. Made, edited and retired by the vendor (``licensor plans ...``), read by
+every domain.
+
+A retired plan leaves the store and makes no new codes, orders or subscriptions; what it
+made before keeps working (a license reads its plan by id, never by ``by_code``)."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
+from enum import Enum
+from typing import Any
 
 from sqlalchemy import select
 
-from licensor.errors import PlanExists, PlanUnknown, ValidationFailed
+from licensor.errors import PlanExists, PlanRetired, PlanUnknown, ValidationFailed
 from licensor.models import Plan
 from licensor.units import Service
 
@@ -18,6 +24,23 @@ _PRICE = re.compile(r"\d{1,7}(?:[.,]\d{1,2})?")
 MAX_PRICE = Decimal(1_000_000)
 MAX_TERM_DAYS = 36_500  # a hundred years: further, an expiry date is past what dates hold
 MAX_DEVICES = 100_000
+
+
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP  # a price ``edit`` leaves as it is (None takes the plan out of sale)
+
+
+def _check_bounds(*, name: str | None, term_days: int | None, devices_max: int | None) -> None:
+    """The bounds of a plan's fields, the same for a new plan and an edited one."""
+    if name is not None and not name.strip():
+        raise ValidationFailed("a plan's name is not empty")
+    if term_days is not None and not 1 <= term_days <= MAX_TERM_DAYS:
+        raise ValidationFailed(f"term days must be from 1 to {MAX_TERM_DAYS:,}")
+    if devices_max is not None and not 1 <= devices_max <= MAX_DEVICES:
+        raise ValidationFailed(f"devices must be from 1 to {MAX_DEVICES:,}")
 
 
 def parse_price(text: str | None) -> int | None:
@@ -54,10 +77,7 @@ class Plans(Service):
             raise ValidationFailed("a currency is a 3-letter ISO 4217 code, e.g. EUR")
         if not code or not code.replace("-", "").replace("_", "").isalnum():
             raise ValidationFailed("a plan code is letters, digits, '-' and '_'")
-        if not 1 <= term_days <= MAX_TERM_DAYS:
-            raise ValidationFailed(f"term days must be from 1 to {MAX_TERM_DAYS:,}")
-        if not 1 <= devices_max <= MAX_DEVICES:
-            raise ValidationFailed(f"devices must be from 1 to {MAX_DEVICES:,}")
+        _check_bounds(name=name, term_days=term_days, devices_max=devices_max)
         if self.session.scalar(select(Plan.id).where(Plan.code == code)) is not None:
             raise PlanExists(f"plan {code!r} already exists")
         plan = Plan(
@@ -75,13 +95,73 @@ class Plans(Service):
         self.session.flush()
         return plan
 
-    def by_code(self, code: str) -> Plan:
-        """The plan of this code (any case), or PlanUnknown."""
+    def by_code(self, code: str, *, retired_too: bool = False) -> Plan:
+        """The plan of this code (any case), for something new (codes, orders): else
+        PlanUnknown, or PlanRetired unless ``retired_too``."""
         plan = self.session.scalar(select(Plan).where(Plan.code == code.strip().lower()))
         if plan is None:
             raise PlanUnknown(f"there is no plan {code!r}")
+        if plan.retired_at is not None and not retired_too:
+            raise PlanRetired(
+                f"plan {plan.code!r} was retired on {plan.retired_at:%Y-%m-%d}: it makes no new "
+                "codes or orders"
+            )
+        return plan
+
+    def edit(
+        self,
+        code: str,
+        *,
+        name: str | None = None,
+        term_days: int | None = None,
+        devices_max: int | None = None,
+        price_cents: int | _Keep | None = KEEP,
+        subscription_price_cents: int | _Keep | None = KEEP,
+    ) -> dict[str, list[Any]]:
+        """Change what is given (None, or KEEP for a price: unchanged), within the bounds of
+        ``create``; audited. The term applies to codes activated from now on and to
+        renewals; the device limit to every license of the plan. What changed, each field
+        as ``[before, after]``."""
+        plan = self.by_code(code, retired_too=True)
+        _check_bounds(name=name, term_days=term_days, devices_max=devices_max)
+        wanted: dict[str, Any] = {
+            "name": name.strip() if name is not None else None,
+            "term_days": term_days,
+            "devices_max": devices_max,
+        }
+        changes = {
+            field: [getattr(plan, field), value]
+            for field, value in wanted.items()
+            if value is not None and getattr(plan, field) != value
+        }
+        prices = {"price_cents": price_cents, "subscription_price_cents": subscription_price_cents}
+        changes |= {
+            field: [getattr(plan, field), value]
+            for field, value in prices.items()
+            if value is not KEEP and getattr(plan, field) != value
+        }
+        for field, (_before, after) in changes.items():
+            setattr(plan, field, after)
+        if changes:
+            self.session.flush()
+            self.unit.audit(
+                "plans.edited", subject_type="plan", subject_id=plan.id, changes=changes
+            )
+        return changes
+
+    def retire(self, code: str) -> Plan:
+        """Take the plan out of the store and out of new codes and orders, for good;
+        audited. Its codes, licenses and subscriptions keep working."""
+        plan = self.by_code(code, retired_too=True)
+        if plan.retired_at is not None:
+            raise PlanRetired(
+                f"plan {plan.code!r} was already retired on {plan.retired_at:%Y-%m-%d}"
+            )
+        plan.retired_at = self.now
+        self.session.flush()
+        self.unit.audit("plans.retired", subject_type="plan", subject_id=plan.id)
         return plan
 
     def all(self) -> list[Plan]:
-        """Every plan, shortest term first."""
+        """Every plan, retired ones too, shortest term first."""
         return list(self.session.scalars(select(Plan).order_by(Plan.term_days, Plan.code)))

@@ -66,10 +66,12 @@ class Checkout(Service):
     # the catalog ----------------------------------------------------------------------
 
     def offers(self) -> list[Plan]:
-        """The plans sold, as codes or as subscriptions (or both): cheapest first."""
+        """The plans sold, as codes or as subscriptions (or both), none retired: cheapest
+        first."""
         plans = self.session.scalars(
             select(Plan).where(
-                Plan.price_cents.is_not(None) | Plan.subscription_price_cents.is_not(None)
+                Plan.price_cents.is_not(None) | Plan.subscription_price_cents.is_not(None),
+                Plan.retired_at.is_(None),
             )
         )
         return sorted(
@@ -88,7 +90,9 @@ class Checkout(Service):
             None: Plan.price_cents.is_not(None) | Plan.subscription_price_cents.is_not(None),
         }[kind]
         plan = self.session.scalar(
-            select(Plan).where(Plan.code == plan_code.strip().lower(), price)
+            select(Plan).where(
+                Plan.code == plan_code.strip().lower(), price, Plan.retired_at.is_(None)
+            )
         )
         if plan is None:
             raise PlanNotForSale()
