@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Iterator
 
 import pytest
 
+from licensor.errors import RateLimitStoreDown
 from licensor.ratelimit import (
     Backoff,
     MemoryRateLimiter,
@@ -69,6 +72,48 @@ def test_two_processes_share_one_redis_count(redis_url: str) -> None:
     assert second.hit(rule, "10.9.9.9") is None
     assert first.hit(rule, "10.9.9.9") is not None
     assert second.hit(rule, "10.9.9.9") is not None
+
+
+async def _hits_at_once(limiter: RateLimiter, rule: Rule, keys: list[str]) -> list[int | None]:
+    try:
+        return list(await asyncio.gather(*(limiter.ahit(rule, key) for key in keys)))
+    finally:
+        await limiter.aclose()
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_hits_counted_on_the_event_loop_count_as_hits_do(
+    store: str, request: pytest.FixtureRequest
+) -> None:
+    fake = FakeTime()
+    fake.now = 4_000_040.0  # 40 s before its window ends
+    limiter: RateLimiter = (
+        MemoryRateLimiter(now=fake)
+        if store == "memory"
+        else RedisRateLimiter(request.getfixturevalue("redis_url"), now=fake)
+    )
+    rule = Rule("validation", 50, 60)
+    # 80 hits from one address and 10 from another at once (Redis: in one round trip,
+    # or a few), after 5 counted one by one: exactly 50 of the first address pass.
+    assert [limiter.hit(rule, "10.1.1.1") for _ in range(5)] == [None] * 5
+    keys = ["10.1.1.1"] * 80 + ["10.1.1.2"] * 10
+    answers = asyncio.run(_hits_at_once(limiter, rule, keys))
+    assert answers[:45] == [None] * 45
+    assert answers[45:80] == [40] * 35
+    assert answers[80:] == [None] * 10, "another address has its own count"
+    assert limiter.hit(rule, "10.1.1.1") == 40, "one count, whichever way it was reached"
+    fake.now += 40
+    assert asyncio.run(_hits_at_once(limiter, rule, ["10.1.1.1"])) == [None], "a new window"
+
+
+def test_hits_on_the_event_loop_fail_at_once_while_redis_is_away(redis_url: str) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        limiter = RedisRateLimiter(f"redis://127.0.0.1:{closed.getsockname()[1]}/0")
+        rule = Rule("validation", 5, 60)
+        for _ in range(2):  # the second fails without trying, for a moment
+            with pytest.raises(RateLimitStoreDown):
+                asyncio.run(_hits_at_once(limiter, rule, ["10.2.2.2"] * 3))
 
 
 def _exercise_tallies(fake: FakeTime, limiter: RateLimiter) -> None:

@@ -27,16 +27,19 @@ from licensor.logging import log
 from licensor.metrics import activation_counted
 from licensor.models import LicenseStatus
 from licensor.problems import problem_for, problem_responses
-from licensor.ratelimit import Rule
+from licensor.ratelimit import RateLimiter, Rule
 
 
 @asynccontextmanager
 async def _validator_closed_at_shutdown(app: FastAPI) -> AsyncIterator[None]:
     """The router's lifespan: at shutdown, the last-seen times the validator noted are
-    written and its connection closed."""
+    written and its connection closed, and so are the limiter's (its API hits count on
+    this event loop: ``deps.limit``)."""
     yield
     validator: Validator = app.state.validator
     await validator.close()
+    limiter: RateLimiter = app.state.limiter
+    await limiter.aclose()
 
 
 router = APIRouter(prefix="/api/v1", tags=["licensing"], lifespan=_validator_closed_at_shutdown)

@@ -7,13 +7,14 @@ of the partner API.
 
 - ``rules``: a limit by name (``Rule.parse("20/minute")``);
 - ``tallies``: a tally, and the ``Backoff`` that decides whether an attempt may be claimed;
-- ``limiter``: the ``RateLimiter`` interface, ``enforce``, and ``NoRateLimiter``;
+- ``limiter``: the ``RateLimiter`` interface, ``enforce`` (``enforce_async`` on the
+  event loop), and ``NoRateLimiter``;
 - ``memory_store`` and ``redis_store``: the in-process and the shared store.
 
 Import the names from here: ``from licensor.ratelimit import Rule, enforce``.
 """
 
-from licensor.ratelimit.limiter import NoRateLimiter, RateLimiter, enforce
+from licensor.ratelimit.limiter import NoRateLimiter, RateLimiter, enforce, enforce_async
 from licensor.ratelimit.memory_store import MemoryRateLimiter
 from licensor.ratelimit.redis_store import RedisRateLimiter
 from licensor.ratelimit.rules import Rule
@@ -30,4 +31,5 @@ __all__ = [
     "Rule",
     "Tally",
     "enforce",
+    "enforce_async",
 ]

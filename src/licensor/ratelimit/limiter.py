@@ -1,5 +1,5 @@
 """What a limited route or throttle talks to: the store's interface, a store that limits
-nothing, and ``enforce``."""
+nothing, and ``enforce`` (``enforce_async`` on the event loop)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ class RateLimiter(Protocol):
 
     def hit(self, rule: Rule, key: str) -> int | None:
         """Count one hit; return seconds to wait if over the limit, else None."""
+
+    async def ahit(self, rule: Rule, key: str) -> int | None:
+        """``hit`` from the event loop, never blocking it."""
+
+    async def aclose(self) -> None:
+        """Close what ``ahit`` opened on the running event loop (at the app's shutdown)."""
 
     # Throttling, by tallies (ratelimit/tallies.py).
     def now(self) -> float:
@@ -53,6 +59,12 @@ class NoRateLimiter:
     def hit(self, rule: Rule, key: str) -> int | None:
         return None
 
+    async def ahit(self, rule: Rule, key: str) -> int | None:
+        return None
+
+    async def aclose(self) -> None:
+        pass
+
     def now(self) -> float:
         return time.time()
 
@@ -86,9 +98,29 @@ def enforce(limiter: RateLimiter, rule: Rule, key: str, *, fail_open: bool = Fal
     try:
         retry_after = limiter.hit(rule, key)
     except RateLimitStoreDown:
-        log.warning("ratelimit.store_down", rule=rule.name, let_through=fail_open)
-        if fail_open:
+        if _let_through(rule, fail_open):
             return
         raise
     if retry_after is not None:
         raise RateLimited(retry_after)
+
+
+async def enforce_async(
+    limiter: RateLimiter, rule: Rule, key: str, *, fail_open: bool = False
+) -> None:
+    """``enforce`` from the event loop: the store is asked without blocking it (Redis
+    counts the hits of concurrent requests in one round trip)."""
+    try:
+        retry_after = await limiter.ahit(rule, key)
+    except RateLimitStoreDown:
+        if _let_through(rule, fail_open):
+            return
+        raise
+    if retry_after is not None:
+        raise RateLimited(retry_after)
+
+
+def _let_through(rule: Rule, fail_open: bool) -> bool:
+    """Whether a hit the store could not count goes through; logged either way."""
+    log.warning("ratelimit.store_down", rule=rule.name, let_through=fail_open)
+    return fail_open

@@ -1,13 +1,19 @@
-"""The shared store: windows and tallies in Redis, each change one atomic round trip."""
+"""The shared store: windows and tallies in Redis, each change one atomic round trip.
+
+The API's limits (``ahit``, the validation fast path's among them) are counted on the
+event loop, the hits of concurrent requests in one round trip (``redis_hits``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from licensor.errors import RateLimitStoreDown
+from licensor.ratelimit.redis_hits import HitBatcher, RedisReplyError
 from licensor.ratelimit.rules import Rule
 from licensor.ratelimit.tallies import Backoff, Claim, Tally
 
@@ -29,7 +35,7 @@ def _reaching_redis(method: Callable[Concatenate[Any, P], R]) -> Callable[Concat
         try:
             return method(store, *args, **kwargs)
         except store._errors as error:
-            store._down_until = time.monotonic() + DOWN_SECONDS
+            store._went_down()
             raise RateLimitStoreDown() from error
 
     return guarded
@@ -62,6 +68,9 @@ class RedisRateLimiter:
         self._add_script = self._redis.register_script(_ADD_TO_TALLY)
         self._claim_script = self._redis.register_script(_CLAIM)
         self._release_script = self._redis.register_script(_RELEASE)
+        self._url = url
+        self._timeout = timeout
+        self._batcher: HitBatcher | None = None
 
     @_reaching_redis
     def ping(self) -> None:
@@ -80,6 +89,42 @@ class RedisRateLimiter:
         if count > rule.limit:
             return max(1, int((window + 1) * rule.window - now + 0.999))
         return None
+
+    async def ahit(self, rule: Rule, key: str) -> int | None:
+        """``hit`` without leaving the event loop: counted with the hits of other requests
+        waiting at the same moment, in one round trip."""
+        if time.monotonic() < self._down_until:
+            raise RateLimitStoreDown()
+        now = self._now()
+        window = int(now // rule.window)
+        name = f"licensor:rl:{rule.name}:{key}:{window}"
+        try:
+            count = await self._loop_batcher().count(name, rule.window + 1)
+        except (OSError, EOFError, TimeoutError, RedisReplyError, ValueError) as error:
+            self._went_down()
+            raise RateLimitStoreDown() from error
+        if count > rule.limit:
+            return max(1, int((window + 1) * rule.window - now + 0.999))
+        return None
+
+    async def aclose(self) -> None:
+        """Close the connections ``ahit`` opened on the running event loop (at shutdown)."""
+        batcher = self._batcher
+        if batcher is not None and batcher.loop is asyncio.get_running_loop():
+            self._batcher = None
+            await batcher.close()
+
+    def _loop_batcher(self) -> HitBatcher:
+        """The batcher of the running event loop (an asyncio client belongs to one loop;
+        a server process has one, tests may run several servers in one process)."""
+        loop = asyncio.get_running_loop()
+        batcher = self._batcher
+        if batcher is None or batcher.loop is not loop:
+            batcher = self._batcher = HitBatcher(self._url, self._timeout, loop)
+        return batcher
+
+    def _went_down(self) -> None:
+        self._down_until = time.monotonic() + DOWN_SECONDS
 
     # tallies (ratelimit/tallies.py) ----------------------------------------------------
 
