@@ -145,9 +145,15 @@ def test_an_address_not_allowed_gets_the_404_of_a_path_that_does_not_exist(
             assert hidden.status_code == missing.status_code == 404, method
             assert hidden.text == missing.text.replace("/no-such-page", "/metrics")
             assert "allow" not in hidden.headers
-        # A forwarded address is not believed from a proxy nobody said to trust.
+        # A forwarded address is not believed from a proxy nobody said to trust...
         forwarded = other.get("/metrics", headers={"x-forwarded-for": "127.0.0.1"})
         assert forwarded.status_code == 404
+        # ...and is the client's from one trusted (the test server trusts 127.0.0.1, as
+        # licensor serve --forwarded-allow-ips 127.0.0.1 would): the proxy's own address
+        # does not let the world in.
+        through_proxy = allowed.get("/metrics", headers={"x-forwarded-for": "203.0.113.7"})
+        assert through_proxy.status_code == 404
+        assert allowed.head("/metrics").status_code == 200
 
 
 # --- several processes -----------------------------------------------------------------------
