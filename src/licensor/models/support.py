@@ -90,9 +90,9 @@ class SupportMessage(IdMixin, Base):
 
 
 class Attachment(IdMixin, Base):
-    """A screenshot, decoded and re-encoded (no metadata survives), kept encrypted in a
-    directory nothing serves directly. What OCR read from it is encrypted too: it may
-    hold a license key."""
+    """A screenshot, decoded and re-encoded (no metadata survives); its bytes are kept
+    encrypted apart, in ``attachment_contents`` (support/attachments.py), so that lists
+    never load them. What OCR read from it is encrypted too: it may hold a license key."""
 
     __tablename__ = "support_attachments"
 
