@@ -304,8 +304,10 @@ def _invocations() -> set[tuple[str, ...]]:
             assert words[0].endswith("/bin/licensor")
             found.add(tuple(words[1:]))
     doc = ROOT.joinpath("docs", "deploy.md").read_text()
-    for line in re.findall(r"(?:^|`|\$ |sudo )licensor ([^`\n]+)", doc, re.M):
-        found.add(tuple(shlex.split(line.split(" #")[0].split(" &&")[0].split(";")[0])))
+    for line in re.findall(r"\blicensor ([a-z][^`\n]*)", doc):
+        # Up to a comment, the next command, or words in parentheses (the page's diagram).
+        command = re.split(r" #| &&|;| \(", line)[0]
+        found.add(tuple(shlex.split(command)))
     return found
 
 
