@@ -229,14 +229,19 @@ def create_app(
     answer_once = Idempotency(
         app.answer, app.state.db, app.state.keyring, app.state.clock.now, refuse
     )
-    app.edge = RequestTimer(
+    timer = RequestTimer(
         Edge(answer_once, settings, refuse, quiet_paths=frozenset({VALIDATE_PATH})),
         fixed=(VALIDATE_PATH, METRICS_PATH),
     )
+    app.edge = timer
     watch_pool(app.state.db.engine)
     # Where the client is not allowed, the stack answers as for any path it does not know.
     app.metrics = MetricsEndpoint(
-        settings.metrics_allow, app.state.db, app.state.clock, partial(FastAPI.__call__, app)
+        settings.metrics_allow,
+        app.state.db,
+        app.state.clock,
+        partial(FastAPI.__call__, app),
+        before_scrape=timer.flush,
     )
 
     def openapi_schema() -> dict[str, Any]:
