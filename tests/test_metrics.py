@@ -19,10 +19,12 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
+from licensor.store.order_lookup import LookupRequest
 from tests.accounts.factories import MakeAccount, link
 from tests.cli_support import cli_environment, console_script
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, device, try_activate, validate
+from tests.store.factories import MakeOrder, MakePartner
 from tests.support import free_port, serve, wait_until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -87,6 +89,32 @@ def test_activations_validations_and_a_recovery_move_their_counters(
     assert value(after, "licensor_job_lag_seconds") >= 300
     assert value(after, "licensor_metrics_database_up") == 1
     assert value(after, "licensor_db_pool_size") >= 1
+
+
+def test_order_lookups_count_as_the_store_or_the_partner_channel(
+    api: httpx.Client, make_order: MakeOrder, make_partner: MakePartner, open_unit: OpenUnit
+) -> None:
+    before = scrape(api)
+    store_order = make_order()
+    partner_order = make_order(partner=make_partner().slug)
+    with open_unit() as unit:  # as the worker's job answers the lookup form (ADR 0006)
+        for order in (store_order, partner_order, partner_order):
+            unit.order_lookup.look_up(
+                LookupRequest(order.number, None, "Mario Rossi", order.email), client="test"
+            )
+        unit.order_lookup.look_up(  # no such order: nothing recovered
+            LookupRequest("NO-SUCH-1", None, "Mario Rossi", store_order.email), client="test"
+        )
+
+    after = scrape(api)
+
+    def moved(channel: str) -> float:
+        name = "licensor_recoveries_total"
+        return value(after, name, channel=channel) - value(before, name, channel=channel)
+
+    assert moved("order_lookup") == 1
+    assert moved("partner_pointer") == 2
+    assert moved("account_link") == moved("support_desk") == 0
 
 
 def test_labels_name_route_templates_never_what_a_client_sent(api: httpx.Client) -> None:
