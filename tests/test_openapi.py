@@ -132,3 +132,15 @@ def test_the_schema_gives_a_code_and_a_key_the_shape_the_server_holds_them_to(
         release = {"license_key": key, "fingerprint": machine["fingerprint"]}
         answer = api.post("/api/v1/activations/release", json=release)
         assert_problem(answer, 422, "license_key_malformed")
+
+
+def test_the_device_grant_and_enrollment_name_their_400_and_410(api: httpx.Client) -> None:
+    paths = api.get("/api/openapi.json").json()["paths"]
+    token = paths["/api/v1/device/token"]["post"]
+    enrollment = paths["/api/v1/enrollments"]["post"]
+
+    assert {"400", "410"} <= set(token["responses"])
+    assert "authorization_pending" in token["description"]
+    assert "device_code_expired" in token["description"]
+    assert "410" in enrollment["responses"]
+    assert "enrollment_token_invalid" in enrollment["description"]

@@ -34,6 +34,10 @@ router = APIRouter(prefix="/api/v1")
     responses=problem_responses(403, 409, 410, 422, 429),
     dependencies=[Depends(rate_limited("activation"))],
     summary="Activate with the one-time token of an installer downloaded from My Account",
+    description="Problems: `enrollment_token_invalid` 410 (the token was used, has "
+    "expired or was never given: download the app again), `code_blocked` 403 and "
+    "`license_expired` 403 (the subscription's license), `device_limit_reached` 409, "
+    "`validation_failed` 422, `rate_limited` 429.",
 )
 def enroll(body: EnrollmentIn, work: Work) -> ActivationOut:
     device = DeviceInfo(body.device.fingerprint, body.device.name, body.device.platform)
@@ -50,6 +54,10 @@ def enroll(body: EnrollmentIn, work: Work) -> ActivationOut:
     responses=problem_responses(400, 410, 422, 429),
     dependencies=[Depends(rate_limited("validation"))],
     summary="Ask whether the code was entered; 400 authorization_pending until it is",
+    description="Poll every `interval` seconds (RFC 8628): `authorization_pending` 400 "
+    "until the customer enters the short code in My Account; `device_code_expired` 410 "
+    "once the code is spent, too old, or was never given (start again); "
+    "`validation_failed` 422, `rate_limited` 429.",
 )
 def device_token(body: DeviceTokenIn, work: Work) -> DeviceTokenOut:
     with work.open() as unit:
