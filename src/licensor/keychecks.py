@@ -10,6 +10,9 @@ of the database's encryption keys, or none of its signing keys. Rotation only ad
 new first key is recorded beside the old ones, which stay. A database from before check
 values were kept is checked against its data instead (a stored code must decrypt, and
 index to itself) before its keys are recorded.
+
+It stands with the faces that call it (the CLI's start, /readyz) rather than in the core:
+checking an old database reads a code as the licensing domain stores it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ def _ids(ids: list[str]) -> str:
 
 def mismatch(session: Session, keyring: Keyring) -> str | None:
     """How these keys differ from the ones that made this database, each key named by
-    kind and id ("encryption key 'a1' is not 'b2'; ..."), or None when they do not."""
+    kind and id ("encryption key 'a1' is not the database's 'b2'; ..."), or None when
+    they do not."""
     stored = {
         (row.kind, row.key_id): row.check_value
         for row in session.execute(select(KeyCheck.kind, KeyCheck.key_id, KeyCheck.check_value))
