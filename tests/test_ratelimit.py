@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -114,6 +114,37 @@ def test_hits_on_the_event_loop_fail_at_once_while_redis_is_away(redis_url: str)
         for _ in range(2):  # the second fails without trying, for a moment
             with pytest.raises(RateLimitStoreDown):
                 asyncio.run(_hits_at_once(limiter, rule, ["10.2.2.2"] * 3))
+
+
+async def _hits_in_blocks(limiters: Sequence[RateLimiter], rule: Rule, count: int) -> list[bool]:
+    """``count`` hits of one address, each on the next limiter in turn: whether each passed."""
+    passed = []
+    for number in range(count):
+        limiter = limiters[number % len(limiters)]
+        passed.append(await limiter.ahit(rule, "10.3.3.3", in_blocks=True) is None)
+    for limiter in limiters:
+        await limiter.aclose()
+    return passed
+
+
+def test_hits_taken_in_blocks_never_exceed_the_limit_across_processes(redis_url: str) -> None:
+    import redis
+
+    fake = FakeTime()
+    fake.now = 5_000_000.0
+    rule = Rule("validation", 640, 3600)  # blocks of 640 // 64 = 10 hits
+    window = int(fake.now // rule.window)
+    counted = redis.Redis.from_url(redis_url)
+    processes = [RedisRateLimiter(redis_url, now=fake) for _ in range(3)]
+    assert asyncio.run(_hits_in_blocks(processes[:1], rule, 3)) == [True] * 3
+    assert counted.get(f"licensor:rl:validation:10.3.3.3:{window}") == b"10", "one block"
+    passed = [True] * 3 + asyncio.run(_hits_in_blocks(processes, rule, 697))
+    # Never more than the limit; fewer by at most the blocks the others hold unused.
+    assert 640 - 2 * (10 - 1) <= passed.count(True) <= 640
+    taken = counted.get(f"licensor:rl:validation:10.3.3.3:{window}")
+    assert isinstance(taken, bytes)
+    assert int(taken) >= 700, "every hit was counted in Redis before it was let through"
+    counted.close()
 
 
 def _exercise_tallies(fake: FakeTime, limiter: RateLimiter) -> None:

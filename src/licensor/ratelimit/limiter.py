@@ -18,8 +18,11 @@ class RateLimiter(Protocol):
     def hit(self, rule: Rule, key: str) -> int | None:
         """Count one hit; return seconds to wait if over the limit, else None."""
 
-    async def ahit(self, rule: Rule, key: str) -> int | None:
-        """``hit`` from the event loop, never blocking it."""
+    async def ahit(self, rule: Rule, key: str, *, in_blocks: bool = False) -> int | None:
+        """``hit`` from the event loop, never blocking it. ``in_blocks``: a shared store
+        may take hits of the window in blocks, each counted before it is used, and a
+        block's unused hits then count against the key on other processes (redis_hits);
+        for limits that let hits through when the store is down: they guard no secret."""
 
     async def aclose(self) -> None:
         """Close what ``ahit`` opened on the running event loop (at the app's shutdown)."""
@@ -59,7 +62,7 @@ class NoRateLimiter:
     def hit(self, rule: Rule, key: str) -> int | None:
         return None
 
-    async def ahit(self, rule: Rule, key: str) -> int | None:
+    async def ahit(self, rule: Rule, key: str, *, in_blocks: bool = False) -> int | None:
         return None
 
     async def aclose(self) -> None:
@@ -111,7 +114,7 @@ async def enforce_async(
     """``enforce`` from the event loop: the store is asked without blocking it (Redis
     counts the hits of concurrent requests in one round trip)."""
     try:
-        retry_after = await limiter.ahit(rule, key)
+        retry_after = await limiter.ahit(rule, key, in_blocks=fail_open)
     except RateLimitStoreDown:
         if _let_through(rule, fail_open):
             return

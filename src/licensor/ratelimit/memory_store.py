@@ -46,7 +46,7 @@ class MemoryRateLimiter:
             return max(1, int(window_end - now + 0.999))
         return None
 
-    async def ahit(self, rule: Rule, key: str) -> int | None:
+    async def ahit(self, rule: Rule, key: str, *, in_blocks: bool = False) -> int | None:
         return self.hit(rule, key)  # memory only: the lock is held for microseconds
 
     async def aclose(self) -> None:

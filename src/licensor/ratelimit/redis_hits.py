@@ -8,8 +8,13 @@ loop needs to wait for one reply, shared by every hit waiting at that moment:
 
 - ``HitBatcher`` keeps at most one round trip under way per event loop; hits that
   arrive meanwhile wait together and go in the next, as one Lua script that counts them
-  all (``COUNT_HITS``). Each hit is counted in Redis before its answer, so the windows
-  are exact, as ``RedisRateLimiter.hit``'s are, and the two share their keys.
+  all (``COUNT_HITS``). Each hit is counted in Redis before its answer, as
+  ``RedisRateLimiter.hit``'s is, and the two share their keys.
+- A limit that guards no secret (validation's: it lets hits through when Redis is away)
+  takes a window's hits in blocks of up to 16 (``block_size``): the next hits of that
+  address on this process use the block without a round trip. A limit is never
+  exceeded; blocks left unused on other processes may refuse an address a little early
+  (``HitBatcher`` says how much). Limits that guard a code or a password count each hit.
 - ``RespConnection`` speaks the few commands this needs (AUTH, SELECT, EVALSHA, EVAL)
   over one asyncio stream, by RESP2 (the protocol every Redis speaks), with the URL
   parsed by redis-py (``redis://``, ``rediss://`` with TLS, ``unix://``).
@@ -20,23 +25,35 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
+from dataclasses import dataclass, field
 from typing import Any
 
-# Hits counted in one round trip at most (a script's keys); more wait for the next.
+# Windows counted in one round trip at most (a script's keys); more wait for the next.
 BATCH_LIMIT = 512
+# A window of ``limit`` hits is taken from Redis in blocks of limit // BLOCK_SHARE hits,
+# at most BLOCK_MOST (1, i.e. each hit counted, below 2 x BLOCK_SHARE).
+BLOCK_SHARE = 64
+BLOCK_MOST = 16
 
-# The fixed windows of a batch, one INCR each (a name may come twice: each is a hit); a
-# window's expiry is set by its first hit, as ``RedisRateLimiter.hit``'s EXPIRE sets it.
+# Each window's hits taken in one INCRBY (its ARGV[i]); a window's expiry (ARGV[n + i])
+# is set by its first hits, as ``RedisRateLimiter.hit``'s EXPIRE sets it. The totals.
 COUNT_HITS = """
-local counts = {}
+local totals = {}
+local n = #KEYS
 for i, name in ipairs(KEYS) do
-  local count = redis.call('INCR', name)
-  if count == 1 then redis.call('EXPIRE', name, ARGV[i]) end
-  counts[i] = count
+  local amount = tonumber(ARGV[i])
+  local total = redis.call('INCRBY', name, amount)
+  if total == amount then redis.call('EXPIRE', name, ARGV[n + i]) end
+  totals[i] = total
 end
-return counts
+return totals
 """
 _COUNT_HITS_SHA = hashlib.sha1(COUNT_HITS.encode()).hexdigest()
+
+
+def block_size(limit: int) -> int:
+    """Hits of one window taken from Redis at a time, for a limit of ``limit``."""
+    return min(BLOCK_MOST, max(1, limit // BLOCK_SHARE))
 
 
 class RedisReplyError(Exception):
@@ -113,59 +130,120 @@ class RespConnection:
             pass  # already gone: nothing to close
 
 
+@dataclass
+class _Window:
+    """The hits of one window waiting for the next round trip."""
+
+    ttl: int
+    limit: int
+    block: int  # hits taken from Redis at a time, at least
+    hits: list[asyncio.Future[bool]] = field(default_factory=list)
+
+
 class HitBatcher:
     """The hits of one event loop waiting for Redis: at most one round trip under way;
     the hits that arrive meanwhile go together in the next.
 
-    ``count`` raises ``OSError``, ``TimeoutError`` or ``RedisReplyError`` when Redis does
-    not count a batch within ``timeout`` (a connect and a reply, tried twice: a
-    connection Redis dropped while idle is made again once)."""
+    A window is taken in blocks (``block_size``): the hits of a block that one request
+    did not use are kept here, and the next hits of that window (the same address) take
+    them without a round trip. Every hit let through was counted in Redis first, so a
+    limit is never exceeded; hits a process took and did not use by the end of the window
+    count against the address on the other processes: an address whose hits are spread
+    over P processes may be refused after limit - (P - 1) x (block - 1) hits.
+
+    ``allowed`` raises ``OSError``, ``EOFError``, ``TimeoutError`` or ``RedisReplyError``
+    when Redis does not count a batch within ``timeout`` (a connect and a reply, tried
+    twice: a connection Redis dropped while idle is made again once)."""
 
     def __init__(self, url: str, timeout: float, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._url = url
         self._timeout = timeout
         self._connection: RespConnection | None = None
-        self._waiting: list[tuple[str, int, asyncio.Future[int]]] = []
+        self._waiting: dict[str, _Window] = {}
         self._sender: asyncio.Task[None] | None = None
+        # window name -> (hits taken from Redis and not used yet, when the window ends)
+        self._unused: dict[str, tuple[int, float]] = {}
+        self._next_sweep = 0.0
 
-    async def count(self, name: str, ttl: int) -> int:
-        """Count one hit under ``name`` (a window that expires ``ttl`` seconds after its
-        first hit); the count after it."""
-        counted: asyncio.Future[int] = self.loop.create_future()
-        self._waiting.append((name, ttl, counted))
+    async def allowed(
+        self, name: str, ttl: int, limit: int, now: float, ends: float, *, block: bool
+    ) -> bool:
+        """Count one hit of the window ``name`` (``limit`` hits; it ends at ``ends``, and
+        Redis forgets it ``ttl`` seconds after its first hit): whether it is within.
+        ``block``: take the window's hits in blocks (else each is counted alone)."""
+        if now >= self._next_sweep:
+            # Forget windows that ended, so memory follows the live ones only.
+            self._unused = {n: kept for n, kept in self._unused.items() if kept[1] > now}
+            self._next_sweep = now + 10
+        kept = self._unused.get(name)
+        if kept is not None:
+            if kept[0] > 1:
+                self._unused[name] = (kept[0] - 1, kept[1])
+            else:
+                del self._unused[name]
+            return True
+        hit: asyncio.Future[bool] = self.loop.create_future()
+        window = self._waiting.get(name)
+        if window is None:
+            window = self._waiting[name] = _Window(ttl, limit, block_size(limit) if block else 1)
+        window.hits.append(hit)
         if self._sender is None:
-            self._sender = self.loop.create_task(self._send())
-        return await counted
+            self._sender = self.loop.create_task(self._send(ends))
+        return await hit
 
     async def close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await connection.close()
 
-    async def _send(self) -> None:
+    async def _send(self, ends: float) -> None:
         try:
             while self._waiting:
-                batch = self._waiting[:BATCH_LIMIT]
-                del self._waiting[:BATCH_LIMIT]
+                self._serve_from_unused()
+                names = list(self._waiting)[:BATCH_LIMIT]
+                batch = [(name, self._waiting.pop(name)) for name in names]
+                amounts = [max(len(window.hits), window.block) for _, window in batch]
                 try:
-                    counts = await self._counted([name for name, _, _ in batch], batch)
+                    totals = await self._counted(
+                        names, amounts, [window.ttl for _, window in batch]
+                    )
                 except (OSError, EOFError, TimeoutError, RedisReplyError, ValueError) as error:
                     await self.close()
-                    for _, _, counted in batch:
-                        if not counted.done():
-                            counted.set_exception(error)
+                    for _, window in batch:
+                        for hit in window.hits:
+                            if not hit.done():
+                                hit.set_exception(error)
                     continue
-                for (_, _, counted), count in zip(batch, counts, strict=True):
-                    if not counted.done():  # its request may have gone meanwhile
-                        counted.set_result(int(count))
+                for (name, window), amount, total in zip(batch, amounts, totals, strict=True):
+                    # This batch took the hits total - amount + 1 ... total of the window.
+                    within = max(0, min(amount, window.limit - (int(total) - amount)))
+                    for number, hit in enumerate(window.hits):
+                        if not hit.done():  # its request may have gone meanwhile
+                            hit.set_result(number < within)
+                    left = within - len(window.hits)
+                    if left > 0:
+                        before = self._unused.get(name, (0, ends))[0]
+                        self._unused[name] = (before + left, ends)
         finally:
             self._sender = None
 
-    async def _counted(
-        self, names: list[str], batch: list[tuple[str, int, asyncio.Future[int]]]
-    ) -> list[int]:
-        ttls = [ttl for _, ttl, _ in batch]
+    def _serve_from_unused(self) -> None:
+        """Hits that arrived while their window's block was on its way take from it."""
+        for name in [name for name in self._waiting if name in self._unused]:
+            window = self._waiting[name]
+            left, ends = self._unused.pop(name)
+            while window.hits and left:
+                hit = window.hits.pop(0)
+                left -= 1
+                if not hit.done():
+                    hit.set_result(True)
+            if left:
+                self._unused[name] = (left, ends)
+            if not window.hits:
+                del self._waiting[name]
+
+    async def _counted(self, names: list[str], amounts: list[int], ttls: list[int]) -> list[int]:
         for attempt in (1, 2):
             fresh = self._connection is None
             try:
@@ -173,8 +251,8 @@ class HitBatcher:
                     if self._connection is None:
                         self._connection = await RespConnection.open(self._url)
                 async with asyncio.timeout(self._timeout):
-                    counts: list[int] = await self._run(self._connection, names, ttls)
-                return counts
+                    totals: list[int] = await self._run(self._connection, names, amounts + ttls)
+                return totals
             except (OSError, ConnectionResetError, asyncio.IncompleteReadError):
                 await self.close()
                 if fresh or attempt == 2:
@@ -185,11 +263,11 @@ class HitBatcher:
         raise AssertionError("unreachable")
 
     @staticmethod
-    async def _run(connection: RespConnection, names: list[str], ttls: list[int]) -> Any:
+    async def _run(connection: RespConnection, names: list[str], arguments: list[int]) -> Any:
         try:
-            return await connection.call("EVALSHA", _COUNT_HITS_SHA, len(names), *names, *ttls)
+            return await connection.call("EVALSHA", _COUNT_HITS_SHA, len(names), *names, *arguments)
         except RedisReplyError as error:
             if not str(error).startswith("NOSCRIPT"):
                 raise
             # The first batch after Redis started: EVAL caches the script under its hash.
-            return await connection.call("EVAL", COUNT_HITS, len(names), *names, *ttls)
+            return await connection.call("EVAL", COUNT_HITS, len(names), *names, *arguments)

@@ -90,22 +90,25 @@ class RedisRateLimiter:
             return max(1, int((window + 1) * rule.window - now + 0.999))
         return None
 
-    async def ahit(self, rule: Rule, key: str) -> int | None:
+    async def ahit(self, rule: Rule, key: str, *, in_blocks: bool = False) -> int | None:
         """``hit`` without leaving the event loop: counted with the hits of other requests
-        waiting at the same moment, in one round trip."""
+        waiting at the same moment, in one round trip; ``in_blocks``, for a large limit,
+        in blocks that the next hits of the same window take from without one
+        (``redis_hits``)."""
         if time.monotonic() < self._down_until:
             raise RateLimitStoreDown()
         now = self._now()
         window = int(now // rule.window)
         name = f"licensor:rl:{rule.name}:{key}:{window}"
+        ends = (window + 1) * rule.window
         try:
-            count = await self._loop_batcher().count(name, rule.window + 1)
+            allowed = await self._loop_batcher().allowed(
+                name, rule.window + 1, rule.limit, now, ends, block=in_blocks
+            )
         except (OSError, EOFError, TimeoutError, RedisReplyError, ValueError) as error:
             self._went_down()
             raise RateLimitStoreDown() from error
-        if count > rule.limit:
-            return max(1, int((window + 1) * rule.window - now + 0.999))
-        return None
+        return None if allowed else max(1, int(ends - now + 0.999))
 
     async def aclose(self) -> None:
         """Close the connections ``ahit`` opened on the running event loop (at shutdown)."""
