@@ -73,6 +73,8 @@ class Installation:
             LICENSOR_DATABASE_URL=self.database_url,
             LICENSOR_LOG_LEVEL="WARNING",
             LICENSOR_RATE_LIMITS="off",
+            # A bench installation makes its keys, whatever the database.
+            LICENSOR_CREATE_KEYS="on",
         )
         env.update(extra)
         return env
@@ -86,6 +88,7 @@ class Installation:
             database_url=self.database_url,
             log_level="WARNING",
             rate_limits="off",
+            create_keys=True,
             _env_file=None,
         )
 
