@@ -579,3 +579,23 @@ def test_a_retired_plan_leaves_the_store_and_makes_nothing_new_but_what_it_made_
     )
     [event] = audit_events(database, "plans.retired")
     assert (event.subject_type, event.subject_id) == ("plan", _plan(database, "old").id)
+
+
+# --- a bad setting ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["plans", "list"], ["serve", "--port", "8766"], ["worker"]])
+def test_a_bad_setting_is_named_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    environment = cli_environment(tmp_path / "var") | {
+        "LICENSOR_OFFLINE_DAYS": "0",
+        "LICENSOR_LOG_FORMAT": "yaml",
+    }
+    result = run("licensor", *command, environment=environment, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("configuration: LICENSOR_OFFLINE_DAYS: ")
+    assert "greater than or equal to 1 (given '0')" in result.stderr
+    assert "LICENSOR_LOG_FORMAT: Input should be 'console' or 'json' (given 'yaml')" in (
+        result.stderr
+    )

@@ -6,7 +6,10 @@ that run the server and the worker are in ``server.py``; ``shell.py`` holds what
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from pydantic import ValidationError
 
 from licensor.cli import audit, backup, codes, keys, orders, partners, plans, server, users
 
@@ -31,4 +34,21 @@ app.command()(backup.restore)
 
 def main() -> None:
     """Run the ``licensor`` command (the console script)."""
-    app()
+    try:
+        app()
+    except ValidationError as error:
+        # Settings are read inside each command; a bad LICENSOR_* value would otherwise
+        # end in pydantic's multi-line report inside a traceback.
+        print(f"configuration: {settings_problems(error)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def settings_problems(error: ValidationError) -> str:
+    """Each bad setting by its variable's name, what is wrong and the value given."""
+    problems = []
+    for problem in error.errors():
+        name = "LICENSOR_" + "_".join(str(part) for part in problem["loc"]).upper()
+        given = problem.get("input")
+        shown = f" (given {given!r})" if isinstance(given, str | int | float) else ""
+        problems.append(f"{name}: {problem['msg']}{shown}")
+    return "; ".join(problems)
