@@ -137,6 +137,7 @@ class _Window:
     ttl: int
     limit: int
     block: int  # hits taken from Redis at a time, at least
+    ends: float  # when the window ends (store time)
     hits: list[asyncio.Future[bool]] = field(default_factory=list)
 
 
@@ -186,10 +187,12 @@ class HitBatcher:
         hit: asyncio.Future[bool] = self.loop.create_future()
         window = self._waiting.get(name)
         if window is None:
-            window = self._waiting[name] = _Window(ttl, limit, block_size(limit) if block else 1)
+            window = self._waiting[name] = _Window(
+                ttl, limit, block_size(limit) if block else 1, ends
+            )
         window.hits.append(hit)
         if self._sender is None:
-            self._sender = self.loop.create_task(self._send(ends))
+            self._sender = self.loop.create_task(self._send())
         return await hit
 
     async def close(self) -> None:
@@ -197,7 +200,7 @@ class HitBatcher:
             connection, self._connection = self._connection, None
             await connection.close()
 
-    async def _send(self, ends: float) -> None:
+    async def _send(self) -> None:
         try:
             while self._waiting:
                 self._serve_from_unused()
@@ -223,8 +226,8 @@ class HitBatcher:
                             hit.set_result(number < within)
                     left = within - len(window.hits)
                     if left > 0:
-                        before = self._unused.get(name, (0, ends))[0]
-                        self._unused[name] = (before + left, ends)
+                        before = self._unused.get(name, (0, window.ends))[0]
+                        self._unused[name] = (before + left, window.ends)
         finally:
             self._sender = None
 
