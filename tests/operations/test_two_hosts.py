@@ -398,7 +398,7 @@ def test_a_worker_killed_under_load_loses_no_mail_and_its_claim_is_taken_over(
         "every mail, through b's worker",
         timeout=60,
     )
-    time.sleep(MAIL_LEASE_SECONDS + 1)
+    time.sleep(MAIL_LEASE_SECONDS + 1)  # a copy of a's claim would come once its lease ends
     arrived = _arrived(topology, addresses)
     duplicates = len(arrived) - len(set(arrived))
     # At least once (docs/adr/0010): a message a's worker handed to SMTP just before the
