@@ -31,6 +31,7 @@ FULL: dict[str, list[str]] = {
     "offline_validate": ["--seconds", "3", "--rounds", "5"],
     "ocr": ["--count", "300", "--invalid", "30"],
     "guessing": ["--seconds", "60"],
+    "scale": ["--duration", "8", "--rounds", "2", "--warmup", "2"],
 }
 QUICK: dict[str, list[str]] = {
     "issue_codes": ["--count", "100000"],
@@ -39,6 +40,7 @@ QUICK: dict[str, list[str]] = {
     "offline_validate": ["--seconds", "1", "--rounds", "2", "--warmup", "0.5"],
     "ocr": ["--count", "60", "--invalid", "10"],
     "guessing": ["--seconds", "10", "--codes", "1000"],
+    "scale": ["--duration", "3", "--rounds", "1", "--warmup", "1", "--codes", "10000"],
 }
 # Benchmarks without a database (the client SDK alone, the screenshot reader): they run
 # once, not per database; what they are said to run on.
@@ -130,9 +132,10 @@ def main() -> None:
     if "postgresql" in databases and not postgres_available():
         print("PostgreSQL server binaries not found (Debian: postgresql): SQLite only")
         databases.remove("postgresql")
-    if "validate" in args.only and shutil.which("wrk") is None:
-        print("wrk not found (Debian: apt-get install wrk): skipping validate")
-        args.only.remove("validate")
+    for needs_wrk in ("validate", "scale"):
+        if needs_wrk in args.only and shutil.which("wrk") is None:
+            print(f"wrk not found (Debian: apt-get install wrk): skipping {needs_wrk}")
+            args.only.remove(needs_wrk)
     if "ocr" in args.only and shutil.which("tesseract") is None:
         print("tesseract not found (Debian: tesseract-ocr, tesseract-ocr-eng): skipping ocr")
         args.only.remove("ocr")
@@ -153,10 +156,15 @@ def main() -> None:
 
     results = []
     with tempfile.TemporaryDirectory(prefix="licensor-bench-results-") as directory:
-        for benchmark in ("issue_codes", "validate", "lookup", "offline_validate", "ocr"):
+        for benchmark in ("issue_codes", "validate", "scale", "lookup", "offline_validate", "ocr"):
             if benchmark not in args.only:
                 continue
             for database in databases[:1] if benchmark in DATABASE_FREE else databases:
+                if (benchmark, database) == ("scale", "postgresql") and not shutil.which(
+                    "redis-server"
+                ):
+                    print("redis-server not found (Debian: redis-server): scale on SQLite only")
+                    continue
                 results.append(run(benchmark, database, plans[benchmark], Path(directory)))
     tables = markdown(results)
     print("\n" + tables)
