@@ -599,3 +599,47 @@ def test_a_bad_setting_is_named_in_one_line(tmp_path: Path, command: list[str]) 
     assert "LICENSOR_LOG_FORMAT: Input should be 'console' or 'json' (given 'yaml')" in (
         result.stderr
     )
+
+
+@pytest.mark.postgres_only
+def test_a_role_without_rights_is_told_in_one_line(tmp_path: Path) -> None:
+    import os
+    import secrets
+
+    from sqlalchemy.engine import make_url
+
+    server = make_url(os.environ["LICENSOR_TEST_DATABASE_URL"])
+    name = f"rights_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+        connection.execute(text(f"CREATE ROLE {name} LOGIN"))
+    owner_url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        environment = cli_environment(tmp_path / "var", owner_url) | {
+            "LICENSOR_CREATE_KEYS": "true"
+        }
+        assert run("licensor", "migrate", environment=environment, cwd=tmp_path).returncode == 0
+        assert (
+            run("licensor", "plans", "list", environment=environment, cwd=tmp_path).returncode == 0
+        )
+        environment["LICENSOR_DATABASE_URL"] = server.set(
+            database=name, username=name
+        ).render_as_string(hide_password=False)
+        result = run("licensor", "plans", "list", environment=environment, cwd=tmp_path)
+        assert result.stderr == (
+            "error: cannot open the database: permission denied for table alembic_version\n"
+        )
+        owner = create_engine(owner_url, isolation_level="AUTOCOMMIT")
+        with owner.connect() as connection:  # the schema is readable, the rows are not
+            connection.execute(text(f"GRANT SELECT ON alembic_version TO {name}"))
+        owner.dispose()
+        result = run("licensor", "plans", "list", environment=environment, cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1
+        assert result.stderr.startswith("error: the database refused: permission denied")
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            connection.execute(text(f"DROP ROLE IF EXISTS {name}"))
+        admin.dispose()

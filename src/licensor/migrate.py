@@ -68,8 +68,10 @@ def schema_problem(settings: Settings) -> str | None:
     """Why the database cannot serve this version of Licensor yet, or None."""
     try:
         found = current(settings)
-    except Exception as error:  # unreachable server, bad URL, unreadable file
-        return f"cannot open the database: {error}"
+    except Exception as error:  # unreachable server, bad URL, unreadable file, no rights
+        # The driver's own reason, on one line (SQLAlchemy adds the statement and a link).
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())
+        return f"cannot open the database: {reason}"
     expected = head(settings)
     if found is None:
         return "the database has no tables yet: run `licensor migrate`"

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import ProgrammingError
 
 from licensor.clock import clock
 from licensor.config import Settings, get_settings
@@ -115,6 +116,15 @@ def command_context() -> Iterator[tuple[Settings, Database, Keyring]]:
         cause = getattr(error.__cause__, "orig", None) or error.__cause__ or error
         reason = " ".join(str(cause).split())
         errors.print(f"[red]error:[/red] the database is unavailable: {escape(reason)}")
+        raise typer.Exit(1) from None
+    except ProgrammingError as error:
+        # Most often a role without rights on a table (docs/deploy.md's row-only role
+        # before its grants); a bug of ours would be one too, and its reason says which.
+        reason = " ".join(str(error.orig or error).split())
+        errors.print(
+            f"[red]error:[/red] the database refused: {escape(reason)} (does the role in "
+            "LICENSOR_DATABASE_URL have its rights? docs/deploy.md)"
+        )
         raise typer.Exit(1) from None
     except LicensorError as error:
         errors.print(f"[red]error:[/red] {error.detail} [dim]({error.code})[/dim]")
