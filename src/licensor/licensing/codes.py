@@ -32,6 +32,19 @@ _MARK_ACTIVE = (
     update(_CODES).where(_CODES.c.id == bindparam("code_id")).values(state=CodeState.ACTIVE)
 )
 
+# A code locked, with its plan and its batch (``Codes._locked``); activation's, by its
+# blind index, built once: building a statement and its cache key costs as much as
+# running it.
+_LOCKED_CODE = (
+    select(ActivationCode, Batch)
+    .join(ActivationCode.plan)
+    .options(contains_eager(ActivationCode.plan))
+    .outerjoin(Batch, Batch.id == ActivationCode.batch_id)
+    .with_for_update(of=_CODES)
+    .execution_options(populate_existing=True)
+)
+_LOCKED_CODE_BY_INDEX = _LOCKED_CODE.where(ActivationCode.code_index == bindparam("code_index"))
+
 
 def code_state(code: ActivationCode, now: datetime) -> CodeState:
     """The state as the domain defines it: an active code whose term ended is expired.
@@ -82,47 +95,43 @@ class Codes(Service):
             canonical = formats.normalize_code(text)
         except formats.MalformedError as error:
             raise CodeMalformed(str(error)) from None
-        code = self._code(ActivationCode.code_index == self.code_index(canonical), lock, False)
+        index = self.code_index(canonical)
+        if lock:
+            code = self._locked(_LOCKED_CODE_BY_INDEX, {"code_index": index})
+        else:
+            code = self._read(ActivationCode.code_index == index, afresh=False)
         if code is None:
             raise CodeUnknown()
         return code
 
     def get_code(self, code_id: int, *, lock: bool = False) -> ActivationCode:
         """The code with this id, with its plan and license, read afresh (``lock``: locked)."""
-        code = self._code(ActivationCode.id == code_id, lock, True)
+        if lock:
+            code = self._locked(_LOCKED_CODE.where(ActivationCode.id == code_id), {})
+        else:
+            code = self._read(ActivationCode.id == code_id, afresh=True)
         if code is None:
             raise CodeUnknown()
         return code
 
-    def _code(self, where: Any, lock: bool, afresh: bool) -> ActivationCode | None:
-        if lock:
-            code = self._locked_code(where)
-            if code is None or code.state == CodeState.ISSUED:
-                return code
-            # Its license comes in a statement of its own: on PostgreSQL a statement that
-            # waited for the lock still sees the joined rows as they were when it began (a
-            # license another request has just made for this code would be missing, and a
-            # second one made).
-            where, afresh = ActivationCode.id == code.id, True
+    def _read(self, where: Any, *, afresh: bool) -> ActivationCode | None:
         query = select(ActivationCode).where(where).options(*CODE_WITH_LICENSE)
         return self.session.scalars(query.execution_options(populate_existing=afresh)).first()
 
-    def _locked_code(self, where: Any) -> ActivationCode | None:
-        """The code locked, read with its plan and its batch in the same statement. An
-        issued code comes out whole, its license known to be none: the row locked is
-        the code's newest version, and a code leaves ``issued`` in the transaction that
-        makes its license (codes never return to it). One round trip instead of two or
-        three on a first activation, the most frequent (bench/README.md, Scale)."""
-        query = (
-            select(ActivationCode, Batch)
-            .join(ActivationCode.plan)
-            .options(contains_eager(ActivationCode.plan))
-            .outerjoin(Batch, Batch.id == ActivationCode.batch_id)
-            .where(where)
-            .with_for_update(of=ActivationCode.__table__)
-            .execution_options(populate_existing=True)
-        )
-        row = self.session.execute(query).first()
+    def _locked(self, query: Any, parameters: dict[str, Any]) -> ActivationCode | None:
+        """The code ``query`` (a ``_LOCKED_CODE``) finds, locked, with its plan and license.
+
+        The plan and the batch come in the statement that locks the row. An issued code
+        comes out whole, its license known to be none: the row locked is the code's newest
+        version, and a code leaves ``issued`` in the transaction that makes its license
+        (codes never return to it). That is one round trip instead of two or three on a
+        first activation, the most frequent (bench/README.md, Scale).
+
+        Any other code's license comes in a statement of its own: on PostgreSQL a statement
+        that waited for the lock still sees the joined rows as they were when it began (a
+        license another request has just made for this code would be missing, and a second
+        one made)."""
+        row = self.session.execute(query, parameters).first()
         if row is None:
             return None
         code: ActivationCode = row[0]
@@ -130,8 +139,9 @@ class Codes(Service):
             # Held here for require_sale: the session's identity map alone keeps no object
             # alive, and nothing else refers to the batch.
             self._batches_read[row[1].id] = row[1]
-        if code.state == CodeState.ISSUED:
-            set_committed_value(code, "license", None)
+        if code.state != CodeState.ISSUED:
+            return self._read(ActivationCode.id == code.id, afresh=True)
+        set_committed_value(code, "license", None)
         return code
 
     def mark_active(self, code: ActivationCode) -> None:
