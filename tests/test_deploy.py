@@ -126,8 +126,21 @@ def test_without_root_it_stops_with_the_one_command_that_installs(
 
 
 def _make_dry_run(target: str) -> list[str]:
+    # Under `make test` this runs inside make: without its variables, and without the
+    # "Entering directory" lines a nested make prints.
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+    }
     ran = subprocess.run(
-        ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+        ["make", "--no-print-directory", "-n", target],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return ran.stdout.splitlines()
 
