@@ -102,20 +102,24 @@ def read_codes(path: Path) -> tuple[list[str], list[str]]:
 
 
 @contextmanager
-def serving(environment: dict[str, str], cwd: Path, port: int) -> Iterator[str]:
-    """``licensor serve --port PORT`` in a process of its own, as an operator starts it
-    (stderr kept in ``cwd/serve.log``); its URL once ``/healthz`` answers. Stopped after."""
-    command = [str(console_script("licensor")), "serve", "--port", str(port)]
+def serving(
+    environment: dict[str, str], cwd: Path, port: int, *arguments: str, ready: str = "/healthz"
+) -> Iterator[str]:
+    """``licensor serve --port PORT ARGUMENTS...`` in a process of its own, as an operator
+    starts it (its output kept in ``cwd/serve-PORT.log``); its URL once ``ready`` answers
+    200. Stopped afterwards, killed if it does not stop within 30 s."""
+    command = [str(console_script("licensor")), "serve", "--port", str(port), *arguments]
     url = f"http://127.0.0.1:{port}"
-    with (cwd / "serve.log").open("ab") as log:
-        server = subprocess.Popen(
-            command, env=environment, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log
-        )
+    log_path = cwd / f"serve-{port}.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, env=environment, cwd=cwd, stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + 60
-            while not _answers(url):
+            while not answers(url, ready):
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"licensor serve did not start: see {cwd / 'serve.log'}")
+                    raise RuntimeError(
+                        f"licensor serve did not start:\n{log_path.read_text(errors='replace')}"
+                    )
                 time.sleep(0.1)
             yield url
         finally:
@@ -127,8 +131,9 @@ def serving(environment: dict[str, str], cwd: Path, port: int) -> Iterator[str]:
                 server.wait()
 
 
-def _answers(url: str) -> bool:
+def answers(url: str, path: str = "/healthz") -> bool:
+    """Whether the server at ``url`` answers ``path`` with 200 (False while nothing listens)."""
     try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        return httpx.get(f"{url}{path}", timeout=2).status_code == 200
     except httpx.TransportError:
         return False

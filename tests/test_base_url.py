@@ -4,7 +4,6 @@ messages, the checkout's return); set, it is used as it is (issue 13, item 5).""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,15 +13,8 @@ import pytest
 
 from licensor.config import Settings
 from licensor.keys import Keyring
-from tests.cli_support import cli_environment, console_script, run
-from tests.support import free_port, wait_until
-
-
-def _serving(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+from tests.cli_support import cli_environment, run, serving
+from tests.support import free_port
 
 
 @contextmanager
@@ -32,22 +24,8 @@ def _served(tmp_path: Path, port: int, *, workers: int, **variables: str) -> Ite
     environment.update(variables)
     migrated = run("licensor", "migrate", environment=environment, cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    command = [str(console_script("licensor")), "serve", "--port", str(port)]
-    with (tmp_path / "serve.log").open("wb") as log:
-        server = subprocess.Popen(
-            [*command, "--workers", str(workers)],
-            env=environment,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(lambda: _serving(url), "the server to answer", timeout=60, interval=0.2)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with serving(environment, tmp_path, port, "--workers", str(workers)) as url:
+        yield url
 
 
 def _connect_link(url: str) -> str:

@@ -8,9 +8,6 @@ command) as subprocesses on the session's database, SQLite or PostgreSQL.
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,9 +19,9 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import KEY_FILES, Keyring, b64url, load_keyring
 from licensor.models import KeyCheck
-from tests.cli_support import cli_environment, console_script, one_line, run
+from tests.cli_support import answers, cli_environment, one_line, run, serving
 from tests.licensing.factories import MakeCode, device
-from tests.support import free_port, serve, wait_until
+from tests.support import free_port, serve
 
 REMEDY = (
     "start with the keys that made this database (LICENSOR_KEYS_DIR or the LICENSOR_* key "
@@ -40,37 +37,6 @@ def _key_ids(directory: Path) -> dict[str, str]:
 def _recorded(database: Database) -> set[tuple[str, str]]:
     with database.transaction() as session:
         return {(row.kind, row.key_id) for row in session.scalars(select(KeyCheck))}
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@contextmanager
-def _host(environment: dict[str, str], cwd: Path) -> Iterator[str]:
-    """``licensor serve`` with this environment, ready; stopped afterwards."""
-    port = free_port()
-    with (cwd / f"serve-{port}.log").open("wb") as log:
-        server = subprocess.Popen(
-            [str(console_script("licensor")), "serve", "--port", str(port)],
-            env=environment,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(
-                lambda: _ready(url) or server.poll() is not None, "the host to be ready", timeout=60
-            )
-            assert server.poll() is None, (cwd / f"serve-{port}.log").read_text()
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 @pytest.fixture
@@ -113,7 +79,7 @@ def test_a_second_host_started_with_other_keys_refuses_to_start_and_names_them(
         f"): {REMEDY}"
     )
 
-    with _host(first_host, tmp_path) as first:
+    with serving(first_host, tmp_path, free_port(), ready="/readyz") as first:
         assert httpx.get(f"{first}/readyz").json()["checks"]["keys"] == "ok"
         for command in (
             ["serve", "--port", str(free_port())],
@@ -125,7 +91,7 @@ def test_a_second_host_started_with_other_keys_refuses_to_start_and_names_them(
             assert refused.returncode == 1, command
             assert one_line(refused.stderr) == expected, command
             assert "Traceback" not in refused.stderr
-        assert _ready(first)  # the first host serves on
+        assert answers(first, "/readyz")  # the first host serves on
 
     assert _recorded(database) == {
         ("encryption", ours["code-encryption.keys"]),
@@ -200,7 +166,7 @@ def test_a_rotated_keyring_starts_and_keeps_serving_what_the_old_keys_made(
         ("LICENSOR_SIGNING_KEYS", "signing.keys", bytes(range(32, 64))),
     ):
         rotated[variable] = f"rotated:{b64url(secret)},{(keys / name).read_text().strip()}"
-    with _host(rotated, tmp_path) as url:
+    with serving(rotated, tmp_path, free_port(), ready="/readyz") as url:
         activated = httpx.post(
             f"{url}/api/v1/activations", json={"activation_code": code, "device": device()}
         )

@@ -4,7 +4,6 @@ unseen (a 404 like any unknown path) from an address outside ``LICENSOR_METRICS_
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.store.order_lookup import LookupRequest
 from tests.accounts.factories import MakeAccount, link
-from tests.cli_support import cli_environment, console_script
+from tests.cli_support import cli_environment, serving
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, device, try_activate, validate
 from tests.store.factories import MakeOrder, MakePartner
@@ -190,26 +189,11 @@ def test_an_address_not_allowed_gets_the_404_of_a_path_that_does_not_exist(
 @pytest.fixture(scope="module")
 def two_processes(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``licensor serve --workers 2`` on the test database, with the test server's keys."""
-    port = free_port()
     environment = cli_environment(settings.var_dir, settings.database_url)
-    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    command = [str(console_script("licensor")), "serve", "--port", str(port), "--workers", "2"]
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            wait_until(lambda: _ready(url), "licensor serve --workers 2", timeout=60, interval=0.2)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+    with serving(
+        environment, tmp_path_factory.mktemp("serve"), free_port(), "--workers", "2"
+    ) as url:
+        yield url
 
 
 def _directory_of(settings: Settings) -> Path:

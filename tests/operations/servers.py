@@ -1,5 +1,5 @@
 """What the operations tests run and then take away: a PostgreSQL cluster of their own,
-redis-server, PgBouncer, and ``licensor serve`` as an operator starts it. Each listens on
+redis-server and PgBouncer (``licensor serve`` is tests.cli_support's ``serving``). Each listens on
 loopback on a free port and can be stopped, paused (``SIGSTOP``: it accepts connections in
 the kernel and never answers) and brought back."""
 
@@ -11,14 +11,11 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.cli_support import console_script, run
+from tests.cli_support import run
 from tests.support import free_port, wait_until
 
 
@@ -221,39 +218,6 @@ class PgBouncer:
             self.process.terminate()
             self.process.wait(timeout=10)
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def _serving(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@contextmanager
-def licensor_serve(environment: dict[str, str], cwd: Path, *arguments: str) -> Iterator[str]:
-    """``licensor serve`` as an operator starts it, on a free port; its URL."""
-    port = free_port()
-    command = [str(console_script("licensor")), "serve", "--port", str(port), *arguments]
-    with (cwd / f"serve-{port}.log").open("wb") as log:
-        server = subprocess.Popen(command, env=environment, cwd=cwd, stdout=log, stderr=log)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(
-                lambda: server.poll() is not None or _serving(url),
-                "the server to answer",
-                timeout=60,
-                interval=0.1,
-            )
-            assert server.poll() is None, (cwd / f"serve-{port}.log").read_text()
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 def licensor_command(environment: dict[str, str], cwd: Path, *arguments: str) -> str:

@@ -18,10 +18,11 @@ from sqlalchemy.engine import make_url
 
 from licensor.config import Settings
 from tests.accounts.factories import Browser, MakeAccount, fresh_email
-from tests.cli_support import cli_environment, one_line, run
+from tests.cli_support import cli_environment, one_line, run, serving
 from tests.licensing.factories import MakeCode, activate, device
 from tests.mail_support import SmtpServer
-from tests.operations.servers import PgBouncer, licensor_command, licensor_serve
+from tests.operations.servers import PgBouncer, licensor_command
+from tests.support import free_port
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
 
@@ -49,7 +50,7 @@ def bounced(
     bouncer_environment: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("bounced")
-    with licensor_serve(bouncer_environment, workdir) as url:
+    with serving(bouncer_environment, workdir, free_port()) as url:
         yield url
 
 

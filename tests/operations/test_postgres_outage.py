@@ -21,15 +21,14 @@ import httpx
 import pytest
 
 from licensor.errors import ServiceUnavailable
-from tests.cli_support import cli_environment, one_line, run
+from tests.cli_support import cli_environment, one_line, run, serving
 from tests.licensing.factories import activation, device
 from tests.operations.servers import (
     PostgresCluster,
     elapsed,
     licensor_command,
-    licensor_serve,
 )
-from tests.support import assert_problem, wait_until
+from tests.support import assert_problem, free_port, wait_until
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
 
@@ -94,7 +93,7 @@ def deployment(cluster: PostgresCluster, environment: dict[str, str]) -> Iterato
     )
     codes = json.loads(sold)["codes"]
     with (
-        licensor_serve(environment, workdir) as url,
+        serving(environment, workdir, free_port()) as url,
         httpx.Client(base_url=url, timeout=30) as api,
     ):
         machine = device()

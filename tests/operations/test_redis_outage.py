@@ -20,10 +20,10 @@ import pytest
 from licensor.config import Settings
 from licensor.errors import ServiceUnavailable
 from tests.accounts.factories import Browser, MakeAccount
-from tests.cli_support import cli_environment
+from tests.cli_support import cli_environment, serving
 from tests.licensing.factories import MakeCode, activation, device
-from tests.operations.servers import Redis, elapsed, licensor_serve
-from tests.support import assert_problem, wait_until
+from tests.operations.servers import Redis, elapsed
+from tests.support import assert_problem, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def shared(
     environment["LICENSOR_REDIS_URL"] = redis.url
     try:
         with (
-            licensor_serve(environment, workdir) as url,
+            serving(environment, workdir, free_port()) as url,
             httpx.Client(base_url=url, timeout=30) as api,
         ):
             yield Shared(redis, url, api)

@@ -38,7 +38,7 @@ from tests.accounts.factories import (
     Customer,
     fresh_email,
 )
-from tests.cli_support import cli_environment, console_script, run
+from tests.cli_support import answers, cli_environment, console_script, run
 from tests.licensing.factories import activation, device
 from tests.limits import RedisServer
 from tests.mail_support import SmtpServer
@@ -103,10 +103,7 @@ class Host:
         assert self.server is not None
         if self.server.poll() is not None:
             raise AssertionError(f"host {self.name} exited: {self.log_text()}")
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
+        return answers(self.url)
 
     def log_text(self) -> str:
         return "\n".join(log.read_text(errors="replace")[-3000:] for log in self.logs)
