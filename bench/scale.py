@@ -32,7 +32,6 @@ import argparse
 import csv
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,10 +48,12 @@ from support import (
     PLAN,
     Installation,
     Report,
+    activate_each,
     add_common_arguments,
     command_line,
     free_port,
     installation,
+    interrupt,
     licensor_command,
     wait_for_port,
 )
@@ -173,12 +174,7 @@ def serving(
             _wait_ready(configuration)
             yield configuration
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            interrupt(process, timeout=20)
 
 
 def _wait_ready(configuration: Configuration) -> None:
@@ -340,7 +336,7 @@ def main() -> None:
         setup.run("codes", "issue", "--plan", PLAN, "--count", str(total), "--out", str(out))
         with out.open(newline="") as handle:
             issued = [row["activation_code"] for row in csv.DictReader(handle)]
-        licenses = activated(issued[: args.licenses], configurations[0])
+        licenses = activate_each(configurations[0].url, issued[: args.licenses])
         codes = Codes(issued[args.licenses :])
         from licensor.keys import b64url_decode
 
@@ -379,25 +375,6 @@ def _codes_per_run(kind: str, args: argparse.Namespace) -> int:
     # At most ~600 activations a second in one run; the rest go back to the pool.
     seconds = max(float(args.duration), float(args.warmup))
     return min(int(args.codes) // 4, int(600 * SHARES[kind] * seconds) + 500)
-
-
-def activated(codes: list[str], configuration: Configuration) -> list[tuple[str, str]]:
-    """Activate each code on a device of its own: (license key, device) to validate."""
-    licenses = []
-    with httpx.Client(base_url=configuration.url, timeout=30) as client:
-        for number, code in enumerate(codes):
-            fingerprint = f"bench-device-{number:08d}"
-            response = client.post(
-                "/api/v1/activations",
-                json={
-                    "activation_code": code,
-                    "device": {"fingerprint": fingerprint, "name": "bench", "platform": "linux"},
-                },
-            )
-            if response.status_code != 201:
-                sys.exit(f"activation failed: {response.status_code} {response.text}")
-            licenses.append((response.json()["license_key"], fingerprint))
-    return licenses
 
 
 def _as_server(configuration: Configuration) -> Any:

@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN = "bench"
@@ -176,6 +179,37 @@ def wait_for_port(port: int, process: subprocess.Popen[Any], timeout: float = 30
         except OSError:
             time.sleep(0.05)
     sys.exit(f"nothing listens on port {port} after {timeout} s")
+
+
+def interrupt(process: subprocess.Popen[Any], timeout: float) -> None:
+    """Stop a server as Ctrl-C does (SIGINT: it shuts down cleanly); killed if it has not
+    exited within ``timeout`` seconds."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def activate_each(url: str, codes: Sequence[str]) -> list[tuple[str, str]]:
+    """Activate each code on a device of its own at the server ``url``: (license key,
+    device fingerprint) for each, in order. Any answer but 201 ends the benchmark."""
+    licenses = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for number, code in enumerate(codes):
+            fingerprint = f"bench-device-{number:08d}"
+            response = client.post(
+                "/api/v1/activations",
+                json={
+                    "activation_code": code,
+                    "device": {"fingerprint": fingerprint, "name": "bench", "platform": "linux"},
+                },
+            )
+            if response.status_code != 201:
+                sys.exit(f"activation failed: {response.status_code} {response.text}")
+            licenses.append((response.json()["license_key"], fingerprint))
+    return licenses
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:

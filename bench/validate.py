@@ -30,7 +30,6 @@ import csv
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,10 +46,12 @@ from support import (
     REPO,
     Installation,
     Report,
+    activate_each,
     add_common_arguments,
     command_line,
     free_port,
     installation,
+    interrupt,
     licensor_command,
     wait_for_port,
 )
@@ -118,12 +119,7 @@ def running(
             wait_for_port(port, process)
             yield Server(name, port, process)
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            interrupt(process, timeout=15)
 
 
 def prepare_licenses(setup: Installation, licensor: Server, count: int) -> list[tuple[str, str]]:
@@ -132,21 +128,7 @@ def prepare_licenses(setup: Installation, licensor: Server, count: int) -> list[
     setup.run("codes", "issue", "--plan", PLAN, "--count", str(count), "--out", str(out))
     with out.open(newline="") as handle:
         codes = [row["activation_code"] for row in csv.DictReader(handle)]
-    licenses = []
-    with httpx.Client(base_url=licensor.url, timeout=30) as client:
-        for number, code in enumerate(codes):
-            fingerprint = f"bench-device-{number:08d}"
-            response = client.post(
-                "/api/v1/activations",
-                json={
-                    "activation_code": code,
-                    "device": {"fingerprint": fingerprint, "name": "bench", "platform": "linux"},
-                },
-            )
-            if response.status_code != 201:
-                sys.exit(f"activation failed: {response.status_code} {response.text}")
-            licenses.append((response.json()["license_key"], fingerprint))
-    return licenses
+    return activate_each(licensor.url, codes)
 
 
 def check_answers(server: Server, licenses: list[tuple[str, str]], public_key: bytes) -> None:
