@@ -9,7 +9,6 @@ import signal
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -30,7 +29,7 @@ from licensor.models import (
 )
 from licensor.support.attachments import ocr_reading
 from licensor.units import open_unit
-from tests.cli_support import cli_environment, console_script, run
+from tests.cli_support import answers, cli_environment, console_script, run
 from tests.support import free_port, wait_until
 
 
@@ -111,13 +110,6 @@ def test_the_worker_reads_the_key_of_the_demos_lost_card_from_its_screenshot(
     database.dispose()
 
 
-def _serving(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 def _children(pid: int) -> list[int]:
     """The processes ``pid`` started that are still running (Linux's /proc)."""
     found: list[int] = []
@@ -148,7 +140,7 @@ def test_the_demos_worker_stops_with_its_server(
         )
         try:
             wait_until(
-                lambda: _serving(f"http://127.0.0.1:{port}"),
+                lambda: answers(f"http://127.0.0.1:{port}"),
                 "the demo to serve",
                 timeout=90,
                 interval=0.2,
@@ -171,5 +163,5 @@ def test_the_demos_worker_stops_with_its_server(
     events = log.read_text()
     assert "worker.started" in events
     assert "worker.stopped" in events  # stopped, not killed with the process
-    assert not _serving(f"http://127.0.0.1:{port}")
+    assert not answers(f"http://127.0.0.1:{port}")
     database.dispose()

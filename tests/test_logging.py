@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from tests.accounts.factories import MakeAccount, link
-from tests.cli_support import cli_environment, console_script, run
+from tests.cli_support import cli_environment, run, serving
 from tests.licensing.factories import MakeCode, activate, device
 from tests.mail_support import SmtpServer
 from tests.support import free_port, wait_until
@@ -43,13 +42,6 @@ class Served:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def served(
     tmp_path_factory: pytest.TempPathFactory,
@@ -58,7 +50,7 @@ def served(
     keyring: Keyring,
 ) -> Iterator[Served]:
     """``licensor serve`` with JSON logs at INFO on the test database and keys (in its var
-    dir), its stderr in a file."""
+    dir), its output in a file."""
     folder = tmp_path_factory.mktemp("served")
     environment = cli_environment(settings.var_dir, settings.database_url)
     environment.update(
@@ -66,29 +58,8 @@ def served(
     )
     workers = "1" if database.is_sqlite else "2"
     port = free_port()
-    log = folder / "serve.log"
-    command = [str(console_script("licensor")), "serve", "--port", str(port)]
-    with log.open("wb") as stderr:
-        server = subprocess.Popen(
-            [*command, "--workers", workers],
-            env=environment,
-            cwd=folder,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if server.poll() is not None:
-            raise RuntimeError(f"licensor serve ended: {log.read_text()}")
-        return _answers(url)
-
-    try:
-        wait_until(up, "the server to answer", timeout=60, interval=0.2)
-        yield Served(url, log, environment)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(environment, folder, port, "--workers", workers) as url:
+        yield Served(url, folder / f"serve-{port}.log", environment)
 
 
 def _request_lines(served: Served) -> list[dict[str, Any]]:
