@@ -107,7 +107,7 @@ def serving(
 ) -> Iterator[str]:
     """``licensor serve --port PORT ARGUMENTS...`` in a process of its own, as an operator
     starts it (its output kept in ``cwd/serve-PORT.log``); its URL once ``ready`` answers
-    200. Stopped afterwards, killed if it does not stop within 30 s."""
+    200. Stopped afterwards (``stop``)."""
     command = [str(console_script("licensor")), "serve", "--port", str(port), *arguments]
     url = f"http://127.0.0.1:{port}"
     log_path = cwd / f"serve-{port}.log"
@@ -123,12 +123,7 @@ def serving(
                 time.sleep(0.1)
             yield url
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server, timeout=30)
 
 
 def answers(url: str, path: str = "/healthz") -> bool:
@@ -137,3 +132,14 @@ def answers(url: str, path: str = "/healthz") -> bool:
         return httpx.get(f"{url}{path}", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """End a process as a service manager does (SIGTERM), killed if it has not exited
+    within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -38,7 +38,7 @@ from tests.accounts.factories import (
     Customer,
     fresh_email,
 )
-from tests.cli_support import answers, cli_environment, console_script, run
+from tests.cli_support import answers, cli_environment, console_script, run, stop
 from tests.licensing.factories import activation, device
 from tests.limits import RedisServer
 from tests.mail_support import SmtpServer
@@ -111,12 +111,7 @@ class Host:
     def stop(self) -> None:
         for process in (self.worker, self.server):
             if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop(process, timeout=20)
 
 
 @dataclass
