@@ -55,10 +55,12 @@ from support import (
     installation,
     interrupt,
     licensor_command,
+    pinned,
     wait_for_port,
+    wrk_run,
 )
 from validate import LUA_SCRIPT as VALIDATE_SCRIPT
-from validate import VALIDATE_PATH, Server, check_answers, pinned
+from validate import VALIDATE_PATH, Server, check_answers
 
 CLIENTS = 32
 TARGET_SCALE = 1.7
@@ -208,21 +210,15 @@ def tree_cpu_seconds(pid: int) -> float:
 def load(configuration: Configuration, script: Path, seconds: float) -> dict[str, Any]:
     """One wrk run; wrk's figures and the servers' CPU time."""
     assert configuration.process is not None
-    wrk = ["wrk", "--threads", "1", "--connections", str(CLIENTS), "--timeout", "10s"]
-    wrk += ["--duration", f"{seconds:g}s", "--script", str(script), configuration.url]
-    cpu_before = tree_cpu_seconds(configuration.process.pid)
-    result = subprocess.run(wrk, capture_output=True, text=True, check=False)
-    cpu_used = tree_cpu_seconds(configuration.process.pid) - cpu_before
-    import json
-
-    for line in result.stdout.splitlines():
-        if line.startswith("WRK_JSON "):
-            figures: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
-            if configuration.process.poll() is not None:
-                sys.exit(f"{configuration.name} died during the run")
-            figures["cpu_seconds"] = cpu_used
-            return figures
-    sys.exit(f"wrk gave no figures:\n{result.stdout}{result.stderr}")
+    return wrk_run(
+        configuration.url,
+        script,
+        seconds,
+        clients=CLIENTS,
+        server=configuration.process,
+        name=configuration.name,
+        cpu_seconds=tree_cpu_seconds,
+    )
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:

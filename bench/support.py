@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,6 +190,43 @@ def interrupt(process: subprocess.Popen[Any], timeout: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def pinned(cpu: int | None, command: list[str]) -> list[str]:
+    """``command`` run on CPU ``cpu`` only (taskset), or as it is for None."""
+    if cpu is None:
+        return command
+    return ["taskset", "--cpu-list", str(cpu), *command]
+
+
+def wrk_run(
+    url: str,
+    script: Path,
+    seconds: float,
+    *,
+    clients: int,
+    server: subprocess.Popen[Any],
+    name: str,
+    cpu_seconds: Callable[[int], float],
+    cpu: int | None = None,
+) -> dict[str, Any]:
+    """One wrk run against ``url`` (one thread, ``clients`` connections, pinned to ``cpu``
+    if given) with a Lua ``script`` that prints its figures as a ``WRK_JSON`` line: those
+    figures, with ``cpu_seconds`` the server used meanwhile (``cpu_seconds(pid)`` read
+    before and after). A server that died during the run ends the benchmark."""
+    wrk = ["wrk", "--threads", "1", "--connections", str(clients), "--timeout", "10s"]
+    wrk += ["--duration", f"{seconds:g}s", "--script", str(script), url]
+    cpu_before = cpu_seconds(server.pid)
+    result = subprocess.run(pinned(cpu, wrk), capture_output=True, text=True, check=False)
+    cpu_used = cpu_seconds(server.pid) - cpu_before
+    for line in result.stdout.splitlines():
+        if line.startswith("WRK_JSON "):
+            figures: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+            if server.poll() is not None:
+                sys.exit(f"{name} died during the run")
+            figures["cpu_seconds"] = cpu_used
+            return figures
+    sys.exit(f"wrk gave no figures:\n{result.stdout}{result.stderr}")
 
 
 def activate_each(url: str, codes: Sequence[str]) -> list[tuple[str, str]]:

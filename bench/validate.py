@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import shutil
 import statistics
@@ -53,7 +52,9 @@ from support import (
     installation,
     interrupt,
     licensor_command,
+    pinned,
     wait_for_port,
+    wrk_run,
 )
 
 CLIENTS = 32
@@ -99,12 +100,6 @@ class Server:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-
-def pinned(cpu: int | None, command: list[str]) -> list[str]:
-    if cpu is None:
-        return command
-    return ["taskset", "--cpu-list", str(cpu), *command]
 
 
 @contextmanager
@@ -156,20 +151,16 @@ def check_answers(server: Server, licenses: list[tuple[str, str]], public_key: b
 
 def load(server: Server, script: Path, seconds: float, cpu: int | None) -> dict[str, Any]:
     """One wrk run against the server; wrk's figures."""
-    wrk = ["wrk", "--threads", "1", "--connections", str(CLIENTS), "--timeout", "10s"]
-    wrk += ["--duration", f"{seconds:g}s", "--script", str(script), server.url]
-    command = pinned(cpu, wrk)
-    cpu_before = cpu_seconds(server.process.pid)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    cpu_used = cpu_seconds(server.process.pid) - cpu_before
-    for line in result.stdout.splitlines():
-        if line.startswith("WRK_JSON "):
-            figures: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
-            if server.process.poll() is not None:
-                sys.exit(f"{server.name} died during the run")
-            figures["cpu_seconds"] = cpu_used
-            return figures
-    sys.exit(f"wrk gave no figures:\n{result.stdout}{result.stderr}")
+    return wrk_run(
+        server.url,
+        script,
+        seconds,
+        clients=CLIENTS,
+        server=server.process,
+        name=server.name,
+        cpu_seconds=cpu_seconds,
+        cpu=cpu,
+    )
 
 
 def cpu_seconds(pid: int) -> float:
