@@ -85,7 +85,9 @@ async def test_the_main_window_checks_the_license_when_the_app_starts(
 ) -> None:
     async with machine().run_test(size=SIZE) as pilot:
         await open_licensing(pilot)
-        await activate(pilot, make_code("premium"))
+        assert (
+            await activate(pilot, make_code("premium")) == "The license is active on this device."
+        )
 
     async with machine().run_test(size=SIZE) as pilot:
         await pilot.pause()
