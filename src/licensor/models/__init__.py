@@ -2,10 +2,12 @@
 
 from licensor.models.accounts import (
     Account,
+    AccountEmail,
     AccountToken,
     DeviceAuthorization,
     RecoveryCode,
     Role,
+    SignIn,
     WebSession,
 )
 from licensor.models.audit import AuditChain, AuditEvent
@@ -19,9 +21,11 @@ from licensor.models.licensing import (
     CodeOrigin,
     CodeState,
     Device,
+    ExpiryReminder,
     License,
     LicenseStatus,
     Plan,
+    SeatReleaseToken,
 )
 from licensor.models.mail import OutboxMessage
 from licensor.models.operations import AttachmentContent, KeyCheck
@@ -51,6 +55,7 @@ from licensor.models.support import (
 
 __all__ = [
     "Account",
+    "AccountEmail",
     "AccountToken",
     "Activation",
     "ActivationCode",
@@ -69,6 +74,7 @@ __all__ = [
     "Device",
     "DeviceAuthorization",
     "EnrollmentToken",
+    "ExpiryReminder",
     "IdempotencyKey",
     "ItemKind",
     "Job",
@@ -86,6 +92,8 @@ __all__ = [
     "RecoveryCode",
     "RequestStatus",
     "Role",
+    "SeatReleaseToken",
+    "SignIn",
     "Subscription",
     "SubscriptionStatus",
     "SupportMessage",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from licensor.models.base import Base, IdMixin, UTCDateTime
@@ -56,8 +56,40 @@ class WebSession(IdMixin, Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the security page shows of each open session (never used to authenticate).
+    user_agent: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    ip_address: Mapped[str] = mapped_column(String(45), default="", server_default="")
 
     account: Mapped[Account] = relationship(lazy="raise")
+
+
+class AccountEmail(IdMixin, Base):
+    """A further address of an account. Once verified, orders placed with it join the
+    account (as do those of the account's own address, ``Account.email``)."""
+
+    __tablename__ = "account_emails"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower-cased
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SignIn(IdMixin, Base):
+    """One successful sign-in, for the security page and the new-browser mail.
+
+    ``browser_hash`` is a keyed hash of a long-lived random cookie: a sign-in whose hash
+    the account has not seen before comes from a new browser."""
+
+    __tablename__ = "sign_ins"
+    __table_args__ = (Index("ix_sign_ins_account_browser", "account_id", "browser_hash"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    browser_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    new_browser: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class AccountToken(IdMixin, Base):

@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from licensor.models.base import Base, EnumText, IdMixin, UTCDateTime
@@ -120,6 +131,8 @@ class License(IdMixin, Base):
     blocked_reason: Mapped[str | None] = mapped_column(Text)
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The owner unsubscribed from this license's expiry reminders.
+    reminders_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     plan: Mapped[Plan] = relationship(lazy="raise")
     activation_code: Mapped[ActivationCode | None] = relationship(
@@ -131,7 +144,9 @@ class Device(IdMixin, Base):
     __tablename__ = "devices"
 
     fingerprint: Mapped[str] = mapped_column(String(128), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))  # as the app reports it
+    # The name the owner gave it in My Account; shown instead of ``name`` when set.
+    display_name: Mapped[str | None] = mapped_column(String(200))
     platform: Mapped[str] = mapped_column(String(100))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -162,3 +177,33 @@ class Activation(IdMixin, Base):
 
     license: Mapped[License] = relationship(lazy="raise")
     device: Mapped[Device] = relationship(lazy="raise")
+
+
+class SeatReleaseToken(IdMixin, Base):
+    """A one-time link mailed to a license's owner (or its order's address) when an
+    activation met the device limit: it frees a seat without signing in."""
+
+    __tablename__ = "seat_release_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExpiryReminder(IdMixin, Base):
+    """An expiry reminder sent: one per license, term end and days-before, never twice."""
+
+    __tablename__ = "expiry_reminders"
+    __table_args__ = (
+        UniqueConstraint(
+            "license_id", "expires_at", "days", name="uq_expiry_reminders_license_term_days"
+        ),
+    )
+
+    license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    days: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

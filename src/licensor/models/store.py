@@ -97,7 +97,12 @@ class Order(IdMixin, Base):
     language: Mapped[str] = mapped_column(String(5), default="en")
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
-    total_cents: Mapped[int] = mapped_column(Integer, default=0)
+    total_cents: Mapped[int] = mapped_column(Integer, default=0)  # tax included
+    tax_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The browser that paid holds the token (a cookie) whose hash is here: the thanks page
+    # shows it the codes, once (``codes_shown_at``).
+    thanks_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    codes_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payment_reference: Mapped[str | None] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -138,6 +143,8 @@ class Subscription(IdMixin, Base):
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payment_reference: Mapped[str | None] = mapped_column(String(100))
+    # How the provider describes the card it charges ("Visa ending 4242"), for the page.
+    payment_method: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     plan: Mapped[Plan] = relationship(lazy="raise")
