@@ -47,11 +47,12 @@ from licensor.store.endpoints import router as store_api
 from licensor.store.views import router as store_pages
 from licensor.support.views import router as support_pages
 from licensor.web import i18n
+from licensor.web.brand import router as brand_files
 from licensor.web.help import router as help_pages
 from licensor.web.home import router as home_page
 from licensor.web.i18n import N_
 from licensor.web.mailbox import router as mailbox_pages
-from licensor.web.pages import ENVIRONMENT, Web
+from licensor.web.pages import ENVIRONMENT, Web, install_language
 
 
 class LicensorApp(FastAPI):
@@ -272,6 +273,7 @@ def create_app(
     app.include_router(licensing_router)
     app.include_router(accounts_api)
     app.include_router(home_page)
+    app.include_router(brand_files)
     app.include_router(accounts_pages)
     app.include_router(help_pages)
     app.include_router(store_api)
@@ -370,9 +372,7 @@ def _error_page(
     language = i18n.negotiate(request)
     translator = i18n.translator(language)
     environment = ENVIRONMENT.overlay()
-    environment.install_gettext_callables(  # type: ignore[attr-defined]
-        translator.gettext, translator.ngettext, newstyle=True
-    )
+    install_language(environment, language)
     settings: Settings = request.app.state.settings
     html = environment.get_template("error.html").render(
         title=translator.gettext(title),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from licensor import brand
 
 
 class Settings(BaseSettings):
@@ -46,6 +49,13 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"  # how customers reach us: links in mail
     product_name: str = "Licensor"
     mail_from: str = "Licensor <no-reply@licensor.local>"
+    # The vendor's brand on pages and in mail (licensor/brand.py, docs/brand.md): each
+    # setting beats the same key of brand_file (TOML: name, logo, color). brand_name
+    # becomes product_name, and mail_from's sender name unless mail_from names one.
+    brand_name: str | None = None
+    brand_logo: Path | None = None  # an SVG or PNG file, served at /brand/logo
+    brand_color: str | None = None  # #rrggbb; refused at start under 4.5:1 with white
+    brand_file: Path | None = None
 
     # Key material. Each value is one or more "id:base64url" entries separated by commas,
     # the first being the one in use; unset, the keys are read from keys_dir and, when
@@ -124,6 +134,17 @@ class Settings(BaseSettings):
             if part.strip():
                 ipaddress.ip_network(part.strip(), strict=False)  # ValueError names it
         return value
+
+    @model_validator(mode="after")
+    def _brand(self) -> Settings:
+        chosen = brand.choose(self.brand_file, self.brand_name, self.brand_logo, self.brand_color)
+        self.brand_logo, self.brand_color = chosen.logo, chosen.color or brand.DEFAULT_COLOR
+        if chosen.name is not None:
+            self.brand_name = self.product_name = chosen.name
+            sender_name, address = parseaddr(self.mail_from)
+            if "mail_from" not in self.model_fields_set or not sender_name:
+                self.mail_from = formataddr((chosen.name, address or "no-reply@licensor.local"))
+        return self
 
     @field_validator("var_dir", "keys_dir")
     @classmethod

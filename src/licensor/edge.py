@@ -50,6 +50,8 @@ CSP = (
 # need nothing more: tests/web/test_api_docs.py finds no violation).
 DOCS_CSP = CSP + "; img-src 'self' data:"
 DOCS_PATH = "/api/docs"
+# Files a browser may keep (the brand's are versioned in the pages' links: web/brand.py).
+STATIC_PREFIXES = ("/static/", "/brand.css", "/brand/", "/favicon.")
 HSTS = "max-age=31536000; includeSubDomains"
 
 OWN_NAMES = frozenset(
@@ -233,7 +235,7 @@ class Edge:
             return
         started = time.perf_counter()
         path: str = scope["path"]
-        if path.startswith("/static/"):
+        if path.startswith(STATIC_PREFIXES):
             extra = self.static_headers
         elif path == DOCS_PATH:
             extra = self.docs_headers

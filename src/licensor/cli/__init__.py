@@ -47,6 +47,9 @@ def settings_problems(error: ValidationError) -> str:
     """Each bad setting by its variable's name, what is wrong and the value given."""
     problems = []
     for problem in error.errors():
+        if not problem["loc"]:  # a check across settings (the brand's) names its own
+            problems.append(str(problem["msg"]).removeprefix("Value error, "))
+            continue
         name = "LICENSOR_" + "_".join(str(part) for part in problem["loc"]).upper()
         given = problem.get("input")
         shown = f" (given {given!r})" if isinstance(given, str | int | float) else ""

@@ -3,13 +3,24 @@
 English strings are the message ids; ``locale/it/LC_MESSAGES/messages.po`` translates
 them. ``scripts/extract_messages.py`` collects the ids from templates and code into the
 catalog; ``tests/web/test_i18n.py`` fails when a page string has no Italian translation.
+
+Plurals follow the catalog's ``Plural-Forms`` (Babel gives the language's CLDR rule when a
+catalog has none), so a language with three forms needs a catalog, not code. Dates are
+shown and read in the page's language with Babel (``format_date``, ``typed_date``).
 """
 
 from __future__ import annotations
 
+import gettext as stdlib_gettext
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 
+from babel import Locale
+from babel import dates as babel_dates
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from starlette.requests import Request
 
@@ -17,6 +28,7 @@ LANGUAGES = {"en": "English", "it": "Italiano"}
 DEFAULT = "en"
 LANGUAGE_COOKIE = "licensor_lang"
 LOCALE_DIR = Path(__file__).parent / "locale"
+ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 
 
 def N_(message: str) -> str:
@@ -27,17 +39,38 @@ def N_(message: str) -> str:
     return message
 
 
+def plural_rule(expression: str) -> Callable[[int], int]:
+    """The form index a gettext ``plural=`` expression picks for a count."""
+    return stdlib_gettext.c2py(expression)
+
+
 class Translator:
-    def __init__(self, language: str, messages: dict[str, str]) -> None:
+    """One language's messages, and its rule for which plural form a count takes."""
+
+    def __init__(
+        self,
+        language: str,
+        messages: dict[str, str],
+        plurals: dict[str, tuple[str, ...]] | None = None,
+        plural_expression: str | None = None,
+    ) -> None:
         self.language = language
         self._messages = messages
+        self._plurals = plurals or {}
+        self._form = plural_rule(plural_expression or get_plural(language).plural_expr)
+        self._english_form = plural_rule(get_plural(DEFAULT).plural_expr)
 
     def gettext(self, message: str) -> str:
         return self._messages.get(message) or message
 
     def ngettext(self, singular: str, plural: str, count: int) -> str:
-        # Italian has English's plural rule (one, other), so each form maps to one string.
-        return self.gettext(singular if count == 1 else plural)
+        """The form of ``singular``/``plural`` this language uses for ``count``; English
+        (one, other) where the catalog has no translation of that form."""
+        forms = self._plurals.get(singular, ())
+        index = self._form(abs(count))
+        if index < len(forms) and forms[index]:
+            return forms[index]
+        return singular if self._english_form(abs(count)) == 0 else plural
 
 
 @lru_cache
@@ -48,14 +81,16 @@ def translator(language: str) -> Translator:
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=language)
     messages: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
     for message in catalog:
         if not message.id or message.fuzzy:
             continue
         if isinstance(message.id, str):
-            messages[message.id] = str(message.string or "")
-        else:  # ngettext: (singular, plural) -> (one, other)
-            messages.update(zip(message.id, message.string or (), strict=False))
-    return Translator(language, {key: value for key, value in messages.items() if value})
+            if message.string:
+                messages[message.id] = str(message.string)
+        else:  # ngettext: keyed by the singular id, one string per form of the catalog
+            plurals[message.id[0]] = tuple(str(form or "") for form in message.string or ())
+    return Translator(language, messages, plurals, catalog.plural_expr)
 
 
 def negotiate(request: Request, account_language: str | None = None) -> str:
@@ -72,3 +107,66 @@ def negotiate(request: Request, account_language: str | None = None) -> str:
         if tag in LANGUAGES:
             return tag
     return DEFAULT
+
+
+# --- dates ----------------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    # Stored moments are UTC, some without their zone (SQLite gives them back naive).
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def format_date(value: date | datetime | None, language: str) -> str:
+    """A day as the language writes it: ``Dec 5, 2026``, ``5 dic 2026``; '' for None."""
+    if value is None:
+        return ""
+    day = _utc(value).date() if isinstance(value, datetime) else value
+    return babel_dates.format_date(day, "medium", locale=language)
+
+
+def format_datetime(value: datetime | None, language: str) -> str:
+    """A moment as the language writes it, in UTC: ``Dec 5, 2026, 10:15 AM UTC``."""
+    if value is None:
+        return ""
+    moment = _utc(value)
+    pattern = Locale.parse(language).datetime_formats["medium"]
+    time = babel_dates.format_time(moment, "short", tzinfo=UTC, locale=language)
+    return str(pattern).format(time, format_date(moment, language)) + " UTC"
+
+
+def date_example(language: str) -> str:
+    """How the language types a day, shown beside a date field: its short format with
+    the year in full, ``12/05/2026`` in English, ``05/12/2026`` in Italian."""
+    pattern = str(babel_dates.get_date_format("short", locale=language).pattern)
+    pattern = re.sub(r"y+", "yyyy", re.sub(r"M+", "MM", re.sub(r"d+", "dd", pattern)))
+    return babel_dates.format_date(date(2026, 12, 5), pattern, locale=language)
+
+
+def parse_typed_date(text: str, language: str) -> date | None:
+    """A day as typed in the page's language (``05/12/2026`` in Italian, ``12/05/2026``
+    in English), or ISO ``2026-12-05`` in any; None if it is not a date."""
+    text = text.strip()
+    if not text:
+        return None
+    if ISO_DATE.fullmatch(text):
+        try:
+            return date.fromisoformat("-".join(part.zfill(2) for part in text.split("-")))
+        except ValueError:
+            return None
+    # Babel reads the day, month and year in the order of the language's short format.
+    if len(re.findall(r"\d+", text)) != 3 or re.search(r"[^\d\s./-]", text):
+        return None
+    try:
+        parsed = babel_dates.parse_date(text, locale=language, format="short")
+    except (ValueError, IndexError):  # ParseError is a ValueError
+        return None
+    return parsed
+
+
+def typed_date(text: str, language: str) -> str:
+    """A date field's value for the services, which read ISO: the day typed in the page's
+    language as ``YYYY-MM-DD``, or the text as it came when it is no date (the service
+    then says so beside the field)."""
+    parsed = parse_typed_date(text, language)
+    return parsed.isoformat() if parsed is not None else text

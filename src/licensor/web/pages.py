@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ from licensor.mail import dev_mailbox
 from licensor.models import Account, WebSession
 from licensor.ratelimit import RateLimiter, Rule, enforce
 from licensor.units import UnitOfWork
-from licensor.web import csrf, i18n, sessions
+from licensor.web import brand, csrf, i18n, sessions
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = [
@@ -51,7 +51,21 @@ def _environment() -> Environment:
         autoescape=select_autoescape(("html",)),
         extensions=["jinja2.ext.i18n"],
     )
+    # base.html's head and header: the brand's files and each kind of page's description.
+    environment.globals["brand_assets"] = brand.assets
+    environment.globals["page_description"] = brand.description
     return environment
+
+
+def install_language(environment: Environment, language: str) -> None:
+    """Page text, plurals and dates in ``language``: ``_()``, ``ngettext()``, and the
+    filters ``date`` (``Dec 5, 2026``/``5 dic 2026``) and ``datetime`` (with the time, UTC)."""
+    translator = i18n.translator(language)
+    environment.install_gettext_callables(  # type: ignore[attr-defined]
+        translator.gettext, translator.ngettext, newstyle=True
+    )
+    environment.filters["date"] = lambda value: i18n.format_date(value, language)
+    environment.filters["datetime"] = lambda value: i18n.format_datetime(value, language)
 
 
 ENVIRONMENT = _environment()
@@ -113,6 +127,20 @@ class PageUnit(UnitOfWork):
     def _(self, message: str) -> str:
         return i18n.translator(self.language).gettext(message)
 
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        """The form of a message for ``count`` in the page's language (format it after:
+        ``unit.ngettext("{count} seat", "{count} seats", n).format(count=n)``)."""
+        return i18n.translator(self.language).ngettext(singular, plural, count)
+
+    def format_date(self, value: date | datetime | None) -> str:
+        """A day as the page's language writes it (``Dec 5, 2026``, ``5 dic 2026``)."""
+        return i18n.format_date(value, self.language)
+
+    def typed_date(self, text: str) -> str:
+        """A date field as typed in the page's language, as ISO for a service (or as it
+        came, when it is no date, for the service to refuse beside the field)."""
+        return i18n.typed_date(text, self.language)
+
     def field_messages(
         self, fields: dict[str, str], catalog: dict[str, str], prefix: str = ""
     ) -> dict[str, str]:
@@ -122,11 +150,8 @@ class PageUnit(UnitOfWork):
         return {prefix + name: self._(catalog.get(key, key)) for name, key in fields.items()}
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        translator = i18n.translator(self.language)
         environment = ENVIRONMENT.overlay()
-        environment.install_gettext_callables(  # type: ignore[attr-defined]
-            translator.gettext, translator.ngettext, newstyle=True
-        )
+        install_language(environment, self.language)
         secure = self.web.is_secure(self.request)
         secret = csrf.browser_secret(self.request, secure)
         html = environment.get_template(template).render(
