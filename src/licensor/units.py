@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from licensor.store.partners import Partners
     from licensor.store.renewals import Renewals
     from licensor.store.sales import PartnerSales
+    from licensor.store.seat_release import SeatRelease
     from licensor.store.subscriptions import Subscriptions
     from licensor.support.desk.approvals import Approvals
     from licensor.support.desk.attaching import Attaching
@@ -79,6 +80,7 @@ SERVICES = {
     "subscriptions": "licensor.store.subscriptions:Subscriptions",
     "renewals": "licensor.store.renewals:Renewals",
     "order_lookup": "licensor.store.order_lookup:OrderLookup",
+    "seat_release": "licensor.store.seat_release:SeatRelease",
     "support": "licensor.support.service:Support",
     "desk": "licensor.support.desk.requests:Desk",
     "desk_queue": "licensor.support.desk.queue:Queue",
@@ -113,6 +115,7 @@ class UnitOfWork:
         subscriptions: Subscriptions
         renewals: Renewals
         order_lookup: OrderLookup
+        seat_release: SeatRelease
         support: Support
         desk: Desk
         desk_queue: Queue

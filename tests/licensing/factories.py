@@ -188,3 +188,19 @@ def seats_used(api: httpx.Client, license_key: str, fingerprint: str) -> int:
     ).json()
     used: int = answer["devices_used"]
     return used
+
+
+def request_release_link(
+    api: httpx.Client,
+    machine: dict[str, str],
+    *,
+    activation_code: str | None = None,
+    license_key: str | None = None,
+) -> httpx.Response:
+    """Ask for the link that frees a seat, as an app that met the device limit does."""
+    body: dict[str, Any] = {"device": machine}
+    if activation_code is not None:
+        body["activation_code"] = activation_code
+    if license_key is not None:
+        body["license_key"] = license_key
+    return api.post("/api/v1/licenses/seat-release-link", json=body)

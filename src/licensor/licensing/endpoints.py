@@ -15,6 +15,7 @@ from licensor.errors import LicensorError
 from licensor.licensing.schemas import (
     ActivationIn,
     ActivationOut,
+    DeviceLimitProblem,
     ReleaseIn,
     ReleaseOut,
     SigningKeysOut,
@@ -26,7 +27,7 @@ from licensor.licensing.validation import Validator
 from licensor.logging import log
 from licensor.metrics import activation_counted
 from licensor.models import LicenseStatus
-from licensor.problems import problem_for, problem_responses
+from licensor.problems import PROBLEM, problem_for, problem_responses
 from licensor.ratelimit import RateLimiter, Rule
 
 
@@ -49,15 +50,20 @@ router = APIRouter(prefix="/api/v1", tags=["licensing"], lifespan=_validator_clo
     "/activations",
     status_code=status.HTTP_201_CREATED,
     response_model=ActivationOut,
-    responses=problem_responses(403, 404, 409, 422, 429),
+    responses={
+        **problem_responses(403, 404, 422, 429),
+        409: {"model": DeviceLimitProblem, "content": {PROBLEM: {}}},
+    },
     dependencies=[Depends(rate_limited("activation"))],
     summary="Activate a code on a device",
     description="Problems: `code_malformed` 422 (the code fails its check value), "
     "`code_unknown` 404, `code_blocked` 403, `code_not_sold` 403 (a code of a partner's "
     "allocation or of a card batch sold at the till, whose sale is not recorded yet: the "
     "shop must record it first, through the partner API or the vendor's back office; only "
-    "the first activation asks), `license_expired` 403, `device_limit_reached` 409, "
-    "`validation_failed` 422, `rate_limited` 429.",
+    "the first activation asks), `license_expired` 403, `device_limit_reached` 409 (with "
+    "the license's devices and the ways to free a seat: `free_seat_url`, and "
+    "`release_link_url` when `release_link_available`), `validation_failed` 422, "
+    "`rate_limited` 429.",
 )
 def activate(body: ActivationIn, work: Work) -> ActivationOut:
     device = DeviceInfo(body.device.fingerprint, body.device.name, body.device.platform)

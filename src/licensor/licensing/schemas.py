@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from licensor.licensing.formats import CODE_PATTERN, LICENSE_KEY_PATTERN
@@ -108,3 +108,65 @@ class SigningKeysOut(BaseModel):
     algorithm: str = "Ed25519"
     current: str
     keys: dict[str, str] = Field(description="key id -> raw public key, base64url")
+
+
+class SeatOut(BaseModel):
+    """A live seat of the license, in a ``device_limit_reached`` refusal."""
+
+    seat: str = Field(description="An opaque reference to the seat, stable while it lives.")
+    name: str = Field(description="The name its owner gave the device, else its app's.")
+    platform: str
+    activated_at: datetime
+    last_seen_at: datetime
+
+
+class DeviceLimitProblem(BaseModel):
+    """problem+json: 409 ``device_limit_reached`` with its extension members (RFC 9457),
+    so the app can lead the way to a free seat. Other 409s carry the base members only."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    devices_used: int | None = None
+    devices_max: int | None = None
+    devices: list[SeatOut] | None = Field(
+        default=None,
+        description="The license's live seats, the most recently seen first: the caller "
+        "proved it holds the code, so it may see which devices hold the license (names "
+        "only: never an email or an account).",
+    )
+    free_seat_url: str | None = Field(
+        default=None, description="My Account's Devices page, where a signed-in owner frees a seat."
+    )
+    release_link_available: bool | None = Field(
+        default=None,
+        description="Whether the license has an owner of record (its account, or the address "
+        "of the order that delivered it) to whom `release_link_url` can mail a one-time "
+        "link that frees a seat without signing in.",
+    )
+    release_link_url: str | None = Field(
+        default=None, description="Where to ask for that link (`POST`, the same code or key)."
+    )
+
+
+class SeatReleaseLinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    activation_code: str | None = Field(default=None, max_length=64, json_schema_extra=CODE_SHAPE)
+    license_key: str | None = Field(
+        default=None, max_length=64, json_schema_extra=LICENSE_KEY_SHAPE
+    )
+    device: DeviceIn = Field(description="The device that met the device limit.")
+
+    @model_validator(mode="after")
+    def _one_proof(self) -> SeatReleaseLinkIn:
+        if bool(self.activation_code) == bool(self.license_key):
+            raise ValueError("give the activation_code or the license_key (one of them)")
+        return self
+
+
+class SeatReleaseLinkOut(BaseModel):
+    status: str = Field(description="Always `accepted`.")
+    detail: str

@@ -17,8 +17,9 @@ from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import contains_eager
 
-from licensor.errors import CodeBlocked, DeviceLimitReached, LicenseExpired
+from licensor.errors import CodeBlocked, LicenseExpired
 from licensor.licensing.licenses import license_status
+from licensor.licensing.seats import limit_reached
 from licensor.models import (
     Activation,
     ActivationCode,
@@ -112,10 +113,9 @@ class Licensing(Service):
         if seat is None:
             used = self._seats_used(license)
             if used >= license.plan.devices_max:
-                raise DeviceLimitReached(
-                    f"this license is active on {used} of {license.plan.devices_max} devices; "
-                    "release one (in its app or in My Account) to move the license"
-                )
+                # The refusal names the license's devices: the caller proved it holds
+                # the code (or key, or token), and the owner must choose one to free.
+                raise limit_reached(self.session, self.keyring, self.settings.url, license, used)
             self._add_seat(license, device)
         return self.view(license, device.fingerprint)
 
