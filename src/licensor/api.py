@@ -146,6 +146,7 @@ def create_app(
         "support": Rule.parse("support", settings.support_rate),
         "follow": Rule.parse("follow", settings.follow_rate),
         "partner": Rule.parse("partner", settings.partner_rate),
+        "code_replace": Rule.parse("code_replace", settings.code_replace_rate),
     }
     app.state.validator = Validator(app.state.db, app.state.keyring, settings, app.state.clock)
     app.state.web = Web(

@@ -28,6 +28,21 @@ def isoformat(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+class MailTime(str):
+    """A moment for a mail: ``2026-12-05 10:15:00 UTC`` as text, and the moment itself,
+    which the mail's renderer says in the recipient's language (mail/outbox.py)."""
+
+    moment: datetime
+
+    def __new__(cls, moment: datetime) -> MailTime:
+        made = super().__new__(
+            cls, (isoformat(moment) or "").replace("T", " ").replace("Z", " UTC")
+        )
+        made.moment = moment
+        return made
+
+
 def mail_time(moment: datetime) -> str:
-    """A moment as mails say it: ``2026-12-05 10:15:00 UTC``."""
-    return (isoformat(moment) or "").replace("T", " ").replace("Z", " UTC")
+    """A moment as mails say it: ``5 dic 2026, 10:15 UTC`` in an Italian mail, ``Dec 5,
+    2026, 10:15 AM UTC`` in an English one (``2026-12-05 10:15:00 UTC`` as plain text)."""
+    return MailTime(moment)

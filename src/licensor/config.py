@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # address the limit is signup_rate.
     reset_rate: str = "3/hour"
     link_rate: str = "10/minute"
+    # An owner replacing a license's code (My Account), per account: each makes a code and a mail.
+    code_replace_rate: str = "10/day"
     lookup_rate: str = "5/minute"  # order lookups, per address
     lookup_resend_rate: str = "5/hour"  # an order mailed again by lookups, at most
     support_rate: str = "5/minute"  # support requests and replies sent, per address

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from licensor.accounts.authentication import Authentication
     from licensor.accounts.connect import Connect
     from licensor.accounts.devices import AccountDevices
+    from licensor.accounts.license_details import LicenseDetails
     from licensor.accounts.licenses import AccountLicenses
     from licensor.accounts.service import Accounts
     from licensor.accounts.two_factor import TwoFactor
@@ -71,6 +72,7 @@ SERVICES = {
     "two_factor": "licensor.accounts.two_factor:TwoFactor",
     "authentication": "licensor.accounts.authentication:Authentication",
     "account_licenses": "licensor.accounts.licenses:AccountLicenses",
+    "license_details": "licensor.accounts.license_details:LicenseDetails",
     "account_devices": "licensor.accounts.devices:AccountDevices",
     "connect": "licensor.accounts.connect:Connect",
     "partners": "licensor.store.partners:Partners",
@@ -106,6 +108,7 @@ class UnitOfWork:
         two_factor: TwoFactor
         authentication: Authentication
         account_licenses: AccountLicenses
+        license_details: LicenseDetails
         account_devices: AccountDevices
         connect: Connect
         partners: Partners

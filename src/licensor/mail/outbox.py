@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
+from licensor import dates
+from licensor.clock import MailTime
 from licensor.keys import Keyring
 from licensor.logging import current_request_id
 from licensor.models import OutboxMessage
@@ -31,13 +34,48 @@ _environment = Environment(
 )
 
 
+# The text part's signature, after the "-- " line mail readers recognise.
+SIGNATURES = {"en": "The {product} team", "it": "Il team di {product}"}
+
+
+@lru_cache
+def _language_environment(language: str) -> Environment:
+    """The templates with ``language``'s ways: dates and moments in the context said as
+    it says them (``when``: a datetime is shown ``5 dic 2026, 10:15 UTC``), the filters
+    ``date``/``datetime``, and ``plural(count, one=..., other=...)`` by its CLDR rule."""
+    environment = _environment.overlay()
+    environment.filters["date"] = lambda value: dates.format_date(value, language)
+    environment.filters["datetime"] = lambda value: dates.format_datetime(value, language)
+    environment.globals["plural"] = lambda count, **forms: dates.plural(count, language, **forms)
+    environment.globals["language"] = language
+    return environment
+
+
+def _said(value: Any, language: str) -> Any:
+    """A context value as the language says it: moments and days (also inside lists)."""
+    if isinstance(value, MailTime):
+        return dates.format_datetime(value.moment, language)
+    if isinstance(value, list | tuple):
+        return type(value)(_said(item, language) for item in value)
+    if isinstance(value, datetime):
+        return dates.format_datetime(value, language)
+    if isinstance(value, date):
+        return dates.format_date(value, language)
+    return value
+
+
 def render(template: str, language: str, context: dict[str, Any]) -> tuple[str, str, str]:
     """(subject, text, html) of a message; unknown languages fall back to English."""
     language = language if language in LANGUAGES else "en"
+    environment = _language_environment(language)
+    context = {name: _said(value, language) for name, value in context.items()}
     folder = f"{template}/{language}"
-    subject = _environment.get_template(f"{folder}/subject.txt").render(context).strip()
-    text = _environment.get_template(f"{folder}/body.txt").render(context)
-    html = _environment.get_template(f"{folder}/body.html").render(context)
+    subject = environment.get_template(f"{folder}/subject.txt").render(context).strip()
+    text = environment.get_template(f"{folder}/body.txt").render(context)
+    if "product" in context:
+        signature = SIGNATURES[language].format(product=context["product"])
+        text = text.rstrip("\n") + f"\n\n-- \n{signature}\n"
+    html = environment.get_template(f"{folder}/body.html").render(context)
     return subject, text, html
 
 

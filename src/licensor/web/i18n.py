@@ -6,29 +6,26 @@ catalog; ``tests/web/test_i18n.py`` fails when a page string has no Italian tran
 
 Plurals follow the catalog's ``Plural-Forms`` (Babel gives the language's CLDR rule when a
 catalog has none), so a language with three forms needs a catalog, not code. Dates are
-shown and read in the page's language with Babel (``format_date``, ``typed_date``).
+shown and read in the page's language with Babel (licensor/dates.py; ``typed_date``).
 """
 
 from __future__ import annotations
 
 import gettext as stdlib_gettext
-import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from babel import Locale
-from babel import dates as babel_dates
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from starlette.requests import Request
+
+from licensor import dates
 
 LANGUAGES = {"en": "English", "it": "Italiano"}
 DEFAULT = "en"
 LANGUAGE_COOKIE = "licensor_lang"
 LOCALE_DIR = Path(__file__).parent / "locale"
-ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 
 
 def N_(message: str) -> str:
@@ -109,59 +106,11 @@ def negotiate(request: Request, account_language: str | None = None) -> str:
     return DEFAULT
 
 
-# --- dates ----------------------------------------------------------------------------
-
-
-def _utc(moment: datetime) -> datetime:
-    # Stored moments are UTC, some without their zone (SQLite gives them back naive).
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def format_date(value: date | datetime | None, language: str) -> str:
-    """A day as the language writes it: ``Dec 5, 2026``, ``5 dic 2026``; '' for None."""
-    if value is None:
-        return ""
-    day = _utc(value).date() if isinstance(value, datetime) else value
-    return babel_dates.format_date(day, "medium", locale=language)
-
-
-def format_datetime(value: datetime | None, language: str) -> str:
-    """A moment as the language writes it, in UTC: ``Dec 5, 2026, 10:15 AM UTC``."""
-    if value is None:
-        return ""
-    moment = _utc(value)
-    pattern = Locale.parse(language).datetime_formats["medium"]
-    time = babel_dates.format_time(moment, "short", tzinfo=UTC, locale=language)
-    return str(pattern).format(time, format_date(moment, language)) + " UTC"
-
-
-def date_example(language: str) -> str:
-    """How the language types a day, shown beside a date field: its short format with
-    the year in full, ``12/05/2026`` in English, ``05/12/2026`` in Italian."""
-    pattern = str(babel_dates.get_date_format("short", locale=language).pattern)
-    pattern = re.sub(r"y+", "yyyy", re.sub(r"M+", "MM", re.sub(r"d+", "dd", pattern)))
-    return babel_dates.format_date(date(2026, 12, 5), pattern, locale=language)
-
-
-def parse_typed_date(text: str, language: str) -> date | None:
-    """A day as typed in the page's language (``05/12/2026`` in Italian, ``12/05/2026``
-    in English), or ISO ``2026-12-05`` in any; None if it is not a date."""
-    text = text.strip()
-    if not text:
-        return None
-    if ISO_DATE.fullmatch(text):
-        try:
-            return date.fromisoformat("-".join(part.zfill(2) for part in text.split("-")))
-        except ValueError:
-            return None
-    # Babel reads the day, month and year in the order of the language's short format.
-    if len(re.findall(r"\d+", text)) != 3 or re.search(r"[^\d\s./-]", text):
-        return None
-    try:
-        parsed = babel_dates.parse_date(text, locale=language, format="short")
-    except (ValueError, IndexError):  # ParseError is a ValueError
-        return None
-    return parsed
+# Dates in the page's language live in the core (mail says them too): licensor/dates.py.
+format_date = dates.format_date
+format_datetime = dates.format_datetime
+date_example = dates.date_example
+parse_typed_date = dates.parse_typed_date
 
 
 def typed_date(text: str, language: str) -> str:

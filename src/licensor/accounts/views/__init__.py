@@ -1,5 +1,5 @@
 """The accounts domain's pages, one module by noun: getting in (sign_in), the second factor
-(two_factor), My Account's licenses and devices (my_account), and settings. The app
+(two_factor), My Account's licenses (licenses) and devices (my_account), and settings. The app
 mounts ``router``, which holds them all, paths unchanged.
 """
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from licensor.accounts.views import my_account, settings, sign_in, two_factor
+from licensor.accounts.views import licenses, my_account, settings, sign_in, two_factor
 
 router = APIRouter(include_in_schema=False)
-for pages in (sign_in, two_factor, my_account, settings):
+for pages in (sign_in, two_factor, my_account, licenses, settings):
     router.include_router(pages.router)
