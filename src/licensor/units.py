@@ -183,7 +183,7 @@ class UnitOfWork:
         )
 
     def send_mail(self, to: str, language: str, template: str, **context: Any) -> None:
-        """Queue a mail in this unit, with the product's name in its context and a
+        """Queue a mail in this unit, with the brand's name and colour in its context and a
         Message-ID of our sending domain; the worker sends it once this commits."""
         enqueue(
             self.session,
@@ -192,7 +192,11 @@ class UnitOfWork:
             to=to,
             template=template,
             language=language,
-            context={"product": self.settings.product_name, **context},
+            context={
+                "product": self.settings.product_name,
+                "brand_color": self.settings.brand_color,
+                **context,
+            },
             sender_domain=self.settings.mail_domain,
         )
 
