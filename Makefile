@@ -45,10 +45,15 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-pytest-sqlite: $(VENV)/.dev-installed | system-packages
+# axe-core for tests/web/test_accessibility.py: the pinned version from npm, checked.
+AXE_JS := $(VENV)/axe-core-$(shell sed -n 's/^VERSION = "\(.*\)"/\1/p' scripts/fetch_axe.py)/axe.min.js
+$(AXE_JS): | $(BIN)/python
+	$(BIN)/python scripts/fetch_axe.py
+
+pytest-sqlite: $(VENV)/.dev-installed $(AXE_JS) | system-packages
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-pytest-postgres: $(VENV)/.dev-installed | system-packages
+pytest-postgres: $(VENV)/.dev-installed $(AXE_JS) | system-packages
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/with-postgres.sh \
 		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 

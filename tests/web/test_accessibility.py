@@ -1,0 +1,224 @@
+"""Every page of the site passes axe-core's WCAG 2.1 A and AA rules at 390 px and at
+1280 px: signed out, as a customer with something on every page of My Account, and as
+staff with a queue at the desk.
+
+The pages are found by following links from the home page and from each visitor's home,
+so a page added later is checked without a line here; what no link reaches (a form's
+error state, checkout's next step, a page behind a token) is visited by the steps below.
+Nothing here depends on the database, so it runs on the SQLite run only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page
+
+from licensor.clock import Clock
+from tests.accounts.factories import (
+    PASSWORD,
+    TOTP_SECRET,
+    Customer,
+    LinkCode,
+    MakeAccount,
+    fresh_email,
+    two_factor_code,
+)
+from tests.licensing.factories import MakeCode, MakePlan, activate, device
+from tests.store.factories import (
+    DECLINED,
+    PAYS,
+    MakeOrder,
+    MakePartner,
+    MakeSubscription,
+    card_expiry,
+)
+from tests.support.factories import MakeRequest, Reading, png_bytes
+from tests.web.accessibility import Audit, axe_script
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_run_only() -> None:
+    if os.environ.get("LICENSOR_TEST_DATABASE_URL"):
+        pytest.skip("the pages are the same on every database: checked on the SQLite run")
+
+
+@pytest.fixture
+def audit(browser: Browser, server: str) -> Iterator[Audit]:
+    """One visitor's browser context (cookies of its own) and what its crawl finds."""
+    script = axe_script()
+    context = browser.new_context(base_url=server, locale="en-GB", bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield Audit(page, server, script)
+    context.close()
+
+
+@pytest.fixture
+def store(make_plan: MakePlan, make_partner: MakePartner) -> None:
+    """A store with a code to buy, a subscription to take, and a partner to name."""
+    make_plan("standard", price_cents=3999, subscription_price_cents=2999)
+    make_plan("premium", term_days=30, subscription_price_cents=999)
+    make_partner(name="Shop Milano", phone="+39 02 1234 5678")
+
+
+def passes(audit: Audit) -> None:
+    assert audit.checked, "no page was checked"
+    found = audit.violations + audit.broken
+    assert not found, audit.report()
+
+
+def test_the_audit_reports_what_axe_finds_at_each_width(audit: Audit) -> None:
+    audit.page.set_content('<html><body><main><img src="/logo.png"></main></body></html>')
+    audit.check("a page made to fail")
+    found = {(violation.rule, violation.width) for violation in audit.violations}
+    assert {("image-alt", 390), ("image-alt", 1280), ("html-has-lang", 390)} <= found
+    assert "a page made to fail at 390 px: image-alt" in audit.report()
+
+
+def test_every_page_a_signed_out_visitor_reaches_passes_axe(
+    audit: Audit, store: None, make_request: MakeRequest
+) -> None:
+    request = make_request(screenshot=png_bytes())
+    audit.crawl(["/"])
+    for path in [
+        request.follow_path,
+        "/help/no-such-article",
+        "/verify-email?token=expired",
+        "/reset-password/choose?token=expired",
+        "/account/email/confirm?token=expired",
+    ]:
+        audit.visit(path)
+    # Each form's error state, as the server renders it when a field is missing.
+    for path, form in [
+        ("/sign-in", 'form[action="/sign-in"]'),
+        ("/sign-up", 'form[action="/sign-up"]'),
+        ("/reset-password", 'form[action="/reset-password"]'),
+        ("/orders/lookup", 'form[action="/orders/lookup"]'),
+        ("/support", 'form[action="/support"]'),
+        ("/store/standard", 'form[action="/store/standard"]'),
+        (request.follow_path, "main form"),
+    ]:
+        audit.submit(path, form)
+    # Checkout: the payment page, its error state, a declined card's order page, then a
+    # paid order's thanks page.
+    buyer = {"quantity": "1", "name": "Mario Rossi", "email": fresh_email("buyer")}
+    card_form = 'form[action^="/store/pay/test/"]'
+    audit.submit("/store/standard", 'form[action="/store/standard"]', buyer)
+    audit.submit_here(card_form)
+    audit.submit_here(card_form, {"number": DECLINED, "expiry": card_expiry(), "cvc": "123"})
+    audit.submit("/store/standard", 'form[action="/store/standard"]', buyer)
+    audit.submit_here(card_form, {"number": PAYS, "expiry": card_expiry(), "cvc": "123"})
+    audit.crawl([audit.page.url])
+    passes(audit)
+
+
+@pytest.fixture
+def customer(
+    make_account: MakeAccount,
+    make_code: MakeCode,
+    linked_code: LinkCode,
+    make_order: MakeOrder,
+    make_request: MakeRequest,
+    make_subscription: MakeSubscription,
+    api: httpx.Client,
+    store: None,
+) -> Customer:
+    """A customer with licenses on several devices (two of the same name), orders, a
+    subscription and a support request: every page of My Account has rows."""
+    customer = make_account(fresh_email("a11y"))
+    first = linked_code(customer)
+    activate(api, first.code, device("Laptop"))
+    linked_code(customer)
+    make_order("plus", email=customer.email, account_id=customer.id)
+    make_request(email=customer.email, account_id=customer.id, screenshot=png_bytes())
+    make_subscription(customer.id, "family")
+    return customer
+
+
+def sign_in_through_the_form(page: Page, email: str, password: str) -> None:
+    page.goto("/sign-in")
+    page.locator('input[name="email"]').fill(email)
+    page.locator('input[name="password"]').fill(password)
+    with page.expect_navigation():
+        page.locator('form[action="/sign-in"] button[type="submit"]').click()
+
+
+def test_every_page_a_customer_reaches_passes_axe(audit: Audit, customer: Customer) -> None:
+    sign_in_through_the_form(audit.page, customer.email, customer.password)
+    audit.crawl(["/account/licenses", "/"])
+    for path, form in [
+        ("/account/licenses", 'form[action="/account/licenses"]'),
+        ("/account/connect", 'form[action="/account/connect"]'),
+        ("/account/settings", 'form[action="/account/settings/password"]'),
+        ("/account/settings", 'form[action="/account/settings/email"]'),
+        ("/account/settings", 'form[action="/account/settings/two-factor"]'),
+        ("/store/standard", 'form[action="/store/standard/subscribe"]'),
+    ]:
+        audit.submit(path, form)
+    passes(audit)
+
+
+@contextmanager
+def another_context(audit: Audit) -> Iterator[Audit]:
+    """A second visitor in the same browser, whose pages count in the same audit."""
+    browser = audit.page.context.browser
+    assert browser is not None
+    context = browser.new_context(base_url=audit.origin, locale="en-GB", bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    other = Audit(page, audit.origin, audit.script)
+    try:
+        yield other
+    finally:
+        audit.checked += other.checked
+        audit.violations += other.violations
+        audit.broken += other.broken
+        context.close()
+
+
+def test_every_page_staff_reach_passes_axe(
+    audit: Audit,
+    make_account: MakeAccount,
+    make_code: MakeCode,
+    make_order: MakeOrder,
+    make_request: MakeRequest,
+    api: httpx.Client,
+    clock: Clock,
+    store: None,
+) -> None:
+    code = make_code()
+    activated = activate(api, code, device("Office PC"))
+    order = make_order("plus")
+    reading = Reading(f"License key {activated['license_key']}", activated["license_key"], True)
+    request = make_request(screenshot=png_bytes(), reading=reading)
+    make_request(topic="missing_purchase", order_number=order.number, status="open")
+    staff = make_account(fresh_email("staff"), roles=("agent", "admin"), totp_secret=TOTP_SECRET)
+
+    # A new agent is asked to set up two-factor first: that page, in a context of its own.
+    with another_context(audit) as newcomer:
+        agent = make_account(fresh_email("agent"), roles=("agent",))
+        sign_in_through_the_form(newcomer.page, agent.email, PASSWORD)
+        newcomer.check(newcomer.page.url.removeprefix(audit.origin))
+
+    sign_in_through_the_form(audit.page, staff.email, staff.password)
+    audit.check("/sign-in/two-factor")
+    audit.submit_here('form[action="/sign-in/two-factor"]')  # no code: its error state
+    clock.advance(timedelta(seconds=60))
+    audit.page.locator('input[name="code"]').fill(two_factor_code(TOTP_SECRET, clock))
+    with audit.page.expect_navigation():
+        audit.page.locator('form[action="/sign-in/two-factor"] button').click()
+
+    audit.crawl(["/desk", f"/desk/requests/{request.number}", "/"])
+    for query in [activated["license_key"], order.number, code, "not a thing"]:
+        audit.visit(f"/desk/lookup?{httpx.QueryParams(q=query, request=request.number)}")
+    for form in ["reply", "note", "key"]:
+        audit.submit(f"/desk/requests/{request.number}", f'form[action$="/{form}"]')
+    passes(audit)
