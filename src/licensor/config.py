@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     follow_rate: str = "60/minute"  # support follow-link pages and screenshots, per address
     partner_rate: str = "120/minute"  # partner API, per key
     subscription_grace_days: int = 7  # a failed renewal keeps the license this long
+    # Expiry reminders go out this many days before a license or subscription ends.
+    expiry_reminder_days: str = Field(default="30,7,1", pattern=r"^[1-9]\d{0,2}(, ?[1-9]\d{0,2})*$")
 
     # Mail worker: how long a claimed batch is reserved before another worker may retry it.
     mail_lease_seconds: int = 300

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from licensor.store.order_lookup import OrderLookup
     from licensor.store.orders import Orders
     from licensor.store.partners import Partners
+    from licensor.store.reminders import Reminders
     from licensor.store.renewals import Renewals
     from licensor.store.sales import PartnerSales
     from licensor.store.seat_release import SeatRelease
@@ -83,6 +84,7 @@ SERVICES = {
     "renewals": "licensor.store.renewals:Renewals",
     "order_lookup": "licensor.store.order_lookup:OrderLookup",
     "seat_release": "licensor.store.seat_release:SeatRelease",
+    "reminders": "licensor.store.reminders:Reminders",
     "support": "licensor.support.service:Support",
     "desk": "licensor.support.desk.requests:Desk",
     "desk_queue": "licensor.support.desk.queue:Queue",
@@ -119,6 +121,7 @@ class UnitOfWork:
         renewals: Renewals
         order_lookup: OrderLookup
         seat_release: SeatRelease
+        reminders: Reminders
         support: Support
         desk: Desk
         desk_queue: Queue
@@ -182,9 +185,18 @@ class UnitOfWork:
             **details,
         )
 
-    def send_mail(self, to: str, language: str, template: str, **context: Any) -> None:
+    def send_mail(
+        self,
+        to: str,
+        language: str,
+        template: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> None:
         """Queue a mail in this unit, with the brand's name and colour in its context and a
-        Message-ID of our sending domain; the worker sends it once this commits."""
+        Message-ID of our sending domain (and any extra ``headers``); the worker sends it
+        once this commits."""
         enqueue(
             self.session,
             self.keyring,
@@ -198,6 +210,7 @@ class UnitOfWork:
                 **context,
             },
             sender_domain=self.settings.mail_domain,
+            headers=headers,
         )
 
 

@@ -1,12 +1,13 @@
 """``licensor worker``: one loop that does every domain's background work.
 
 Each turn of the loop runs the periodic tasks that are due (subscription renewals each
-minute, forgetting old idempotency keys each hour), then claims a few due jobs (the key
-read from a support screenshot, an order lookup) and runs them, then claims a few due
-messages from the outbox and sends them. Jobs and messages are claimed the same way
-(licensor/leases.py): small claims under a lease, so a worker killed mid-turn strands
-little, and nothing for longer than the lease. Periodic tasks come first, so the mail
-they write goes out in the same turn; one that fails is logged and tried again next turn.
+minute, expiry reminders every five, forgetting old idempotency keys each hour), then
+claims a few due jobs (the key read from a support screenshot, an order lookup) and runs
+them, then claims a few due messages from the outbox and sends them. Jobs and messages
+are claimed the same way (licensor/leases.py): small claims under a lease, so a worker
+killed mid-turn strands little, and nothing for longer than the lease. Periodic tasks
+come first, so the mail they write goes out in the same turn; one that fails is logged
+and tried again next turn.
 
 ``build_worker`` assembles it for ``licensor worker``, ``licensor demo`` (in a thread
 beside the server, stopping with it) and the tests' fixtures.
@@ -30,6 +31,7 @@ from licensor.mail import delivery
 from licensor.mail.sender import Sender, configured_sender
 from licensor.store import tasks as store_tasks
 from licensor.store.payments import PaymentProvider, load_provider
+from licensor.store.reminder_scan import REMINDERS_EVERY, DueReminders
 from licensor.store.renewals import RenewalRun
 from licensor.support import tasks as support_tasks
 
@@ -172,12 +174,17 @@ def build_worker(
     mail_batch: int = delivery.BATCH,
 ) -> Worker:
     """The worker, its periodic tasks registered: renewals each minute through
-    ``provider`` (none without one), old idempotency keys forgotten each hour. Without a
-    ``sender`` the mail waits in the outbox."""
+    ``provider`` (none without one), expiry reminders every few minutes, old idempotency
+    keys forgotten each hour. Without a ``sender`` the mail waits in the outbox."""
     periodic = []
     if provider is not None:
         renewals = store_tasks.DueRenewals(database, keyring, settings, provider)
         periodic.append(Periodic("store.renewals", store_tasks.RENEWALS_EVERY, renewals))
+    periodic.append(
+        Periodic(
+            "store.expiry_reminders", REMINDERS_EVERY, DueReminders(database, keyring, settings)
+        )
+    )
     periodic.append(
         Periodic(
             "idempotency.purge", PURGE_EVERY, lambda moment: idempotency.purge(database, moment)

@@ -89,9 +89,15 @@ def enqueue(
     language: str,
     context: dict[str, Any],
     sender_domain: str = "licensor.local",
+    headers: dict[str, str] | None = None,
 ) -> OutboxMessage:
+    """Render the message into an outbox row in ``session``; ``headers`` are extra ones
+    the sent message carries (List-Unsubscribe), kept with the encrypted body."""
     subject, text, html = render(template, language, context)
-    body = json.dumps({"text": text, "html": html}, ensure_ascii=False)
+    stored: dict[str, Any] = {"text": text, "html": html}
+    if headers:
+        stored["headers"] = headers
+    body = json.dumps(stored, ensure_ascii=False)
     message = OutboxMessage(
         message_id=f"<{uuid.uuid4().hex}@{sender_domain}>",
         recipient=to,
@@ -112,3 +118,9 @@ def bodies(keyring: Keyring, message: OutboxMessage) -> tuple[str, str]:
     """(text, html) of a stored message."""
     body = json.loads(keyring.decrypt(message.body_ciphertext, purpose=BODY_PURPOSE))
     return body["text"], body["html"]
+
+
+def extra_headers(keyring: Keyring, message: OutboxMessage) -> dict[str, str]:
+    """The extra headers a stored message was written with (none for most)."""
+    body = json.loads(keyring.decrypt(message.body_ciphertext, purpose=BODY_PURPOSE))
+    return dict(body.get("headers") or {})

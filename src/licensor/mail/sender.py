@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from licensor.config import Settings
 from licensor.keys import Keyring
 from licensor.mail import dev_mailbox
-from licensor.mail.outbox import bodies
+from licensor.mail.outbox import bodies, extra_headers
 from licensor.models import OutboxMessage
 
 
@@ -31,6 +31,8 @@ def build_email(keyring: Keyring, message: OutboxMessage, sender: str) -> EmailM
     email["Message-ID"] = message.message_id
     email["Date"] = format_datetime(message.created_at)
     email["Content-Language"] = message.language
+    for name, value in extra_headers(keyring, message).items():
+        email[name] = value
     email.set_content(text)
     email.add_alternative(html, subtype="html")
     return email
