@@ -36,6 +36,29 @@ def N_(message: str) -> str:
     return message
 
 
+# Plans' entitlements are machine names the vendor chose (``password-manager``); pages show
+# the usual ones by these labels, translated, and any other as its words.
+ENTITLEMENT_LABELS = {
+    "antivirus": N_("Antivirus"),
+    "firewall": N_("Firewall"),
+    "vpn": N_("VPN"),
+    "password-manager": N_("Password manager"),
+    "parental-control": N_("Parental control"),
+    "backup": N_("Backup"),
+    "anti-theft": N_("Anti-theft"),
+}
+
+
+def entitlement_label(name: str, language: str) -> str:
+    """How a page names an entitlement: ``vpn`` is "VPN", ``password-manager`` "Gestore
+    delle password" in Italian; an unknown ``cloud-sync`` is "Cloud sync"."""
+    label = ENTITLEMENT_LABELS.get(name)
+    if label is not None:
+        return translator(language).gettext(label)
+    words = name.replace("-", " ").replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
 def plural_rule(expression: str) -> Callable[[int], int]:
     """The form index a gettext ``plural=`` expression picks for a count."""
     return stdlib_gettext.c2py(expression)

@@ -27,7 +27,7 @@ FIELD_MESSAGES = {
     "url_invalid": N_("Enter an address that starts with https://."),
     "quantity_range": N_("Order 1 to 100 codes at a time."),
     "codes_range": N_("Give 1 to 100 activation codes."),
-    "date_invalid": N_("Enter the date as year-month-day, e.g. 2026-03-14."),
+    "date_invalid": N_("Enter a date such as 12/05/2026 (month/day/year) or 2026-12-05."),
     "date_future": N_("This date is in the future."),
     "where_required": N_(
         "Choose where you bought the code, or “I don't know” if you are not sure."

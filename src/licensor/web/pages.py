@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,15 +58,27 @@ def _environment() -> Environment:
     return environment
 
 
+@lru_cache
+def language_environment(language: str) -> Environment:
+    """The templates in ``language``, made once: an overlay compiles each template again
+    into a cache of its own, which per request would cost every page its compile."""
+    environment = ENVIRONMENT.overlay()
+    install_language(environment, language)
+    return environment
+
+
 def install_language(environment: Environment, language: str) -> None:
-    """Page text, plurals and dates in ``language``: ``_()``, ``ngettext()``, and the
-    filters ``date`` (``Dec 5, 2026``/``5 dic 2026``) and ``datetime`` (with the time, UTC)."""
+    """Page text, plurals and dates in ``language``: ``_()``, ``ngettext()``, the filters
+    ``date`` (``Dec 5, 2026``/``5 dic 2026``), ``datetime`` (with the time, UTC) and
+    ``entitlement`` (a plan's ``vpn`` as "VPN")."""
     translator = i18n.translator(language)
     environment.install_gettext_callables(  # type: ignore[attr-defined]
         translator.gettext, translator.ngettext, newstyle=True
     )
     environment.filters["date"] = lambda value: i18n.format_date(value, language)
     environment.filters["datetime"] = lambda value: i18n.format_datetime(value, language)
+    environment.filters["entitlement"] = lambda name: i18n.entitlement_label(name, language)
+    environment.globals["date_example"] = i18n.date_example(language)
 
 
 ENVIRONMENT = _environment()
@@ -150,8 +163,7 @@ class PageUnit(UnitOfWork):
         return {prefix + name: self._(catalog.get(key, key)) for name, key in fields.items()}
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        environment = ENVIRONMENT.overlay()
-        install_language(environment, self.language)
+        environment = language_environment(self.language)
         secure = self.web.is_secure(self.request)
         secret = csrf.browser_secret(self.request, secure)
         html = environment.get_template(template).render(

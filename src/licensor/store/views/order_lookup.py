@@ -46,7 +46,9 @@ def lookup(
     web.limit("lookup", client_address(request))
     with page.open() as unit:
         partners = unit.partners.all()
-        form = LookupForm(order_number, purchased_on, name, email, where)
+        # The date as typed in the page's language (05/12/2026 in Italian), or ISO.
+        typed_on = unit.typed_date(purchased_on)
+        form = LookupForm(order_number, typed_on, name, email, where)
         errors = form.problems(partners, unit.now.date())
         if errors:
             return unit.render(

@@ -150,9 +150,12 @@ def attach_order(
             return request_page(
                 unit,
                 support_request,
-                notice=unit._(
+                notice=unit.ngettext(
+                    "The order is attached. One of its codes belongs to another account "
+                    "and was not moved.",
                     "The order is attached. {count} of its codes belong to another account "
-                    "and were not moved."
+                    "and were not moved.",
+                    attached.codes_elsewhere,
                 ).format(count=attached.codes_elsewhere),
             )
 

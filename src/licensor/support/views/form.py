@@ -7,6 +7,8 @@ transaction opens (``customer_pages.py``); the route then calls ``Support``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -97,6 +99,8 @@ def open_request(request: Request, web: SupportPages, page: SupportPage) -> Resp
     )
     uploads = posted_uploads(posted)
     with page.open() as unit:
+        # The purchase date as typed in the page's language (05/12/2026 in Italian), or ISO.
+        form = replace(form, purchase_date=unit.typed_date(form.purchase_date))
         signed_in = customer(unit)
         try:
             opened = unit.support.open_request(
