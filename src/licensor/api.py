@@ -147,6 +147,8 @@ def create_app(
         "follow": Rule.parse("follow", settings.follow_rate),
         "partner": Rule.parse("partner", settings.partner_rate),
         "code_replace": Rule.parse("code_replace", settings.code_replace_rate),
+        "account_email": Rule.parse("account_email", settings.account_email_rate),
+        "find_purchases": Rule.parse("find_purchases", settings.find_purchases_rate),
     }
     app.state.validator = Validator(app.state.db, app.state.keyring, settings, app.state.clock)
     app.state.web = Web(

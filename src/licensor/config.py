@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from decimal import Decimal
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -122,6 +123,18 @@ class Settings(BaseSettings):
     # real deployment) unless this is set, for a staging server.
     allow_test_payments: bool = False
     checkout_rate: str = "10/minute"  # checkout starts, per address
+    # Further addresses added (or their link sent again), and "find my purchases", per
+    # account: each sends mail to an address the visitor typed or holds.
+    account_email_rate: str = "5/hour"
+    find_purchases_rate: str = "3/hour"
+
+    # Who sells, as receipts name it (store/receipts.py); an empty name is product_name's.
+    seller_name: str = ""
+    seller_address: str = ""  # lines separated by ";"
+    seller_vat_id: str = ""
+    # Plans' prices include VAT at this rate (0: no VAT shown). Each order keeps its tax
+    # part in cents, worked out when the order is made (docs/orders.md).
+    vat_percent: Decimal = Field(default=Decimal(0), ge=0, lt=100)
 
     # Who may read GET /metrics: comma-separated addresses or CIDR networks, matched
     # against the client's address (the proxy's forwarded one only behind a trusted proxy,

@@ -36,8 +36,10 @@ if TYPE_CHECKING:
     from licensor.accounts.authentication import Authentication
     from licensor.accounts.connect import Connect
     from licensor.accounts.devices import AccountDevices
+    from licensor.accounts.emails import AccountEmails
     from licensor.accounts.license_details import LicenseDetails
     from licensor.accounts.licenses import AccountLicenses
+    from licensor.accounts.purchases import AccountPurchases
     from licensor.accounts.service import Accounts
     from licensor.accounts.two_factor import TwoFactor
     from licensor.licensing.codes import Codes
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from licensor.licensing.plans import Plans
     from licensor.licensing.service import Licensing
     from licensor.store.checkout import Checkout
+    from licensor.store.order_history import OrderHistory
     from licensor.store.order_lookup import OrderLookup
     from licensor.store.orders import Orders
     from licensor.store.partners import Partners
@@ -76,6 +79,8 @@ SERVICES = {
     "license_details": "licensor.accounts.license_details:LicenseDetails",
     "account_devices": "licensor.accounts.devices:AccountDevices",
     "connect": "licensor.accounts.connect:Connect",
+    "account_emails": "licensor.accounts.emails:AccountEmails",
+    "account_purchases": "licensor.accounts.purchases:AccountPurchases",
     "partners": "licensor.store.partners:Partners",
     "orders": "licensor.store.orders:Orders",
     "partner_sales": "licensor.store.sales:PartnerSales",
@@ -84,6 +89,7 @@ SERVICES = {
     "renewals": "licensor.store.renewals:Renewals",
     "order_lookup": "licensor.store.order_lookup:OrderLookup",
     "seat_release": "licensor.store.seat_release:SeatRelease",
+    "order_history": "licensor.store.order_history:OrderHistory",
     "reminders": "licensor.store.reminders:Reminders",
     "support": "licensor.support.service:Support",
     "desk": "licensor.support.desk.requests:Desk",
@@ -113,6 +119,8 @@ class UnitOfWork:
         license_details: LicenseDetails
         account_devices: AccountDevices
         connect: Connect
+        account_emails: AccountEmails
+        account_purchases: AccountPurchases
         partners: Partners
         orders: Orders
         partner_sales: PartnerSales
@@ -121,6 +129,7 @@ class UnitOfWork:
         renewals: Renewals
         order_lookup: OrderLookup
         seat_release: SeatRelease
+        order_history: OrderHistory
         reminders: Reminders
         support: Support
         desk: Desk

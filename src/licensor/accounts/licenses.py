@@ -120,13 +120,16 @@ class AccountLicenses(Service):
         *,
         via: str,
         order_told_by_caller: bool = False,
+        joined_with_order: bool = False,
     ) -> LinkedLicense:
         """Join a code (read with its plan) and its license to the account: ``via`` says
         how (``app``, ``web``, ``device_code``, ``support``). The account shows the code
         in full, so the owner is told, and so is the order's own address when it is
         another (unless ``order_told_by_caller``: the desk asks that address first and
         tells it once for a whole order): a code never moves silently. A code in another
-        account is refused, never moved."""
+        account is refused, never moved. ``joined_with_order``: its whole order joined
+        from an address the account verified (accounts/purchases.py), whose one mail
+        for the order stands for a mail per code."""
         public_id = license.public_id if license else "—"
         devices = self.unit.account_devices
         if code.account_id == account.id:
@@ -147,9 +150,12 @@ class AccountLicenses(Service):
         code.linked_at = self.now
         if device is not None:
             devices.connect(account, device)
-        told = (
-            "by_support" if order_told_by_caller else self._tell_order(account, code, license, via)
-        )
+        if joined_with_order:
+            told: str | None = "with_order"
+        elif order_told_by_caller:
+            told = "by_support"
+        else:
+            told = self._tell_order(account, code, license, via)
         self.unit.audit(
             "accounts.license_linked",
             actor=actor,
@@ -159,6 +165,8 @@ class AccountLicenses(Service):
             public_id=public_id,
             told=told,
         )
+        if joined_with_order:
+            return LinkedLicense(public_id, code.plan.code, already_linked=False)
         self.send_mail(
             account.email,
             account.language,

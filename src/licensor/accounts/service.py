@@ -169,6 +169,8 @@ class Accounts(Service):
         if record is None:
             return None
         record.account.email_verified_at = record.account.email_verified_at or self.now
+        # The address is proven: the orders placed with it join (accounts/purchases.py).
+        self.unit.account_purchases.join_from(record.account, record.account.email, via="sign_up")
         return record.account
 
     # email changes -------------------------------------------------------------------
@@ -228,6 +230,7 @@ class Accounts(Service):
             old_email=old_email,
             new_email=account.email,
         )
+        self.unit.account_purchases.join_from(account, account.email, via="email_change")
         return account
 
     def set_language(self, account: Account, language: str) -> None:

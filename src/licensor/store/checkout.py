@@ -332,3 +332,5 @@ class Checkout(Service):
             )
             started += 1
         return started
+        # A guest's order placed with an address an account has verified joins it now.
+        self.unit.account_purchases.adopt(order, via="payment")

@@ -35,6 +35,7 @@ from licensor.models import (
     Plan,
     Subscription,
 )
+from licensor.store.tax import tax_part, vat_rate_text
 from licensor.units import Service
 
 ORDER_PREFIX = "ORD"
@@ -163,6 +164,8 @@ class Orders(Service):
             language=language,
             status=OrderStatus.PAID,
         )
+        # An address an account has verified brings the order to it (its codes with it).
+        self.unit.account_purchases.adopt(order, via="payment", tell=partner is not None)
         codes = self.deliver_codes(order)
         self.unit.audit(
             "store.order_created",
@@ -229,6 +232,7 @@ class Orders(Service):
             account_id=account_id,
             currency=plan.currency,
             total_cents=unit_price * quantity,
+            tax_cents=tax_part(unit_price * quantity, self.settings.vat_percent),
             items=[OrderItem(plan=plan, kind=kind, quantity=quantity, unit_price_cents=unit_price)],
         )
         self.session.add(order)
@@ -290,6 +294,10 @@ class Orders(Service):
             order,
             "order_confirmation",
             codes=[{"plan": plan.name, "code": code} for plan, code in self.codes(order)],
+            **self.price_lines(order),
+            in_account=order.account_id is not None,
+            orders_url=self.settings.url("/account/orders"),
+            sign_up_url=self.settings.url("/sign-up"),
             again=again,
             licenses_url=self.settings.url("/account/licenses"),
             help_url=self.settings.url("/help"),
@@ -312,6 +320,16 @@ class Orders(Service):
             subscriptions_url=self.settings.url("/account/subscriptions"),
             help_url=self.settings.url("/help"),
         )
+
+    def price_lines(self, order: Order) -> dict[str, Any]:
+        """What a mail says of the price: the total, and the VAT in it where there is
+        any (its rate and amount), in the order's language."""
+        language = order.language
+        return {
+            "total": money(order.total_cents, order.currency, language),
+            "tax": money(order.tax_cents, order.currency, language) if order.tax_cents else None,
+            "vat_rate": vat_rate_text(order, self.settings.vat_percent, language),
+        }
 
     def send_partner_pointer(self, order: Order, partner: Partner) -> None:
         """Tell a partner order's buyer which partner sold it and how to reach it."""

@@ -117,6 +117,9 @@ class PartnerSales(Service):
                 OrderItem(order_id=order.id, plan_id=plan_id, kind=ItemKind.CODE, quantity=quantity)
             )
         self.session.flush()
+        # The buyer's address, verified by an account, brings the sale to it: we send the
+        # buyer nothing else (the partner delivers), so the owner is told here.
+        self.unit.account_purchases.adopt(order, via="partner_sale", tell=True)
         self.unit.audit(
             "store.partner_sale_recorded",
             subject_type="order",

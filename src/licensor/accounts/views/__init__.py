@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from licensor.accounts.views import licenses, my_account, settings, sign_in, two_factor
+from licensor.accounts.views import emails, licenses, my_account, settings, sign_in, two_factor
 
 router = APIRouter(include_in_schema=False)
-for pages in (sign_in, two_factor, my_account, licenses, settings):
+for pages in (sign_in, two_factor, my_account, licenses, emails, settings):
     router.include_router(pages.router)
