@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from licensor.accounts import passwords, totp
+from licensor.accounts.views import devices as device_pages
 from licensor.accounts.views import my_account, sign_in, two_factor
 from licensor.accounts.views import settings as settings_pages
 from licensor.api import create_app
@@ -54,6 +55,7 @@ FORM_ROUTES = {
     "/reset-password/choose",
     "/account/licenses",
     "/account/devices/{device_id}/remove",
+    "/account/devices/{device_id}/rename",
     "/account/connect",
     "/account/settings/language",
     "/account/settings/password",
@@ -91,6 +93,7 @@ def test_the_list_of_form_routes_covers_every_page_that_takes_a_post() -> None:
             sign_in.router,
             two_factor.router,
             my_account.router,
+            device_pages.router,
             settings_pages.router,
             subscription_pages,
             mailbox_pages,
@@ -160,6 +163,7 @@ def every_form(
         },
         "/account/licenses": {"activation_code": make_code()},
         f"/account/devices/{device_id}/remove": {},
+        f"/account/devices/{device_id}/rename": {"name": "Office PC"},
         "/account/connect": {"code": authorized["user_code"]},
         "/account/settings/language": {"language": "it"},
         "/account/settings/password": {
@@ -189,6 +193,7 @@ def every_form(
     }
     templates = {
         f"/account/devices/{device_id}/remove": "/account/devices/{device_id}/remove",
+        f"/account/devices/{device_id}/rename": "/account/devices/{device_id}/rename",
         f"/account/subscriptions/{subscription_id}/cancel": (
             "/account/subscriptions/{subscription_id}/cancel"
         ),

@@ -70,6 +70,14 @@ def sign_in(page: Page, email: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def sign_in_italian(page: Page, email: str, password: str) -> None:
+    """Sign in on the sign-in page as shown in Italian (``italian_page``)."""
+    page.goto("/sign-in")
+    page.get_by_label("Indirizzo email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.locator("main").get_by_role("button", name="Accedi", exact=True).click()
+
+
 @contextmanager
 def _page(browser: Browser, server: str, *, locale: str) -> Iterator[Page]:
     """A tab of a fresh browser context (its own cookies) on the test server."""

@@ -1,34 +1,73 @@
-"""An account's devices: the Devices section of My Account, removing a device to free its
-seats (F8: how a license moves to another machine), and connecting a device that one of
-the account's licenses has just proven (F4, F10)."""
+"""An account's devices: the Devices section of My Account, naming a device, removing one
+to free its seats (F8: how a license moves to another machine), and connecting a device
+that one of the account's licenses has just proven (F4, F10)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+import base64
+import hashlib
+import hmac
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload
 
+from licensor.errors import FormInvalid, NotFound
+from licensor.keys import Keyring
 from licensor.models import Account, Activation, ActivationCode, Device, License, Subscription
 from licensor.units import Service
+
+DEVICE_NAME_MAX = 60
+TAG_PURPOSE = b"device tag"
+
+
+def shown_name(device: Device) -> str:
+    """What the account calls a device: the name its owner gave it, else the app's."""
+    return device.display_name or device.name or "\u2014"
+
+
+def device_tag(keyring: Keyring, fingerprint: str) -> str:
+    """Four symbols that tell two same-named devices apart. A keyed hash of the
+    fingerprint, not a piece of it: a fingerprint is matched by the API, so even part of
+    one is not shown; the tag stays the same for the device across pages and visits."""
+    digest = hmac.new(keyring.derive(TAG_PURPOSE), fingerprint.encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest[:5]).decode()[:4]
 
 
 @dataclass(frozen=True)
 class DeviceRow:
     id: int
-    name: str
+    name: str  # as shown: the owner's name for it, else the app's
+    reported_name: str  # as the app reports it
+    renamed: bool
     platform: str
+    tag: str  # device_tag: tells same-named devices apart
+    first_activated_at: datetime  # the first seat of the account's licenses on it
     last_seen_at: datetime
     licenses: list[str]  # "Plan name (public ID)" of each of the account's seats on it
+    label: str = ""  # the name, with the tag where another of the account's has the same
+
+
+def clean_name(typed: str) -> str | None:
+    """A device name as typed, tidied (spaces collapsed), or None to go back to the app's;
+    FormInvalid beyond DEVICE_NAME_MAX characters or with control characters."""
+    name = " ".join(typed.split())
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        raise FormInvalid({"name": "device_name_invalid"})
+    if len(name) > DEVICE_NAME_MAX:
+        raise FormInvalid({"name": "device_name_too_long"})
+    return name or None
 
 
 class AccountDevices(Service):
     """The devices of one account: connected to it, or holding a seat of its licenses."""
 
     def of_account(self, account: Account) -> list[DeviceRow]:
-        """Devices connected to the account, or holding a seat of one of its licenses."""
+        """Devices connected to the account, or holding a seat of one of its licenses,
+        most recently seen first."""
         seated = select(Activation.device_id).where(
             Activation.license_id.in_(self._license_ids(account)),
             Activation.released_at.is_(None),
@@ -36,10 +75,11 @@ class AccountDevices(Service):
         devices = self.session.scalars(
             select(Device)
             .where(or_(Device.account_id == account.id, Device.id.in_(seated)))
-            .order_by(Device.last_seen_at.desc())
+            .order_by(Device.last_seen_at.desc(), Device.id.desc())
         ).all()
+        device_ids = [device.id for device in devices]
         seats = self.session.scalars(
-            self._seats(account, [device.id for device in devices])
+            self._seats(account, device_ids)
             .options(
                 joinedload(Activation.license, innerjoin=True).joinedload(
                     License.plan, innerjoin=True
@@ -50,26 +90,76 @@ class AccountDevices(Service):
         names: dict[int, list[str]] = defaultdict(list)
         for seat in seats:
             names[seat.device_id].append(f"{seat.license.plan.name} ({seat.license.public_id})")
-        return [
+        # Released seats count too: a device first activated a year ago still was.
+        first_seats: dict[int, datetime] = dict(
+            self.session.execute(
+                select(Activation.device_id, func.min(Activation.activated_at))
+                .where(
+                    Activation.device_id.in_(device_ids),
+                    Activation.license_id.in_(self._license_ids(account)),
+                )
+                .group_by(Activation.device_id)
+            ).all()
+        )
+        rows = [
             DeviceRow(
-                device.id,
-                device.name or "—",
-                device.platform or "—",
-                device.last_seen_at,
-                names[device.id],
+                id=device.id,
+                name=shown_name(device),
+                reported_name=device.name or "\u2014",
+                renamed=bool(device.display_name),
+                platform=device.platform or "\u2014",
+                tag=device_tag(self.keyring, device.fingerprint),
+                first_activated_at=first_seats.get(device.id) or device.created_at,
+                last_seen_at=device.last_seen_at,
+                licenses=names[device.id],
             )
             for device in devices
         ]
+        repeated = Counter(row.name.casefold() for row in rows)
+        return [
+            replace(
+                row,
+                label=f"{row.name} \u00b7 {row.tag}"
+                if repeated[row.name.casefold()] > 1
+                else row.name,
+            )
+            for row in rows
+        ]
+
+    def one(self, account: Account, device_id: int) -> DeviceRow:
+        """One of the account's devices as its list shows it; NotFound for any other id,
+        whoever's it is (the ids are sequential, so nothing is told about others')."""
+        found = next((row for row in self.of_account(account) if row.id == device_id), None)
+        if found is None:
+            raise NotFound()
+        return found
+
+    def rename(self, account: Account, device_id: int, typed: str) -> None:
+        """Give one of the account's devices a name of the owner's (empty: the app's again);
+        the name the app reports stays as it is. NotFound for another's device."""
+        name = clean_name(typed)
+        self.one(account, device_id)
+        device = self.session.get_one(Device, device_id)
+        if device.display_name == name:
+            return
+        device.display_name = name
+        self.unit.audit(
+            "accounts.device_renamed",
+            actor=f"account:{account.id}",
+            subject_type="device",
+            subject_id=device.id,
+            reset=name is None,
+        )
 
     def remove(self, account: Account, device_id: int) -> int:
         """Release the device's seats of this account's licenses and disconnect it (F8);
-        how many seats were freed."""
+        how many seats were freed. NotFound for a device that is not the account's."""
         device = self.session.get(Device, device_id)
         if device is None:
-            return 0
+            raise NotFound()
         seats = self.session.scalars(self._seats(account, [device.id]).with_for_update()).all()
         if not seats and device.account_id != account.id:
-            return 0  # not this account's device: say nothing about it
+            raise NotFound()  # not this account's device: say nothing about it
         for seat in seats:
             seat.released_at = self.now
             seat.released_by = "account"

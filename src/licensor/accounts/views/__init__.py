@@ -1,14 +1,22 @@
 """The accounts domain's pages, one module by noun: getting in (sign_in), the second factor
-(two_factor), My Account's licenses (licenses) and devices (my_account), and settings. The app
-mounts ``router``, which holds them all, paths unchanged.
+(two_factor), My Account's licenses (licenses) and devices (devices), connecting a
+device (my_account), and settings. The app mounts ``router``, which holds them all.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from licensor.accounts.views import emails, licenses, my_account, settings, sign_in, two_factor
+from licensor.accounts.views import (
+    devices,
+    emails,
+    licenses,
+    my_account,
+    settings,
+    sign_in,
+    two_factor,
+)
 
 router = APIRouter(include_in_schema=False)
-for pages in (sign_in, two_factor, my_account, licenses, emails, settings):
+for pages in (sign_in, two_factor, my_account, licenses, devices, emails, settings):
     router.include_router(pages.router)

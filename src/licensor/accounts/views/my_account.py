@@ -1,6 +1,6 @@
-"""My Account's Devices: a device removed to free its seats (F8), and a device connected
-by the short code its app shows (F10). Licenses are views/licenses.py's; subscriptions
-are the store's (``store/views/subscriptions.py``).
+"""My Account's front door, and a device connected by the short code its app shows (F10).
+Licenses are views/licenses.py's, devices views/devices.py's; subscriptions are the
+store's (``store/views/subscriptions.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from licensor.deps import RowId
 from licensor.errors import UserCodeUnknown
 from licensor.web.access import CustomerPage
 from licensor.web.pages import Pages
@@ -23,26 +22,6 @@ Field = Annotated[str, Form()]
 @router.get("/account")
 def account_home() -> Response:
     return RedirectResponse("/account/licenses", status_code=303)
-
-
-@router.get("/account/devices", response_class=HTMLResponse)
-def devices(request: Request, page: CustomerPage) -> Response:
-    with page.open() as unit:
-        rows = unit.account_devices.of_account(unit.account)
-        return unit.render("account/devices.html", devices=rows, notice=None)
-
-
-@router.post("/account/devices/{device_id}/remove", response_class=HTMLResponse)
-def remove_device(request: Request, page: CustomerPage, device_id: RowId) -> Response:
-    with page.open() as unit:
-        devices = unit.account_devices
-        released = devices.remove(unit.account, device_id)
-        notice = unit._("The device was removed; {count} license seat(s) are free again.").format(
-            count=released
-        )
-        return unit.render(
-            "account/devices.html", devices=devices.of_account(unit.account), notice=notice
-        )
 
 
 @router.get("/account/connect", response_class=HTMLResponse)
