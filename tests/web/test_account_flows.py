@@ -57,8 +57,21 @@ def open_section(page: Page, name: str) -> None:
     expect(page.get_by_role("heading", name=name, level=2)).to_be_visible()
 
 
-def license_row(page: Page, code: str) -> Locator:
-    return page.get_by_role("row").filter(has=page.get_by_text(code, exact=True))
+def license_card(page: Page, code: str) -> Locator:
+    """The card of a code in the Licenses section."""
+    return page.get_by_role("listitem").filter(has=page.get_by_text(code, exact=True))
+
+
+def expect_card(card: Locator, plan: str, status: str, expires: str, devices: str) -> None:
+    """A license card's plan, status badge, expiry (a date, or the words for none yet:
+    ``expires`` is an ISO date or those words) and seats in use."""
+    expect(card.get_by_role("heading")).to_contain_text(plan)
+    expect(card.locator(".badge")).to_have_text(status)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", expires):
+        expect(card.locator("time")).to_have_attribute("datetime", re.compile(f"^{expires}"))
+    else:
+        expect(card).to_contain_text(expires)
+    expect(card).to_contain_text(devices)
 
 
 # --- F4: sign up, confirm, sign in, link from the app -----------------------------------
@@ -99,10 +112,9 @@ def test_a_new_customer_signs_up_and_finds_the_code_the_app_linked_in_licenses(
 
     page.reload()
     assert CODE_SHAPE.match(code)
-    row = license_row(page, code)
-    expect(row).to_have_count(1)
-    cells = row.get_by_role("cell")
-    expect(cells).to_have_text([code, "Plus", "Active", activated["expires_at"][:10], "1 of 3"])
+    card = license_card(page, code)
+    expect(card).to_have_count(1)
+    expect_card(card, "Plus", "Active", activated["expires_at"][:10], "1 of 3")
     page.screenshot(path="/tmp/licenses.png", full_page=True)
 
     added = mail_worker.inbox.to(email, "A license was added")
@@ -229,7 +241,7 @@ def test_removing_a_device_in_my_account_frees_its_seat_for_a_new_device(
     assert validate(api, activated["license_key"], new_pc["fingerprint"])["valid"] is True
 
     open_section(page, "Licenses")
-    expect(license_row(page, code).get_by_role("cell").last).to_have_text("1 of 1")
+    expect(license_card(page, code)).to_contain_text("1 of 1")
 
 
 # --- adding a code by hand ------------------------------------------------------------------
@@ -273,15 +285,18 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
     expect(field).to_have_attribute("aria-invalid", "true")
     expect(field).to_have_accessible_description(typo_message)
     expect(field).to_have_value(mistype(mine))
-    expect(page.get_by_role("table")).to_have_count(0)
+    expect(page.locator(".license-card")).to_have_count(0)
 
     field.fill(mine.lower().replace("-", " "))  # as typed from a card: case and spaces
     answer = submit(page, "Add to my account")
     assert answer.status == 200
     expect(page.get_by_role("status")).to_have_text("The code was added to your account.")
-    cells = license_row(page, mine).get_by_role("cell")
-    expect(cells).to_have_text(
-        [mine, "Plus", "Not activated yet", "Starts at first activation", "0 of 3"]
+    expect_card(
+        license_card(page, mine),
+        "Plus",
+        "Not activated yet",
+        "Starts at first activation",
+        "0 of 3",
     )
     added = text_of(mail_worker.inbox.to(email, "A license was added"))
     assert "The Plus license was added to your account on " in added
@@ -293,8 +308,8 @@ def test_adding_a_code_by_hand_explains_typos_lists_good_codes_and_keeps_others_
     assert answer.status == 422
     expect(page.get_by_role("alert")).to_contain_text("belongs to another account")
     expect(page.get_by_role("alert")).to_contain_text("contact support")
-    expect(license_row(page, theirs)).to_have_count(0)
-    expect(license_row(page, mine)).to_have_count(1)
+    expect(license_card(page, theirs)).to_have_count(0)
+    expect(license_card(page, mine)).to_have_count(1)
     with open_unit() as unit:
         assert unit.codes.find_code(theirs).account_id == ids["other"]
         assert unit.codes.find_code(mine).account_id == ids["me"]
@@ -337,8 +352,8 @@ def test_a_device_connects_by_the_code_it_shows_and_its_license_joins_the_accoun
     assert connected.json()["licenses_linked"] == [activated["public_id"]]
 
     open_section(page, "Licenses")
-    expect(license_row(page, code).get_by_role("cell")).to_have_text(
-        [code, "Premium", "Active", activated["expires_at"][:10], "1 of 3"]
+    expect_card(
+        license_card(page, code), "Premium", "Active", activated["expires_at"][:10], "1 of 3"
     )
     open_section(page, "Devices")
     expect(page.get_by_role("heading", name="Kitchen laptop")).to_be_visible()

@@ -237,10 +237,10 @@ def test_an_italian_customer_signs_in_and_adds_a_code_in_italian(
     page.get_by_label("Codice di attivazione").fill(activation_code)
     page.get_by_role("button", name="Aggiungi al mio account").click()
     expect(page.get_by_role("status")).to_have_text("Il codice è stato aggiunto al tuo account.")
-    row = page.get_by_role("row").filter(has_text=activation_code)
-    expect(row).to_contain_text("Non ancora attivato")
-    expect(row).to_contain_text("Decorre dalla prima attivazione")
-    expect(row).to_contain_text("0 di 3")
+    card = page.get_by_role("listitem").filter(has_text=activation_code)
+    expect(card).to_contain_text("Non ancora attivato")
+    expect(card).to_contain_text("Decorre dalla prima attivazione")
+    expect(card).to_contain_text("0 di 3")
 
     page.get_by_role("navigation", name="Il mio account").get_by_role(
         "link", name="Dispositivi"

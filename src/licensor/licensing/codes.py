@@ -13,7 +13,13 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from licensor.errors import CodeMalformed, CodeNotSold, CodeUnknown, ValidationFailed
+from licensor.errors import (
+    CodeBlocked,
+    CodeMalformed,
+    CodeNotSold,
+    CodeUnknown,
+    ValidationFailed,
+)
 from licensor.licensing import formats
 from licensor.models import ActivationCode, Batch, CodeOrigin, CodeState, License, Plan
 from licensor.units import Service, UnitOfWork
@@ -186,3 +192,41 @@ class Codes(Service):
         )
         self.session.flush()
         return code
+
+    def replace(
+        self, code: ActivationCode, *, reason: str, actor: str
+    ) -> tuple[ActivationCode, str]:
+        """Block a code the caller holds locked and issue a new one of the same plan in its
+        place, in the same order and account; the new code and its clear text.
+
+        A code that has activated hands its license to the new one: the key, the term and
+        the seats stay, so the devices keep working and only the old code is refused. This
+        is how a leaked or shared code is taken back, by its owner (My Account) or by an
+        agent (the desk), the one rule for both."""
+        if code.state == CodeState.BLOCKED:
+            raise CodeBlocked()
+        license = code.license
+        replacement, canonical = self.create_code(code.plan, CodeOrigin.MANUAL)
+        replacement.order_id = code.order_id
+        if code.account_id is not None:
+            replacement.account_id = code.account_id
+            replacement.linked_at = self.now
+        if license is not None:
+            # A code with a license is never ``issued`` (Codes._locked relies on it).
+            replacement.state = CodeState.ACTIVE
+            license.code_id = replacement.id
+            set_committed_value(license, "activation_code", replacement)
+            set_committed_value(replacement, "license", license)
+            set_committed_value(code, "license", None)  # so block() leaves the license be
+        self.block(code, reason=reason, actor=actor)
+        # Filed under the license where there is one: its page reads its codes from here.
+        self.unit.audit(
+            "licensing.code_replaced",
+            actor=actor,
+            subject_type="license" if license is not None else "activation_code",
+            subject_id=license.id if license is not None else code.id,
+            reason=reason,
+            code_id=code.id,
+            replacement_id=replacement.id,
+        )
+        return replacement, canonical

@@ -110,6 +110,10 @@ def translator(language: str) -> Translator:
                 messages[message.id] = str(message.string)
         else:  # ngettext: keyed by the singular id, one string per form of the catalog
             plurals[message.id[0]] = tuple(str(form or "") for form in message.string or ())
+            # The singular asked with gettext elsewhere is the same id: its first form, as
+            # GNU gettext answers it.
+            if message.string and message.string[0]:
+                messages.setdefault(message.id[0], str(message.string[0]))
     return Translator(language, messages, plurals, catalog.plural_expr)
 
 

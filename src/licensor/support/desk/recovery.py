@@ -6,7 +6,8 @@ Revealing a code happens only by sending it, to an address of record chosen by i
 (the requester, the account holding the code, the order that delivered it), never a typed
 address. Every action is audited (who, what, when, why), written on the request's thread,
 and its owner told by mail. Releasing and blocking are the licensing rules
-(``Licensing.release_seats``, ``Codes.block``); this adds the desk's record of them.
+(``Licensing.release_seats``, ``Codes.block``, ``Codes.replace``); this adds the desk's
+record of them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from licensor.licensing import formats
 from licensor.models import (
     Account,
     ActivationCode,
-    CodeOrigin,
     CodeState,
     Order,
     RequestStatus,
@@ -203,20 +203,18 @@ class Recovery(Service):
     def block_and_replace(
         self, agent: Account, request: SupportRequest, code_id: int, *, reason: str
     ) -> ActivationCode:
-        """Block a code (and its license) and issue a new code of the same plan, joined to
-        the same account and order; the new one is sent with ``send_code``."""
+        """Block a code and issue a new code of the same plan in its place, joined to the
+        same account and order, and to the same license where it has one (its devices
+        keep their seats: ``Codes.replace``, as an owner's own replacement in My Account);
+        the new one is sent with ``send_code``."""
         reason = required_reason(reason)
         code = self.unit.desk_lookup.code(code_id, lock=True)
         if code.state == CodeState.BLOCKED:
             raise FormInvalid({"code": "code_is_blocked"})
         codes = self.unit.codes
         old_masked = formats.mask_code(codes.reveal_code(code))
-        codes.block(code, reason=reason, actor=f"agent:{agent.id}")
-        replacement, canonical = codes.create_code(code.plan, CodeOrigin.MANUAL)
-        replacement.order_id = code.order_id
-        if code.account_id is not None:
-            replacement.account_id = code.account_id
-            replacement.linked_at = self.now
+        license = code.license
+        replacement, canonical = codes.replace(code, reason=reason, actor=f"agent:{agent.id}")
         fields = {
             "code": old_masked,
             "replacement": formats.mask_code(canonical),
@@ -240,7 +238,7 @@ class Recovery(Service):
                 request,
                 "code_replaced",
                 plan=code.plan.name,
-                public_id=code.license.public_id if code.license else None,
+                public_id=license.public_id if license else None,
             )
         self.session.flush()
         return replacement

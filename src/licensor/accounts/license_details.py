@@ -1,0 +1,183 @@
+"""One license of an account, as its page in My Account shows it: the code in full, the
+license key and public ID, plan, term, devices, and what happened to it; and the owner's
+own "Replace this code" for a code that leaked or was shared.
+
+Only the account that holds the license's code sees the page: any other public ID, known
+or not, is the same ``NotFound``. Replacing moves a code, so it asks for proof of the
+signed-in person (the password, or the second factor where one is enrolled), is throttled
+as sign-in is by the page, and is audited and mailed to the owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from licensor.accounts import passwords
+from licensor.accounts.license_history import HistoryEntry, license_history
+from licensor.clock import mail_time
+from licensor.errors import FormInvalid, NotFound
+from licensor.licensing import formats
+from licensor.licensing.codes import code_state
+from licensor.licensing.licenses import license_status
+from licensor.models import (
+    Account,
+    Activation,
+    ActivationCode,
+    CodeState,
+    License,
+    LicenseStatus,
+)
+from licensor.units import Service
+
+REPLACED_BY_OWNER = "replaced by owner"
+
+
+@dataclass(frozen=True)
+class SeatRow:
+    """A device holding a seat of the license now."""
+
+    name: str
+    platform: str
+    first_activated_at: datetime  # this device's first activation of this license
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class LicenseDetail:
+    public_id: str
+    code: str  # in full, formatted
+    code_state: CodeState
+    license_key: str  # formatted, 32 hex digits
+    plan_code: str
+    plan_name: str
+    term_days: int
+    status: LicenseStatus  # active, expired or blocked
+    starts_at: datetime
+    expires_at: datetime
+    devices_max: int
+    seats: list[SeatRow]
+    history: list[HistoryEntry]
+    sold_in_store: bool  # the plan can be bought again in the store (renewal)
+
+    @property
+    def replaceable(self) -> bool:
+        """Whether its owner may replace its code (a blocked code is the vendor's call)."""
+        return self.code_state != CodeState.BLOCKED and self.status != LicenseStatus.BLOCKED
+
+
+class LicenseDetails(Service):
+    """A license of one account, and its owner's replacement of its code."""
+
+    def of_account(self, account: Account, public_id: str) -> LicenseDetail:
+        """The license with this public ID if the account holds its code; else NotFound,
+        the same for a license of someone else's as for none."""
+        license = self._license(account, public_id, lock=False)
+        code = license.activation_code
+        assert code is not None
+        seats = self.session.scalars(
+            select(Activation)
+            .where(Activation.license_id == license.id)
+            .options(joinedload(Activation.device, innerjoin=True))
+            .order_by(Activation.activated_at, Activation.id)
+        ).all()
+        first: dict[int, datetime] = {}
+        for seat in seats:
+            first.setdefault(seat.device_id, seat.activated_at)
+        live = [
+            SeatRow(
+                name=seat.device.display_name or seat.device.name or "—",
+                platform=seat.device.platform or "—",
+                first_activated_at=first[seat.device_id],
+                last_seen_at=max(seat.last_validated_at, seat.device.last_seen_at),
+            )
+            for seat in seats
+            if seat.released_at is None
+        ]
+        plan = license.plan
+        return LicenseDetail(
+            public_id=license.public_id,
+            code=formats.format_code(self.unit.codes.reveal_code(code)),
+            code_state=code_state(code, self.now),
+            license_key=formats.format_license_key(self.unit.licenses.reveal_license_key(license)),
+            plan_code=plan.code,
+            plan_name=plan.name,
+            term_days=plan.term_days,
+            status=license_status(license, self.now),
+            starts_at=license.starts_at,
+            expires_at=license.expires_at,
+            devices_max=plan.devices_max,
+            seats=live,
+            history=license_history(self.session, license, code, seats),
+            sold_in_store=plan.price_cents is not None and plan.retired_at is None,
+        )
+
+    def replace_code(
+        self, account: Account, public_id: str, *, password: str, second_factor: str
+    ) -> str:
+        """The owner's "Replace this code": the old code is blocked, a new one takes over
+        the same license (its devices keep their seats), the owner is mailed and the
+        action audited; the new code, formatted.
+
+        Proof first, before anything is written: the second factor where the account has
+        one (a code from the app, or a recovery code), else the password."""
+        license = self._license(account, public_id, lock=True)
+        actor = f"account:{account.id}"
+        if account.totp_secret_ciphertext is not None:
+            if not self.unit.two_factor.verify(account, second_factor, actor=actor):
+                raise FormInvalid({"second_factor": "second_factor_wrong"})
+        elif not passwords.verify_password(account.password_hash, password):
+            raise FormInvalid({"password": "password_wrong"})
+        codes = self.unit.codes
+        code = license.activation_code
+        assert code is not None
+        if code.state == CodeState.BLOCKED or license.blocked_at is not None:
+            raise NotFound()  # the page offers no replacement for a blocked license
+        old = formats.mask_code(codes.reveal_code(code))
+        replacement, canonical = codes.replace(code, reason=REPLACED_BY_OWNER, actor=actor)
+        new = formats.mask_code(canonical)
+        self.unit.audit(
+            "accounts.code_replaced",
+            actor=actor,
+            subject_type="activation_code",
+            subject_id=code.id,
+            public_id=license.public_id,
+            code=old,
+            replacement=new,
+            replacement_id=replacement.id,
+        )
+        self.send_mail(
+            account.email,
+            account.language,
+            "code_replaced",
+            plan=license.plan.name,
+            public_id=license.public_id,
+            old_code_end=old[-5:],
+            when=mail_time(self.now),
+            link=self.settings.url(f"/account/licenses/{license.public_id}"),
+            reset=self.settings.url("/reset-password"),
+            support=self.settings.url("/support"),
+        )
+        return formats.format_code(canonical)
+
+    def _license(self, account: Account, public_id: str, *, lock: bool) -> License:
+        """The license with this public ID whose code is in the account (``lock``: its
+        row locked, after its code's: the order activation takes them in)."""
+        found = self.session.execute(
+            select(License.id, ActivationCode.id)
+            .join(ActivationCode, ActivationCode.id == License.code_id)
+            .where(License.public_id == public_id, ActivationCode.account_id == account.id)
+        ).first()
+        if found is None:
+            raise NotFound()
+        license_id, code_id = found
+        if lock:
+            self.unit.codes.get_code(code_id, lock=True)
+        license = self.unit.licenses.get_license(license_id, lock=lock)
+        code = license.activation_code
+        if code is None or code.account_id != account.id:  # moved meanwhile
+            raise NotFound()
+        return license

@@ -1,0 +1,159 @@
+"""My Account's Licenses: every code in the account as a card, a code added by hand, a
+page per license (the code in full, its key, devices and history), and the owner's own
+"Replace this code" behind a page that says what it does and asks for the password (or
+the second factor). Rules live in accounts/licenses.py and accounts/license_details.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from licensor.accounts import signin
+from licensor.accounts.throttle import SignInThrottled
+from licensor.errors import (
+    CodeBlocked,
+    CodeMalformed,
+    CodeNotSold,
+    CodeUnknown,
+    FormInvalid,
+    LicenseLinkedElsewhere,
+)
+from licensor.web.access import CustomerPage
+from licensor.web.messages import FIELD_MESSAGES
+from licensor.web.pages import Pages, PageUnit
+
+router = APIRouter(include_in_schema=False)
+
+Field = Annotated[str, Form()]
+
+
+def _private(response: Response) -> Response:
+    """A page showing a code or key in full is kept by no cache, the browser's included."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/account/licenses", response_class=HTMLResponse)
+def licenses(request: Request, page: CustomerPage) -> Response:
+    with page.open() as unit:
+        rows = unit.account_licenses.of_account(unit.account)
+        return _private(
+            unit.render("account/licenses.html", licenses=rows, error=None, notice=None, code="")
+        )
+
+
+@router.post("/account/licenses", response_class=HTMLResponse)
+def add_code(
+    request: Request, web: Pages, page: CustomerPage, activation_code: Field = ""
+) -> Response:
+    web.limit("link", request.client.host if request.client else "unknown")
+    with page.open() as unit:
+        licenses = unit.account_licenses
+        error = notice = None
+        try:
+            linked = licenses.link_code(unit.account, activation_code)
+            notice = (
+                unit._("This code is already in your account.")
+                if linked.already_linked
+                else unit._("The code was added to your account.")
+            )
+        except CodeMalformed:
+            error = unit._("This is not a valid activation code; check it for typing mistakes.")
+        except (CodeUnknown, CodeBlocked):
+            error = unit._("This activation code cannot be added. Check it, or contact support.")
+        except CodeNotSold:
+            error = unit._(
+                "This activation code has not been sold yet, so it cannot be added or "
+                "activated. The shop that sold it must register the sale first: ask it to."
+            )
+        except LicenseLinkedElsewhere:
+            error = unit._(
+                "This code belongs to another account and was not moved. If it is "
+                "yours, contact support."
+            )
+        rows = licenses.of_account(unit.account)
+        return _private(
+            unit.render(
+                "account/licenses.html",
+                status=200 if error is None else 422,
+                licenses=rows,
+                error=error,
+                notice=notice,
+                code=activation_code if error else "",
+            )
+        )
+
+
+@router.get("/account/licenses/{public_id}", response_class=HTMLResponse)
+def license_page(request: Request, page: CustomerPage, public_id: str, done: str = "") -> Response:
+    with page.open() as unit:
+        detail = unit.license_details.of_account(unit.account, public_id)
+        notice = (
+            unit._(
+                "The old code no longer works. This is the new activation code of the "
+                "license: your devices keep working, and we have sent you an email."
+            )
+            if done == "replaced"
+            else None
+        )
+        return _private(unit.render("account/license.html", license=detail, notice=notice))
+
+
+def _replace_page(
+    unit: PageUnit, public_id: str, status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    detail = unit.license_details.of_account(unit.account, public_id)
+    if not detail.replaceable:
+        return _private(unit.render("account/license.html", license=detail, notice=None))
+    return _private(
+        unit.render(
+            "account/license_replace.html",
+            status=status,
+            license=detail,
+            errors=errors or {},
+            two_factor=unit.account.totp_secret_ciphertext is not None,
+        )
+    )
+
+
+@router.get("/account/licenses/{public_id}/replace", response_class=HTMLResponse)
+def replace_form(request: Request, page: CustomerPage, public_id: str) -> Response:
+    with page.open() as unit:
+        return _replace_page(unit, public_id)
+
+
+@router.post("/account/licenses/{public_id}/replace", response_class=HTMLResponse)
+def replace_code(
+    request: Request,
+    web: Pages,
+    page: CustomerPage,
+    public_id: str,
+    password: Field = "",
+    second_factor: Field = "",
+) -> Response:
+    """Replace the license's code: the password (or the second factor) is checked under
+    sign-in's throttle, and an account replaces at most ``code_replace_rate`` codes."""
+    with page.open() as unit:
+        account = unit.account
+        web.limit("code_replace", f"account:{account.id}")
+        field = "second_factor" if account.totp_secret_ciphertext is not None else "password"
+        try:
+            with signin.settings_check(
+                unit, "replace_code", checks_second_factor=field == "second_factor"
+            ):
+                unit.license_details.replace_code(
+                    account, public_id, password=password, second_factor=second_factor
+                )
+        except SignInThrottled as throttled:
+            message = signin.settings_throttled_message(unit, throttled)
+            response = _replace_page(unit, public_id, 429, {field: message})
+            response.headers["Retry-After"] = str(throttled.retry_after)
+            return response
+        except FormInvalid as error:
+            return _replace_page(
+                unit, public_id, 422, unit.field_messages(error.fields, FIELD_MESSAGES)
+            )
+        return unit.redirect(f"/account/licenses/{public_id}?done=replaced")
