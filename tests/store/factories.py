@@ -24,7 +24,8 @@ from licensor.keys import Keyring
 from licensor.licensing.batches import issue_codes
 from licensor.models import Account
 from licensor.store.orders import PlacedOrder
-from licensor.store.payments import CardForm, PaymentRequest, PaymentResult, TestProvider
+from licensor.store.payments import PaymentRequest, PaymentResult
+from licensor.store.testmode import CardForm, TestProvider
 from tests.accounts.factories import fresh_email
 from tests.cli_support import read_codes
 from tests.conftest import OpenUnit
@@ -258,7 +259,7 @@ def paid_with(provider: TestProvider, payment: PaymentRequest, card: str = PAYS)
         card=CardForm(card, card_expiry(), "123"),
         save_payment_method=payment.save_payment_method,
     )
-    return provider.verify(callback)
+    return provider.verify_payment(callback)
 
 
 @pytest.fixture

@@ -28,10 +28,10 @@ from licensor.store.payments import (
     PaymentOutcome,
     PaymentResult,
     RecurringCharge,
-    TestProvider,
 )
 from licensor.store.renewals import RenewalOutcome
 from licensor.store.tasks import run_due
+from licensor.store.testmode import TestProvider
 from licensor.worker import build_worker
 from tests.accounts.factories import Customer, MakeAccount, outbox
 from tests.conftest import OpenUnit

@@ -30,13 +30,12 @@ from licensor.models import (
 )
 from licensor.store.order_lookup import LookupRequest
 from licensor.store.payments import (
-    CardForm,
     PaymentOutcome,
     PaymentRequest,
     PaymentResult,
     RecurringCharge,
-    TestProvider,
 )
+from licensor.store.testmode import CardForm, TestProvider
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan

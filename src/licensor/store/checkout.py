@@ -7,8 +7,15 @@ verified callback settles it (``settle``). A paid order is delivered exactly onc
 codes are created (or its subscription started) and the confirmation mail is queued in
 the same transaction, under a row lock on the order, so a callback repeated or raced by
 another process finds the order paid and does nothing. A declined payment fails the
-order, with nothing delivered; the buyer tries again as a new order (``retry``), so each
-reference keeps naming one payment.
+order, with nothing delivered; the buyer tries again on the same order (``retry``), which
+keeps its number and its payment reference: one order, one number, whatever the attempts.
+
+The browser that started a checkout holds a token (a cookie; its hash on the order) that
+lets the thanks page show it the codes once (``reveal_codes_once``): a mistyped email then
+loses nothing, and whoever else opens the thanks address never sees them.
+
+Signed in, the buyer is not asked again for what the account knows: its email, and the
+name given on its last order (``account_name``).
 
 A subscription is bound to an account, so only a signed-in customer can start one; its
 order has one ``ItemKind.SUBSCRIPTION`` item at the plan's subscription price, and its
@@ -17,6 +24,7 @@ payment asks the provider to keep the payment method for the renewals.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -46,6 +54,7 @@ from licensor.units import Service
 
 MAX_STORE_QUANTITY = 10
 REFERENCE_PREFIX = "pay_"
+THANKS_TOKEN_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,10 @@ class CheckoutForm:
 def new_reference() -> str:
     """Our payment reference: unguessable, since the return page is found by it."""
     return REFERENCE_PREFIX + secrets.token_urlsafe(24)
+
+
+def _thanks_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
 
 
 class Checkout(Service):
@@ -108,6 +121,21 @@ class Checkout(Service):
             )
         )
 
+    def account_name(self, account: Account) -> str:
+        """The name the account's newest store order gives: what a signed-in checkout
+        uses instead of asking again ('' until the account has bought once)."""
+        name = self.session.scalar(
+            select(Order.customer_name)
+            .where(
+                Order.account_id == account.id,
+                Order.partner_id.is_(None),
+                Order.customer_name != "",
+            )
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .limit(1)
+        )
+        return name or ""
+
     # starting -------------------------------------------------------------------------
 
     def start(
@@ -125,7 +153,8 @@ class Checkout(Service):
         the confirmation goes to the account's address, whatever the form said."""
         plan = self.offer(plan_code, ItemKind.CODE)
         email = account.email if account is not None else form.email
-        errors = buyer_problems(form.name, email)
+        name = form.name.strip() or (self.account_name(account) if account else "")
+        errors = buyer_problems(name, email)
         try:
             quantity = int(form.quantity.strip())
         except ValueError:
@@ -137,7 +166,7 @@ class Checkout(Service):
         order = self.unit.orders.open_order(
             plan,
             quantity=quantity,
-            name=form.name,
+            name=name,
             email=email,
             account_id=account.id if account is not None else None,
             language=language,
@@ -159,6 +188,7 @@ class Checkout(Service):
         plan = self.offer(plan_code, ItemKind.SUBSCRIPTION)
         if account is None:
             raise SubscriptionNeedsAccount()
+        name = name.strip() or self.account_name(account)
         errors = buyer_problems(name, account.email)
         if errors:
             raise FormInvalid(errors)
@@ -177,34 +207,31 @@ class Checkout(Service):
         return self._open_payment(order, plan, actor=actor)
 
     def retry(self, reference: str, *, actor: str) -> PaymentRequest:
-        """After a declined payment: a new order with the same plan, quantity and buyer,
-        and its payment. A pending order's own payment is simply opened again."""
-        failed = self.order(reference)
-        if failed.status == OrderStatus.PENDING:
-            return self.payment_request(failed)
-        if failed.status != OrderStatus.FAILED:
+        """After a declined payment: the same order, pending again, and its payment opened
+        again under the same reference (the order keeps its number and price). A pending
+        order's payment is simply opened again."""
+        order = self.order(reference, lock=True)
+        if order.status == OrderStatus.PENDING:
+            return self.payment_request(order)
+        if order.status != OrderStatus.FAILED:
             raise PaymentUnknown("this order is not waiting for a payment")
-        item = failed.items[0]
+        item = order.items[0]
+        self.offer(item.plan.code, ItemKind(item.kind))  # still sold
         if item.kind == ItemKind.SUBSCRIPTION:
-            account = self.session.get(Account, failed.account_id) if failed.account_id else None
+            account = self.session.get(Account, order.account_id) if order.account_id else None
             if account is not None and self.live_subscription(account, item.plan) is not None:
                 raise AlreadySubscribed()
-        plan = self.offer(item.plan.code, ItemKind(item.kind))  # still sold, at today's price
-        order = self.unit.orders.open_order(
-            plan,
-            quantity=item.quantity,
-            name=failed.customer_name,
-            email=failed.customer_email,
-            account_id=failed.account_id,
-            language=failed.language,
-            status=OrderStatus.PENDING,
-            kind=ItemKind(item.kind),
+        order.status = OrderStatus.PENDING
+        self.unit.audit(
+            "store.payment_retried",
+            subject_type="order",
+            subject_id=order.id,
+            actor=actor,
+            number=order.number,
         )
-        return self._open_payment(order, plan, actor=actor, retry_of=failed.number)
+        return self.payment_request(order)
 
-    def _open_payment(
-        self, order: Order, plan: Plan, *, actor: str, retry_of: str | None = None
-    ) -> PaymentRequest:
+    def _open_payment(self, order: Order, plan: Plan, *, actor: str) -> PaymentRequest:
         order.payment_reference = new_reference()
         self.session.flush()
         self.unit.audit(
@@ -216,7 +243,6 @@ class Checkout(Service):
             plan=plan.code,
             quantity=order.items[0].quantity,
             total_cents=order.total_cents,
-            retry_of=retry_of,
         )
         return self.payment_request(order)
 
@@ -258,6 +284,43 @@ class Checkout(Service):
             raise PaymentUnknown()
         return order
 
+    # the browser that paid --------------------------------------------------------------
+
+    def remember_browser(self, order: Order) -> str:
+        """A token for the browser starting this order's checkout (it keeps it in a
+        cookie); only its hash is kept, on the order."""
+        token = secrets.token_urlsafe(THANKS_TOKEN_BYTES)
+        order.thanks_token_hash = _thanks_hash(token)
+        self.session.flush()
+        return token
+
+    def reveal_codes_once(self, reference: str, token: str | None, *, actor: str) -> list[str]:
+        """The paid order's codes, for the browser holding its token, the first time it
+        asks; afterwards (or for any other browser) nothing. The showing is audited, and the
+        token is spent."""
+        order = self.order(reference, lock=True)
+        if (
+            not token
+            or order.status != OrderStatus.PAID
+            or order.codes_shown_at is not None
+            or order.thanks_token_hash is None
+            or not secrets.compare_digest(order.thanks_token_hash, _thanks_hash(token))
+        ):
+            return []
+        codes = [code for _plan, code in self.unit.orders.codes(order)]
+        order.codes_shown_at = self.now
+        order.thanks_token_hash = None
+        self.unit.audit(
+            "store.codes_shown",
+            subject_type="order",
+            subject_id=order.id,
+            actor=actor,
+            number=order.number,
+            codes=len(codes),
+            where="thanks_page",
+        )
+        return codes
+
     # settling ---------------------------------------------------------------------------
 
     def settle(self, result: PaymentResult, *, actor: str) -> Order:
@@ -295,6 +358,8 @@ class Checkout(Service):
             raise PaymentMismatch(f"the payment does not match the total of order {order.number}")
         order.status = OrderStatus.PAID
         order.purchased_at = self.now
+        # A guest's order placed with an address an account has verified joins it now.
+        self.unit.account_purchases.adopt(order, via="payment")
         codes = self.unit.orders.deliver_codes(order)
         started = self._start_subscriptions(order, result, actor=actor)
         self.unit.audit(
@@ -328,9 +393,8 @@ class Checkout(Service):
                 item.plan,
                 order_id=order.id,
                 payment_reference=result.payment_method or None,
+                payment_method=result.card.stored() if result.card else None,
                 actor=actor,
             )
             started += 1
         return started
-        # A guest's order placed with an address an account has verified joins it now.
-        self.unit.account_purchases.adopt(order, via="payment")

@@ -14,9 +14,17 @@ A subscription's first payment asks the provider to keep the payment method
 it by ``charge``, off-session, from ``licensor worker`` (``licensor.store.tasks``), each
 with an idempotency key of ours that names one subscription period and attempt.
 
-The test provider plays a real one honestly: its card page is ours
+The test provider (``store/testmode.py``) plays a real one honestly: its card page is ours
 (``/store/pay/test/{reference}``), and what it decides is handed to the checkout as a
 signed callback, checked by ``verify`` exactly as a webhook from a real provider would be.
+
+A reference names one order's payment, which may take several attempts: after a declined
+card the buyer tries again under the same reference (a provider's payment intent takes a
+new attempt), so the order keeps its number.
+
+Changing a subscription's card is a payment without an amount (``start_setup``, the
+providers' "setup intent"): the buyer goes to the provider's page, the provider saves the
+new card and tells us in a verified callback (``SetupResult``); we never see the card.
 
 A provider's own module imports the interface from here, the two errors it raises
 (``PaymentUnavailable``, ``CallbackRejected``) included, though they live in
@@ -25,16 +33,10 @@ A provider's own module imports the interface from here, the two errors it raise
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import importlib
-import json
-import re
-import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Protocol
 from urllib.parse import urlsplit
@@ -44,7 +46,7 @@ from fastapi import Depends, FastAPI, Request
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.errors import CallbackRejected as CallbackRejected
-from licensor.errors import FormInvalid, PaymentSetupError
+from licensor.errors import PaymentSetupError
 from licensor.errors import PaymentUnavailable as PaymentUnavailable
 from licensor.keys import Keyring
 from licensor.logging import log
@@ -55,6 +57,23 @@ TEST_PROVIDER = "test"
 class PaymentOutcome(StrEnum):
     PAID = "paid"
     FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class CardOnFile:
+    """What a page may show of a saved card: its brand and last four digits."""
+
+    brand: str
+    last4: str
+
+    def stored(self) -> str:
+        """As ``subscriptions.payment_method`` keeps it: ``"Visa 4242"``."""
+        return f"{self.brand} {self.last4}"
+
+    @classmethod
+    def from_stored(cls, text: str | None) -> CardOnFile | None:
+        brand, _, last4 = (text or "").rpartition(" ")
+        return cls(brand, last4) if brand and last4 else None
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,29 @@ class PaymentResult:
     # The saved payment method, when the payment was asked to keep it: the provider's
     # reference for charging it again (kept in ``Subscription.payment_reference``).
     payment_method: str = ""
+    card: CardOnFile | None = None  # how the saved method is shown
+
+
+@dataclass(frozen=True)
+class SetupRequest:
+    """A new payment method to save for a subscription's renewals, its owner present (the
+    subscription page's "Change the card"); no money is taken."""
+
+    reference: str  # ours: unguessable, names the subscription (``store/billing.py``)
+    customer_email: str
+    language: str
+    description: str
+    return_url: str  # where the provider sends the customer back, saved or not
+    cancel_url: str
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """A verified new payment method for the setup with our ``reference``."""
+
+    reference: str
+    payment_method: str  # the provider's reference for charging it
+    card: CardOnFile | None = None
 
 
 @dataclass(frozen=True)
@@ -119,20 +161,27 @@ class PaymentProvider(Protocol):
     """What the store needs of a payment provider (docs/payments.md).
 
     ``start`` and ``verify`` take a buyer through a payment page; ``charge`` renews a
-    subscription off-session, with the payment method its first payment saved. Nothing
-    but ``start`` assumes a buyer in front of a browser.
+    subscription off-session, with the payment method its first payment saved;
+    ``start_setup`` takes a subscriber through the provider's page that saves another card.
+    Nothing but ``start`` and ``start_setup`` assumes a customer in front of a browser.
     """
 
     name: str  # as in /api/v1/payments/{name}/webhook
     test_mode: bool  # pages say TEST MODE when True
 
     def start(self, payment: PaymentRequest) -> PaymentStart:
-        """Open the payment; raise ``PaymentUnavailable`` if the provider cannot."""
+        """Open the payment (or, for a reference already opened and declined, its next
+        attempt); raise ``PaymentUnavailable`` if the provider cannot."""
         ...
 
-    def verify(self, callback: Callback) -> PaymentResult | None:
+    def start_setup(self, setup: SetupRequest) -> PaymentStart:
+        """Open the provider's page that saves a new payment method, no charge."""
+        ...
+
+    def verify(self, callback: Callback) -> PaymentResult | SetupResult | None:
         """The outcome a callback reports, after checking it came from the provider
-        (``CallbackRejected`` otherwise); None for an event the store does not act on."""
+        (``CallbackRejected`` otherwise): a payment's, or a saved card's; None for an event
+        the store does not act on."""
         ...
 
     def charge(self, charge: RecurringCharge) -> PaymentResult:
@@ -142,160 +191,6 @@ class PaymentProvider(Protocol):
         the first one did. Raise ``PaymentUnavailable`` when there is no answer (the
         worker tries again on its next run, with the same reference)."""
         ...
-
-
-# --- the test provider -------------------------------------------------------------------
-
-TEST_CARD_PAYS = "4242424242424242"
-TEST_CARD_DECLINED = "4000000000000002"
-# Pays now, and is saved; every later charge to it (a renewal) is declined.
-TEST_CARD_RENEWALS_DECLINED = "4000000000000341"
-TEST_CARDS = (TEST_CARD_PAYS, TEST_CARD_DECLINED, TEST_CARD_RENEWALS_DECLINED)
-TEST_METHOD_PREFIX = "tpm_"
-SIGNATURE_HEADER = "licensor-test-signature"
-SIGNATURE_TOLERANCE_SECONDS = 300  # a callback older (or newer) than this is a replay
-_EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
-_CVC = re.compile(r"^\d{3,4}$")
-
-
-@dataclass(frozen=True)
-class CardForm:
-    """The test card form, as typed."""
-
-    number: str = ""
-    expiry: str = ""  # MM/YY
-    cvc: str = ""
-
-
-def card_problems(card: CardForm, today: date) -> dict[str, str]:
-    """What is wrong with a test card form, by field; a declined card is not a problem
-    here, it is an outcome."""
-    errors: dict[str, str] = {}
-    number = re.sub(r"[\s-]", "", card.number)
-    if not number:
-        errors["number"] = "required"
-    elif not number.isdigit() or len(number) != 16:
-        errors["number"] = "card_number_invalid"
-    elif number not in TEST_CARDS:
-        errors["number"] = "card_not_a_test_card"
-    match = _EXPIRY.match(card.expiry)
-    if not card.expiry.strip():
-        errors["expiry"] = "required"
-    elif match is None or not 1 <= int(match[1]) <= 12:
-        errors["expiry"] = "card_expiry_invalid"
-    else:
-        year = int(match[2]) + (2000 if len(match[2]) == 2 else 0)
-        if (year, int(match[1])) < (today.year, today.month):
-            errors["expiry"] = "card_expired"
-    if not card.cvc.strip():
-        errors["cvc"] = "required"
-    elif not _CVC.match(card.cvc.strip()):
-        errors["cvc"] = "card_cvc_invalid"
-    return errors
-
-
-class TestProvider:
-    """The embedded default: a card form of ours, clearly in TEST MODE, where
-    4242 4242 4242 4242 pays (and so do its renewals), 4000 0000 0000 0002 is declined,
-    and 4000 0000 0000 0341 pays now but declines every renewal."""
-
-    __test__ = False  # not a pytest test class, whatever its name
-    name = TEST_PROVIDER
-    test_mode = True
-
-    def __init__(self, settings: Settings, keyring: Keyring, now: Callable[[], datetime]):
-        self.settings = settings
-        self._key = keyring.derive(b"test-payment-callbacks")
-        self._now = now
-
-    def start(self, payment: PaymentRequest) -> PaymentStart:
-        return PaymentStart(
-            redirect_url=self.settings.url(f"/store/pay/test/{payment.reference}"),
-            provider_payment_id=None,
-        )
-
-    def pay(
-        self,
-        *,
-        reference: str,
-        amount_cents: int,
-        currency: str,
-        card: CardForm,
-        save_payment_method: bool = False,
-    ) -> Callback:
-        """Charge a test card: the signed callback this provider sends about it.
-
-        A mistyped card is ``FormInvalid`` (nothing happens, the form says why); a test
-        card pays or is declined. Asked to, a paid card is saved for renewals: the saved
-        method's reference names the card's last four digits, which is all ``charge``
-        needs to answer the same way every time."""
-        errors = card_problems(card, self._now().date())
-        if errors:
-            raise FormInvalid(errors)
-        number = re.sub(r"[\s-]", "", card.number)
-        paid = number != TEST_CARD_DECLINED
-        event: dict[str, object] = {
-            "reference": reference,
-            "outcome": PaymentOutcome.PAID if paid else PaymentOutcome.FAILED,
-            "amount_cents": amount_cents,
-            "currency": currency,
-            "payment_id": "tp_" + secrets.token_hex(8),
-        }
-        if paid and save_payment_method:
-            event["payment_method"] = f"{TEST_METHOD_PREFIX}{number[-4:]}_{secrets.token_hex(6)}"
-        body = json.dumps(event, sort_keys=True).encode()
-        return Callback(body=body, headers={SIGNATURE_HEADER: self.sign(body)})
-
-    def sign(self, body: bytes, timestamp: int | None = None) -> str:
-        """``t=<unix time>,v1=<HMAC-SHA256 of "t.body">``, as Stripe-like providers sign."""
-        moment = int(self._now().timestamp()) if timestamp is None else timestamp
-        digest = hmac.new(self._key, f"{moment}.".encode() + body, hashlib.sha256).hexdigest()
-        return f"t={moment},v1={digest}"
-
-    def verify(self, callback: Callback) -> PaymentResult:
-        fields = dict(
-            part.split("=", 1)
-            for part in callback.headers.get(SIGNATURE_HEADER, "").split(",")
-            if "=" in part
-        )
-        timestamp, signature = fields.get("t", ""), fields.get("v1", "")
-        if not timestamp.isdigit() or not signature:
-            raise CallbackRejected("the signature header is missing or malformed")
-        if abs(self._now().timestamp() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
-            raise CallbackRejected("the signature is too old or too new")
-        expected = self.sign(callback.body, int(timestamp)).split("v1=", 1)[1]
-        if not hmac.compare_digest(expected, signature):
-            raise CallbackRejected("the signature does not match")
-        try:
-            event = json.loads(callback.body)
-            return PaymentResult(
-                reference=str(event["reference"]),
-                outcome=PaymentOutcome(event["outcome"]),
-                amount_cents=int(event["amount_cents"]),
-                currency=str(event["currency"]),
-                provider_payment_id=str(event.get("payment_id", "")),
-                payment_method=str(event.get("payment_method", "")),
-            )
-        except (ValueError, KeyError, TypeError):
-            raise CallbackRejected("the callback body is not a payment event") from None
-
-    def charge(self, charge: RecurringCharge) -> PaymentResult:
-        """A renewal, decided by the saved card alone, so the same reference always gets
-        the same answer: 4242 pays; 0341 (and anything this provider never saved) is
-        declined."""
-        method = charge.payment_method
-        paid = (
-            method.startswith(TEST_METHOD_PREFIX)
-            and method[len(TEST_METHOD_PREFIX) :].split("_", 1)[0] == TEST_CARD_PAYS[-4:]
-        )
-        digest = hashlib.sha256(charge.reference.encode()).hexdigest()[:16]
-        return PaymentResult(
-            reference=charge.reference,
-            outcome=PaymentOutcome.PAID if paid else PaymentOutcome.FAILED,
-            amount_cents=charge.amount_cents,
-            currency=charge.currency,
-            provider_payment_id="tp_" + digest,  # one reference, one payment
-        )
 
 
 # --- choosing the provider ---------------------------------------------------------------
@@ -323,6 +218,8 @@ def load_provider(settings: Settings, keyring: Keyring, clock: Clock) -> Payment
                 "https (a real deployment): configure a real provider (docs/payments.md), or "
                 "set LICENSOR_ALLOW_TEST_PAYMENTS=true on a staging server"
             )
+        from licensor.store.testmode import TestProvider  # it imports this module
+
         log.warning("payments.test_mode", hint="the store takes test cards only")
         return TestProvider(settings, keyring, clock.now)
     module_name, _, attribute = choice.partition(":")

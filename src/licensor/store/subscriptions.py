@@ -75,6 +75,7 @@ class Subscriptions(Service):
         *,
         order_id: int | None = None,
         payment_reference: str | None = None,
+        payment_method: str | None = None,
         actor: str = "store",
     ) -> Subscription:
         """A paid subscription from now: its license exists at once, ready for the
@@ -93,6 +94,7 @@ class Subscriptions(Service):
             current_period_start=self.now,
             current_period_end=period_end,
             payment_reference=payment_reference,
+            payment_method=payment_method,
             created_at=self.now,
         )
         self.session.add(subscription)

@@ -64,6 +64,8 @@ def plan_page(
         subscribe_errors=subscribe_errors or {},
         subscribe_name=subscribe_name,
         subscribed=subscribed,
+        # Signed in, a name the account already gave is not asked again.
+        account_name=unit.checkout.account_name(customer) if customer is not None else "",
         money=money_in(unit),
         test_mode=provider.test_mode,
     )

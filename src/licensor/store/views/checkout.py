@@ -6,6 +6,9 @@ after the order's transaction commits, so the provider's page always refers to a
 have saved; the outcome only ever arrives as a verified callback (docs/payments.md), from
 the providers' webhook (``store/endpoints/payments.py``) or the test card page here.
 Every form has its CSRF field; none needs JavaScript.
+
+A code checkout leaves the browser a token (``THANKS_COOKIE``, HttpOnly) so that the thanks
+page shows that browser, and no other, the codes once (``Checkout.reveal_codes_once``).
 """
 
 from __future__ import annotations
@@ -22,13 +25,8 @@ from licensor.logging import log
 from licensor.models import Account, ItemKind, Order, OrderStatus
 from licensor.ratelimit import Rule, enforce
 from licensor.store.checkout import CheckoutForm
-from licensor.store.payments import (
-    CardForm,
-    PaymentProvider,
-    PaymentRequest,
-    Payments,
-    TestProvider,
-)
+from licensor.store.payments import PaymentProvider, PaymentRequest, Payments
+from licensor.store.testmode import CardForm, TestProvider
 from licensor.store.views.catalog import buyer, money_in, plan_page
 from licensor.web.access import PublicPage
 from licensor.web.actions import form_action
@@ -77,6 +75,16 @@ def _test_provider(provider: PaymentProvider) -> TestProvider:
 
 def _status_path(reference: str) -> str:
     return f"/store/orders/{reference}"
+
+
+THANKS_COOKIE = "licensor_thanks"
+THANKS_COOKIE_SECURE = "__Host-licensor_thanks"  # the prefix needs Secure, so https
+THANKS_COOKIE_SECONDS = 24 * 3600  # the browser that paid comes back from the provider soon
+
+
+def thanks_cookie(unit: PageUnit) -> str:
+    """The thanks token's cookie name for this request."""
+    return THANKS_COOKIE_SECURE if unit.web.is_secure(unit.request) else THANKS_COOKIE
 
 
 # --- the plan page's forms ----------------------------------------------------------------
@@ -150,6 +158,8 @@ def buy(
         except FormInvalid as error:
             plan = checkout.offer(plan_code, ItemKind.CODE)
             return plan_page(unit, plan, form, provider, _messages(unit, error.fields))
+        token = checkout.remember_browser(checkout.order(payment.reference))
+        unit.set_cookie(thanks_cookie(unit), token, max_age=THANKS_COOKIE_SECONDS)
     return _open_payment(unit, provider, payment)
 
 
@@ -214,7 +224,7 @@ def card_payment(
                 save_payment_method=checkout.payment_request(order).save_payment_method,
             )
             # As a real provider's webhook would arrive: signed, verified, then settled.
-            checkout.settle(test.verify(callback), actor=f"payments:{test.name}")
+            checkout.settle(test.verify_payment(callback), actor=f"payments:{test.name}")
 
         return form_action(
             unit,
@@ -251,28 +261,39 @@ def order_status(request: Request, web: Pages, page: PublicPage, reference: str)
 
 @router.get("/store/orders/{reference}/thanks", response_class=HTMLResponse)
 def thanks(request: Request, web: Pages, page: PublicPage, reference: str) -> Response:
+    """The order's summary; the browser that paid sees its codes here, once."""
     with page.open() as unit:
-        order = unit.checkout.order(reference)
+        checkout = unit.checkout
+        order = checkout.order(reference)
         if order.status != OrderStatus.PAID:
             return unit.redirect(_status_path(reference))
         customer = buyer(unit)
+        cookie = thanks_cookie(unit)
+        token = request.cookies.get(cookie)
+        codes = checkout.reveal_codes_once(reference, token, actor=_actor(request, customer))
+        if token and order.thanks_token_hash is None:
+            unit.set_cookie(cookie, "")  # spent, or another order's: nothing to keep
         item = order.items[0]
-        return unit.render(
+        response = unit.render(
             "store/thanks.html",
             order=order,
             plan=item.plan,
             quantity=item.quantity,
             subscription=unit.orders.subscription(order),
             in_account=customer is not None and order.account_id == customer.id,
+            codes=codes,
             money=money_in(unit),
         )
+        response.headers["Cache-Control"] = "no-store"  # codes stay out of every cache
+        return response
 
 
 @router.post("/store/orders/{reference}/retry", response_class=HTMLResponse)
 def retry(
     request: Request, web: Pages, page: PublicPage, provider: Payments, reference: str
 ) -> Response:
-    """Pay again after a declined payment (a new order), or go back to a pending one's page."""
+    """Pay again after a declined payment (the same order and number), or go back to a
+    pending one's page."""
     _limit_checkouts(web, request)
     with page.open() as unit:
         checkout = unit.checkout
