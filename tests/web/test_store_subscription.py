@@ -62,7 +62,8 @@ def test_a_signed_in_customer_subscribes_in_the_store_and_the_app_enrolls_from_m
 
     expect(page.get_by_role("heading", name="Subscriptions", level=2)).to_be_visible()
     listed = page.locator(".subscription").filter(has_text="Premium")
-    expect(listed).to_contain_text("Active, renews on")
+    expect(listed).to_contain_text("Next charge")
+    expect(listed).to_contain_text("Visa ending in 4242")  # the card the first payment saved
     with page.expect_download() as downloading:
         listed.get_by_role("button", name="Download the app").click()
     enrollment = tmp_path / "licensor-enrollment.json"

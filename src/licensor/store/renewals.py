@@ -6,10 +6,14 @@ reads what has come to the end of its period and what to charge for it; the prov
 charges the saved payment method under our idempotency key; ``settle_renewal`` applies the
 answer under a row lock, once (see ``tasks.py`` for why outside the lock). Each renewal,
 failed payment and expiry writes a mail to the owner.
+
+Each paid renewal is an order too (paid, one subscription item, under the renewal's
+reference), so it is an invoice with a receipt in My Account like the first purchase.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +30,7 @@ from licensor.models import (
     License,
     Order,
     OrderItem,
+    OrderStatus,
     Subscription,
     SubscriptionStatus,
 )
@@ -70,12 +75,16 @@ class RenewalRun:
     unchanged: int = 0
 
 
-def renewal_reference(subscription_id: int, period_end: datetime, now: datetime) -> str:
-    """Our reference for charging one subscription period, on one day of attempts: the
-    provider's idempotency key, so a charge repeated (a worker restarted, two workers)
-    answers what the first did and takes the money once."""
+def renewal_reference(
+    subscription_id: int, period_end: datetime, now: datetime, payment_method: str = ""
+) -> str:
+    """Our reference for charging one subscription period, on one day of attempts, with
+    one card: the provider's idempotency key, so a charge repeated (a worker restarted, two
+    workers) answers what the first did and takes the money once, while a card changed
+    after a decline is charged at once rather than answered with the old card's decline."""
     attempt = max(0, (now - period_end) // RETRY_EVERY)
-    return f"{RENEWAL_PREFIX}{subscription_id}_{period_end:%Y%m%d%H%M%S}_{attempt}"
+    card = hashlib.sha256(payment_method.encode()).hexdigest()[:8]
+    return f"{RENEWAL_PREFIX}{subscription_id}_{period_end:%Y%m%d%H%M%S}_{attempt}_{card}"
 
 
 class Renewals(Service):
@@ -100,7 +109,7 @@ class Renewals(Service):
         ).all()
         renewals: list[Renewal] = []
         for subscription, account in rows:
-            price = self._renewal_price(subscription)
+            price = self.renewal_price(subscription)
             renews = (
                 subscription.auto_renew
                 and subscription.status != SubscriptionStatus.CANCELED
@@ -109,7 +118,10 @@ class Renewals(Service):
             charge = (
                 RecurringCharge(
                     reference=renewal_reference(
-                        subscription.id, subscription.current_period_end, self.now
+                        subscription.id,
+                        subscription.current_period_end,
+                        self.now,
+                        subscription.payment_reference or "",
                     ),
                     payment_method=subscription.payment_reference or "",
                     amount_cents=price,
@@ -123,7 +135,7 @@ class Renewals(Service):
             renewals.append(Renewal(subscription.id, subscription.current_period_end, charge))
         return renewals
 
-    def _renewal_price(self, subscription: Subscription) -> int | None:
+    def renewal_price(self, subscription: Subscription) -> int | None:
         """Today's subscription price of the plan; if it is no longer sold, what the
         subscription was bought for; None if neither is known (it is not renewed)."""
         if subscription.plan.subscription_price_cents is not None:
@@ -196,7 +208,7 @@ class Renewals(Service):
             subscription.status = SubscriptionStatus.ACTIVE
             license.expires_at = subscription.current_period_end + self.grace
         if (result.amount_cents, result.currency.upper()) != (
-            renewal_amount := self._renewal_price(subscription),
+            renewal_amount := self.renewal_price(subscription),
             subscription.plan.currency,
         ):
             log.warning(
@@ -205,12 +217,14 @@ class Renewals(Service):
                 expected=f"{renewal_amount} {subscription.plan.currency}",
                 paid=f"{result.amount_cents} {result.currency}",
             )
+        invoice = self._invoice(subscription, result)
         self._audit(
             subscription,
             "store.subscription_renewed",
             reference=result.reference,
             payment_id=result.provider_payment_id,
             period_end=subscription.current_period_end.isoformat(),
+            number=invoice.number,
         )
         self._mail(
             subscription,
@@ -218,8 +232,36 @@ class Renewals(Service):
             amount=self._money(result.amount_cents, result.currency, subscription),
             renews_on=subscription.current_period_end.strftime("%Y-%m-%d"),
             renews=subscription.status == SubscriptionStatus.ACTIVE,
+            invoice_number=invoice.number,
+            receipt_url=self.settings.url(f"/account/orders/{invoice.number}/receipt.pdf"),
         )
         return RenewalOutcome.RENEWED
+
+    def _invoice(self, subscription: Subscription, result: PaymentResult) -> Order:
+        """The renewal's paid order, at what was charged: the invoice My Account lists."""
+        owner = self._owner(subscription)
+        first_name = (
+            self.session.scalar(
+                select(Order.customer_name).where(Order.id == subscription.order_id)
+            )
+            if subscription.order_id
+            else None
+        )
+        order = self.unit.orders.open_order(
+            subscription.plan,
+            quantity=1,
+            name=first_name or owner.email,
+            email=owner.email,
+            account_id=owner.id,
+            language=owner.language,
+            status=OrderStatus.PAID,
+            kind=ItemKind.SUBSCRIPTION,
+        )
+        order.payment_reference = result.reference
+        if order.total_cents != result.amount_cents:  # the price changed: what was taken
+            order.total_cents = order.items[0].unit_price_cents = result.amount_cents
+        self.session.flush()
+        return order
 
     def _expire(self, subscription: Subscription, license: License) -> RenewalOutcome:
         subscription.status = SubscriptionStatus.EXPIRED

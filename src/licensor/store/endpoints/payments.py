@@ -3,7 +3,8 @@
 The outcome only ever arrives here, verified by the provider's signature (or, for the test
 provider, from its own card page, signed alike); the buyer coming back to our site decides
 nothing. Settling is idempotent by our payment reference, so a provider may send the same
-callback any number of times.
+callback any number of times. A card saved for a subscription (its owner changed the card)
+arrives the same way, as a ``SetupResult``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from licensor.errors import NotFound
-from licensor.store.payments import Callback, PaymentProvider, Payments, provider_at_start
+from licensor.store.billing import SubscriptionBilling
+from licensor.store.payments import (
+    Callback,
+    PaymentProvider,
+    Payments,
+    SetupResult,
+    provider_at_start,
+)
 from licensor.units import open_unit
 from licensor.web.pages import Web
 
@@ -53,5 +61,8 @@ def _settle_callback(web: Web, provider: PaymentProvider, callback: Callback) ->
     if result is None:
         return {"status": "ignored"}
     with open_unit(web.database, web.keyring, web.settings, web.now) as unit:
+        if isinstance(result, SetupResult):  # a subscription's new card
+            unit.service(SubscriptionBilling).card_saved(result, actor=f"payments:{provider.name}")
+            return {"reference": result.reference, "status": "saved"}
         order = unit.checkout.settle(result, actor=f"payments:{provider.name}")
         return {"reference": result.reference, "status": order.status}
