@@ -75,6 +75,15 @@ ARTICLES = (
         N_("Open the License details window, and save a screenshot to send to support."),
         ("connect-device", "restore-license", "transfer-license"),
     ),
+    Article(
+        "purchases",
+        N_("Find your purchases in My Account"),
+        N_(
+            "Orders placed with an email address you confirm join your account, with their "
+            "codes and receipts."
+        ),
+        ("connect-device", "license-details", "transfer-license"),
+    ),
 )
 BY_SLUG = {article.slug: article for article in ARTICLES}
 
