@@ -27,6 +27,7 @@ from licensor_client._results import (
     ReleaseResult,
     format_license_key,
 )
+from licensor_client._seats import SeatHolder
 from licensor_client._signing import LicenseFile, PublicKeys, check_license_file
 from licensor_client._state import default_state_dir
 from licensor_client._version import __version__
@@ -106,6 +107,7 @@ __all__ = [
     "RateLimited",
     "ReleaseResult",
     "ReplayedAnswer",
+    "SeatHolder",
     "ServerError",
     "ServerUnavailable",
     "SignatureInvalid",

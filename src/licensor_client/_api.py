@@ -143,6 +143,23 @@ class Api:
             {"license_key": license_key, "fingerprint": fingerprint},
         )
 
+    def seat_release_link(
+        self,
+        fingerprint: str,
+        name: str,
+        platform: str,
+        *,
+        activation_code: str | None = None,
+        license_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Ask for the one-time link that frees a seat, mailed to the license's owner."""
+        body: dict[str, Any] = {"device": device(fingerprint, name, platform)}
+        if activation_code is not None:
+            body["activation_code"] = activation_code
+        else:
+            body["license_key"] = license_key
+        return self.call("POST", "/api/v1/licenses/seat-release-link", body)
+
     def link(self, email: str, password: str, license_key: str, fingerprint: str) -> dict[str, Any]:
         return self.call(
             "POST",

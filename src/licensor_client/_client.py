@@ -204,6 +204,29 @@ class LicenseClient:
         self.store.save(state)
         return LicenseInfo.of_state(state, source="online")
 
+    def request_seat_release_link(self, activation_code: str | None = None) -> str:
+        """After ``DeviceLimitReached``: ask the server to mail the license's owner a
+        one-time link that frees one of its seats (the owner of record only: the account
+        holding the license, else its order's address; never an address given here).
+        ``activation_code`` is the code just refused; without one, the license key kept
+        on this device is sent. The answer is the same whether or not a mail went out
+        (the server says nothing about who owns what): its sentence, for the customer."""
+        license_key = None
+        if activation_code is None:
+            license_key = self._held_license_key()
+        answer = self.api.seat_release_link(
+            self.fingerprint,
+            self.device_name,
+            self.machine.platform,
+            activation_code=activation_code,
+            license_key=license_key,
+        )
+        return str(answer.get("detail") or "")
+
+    def _held_license_key(self) -> str:
+        state = self.store.load_activated()
+        return verify_license_file(self.keys, state.license_file).license_key
+
     # --- checking -----------------------------------------------------------------------
 
     def status(self) -> LicenseInfo:

@@ -9,7 +9,9 @@
     │   ├── CodeUnknown                 code_unknown: a well-formed code nobody issued here
     │   ├── CodeBlocked                 code_blocked: refunded, leaked, …; contact support
     │   ├── CodeNotSold                 code_not_sold: the shop has not recorded the sale yet
-    │   ├── DeviceLimitReached          device_limit_reached: release another device first
+    │   ├── DeviceLimitReached          device_limit_reached: free a seat first; ``devices``
+    │   │                               names the license's devices, ``free_seat_url`` and
+    │   │                               ``release_link_available`` the ways to free one
     │   ├── LicenseExpired              license_expired: the term is over
     │   ├── LicenseUnknown              license_unknown: the server does not know this license
     │   ├── LicenseNotOnDevice          license_not_on_device: no seat here (released elsewhere)
@@ -46,6 +48,8 @@ with its code.
 from __future__ import annotations
 
 from typing import Any
+
+from licensor_client._seats import SeatHolder, optional_int, optional_url, seat_holders
 
 
 class LicensorClientError(Exception):
@@ -111,7 +115,21 @@ class CodeNotSold(ServerError):
 
 
 class DeviceLimitReached(ServerError):
+    """The license is in use on all the devices it allows. The server names them
+    (``devices``: ``SeatHolder``, the most recently seen first) and the ways to free a
+    seat: ``free_seat_url``, My Account's Devices page for a signed-in owner; and, when
+    ``release_link_available``, a one-time link mailed to the license's owner
+    (``LicenseClient.request_seat_release_link``). An older server names none of them."""
+
     code = "device_limit_reached"
+
+    def __init__(self, *arguments: Any, **options: Any) -> None:
+        super().__init__(*arguments, **options)
+        self.devices: tuple[SeatHolder, ...] = seat_holders(self.problem)
+        self.devices_used = optional_int(self.problem.get("devices_used"))
+        self.devices_max = optional_int(self.problem.get("devices_max"))
+        self.free_seat_url = optional_url(self.problem.get("free_seat_url"))
+        self.release_link_available = self.problem.get("release_link_available") is True
 
 
 class LicenseExpired(ServerError):

@@ -13,7 +13,15 @@ from collections.abc import Sequence
 
 from licensor_client.cli.arguments import UsageError, build_parser
 from licensor_client.cli.commands import run
-from licensor_client.cli.failures import FAILED, USAGE, CommandFailed, cannot, failure, report
+from licensor_client.cli.failures import (
+    FAILED,
+    USAGE,
+    CommandFailed,
+    cannot,
+    failure,
+    failure_details,
+    report,
+)
 from licensor_client.exceptions import LicensorClientError
 
 __all__ = ["failure", "main"]
@@ -42,6 +50,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report(as_json, error.code, str(error), error.status)
     except LicensorClientError as error:
         status, message, hint = failure(error, command)
-        return report(as_json, error.code, message, status, hint)
+        return report(as_json, error.code, message, status, hint, failure_details(error))
     except OSError as error:
         return report(as_json, "file_error", str(cannot("write", error)), FAILED)

@@ -13,6 +13,11 @@ Activate, check and move a Licensor license on this device.
 Commands:
   activate CODE | -   redeem an activation code on this device (- reads it from
                       standard input, which keeps it out of the shell's history)
+  release-link [CODE | -]
+                      when the license is on all the devices it allows: email its
+                      owner a one-time link that frees a seat, no sign-in needed (the
+                      owner of record only: the account holding it, or the order's
+                      address); without CODE, the license kept on this device
   status              check the license online, or from the license file when offline
   details             show the license: key, public ID, plan, term, devices
   recover --email E   send this license to your account, where its activation code is
@@ -118,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CODE",
         help="the activation code, or - to read it from standard input (out of the shell's "
         "history)",
+    )
+    command(
+        "release-link",
+        "Email the license's owner a one-time link that frees one of its seats.",
+    ).add_argument(
+        "code",
+        metavar="CODE",
+        nargs="?",
+        help="the activation code that met the device limit, or - to read it from standard "
+        "input; without it, the license kept on this device",
     )
     command("status", "Check the license (online; offline from the license file).")
     command("details", "Show the license: key, public ID, plan, term, devices.")

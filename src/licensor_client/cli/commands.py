@@ -135,18 +135,39 @@ def run(arguments: argparse.Namespace) -> int:
         return handler(client, arguments, output)
 
 
+def _typed_code(code: str) -> str:
+    """The code as given, or read from standard input for ``-`` (out of the history)."""
+    if code != "-":
+        return code
+    if sys.stdin.isatty():
+        print("Activation code: ", end="", file=sys.stderr, flush=True)
+    code = sys.stdin.readline().strip()
+    if not code:
+        raise UsageError("no activation code on standard input")
+    return code
+
+
 def _activate(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
-    code = arguments.code
-    if code == "-":
-        if sys.stdin.isatty():
-            print("Activation code: ", end="", file=sys.stderr, flush=True)
-        code = sys.stdin.readline().strip()
-        if not code:
-            raise UsageError("no activation code on standard input")
-    info = client.activate(code)
+    info = client.activate(_typed_code(arguments.code))
     output.emit(
         {"status": "activated", **info.as_dict()},
         ["Activated.", *describe(info, with_key=True)],
+    )
+    return OK
+
+
+def _release_link(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    code = _typed_code(arguments.code) if arguments.code else None
+    if code is None:
+        _require_license(client)
+    said = client.request_seat_release_link(code)
+    output.emit(
+        {"status": "requested", "detail": said},
+        [
+            said,
+            "Open the link from that email and choose the device to free; then activate "
+            "here again.",
+        ],
     )
     return OK
 
@@ -293,6 +314,7 @@ def _import(client: LicenseClient, arguments: argparse.Namespace, output: Output
 
 HANDLERS: dict[str, Callable[[LicenseClient, argparse.Namespace, Output], int]] = {
     "activate": _activate,
+    "release-link": _release_link,
     "status": _status,
     "details": _details,
     "recover": _recover,

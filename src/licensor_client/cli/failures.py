@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
+from typing import Any
 
 from licensor_client.exceptions import (
     BackupError,
@@ -71,9 +73,6 @@ HINTS: dict[type[LicensorClientError], str] = {
     CodeNotSold: (
         "the shop that sold the code must register the sale first; ask it to, then activate again"
     ),
-    DeviceLimitReached: (
-        "remove the license from another device (in its app, or in My Account → Devices)"
-    ),
     NotActivated: "activate a code first: licensor-client activate CODE",
     LicenseNotOnDevice: ACTIVATE_AGAIN,
     LicenseUnknown: ACTIVATE_AGAIN,
@@ -101,10 +100,61 @@ def cannot(verb: str, error: OSError) -> CommandFailed:
     return CommandFailed("file_error", f"cannot {verb}{where}: {error.strerror or error}")
 
 
+def seats_full_hint(error: DeviceLimitReached) -> str:
+    """The license's devices and the ways to free a seat of it, for people."""
+    lines = []
+    if error.devices:
+        lines.append("The license is in use on:")
+        for holder in error.devices:
+            seen = (
+                holder.last_seen_at.strftime("%Y-%m-%d %H:%M UTC") if holder.last_seen_at else "—"
+            )
+            platform = f" ({holder.platform})" if holder.platform else ""
+            lines.append(f"  - {holder.name or 'unnamed device'}{platform}, last seen {seen}")
+    lines.append("To use it here, free a seat on a device you no longer use:")
+    lines.append("  - in the app on that device (licensor-client release there), or")
+    where = f": {error.free_seat_url}" if error.free_seat_url else " (Devices)"
+    lines.append(f"  - signed in to My Account{where}")
+    if error.release_link_available:
+        lines.append(
+            "  - or have a one-time link mailed to the license's owner, no sign-in needed: "
+            "licensor-client release-link CODE"
+        )
+    return "\n  ".join(lines)
+
+
+def failure_details(error: LicensorClientError) -> dict[str, Any]:
+    """What ``--json`` adds to an error object: a full license's devices and next steps."""
+    if not isinstance(error, DeviceLimitReached):
+        return {}
+    return {
+        "devices_used": error.devices_used,
+        "devices_max": error.devices_max,
+        "devices": [
+            {
+                "seat": holder.seat,
+                "name": holder.name,
+                "platform": holder.platform,
+                "activated_at": _iso(holder.activated_at),
+                "last_seen_at": _iso(holder.last_seen_at),
+            }
+            for holder in error.devices
+        ],
+        "free_seat_url": error.free_seat_url,
+        "release_link_available": error.release_link_available,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
 def failure(error: LicensorClientError, command: str | None = None) -> tuple[int, str, str | None]:
     """Exit status, message and hint for an error: the error's own sentence, or the
     summary when it has none."""
     hint = next((text for kind, text in HINTS.items() if isinstance(error, kind)), None)
+    if isinstance(error, DeviceLimitReached):
+        hint = seats_full_hint(error)
     if isinstance(error, RateLimited) and error.retry_after:
         hint = f"try again in {error.retry_after} seconds"
     for kind, status, summary in EXIT_CODES:
@@ -117,10 +167,22 @@ def failure(error: LicensorClientError, command: str | None = None) -> tuple[int
     return FAILED, str(error) or type(error).__name__, hint
 
 
-def report(as_json: bool, code: str, message: str, status: int, hint: str | None = None) -> int:
-    """The error on stderr (and, with ``--json``, as an object on stdout)."""
+def report(
+    as_json: bool,
+    code: str,
+    message: str,
+    status: int,
+    hint: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """The error on stderr (and, with ``--json``, as an object on stdout, with any
+    ``details``)."""
     if as_json:
-        print(json.dumps({"error": code, "message": message, "exit_status": status}))
+        print(
+            json.dumps(
+                {"error": code, "message": message, "exit_status": status, **(details or {})}
+            )
+        )
     print(f"licensor-client: {message}", file=sys.stderr)
     if hint:
         print(f"  {hint}", file=sys.stderr)
