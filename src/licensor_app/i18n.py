@@ -63,7 +63,7 @@ ITALIAN: dict[str, str] = {
     "Remove license from this device": "Rimuovi la licenza da questo dispositivo",
     "Save license backup": "Salva un backup della licenza",
     "Restore license": "Ripristina la licenza",
-    "Connect to My Account": "Collegati a Il mio account",
+    "Connect to My Account": "Collegati al tuo account",
     "Save screenshot": "Salva screenshot",
     "Sign in": "Accedi",
     "Copy": "Copia",
@@ -73,7 +73,7 @@ ITALIAN: dict[str, str] = {
     "This download was already used to activate, or it has expired. Download the app again "
     "from My Account → Subscriptions.": (
         "Questo download è già stato usato per attivare, oppure è scaduto. Scarica di nuovo "
-        "l'applicazione da Il mio account → Abbonamenti."
+        "l'applicazione dalla sezione Il mio account → Abbonamenti."
     ),
     "Activated with your subscription: no code needed.": (
         "Attivata con il tuo abbonamento: nessun codice necessario."
@@ -109,7 +109,7 @@ ITALIAN: dict[str, str] = {
     "restore a license backup, or connect this device to My Account.": (
         "Su questo dispositivo non c'è una licenza. Inserisci il codice di attivazione del "
         "tuo acquisto, ripristina un backup della licenza oppure collega questo dispositivo "
-        "a Il mio account."
+        "al tuo account."
     ),
     "Close": "Chiudi",
     "Cancel": "Annulla",
@@ -140,7 +140,7 @@ ITALIAN: dict[str, str] = {
     "The activation code is in your purchase confirmation email, on the card you bought, or "
     "in the Licenses section of My Account.": (
         "Il codice di attivazione si trova nell'email di conferma dell'acquisto, sulla "
-        "scheda che hai acquistato oppure nella sezione Licenze di Il mio account."
+        "scheda che hai acquistato oppure nella sezione Licenze del tuo account."
     ),
     "Activate": "Attiva",
     "Enter the activation code from your purchase.": (
@@ -165,9 +165,9 @@ ITALIAN: dict[str, str] = {
     "your account, and the license's activation code then appears in the Licenses section "
     "of My Account. No account yet? Create one at {url} with the email address you used "
     "when you bought the license.": (
-        "Accedi con l'indirizzo email e la password di Il mio account: l'app invia la sua "
+        "Accedi con l'indirizzo email e la password del tuo account: l'app invia la sua "
         "licenza al tuo account e il codice di attivazione della licenza compare poi nella "
-        "sezione Licenze di Il mio account. Non hai ancora un account? Creane uno su {url} "
+        "sezione Licenze del tuo account. Non hai ancora un account? Creane uno su {url} "
         "con l'indirizzo email che hai usato per acquistare la licenza."
     ),
     "Email": "Email",
@@ -177,15 +177,15 @@ ITALIAN: dict[str, str] = {
     "Your license was sent to your account. Its activation code is now in the Licenses "
     "section of My Account: {url}": (
         "La tua licenza è stata inviata al tuo account. Il suo codice di attivazione ora si "
-        "trova nella sezione Licenze di Il mio account: {url}"
+        "trova nella sezione Licenze del tuo account: {url}"
     ),
     "This license was already in your account. Its activation code is in the Licenses "
     "section of My Account: {url}": (
         "Questa licenza era già nel tuo account. Il suo codice di attivazione si trova nella "
-        "sezione Licenze di Il mio account: {url}"
+        "sezione Licenze del tuo account: {url}"
     ),
     "On any phone or computer, sign in to My Account at the address below and enter this code:": (
-        "Da un telefono o un computer qualsiasi, accedi a Il mio account all'indirizzo qui "
+        "Da un telefono o un computer qualsiasi, accedi al tuo account all'indirizzo qui "
         "sotto e inserisci questo codice:"
     ),
     "Waiting for the code to be entered…": "In attesa che il codice venga inserito…",
@@ -200,7 +200,7 @@ ITALIAN: dict[str, str] = {
     "Its license was sent there too: the activation code is in the Licenses section of My "
     "Account.": (
         "Anche la sua licenza è stata inviata lì: il codice di attivazione si trova nella "
-        "sezione Licenze di Il mio account."
+        "sezione Licenze del tuo account."
     ),
     # Backups
     "Save the license before you reinstall the operating system; restore it afterwards and "
@@ -258,8 +258,8 @@ ITALIAN: dict[str, str] = {
     "This license is already in use on all the devices it allows. Remove it from another "
     "device (in the app on that device, or in My Account → Devices), then try again.": (
         "Questa licenza è già in uso su tutti i dispositivi consentiti. Rimuovila da un altro "
-        "dispositivo (nell'app su quel dispositivo oppure in Il mio account → Dispositivi), "
-        "poi riprova."
+        "dispositivo (nell'app su quel dispositivo oppure nella sezione Il mio account → "
+        "Dispositivi), poi riprova."
     ),
     "This license has expired. Renew it, or buy a new one in the store.": (
         "Questa licenza è scaduta. Rinnovala oppure acquistane una nuova nel negozio."
@@ -318,7 +318,7 @@ ITALIAN: dict[str, str] = {
     "Account).": (
         "Questo backup è stato salvato su un altro computer senza passphrase, quindi si apre "
         "solo lì. Inserisci invece il codice di attivazione (si trova nella sezione Licenze "
-        "di Il mio account)."
+        "del tuo account)."
     ),
     "This backup was saved on another computer. Enter the passphrase chosen when it was saved.": (
         "Questo backup è stato salvato su un altro computer. Inserisci la passphrase scelta "

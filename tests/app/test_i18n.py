@@ -78,7 +78,7 @@ def test_a_translation_keeps_every_placeholder(english: str) -> None:
         ("Remove license from this device", "Rimuovi la licenza da questo dispositivo"),
         ("Save license backup", "Salva un backup della licenza"),
         ("Restore license", "Ripristina la licenza"),
-        ("Connect to My Account", "Collegati a Il mio account"),
+        ("Connect to My Account", "Collegati al tuo account"),
         ("Save screenshot", "Salva screenshot"),
         ("Sign in", "Accedi"),
         ("Copy", "Copia"),

@@ -20,7 +20,7 @@ async def test_the_windows_speak_italian(machine: MakeMachine, make_code: MakeCo
         assert window(pilot) == "Gestione della licenza"
         assert label(pilot, "#enter-code") == "Inserisci il codice di attivazione"
         assert label(pilot, "#restore-license") == "Ripristina la licenza"
-        assert label(pilot, "#connect") == "Collegati a Il mio account"
+        assert label(pilot, "#connect") == "Collegati al tuo account"
 
         said = await activate(pilot, make_code())
         assert said == "La licenza è attiva su questo dispositivo."
@@ -38,7 +38,7 @@ async def test_the_windows_speak_italian(machine: MakeMachine, make_code: MakeCo
         await click(pilot, "#close")
 
         await click(pilot, "#recover")
-        assert window(pilot) == "Collegati a Il mio account"
+        assert window(pilot) == "Collegati al tuo account"
         assert label(pilot, "#sign-in") == "Accedi"
         await click(pilot, "#close")
 

@@ -32,7 +32,7 @@ TITLES = {
     ),
     "connect-device": (
         "Connect a device to My Account",
-        "Collega un dispositivo a Il mio account",
+        "Collega un dispositivo al tuo account",
     ),
     "license-details": (
         "Find your 32-digit license key",
@@ -51,7 +51,7 @@ ITALIAN = {
     "Remove license from this device": "Rimuovi la licenza da questo dispositivo",
     "Save license backup": "Salva un backup della licenza",
     "Restore license": "Ripristina la licenza",
-    "Connect to My Account": "Collegati a Il mio account",
+    "Connect to My Account": "Collegati al tuo account",
     "Save screenshot": "Salva screenshot",
     "Sign in": "Accedi",
 }
@@ -234,7 +234,7 @@ def test_the_language_switch_turns_an_article_into_italian(page: Page) -> None:
     expect(article).not_to_contain_text("Remove license from this device")
     # The choice sticks: the next article is Italian too.
     page.get_by_role("link", name=TITLES["connect-device"][1]).first.click()
-    expect(label(page.locator("main article"), "Collegati a Il mio account").first).to_be_visible()
+    expect(label(page.locator("main article"), "Collegati al tuo account").first).to_be_visible()
 
 
 # --- the pages themselves -----------------------------------------------------------------
