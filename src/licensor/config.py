@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # Web sessions: signed out after this much idleness, and after this long in any case.
     session_idle_minutes: int = 120
     session_absolute_hours: int = 24 * 7
+    # A MaxMind GeoLite2 City or Country file: the security page and the new-sign-in mail
+    # then name a sign-in's city and country beside its address (needs the maxminddb
+    # package; unset: the address alone, docs/security.md).
+    geoip_database: Path | None = None
     # Sign-in per address; each account is throttled besides (accounts/throttle.py).
     signin_rate: str = "10/minute"
     signup_rate: str = "5/minute"

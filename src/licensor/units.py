@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from licensor.accounts.license_details import LicenseDetails
     from licensor.accounts.licenses import AccountLicenses
     from licensor.accounts.purchases import AccountPurchases
+    from licensor.accounts.security import AccountSecurity
     from licensor.accounts.service import Accounts
     from licensor.accounts.two_factor import TwoFactor
     from licensor.licensing.codes import Codes
@@ -78,6 +79,7 @@ SERVICES = {
     "account_licenses": "licensor.accounts.licenses:AccountLicenses",
     "license_details": "licensor.accounts.license_details:LicenseDetails",
     "account_devices": "licensor.accounts.devices:AccountDevices",
+    "account_security": "licensor.accounts.security:AccountSecurity",
     "connect": "licensor.accounts.connect:Connect",
     "account_emails": "licensor.accounts.emails:AccountEmails",
     "account_purchases": "licensor.accounts.purchases:AccountPurchases",
@@ -118,6 +120,7 @@ class UnitOfWork:
         account_licenses: AccountLicenses
         license_details: LicenseDetails
         account_devices: AccountDevices
+        account_security: AccountSecurity
         connect: Connect
         account_emails: AccountEmails
         account_purchases: AccountPurchases

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from licensor.accounts import passwords, totp
 from licensor.accounts.views import devices as device_pages
 from licensor.accounts.views import my_account, sign_in, two_factor
+from licensor.accounts.views import security as security_pages
 from licensor.accounts.views import settings as settings_pages
 from licensor.api import create_app
 from licensor.clock import Clock
@@ -56,6 +57,7 @@ FORM_ROUTES = {
     "/account/licenses",
     "/account/devices/{device_id}/remove",
     "/account/devices/{device_id}/rename",
+    "/account/security/sign-out-others",
     "/account/connect",
     "/account/settings/language",
     "/account/settings/password",
@@ -94,6 +96,7 @@ def test_the_list_of_form_routes_covers_every_page_that_takes_a_post() -> None:
             two_factor.router,
             my_account.router,
             device_pages.router,
+            security_pages.router,
             settings_pages.router,
             subscription_pages,
             mailbox_pages,
@@ -164,6 +167,7 @@ def every_form(
         "/account/licenses": {"activation_code": make_code()},
         f"/account/devices/{device_id}/remove": {},
         f"/account/devices/{device_id}/rename": {"name": "Office PC"},
+        "/account/security/sign-out-others": {},
         "/account/connect": {"code": authorized["user_code"]},
         "/account/settings/language": {"language": "it"},
         "/account/settings/password": {

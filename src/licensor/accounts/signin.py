@@ -10,6 +10,12 @@ from contextlib import contextmanager
 from fastapi import Request
 from fastapi.responses import Response
 
+from licensor.accounts.security import (
+    BROWSER_COOKIE,
+    BROWSER_COOKIE_DAYS,
+    browser_id,
+    stored_user_agent,
+)
 from licensor.accounts.throttle import (
     KNOWN_BROWSER_COOKIE,
     KNOWN_BROWSER_DAYS,
@@ -174,10 +180,26 @@ def start_session(
         second_factor_pending=pending,
         password_change_required=password_change_required,
         replacing=web.session_token(unit.request),
+        user_agent=stored_user_agent(unit.request.headers.get("user-agent")),
+        ip_address=client_address(unit.request),
     )
     unit.set_cookie(sessions.cookie_name(web.is_secure(unit.request)), started.token)
     if account.language in LANGUAGES:
         unit.set_cookie("licensor_lang", account.language, max_age=365 * 86400)
+
+
+def record_sign_in(unit: PageUnit, account: Account) -> None:
+    """Note the sign-in for the security page (and mail the owner if this browser is new
+    to the account); the browser keeps its id in a long-lived cookie."""
+    browser, new = browser_id(unit.request.cookies.get(BROWSER_COOKIE))
+    if new:
+        unit.set_cookie(BROWSER_COOKIE, browser, max_age=BROWSER_COOKIE_DAYS * 86400)
+    unit.account_security.record_sign_in(
+        account,
+        browser=browser,
+        user_agent=stored_user_agent(unit.request.headers.get("user-agent")),
+        ip_address=client_address(unit.request),
+    )
 
 
 def finish(
@@ -196,6 +218,7 @@ def finish(
     guard.succeeded(email_key, client_address(request))
     start_session(unit, account, pending=False, password_change_required=password_change_required)
     remember_browser(unit, guard, account)
+    record_sign_in(unit, account)
     unit.authentication.auth_event(
         "accounts.signed_in", account, actor(request), email_key, via=via
     )

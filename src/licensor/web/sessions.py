@@ -47,8 +47,11 @@ def start(
     second_factor_pending: bool,
     password_change_required: bool = False,
     replacing: str | None = None,
+    user_agent: str = "",
+    ip_address: str = "",
 ) -> Started:
-    """A fresh session (and token) for the account; the one it replaces is revoked."""
+    """A fresh session (and token) for the account; the one it replaces is revoked. The
+    browser's User-Agent and address are kept for the security page to show."""
     if replacing:
         end(session, replacing, now)
     token = secrets.token_urlsafe(32)
@@ -61,6 +64,8 @@ def start(
         created_at=now,
         last_seen_at=now,
         expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        user_agent=user_agent,
+        ip_address=ip_address,
     )
     session.add(web_session)
     session.flush()

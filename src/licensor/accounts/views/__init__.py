@@ -1,6 +1,7 @@
 """The accounts domain's pages, one module by noun: getting in (sign_in), the second factor
 (two_factor), My Account's licenses (licenses) and devices (devices), connecting a
-device (my_account), and settings. The app mounts ``router``, which holds them all.
+device (my_account), sign-ins and sessions (security), and settings. The app mounts
+``router``, which holds them all.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from licensor.accounts.views import (
     emails,
     licenses,
     my_account,
+    security,
     settings,
     sign_in,
     two_factor,
 )
 
 router = APIRouter(include_in_schema=False)
-for pages in (sign_in, two_factor, my_account, licenses, devices, emails, settings):
+for pages in (sign_in, two_factor, my_account, licenses, devices, emails, security, settings):
     router.include_router(pages.router)

@@ -14,7 +14,6 @@ from fastapi.responses import HTMLResponse, Response
 from licensor.accounts.devices import DEVICE_NAME_MAX
 from licensor.accounts.views.notices import leave_notice, take_notice
 from licensor.deps import RowId
-from licensor.web import i18n
 from licensor.web.access import CustomerPage
 from licensor.web.actions import form_action
 from licensor.web.i18n import N_
@@ -38,15 +37,11 @@ def _notice(unit: PageUnit) -> str | None:
         return None
     what, count = taken
     if what == "device_removed":
-        return (
-            i18n.translator(unit.language)
-            .ngettext(
-                "The device was removed; {count} license seat is free again.",
-                "The device was removed; {count} license seats are free again.",
-                count,
-            )
-            .format(count=count)
-        )
+        return unit.ngettext(
+            "The device was removed; {count} license seat is free again.",
+            "The device was removed; {count} license seats are free again.",
+            count,
+        ).format(count=count)
     if what == "device_renamed":
         return unit._("The device's name was saved.")
     return None
