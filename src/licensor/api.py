@@ -52,7 +52,7 @@ from licensor.web.help import router as help_pages
 from licensor.web.home import router as home_page
 from licensor.web.i18n import N_
 from licensor.web.mailbox import router as mailbox_pages
-from licensor.web.pages import ENVIRONMENT, Web, install_language
+from licensor.web.pages import Web, language_environment
 
 
 class LicensorApp(FastAPI):
@@ -374,8 +374,7 @@ def _error_page(
     """A plain error page in the visitor's language (no database needed)."""
     language = i18n.negotiate(request)
     translator = i18n.translator(language)
-    environment = ENVIRONMENT.overlay()
-    install_language(environment, language)
+    environment = language_environment(language)
     settings: Settings = request.app.state.settings
     html = environment.get_template("error.html").render(
         title=translator.gettext(title),

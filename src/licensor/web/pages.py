@@ -60,9 +60,13 @@ def _environment() -> Environment:
 
 @lru_cache
 def language_environment(language: str) -> Environment:
-    """The templates in ``language``, made once: an overlay compiles each template again
-    into a cache of its own, which per request would cost every page its compile."""
-    environment = ENVIRONMENT.overlay()
+    """The templates in ``language``, made once (made per request, every page would cost
+    its templates' compile)."""
+    # A whole environment, not an overlay: an overlay shares its parent's globals and
+    # filters (the same dicts, and the i18n extension bound to the parent), so each
+    # language installed there spoke on every page, the last one made winning.
+    environment = _environment()
+    environment.globals.update(ENVIRONMENT.globals)  # what domains registered there
     install_language(environment, language)
     return environment
 
