@@ -146,6 +146,23 @@ ITALIAN: dict[str, str] = {
     "Enter the activation code from your purchase.": (
         "Inserisci il codice di attivazione del tuo acquisto."
     ),
+    # Enter activation code: the license is on all its devices
+    "The license is in use on these devices:": "La licenza è in uso su questi dispositivi:",
+    "• {device}: last seen {date}": "• {device}: visto l'ultima volta il {date}",
+    "Unnamed device": "Dispositivo senza nome",
+    "To use it here, free a seat: remove the license in the app on a device you no longer "
+    "use, or sign in to My Account and remove a device there: {address}": (
+        "Per usarla qui, libera un posto: rimuovi la licenza dall'app su un dispositivo che "
+        "non usi più, oppure accedi al tuo account e rimuovi lì un dispositivo: {address}"
+    ),
+    "the Devices section of My Account": "la sezione Dispositivi del tuo account",
+    "Email me a link to free a seat": "Inviami un link per liberare un posto",
+    "If this license has an owner on record, we have emailed them a link that frees a seat. "
+    "Open it, choose the device to free, then activate here again.": (
+        "Se questa licenza ha un proprietario registrato, gli abbiamo inviato via email un "
+        "link che libera un posto. Aprilo, scegli il dispositivo da liberare, poi attiva di "
+        "nuovo qui."
+    ),
     # License details
     "License key": "Chiave di licenza",
     "Public ID": "ID pubblico",

@@ -17,6 +17,9 @@ from licensor_client import LicenseInfo
 
 
 class LicenseDetailsWindow(Window[None]):
+    # Focus on the first control when the window opens (issue 14, item 15).
+    AUTO_FOCUS = "#copy"
+
     info: LicenseInfo | None = None
     #: The last screenshot saved from this window.
     saved_path: Path | None = None

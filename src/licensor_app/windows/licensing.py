@@ -31,6 +31,10 @@ WITHOUT_LICENSE = ("#connect",)
 
 
 class LicensingWindow(Window[None]):
+    # The first action, not the scrolling body, has the focus when the window opens, so
+    # Enter and Tab work at once (issue 14, item 15).
+    AUTO_FOCUS = "#actions Button"
+
     def compose(self) -> ComposeResult:
         yield title(self._("Licensing"))
         with VerticalScroll(id="body"):
@@ -94,6 +98,7 @@ class LicensingWindow(Window[None]):
             self.query_one(selector).display = has_license
         for selector in WITHOUT_LICENSE:
             self.query_one(selector).display = not has_license
+        self.focus_first_action()
         if info is None:
             return
         _ = self.licensor.translator
@@ -104,6 +109,16 @@ class LicensingWindow(Window[None]):
         self.query_one("#expires", Static).update(expiry(info, _))
         self.query_one("#devices", Static).update(devices(info, _))
         self.query_one("#checked", Static).update(_(CHECKED[info.source]))
+
+    def focus_first_action(self) -> None:
+        """Unless the customer has moved on to a control, the first action shown."""
+        focused = self.focused
+        if focused is not None and focused.id != "body" and focused.display:
+            return
+        for button in self.query("#actions Button").results(Button):
+            if button.display:
+                button.focus()
+                return
 
     # --- actions ------------------------------------------------------------------------------
 
