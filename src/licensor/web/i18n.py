@@ -95,9 +95,15 @@ class Translator:
 
 @lru_cache
 def translator(language: str) -> Translator:
+    """The pages' translator for ``language`` (English, the ids, for any other)."""
     path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
     if language == DEFAULT or not path.exists():
         return Translator(DEFAULT, {})
+    return read_translator(path, language)
+
+
+def read_translator(path: Path, language: str) -> Translator:
+    """A translator from the catalog at ``path``, with that catalog's plural rule."""
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=language)
     messages: dict[str, str] = {}
