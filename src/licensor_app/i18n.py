@@ -220,19 +220,35 @@ ITALIAN: dict[str, str] = {
         "sezione Licenze del tuo account."
     ),
     # Backups
-    "Save the license before you reinstall the operating system; restore it afterwards and "
-    "the license comes back on this computer without using another device.": (
-        "Salva la licenza prima di reinstallare il sistema operativo; ripristinala dopo e la "
-        "licenza torna su questo computer senza occupare un altro dispositivo."
+    "Save the license before you reinstall the operating system, and restore it afterwards.": (
+        "Salva la licenza prima di reinstallare il sistema operativo, e ripristinala dopo."
     ),
     "Save to": "Salva in",
     "Passphrase (optional)": "Passphrase (facoltativa)",
-    "Without a passphrase the backup can be restored on this computer only. With one, it can "
-    "also be restored on another computer: you will need the passphrase then, so keep it "
-    "safe.": (
-        "Senza passphrase il backup può essere ripristinato solo su questo computer. Con una "
-        "passphrase puoi ripristinarlo anche su un altro computer: in quel caso ti servirà, "
-        "quindi conservala con cura."
+    "Without a passphrase the backup can be restored on this computer only, also after its "
+    "system is reinstalled: the license comes back without using another device. With a "
+    "passphrase it can also be restored on another computer, which then counts as one of "
+    "the license's devices.": (
+        "Senza passphrase il backup può essere ripristinato solo su questo computer, anche "
+        "dopo aver reinstallato il sistema: la licenza torna senza occupare un altro "
+        "dispositivo. Con una passphrase puoi ripristinarlo anche su un altro computer, che "
+        "conta come uno dei dispositivi della licenza."
+    ),
+    "This computer's identity changes when its system is reinstalled, so a backup without a "
+    "passphrase cannot be restored after a reinstall. Choose a passphrase to keep the "
+    "license across a reinstall: restoring then counts this computer as one of the "
+    "license's devices, as another computer would. Keep the passphrase safe.": (
+        "L'identità di questo computer cambia quando reinstalli il sistema, quindi un backup "
+        "senza passphrase non si può ripristinare dopo la reinstallazione. Scegli una "
+        "passphrase per conservare la licenza: al ripristino questo computer conta come uno "
+        "dei dispositivi della licenza, come farebbe un altro computer. Conserva la "
+        "passphrase con cura."
+    ),
+    "License backup saved to {path}. It can be restored on this computer until its system is "
+    "reinstalled; before a reinstall, save it again with a passphrase.": (
+        "Backup della licenza salvato in {path}. Si può ripristinare su questo computer "
+        "finché non reinstalli il sistema; prima di una reinstallazione, salvalo di nuovo con "
+        "una passphrase."
     ),
     "Save": "Salva",
     "Choose where to save the backup.": "Scegli dove salvare il backup.",

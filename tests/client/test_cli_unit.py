@@ -100,7 +100,7 @@ def test_without_a_license_nothing_is_asked(run_cli: RunCli, typed: list[str]) -
     assert export.status == 14
 
 
-# --- the backup warning -------------------------------------------------------------------
+# --- what a backup keeps -------------------------------------------------------------------
 
 
 def identity(monkeypatch: pytest.MonkeyPatch, **readers: str | None) -> None:
@@ -110,7 +110,7 @@ def identity(monkeypatch: pytest.MonkeyPatch, **readers: str | None) -> None:
         monkeypatch.setattr(_machine, name, lambda value=value: value)
 
 
-def test_a_backup_without_a_passphrase_warns_when_the_machine_seal_will_not_hold(
+def test_export_says_whether_the_backup_survives_a_reinstall(
     run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert run_cli("activate", CODE).status == 0
@@ -123,14 +123,18 @@ def test_a_backup_without_a_passphrase_warns_when_the_machine_seal_will_not_hold
     assert run_cli("activate", CODE, state=tmp_path / "os").status == 0
     installed = run_cli("export", str(tmp_path / "two.backup"), state=tmp_path / "os")
     assert installed.status == 0
-    assert "may not open" in installed.stderr
-    assert "--passphrase" in installed.stderr
+    # Said as it is, not as a "may": this backup will not survive a reinstall.
+    assert "may not" not in installed.stdout + installed.stderr
+    assert "only until its system is reinstalled" in installed.stdout
+    assert "save the backup with --passphrase" in installed.stdout
+    assert "Keep it somewhere the reinstall will not erase" not in installed.stdout
 
     identity(monkeypatch, _firmware_uuid="4c4c4544-0042-3510-8057-b4c04f4a3732")
     assert run_cli("activate", CODE, state=tmp_path / "firmware").status == 0
     durable = run_cli("export", str(tmp_path / "three.backup"), state=tmp_path / "firmware")
     assert durable.status == 0
     assert "warning" not in durable.stderr
+    assert "also after its system is reinstalled" in durable.stdout
 
 
 # --- files --------------------------------------------------------------------------------

@@ -27,14 +27,16 @@ def _path(text: str) -> Path | None:
 
 
 class SaveBackupWindow(Window[Path]):
+    #: Whether the backup saved was protected by a passphrase.
+    protected = False
+
     def compose(self) -> ComposeResult:
         yield title(self._("Save license backup"))
         with Vertical(id="body"):
             yield Static(
                 self._(
-                    "Save the license before you reinstall the operating system; restore it "
-                    "afterwards and the license comes back on this computer without using "
-                    "another device."
+                    "Save the license before you reinstall the operating system, and restore "
+                    "it afterwards."
                 ),
                 markup=False,
             )
@@ -42,19 +44,29 @@ class SaveBackupWindow(Window[Path]):
             yield Input(str(default_backup_path()), id="backup-path")
             yield Label(self._("Passphrase (optional)"))
             yield Input(id="backup-passphrase", password=True)
-            yield Static(
-                self._(
-                    "Without a passphrase the backup can be restored on this computer only. "
-                    "With one, it can also be restored on another computer: you will need "
-                    "the passphrase then, so keep it safe."
-                ),
-                classes="muted",
-                markup=False,
-            )
+            yield Static(self.what_it_keeps(), id="backup-note", classes="muted", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(self._("Save"), id="save", variant="primary", compact=True)
                 yield Button(self._("Cancel"), id="cancel", compact=True)
             yield message_line()
+
+    def what_it_keeps(self) -> str:
+        """What a backup restores, and where, on this computer: its identity decides
+        whether one without a passphrase opens after a reinstall (docs/client.md)."""
+        if self.client.machine.survives_reinstall:
+            return self._(
+                "Without a passphrase the backup can be restored on this computer only, also "
+                "after its system is reinstalled: the license comes back without using "
+                "another device. With a passphrase it can also be restored on another "
+                "computer, which then counts as one of the license's devices."
+            )
+        return self._(
+            "This computer's identity changes when its system is reinstalled, so a backup "
+            "without a passphrase cannot be restored after a reinstall. Choose a passphrase "
+            "to keep the license across a reinstall: restoring then counts this computer as "
+            "one of the license's devices, as another computer would. Keep the passphrase "
+            "safe."
+        )
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
@@ -68,6 +80,7 @@ class SaveBackupWindow(Window[Path]):
             self.say(self._("Choose where to save the backup."), "error")
             return
         passphrase = self.query_one("#backup-passphrase", Input).value or None
+        self.protected = passphrase is not None
         self.run_sdk(lambda: self.client.export_backup(path, passphrase), self.close_with)
 
 

@@ -171,19 +171,26 @@ class LicensingWindow(Window[None]):
 
     @on(Button.Pressed, "#save-backup")
     def save_backup(self) -> None:
-        self.app.push_screen(SaveBackupWindow(), self.backup_saved)
+        window = SaveBackupWindow()
+        self.app.push_screen(window, lambda path: self.backup_saved(path, window.protected))
 
-    def backup_saved(self, path: Path | None) -> None:
+    def backup_saved(self, path: Path | None, protected: bool = False) -> None:
         if path is None:
             return
-        self.say(
-            self._(
+        if protected or self.client.machine.survives_reinstall:
+            said = self._(
                 "License backup saved to {path}. Keep a copy outside this computer, for "
                 "example on a USB drive.",
                 path=path,
-            ),
-            "success",
-        )
+            )
+        else:
+            said = self._(
+                "License backup saved to {path}. It can be restored on this computer until "
+                "its system is reinstalled; before a reinstall, save it again with a "
+                "passphrase.",
+                path=path,
+            )
+        self.say(said, "success")
 
     @on(Button.Pressed, "#restore-license")
     def restore_license(self) -> None:

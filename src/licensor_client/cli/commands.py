@@ -285,20 +285,45 @@ def _export(client: LicenseClient, arguments: argparse.Namespace, output: Output
         _require_license(client)
         passphrase = _new_passphrase()
     else:
-        _warn_about_the_machine_seal(client)
+        _warn_about_an_override(client)
     try:
         path = client.export_backup(arguments.file, passphrase)
     except OSError as error:
         raise cannot("write", error) from error
+    after_reinstall = passphrase is not None or client.machine.survives_reinstall
     output.emit(
-        {"status": "saved", "file": str(path), "passphrase": passphrase is not None},
-        [
-            f"License backup saved to {path}.",
-            "Keep it somewhere the reinstall will not erase (a USB stick, cloud storage)."
-            + ("" if passphrase else " It can be restored on this machine only."),
-        ],
+        {
+            "status": "saved",
+            "file": str(path),
+            "passphrase": passphrase is not None,
+            "restores_after_reinstall": after_reinstall,
+        },
+        [f"License backup saved to {path}.", *_what_the_backup_keeps(client, passphrase)],
     )
     return OK
+
+
+def _what_the_backup_keeps(client: LicenseClient, passphrase: str | None) -> list[str]:
+    """What this backup will restore, and where: said as it is, since a backup that a
+    reinstall makes unreadable must not be kept for one (docs/client.md, "The device")."""
+    keep = "Keep it somewhere the reinstall will not erase (a USB stick, cloud storage)"
+    if passphrase is not None:
+        return [
+            f"{keep}, and the passphrase apart from it.",
+            "It restores with the passphrase after a reinstall, or on another computer "
+            "(which takes one of the license's devices).",
+        ]
+    if client.machine.survives_reinstall:
+        return [
+            f"{keep}.",
+            "It restores on this computer only, also after its system is reinstalled "
+            "(the same device: no other seat is taken).",
+        ]
+    return [
+        "It restores on this computer only, and only until its system is reinstalled: "
+        "this computer's identity changes with a reinstall.",
+        "To keep the license across a reinstall, save the backup with --passphrase.",
+    ]
 
 
 def _import(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
@@ -326,20 +351,12 @@ HANDLERS: dict[str, Callable[[LicenseClient, argparse.Namespace, Output], int]] 
 }
 
 
-def _warn_about_the_machine_seal(client: LicenseClient) -> None:
-    """A backup without a passphrase opens where the machine's identity is the same: say
-    so when that identity does not outlive a reinstall, or is no secret."""
-    machine = client.machine
-    if machine.source == "override":
-        warning = (
-            "this backup is sealed with LICENSOR_FINGERPRINT, which is kept in clear: "
-            "anyone with the file and that value can open it"
+def _warn_about_an_override(client: LicenseClient) -> None:
+    """A backup sealed to ``LICENSOR_FINGERPRINT`` is sealed to a value kept in clear."""
+    if client.machine.source == "override":
+        print(
+            "licensor-client: warning: this backup is sealed with LICENSOR_FINGERPRINT, "
+            "which is kept in clear: anyone with the file and that value can open it; use "
+            "--passphrase",
+            file=sys.stderr,
         )
-    elif not machine.survives_reinstall:
-        warning = (
-            "this machine's identity changes when the system is reinstalled, so this "
-            "backup may not open afterwards"
-        )
-    else:
-        return
-    print(f"licensor-client: warning: {warning}; use --passphrase", file=sys.stderr)
