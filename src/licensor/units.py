@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from licensor.store.sales import PartnerSales
     from licensor.store.seat_release import SeatRelease
     from licensor.store.subscriptions import Subscriptions
+    from licensor.support.account_requests import AccountRequests
     from licensor.support.desk.approvals import Approvals
     from licensor.support.desk.attaching import Attaching
     from licensor.support.desk.lookup import Lookup
@@ -94,6 +95,7 @@ SERVICES = {
     "order_history": "licensor.store.order_history:OrderHistory",
     "reminders": "licensor.store.reminders:Reminders",
     "support": "licensor.support.service:Support",
+    "account_requests": "licensor.support.account_requests:AccountRequests",
     "desk": "licensor.support.desk.requests:Desk",
     "desk_queue": "licensor.support.desk.queue:Queue",
     "desk_lookup": "licensor.support.desk.lookup:Lookup",
@@ -135,6 +137,7 @@ class UnitOfWork:
         order_history: OrderHistory
         reminders: Reminders
         support: Support
+        account_requests: AccountRequests
         desk: Desk
         desk_queue: Queue
         desk_lookup: Lookup

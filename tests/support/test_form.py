@@ -259,7 +259,7 @@ def test_signed_in_the_request_is_the_accounts_and_listed_in_my_account(
     assert request.account_id == customer.id
     assert request.order_number == "ORD-7K3M-9QXT"
     assert outbox(database, "someone-else@example.com") == []
-    listing = visitor.get("/account/support")
+    listing = visitor.get("/account/requests")
     assert listing.status_code == 200
     assert request.number in listing.text
     assert "Recover an activation code bought online" in listing.text

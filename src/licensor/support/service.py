@@ -255,9 +255,14 @@ class Support(Service):
     def reply(
         self, token: str, body: str, uploads: CheckedUploads, *, actor: str
     ) -> SupportMessage:
+        """The holder of a follow link answers (``reply_to``)."""
+        return self.reply_to(self.follow(token), body, uploads, actor=actor)
+
+    def reply_to(
+        self, request: SupportRequest, body: str, uploads: CheckedUploads, *, actor: str
+    ) -> SupportMessage:
         """The customer answers: a message (and screenshots) in the thread; a request
         waiting on the customer, or solved, is open again."""
-        request = self.follow(token)
         errors: dict[str, str] = {}
         if not body.strip() and not uploads.screenshots:
             errors[MESSAGE] = "required"
@@ -285,15 +290,6 @@ class Support(Service):
             status=request.status,
         )
         return message
-
-    def requests_of(self, account: Account) -> list[SupportRequest]:
-        """The requests opened while signed in to this account, newest first."""
-        query = (
-            select(SupportRequest)
-            .where(SupportRequest.account_id == account.id)
-            .order_by(SupportRequest.created_at.desc(), SupportRequest.id.desc())
-        )
-        return list(self.session.scalars(query))
 
     def _add_message(
         self, request: SupportRequest, body: str, uploads: CheckedUploads

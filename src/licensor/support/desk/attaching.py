@@ -38,6 +38,7 @@ from licensor.models import (
 )
 from licensor.support.desk.approvals import Approvals, owner_actor
 from licensor.support.desk.thread import audit_action, record_action, required_reason
+from licensor.support.updates import tell_requester
 from licensor.units import Service
 
 
@@ -213,6 +214,9 @@ class Attaching(Service):
             self.unit, actor, request, "support.order_attached", "order", order.id, reason, **fields
         )
         record_action(request, author, self.now, "support.order_attached", reason=reason, **fields)
+        tell_requester(
+            self.unit, request, "order_attached", told={account.email}, order=order.number
+        )
         self.session.flush()
         return Attached(attached, there, elsewhere, account.email)
 
@@ -246,6 +250,7 @@ class Attaching(Service):
             **fields,
         )
         record_action(request, author, self.now, "support.code_attached", reason=reason, **fields)
+        tell_requester(self.unit, request, "code_attached", told={account.email})
         self.session.flush()
         already = int(linked.already_linked)
         return Attached(1 - already, already, 0, account.email)

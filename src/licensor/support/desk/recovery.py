@@ -28,6 +28,7 @@ from licensor.models import (
     SupportRequest,
 )
 from licensor.support.desk.thread import audit_action, record_action, required_reason
+from licensor.support.updates import shown_address, tell_requester
 from licensor.units import Service
 
 AFTER_SEND = (RequestStatus.WAITING, RequestStatus.SOLVED)
@@ -113,7 +114,8 @@ class Recovery(Service):
             code=clear,
             message=message.strip(),
         )
-        for owner_email, owner_language in self._owners(code):
+        owners = self._owners(code)
+        for owner_email, owner_language in owners:
             if owner_email != chosen.email:
                 self._notice(
                     owner_email,
@@ -124,6 +126,13 @@ class Recovery(Service):
                     public_id=public_id,
                     destination=mask_email(chosen.email),
                 )
+        tell_requester(
+            self.unit,
+            request,
+            "code_sent",
+            told={chosen.email, *(email for email, _ in owners)},
+            destination=shown_address(request, chosen.email),
+        )
         masked = formats.mask_code(formats.normalize_code(clear))
         fields = {"to": chosen.email, "destination": chosen.role}
         audit_action(
@@ -185,7 +194,8 @@ class Recovery(Service):
             record_action(
                 request, agent, self.now, "support.seats_released", reason=reason, **fields
             )
-            for owner_email, owner_language in self._owners(license.activation_code, request):
+            owners = self._owners(license.activation_code, request)
+            for owner_email, owner_language in owners:
                 self._notice(
                     owner_email,
                     owner_language,
@@ -195,6 +205,15 @@ class Recovery(Service):
                     public_id=license.public_id,
                     count=freed,
                 )
+            told = {email for email, _ in owners}
+            tell_requester(
+                self.unit,
+                request,
+                "seats_released",
+                told=told,
+                count=freed,
+                public_id=license.public_id,
+            )
         self.session.flush()
         return freed
 
@@ -231,7 +250,8 @@ class Recovery(Service):
             **fields,
         )
         record_action(request, agent, self.now, "support.code_replaced", reason=reason, **fields)
-        for owner_email, owner_language in self._owners(code, request):
+        owners = self._owners(code, request)
+        for owner_email, owner_language in owners:
             self._notice(
                 owner_email,
                 owner_language,
@@ -240,6 +260,7 @@ class Recovery(Service):
                 plan=code.plan.name,
                 public_id=license.public_id if license else None,
             )
+        tell_requester(self.unit, request, "code_replaced", told={email for email, _ in owners})
         self.session.flush()
         return replacement
 

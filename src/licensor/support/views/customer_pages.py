@@ -1,5 +1,5 @@
-"""What the customer's support pages share: their labels and messages, and the machinery
-of forms that carry screenshots.
+"""What the customer's support pages share: their labels and messages, a request's
+thread as the customer reads it, and the machinery of forms that carry screenshots.
 
 Uploads are bounded before they are read: the address's rate limit first, then the body's
 Content-Length, then at most MAX_FILE_BYTES + 1 bytes of each file; and checked before
@@ -19,9 +19,10 @@ from starlette.datastructures import FormData, UploadFile
 
 from licensor.deps import client_address, rate_limited
 from licensor.errors import LengthRequired, UploadTooLarge
-from licensor.models import Account, RequestStatus, Topic
+from licensor.models import Account, Attachment, Author, RequestStatus, SupportRequest, Topic
 from licensor.ratelimit import enforce
 from licensor.support.service import SCREENSHOT
+from licensor.support.updates import customer_updates
 from licensor.support.uploads import (
     MAX_FILE_BYTES,
     MAX_FILES,
@@ -144,3 +145,52 @@ def private(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+# The customer sees their own messages and support's replies; never internal notes or
+# the desk's records of its actions (only what ``updates.py`` makes of them).
+VISIBLE_AUTHORS = (Author.CUSTOMER, Author.AGENT)
+
+
+def thread_page(
+    unit: PageUnit,
+    support_request: SupportRequest,
+    *,
+    base: str,
+    errors: dict[str, str] | None = None,
+    message: str = "",
+    refused_filename: str = "",
+    sent: bool = False,
+    in_account: bool = False,
+) -> Response:
+    """A request as its customer reads it (behind its follow link, or in My Account at
+    ``base``): status, what support did, the visible thread and the reply form."""
+    thread = [
+        entry
+        for entry in unit.support.customer_thread(support_request)
+        if entry.author in VISIBLE_AUTHORS
+    ]
+    visible = {entry.id for entry in thread}
+    attachments: dict[int | None, list[Attachment]] = {}
+    for attachment in support_request.attachments:
+        if attachment.message_id in visible:
+            attachments.setdefault(attachment.message_id, []).append(attachment)
+    return private(
+        unit.render(
+            "support/request.html",
+            status=422 if errors else 200,
+            support_request=support_request,
+            topic_label=TOPIC_LABELS.get(support_request.topic, support_request.topic),
+            status_label=STATUS_LABELS.get(support_request.status, support_request.status),
+            updates=customer_updates(support_request),
+            thread=thread,
+            attachments=attachments,
+            base=base,
+            errors=errors or {},
+            message=message,
+            refused_filename=refused_filename,
+            sent=sent,
+            max_files=MAX_FILES,
+            in_account=in_account,
+        )
+    )

@@ -8,14 +8,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from licensor.deps import RowId
 from licensor.errors import FormInvalid
-from licensor.models import Attachment, Author
 from licensor.support.attachments import load_attachment
 from licensor.support.service import follow_path
-from licensor.support.uploads import MAX_FILES
 from licensor.support.views.customer_pages import (
     FOLLOW_LIMIT,
-    STATUS_LABELS,
-    TOPIC_LABELS,
     SupportPage,
     SupportPages,
     actor,
@@ -25,14 +21,11 @@ from licensor.support.views.customer_pages import (
     posted_uploads,
     private,
     text_field,
+    thread_page,
 )
 from licensor.web.pages import PageUnit
 
 router = APIRouter(include_in_schema=False)
-
-# The customer sees their own messages and support's replies; never internal notes or
-# the desk's records of its actions.
-VISIBLE_AUTHORS = (Author.CUSTOMER, Author.AGENT)
 
 
 def _request_page(
@@ -43,34 +36,14 @@ def _request_page(
     refused_filename: str = "",
     sent: bool = False,
 ) -> Response:
-    support = unit.support
-    support_request = support.follow(token)
-    thread = [
-        entry
-        for entry in support.customer_thread(support_request)
-        if entry.author in VISIBLE_AUTHORS
-    ]
-    visible = {entry.id for entry in thread}
-    attachments: dict[int | None, list[Attachment]] = {}
-    for attachment in support_request.attachments:
-        if attachment.message_id in visible:
-            attachments.setdefault(attachment.message_id, []).append(attachment)
-    return private(
-        unit.render(
-            "support/request.html",
-            status=422 if errors else 200,
-            support_request=support_request,
-            topic_label=TOPIC_LABELS.get(support_request.topic, support_request.topic),
-            status_label=STATUS_LABELS.get(support_request.status, support_request.status),
-            thread=thread,
-            attachments=attachments,
-            base=follow_path(token),
-            errors=errors or {},
-            message=message,
-            refused_filename=refused_filename,
-            sent=sent,
-            max_files=MAX_FILES,
-        )
+    return thread_page(
+        unit,
+        unit.support.follow(token),
+        base=follow_path(token),
+        errors=errors,
+        message=message,
+        refused_filename=refused_filename,
+        sent=sent,
     )
 
 

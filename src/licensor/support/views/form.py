@@ -1,4 +1,5 @@
-"""The support form (/support), its confirmation, and My Account's list of requests.
+"""The support form (/support) and its confirmation (My Account's list of requests is
+``account_requests.py``).
 
 The form is two steps without JavaScript: ``/support`` asks the topic, ``/support?topic=``
 shows the fields that topic needs. The screenshots are bounded and checked before the
@@ -17,10 +18,8 @@ from licensor.models import Topic
 from licensor.support.service import TOPIC_FIELDS, RequestForm
 from licensor.support.uploads import MAX_FILES
 from licensor.support.views.customer_pages import (
-    STATUS_LABELS,
     TOPIC_LABELS,
     TOPICS,
-    SupportCustomerPage,
     SupportPage,
     SupportPages,
     actor,
@@ -118,15 +117,4 @@ def open_request(request: Request, web: SupportPages, page: SupportPage) -> Resp
             number=opened.number,
             email=signed_in.email if signed_in else form.email.strip(),
             signed_in=signed_in is not None,
-        )
-
-
-@router.get("/account/support", response_class=HTMLResponse)
-def account_requests(page: SupportCustomerPage) -> Response:
-    with page.open() as unit:
-        return unit.render(
-            "support/account_requests.html",
-            support_requests=unit.support.requests_of(unit.account),
-            topic_labels=TOPIC_LABELS,
-            status_labels=STATUS_LABELS,
         )
