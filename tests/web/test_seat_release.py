@@ -4,16 +4,19 @@ device activates; the link works once, and not after a day."""
 
 from __future__ import annotations
 
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from licensor.clock import Clock
 from licensor.db import Database
 from licensor.keys import Keyring
-from tests.accounts.factories import link_in_mail, outbox
+from tests.accounts.factories import OpenBrowser, link_in_mail, outbox
 from tests.licensing.factories import (
     activate,
     device,
@@ -131,3 +134,69 @@ def test_the_link_expires_after_a_day_and_opening_it_changes_nothing(
     assert expired.status_code == 404
     assert "This link no longer works" in expired.text
     assert "Free this seat" not in expired.text
+
+
+def _seat_field(page_text: str, device_name: str) -> str:
+    """The hidden seat reference of the form whose button names ``device_name``."""
+    for form in page_text.split("<form")[1:]:
+        if device_name in form:
+            match = re.search(r'name="seat" value="([^"]+)"', form)
+            assert match, form
+            return match.group(1)
+    raise AssertionError(f"no form for {device_name}")
+
+
+def test_a_seat_freed_meanwhile_leaves_the_link_good_for_another(
+    form_browser: OpenBrowser,
+    api: httpx.Client,
+    make_order: MakeOrder,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    full = _full_license_and_its_link(api, make_order, database, keyring)
+    browser = form_browser()
+    choice = browser.get(full.link)
+    old_pc = _seat_field(choice.text, "Old PC")
+    released = api.post(
+        "/api/v1/activations/release",
+        json={
+            "license_key": full.license_key,
+            "fingerprint": full.machines["Old PC"]["fingerprint"],
+        },
+    )
+    assert released.status_code == 200
+
+    stale = browser.post(full.link, {"seat": old_pc}, token=browser.csrf_token(full.link))
+
+    assert stale.status_code == 409
+    assert "That device no longer holds a seat. Choose another one." in stale.text
+    assert "Old PC" not in stale.text
+    laptop = _seat_field(stale.text, "Laptop")
+    freed = browser.post(full.link, {"seat": laptop}, token=browser.csrf_token(full.link))
+    assert freed.status_code == 303
+    assert freed.headers["location"] == "/seat-release/done"
+
+
+@pytest.mark.postgres_only
+def test_two_clicks_at_once_free_one_seat(
+    form_browser: OpenBrowser,
+    api: httpx.Client,
+    make_order: MakeOrder,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    full = _full_license_and_its_link(api, make_order, database, keyring)
+    browsers = [form_browser() for _ in range(2)]
+    forms = []
+    for browser, name in zip(browsers, ("Old PC", "Laptop"), strict=True):
+        choice = browser.get(full.link)
+        forms.append((browser, _seat_field(choice.text, name), browser.csrf_token(full.link)))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(
+            pool.map(lambda form: form[0].post(full.link, {"seat": form[1]}, token=form[2]), forms)
+        )
+
+    assert sorted(answer.status_code for answer in answers) == [303, 410]
+    assert len(audit_events(database, "licensing.seat_released")) == 1
+    assert activate(api, full.code, full.newcomer)["devices_used"] == 3
