@@ -38,6 +38,7 @@ TITLES = {
         "Find your 32-digit license key",
         "Trova la chiave di licenza di 32 cifre",
     ),
+    "purchases": ("Find your purchases in My Account", "Trova i tuoi acquisti nel tuo account"),
 }
 
 # The app's windows and buttons, as the app names them in each language.
@@ -80,6 +81,7 @@ NAMES = {
         "License details",
         "Save screenshot",
     ],
+    "purchases": [],  # pages of My Account, not the app's windows
 }
 COMMANDS = {
     "save-license": "licensor-client export FILE",
