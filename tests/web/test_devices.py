@@ -303,3 +303,50 @@ def test_another_customers_device_cannot_be_seen_renamed_or_removed(
     with database.transaction() as session:
         assert session.get_one(Device, bobs_device).display_name is None
     assert live_seats(database, bobs.fingerprint) == 1
+
+
+def test_a_name_is_the_namers_own_and_a_shared_machine_is_no_ones_to_name(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    make_code: MakeCode,
+    form_browser: OpenBrowser,
+    database: Database,
+) -> None:
+    # A fingerprint is no secret: anyone can take a seat on any machine with a code of
+    # their own. So a seat alone does not let an account name a machine for others.
+    ann, bob = make_account(), make_account()
+    machine = device("FAMILY-PC")
+    seated(api, ann, make_code(), machine)
+    anns_browser = form_browser()
+    anns_browser.sign_in(ann)
+    pc = device_id(database, machine["fingerprint"])
+    renamed = anns_browser.post(
+        f"/account/devices/{pc}/rename",
+        {"name": "Ann's study"},
+        token=anns_browser.csrf_token("/account/devices"),
+    )
+    assert renamed.status_code == 303
+
+    seated(api, bob, make_code(), machine)
+    bobs_browser = form_browser()
+    bobs_browser.sign_in(bob)
+    bobs_page = bobs_browser.get("/account/devices").text
+
+    assert "FAMILY-PC" in bobs_page
+    assert "Ann&#39;s study" not in bobs_page
+    assert f"/account/devices/{pc}/rename" not in bobs_page
+    refused = bobs_browser.post(
+        f"/account/devices/{pc}/rename",
+        {"name": "Call +1 555 0100 for support"},
+        token=bobs_browser.csrf_token("/account/devices"),
+    )
+    assert refused.status_code == 404
+    assert "Ann&#39;s study" in anns_browser.get("/account/devices").text  # connected to Ann
+
+    # Ann removes it: her name for it goes with it.
+    removed = anns_browser.post(
+        f"/account/devices/{pc}/remove", token=anns_browser.csrf_token("/account/devices")
+    )
+    assert removed.status_code == 303
+    with database.transaction() as session:
+        assert session.get_one(Device, pc).display_name is None

@@ -48,6 +48,9 @@ class DeviceRow:
     first_activated_at: datetime  # the first seat of the account's licenses on it
     last_seen_at: datetime
     licenses: list[str]  # "Plan name (public ID)" of each of the account's seats on it
+    # Connected to the account, or holding seats of its licenses only: the owner's to
+    # name. A name given by an account is shown to that account only in this way.
+    owned: bool
     label: str = ""  # the name, with the tag where another of the account's has the same
 
 
@@ -90,6 +93,17 @@ class AccountDevices(Service):
         names: dict[int, list[str]] = defaultdict(list)
         for seat in seats:
             names[seat.device_id].append(f"{seat.license.plan.name} ({seat.license.public_id})")
+        # Another account's live seat on it: not this account's to name (a fingerprint is
+        # no secret, so anyone can take a seat on any machine with a code of their own).
+        shared = set(
+            self.session.scalars(
+                select(Activation.device_id).where(
+                    Activation.device_id.in_(device_ids),
+                    Activation.released_at.is_(None),
+                    Activation.license_id.not_in(self._own_license_ids(account)),
+                )
+            )
+        )
         # Released seats count too: a device first activated a year ago still was.
         first_seats: dict[int, datetime] = dict(
             self.session.execute(
@@ -101,20 +115,12 @@ class AccountDevices(Service):
                 .group_by(Activation.device_id)
             ).all()
         )
-        rows = [
-            DeviceRow(
-                id=device.id,
-                name=shown_name(device),
-                reported_name=device.name or "\u2014",
-                renamed=bool(device.display_name),
-                platform=device.platform or "\u2014",
-                tag=device_tag(self.keyring, device.fingerprint),
-                first_activated_at=first_seats.get(device.id) or device.created_at,
-                last_seen_at=device.last_seen_at,
-                licenses=names[device.id],
+        rows = []
+        for device in devices:
+            owned = device.account_id == account.id or (
+                device.account_id is None and device.id not in shared
             )
-            for device in devices
-        ]
+            rows.append(self._row(device, owned, first_seats, names))
         repeated = Counter(row.name.casefold() for row in rows)
         return [
             replace(
@@ -138,7 +144,8 @@ class AccountDevices(Service):
         """Give one of the account's devices a name of the owner's (empty: the app's again);
         the name the app reports stays as it is. NotFound for another's device."""
         name = clean_name(typed)
-        self.one(account, device_id)
+        if not self.one(account, device_id).owned:
+            raise NotFound()
         device = self.session.get_one(Device, device_id)
         if device.display_name == name:
             return
@@ -163,6 +170,17 @@ class AccountDevices(Service):
         for seat in seats:
             seat.released_at = self.now
             seat.released_by = "account"
+        others_seated = self.session.scalar(
+            select(Activation.id)
+            .where(
+                Activation.device_id == device.id,
+                Activation.released_at.is_(None),
+                Activation.id.not_in([seat.id for seat in seats]),
+            )
+            .limit(1)
+        )
+        if device.account_id == account.id or (device.account_id is None and not others_seated):
+            device.display_name = None  # the name was this account's: it goes with it
         if device.account_id == account.id:
             device.account_id = None
         self.unit.audit(
@@ -191,6 +209,34 @@ class AccountDevices(Service):
         ).all()
         if all(account.id in (code_owner, subscriber) for code_owner, subscriber in owners):
             device.account_id = account.id
+
+    def _row(
+        self,
+        device: Device,
+        owned: bool,
+        first_seats: dict[int, datetime],
+        names: dict[int, list[str]],
+    ) -> DeviceRow:
+        renamed = owned and bool(device.display_name)
+        return DeviceRow(
+            id=device.id,
+            name=shown_name(device) if renamed else device.name or "\u2014",
+            reported_name=device.name or "\u2014",
+            renamed=renamed,
+            platform=device.platform or "\u2014",
+            tag=device_tag(self.keyring, device.fingerprint),
+            first_activated_at=first_seats.get(device.id) or device.created_at,
+            last_seen_at=device.last_seen_at,
+            licenses=names[device.id],
+            owned=owned,
+        )
+
+    def _own_license_ids(self, account: Account) -> Select[int]:
+        """The ids of the account's licenses: its codes' and its subscriptions'."""
+        subscribed = select(Subscription.license_id).where(
+            Subscription.account_id == account.id, Subscription.license_id.is_not(None)
+        )
+        return self._license_ids(account).union(subscribed)  # type: ignore[return-value]
 
     def _license_ids(self, account: Account) -> Select[int]:
         """The ids of the licenses of the account's codes."""
