@@ -39,6 +39,7 @@ TITLES = {
         "Trova la chiave di licenza di 32 cifre",
     ),
     "purchases": ("Find your purchases in My Account", "Trova i tuoi acquisti nel tuo account"),
+    "renew": ("Renew a license before it ends", "Rinnovare una licenza prima che scada"),
 }
 
 # The app's windows and buttons, as the app names them in each language.
@@ -82,6 +83,7 @@ NAMES = {
         "Save screenshot",
     ],
     "purchases": [],  # pages of My Account, not the app's windows
+    "renew": ["License", "Enter activation code"],
 }
 COMMANDS = {
     "save-license": "licensor-client export FILE",

@@ -84,6 +84,15 @@ ARTICLES = (
         ),
         ("connect-device", "license-details", "transfer-license"),
     ),
+    Article(
+        "renew",
+        N_("Renew a license before it ends"),
+        N_(
+            "We email you before a license or subscription ends; renew in the store, or stop "
+            "the reminders."
+        ),
+        ("purchases", "transfer-license", "connect-device"),
+    ),
 )
 BY_SLUG = {article.slug: article for article in ARTICLES}
 
