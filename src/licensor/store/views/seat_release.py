@@ -5,13 +5,12 @@ it is done (post/redirect/get), so a reload frees nothing twice."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
-from babel import dates as babel_dates
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from licensor.dates import format_datetime
 from licensor.deps import client_address
 from licensor.store.seat_release import RELEASE_PATH, ReleaseChoice
 from licensor.web.access import PublicPage
@@ -20,14 +19,6 @@ from licensor.web.pages import Pages, PageUnit
 router = APIRouter(include_in_schema=False)
 
 DONE_PATH = RELEASE_PATH + "done"
-
-
-def _when(moment: datetime, language: str) -> str:
-    """A moment as the page's language writes it, in UTC."""
-    return (
-        babel_dates.format_datetime(moment.astimezone(UTC), "medium", tzinfo=UTC, locale=language)
-        + " UTC"
-    )
 
 
 def _private(response: Response) -> Response:
@@ -51,7 +42,7 @@ def _choice_page(
                 "reference": seat.reference,
                 "name": seat.name,
                 "platform": seat.platform,
-                "last_seen": _when(seat.last_seen_at, unit.language),
+                "last_seen": format_datetime(seat.last_seen_at, unit.language),
                 "last_seen_iso": seat.last_seen_at.isoformat(),
             }
             for seat in choice.seats
@@ -63,7 +54,7 @@ def _choice_page(
             token=token,
             choice=choice,
             seats=seats,
-            expires=_when(choice.link_expires_at, unit.language) if choice else "",
+            expires=format_datetime(choice.link_expires_at, unit.language) if choice else "",
             error=error,
         )
     )
