@@ -150,6 +150,8 @@ def test_the_license_page_shows_code_key_term_devices_and_history(page: Page, ow
     page.goto(f"/account/licenses/{owned.public_id}")
 
     expect(page.locator("#activation-code")).to_have_text(owned.code)
+    sections = page.get_by_role("navigation", name="My Account")
+    expect(sections.get_by_role("link", name="Licenses")).to_have_attribute("aria-current", "true")
     facts = page.locator("dl.facts").first
     expect(facts).to_contain_text(owned.public_id)
     shown_key = facts.locator("code.license-key").inner_text()
