@@ -6,6 +6,8 @@ It needs the password (or the second factor), and another account's license is a
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -186,3 +188,36 @@ def test_an_account_replaces_at_most_so_many_codes(
         for _ in range(11)
     ]
     assert answers == [303] * 10 + [429]
+
+
+def test_two_replacements_at_once_leave_one_working_code_and_no_error(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+) -> None:
+    owner = make_account()
+    linked = linked_code(owner)
+    tabs = [signed_in(form_browser, owner) for _ in range(2)]
+    address = f"/account/licenses/{linked.public_id}/replace"
+    tokens = [tab.csrf_token(address) for tab in tabs]
+    start = threading.Barrier(len(tabs))
+
+    def replace(index: int) -> int:
+        start.wait()
+        tab = tabs[index]
+        return tab.post(address, {"password": owner.password}, token=tokens[index]).status_code
+
+    with ThreadPoolExecutor(len(tabs)) as pool:
+        answers = sorted(pool.map(replace, range(len(tabs))))
+    # PostgreSQL: the second waits for the first's lock, then finds its code gone (404);
+    # SQLite takes them one after the other, and the second replaces the new code again.
+    assert answers in ([303, 303], [303, 404]), answers
+    replaced = audit_events(database, "accounts.code_replaced")
+    assert len(replaced) == answers.count(303)
+    page = signed_in(form_browser, owner).get(f"/account/licenses/{linked.public_id}").text
+    [current] = set(codes_on(page))
+    assert activate(api, current, device())["license_key"] == linked.license_key
+    refused = api.post("/api/v1/activations", json=activation(linked.code, device()))
+    assert refused.json()["code"] == "code_blocked"

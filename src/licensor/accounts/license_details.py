@@ -178,6 +178,8 @@ class LicenseDetails(Service):
             self.unit.codes.get_code(code_id, lock=True)
         license = self.unit.licenses.get_license(license_id, lock=lock)
         code = license.activation_code
-        if code is None or code.account_id != account.id:  # moved meanwhile
+        # Moved meanwhile (or, locked, replaced by a request that held the lock first: the
+        # code locked must be the one acted on, lest a new code be taken unlocked).
+        if code is None or code.account_id != account.id or (lock and code.id != code_id):
             raise NotFound()
         return license
