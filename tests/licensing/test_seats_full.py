@@ -4,6 +4,7 @@ to the owner of record only, with the same answer whatever was asked."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import httpx
@@ -22,7 +23,7 @@ from tests.licensing.factories import (
     try_activate,
 )
 from tests.mail_support import SmtpServer, text_of
-from tests.store.factories import MakeOrder
+from tests.store.factories import EnrollmentTokenFor, MakeOrder, MakeSubscription
 from tests.support import assert_problem, audit_events
 
 ACCEPTED = {
@@ -152,6 +153,12 @@ def test_a_mistyped_code_is_told_as_activation_tells_it(api: httpx.Client) -> No
         json={"activation_code": code, "license_key": "0" * 32, "device": device()},
     )
     assert_problem(both, 422, "validation_failed")
+    # Where the link goes is never the caller's to say.
+    elsewhere = api.post(
+        "/api/v1/licenses/seat-release-link",
+        json={"activation_code": code, "device": device(), "email": "thief@example.com"},
+    )
+    assert_problem(elsewhere, 422, "validation_failed")
 
 
 def test_one_owner_gets_at_most_three_links_a_day(
@@ -177,3 +184,27 @@ def test_asking_is_rate_limited_per_address(api: httpx.Client, make_code: MakeCo
         request_release_link(api, device(), activation_code=unknown).status_code for _ in range(6)
     ]
     assert answers == [202] * 5 + [429]
+
+
+def test_a_subscriptions_refusal_names_its_devices_and_sends_its_owner_to_sign_in(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    make_subscription: MakeSubscription,
+    enrollment_token: EnrollmentTokenFor,
+    server: str,
+) -> None:
+    customer = make_account()
+    subscription = make_subscription(customer.id, "solo-sub", devices_max=1)
+
+    def enroll(name: str) -> httpx.Response:
+        token = enrollment_token(customer.id, subscription)
+        return api.post("/api/v1/enrollments", json={"token": token, "device": device(name)})
+
+    assert enroll("Home PC").status_code == 201
+    refused = assert_problem(enroll("Work PC"), 409, "device_limit_reached")
+
+    assert [seat["name"] for seat in refused["devices"]] == ["Home PC"]
+    assert refused["free_seat_url"] == f"{server}/account/devices"
+    # The refused device holds no code or key to ask for a link with: its owner signs in.
+    assert refused["release_link_available"] is False
+    assert customer.email not in json.dumps(refused)

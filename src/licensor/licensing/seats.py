@@ -120,6 +120,9 @@ def limit_reached(
         devices_max=license.plan.devices_max,
         devices=[seat.as_problem_member() for seat in seats],
         free_seat_url=base_url(DEVICES_PATH),
-        release_link_available=account_id is not None or order_id is not None,
+        # The link is asked for with the code (or key): a device refused a subscription's
+        # seat holds neither, and its owner signs in instead.
+        release_link_available=license.code_id is not None
+        and (account_id is not None or order_id is not None),
         release_link_url=base_url(RELEASE_LINK_PATH),
     )

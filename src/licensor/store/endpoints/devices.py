@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends, status
 from licensor.accounts.schemas import DeviceTokenIn, DeviceTokenOut
 from licensor.accounts.service import mask_email
 from licensor.deps import Work, rate_limited
-from licensor.licensing.schemas import ActivationOut
+from licensor.licensing.schemas import ActivationOut, DeviceLimitProblem
 from licensor.licensing.service import DeviceInfo
 from licensor.logging import log
-from licensor.problems import problem_responses
+from licensor.problems import PROBLEM, problem_responses
 from licensor.store.schemas import EnrollmentIn
 
 router = APIRouter(prefix="/api/v1")
@@ -31,12 +31,16 @@ router = APIRouter(prefix="/api/v1")
     tags=["store"],
     status_code=status.HTTP_201_CREATED,
     response_model=ActivationOut,
-    responses=problem_responses(403, 409, 410, 422, 429),
+    responses={
+        **problem_responses(403, 410, 422, 429),
+        409: {"model": DeviceLimitProblem, "content": {PROBLEM: {}}},
+    },
     dependencies=[Depends(rate_limited("activation"))],
     summary="Activate with the one-time token of an installer downloaded from My Account",
     description="Problems: `enrollment_token_invalid` 410 (the token was used, has "
     "expired or was never given: download the app again), `code_blocked` 403 and "
-    "`license_expired` 403 (the subscription's license), `device_limit_reached` 409, "
+    "`license_expired` 403 (the subscription's license), `device_limit_reached` 409 (with "
+    "the subscription's devices and `free_seat_url`, where its owner frees a seat), "
     "`validation_failed` 422, `rate_limited` 429.",
 )
 def enroll(body: EnrollmentIn, work: Work) -> ActivationOut:
