@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from licensor.errors import AlreadySubscribed, NotFound, PaymentUnknown
 from licensor.models import (
@@ -170,7 +170,7 @@ class SubscriptionBilling(Service):
             Subscription,
             subscription_id,
             with_for_update=True,
-            options=[joinedload(Subscription.plan)],
+            options=[selectinload(Subscription.plan)],  # a join would lock the plan too
         )
         if subscription is None or subscription.account_id != account.id:
             raise NotFound("there is no such subscription in your account")
@@ -249,7 +249,7 @@ class SubscriptionBilling(Service):
             Subscription,
             int(parts[0]),
             with_for_update=lock,
-            options=[joinedload(Subscription.plan)],
+            options=[selectinload(Subscription.plan)],
         )
         if subscription is None or subscription.status not in LIVE:
             raise PaymentUnknown()
