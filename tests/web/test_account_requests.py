@@ -111,6 +111,14 @@ def test_the_customer_reads_and_answers_requests_in_my_account_and_sees_the_code
     assert stranger.get(f"/account/requests/{someone_else.number}").status_code == 404
     owner = signed_in(form_browser, customer)
     assert owner.get(f"/account/requests/{someone_else.number}").status_code == 404
+    screenshot = re.search(
+        rf"/account/requests/{signed.number}/attachments/\d+",
+        owner.get(f"/account/requests/{signed.number}").text,
+    )
+    assert screenshot, "no link to the screenshot"
+    picture = owner.get(screenshot.group(0))
+    assert (picture.status_code, picture.headers["content-type"]) == (200, "image/png")
+    assert stranger.get(screenshot.group(0)).status_code == 404
     moved = owner.get("/account/support")
     assert (moved.status_code, moved.headers["location"]) == (301, "/account/requests")
 

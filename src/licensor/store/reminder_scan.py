@@ -22,16 +22,31 @@ REMINDERS_EVERY = timedelta(minutes=5)
 # A backlog (a worker away for days) is worked off a few runs at a time, so that one run
 # never holds the worker's turn, and the mail behind it, for long.
 MAX_PER_RUN = 2_000
+MAX_FAILURES = 10
 
 
 def run_due(database: Database, keyring: Keyring, settings: Settings, now: datetime) -> int:
-    """Send the reminders due at ``now`` (at most MAX_PER_RUN); how many mails went out."""
-    sent = handled = 0
+    """Send the reminders due at ``now`` (at most MAX_PER_RUN); how many mails went out.
+
+    A reminder that fails is logged and left for the next run; the others go on, unless
+    failures pile up (a database away), when the run ends early."""
+    sent = handled = failed = 0
     for days in reminder_days(settings):
         for batch in _batches(database, keyring, settings, now, days):
             for due in batch:
-                with open_unit(database, keyring, settings, now, actor="worker") as unit:
-                    sent += unit.reminders.send(due)
+                try:
+                    with open_unit(database, keyring, settings, now, actor="worker") as unit:
+                        sent += unit.reminders.send(due)
+                except Exception as error:
+                    log.error(
+                        "licensing.expiry_reminder_error",
+                        license=due.license_id,
+                        days=due.days,
+                        error=repr(error),
+                    )
+                    failed += 1
+                    if failed >= MAX_FAILURES:
+                        return sent
             handled += len(batch)
             if handled >= MAX_PER_RUN:
                 return sent
