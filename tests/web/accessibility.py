@@ -135,13 +135,16 @@ class Audit:
         self.check(self._relative(self.page.url))
         return True
 
-    def crawl(self, starts: Iterable[str]) -> None:
-        """Check every page reached from ``starts`` by same-origin links, breadth first."""
+    def crawl(self, starts: Iterable[str], *, skip: re.Pattern[str] | None = None) -> None:
+        """Check every page reached from ``starts`` by same-origin links, breadth first;
+        but pages whose path ``skip`` matches (checked by another visitor's crawl)."""
         queue = deque(self._relative(start) for start in starts)
         while queue:
             path = queue.popleft()
             key = self._relative(path)
             if key in self._seen or not self._worth_following(path):
+                continue
+            if skip is not None and skip.search(urlsplit(path).path):
                 continue
             self._seen.add(key)
             if urlsplit(path).query:
