@@ -221,3 +221,24 @@ def test_two_replacements_at_once_leave_one_working_code_and_no_error(
     assert activate(api, current, device())["license_key"] == linked.license_key
     refused = api.post("/api/v1/activations", json=activation(linked.code, device()))
     assert refused.json()["code"] == "code_blocked"
+
+
+def test_the_owner_is_told_in_the_accounts_language(
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    owner = make_account(language="it")
+    linked = linked_code(owner)
+    browser = signed_in(form_browser, owner)
+    address = f"/account/licenses/{linked.public_id}/replace"
+    replaced = browser.post(
+        address, {"password": owner.password}, token=browser.csrf_token(address)
+    )
+    assert replaced.status_code == 303, replaced.text
+    [mail] = outbox(database, owner.email, "code_replaced")
+    text, html = bodies(keyring, mail)
+    assert f"il codice di attivazione che termina con {linked.code[-5:]}" in text
+    assert "Vedi il nuovo codice" in (html or "")
