@@ -14,11 +14,13 @@ from sqlalchemy import select
 from licensor.accounts.places import place_of
 from licensor.accounts.security import BROWSER_COOKIE
 from licensor.accounts.user_agents import parse
+from licensor.clock import Clock
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import SignIn, WebSession
 from tests.accounts.factories import (
+    TOTP_SECRET,
     Browser,
     MakeAccount,
     OpenBrowser,
@@ -26,6 +28,7 @@ from tests.accounts.factories import (
     outbox,
     set_cookie_headers,
     signed_in,
+    two_factor_code,
 )
 from tests.support import audit_events
 
@@ -77,14 +80,22 @@ def test_a_sign_in_is_recorded_with_the_browser_and_the_forwarded_address(
 
 
 def test_a_wrong_password_or_a_half_sign_in_records_no_sign_in(
-    make_account: MakeAccount, visitor: Browser, database: Database
+    make_account: MakeAccount, form_browser: OpenBrowser, database: Database, clock: Clock
 ) -> None:
     customer = make_account()
-
-    wrong = visitor.post("/sign-in", {"email": customer.email, "password": "not the one"})
-
+    wrong = form_browser().post("/sign-in", {"email": customer.email, "password": "not it"})
     assert wrong.status_code == 401
     assert sign_ins(database, customer.id) == []
+
+    # With two-factor sign-in, the password alone is not a sign-in; the code makes it one.
+    guarded = make_account(totp_secret=TOTP_SECRET)
+    visitor = form_browser()
+    half = visitor.sign_in(guarded)
+    assert half.headers["location"].startswith("/sign-in/two-factor")
+    assert sign_ins(database, guarded.id) == []
+    done = visitor.post("/sign-in/two-factor", {"code": two_factor_code(TOTP_SECRET, clock)})
+    assert done.status_code == 303
+    assert len(sign_ins(database, guarded.id)) == 1
 
 
 def test_a_new_browser_is_mailed_to_the_owner_and_a_known_one_is_not(
