@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import Browser as PlaywrightBrowser
 from playwright.sync_api import Page, expect
 
 from licensor.clock import Clock
@@ -29,6 +30,7 @@ from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
 from tests.store.factories import DECLINED, PAYS, RENEWALS_DECLINED, card_expiry, paid_with
 from tests.support import audit_events
+from tests.web.accessibility import Audit, axe_script
 from tests.web.conftest import sign_in, sign_in_italian
 
 Subscribe = Callable[[int, str], int]
@@ -242,3 +244,36 @@ def test_only_the_owner_changes_the_card_or_resumes_and_a_forged_reference_is_re
         )
         assert answer.status_code == 404
     assert audit_events(database, "store.subscription_card_changed") == []
+
+
+def test_the_past_due_subscription_page_and_the_card_page_pass_axe(
+    browser: PlaywrightBrowser,
+    server: str,
+    make_account: MakeAccount,
+    subscribe: Subscribe,
+    renew: Renew,
+    clock: Clock,
+) -> None:
+    """The states the site-wide crawl (tests/web/test_accessibility.py) does not reach:
+    the past-due banner and alert, the test provider's card page and its refusal."""
+    customer = make_account()
+    subscribe(customer.id, RENEWALS_DECLINED)
+    clock.advance(timedelta(days=30, minutes=1))
+    assert renew().past_due == 1
+    context = browser.new_context(base_url=server, locale="en-GB", bypass_csp=True)
+    try:
+        page = context.new_page()
+        audit = Audit(page, server, axe_script())
+        sign_in(page, customer.email, PASSWORD)
+        audit.visit("/account/devices")
+        audit.visit("/account/subscriptions")
+        page.get_by_role("button", name="Change the card").click()
+        audit.check("the test provider's card page")
+        fill_card(page, DECLINED)
+        page.get_by_role("button", name="Save the card").click()
+        expect(page.get_by_role("alert")).to_be_visible()
+        audit.check("the test provider's card page, a declined card")
+    finally:
+        context.close()
+    assert len(audit.checked) == 4
+    assert not audit.violations, audit.report()
