@@ -101,7 +101,7 @@ def test_every_event_is_chained_and_the_chain_verifies(
     said = licensor("audit", "verify")
     assert said.returncode == 0
     assert "intact" in said.stdout
-    assert "3 row(s) chained" in said.stdout
+    assert "3 rows chained" in said.stdout
 
 
 def test_the_database_refuses_to_change_or_delete_an_audit_row(
@@ -170,7 +170,7 @@ def test_a_row_written_beside_the_chain_is_found(
     )
     status, found = _verify(licensor)
     assert status == 1
-    assert found["problems"] == ["1 row(s) were inserted outside the chain"]
+    assert found["problems"] == ["1 row was inserted outside the chain"]
 
 
 def test_nothing_is_recorded_when_the_action_fails(

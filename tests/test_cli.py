@@ -99,7 +99,7 @@ def test_a_created_plan_is_listed_with_its_terms(licensor: Command) -> None:
     listed = licensor("plans", "list")
 
     assert created.returncode == 0, created.stderr
-    assert one_line(created.stdout) == "plan studio (Studio): 30 days, 3 device(s)"
+    assert one_line(created.stdout) == "plan studio (Studio): 30 days, 3 devices"
     assert listed.returncode == 0, listed.stderr
     assert table_rows(listed.stdout) == [["studio", "Studio", "30", "3", "export, cloud", "active"]]
 

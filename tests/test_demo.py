@@ -95,7 +95,7 @@ def test_the_worker_reads_the_key_of_the_demos_lost_card_from_its_screenshot(
 
     worked = run("licensor", "worker", "--once", environment=environment, cwd=tmp_path)
     assert worked.returncode == 0, worked.stderr
-    assert "1 background job(s) run" in worked.stdout
+    assert "1 background job run" in worked.stdout
 
     attachment = _card_attachment(database)
     assert attachment.ocr_status == OcrStatus.DONE

@@ -26,6 +26,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from licensor.clock import isoformat
+from licensor.dates import plural
 from licensor.db import KEY_SOURCE
 from licensor.errors import AuditKeyMissing
 from licensor.logging import log
@@ -239,5 +240,8 @@ def verify(
         found.legacy = session.scalar(unchained.where(AuditEvent.id < first_chained_id)) or 0
         stray = session.scalar(unchained.where(AuditEvent.id > first_chained_id)) or 0
         if stray:
-            found.problems.append(f"{stray} row(s) were inserted outside the chain")
+            found.problems.append(
+                plural(stray, "en", one="{count} row was", other="{count} rows were")
+                + " inserted outside the chain"
+            )
     return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 
 class Clock:
@@ -40,6 +40,25 @@ class MailTime(str):
         )
         made.moment = moment
         return made
+
+
+class MailDate(str):
+    """A day for a mail: ``2026-12-05`` as text, and the day itself, which the mail's
+    renderer says in the recipient's language (``5 dic 2026``, ``Dec 5, 2026``)."""
+
+    day: date
+
+    def __new__(cls, day: date) -> MailDate:
+        made = super().__new__(cls, day.isoformat())
+        made.day = day
+        return made
+
+
+def mail_date(moment: date | datetime) -> str:
+    """The day of ``moment`` (UTC) as mails say it, in the recipient's language."""
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(UTC).date() if moment.tzinfo else moment.date()
+    return MailDate(moment)
 
 
 def mail_time(moment: datetime) -> str:

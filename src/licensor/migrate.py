@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 
 from licensor.config import Settings
+from licensor.dates import plural
 from licensor.errors import UnknownRevision
 from licensor.files import attachment_files_dir
 
@@ -104,7 +105,10 @@ class AttachmentImport:
     def summary(self) -> str:
         """One line for the operator."""
         line = (
-            f"{self.imported} screenshot file(s) from {self.directory} "
+            plural(
+                self.imported, "en", one="{count} screenshot file", other="{count} screenshot files"
+            )
+            + f" from {self.directory} "
             "read into the database and removed"
         )
         if self.unclaimed:

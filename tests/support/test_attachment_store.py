@@ -100,7 +100,7 @@ def test_a_screenshot_posted_to_one_server_is_shown_by_another_and_read_by_a_thi
         cwd=worker_home,
     )
     assert worked.returncode == 0, worked.stderr
-    assert "1 background job(s) run" in worked.stdout
+    assert "1 background job run" in worked.stdout
 
     agent = make_account(fresh_email("agent"), roles=("agent",), totp_secret=TOTP_SECRET)
     desk = form_browser(other_host)
@@ -224,7 +224,7 @@ def test_screenshots_an_older_version_kept_on_disk_are_read_in_by_migrate(
 
     assert migrated.returncode == 0, migrated.stderr
     assert (
-        f"2 screenshot file(s) from {directory} read into the database and removed; "
+        f"2 screenshot files from {directory} read into the database and removed; "
         "1 named by no attachment left there"
     ) in one_line(migrated.stdout)
     assert [path.name for path in directory.iterdir()] == [unclaimed.name]
@@ -236,7 +236,7 @@ def test_screenshots_an_older_version_kept_on_disk_are_read_in_by_migrate(
     unclaimed.unlink()
     again = run("licensor", "migrate", environment=environment, cwd=old_host)
     assert again.returncode == 0, again.stderr
-    assert f"1 screenshot file(s) from {directory} read into the database and removed" in (
+    assert f"1 screenshot file from {directory} read into the database and removed" in (
         one_line(again.stdout)
     )
     assert not directory.exists()

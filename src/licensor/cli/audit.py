@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from licensor.cli.shell import command_context, console, errors
+from licensor.dates import plural
 
 app = typer.Typer(
     help="The audit trail: append-only, hash-chained; check it.", no_args_is_help=True
@@ -58,14 +59,18 @@ def audit_verify(
         )
     elif found.intact:
         console.print(
-            f"[green]audit trail intact[/green]: {found.chained} row(s) chained, "
+            f"[green]audit trail intact[/green]: {_rows(found.chained)} chained, "
             f"the head at {found.head_seq}"
-            + (f"; {found.legacy} older row(s) from before the chain" if found.legacy else "")
+            + (
+                f"; {_rows(found.legacy, 'older row')} from before the chain"
+                if found.legacy
+                else ""
+            )
         )
     else:
         for problem in found.problems:
             errors.print(f"[red]tampered:[/red] {problem}")
-        errors.print(f"{found.chained} row(s) chained, the head at {found.head_seq}")
+        errors.print(f"{_rows(found.chained)} chained, the head at {found.head_seq}")
     if not found.intact:
         raise typer.Exit(1)
 
@@ -81,3 +86,7 @@ def _read_witness(path: Path) -> Any:
     except (ValueError, KeyError, TypeError):
         errors.print(f"[red]error:[/red] {path} is not an audit witness")
         raise typer.Exit(1) from None
+
+
+def _rows(count: int, what: str = "row") -> str:
+    return plural(count, "en", one=f"{{count}} {what}", other=f"{{count}} {what}s")

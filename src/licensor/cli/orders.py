@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from licensor.cli.shell import actor, command_unit, console, errors
+from licensor.dates import plural
 
 app = typer.Typer(help="Orders: back-office entry of a sale.", no_args_is_help=True)
 
@@ -78,7 +79,9 @@ def orders_create(
     if waiting:
         # New codes were issued; the partner's own cards stay unsold until named.
         errors.print(
-            f"note: {partner} holds {waiting} unsold code(s) of plan {plan} in its "
+            f"note: {partner} holds "
+            + plural(waiting, "en", one="{count} unsold code", other="{count} unsold codes")
+            + f" of plan {plan} in its "
             "allocation; to record the sale of one it sold, name it with --code"
         )
     if as_json:
@@ -87,7 +90,8 @@ def orders_create(
     console.print(
         f"order [bold]{placed.number}[/bold] ({placed.purchased_at:%Y-%m-%d %H:%M} UTC), "
         + (f"sold by {placed.partner}" if placed.partner else "our store")
-        + f": {len(placed.codes)} code(s)"
+        + ": "
+        + plural(len(placed.codes), "en", one="{count} code", other="{count} codes")
     )
     for code in placed.codes:
         console.print(f"  {code}", highlight=False)

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from licensor.cli.shell import command_unit, console, errors
+from licensor.dates import plural
 
 app = typer.Typer(help="Plans: what a code or subscription entitles to.", no_args_is_help=True)
 
@@ -45,7 +46,7 @@ def plans_create(
         )
         console.print(
             f"plan [bold]{plan.code}[/bold] ({plan.name}): {plan.term_days} days, "
-            f"{plan.devices_max} device(s)"
+            + plural(plan.devices_max, "en", one="{count} device", other="{count} devices")
         )
 
 

@@ -15,6 +15,7 @@ import typer
 from licensor.cli.shell import command_context, console, errors, refuse_unwritable_var
 from licensor.clock import clock
 from licensor.config import Settings, get_settings
+from licensor.dates import plural
 from licensor.db import Database
 from licensor.errors import PaymentSetupError
 from licensor.keys import Keyring
@@ -214,8 +215,17 @@ def worker(
                 console.print(
                     f"{run.renewed} renewed, {run.past_due} past due, {run.expired} expired"
                 )
-            console.print(f"{done.jobs} background job(s) run")
-            console.print(f"{done.sent} message(s) sent")
+            console.print(
+                plural(
+                    done.jobs,
+                    "en",
+                    one="{count} background job run",
+                    other="{count} background jobs run",
+                )
+            )
+            console.print(
+                plural(done.sent, "en", one="{count} message sent", other="{count} messages sent")
+            )
             if background.sender is None:
                 console.print(OUTBOX_ONLY_HINT)
             return

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from licensor import dates
-from licensor.clock import MailTime
+from licensor.clock import MailDate, MailTime
 from licensor.keys import Keyring
 from licensor.logging import current_request_id
 from licensor.models import OutboxMessage
@@ -55,6 +55,8 @@ def _said(value: Any, language: str) -> Any:
     """A context value as the language says it: moments and days (also inside lists)."""
     if isinstance(value, MailTime):
         return dates.format_datetime(value.moment, language)
+    if isinstance(value, MailDate):
+        return dates.format_date(value.day, language)
     if isinstance(value, list | tuple):
         return type(value)(_said(item, language) for item in value)
     if isinstance(value, datetime):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
 from licensor.accounts.service import email_problem, normalize_email
-from licensor.clock import isoformat
+from licensor.clock import isoformat, mail_date
 from licensor.errors import FormInvalid
 from licensor.licensing import formats
 from licensor.models import (
@@ -313,9 +313,7 @@ class Orders(Service):
             amount=money(order.total_cents, order.currency, order.language),
             term_days=item.plan.term_days,
             status=subscription.status if subscription else "",
-            renews_on=(
-                subscription.current_period_end.strftime("%Y-%m-%d") if subscription else ""
-            ),
+            renews_on=(mail_date(subscription.current_period_end) if subscription else ""),
             again=again,
             subscriptions_url=self.settings.url("/account/subscriptions"),
             help_url=self.settings.url("/help"),
@@ -352,6 +350,6 @@ class Orders(Service):
             template,
             number=order.number,
             name=order.customer_name,
-            purchased_on=order.purchased_at.strftime("%Y-%m-%d"),
+            purchased_on=mail_date(order.purchased_at),
             **context,
         )

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
+from licensor.clock import mail_date
 from licensor.logging import log
 from licensor.models import (
     Account,
@@ -188,7 +189,7 @@ class Renewals(Service):
             subscription,
             "subscription_payment_failed",
             amount=self._money(result.amount_cents, result.currency, subscription),
-            grace_until=(subscription.current_period_end + self.grace).strftime("%Y-%m-%d"),
+            grace_until=mail_date(subscription.current_period_end + self.grace),
         )
         return RenewalOutcome.PAST_DUE
 
@@ -230,7 +231,7 @@ class Renewals(Service):
             subscription,
             "subscription_renewed",
             amount=self._money(result.amount_cents, result.currency, subscription),
-            renews_on=subscription.current_period_end.strftime("%Y-%m-%d"),
+            renews_on=mail_date(subscription.current_period_end),
             renews=subscription.status == SubscriptionStatus.ACTIVE,
             invoice_number=invoice.number,
             receipt_url=self.settings.url(f"/account/orders/{invoice.number}/receipt.pdf"),
