@@ -206,3 +206,35 @@ def test_a_code_sent_to_the_order_address_tells_the_requester_where_by_mail_and_
     follow = form_browser().get(request.follow_path)
     assert "We sent your activation code to ma***@example.com on " in follow.text
     assert "mario.rossi@example.com" not in follow.text
+
+
+def test_seats_freed_by_the_desk_are_told_on_the_page_and_by_mail_with_their_count(
+    api: httpx.Client,
+    database: Database,
+    keyring: Keyring,
+    make_order: MakeOrder,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+    open_unit: OpenUnit,
+    form_browser: OpenBrowser,
+) -> None:
+    order = make_order("plus")
+    first = activate(api, order.codes[0], device("Laptop"))
+    activate(api, order.codes[0], device("Desktop"))
+    request = make_request(email=fresh_email("requester"), topic="other")
+    with open_unit() as unit:
+        license_id = unit.licenses.find_license(first["license_key"]).id
+    agent, _ = sign_in_staff()
+    freed = agent.post(
+        f"/desk/requests/{request.number}/release",
+        {"license_id": str(license_id), "activation_id": "all", "reason": "moving house"},
+    )
+    assert freed.status_code == 303, freed.text
+
+    told = f"We freed 2 device seats of license {first['public_id']} on "
+    assert told in form_browser().get(request.follow_path).text
+    [update] = outbox(database, request.email, "support_update")
+    assert (
+        f"We freed 2 device seats of your license {first['public_id']}"
+        in bodies(keyring, update)[0]
+    )
