@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from licensor.config import Settings
 from licensor.errors import EnrollmentTokenInvalid, LicensorError, NotFound
@@ -37,21 +35,6 @@ from licensor.units import Service
 
 ENROLLMENT_DAYS = 30
 ENROLLMENT_PREFIX = "le_"
-
-
-@dataclass(frozen=True)
-class SubscriptionView:
-    """A subscription as My Account lists it."""
-
-    id: int
-    plan: str
-    plan_name: str
-    status: str
-    auto_renew: bool
-    current_period_end: datetime
-    public_id: str | None
-    devices_max: int
-    grace_until: datetime  # past due: the license works until then while payment is retried
 
 
 def grace_period(settings: Settings) -> timedelta:
@@ -108,30 +91,6 @@ class Subscriptions(Service):
             account_id=account.id,
         )
         return subscription
-
-    def of_account(self, account: Account) -> list[SubscriptionView]:
-        """The account's subscriptions, newest first."""
-        rows = self.session.execute(
-            select(Subscription, License.public_id)
-            .outerjoin(License, License.id == Subscription.license_id)
-            .where(Subscription.account_id == account.id)
-            .options(joinedload(Subscription.plan))
-            .order_by(Subscription.created_at.desc())
-        ).all()
-        return [
-            SubscriptionView(
-                id=subscription.id,
-                plan=subscription.plan.code,
-                plan_name=subscription.plan.name,
-                status=subscription.status,
-                auto_renew=subscription.auto_renew,
-                current_period_end=subscription.current_period_end,
-                public_id=public_id,
-                devices_max=subscription.plan.devices_max,
-                grace_until=subscription.current_period_end + self.grace,
-            )
-            for subscription, public_id in rows
-        ]
 
     def _owned(self, account: Account, subscription_id: int) -> Subscription:
         subscription = self.session.get(Subscription, subscription_id, with_for_update=True)

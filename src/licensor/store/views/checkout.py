@@ -47,7 +47,8 @@ def _checkout_rule(rate: str) -> Rule:
     return Rule.parse("checkout", rate)
 
 
-def _limit_checkouts(web: Web, request: Request) -> None:
+def limit_checkouts(web: Web, request: Request) -> None:
+    """The checkout rate (``LICENSOR_CHECKOUT_RATE``) per client address."""
     enforce(web.limiter, _checkout_rule(web.settings.checkout_rate), client_address(request))
 
 
@@ -101,7 +102,7 @@ def subscribe(
 ) -> Response:
     """Subscribe to a plan (F1): for a signed-in customer only; a visitor is sent to sign
     in (or sign up) and comes back to the plan's page, with no order made."""
-    _limit_checkouts(web, request)
+    limit_checkouts(web, request)
     with page.open() as unit:
         checkout = unit.checkout
         plan = checkout.offer(plan_code, ItemKind.SUBSCRIPTION)
@@ -142,7 +143,7 @@ def buy(
     name: Field = "",
     email: Field = "",
 ) -> Response:
-    _limit_checkouts(web, request)
+    limit_checkouts(web, request)
     with page.open() as unit:
         checkout = unit.checkout
         customer = buyer(unit)
@@ -294,7 +295,7 @@ def retry(
 ) -> Response:
     """Pay again after a declined payment (the same order and number), or go back to a
     pending one's page."""
-    _limit_checkouts(web, request)
+    limit_checkouts(web, request)
     with page.open() as unit:
         checkout = unit.checkout
         if checkout.order(reference).status == OrderStatus.PAID:

@@ -30,6 +30,7 @@ from licensor.store.billing import SubscriptionBilling, past_due_plans
 from licensor.store.payments import Payments
 from licensor.store.testmode import CardForm, TestProvider
 from licensor.store.views.catalog import money_in
+from licensor.store.views.checkout import limit_checkouts
 from licensor.web.access import CustomerPage, PublicPage
 from licensor.web.actions import form_action
 from licensor.web.i18n import N_
@@ -101,9 +102,11 @@ def resume_subscription(request: Request, page: CustomerPage, subscription_id: R
 
 @router.post("/account/subscriptions/{subscription_id}/card", response_class=HTMLResponse)
 def change_card(
-    request: Request, page: CustomerPage, provider: Payments, subscription_id: RowId
+    request: Request, web: Pages, page: CustomerPage, provider: Payments, subscription_id: RowId
 ) -> Response:
-    """Off to the payment provider's page that saves the new card; it comes back here."""
+    """Off to the payment provider's page that saves the new card; it comes back here.
+    Limited as checkouts are: each opens a session at the provider."""
+    limit_checkouts(web, request)
     with page.open() as unit:
         setup = _billing(unit).card_change(unit.account, subscription_id)
     started = provider.start_setup(setup)
