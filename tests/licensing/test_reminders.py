@@ -282,6 +282,26 @@ def test_a_blocked_license_gets_no_reminder(
     assert reminders(database, keyring, customer.email) == []
 
 
+def test_a_license_already_renewed_by_an_unused_code_of_its_plan_gets_none(
+    database: Database,
+    keyring: Keyring,
+    clock: Clock,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    make_order: MakeOrder,
+    make_worker: MakeWorker,
+) -> None:
+    customer = make_account()
+    linked_code(customer)
+    clock.advance(timedelta(days=300))
+    make_order("plus", email=customer.email, account_id=customer.id)  # the renewal, unused
+    clock.advance(timedelta(days=36))
+    make_worker().run_until_idle()
+    assert reminders(database, keyring, customer.email) == []
+    with database.transaction() as session:
+        assert len(session.scalars(select(ExpiryReminder)).all()) == 1  # not read again
+
+
 def test_a_subscription_says_when_it_renews_and_a_renewed_term_is_reminded_again(
     database: Database,
     keyring: Keyring,
