@@ -24,15 +24,16 @@ CODE_SENT = "support.code_sent"
 REPLACED = "licensing.code_replaced"
 BLOCKED = "licensing.code_blocked"
 ORDER_LOOKUP = "store.order_lookup"
+ORDER_JOINED = "accounts.order_joined"  # accounts/purchases.py: its codes came with it
 
 
 @dataclass(frozen=True)
 class HistoryEntry:
     """One thing that happened. ``kind`` is ``activated``, ``released``, ``linked``,
-    ``code_sent``, ``order_lookup``, ``replaced`` or ``blocked``; ``device`` names the
-    device of a seat, ``how`` says who or which way (``device``, ``account``,
-    ``support``; a link's ``app``, ``web``, ``device_code``; a lookup's ``store`` or
-    ``partner``), ``detail`` a masked address."""
+    ``order_joined``, ``code_sent``, ``order_lookup``, ``replaced`` or ``blocked``;
+    ``device`` names the device of a seat; ``how`` says who or which way (``device``,
+    ``account``, ``support``; a link's ``app``, ``web``, ``device_code``; a lookup's
+    ``store`` or ``partner``); ``detail`` is a masked address or an order's number."""
 
     at: datetime
     kind: str
@@ -78,13 +79,13 @@ def license_history(
         AuditEvent.subject_type == "activation_code", AuditEvent.subject_id.in_(code_ids)
     )
     on_order = and_(
-        AuditEvent.action == ORDER_LOOKUP,
+        AuditEvent.action.in_([ORDER_LOOKUP, ORDER_JOINED]),
         AuditEvent.subject_type == "order",
         AuditEvent.subject_id == code.order_id,
     )
     events = session.scalars(
         select(AuditEvent).where(
-            AuditEvent.action.in_([LINKED, CODE_SENT, BLOCKED, ORDER_LOOKUP]),
+            AuditEvent.action.in_([LINKED, CODE_SENT, BLOCKED, ORDER_LOOKUP, ORDER_JOINED]),
             or_(on_codes, on_order) if code.order_id is not None else on_codes,
         )
     ).all()
@@ -104,6 +105,10 @@ def license_history(
             order = session.get(Order, code.order_id)
             where = "partner" if order is not None and order.partner_id is not None else "store"
             entries.append(HistoryEntry(event.occurred_at, "order_lookup", how=where))
+        elif event.action == ORDER_JOINED:
+            number = details.get("number")
+            detail = number if isinstance(number, str) else None
+            entries.append(HistoryEntry(event.occurred_at, "order_joined", detail=detail))
         elif event.action == BLOCKED and event.subject_id not in replaced_codes:
             entries.append(HistoryEntry(event.occurred_at, "blocked", how=_who(event.actor)))
     entries.sort(key=lambda entry: entry.at, reverse=True)
