@@ -35,6 +35,7 @@ from tests.accounts.factories import (
 )
 from tests.conftest import OpenUnit
 from tests.licensing.factories import BlockCode, activate, device
+from tests.mail_support import SmtpServer
 from tests.store.factories import MakeOrder, paid_with
 from tests.support import audit_events
 
@@ -196,6 +197,21 @@ def test_the_unsubscribe_link_works_without_signing_in_and_stops_the_reminders(
     assert len(outbox(database, customer.email, TEMPLATE)) == 1
     [event] = audit_events(database, "licensing.expiry_reminders_off")
     assert event.subject_id == license_id(database, linked.public_id)
+
+
+def test_the_sent_reminder_carries_the_list_unsubscribe_headers(
+    clock: Clock,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    mail_worker: SmtpServer,
+) -> None:
+    customer = make_account()
+    linked_code(customer)
+    clock.advance(YEAR - timedelta(days=29))  # the running worker's next turn sends it
+
+    sent = mail_worker.inbox.to(customer.email, "license ends on")
+    assert re.fullmatch(r"<http://[^>]+/reminders/unsubscribe/[^>]+>", sent["List-Unsubscribe"])
+    assert sent["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 def test_a_mail_program_unsubscribes_with_one_click_and_a_forged_link_does_nothing(
