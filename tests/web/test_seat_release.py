@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from licensor.clock import Clock
 from licensor.db import Database
@@ -26,6 +26,7 @@ from tests.licensing.factories import (
 )
 from tests.store.factories import MakeOrder
 from tests.support import assert_problem, audit_events
+from tests.web.accessibility import axe_script
 
 
 @dataclass(frozen=True)
@@ -200,3 +201,43 @@ def test_two_clicks_at_once_free_one_seat(
     assert sorted(answer.status_code for answer in answers) == [303, 410]
     assert len(audit_events(database, "licensing.seat_released")) == 1
     assert activate(api, full.code, full.newcomer)["devices_used"] == 3
+
+
+def _axe_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as it is, at a phone's width and a
+    laptop's (as tests/web/accessibility.py checks the pages a crawl reaches; no link
+    reaches these, so they are checked here)."""
+    page.add_script_tag(path=str(axe_script()))
+    found = []
+    for width, height in ((390, 844), (1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        results = page.evaluate(
+            """() => axe.run(document, {runOnly: {type: 'tag', values:
+                ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}, resultTypes: ['violations']})"""
+        )
+        found += [f"{width} px: {rule['id']} {rule['help']}" for rule in results["violations"]]
+    return found
+
+
+def test_the_pages_pass_axe_at_a_phones_and_a_laptops_width(
+    browser: Browser,
+    server: str,
+    api: httpx.Client,
+    make_order: MakeOrder,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    full = _full_license_and_its_link(api, make_order, database, keyring)
+    context = browser.new_context(base_url=server, locale="en-GB", bypass_csp=True)
+    page = context.new_page()
+    try:
+        page.goto(full.link)
+        assert _axe_violations(page) == []
+        page.get_by_role("button", name="Free this seat: remove the license from Laptop").click()
+        expect(page.get_by_role("heading", name="The seat is free", level=1)).to_be_visible()
+        assert _axe_violations(page) == []
+        page.goto(full.link)
+        expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
+        assert _axe_violations(page) == []
+    finally:
+        context.close()
