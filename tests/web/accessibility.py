@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -19,8 +20,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urldefrag, urlsplit
 
 import pytest
+from playwright.sync_api import Browser, Page
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 # The WCAG 2.1 success criteria at levels A and AA, as axe-core tags its rules.
@@ -59,6 +60,21 @@ def axe_script() -> Path:
             pytrace=False,
         )
     return path
+
+
+@contextmanager
+def visitor(browser: Browser, origin: str, script: Path) -> Iterator[Audit]:
+    """A visitor of its own (a browser context: its own cookies) with axe in every page."""
+    # An init script is handed to the browser once and run in each new document; adding a
+    # script tag per page sent all 650 kB over the wire again for every page.
+    context = browser.new_context(base_url=origin, locale="en-GB")
+    context.add_init_script(path=script)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield Audit(page, origin, script)
+    finally:
+        context.close()
 
 
 @dataclass(frozen=True)

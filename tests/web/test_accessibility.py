@@ -40,7 +40,7 @@ from tests.store.factories import (
     card_expiry,
 )
 from tests.support.factories import MakeRequest, Reading, png_bytes
-from tests.web.accessibility import Audit, axe_script
+from tests.web.accessibility import Audit, axe_script, visitor
 
 pytestmark = pytest.mark.slow
 
@@ -58,12 +58,8 @@ def _sqlite_run_only() -> None:
 @pytest.fixture
 def audit(browser: Browser, server: str) -> Iterator[Audit]:
     """One visitor's browser context (cookies of its own) and what its crawl finds."""
-    script = axe_script()
-    context = browser.new_context(base_url=server, locale="en-GB", bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield Audit(page, server, script)
-    context.close()
+    with visitor(browser, server, axe_script()) as audit:
+        yield audit
 
 
 @pytest.fixture
@@ -176,17 +172,13 @@ def another_context(audit: Audit) -> Iterator[Audit]:
     """A second visitor in the same browser, whose pages count in the same audit."""
     browser = audit.page.context.browser
     assert browser is not None
-    context = browser.new_context(base_url=audit.origin, locale="en-GB", bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    other = Audit(page, audit.origin, audit.script)
-    try:
-        yield other
-    finally:
-        audit.checked += other.checked
-        audit.violations += other.violations
-        audit.broken += other.broken
-        context.close()
+    with visitor(browser, audit.origin, audit.script) as other:
+        try:
+            yield other
+        finally:
+            audit.checked += other.checked
+            audit.violations += other.violations
+            audit.broken += other.broken
 
 
 def test_every_page_staff_reach_passes_axe(
