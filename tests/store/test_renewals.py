@@ -32,6 +32,7 @@ from licensor.store.payments import (
 from licensor.store.renewals import RenewalOutcome
 from licensor.store.tasks import run_due
 from licensor.store.testmode import TestProvider
+from licensor.web.i18n import format_date
 from licensor.worker import build_worker
 from tests.accounts.factories import Customer, MakeAccount, outbox
 from tests.conftest import OpenUnit
@@ -172,7 +173,7 @@ def test_the_worker_renews_a_paid_subscription_and_the_license_lasts_a_period_lo
     assert (charge.amount_cents, charge.currency) == (999, "EUR")
     assert charge.payment_method == renewed.payment_reference
     mail = worker.inbox.to(owner.customer.email, "renewed")
-    assert f"It renews again on {renewed.current_period_end:%Y-%m-%d}" in text_of(mail)
+    assert f"It renews again on {format_date(renewed.current_period_end, 'en')}" in text_of(mail)
 
 
 def test_a_declined_renewal_is_past_due_with_a_mail_then_expired_after_the_grace(

@@ -36,6 +36,7 @@ from licensor.store.payments import (
     RecurringCharge,
 )
 from licensor.store.testmode import CardForm, TestProvider
+from licensor.web.i18n import format_date
 from tests.accounts.factories import Customer, MakeAccount, OpenBrowser
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
@@ -156,7 +157,7 @@ def test_a_paid_subscription_starts_with_the_saved_card_and_a_confirmation_witho
     assert payment.order_number in mail.subject
     text, html = bodies(keyring, mail)
     assert "Premium" in text
-    assert f"Renews on: {subscription.current_period_end:%Y-%m-%d}" in text
+    assert f"Renews on: {format_date(subscription.current_period_end, 'en')}" in text
     assert "/account/subscriptions" in text
     assert "/account/subscriptions" in html
     assert CODE.findall(text) == []
