@@ -156,6 +156,11 @@ ITALIAN: dict[str, str] = {
         "non usi più, oppure accedi al tuo account e rimuovi lì un dispositivo: {address}"
     ),
     "the Devices section of My Account": "la sezione Dispositivi del tuo account",
+    "If the license is not in your account yet, add its activation code in the Licenses "
+    "section first.": (
+        "Se la licenza non è ancora nel tuo account, prima aggiungi il suo codice di "
+        "attivazione nella sezione Licenze."
+    ),
     "Email me a link to free a seat": "Inviami un link per liberare un posto",
     "If this license has an owner on record, we have emailed them a link that frees a seat. "
     "Open it, choose the device to free, then activate here again.": (

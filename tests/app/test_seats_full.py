@@ -89,7 +89,9 @@ async def test_a_license_nobody_owns_offers_no_link_and_speaks_italian(
 
         assert text(pilot, "#seats-full-title") == "La licenza è in uso su questi dispositivi:"
         assert "• Portatile: visto l'ultima volta il" in text(pilot, "#seat-devices")
-        assert text(pilot, "#seats-full-ways").startswith("Per usarla qui, libera un posto")
+        ways = text(pilot, "#seats-full-ways")
+        assert ways.startswith("Per usarla qui, libera un posto")
+        assert ways.endswith("aggiungi il suo codice di attivazione nella sezione Licenze.")
         assert not shown(pilot, "#email-release-link")
 
 

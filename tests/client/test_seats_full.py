@@ -144,6 +144,7 @@ def test_activate_at_the_limit_prints_the_devices_and_both_ways_forward(
         assert name in said
     assert f"signed in to My Account: {server}/account/devices" in said
     assert "licensor-client release-link CODE" in said
+    assert "add the activation code under Licenses first" not in said  # it is the order's
 
     as_json = _client_run(server, tmp_path, "new", "activate", code, "--json")
     error = json.loads(as_json.stdout)
@@ -179,3 +180,17 @@ def test_release_link_mails_the_owner_and_says_what_to_do_next(
     same = _client_run(server, tmp_path, "other", "release-link", nobody)
     assert same.returncode == 0
     assert same.stdout == asked.stdout
+
+
+def test_a_code_in_no_account_or_order_points_to_adding_it_and_offers_no_link(
+    server: str, api: httpx.Client, make_code: MakeCode, tmp_path: Path
+) -> None:
+    card = make_code("card", devices_max=1)
+    activate(api, card, device("Shop PC"))
+
+    refused = _client_run(server, tmp_path, "home", "activate", card)
+
+    assert refused.returncode == 8
+    assert "Shop PC (linux), last seen" in refused.stderr
+    assert "add the activation code under Licenses first" in refused.stderr
+    assert "release-link" not in refused.stderr

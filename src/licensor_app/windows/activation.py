@@ -88,6 +88,13 @@ class ActivationWindow(Window[LicenseInfo]):
             "longer use, or sign in to My Account and remove a device there: {address}",
             address=error.free_seat_url or self._("the Devices section of My Account"),
         )
+        if not error.release_link_available:
+            # A code in no account and no order (a printed card): typed in My Account's
+            # Licenses, it joins the account, whose Devices page then lists its devices.
+            ways += " " + self._(
+                "If the license is not in your account yet, add its activation code in the "
+                "Licenses section first."
+            )
         self.query_one("#seats-full-ways", Static).update(ways)
         self.query_one("#email-release-link").display = error.release_link_available
         self.say("", target="#link-message")

@@ -115,6 +115,10 @@ def seats_full_hint(error: DeviceLimitReached) -> str:
     lines.append("  - in the app on that device (licensor-client release there), or")
     where = f": {error.free_seat_url}" if error.free_seat_url else " (Devices)"
     lines.append(f"  - signed in to My Account{where}")
+    if not error.release_link_available:
+        # A code in no account and no order (a printed card, say): it joins an account
+        # by being typed there, and its devices are then listed.
+        lines.append("    (not in your account yet? add the activation code under Licenses first)")
     if error.release_link_available:
         lines.append(
             "  - or have a one-time link mailed to the license's owner, no sign-in needed: "
