@@ -127,7 +127,7 @@ class License(IdMixin, Base):
     code_id: Mapped[int | None] = mapped_column(ForeignKey("activation_codes.id"), unique=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # reminders' scan
     blocked_reason: Mapped[str | None] = mapped_column(Text)
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

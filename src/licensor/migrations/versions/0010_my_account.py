@@ -6,7 +6,7 @@ A verified address pulls in the orders placed with it (``account_emails``); the 
 page lists sign-ins and the open sessions' browsers; the owner renames a device; an
 activation that met the device limit can mail a one-time link that frees a seat; expiry
 reminders are sent once per license, term and days-before, and can be turned off per
-license.
+license; licenses are indexed by their term's end, which the reminders' scan reads.
 
 Revision ID: 0010
 Revises: 0009
@@ -128,6 +128,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("payment_method", sa.String(length=100), nullable=True))
     with op.batch_alter_table("licenses") as batch_op:
         batch_op.add_column(sa.Column("reminders_off_at", When, nullable=True))
+    op.create_index(op.f("ix_licenses_expires_at"), "licenses", ["expires_at"], unique=False)
     with op.batch_alter_table("devices") as batch_op:
         batch_op.add_column(sa.Column("display_name", sa.String(length=200), nullable=True))
 
@@ -135,6 +136,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("devices") as batch_op:
         batch_op.drop_column("display_name")
+    op.drop_index(op.f("ix_licenses_expires_at"), table_name="licenses")
     with op.batch_alter_table("licenses") as batch_op:
         batch_op.drop_column("reminders_off_at")
     with op.batch_alter_table("subscriptions") as batch_op:
