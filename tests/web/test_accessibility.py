@@ -40,7 +40,7 @@ from tests.store.factories import (
     card_expiry,
 )
 from tests.support.factories import MakeRequest, Reading, png_bytes
-from tests.web.accessibility import Audit, axe_script, visitor
+from tests.web.accessibility import Audit, axe_script, fetch_axe_module, visitor
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +82,13 @@ def test_the_audit_reports_what_axe_finds_at_each_width(audit: Audit) -> None:
     found = {(violation.rule, violation.width) for violation in audit.violations}
     assert {("image-alt", 390), ("image-alt", 1280), ("html-has-lang", 390)} <= found
     assert "a page made to fail at 390 px: image-alt" in audit.report()
+
+
+def test_axe_is_used_only_as_npm_published_it() -> None:
+    fetch_axe = fetch_axe_module()
+    with pytest.raises(ValueError, match="not the pinned"):
+        fetch_axe.verify(b"a tarball someone swapped on the way")
+    assert axe_script().read_bytes().startswith(b"/*! axe v" + fetch_axe.VERSION.encode())
 
 
 def test_every_page_a_signed_out_visitor_reaches_passes_axe(
