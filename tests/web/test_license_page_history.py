@@ -9,10 +9,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 import httpx
 
-from licensor.keys import Keyring
+from licensor.clock import Clock
 from tests.accounts.factories import Browser, MakeAccount, OpenBrowser, signed_in
 from tests.conftest import OpenUnit
 from tests.licensing.factories import activate, device
@@ -20,6 +21,7 @@ from tests.store.factories import MakeOrder
 from tests.support.factories import MakeRequest, SignInStaff
 
 LOOKUP = "/orders/lookup"
+MINUTE = timedelta(minutes=1)
 ENTRY = re.compile(r'<li><time datetime="([^"]+)">[^<]*</time>\s*(.*?)\s*</li>', re.S)
 
 
@@ -40,7 +42,7 @@ def test_the_history_names_each_recovery_release_and_replacement_with_its_date(
     form_browser: OpenBrowser,
     open_unit: OpenUnit,
     run_jobs: Callable[[], None],
-    keyring: Keyring,
+    clock: Clock,
 ) -> None:
     owner = make_account()
     order = make_order("plus", email=owner.email)
@@ -55,6 +57,7 @@ def test_the_history_names_each_recovery_release_and_replacement_with_its_date(
         unit.account_licenses.link_code(account, code)
         code_row = unit.codes.find_code(code).id
 
+    clock.advance(MINUTE)  # each step a minute after the last: the order is theirs
     visitor = form_browser()
     looked_up = visitor.post(
         LOOKUP,
@@ -70,6 +73,7 @@ def test_the_history_names_each_recovery_release_and_replacement_with_its_date(
     assert looked_up.status_code == 200, looked_up.text
     run_jobs()
 
+    clock.advance(MINUTE)
     request = make_request(email=owner.email, account_id=owner.id)
     agent, _ = sign_in_staff()
     sent = agent.post(
@@ -78,12 +82,14 @@ def test_the_history_names_each_recovery_release_and_replacement_with_its_date(
     )
     assert sent.status_code == 303, sent.text
 
+    clock.advance(MINUTE)
     released = api.post(
         "/api/v1/activations/release",
         json={"license_key": activated["license_key"], "fingerprint": tablet["fingerprint"]},
     )
     assert released.status_code == 200, released.text
 
+    clock.advance(MINUTE)
     browser = signed_in(form_browser, owner)
     address = f"/account/licenses/{public_id}/replace"
     replaced = browser.post(
