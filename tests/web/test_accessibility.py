@@ -21,6 +21,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from licensor.clock import Clock
+from licensor.keys import Keyring
+from licensor.store.reminders import unsubscribe_path, unsubscribe_token
 from tests.accounts.factories import (
     PASSWORD,
     TOTP_SECRET,
@@ -92,16 +94,28 @@ def test_axe_is_used_only_as_npm_published_it() -> None:
 
 
 def test_every_page_a_signed_out_visitor_reaches_passes_axe(
-    audit: Audit, store: None, make_request: MakeRequest
+    audit: Audit,
+    store: None,
+    make_request: MakeRequest,
+    make_code: MakeCode,
+    api: httpx.Client,
+    keyring: Keyring,
 ) -> None:
     request = make_request(screenshot=png_bytes())
+    activated = activate(api, make_code(), device())
+    unsubscribe = unsubscribe_path(unsubscribe_token(keyring, activated["public_id"]))
     audit.crawl(["/"])
+    # Pages behind a link from a mail, and what an expired or mistyped link leads to.
     for path in [
         request.follow_path,
+        unsubscribe,
         "/help/no-such-article",
         "/verify-email?token=expired",
         "/reset-password/choose?token=expired",
         "/account/email/confirm?token=expired",
+        "/seat-release/expired",
+        "/seat-release/done",
+        "/reminders/unsubscribe/expired",
     ]:
         audit.visit(path)
     # Each form's error state, as the server renders it when a field is missing.
@@ -113,6 +127,7 @@ def test_every_page_a_signed_out_visitor_reaches_passes_axe(
         ("/support", 'form[action="/support"]'),
         ("/store/standard", 'form[action="/store/standard"]'),
         (request.follow_path, "main form"),
+        (unsubscribe, "main form"),
     ]:
         audit.submit(path, form)
     # Checkout: the payment page, its error state, a declined card's order page, then a
