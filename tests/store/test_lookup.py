@@ -319,7 +319,8 @@ def test_the_form_asks_where_and_each_detail_with_labelled_fields(
     for name in ("order_number", "purchased_on", "name", "email"):
         assert f'<label for="{name}">' in page
         assert f'id="{name}" name="{name}"' in page
-    assert 'name="purchased_on" type="date"' in page
+    # Typed as the page's language writes a day (12/05/2026 in English), or ISO.
+    assert 'name="purchased_on" type="text"' in page
     assert 'name="csrf_token"' in page
     assert "<script" not in page
     assert 'href="/partners"' in page
@@ -330,8 +331,16 @@ def test_the_form_asks_where_and_each_detail_with_labelled_fields(
     [
         ("email", "", "This field is required."),
         ("email", "not-an-address", "Enter an email address like name@example.com."),
-        ("purchased_on", "14/03/2026", "Enter the date as year-month-day, e.g. 2026-03-14."),
-        ("purchased_on", "2026-02-30", "Enter the date as year-month-day, e.g. 2026-03-14."),
+        (
+            "purchased_on",
+            "31/31/2026",
+            "Enter a date such as 12/05/2026 (month/day/year) or 2026-12-05.",
+        ),
+        (
+            "purchased_on",
+            "2026-02-30",
+            "Enter a date such as 12/05/2026 (month/day/year) or 2026-12-05.",
+        ),
         ("order_number", "", "This field is required."),
         ("name", "", "This field is required."),
         ("where", "", "if you are not sure"),

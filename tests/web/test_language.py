@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 from licensor.dates import format_date, format_datetime, parse_typed_date, plural
 from licensor.mail.outbox import render
 from licensor.web import i18n
+from licensor.web.pages import language_environment
 from tests.accounts.factories import PASSWORD, LinkCode, MakeAccount
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
@@ -112,6 +113,22 @@ def test_the_store_says_one_device_and_two_devices_and_names_entitlements_in_ita
     expect(duo.first).to_contain_text("2 anni")
     expect(duo.first).to_contain_text("Gestore delle password")
     assert "Vpn" not in page.locator("main").inner_text()
+
+
+def test_each_language_keeps_its_words_once_both_are_in_use() -> None:
+    # Jinja's overlays share their parent's globals and filters unless given their own:
+    # the language made last would then speak on every page and in every mail.
+    italian, english = language_environment("it"), language_environment("en")
+    page = (
+        '{{ _("Licenses") }} {{ day|date }} '
+        '{{ ngettext("{count} day", "{count} days", 2).format(count=2) }}'
+    )
+    day = date(2026, 12, 5)
+    assert italian.from_string(page).render(day=day) == "Licenze 5 dic 2026 2 giorni"
+    assert english.from_string(page).render(day=day) == "Licenses Dec 5, 2026 2 days"
+    context = {"product": "Licensor", "link": "http://x/", "hours": 2}
+    assert "2 ore" in render("reset_password", "it", context)[1]
+    assert "2 hours" in render("reset_password", "en", context)[1]
 
 
 # --- dates ------------------------------------------------------------------------------------

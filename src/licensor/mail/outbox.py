@@ -44,6 +44,9 @@ def _language_environment(language: str) -> Environment:
     it says them (``when``: a datetime is shown ``5 dic 2026, 10:15 UTC``), the filters
     ``date``/``datetime``, and ``plural(count, one=..., other=...)`` by its CLDR rule."""
     environment = _environment.overlay()
+    # Its own globals and filters: an overlay shares its parent's dicts otherwise.
+    environment.globals = dict(environment.globals)
+    environment.filters = dict(environment.filters)
     environment.filters["date"] = lambda value: dates.format_date(value, language)
     environment.filters["datetime"] = lambda value: dates.format_datetime(value, language)
     environment.globals["plural"] = lambda count, **forms: dates.plural(count, language, **forms)

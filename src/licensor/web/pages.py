@@ -75,6 +75,10 @@ def install_language(environment: Environment, language: str) -> None:
     """Page text, plurals and dates in ``language``: ``_()``, ``ngettext()``, the filters
     ``date`` (``Dec 5, 2026``/``5 dic 2026``), ``datetime`` (with the time, UTC) and
     ``entitlement`` (a plan's ``vpn`` as "VPN")."""
+    # An overlay shares its parent's globals and filters (the same dicts): installing a
+    # language into them would change every other overlay's, a concurrent request's too.
+    environment.globals = dict(environment.globals)
+    environment.filters = dict(environment.filters)
     translator = i18n.translator(language)
     environment.install_gettext_callables(  # type: ignore[attr-defined]
         translator.gettext, translator.ngettext, newstyle=True
