@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from licensor.models.base import Base, Id, IdMixin, UTCDateTime
@@ -18,6 +18,8 @@ class AuditEvent(IdMixin, Base):
     and the row before it, so ``licensor audit verify`` finds an edited or deleted row."""
 
     __tablename__ = "audit_events"
+    # A license's history on its page reads the rows about it and its codes.
+    __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id"),)
 
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(200))

@@ -6,7 +6,8 @@ A verified address pulls in the orders placed with it (``account_emails``); the 
 page lists sign-ins and the open sessions' browsers; the owner renames a device; an
 activation that met the device limit can mail a one-time link that frees a seat; expiry
 reminders are sent once per license, term and days-before, and can be turned off per
-license; licenses are indexed by their term's end, which the reminders' scan reads.
+license. Licenses are indexed by their term's end, which the reminders' scan reads, and
+audit events by their subject, which a license's history reads.
 
 Revision ID: 0010
 Revises: 0009
@@ -129,6 +130,9 @@ def upgrade() -> None:
     with op.batch_alter_table("licenses") as batch_op:
         batch_op.add_column(sa.Column("reminders_off_at", When, nullable=True))
     op.create_index(op.f("ix_licenses_expires_at"), "licenses", ["expires_at"], unique=False)
+    op.create_index(
+        "ix_audit_events_subject", "audit_events", ["subject_type", "subject_id"], unique=False
+    )
     with op.batch_alter_table("devices") as batch_op:
         batch_op.add_column(sa.Column("display_name", sa.String(length=200), nullable=True))
 
@@ -136,6 +140,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("devices") as batch_op:
         batch_op.drop_column("display_name")
+    op.drop_index("ix_audit_events_subject", table_name="audit_events")
     op.drop_index(op.f("ix_licenses_expires_at"), table_name="licenses")
     with op.batch_alter_table("licenses") as batch_op:
         batch_op.drop_column("reminders_off_at")
