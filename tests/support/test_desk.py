@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -1141,3 +1142,21 @@ def test_a_blocked_code_is_replaced_the_old_one_is_refused_the_new_one_activates
     assert event.actor == f"agent:{staff.id}"
     assert event.reason == "the code was posted on a forum"
     assert event.details["replacement_id"] == replacement_id
+
+
+HEADING = re.compile(r"<h([1-6])\b")
+
+
+def test_a_codes_page_ranks_its_headings_one_below_another(
+    make_code: MakeCode, make_request: MakeRequest, sign_in_staff: SignInStaff, code_id: CodeId
+) -> None:
+    # The actions sit under the page's h1 on a code's page and under an h2 on a license's:
+    # each skips no rank (a screen reader's outline, axe-core's heading-order).
+    request = make_request()
+    agent, _ = sign_in_staff()
+    page = agent.get(f"/desk/codes/{code_id(make_code())}?request={request.number}").text
+
+    ranks = [int(rank) for rank in HEADING.findall(page)]
+    assert ranks[0] == 1
+    assert 2 in ranks
+    assert all(later <= earlier + 1 for earlier, later in itertools.pairwise(ranks)), ranks
