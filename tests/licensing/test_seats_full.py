@@ -14,7 +14,7 @@ from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.mail.outbox import bodies
 from licensor.models import Device
-from tests.accounts.factories import Customer, LinkCode, MakeAccount, outbox
+from tests.accounts.factories import Customer, LinkCode, MakeAccount, link, outbox
 from tests.licensing.factories import (
     MakeCode,
     activate,
@@ -34,14 +34,24 @@ ACCEPTED = {
 
 
 def test_the_refusal_at_the_device_limit_names_the_licenses_devices(
-    api: httpx.Client, make_code: MakeCode, database: Database, server: str
+    api: httpx.Client,
+    make_code: MakeCode,
+    make_account: MakeAccount,
+    database: Database,
+    server: str,
 ) -> None:
     code = make_code("duo", devices_max=2)
     office, laptop = device("Office PC"), device("Laptop")
     activate(api, code, office)
-    activate(api, code, laptop)
+    activated = activate(api, code, laptop)
+    # The license's owner named the laptop, connected to the owner's account: the name
+    # is the owner's, shown about the owner's license (tests/web/test_device_names.py:
+    # never about another's).
+    owner = make_account()
+    assert link(api, owner, activated["license_key"], laptop["fingerprint"]).status_code == 200
     with database.transaction() as session:
         renamed = session.query(Device).filter_by(fingerprint=laptop["fingerprint"]).one()
+        assert renamed.account_id == owner.id
         renamed.display_name = "Anna's laptop"
 
     refused = assert_problem(try_activate(api, code, device("New PC")), 409, "device_limit_reached")
@@ -59,7 +69,14 @@ def test_the_refusal_at_the_device_limit_names_the_licenses_devices(
     assert len({seat["seat"] for seat in refused["devices"]}) == 2
     assert refused["free_seat_url"] == f"{server}/account/devices"
     assert refused["release_link_url"] == f"{server}/api/v1/licenses/seat-release-link"
-    assert refused["release_link_available"] is False  # a manual code: no owner of record
+    assert refused["release_link_available"] is True  # its owner's account is of record
+
+    # A code in no account and no order (a card, a manual code): no owner to mail.
+    ownerless = make_code("duo", devices_max=2)
+    activate(api, ownerless, device())
+    activate(api, ownerless, device())
+    alone = assert_problem(try_activate(api, ownerless, device()), 409, "device_limit_reached")
+    assert alone["release_link_available"] is False
 
 
 def test_the_refusal_offers_the_link_when_the_license_has_an_owner(

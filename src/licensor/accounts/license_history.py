@@ -9,7 +9,7 @@ each one blocked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from licensor.accounts.service import mask_email
-from licensor.models import Activation, ActivationCode, AuditEvent, License, Order
+from licensor.models import Activation, ActivationCode, AuditEvent, Device, License, Order
 
 LINKED = "accounts.license_linked"
 CODE_SENT = "support.code_sent"
@@ -55,13 +55,18 @@ def _who(actor_or_releaser: str | None) -> str:
 
 
 def license_history(
-    session: Session, license: License, code: ActivationCode, seats: Sequence[Activation]
+    session: Session,
+    license: License,
+    code: ActivationCode,
+    seats: Sequence[Activation],
+    name_of: Callable[[Device], str],
 ) -> list[HistoryEntry]:
     """The license's history, newest first; ``seats`` are all of its activations, read
-    with their devices."""
+    with their devices, each named by ``name_of`` (``licensing.seats.seat_device_name``
+    for the viewer)."""
     entries: list[HistoryEntry] = []
     for seat in seats:
-        name = seat.device.display_name or seat.device.name or "—"
+        name = name_of(seat.device)
         entries.append(HistoryEntry(seat.activated_at, "activated", device=name))
         if seat.released_at is not None:
             how = _who(seat.released_by)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from licensor.accounts.service import mask_email, normalize_email
 from licensor.clock import mail_time
 from licensor.errors import LicenseLinkedElsewhere, LicenseNotOnDevice
+from licensor.keys import Keyring, b64url
 from licensor.licensing import formats
 from licensor.licensing.codes import CODE_WITH_LICENSE, code_state
 from licensor.models import (
@@ -30,6 +31,19 @@ from licensor.models import (
 )
 from licensor.units import Service
 
+CODE_HANDLE_PURPOSE = b"account_code_page"
+
+
+def code_handle(keyring: Keyring, code_id: int) -> str:
+    """How My Account's address names a code that has no license yet: a keyed hash of its
+    row id, so the address carries neither the code nor a count of codes issued."""
+    return b64url(keyring.blind_index(str(code_id), purpose=CODE_HANDLE_PURPOSE))
+
+
+def code_page(keyring: Keyring, code_id: int) -> str:
+    """The path of the page of a code of the account that has not activated yet."""
+    return f"/account/licenses/codes/{code_handle(keyring, code_id)}"
+
 
 @dataclass(frozen=True)
 class LicenseRow:
@@ -42,6 +56,7 @@ class LicenseRow:
     devices_used: int
     devices_max: int
     public_id: str | None
+    page: str  # its license's page, or (not activated yet) the code's own
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,9 @@ class AccountLicenses(Service):
                 devices_used=seats_used.get(code.license.id, 0) if code.license else 0,
                 devices_max=code.plan.devices_max,
                 public_id=code.license.public_id if code.license else None,
+                page=f"/account/licenses/{code.license.public_id}"
+                if code.license
+                else code_page(self.keyring, code.id),
             )
             for code in codes
         ]

@@ -196,8 +196,10 @@ class Codes(Service):
     def replace(
         self, code: ActivationCode, *, reason: str, actor: str
     ) -> tuple[ActivationCode, str]:
-        """Block a code the caller holds locked and issue a new one of the same plan in its
-        place, in the same order and account; the new code and its clear text.
+        """Block a code the caller holds locked and issue a new one of the same plan and
+        origin in its place, in the same order and account; the new code and its clear
+        text. A code that has not activated must be sold (``require_sale``): replacing an
+        unsold card's code must not give a code that activates without its sale.
 
         A code that has activated hands its license to the new one: the key, the term and
         the seats stay, so the devices keep working and only the old code is refused. This
@@ -206,7 +208,9 @@ class Codes(Service):
         if code.state == CodeState.BLOCKED:
             raise CodeBlocked()
         license = code.license
-        replacement, canonical = self.create_code(code.plan, CodeOrigin.MANUAL)
+        if license is None:
+            self.require_sale(code)
+        replacement, canonical = self.create_code(code.plan, code.origin)
         replacement.order_id = code.order_id
         if code.account_id is not None:
             replacement.account_id = code.account_id

@@ -61,10 +61,32 @@ def seat_reference(keyring: Keyring, activation_id: int) -> str:
     return "seat_" + b64url(keyring.blind_index(str(activation_id), purpose=SEAT_REFERENCE_PURPOSE))
 
 
-def live_seats(session: Session, keyring: Keyring, license_id: int) -> list[Seat]:
-    """The license's live seats, the most recently seen first. A device's name is the one
-    its owner gave it in My Account, else the one its app reports; it was last seen at its
-    latest activation or validation of any license."""
+def seat_device_name(
+    device: Device, *, owner_account_id: int | None, viewer_account_id: int | None = None
+) -> str:
+    """What a page or answer about a license calls a device holding one of its seats.
+
+    The name an account gave the device (``display_name``) is that account's: it is shown
+    only where the device is connected to that account and that account is the one
+    looking or the license's owner. Everyone else sees the name the app reports: a seat
+    on a machine says nothing about its owner's names to the holder of another license."""
+    named_by = device.account_id
+    if (
+        device.display_name
+        and named_by is not None
+        and named_by in (owner_account_id, viewer_account_id)
+    ):
+        return device.display_name
+    return device.name or "\u2014"
+
+
+def live_seats(
+    session: Session, keyring: Keyring, license_id: int, *, owner_account_id: int | None
+) -> list[Seat]:
+    """The license's live seats, the most recently seen first. A device is named as
+    ``seat_device_name`` says for the license's owner (``owner_account_id``, from
+    ``owner_of_record``); it was last seen at its latest activation or validation of any
+    license."""
     rows = session.execute(
         select(Activation, Device)
         .join(Device, Device.id == Activation.device_id)
@@ -75,7 +97,7 @@ def live_seats(session: Session, keyring: Keyring, license_id: int) -> list[Seat
         Seat(
             activation_id=seat.id,
             reference=seat_reference(keyring, seat.id),
-            name=device.display_name or device.name,
+            name=seat_device_name(device, owner_account_id=owner_account_id),
             platform=device.platform,
             activated_at=seat.activated_at,
             last_seen_at=max(seat.last_validated_at, device.last_seen_at),
@@ -111,7 +133,7 @@ def limit_reached(
     """The refusal at the device limit, with the license's devices and the ways forward
     (``base_url``: ``Settings.url``, the address customers reach us at)."""
     account_id, order_id = owner_of_record(session, license)
-    seats = live_seats(session, keyring, license.id)
+    seats = live_seats(session, keyring, license.id, owner_account_id=account_id)
     return DeviceLimitReached(
         f"this license is active on {used} of {license.plan.devices_max} devices; free one "
         "(in its app, in My Account, or by the link we can mail to the license's owner) to "

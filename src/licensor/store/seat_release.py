@@ -102,7 +102,7 @@ class SeatRelease(Service):
                 expires_at=self.now + timedelta(hours=LINK_HOURS),
             )
         )
-        seats = live_seats(self.session, self.keyring, license.id)
+        seats = self._seats(license)
         self.send_mail(
             owner.email,
             owner.language,
@@ -146,6 +146,11 @@ class SeatRelease(Service):
                 return Owner(order.customer_email, order.language)
         return None
 
+    def _seats(self, license: License) -> list[Seat]:
+        """The license's live seats, its devices named as its owner of record sees them."""
+        account_id, _ = owner_of_record(self.session, license)
+        return live_seats(self.session, self.keyring, license.id, owner_account_id=account_id)
+
     def _links_sent_today(self, license: License) -> int:
         sent = self.session.scalar(
             select(func.count(SeatReleaseToken.id)).where(
@@ -168,7 +173,7 @@ class SeatRelease(Service):
             plan_name=license.plan.name,
             public_id=license.public_id,
             devices_max=license.plan.devices_max,
-            seats=live_seats(self.session, self.keyring, license.id),
+            seats=self._seats(license),
             link_expires_at=link.expires_at,
         )
 
@@ -183,7 +188,7 @@ class SeatRelease(Service):
         seat = next(
             (
                 seat
-                for seat in live_seats(self.session, self.keyring, license.id)
+                for seat in self._seats(license)
                 if hmac.compare_digest(seat.reference, seat_reference)
             ),
             None,

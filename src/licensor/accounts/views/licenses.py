@@ -157,3 +157,88 @@ def replace_code(
                 unit, public_id, 422, unit.field_messages(error.fields, FIELD_MESSAGES)
             )
         return unit.redirect(f"/account/licenses/{public_id}?done=replaced")
+
+
+# A code in the account that has not activated yet: a page of its own, by a handle that is
+# neither the code nor its row id (accounts.licenses.code_handle), and the same "Replace
+# this code" as a license's.
+
+CODE_PAGE = "/account/licenses/codes/{handle}"
+
+
+def _code_page(unit: PageUnit, handle: str, notice: str | None = None) -> Response:
+    detail = unit.license_details.code_of_account(unit.account, handle)
+    if detail.activated_as is not None:
+        return unit.redirect(f"/account/licenses/{detail.activated_as}")
+    return _private(unit.render("account/code.html", code=detail, notice=notice))
+
+
+@router.get(CODE_PAGE, response_class=HTMLResponse)
+def code_page(request: Request, page: CustomerPage, handle: str, done: str = "") -> Response:
+    with page.open() as unit:
+        notice = (
+            unit._(
+                "The old code no longer works. This is your new activation code, and we "
+                "have sent you an email."
+            )
+            if done == "replaced"
+            else None
+        )
+        return _code_page(unit, handle, notice)
+
+
+def _code_replace_page(
+    unit: PageUnit, handle: str, status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    detail = unit.license_details.code_of_account(unit.account, handle)
+    if detail.activated_as is not None or not detail.replaceable:
+        return _code_page(unit, handle)
+    return _private(
+        unit.render(
+            "account/code_replace.html",
+            status=status,
+            code=detail,
+            errors=errors or {},
+            two_factor=unit.account.totp_secret_ciphertext is not None,
+        )
+    )
+
+
+@router.get(CODE_PAGE + "/replace", response_class=HTMLResponse)
+def code_replace_form(request: Request, page: CustomerPage, handle: str) -> Response:
+    with page.open() as unit:
+        return _code_replace_page(unit, handle)
+
+
+@router.post(CODE_PAGE + "/replace", response_class=HTMLResponse)
+def replace_unused_code(
+    request: Request,
+    web: Pages,
+    page: CustomerPage,
+    handle: str,
+    password: Field = "",
+    second_factor: Field = "",
+) -> Response:
+    """Replace a code that never activated: the same proof, throttle and limit as for a
+    license's code (``replace_code``)."""
+    with page.open() as unit:
+        account = unit.account
+        web.limit("code_replace", f"account:{account.id}")
+        field = "second_factor" if account.totp_secret_ciphertext is not None else "password"
+        try:
+            with signin.settings_check(
+                unit, "replace_code", checks_second_factor=field == "second_factor"
+            ):
+                new_handle = unit.license_details.replace_unused_code(
+                    account, handle, password=password, second_factor=second_factor
+                )
+        except SignInThrottled as throttled:
+            message = signin.settings_throttled_message(unit, throttled)
+            response = _code_replace_page(unit, handle, 429, {field: message})
+            response.headers["Retry-After"] = str(throttled.retry_after)
+            return response
+        except FormInvalid as error:
+            return _code_replace_page(
+                unit, handle, 422, unit.field_messages(error.fields, FIELD_MESSAGES)
+            )
+        return unit.redirect(CODE_PAGE.format(handle=new_handle) + "?done=replaced")
