@@ -295,7 +295,7 @@ def test_a_back_office_order_for_a_partner_without_codes_says_its_cards_stay_uns
     )
 
     assert status == 0, err
-    assert "1 code(s)" in one_line(out)
-    assert f"{seller} holds 1 unsold code(s) of plan plus" in one_line(err)
+    assert ": 1 code " in one_line(out)
+    assert f"{seller} holds 1 unsold code of plan plus" in one_line(err)
     assert "--code" in one_line(err)
     assert_problem(try_activate(api, card), 403, "code_not_sold")
