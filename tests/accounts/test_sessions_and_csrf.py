@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+import html
+import importlib
+import pkgutil
+import re
 import secrets
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from sqlalchemy import select
+from starlette.routing import BaseRoute
 
+import licensor
 from licensor.accounts import passwords, totp
-from licensor.accounts.views import devices as device_pages
-from licensor.accounts.views import my_account, sign_in, two_factor
-from licensor.accounts.views import security as security_pages
-from licensor.accounts.views import settings as settings_pages
+from licensor.accounts.licenses import code_page
 from licensor.api import create_app
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
+from licensor.errors import CsrfFailed
 from licensor.keys import Keyring
 from licensor.models import Account, Base, Device
-from licensor.store.views.subscriptions import router as subscription_pages
-from licensor.web.mailbox import router as mailbox_pages
 from tests.accounts.factories import (
     SESSION_COOKIE,
     Browser,
@@ -43,8 +47,12 @@ from tests.licensing.factories import MakeCode
 from tests.limits import StartLimitedServer
 from tests.store.factories import MakeSubscription
 from tests.support import assert_problem, serve
+from tests.support.factories import SignInStaff
 
-# Every page that takes a POST; the test below keeps this list honest.
+# The forms posted with fields that would succeed, so that only the token refuses them.
+# Every other page that takes a POST is swept with the token missing or foreign
+# (``test_every_post_route_refuses_a_missing_or_foreign_csrf_token``): the list of those
+# is the app's own, so a new form cannot be left out.
 FORM_ROUTES = {
     "/sign-in",
     "/sign-in/two-factor",
@@ -68,7 +76,47 @@ FORM_ROUTES = {
     "/account/email/confirm",
     "/account/subscriptions/{subscription_id}/cancel",
     "/account/subscriptions/{subscription_id}/download",
+    "/account/subscriptions/{subscription_id}/resume",
+    "/account/subscriptions/{subscription_id}/card",
+    "/account/licenses/{public_id}/replace",
+    "/account/licenses/{public_id}/reminders",
+    "/account/licenses/codes/{handle}/replace",
+    "/account/emails",
+    "/account/orders/find",
 }
+# JSON API routes are not browser forms: bearer keys, device proofs, provider signatures.
+NOT_FORMS = ("/api/",)
+PARAMETER = re.compile(r"{[^}]+}")
+
+
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI >= 0.16x wraps routers
+        if included is not None:
+            yield from _api_routes(included.routes)
+        elif isinstance(route, APIRoute):
+            yield route
+
+
+def post_routes(settings: Settings, database: Database, keyring: Keyring) -> set[str]:
+    """Every page of the app that takes a POST, from the app itself."""
+    app = create_app(settings, database=database, keyring=keyring)
+    return {
+        route.path
+        for route in _api_routes(app.routes)
+        if "POST" in (route.methods or set()) and not route.path.startswith(NOT_FORMS)
+    }
+
+
+def _routers_in_the_source() -> Iterator[APIRouter]:
+    """Every router a module of the server defines, whether the app mounts it or not."""
+    for module_info in pkgutil.walk_packages(licensor.__path__, "licensor."):
+        if ".migrations" in module_info.name:
+            continue
+        module = importlib.import_module(module_info.name)
+        for value in vars(module).values():
+            if isinstance(value, APIRouter):
+                yield value
 
 
 def _snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]:
@@ -88,23 +136,62 @@ def _account(database: Database, customer: Customer) -> Account:
 # --- CSRF ---------------------------------------------------------------------------------------
 
 
-def test_the_list_of_form_routes_covers_every_page_that_takes_a_post() -> None:
-    posted = {
+def test_the_list_of_form_routes_covers_every_page_that_takes_a_post(
+    settings: Settings, database: Database, keyring: Keyring
+) -> None:
+    posted = post_routes(settings, database, keyring)
+    # The app's list holds every form any module defines (none left unmounted, none
+    # missed by the walk over the app's routes)...
+    defined = {
         route.path
-        for router in (
-            sign_in.router,
-            two_factor.router,
-            my_account.router,
-            device_pages.router,
-            security_pages.router,
-            settings_pages.router,
-            subscription_pages,
-            mailbox_pages,
-        )
+        for router in _routers_in_the_source()
         for route in router.routes
-        if isinstance(route, APIRoute) and "POST" in (route.methods or set())
+        if isinstance(route, APIRoute)
+        and "POST" in (route.methods or set())
+        and not route.path.startswith(NOT_FORMS)
     }
-    assert posted == FORM_ROUTES
+    assert defined <= posted, sorted(defined - posted)
+    for expected in (
+        "/account/subscriptions/{subscription_id}/card",
+        "/account/subscriptions/{subscription_id}/resume",
+        "/store/pay/test/card/{reference}",
+        "/account/licenses/{public_id}/replace",
+        "/account/licenses/codes/{handle}/replace",
+        "/account/emails",
+        "/account/orders/find",
+        "/account/security/sign-out-others",
+        "/account/devices/{device_id}/rename",
+        "/seat-release/{token}",
+        "/account/licenses/{public_id}/reminders",
+        "/account/requests/{number}",
+        "/desk/requests/{number}/replace-code",
+    ):
+        assert expected in posted, expected
+    # ...and the forms posted with real fields are forms the app has.
+    assert posted >= FORM_ROUTES, sorted(FORM_ROUTES - posted)
+
+
+def test_every_post_route_refuses_a_missing_or_foreign_csrf_token(
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    sign_in_staff: SignInStaff,
+    form_browser: OpenBrowser,
+) -> None:
+    # Signed in as staff, so that no role check answers before the token's; the fields
+    # are a guess, the refusal must be the CSRF one, and nothing may change.
+    routes = sorted(post_routes(settings, database, keyring))
+    agent, _ = sign_in_staff()
+    agent.csrf_token()  # the browser holds its CSRF cookie
+    foreign = form_browser().csrf_token()
+    before = _snapshot(database)
+    for path in routes:
+        concrete = PARAMETER.sub("1", path)
+        for token in ("", foreign):
+            response = agent.post(concrete, {"message": "x", "password": "x"}, token=token)
+            assert response.status_code == 403, f"{path} {token!r}: {response.status_code}"
+            assert html.escape(CsrfFailed.title, quote=True) in response.text, path
+    assert _snapshot(database) == before
 
 
 @pytest.fixture
@@ -125,6 +212,7 @@ def every_form(
     subscription_id = make_subscription(customer.id)
     linked = linked_code(customer)
     unverified = make_account(verified=False)
+    unused_code = make_code()  # joins the account below, never activated: a page of its own
     with open_unit() as unit:
         accounts = unit.accounts
         accounts.send_verification(accounts.get(unverified.id))
@@ -135,6 +223,8 @@ def every_form(
         device_id = unit.session.scalars(
             select(Device.id).where(Device.fingerprint == linked.fingerprint)
         ).one()
+        unit.account_licenses.link_code(accounts.get(customer.id), unused_code)
+        unused_id = unit.codes.find_code(unused_code).id
     verify = link_in_mail(
         keyring, outbox(database, unverified.email, "verify_email")[-1], "/verify-email"
     )
@@ -194,6 +284,13 @@ def every_form(
         "/account/email/confirm": {"token": change.partition("token=")[2]},
         f"/account/subscriptions/{subscription_id}/cancel": {},
         f"/account/subscriptions/{subscription_id}/download": {},
+        f"/account/subscriptions/{subscription_id}/resume": {},
+        f"/account/subscriptions/{subscription_id}/card": {},
+        f"/account/licenses/{linked.public_id}/replace": {"password": customer.password},
+        f"/account/licenses/{linked.public_id}/reminders": {"reminders": "on"},
+        code_page(keyring, unused_id) + "/replace": {"password": customer.password},
+        "/account/emails": {"email": "another-address@example.com"},
+        "/account/orders/find": {},
     }
     templates = {
         f"/account/devices/{device_id}/remove": "/account/devices/{device_id}/remove",
@@ -204,6 +301,17 @@ def every_form(
         f"/account/subscriptions/{subscription_id}/download": (
             "/account/subscriptions/{subscription_id}/download"
         ),
+        f"/account/subscriptions/{subscription_id}/resume": (
+            "/account/subscriptions/{subscription_id}/resume"
+        ),
+        f"/account/subscriptions/{subscription_id}/card": (
+            "/account/subscriptions/{subscription_id}/card"
+        ),
+        f"/account/licenses/{linked.public_id}/replace": "/account/licenses/{public_id}/replace",
+        f"/account/licenses/{linked.public_id}/reminders": (
+            "/account/licenses/{public_id}/reminders"
+        ),
+        code_page(keyring, unused_id) + "/replace": "/account/licenses/codes/{handle}/replace",
     }
     assert {templates.get(path, path) for path in forms} == FORM_ROUTES
     return visitor, forms
