@@ -41,7 +41,8 @@ def test_a_guest_order_shows_in_licenses_and_orders_once_the_buyer_signs_up(
     joined = text_of(mail_worker.inbox.to(email, "joined your account"))
     assert order.number in joined
     sign_in(page, email, PASSWORD)
-    expect(page.get_by_text(order.codes[0], exact=True)).to_be_visible()  # Licenses
+    # Licenses: the code in full on its card
+    expect(page.locator("code.activation-code", has_text=order.codes[0])).to_be_visible()
 
     page.get_by_role("navigation", name="My Account").get_by_role("link", name="Orders").click()
     expect(page.get_by_role("heading", name="Orders", level=2)).to_be_visible()
