@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import httpx
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import select
 
 from licensor.db import Database
@@ -20,6 +20,7 @@ from tests.conftest import OpenUnit
 from tests.licensing.factories import activate, activation, device
 from tests.store.factories import MakeOrder
 from tests.support import audit_events
+from tests.web.accessibility import axe_script, visitor
 from tests.web.conftest import sign_in, sign_in_italian
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -172,3 +173,29 @@ def test_the_unused_codes_page_and_its_replacement_in_italian(
     assert mail.subject == "Il tuo codice di attivazione Plus è stato sostituito"
     text, _ = bodies(keyring, mail)
     assert "non ancora attivato" in text
+
+
+def test_the_code_pages_pass_axe_at_a_phones_and_a_laptops_width(
+    browser: Browser, server: str, make_account: MakeAccount, make_order: MakeOrder
+) -> None:
+    # The signed-in crawl reaches a code's page only when its customer holds an unused
+    # code; these states (the wrong password, the notice after replacing) no link reaches.
+    customer = make_account()
+    make_order("plus", account_id=customer.id)
+    with visitor(browser, server, axe_script()) as audit:
+        page = audit.page
+        sign_in(page, customer.email, PASSWORD)
+        page.goto("/account/licenses")
+        page.get_by_role("link", name=re.compile(r"^Plus")).click()
+        audit.check("code page")
+        page.get_by_role("link", name="Replace this code").click()
+        audit.check("replace form")
+        page.get_by_label("Password").fill("not my password")
+        page.get_by_role("button", name="Replace this code").click()
+        expect(page.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
+        audit.check("replace form, wrong password")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Replace this code").click()
+        expect(page.get_by_role("status").first).to_contain_text("The old code no longer works.")
+        audit.check("code page, replaced")
+        assert [str(violation) for violation in audit.violations] == []
