@@ -11,15 +11,19 @@ import secrets
 from pathlib import Path
 
 import httpx
+from sqlalchemy import func, select
 
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.licensing import formats
+from licensor.models import ActivationCode
 from tests.accounts.factories import MakeAccount, OpenBrowser
 from tests.cli_support import licensor, one_line, read_codes
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan, device, try_activate
 from tests.store.factories import ORDERS, Allocate, MakePartner, PartnerKey, bearer, partner_sale
 from tests.support import assert_problem
+from tests.support.factories import MakeRequest, SignInStaff
 
 
 def record_sale(api: httpx.Client, key: str, codes: list[str]) -> httpx.Response:
@@ -299,3 +303,35 @@ def test_a_back_office_order_for_a_partner_without_codes_says_its_cards_stay_uns
     assert f"{seller} holds 1 unsold code of plan plus" in one_line(err)
     assert "--code" in one_line(err)
     assert_problem(try_activate(api, card), 403, "code_not_sold")
+
+
+def test_an_unsold_code_is_not_replaced_into_one_that_activates_without_its_sale(
+    api: httpx.Client,
+    make_partner: MakePartner,
+    allocate: Allocate,
+    open_unit: OpenUnit,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+) -> None:
+    # A replacement is a code of no batch: were an unsold card's code replaced, the new
+    # one would activate with no sale recorded (Codes.replace asks for the sale first).
+    [unsold] = allocate(make_partner().slug, count=1)
+    with open_unit() as unit:
+        code_id = unit.codes.find_code(unsold).id
+    request = make_request()
+    agent, _ = sign_in_staff()
+    before = codes_issued(open_unit)
+
+    refused = agent.post(
+        f"/desk/requests/{request.number}/replace-code",
+        {"code_id": str(code_id), "reason": "the customer says it leaked"},
+    )
+
+    assert refused.status_code == 403
+    assert codes_issued(open_unit) == before  # no replacement
+    assert_problem(try_activate(api, unsold), 403, "code_not_sold")  # nor blocked
+
+
+def codes_issued(open_unit: OpenUnit) -> int:
+    with open_unit() as unit:
+        return unit.session.scalar(select(func.count()).select_from(ActivationCode)) or 0
