@@ -109,7 +109,7 @@ def test_the_cli_and_the_worker_work_through_pgbouncer(
     finally:
         smtp.stop()
 
-    assert "1 message(s) sent" in output
+    assert "1 message sent" in output
     assert order["number"] in str(message["Subject"]) + message.as_string()
 
 
