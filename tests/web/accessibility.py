@@ -63,11 +63,14 @@ def axe_script() -> Path:
 
 
 @contextmanager
-def visitor(browser: Browser, origin: str, script: Path) -> Iterator[Audit]:
-    """A visitor of its own (a browser context: its own cookies) with axe in every page."""
+def visitor(
+    browser: Browser, origin: str, script: Path, *, locale: str = "en-GB"
+) -> Iterator[Audit]:
+    """A visitor of its own (a browser context: its own cookies and language) with axe in
+    every page."""
     # An init script is handed to the browser once and run in each new document; adding a
     # script tag per page sent all 650 kB over the wire again for every page.
-    context = browser.new_context(base_url=origin, locale="en-GB")
+    context = browser.new_context(base_url=origin, locale=locale)
     context.add_init_script(path=script)
     page = context.new_page()
     page.set_default_timeout(15_000)

@@ -189,6 +189,23 @@ def test_every_page_a_customer_reaches_passes_axe(audit: Audit, customer: Custom
     passes(audit)
 
 
+def test_every_page_a_customer_reaches_in_italian_passes_axe(
+    browser: Browser, server: str, customer: Customer
+) -> None:
+    """Italian words are longer and the page says lang="it": the same pages again, so a
+    label that wraps out of sight or a language attribute that lies is found too."""
+    with visitor(browser, server, axe_script(), locale="it-IT") as audit:
+        audit.page.goto("/?lang=it")
+        audit.crawl(["/"], skip=ARTICLES)
+        # Signing in brings back the account's own language (English): choose Italian again.
+        sign_in_through_the_form(audit.page, customer.email, customer.password)
+        audit.page.goto("/account/licenses?lang=it")
+        assert audit.page.locator("html").get_attribute("lang") == "it"
+        audit.crawl(["/account/licenses"], skip=ARTICLES)
+        assert "/account/orders" in audit.checked, audit.checked  # My Account was crawled
+        passes(audit)
+
+
 @contextmanager
 def another_context(audit: Audit) -> Iterator[Audit]:
     """A second visitor in the same browser, whose pages count in the same audit."""
