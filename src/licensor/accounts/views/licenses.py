@@ -6,6 +6,7 @@ the second factor). Rules live in accounts/licenses.py and accounts/license_deta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -108,15 +109,50 @@ def _replace_page(
     detail = unit.license_details.of_account(unit.account, public_id)
     if not detail.replaceable:
         return _private(unit.render("account/license.html", license=detail, notice=None))
+    return _confirmation(unit, status, errors, license=detail, code=None)
+
+
+def _confirmation(
+    unit: PageUnit, status: int, errors: dict[str, str] | None, **subject: object
+) -> Response:
+    """The page that says what replacing does and asks for the proof (``account/replace.html``:
+    a license's code, or a code not activated yet)."""
     return _private(
         unit.render(
-            "account/license_replace.html",
+            "account/replace.html",
             status=status,
-            license=detail,
             errors=errors or {},
             two_factor=unit.account.totp_secret_ciphertext is not None,
+            **subject,
         )
     )
+
+
+def _replace_after_proof(
+    unit: PageUnit,
+    web: Pages,
+    replace: Callable[[], str],
+    form_again: Callable[[int, dict[str, str]], Response],
+) -> Response:
+    """Replace a code once its owner proved it is them: the password, or the second factor
+    when the account has one, checked under sign-in's throttle; an account replaces at
+    most ``code_replace_rate`` codes. ``replace`` does it and returns where to go next;
+    ``form_again`` shows the confirmation again with a message by the field."""
+    account = unit.account
+    web.limit("code_replace", f"account:{account.id}")
+    field = "second_factor" if account.totp_secret_ciphertext is not None else "password"
+    try:
+        with signin.settings_check(
+            unit, "replace_code", checks_second_factor=field == "second_factor"
+        ):
+            next_page = replace()
+    except SignInThrottled as throttled:
+        response = form_again(429, {field: signin.settings_throttled_message(unit, throttled)})
+        response.headers["Retry-After"] = str(throttled.retry_after)
+        return response
+    except FormInvalid as error:
+        return form_again(422, unit.field_messages(error.fields, FIELD_MESSAGES))
+    return unit.redirect(next_page)
 
 
 @router.get("/account/licenses/{public_id}/replace", response_class=HTMLResponse)
@@ -134,29 +170,21 @@ def replace_code(
     password: Field = "",
     second_factor: Field = "",
 ) -> Response:
-    """Replace the license's code: the password (or the second factor) is checked under
-    sign-in's throttle, and an account replaces at most ``code_replace_rate`` codes."""
+    """Replace the license's code (``_replace_after_proof``)."""
     with page.open() as unit:
-        account = unit.account
-        web.limit("code_replace", f"account:{account.id}")
-        field = "second_factor" if account.totp_secret_ciphertext is not None else "password"
-        try:
-            with signin.settings_check(
-                unit, "replace_code", checks_second_factor=field == "second_factor"
-            ):
-                unit.license_details.replace_code(
-                    account, public_id, password=password, second_factor=second_factor
-                )
-        except SignInThrottled as throttled:
-            message = signin.settings_throttled_message(unit, throttled)
-            response = _replace_page(unit, public_id, 429, {field: message})
-            response.headers["Retry-After"] = str(throttled.retry_after)
-            return response
-        except FormInvalid as error:
-            return _replace_page(
-                unit, public_id, 422, unit.field_messages(error.fields, FIELD_MESSAGES)
+
+        def replace() -> str:
+            unit.license_details.replace_code(
+                unit.account, public_id, password=password, second_factor=second_factor
             )
-        return unit.redirect(f"/account/licenses/{public_id}?done=replaced")
+            return f"/account/licenses/{public_id}?done=replaced"
+
+        return _replace_after_proof(
+            unit,
+            web,
+            replace,
+            lambda status, errors: _replace_page(unit, public_id, status, errors),
+        )
 
 
 # A code in the account that has not activated yet: a page of its own, by a handle that is
@@ -193,15 +221,7 @@ def _code_replace_page(
     detail = unit.license_details.code_of_account(unit.account, handle)
     if detail.activated_as is not None or not detail.replaceable:
         return _code_page(unit, handle)
-    return _private(
-        unit.render(
-            "account/code_replace.html",
-            status=status,
-            code=detail,
-            errors=errors or {},
-            two_factor=unit.account.totp_secret_ciphertext is not None,
-        )
-    )
+    return _confirmation(unit, status, errors, license=None, code=detail)
 
 
 @router.get(CODE_PAGE + "/replace", response_class=HTMLResponse)
@@ -220,25 +240,18 @@ def replace_unused_code(
     second_factor: Field = "",
 ) -> Response:
     """Replace a code that never activated: the same proof, throttle and limit as for a
-    license's code (``replace_code``)."""
+    license's code (``_replace_after_proof``)."""
     with page.open() as unit:
-        account = unit.account
-        web.limit("code_replace", f"account:{account.id}")
-        field = "second_factor" if account.totp_secret_ciphertext is not None else "password"
-        try:
-            with signin.settings_check(
-                unit, "replace_code", checks_second_factor=field == "second_factor"
-            ):
-                new_handle = unit.license_details.replace_unused_code(
-                    account, handle, password=password, second_factor=second_factor
-                )
-        except SignInThrottled as throttled:
-            message = signin.settings_throttled_message(unit, throttled)
-            response = _code_replace_page(unit, handle, 429, {field: message})
-            response.headers["Retry-After"] = str(throttled.retry_after)
-            return response
-        except FormInvalid as error:
-            return _code_replace_page(
-                unit, handle, 422, unit.field_messages(error.fields, FIELD_MESSAGES)
+
+        def replace() -> str:
+            new_handle = unit.license_details.replace_unused_code(
+                unit.account, handle, password=password, second_factor=second_factor
             )
-        return unit.redirect(CODE_PAGE.format(handle=new_handle) + "?done=replaced")
+            return CODE_PAGE.format(handle=new_handle) + "?done=replaced"
+
+        return _replace_after_proof(
+            unit,
+            web,
+            replace,
+            lambda status, errors: _code_replace_page(unit, handle, status, errors),
+        )
