@@ -189,6 +189,11 @@ class Keyring:
             self._blind_index.secret
         )
 
+    def mac(self, message: str, *, purpose: bytes) -> bytes:
+        """HMAC-SHA256 of ``message`` under the key derived for ``purpose``: how tokens,
+        links and tags are kept or checked without the table alone opening them."""
+        return hmac.new(self.derive(purpose), message.encode(), hashlib.sha256).digest()
+
     @property
     def blind_index_key_id(self) -> str:
         return self._blind_index.id

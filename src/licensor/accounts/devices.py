@@ -5,8 +5,6 @@ that one of the account's licenses has just proven (F4, F10)."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
@@ -33,7 +31,7 @@ def device_tag(keyring: Keyring, fingerprint: str) -> str:
     """Four symbols that tell two same-named devices apart. A keyed hash of the
     fingerprint, not a piece of it: a fingerprint is matched by the API, so even part of
     one is not shown; the tag stays the same for the device across pages and visits."""
-    digest = hmac.new(keyring.derive(TAG_PURPOSE), fingerprint.encode(), hashlib.sha256).digest()
+    digest = keyring.mac(fingerprint, purpose=TAG_PURPOSE)
     return base64.b32encode(digest[:5]).decode()[:4]
 
 

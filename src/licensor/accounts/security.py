@@ -12,8 +12,6 @@ mails nothing: every browser is new to a new account.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -179,8 +177,7 @@ class AccountSecurity(Service):
         )
 
     def _browser_hash(self, browser: str) -> bytes:
-        key = self.keyring.derive(BROWSER_PURPOSE)
-        return hmac.new(key, browser.encode(), hashlib.sha256).digest()
+        return self.keyring.mac(browser, purpose=BROWSER_PURPOSE)
 
     def _place(self, address: str, language: str) -> Place:
         return place_of(address, open_locations(self.settings.geoip_database), language)

@@ -10,8 +10,6 @@ keyed hashes.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from typing import Any
 
@@ -174,9 +172,7 @@ class TwoFactor(Service):
     # --- helpers ------------------------------------------------------------------------
 
     def recovery_hash(self, account: Account, compact: str) -> bytes:
-        key = self.keyring.derive(RECOVERY_PURPOSE)
-        message = f"{account.id}:{compact}".encode()
-        return hmac.new(key, message, hashlib.sha256).digest()
+        return self.keyring.mac(f"{account.id}:{compact}", purpose=RECOVERY_PURPOSE)
 
     def _confirm(self, account: Account, password: str, code: str, *, actor: str) -> None:
         """The password and the current second factor, or FormInvalid naming what failed."""

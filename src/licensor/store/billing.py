@@ -14,7 +14,6 @@ makes it active again.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -94,16 +93,11 @@ def past_due_plans(session: Session, account_id: int) -> list[str]:
     )
 
 
-def _sign(key: bytes, text: str) -> str:
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
-
-
 class SubscriptionBilling(Service):
     """Asked for as ``unit.service(SubscriptionBilling)``."""
 
-    @property
-    def _card_key(self) -> bytes:
-        return self.keyring.derive(b"subscription-card-changes")
+    def _signature(self, body: str) -> str:
+        return self.keyring.mac(body, purpose=b"subscription-card-changes").hex()[:32]
 
     # reading ----------------------------------------------------------------------------
 
@@ -214,7 +208,7 @@ class SubscriptionBilling(Service):
             raise NotFound("this subscription no longer renews")
         expires = int((self.now + CARD_CHANGE_VALID).timestamp())
         body = f"{subscription.id}_{expires}_{secrets.token_hex(8)}"
-        reference = f"{CARD_CHANGE_PREFIX}{body}_{_sign(self._card_key, body)}"
+        reference = f"{CARD_CHANGE_PREFIX}{body}_{self._signature(body)}"
         self.unit.audit(
             "store.card_change_started",
             subject_type="subscription",
@@ -239,7 +233,7 @@ class SubscriptionBilling(Service):
             not reference.startswith(CARD_CHANGE_PREFIX)
             or len(parts) != 3
             or not all(part.isalnum() for part in parts)
-            or not hmac.compare_digest(_sign(self._card_key, body), signature)
+            or not hmac.compare_digest(self._signature(body), signature)
             or not parts[0].isdigit()
             or not parts[1].isdigit()
             or int(parts[1]) < self.now.timestamp()

@@ -24,12 +24,12 @@ payment asks the provider to keep the payment method for the renewals.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from licensor.accounts.service import token_hash
 from licensor.errors import (
     AlreadySubscribed,
     FormInvalid,
@@ -69,10 +69,6 @@ class CheckoutForm:
 def new_reference() -> str:
     """Our payment reference: unguessable, since the return page is found by it."""
     return REFERENCE_PREFIX + secrets.token_urlsafe(24)
-
-
-def _thanks_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 class Checkout(Service):
@@ -290,7 +286,7 @@ class Checkout(Service):
         """A token for the browser starting this order's checkout (it keeps it in a
         cookie); only its hash is kept, on the order."""
         token = secrets.token_urlsafe(THANKS_TOKEN_BYTES)
-        order.thanks_token_hash = _thanks_hash(token)
+        order.thanks_token_hash = token_hash(token)
         self.session.flush()
         return token
 
@@ -304,7 +300,7 @@ class Checkout(Service):
             or order.status != OrderStatus.PAID
             or order.codes_shown_at is not None
             or order.thanks_token_hash is None
-            or not secrets.compare_digest(order.thanks_token_hash, _thanks_hash(token))
+            or not secrets.compare_digest(order.thanks_token_hash, token_hash(token))
         ):
             return []
         codes = [code for _plan, code in self.unit.orders.codes(order)]

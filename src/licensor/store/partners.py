@@ -8,7 +8,6 @@ key is shown once and kept as a keyed hash; its allocations are card batches iss
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -100,9 +99,7 @@ class Partners(Service):
     # API keys ---------------------------------------------------------------------------
 
     def _key_hash(self, secret: str) -> bytes:
-        return hmac.new(
-            self.keyring.derive(b"partner-api-key"), secret.encode(), hashlib.sha256
-        ).digest()
+        return self.keyring.mac(secret, purpose=b"partner-api-key")
 
     def create_key(self, partner: Partner, label: str = "", actor: str = "cli") -> str:
         """A new key for the partner API, ``lp_<prefix>_<secret>``; shown once, kept hashed."""

@@ -25,7 +25,6 @@ periodic scan is ``reminder_scan.py``.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 from dataclasses import dataclass
@@ -86,8 +85,7 @@ def unsubscribe_path(token: str) -> str:
 
 
 def _signature(keyring: Keyring, public_id: str) -> str:
-    key = keyring.derive(UNSUBSCRIBE_PURPOSE)
-    return b64url(hmac.new(key, public_id.encode(), hashlib.sha256).digest()[:18])
+    return b64url(keyring.mac(public_id, purpose=UNSUBSCRIBE_PURPOSE)[:18])
 
 
 def _public_id_of(keyring: Keyring, token: str) -> str | None:

@@ -17,7 +17,6 @@ because the order's address is the store's to know.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -231,5 +230,4 @@ class SeatRelease(Service):
 
     def _digest(self, token: str) -> bytes:
         """The token as stored: a keyed hash, so the table alone opens no link."""
-        key = self.keyring.derive(_TOKEN_PURPOSE)
-        return hmac.new(key, token.encode(), hashlib.sha256).digest()
+        return self.keyring.mac(token, purpose=_TOKEN_PURPOSE)

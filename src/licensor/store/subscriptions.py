@@ -12,12 +12,12 @@ account by its short code takes a free seat (``seat_for_connected_device``).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
 
+from licensor.accounts.service import token_hash
 from licensor.config import Settings
 from licensor.errors import EnrollmentTokenInvalid, LicensorError, NotFound
 from licensor.licensing.service import DeviceInfo, LicenseView
@@ -40,10 +40,6 @@ ENROLLMENT_PREFIX = "le_"
 def grace_period(settings: Settings) -> timedelta:
     """How long a subscription's license outlives a period whose renewal is not paid yet."""
     return timedelta(days=settings.subscription_grace_days)
-
-
-def _token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 class Subscriptions(Service):
@@ -177,7 +173,7 @@ class Subscriptions(Service):
         token = ENROLLMENT_PREFIX + secrets.token_urlsafe(24)
         self.session.add(
             EnrollmentToken(
-                token_hash=_token_hash(token),
+                token_hash=token_hash(token),
                 subscription_id=subscription.id,
                 created_at=self.now,
                 expires_at=self.now + timedelta(days=ENROLLMENT_DAYS),
@@ -191,7 +187,7 @@ class Subscriptions(Service):
         subscription's license. A used, unknown or expired token is one refusal."""
         row = self.session.scalar(
             select(EnrollmentToken)
-            .where(EnrollmentToken.token_hash == _token_hash(token.strip()))
+            .where(EnrollmentToken.token_hash == token_hash(token.strip()))
             .with_for_update()
         )
         if row is None or row.used_at is not None or row.expires_at <= self.now:
