@@ -23,6 +23,7 @@ from licensor.accounts.endpoints import router as accounts_api
 from licensor.accounts.views import router as accounts_pages
 from licensor.clock import Clock, clock
 from licensor.config import Settings, get_settings
+from licensor.console import router as console_pages
 from licensor.db import Database
 from licensor.edge import DOCS_PATH, Edge
 from licensor.errors import (
@@ -282,6 +283,7 @@ def create_app(
     app.include_router(store_api)
     app.include_router(store_pages)
     app.include_router(support_pages)
+    app.include_router(console_pages)
     if dev_mailbox.mounted(settings):
         app.include_router(mailbox_pages)
     static = Path(__file__).parent / "web" / "static"

@@ -26,6 +26,7 @@ from licensor.models.licensing import (
     LicenseStatus,
     Plan,
     SeatReleaseToken,
+    UsageDay,
 )
 from licensor.models.mail import OutboxMessage
 from licensor.models.operations import AttachmentContent, KeyCheck
@@ -38,6 +39,7 @@ from licensor.models.store import (
     OrderStatus,
     Partner,
     PartnerApiKey,
+    PaymentEvent,
     Subscription,
     SubscriptionStatus,
 )
@@ -88,6 +90,7 @@ __all__ = [
     "OutboxMessage",
     "Partner",
     "PartnerApiKey",
+    "PaymentEvent",
     "Plan",
     "RecoveryCode",
     "RequestStatus",
@@ -99,5 +102,6 @@ __all__ = [
     "SupportMessage",
     "SupportRequest",
     "Topic",
+    "UsageDay",
     "WebSession",
 ]

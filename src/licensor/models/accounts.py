@@ -32,6 +32,11 @@ class Account(IdMixin, Base):
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Disabled by staff (the console): no sign-in, no session; its licenses keep working.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Erased on request (GDPR): personal data gone, the row kept for what law and fraud
+    # prevention need (docs/privacy.md).
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def has_role(self, role: str) -> bool:
         return role in (self.roles or [])

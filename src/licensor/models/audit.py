@@ -22,7 +22,7 @@ class AuditEvent(IdMixin, Base):
     __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id"),)
 
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200), index=True)  # the console's filter
     action: Mapped[str] = mapped_column(String(80), index=True)
     subject_type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[int | None] = mapped_column(Id)

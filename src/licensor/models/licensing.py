@@ -7,12 +7,14 @@ no page or answer runs a query per row by accident."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -85,6 +87,16 @@ class Batch(IdMixin, Base):
     count: Mapped[int] = mapped_column(Integer)
     sold_at_till: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # How many of ``count`` exist so far: a batch issued in the background (the console)
+    # fills up while its page shows the progress; a finished one has all.
+    issued_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The printer's CSV is handed out once (who and when, audited too).
+    csv_downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    csv_downloaded_by: Mapped[str | None] = mapped_column(String(200))
+    # Blocked whole (a grey-market batch): every code of it refuses to activate.
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_reason: Mapped[str | None] = mapped_column(Text)
 
     plan: Mapped[Plan] = relationship(lazy="raise")
 
@@ -92,6 +104,17 @@ class Batch(IdMixin, Base):
     def needs_sale(self) -> bool:
         """Whether a code of this batch activates only once its sale is recorded."""
         return self.partner_id is not None or self.sold_at_till
+
+
+class UsageDay(Base):
+    """A count a day, for the console's dashboard (``validations``, …): validations are
+    answered without a write, so their count is added by the writer of last-seen times."""
+
+    __tablename__ = "usage_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ActivationCode(IdMixin, Base):

@@ -84,6 +84,9 @@ class Order(IdMixin, Base):
             postgresql_where=text("partner_id IS NULL"),
         ),
         Index("uq_orders_partner_number", "partner_id", "number_key", unique=True),
+        # An order placed in a merchant-of-record store (Paddle, Lemon Squeezy,
+        # FastSpring) is ours once, whatever its webhooks repeat.
+        Index("uq_orders_provider_order", "provider", "provider_order_id", unique=True),
     )
 
     number: Mapped[str] = mapped_column(String(60))
@@ -105,6 +108,14 @@ class Order(IdMixin, Base):
     codes_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payment_reference: Mapped[str | None] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Who took the money, when not the store's own checkout's provider alone: "stripe",
+    # "paddle", "lemonsqueezy", "fastspring"; their order and payment ids (a refund is
+    # made, or matched, by them).
+    provider: Mapped[str | None] = mapped_column(String(40))
+    provider_order_id: Mapped[str | None] = mapped_column(String(200))
+    provider_payment_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refund_reason: Mapped[str | None] = mapped_column(Text)
 
     partner: Mapped[Partner | None] = relationship(lazy="raise")
     items: Mapped[list[OrderItem]] = relationship(
@@ -146,8 +157,26 @@ class Subscription(IdMixin, Base):
     # How the provider describes the card it charges ("Visa ending 4242"), for the page.
     payment_method: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A subscription the provider bills itself (Stripe Billing): its id there; its
+    # invoices' webhooks renew it, and the worker charges nothing.
+    provider: Mapped[str | None] = mapped_column(String(40))
+    provider_subscription_id: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     plan: Mapped[Plan] = relationship(lazy="raise")
+
+
+class PaymentEvent(IdMixin, Base):
+    """A provider's webhook event, acted on once: its id is unique per provider, so a
+    delivery repeated (or two at once) finds it done (docs/payments.md)."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (Index("uq_payment_events_event", "provider", "event_id", unique=True),)
+
+    provider: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class EnrollmentToken(IdMixin, Base):

@@ -27,13 +27,16 @@ from licensor.models import (
     ActivationCode,
     Channel,
     CodeOrigin,
+    CodeState,
     ItemKind,
+    License,
     Order,
     OrderItem,
     OrderStatus,
     Partner,
     Plan,
     Subscription,
+    SubscriptionStatus,
 )
 from licensor.store.tax import tax_part, vat_rate_text
 from licensor.units import Service
@@ -280,6 +283,63 @@ class Orders(Service):
         return self.session.scalar(
             select(Subscription).where(Subscription.order_id == order.id).order_by(Subscription.id)
         )
+
+    # refunds -----------------------------------------------------------------------------
+
+    def mark_refunded(self, order: Order, *, reason: str, actor: str) -> bool:
+        """The money of a paid order went back (the console's refund, through the
+        provider; a provider's ``charge.refunded``, dispute or merchant-of-record refund
+        webhook): the order becomes REFUNDED, every code of it is blocked (and with it its
+        license, devices and all), a subscription it started ends, and the buyer is told
+        (a partner's buyer by the partner). The caller holds the order locked
+        (``select … FOR UPDATE``); a second call finds it refunded and does nothing (False).
+        """
+        if order.status == OrderStatus.REFUNDED:
+            return False
+        reason = reason.strip() or "refund"
+        order.status = OrderStatus.REFUNDED
+        order.refunded_at = self.now
+        order.refund_reason = reason
+        code_ids = self.session.scalars(
+            select(ActivationCode.id)
+            .where(ActivationCode.order_id == order.id)
+            .order_by(ActivationCode.id)
+        ).all()
+        blocked = 0
+        for code_id in code_ids:
+            code = self.unit.codes.get_code(code_id, lock=True)  # with its license
+            if code.state != CodeState.BLOCKED:
+                self.unit.codes.block(code, reason=f"refund: {reason}", actor=actor)
+                blocked += 1
+        subscription = self.subscription(order)
+        if subscription is not None and subscription.status != SubscriptionStatus.EXPIRED:
+            subscription.status = SubscriptionStatus.EXPIRED
+            subscription.auto_renew = False
+            subscription.current_period_end = min(subscription.current_period_end, self.now)
+            if subscription.license_id is not None:
+                license_row = self.session.get(License, subscription.license_id)
+                if license_row is not None and license_row.blocked_at is None:
+                    license_row.blocked_at = self.now
+                    license_row.blocked_reason = f"refund: {reason}"
+        self.unit.audit(
+            "store.order_refunded",
+            subject_type="order",
+            subject_id=order.id,
+            actor=actor,
+            reason=reason,
+            number=order.number,
+            codes_blocked=blocked,
+        )
+        if order.partner_id is None:
+            self._mail_buyer(
+                order,
+                "order_refunded",
+                total=money(order.total_cents, order.currency, order.language),
+                codes_blocked=blocked,
+                help_url=self.settings.url("/help"),
+            )
+        self.session.flush()
+        return True
 
     # mail to the buyer ------------------------------------------------------------------
 

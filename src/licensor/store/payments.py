@@ -157,6 +157,19 @@ class RecurringCharge:
     customer_email: str
 
 
+@dataclass(frozen=True)
+class RefundRequest:
+    """Money of a paid order to give back (the console's "Refund"), whole."""
+
+    reference: str  # ours: the provider's idempotency key, one per order's refund
+    order_number: str
+    payment_reference: str | None  # the order's, as ``PaymentRequest.reference`` was
+    provider_payment_id: str | None  # the provider's own id for the payment, if it gave one
+    amount_cents: int
+    currency: str
+    reason: str
+
+
 class PaymentProvider(Protocol):
     """What the store needs of a payment provider (docs/payments.md).
 
@@ -182,6 +195,13 @@ class PaymentProvider(Protocol):
         """The outcome a callback reports, after checking it came from the provider
         (``CallbackRejected`` otherwise): a payment's, or a saved card's; None for an event
         the store does not act on."""
+        ...
+
+    def refund(self, refund: RefundRequest) -> None:
+        """Give a paid payment's money back, whole. The same ``refund.reference`` must never
+        refund twice (the provider's idempotency key). Raise ``PaymentUnavailable`` when
+        there is no answer (nothing changes here; the admin tries again). The provider's
+        own refund webhook, when it sends one, finds the order refunded already."""
         ...
 
     def charge(self, charge: RecurringCharge) -> PaymentResult:

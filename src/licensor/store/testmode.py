@@ -17,6 +17,7 @@ from datetime import date, datetime
 from licensor.config import Settings
 from licensor.errors import CallbackRejected, FormInvalid
 from licensor.keys import Keyring
+from licensor.logging import log
 from licensor.store.payments import (
     TEST_PROVIDER,
     Callback,
@@ -26,6 +27,7 @@ from licensor.store.payments import (
     PaymentResult,
     PaymentStart,
     RecurringCharge,
+    RefundRequest,
     SetupRequest,
     SetupResult,
 )
@@ -230,6 +232,12 @@ class TestProvider:
             amount_cents=charge.amount_cents,
             currency=charge.currency,
             provider_payment_id="tp_" + digest,  # one reference, one payment
+        )
+
+    def refund(self, refund: RefundRequest) -> None:
+        """No money moved, so none goes back: the refund is accepted, and logged."""
+        log.info(
+            "payments.test_refund", order=refund.order_number, amount_cents=refund.amount_cents
         )
 
 

@@ -43,6 +43,7 @@ TEMPLATE_DIRS = [
     PACKAGE / "accounts" / "templates",
     PACKAGE / "store" / "templates",
     PACKAGE / "support" / "templates",
+    PACKAGE / "console" / "templates",
 ]
 
 
