@@ -8,6 +8,7 @@ server commits real transactions (the concurrency tests depend on that).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -85,7 +86,12 @@ def touches_database(item: pytest.Item) -> bool:
     if "postgres_only" in item.keywords:
         return True
     module = getattr(item, "module", None)
-    source = Path(module.__file__).read_text() if module and module.__file__ else ""
+    return bool(module and module.__file__ and _names_the_server(module.__file__))
+
+
+@functools.cache
+def _names_the_server(path: str) -> bool:
+    source = Path(path).read_text()
     return _NAMES_THE_SERVER in source or "TEST_DATABASE_URL" in source
 
 
