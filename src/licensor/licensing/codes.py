@@ -18,10 +18,21 @@ from licensor.errors import (
     CodeMalformed,
     CodeNotSold,
     CodeUnknown,
+    LicenseActionRefused,
     ValidationFailed,
 )
 from licensor.licensing import formats
-from licensor.models import ActivationCode, Batch, CodeOrigin, CodeState, License, Plan
+from licensor.models import (
+    ActivationCode,
+    AuditEvent,
+    Batch,
+    CodeOrigin,
+    CodeState,
+    License,
+    Order,
+    OrderStatus,
+    Plan,
+)
 from licensor.units import Service, UnitOfWork
 
 CODE_PURPOSE = b"activation_code"
@@ -192,6 +203,73 @@ class Codes(Service):
         )
         self.session.flush()
         return code
+
+    def unblock(self, code: ActivationCode, *, reason: str, actor: str) -> ActivationCode:
+        """Lift a block from a code the caller holds locked (``get_code(lock=True)``): back
+        to ``active`` with its license unblocked, or to ``issued`` if it never activated.
+
+        Refused (``LicenseActionRefused``) where the block is not one person's call to
+        undo: the code's batch is blocked whole (unblock the batch), its order was
+        refunded (the money went back; a new code is a new sale), or it was replaced (its
+        license went to the replacement, so it would activate as a second license)."""
+        reason = reason.strip()
+        if not reason:
+            raise ValidationFailed("say why the code is unblocked")
+        self._check_unblockable(code)
+        previous_reason = code.blocked_reason
+        code.state = CodeState.ACTIVE if code.license is not None else CodeState.ISSUED
+        code.blocked_reason = None
+        code.blocked_at = None
+        if code.license is not None:
+            code.license.blocked_at = None
+            code.license.blocked_reason = None
+        self.unit.audit(
+            "licensing.code_unblocked",
+            actor=actor,
+            subject_type="activation_code",
+            subject_id=code.id,
+            reason=reason,
+            previous_reason=previous_reason,
+        )
+        self.session.flush()
+        return code
+
+    def _check_unblockable(self, code: ActivationCode) -> None:
+        if code.state != CodeState.BLOCKED:
+            raise LicenseActionRefused("not_blocked", "the code is not blocked")
+        if code.batch_id is not None:
+            batch = self.session.get(Batch, code.batch_id)
+            if batch is not None and batch.blocked_at is not None:
+                raise LicenseActionRefused(
+                    "batch_blocked",
+                    f"the code's batch {batch.id} is blocked whole: unblock the batch instead",
+                )
+        if code.order_id is not None:
+            order = self.session.get(Order, code.order_id)
+            if order is not None and (
+                order.refunded_at is not None or order.status == OrderStatus.REFUNDED
+            ):
+                raise LicenseActionRefused(
+                    "order_refunded",
+                    f"the code's order {order.number} was refunded: sell a new code instead",
+                )
+        if self.was_replaced(code):
+            raise LicenseActionRefused(
+                "replaced", "the code was replaced by another: it stays blocked"
+            )
+
+    def was_replaced(self, code: ActivationCode) -> bool:
+        """Whether another code was issued in this one's place (``replace``): its audit
+        row names the code it blocked, under the license or under the code."""
+        replaced = self.session.scalar(
+            select(AuditEvent.id)
+            .where(
+                AuditEvent.action == "licensing.code_replaced",
+                AuditEvent.details["code_id"].as_integer() == code.id,
+            )
+            .limit(1)
+        )
+        return replaced is not None
 
     def replace(
         self, code: ActivationCode, *, reason: str, actor: str

@@ -7,7 +7,7 @@ is not secret. Services only ``flush()``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -16,13 +16,20 @@ from sqlalchemy.orm import joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from licensor.clock import isoformat
-from licensor.errors import LicenseKeyMalformed, LicenseUnknown
+from licensor.errors import (
+    FormInvalid,
+    LicenseActionRefused,
+    LicenseKeyMalformed,
+    LicenseUnknown,
+)
 from licensor.licensing import formats
 from licensor.licensing.signing import sign_license_file
 from licensor.models import ActivationCode, License, LicenseStatus, Plan
 from licensor.units import Service
 
 KEY_PURPOSE = b"license_key"
+# The most a term is extended by at once: ten years, as a typo guard.
+MAX_EXTENSION_DAYS = 3650
 
 _LICENSES = cast(Table, License.__table__)
 # A new license's INSERT, by dialect: its id, or none when the public ID is taken.
@@ -115,6 +122,68 @@ class Licenses(Service):
         license = self._license(License.id == license_id, lock, True)
         if license is None:
             raise LicenseUnknown()
+        return license
+
+    def by_public_id(self, public_id: str, *, lock: bool = False) -> License:
+        """The license with this public ID (as said on the phone: any case), with its plan
+        and code; ``lock``: its row locked."""
+        license = self._license(License.public_id == public_id.strip().upper(), lock, lock)
+        if license is None:
+            raise LicenseUnknown()
+        return license
+
+    def extend_term(
+        self,
+        license: License,
+        *,
+        days: int | None = None,
+        until: date | None = None,
+        reason: str,
+        actor: str,
+    ) -> License:
+        """Move the end of a license the caller holds locked: by ``days`` (from its end, or
+        from now if it has ended) or to the day ``until`` (at its end's time of day). Only
+        later: a term is shortened by blocking. The next validation and license file carry
+        the new end (validation reads it afresh; its cache is keyed by the end).
+
+        A subscription's term follows its billing (each renewal sets it), so it is refused.
+        """
+        if license.code_id is None:
+            raise LicenseActionRefused(
+                "subscription", "a subscription's term follows its billing: change it there"
+            )
+        problems: dict[str, str] = {}
+        if not reason.strip():
+            problems["reason"] = "required"
+        new_end: datetime | None = None
+        if (days is None) == (until is None):
+            problems["days"] = "term_days_or_date"
+        elif days is not None:
+            if 1 <= days <= MAX_EXTENSION_DAYS:
+                new_end = max(license.expires_at, self.now) + timedelta(days=days)
+            else:
+                problems["days"] = "term_days_range"
+        elif until is not None:
+            new_end = datetime.combine(until, license.expires_at.astimezone(UTC).timetz())
+            if new_end <= max(license.expires_at, self.now):
+                problems["until"] = "term_not_later"
+            elif new_end > self.now + timedelta(days=MAX_EXTENSION_DAYS):
+                problems["until"] = "term_days_range"
+        if problems or new_end is None:
+            raise FormInvalid(problems)
+        previous = license.expires_at
+        license.expires_at = new_end
+        self.unit.audit(
+            "licensing.term_extended",
+            actor=actor,
+            subject_type="license",
+            subject_id=license.id,
+            reason=reason.strip(),
+            public_id=license.public_id,
+            previous_expires_at=isoformat(previous),
+            expires_at=isoformat(new_end),
+        )
+        self.session.flush()
         return license
 
     def _license(self, where: Any, lock: bool, afresh: bool) -> License | None:

@@ -50,6 +50,7 @@ class CodeRow:
     license_public_id: str | None
     account_email: str | None
     order_number: str | None
+    account_id: int | None = None  # the console links the account's page
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class Lookup(Service):
                 license_public_id=code.license.public_id if code.license else None,
                 account_email=emails.get(code.account_id) if code.account_id else None,
                 order_number=numbers.get(code.order_id) if code.order_id else None,
+                account_id=code.account_id,
             )
             for code in codes
         ]
