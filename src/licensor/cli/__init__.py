@@ -11,7 +11,18 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from licensor.cli import audit, backup, codes, keys, orders, partners, plans, server, users
+from licensor.cli import (
+    audit,
+    backup,
+    codes,
+    keys,
+    orders,
+    partners,
+    plans,
+    report,
+    server,
+    users,
+)
 
 app = typer.Typer(
     name="licensor",
@@ -26,6 +37,7 @@ app.add_typer(codes.app, name="codes")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(audit.app, name="audit")
+app.add_typer(report.app, name="report")
 for command in (server.serve, server.migrate, server.demo, server.worker):
     app.command()(command)
 app.command()(backup.backup)

@@ -10,7 +10,8 @@ and, usually, one signature, and waits on nothing else:
   ``LICENSOR_LICENSE_FILE_REFRESH_SECONDS`` per license and device, so a busy app does not
   cost a second signature each time;
 * the seat's last-seen time is noted at most every ``seen_interval_seconds`` and written
-  behind the answer, in batches (``last_seen.py``): never waited for.
+  behind the answer, in batches (``last_seen.py``): never waited for; so is the count of
+  validations a day (the console's dashboard).
 
 The answer itself is always freshly signed, with the client's nonce inside.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -77,7 +78,11 @@ class Validator:
         # A device sends its key as it always does: the check and the keyed hash are
         # worked out once per text.
         self._key_indexes: dict[str, bytes] = {}
-        self._issued: tuple[datetime, str] = (datetime.min.replace(tzinfo=UTC), "")
+        self._issued: tuple[datetime, str, date] = (
+            datetime.min.replace(tzinfo=UTC),
+            "",
+            date.min,
+        )
         # Each status's counter found once: the answer costs an increment, no lookup.
         self._counted = {status: VALIDATIONS.labels(status.value) for status in LicenseStatus}
 
@@ -87,9 +92,11 @@ class Validator:
         body, license_file = await self._decide(license_key, fingerprint, now)
         self._counted[body["status"]].inc()
         body["nonce"] = nonce
-        if self._issued[0] != now:  # answers of the same second share the text
-            self._issued = (now, _utc_text(now))
+        if self._issued[0] != now:  # answers of the same second share the text and day
+            self._issued = (now, _utc_text(now), now.astimezone(UTC).date())
         body["issued_at"] = self._issued[1]
+        # Counted for the dashboard, valid or not; written behind the answer.
+        self.last_seen.count_validation(self._issued[2])
         if license_file is None:
             return signed_body(self.keyring, body)
         encoded = canonical_json_with(body, "license_file", license_file)

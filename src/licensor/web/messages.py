@@ -29,6 +29,8 @@ FIELD_MESSAGES = {
     "codes_range": N_("Give 1 to 100 activation codes."),
     "date_invalid": N_("Enter a date such as 12/05/2026 (month/day/year) or 2026-12-05."),
     "date_future": N_("This date is in the future."),
+    "range_inverted": N_("Choose an end date on or after the start date."),
+    "range_too_long": N_("Choose a range of at most 366 days."),
     "where_required": N_(
         "Choose where you bought the code, or “I don't know” if you are not sure."
     ),
