@@ -6,11 +6,20 @@ import json
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from licensor.cli.shell import actor, command_unit, console, errors
+from licensor.cli.shell import actor, command_context, command_unit, console, errors
+from licensor.clock import clock, isoformat
 from licensor.dates import plural
+from licensor.errors import PaymentUnavailable
+from licensor.store.order_admin import OrderAdmin, OrderFilters, OrderRow
+from licensor.store.payments import load_provider
+from licensor.store.refunds import Refunds
+from licensor.units import open_unit
 
-app = typer.Typer(help="Orders: back-office entry of a sale.", no_args_is_help=True)
+app = typer.Typer(
+    help="Orders: back-office entry of a sale; list, show, refund.", no_args_is_help=True
+)
 
 
 @app.command("create")
@@ -97,3 +106,123 @@ def orders_create(
         console.print(f"  {code}", highlight=False)
     if placed.partner is None:
         console.print(f"confirmation mail queued for {placed.email}")
+
+
+@app.command("list")
+def orders_list(
+    status: Annotated[
+        str, typer.Option(help="Only orders in this status: pending, paid, failed, refunded.")
+    ] = "",
+    email: Annotated[str, typer.Option(help="Only orders of this buyer's email.")] = "",
+    partner: Annotated[str, typer.Option(help="Only this partner's sales (its slug).")] = "",
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """List orders, newest first (as the console's orders page does)."""
+
+    filters = OrderFilters(
+        status=status, email=email, partner=partner, channel="partner" if partner else ""
+    )
+    with command_unit() as unit:
+        found = unit.service(OrderAdmin).search(filters, limit=limit)
+    if as_json:
+        print(json.dumps([_row_json(row) for row in found.rows]))
+        return
+    table = Table("number", "purchased", "buyer", "status", "sold by", "total")
+    for row in found.rows:
+        table.add_row(
+            row.number,
+            f"{row.purchased_at:%Y-%m-%d %H:%M}",
+            row.customer_email,
+            row.status,
+            row.partner or "store",
+            f"{row.total_cents / 100:.2f} {row.currency}",
+        )
+    console.print(table)
+
+
+def _row_json(row: OrderRow) -> dict[str, object]:
+    return {
+        "number": row.number,
+        "purchased_at": isoformat(row.purchased_at),
+        "email": row.customer_email,
+        "status": row.status,
+        "channel": row.channel,
+        "partner": row.partner,
+        "provider": row.provider or None,
+        "total_cents": row.total_cents,
+        "currency": row.currency,
+    }
+
+
+@app.command("show")
+def orders_show(
+    number: Annotated[str, typer.Argument(help="The order number.")],
+    partner: Annotated[str, typer.Option(help="The partner whose order it is (its slug).")] = "",
+) -> None:
+    """Show an order: buyer, items, status, payment, its codes (masked), the refund."""
+
+    with command_unit() as unit:
+        admin = unit.service(OrderAdmin)
+        order = admin.order(number, partner or None)
+        detail = admin.detail(order)
+        lines = [
+            f"order {order.number} ({order.status})",
+            f"purchased: {order.purchased_at:%Y-%m-%d %H:%M} UTC",
+            f"buyer: {order.customer_name} <{order.customer_email}>",
+            f"sold by: {order.partner.slug if order.partner else 'store'}",
+            f"paid through: {detail.provider or 'entered by hand'}",
+            f"total: {order.total_cents / 100:.2f} {order.currency}"
+            f" (VAT {order.tax_cents / 100:.2f})",
+        ]
+        if order.payment_reference:
+            lines.append(f"payment reference: {order.payment_reference}")
+        if order.provider_payment_id:
+            lines.append(f"provider payment id: {order.provider_payment_id}")
+        for item in order.items:
+            lines.append(f"item: {item.quantity} x {item.plan.code} ({item.kind})")
+        for code in detail.codes:
+            lines.append(f"code: {code.masked} {code.state} (id {code.id})")
+        for event in detail.events:
+            lines.append(f"event: {event.provider} {event.event_type} {event.event_id}")
+        if order.refunded_at:
+            lines.append(f"refunded: {order.refunded_at:%Y-%m-%d %H:%M} UTC: {order.refund_reason}")
+    for line in lines:
+        console.print(line, highlight=False)
+
+
+@app.command("refund")
+def orders_refund(
+    number: Annotated[str, typer.Argument(help="The order number.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log and on the order).")],
+    partner: Annotated[
+        str, typer.Option(help="The partner whose sale it is (its slug): records the refund.")
+    ] = "",
+) -> None:
+    """Refund a paid order: through the payment provider for an order paid in our checkout
+    (recorded only, for a partner's sale or an order entered by hand). Its codes are
+    blocked with their licenses and the buyer is mailed."""
+
+    with command_context() as (settings, database, keyring):
+        provider = load_provider(settings, keyring, clock)
+        with open_unit(database, keyring, settings, clock.now(), actor=actor()) as unit:
+            order = unit.service(OrderAdmin).order(number, partner or None)
+            refunds = unit.service(Refunds)
+            request = refunds.prepare(order, reason=reason, provider_name=provider.name)
+            order_id = order.id
+        if request is not None:
+            # Outside any transaction: nothing is held while the provider answers.
+            try:
+                provider.refund(request)
+            except PaymentUnavailable:
+                errors.print(
+                    "[red]error:[/red] the payment provider did not answer: nothing has "
+                    "changed; try again"
+                )
+                raise typer.Exit(1) from None
+        with open_unit(database, keyring, settings, clock.now(), actor=actor()) as unit:
+            refunded = unit.service(Refunds).complete(order_id, reason=reason, actor=actor())
+    if refunded:
+        console.print(f"order {number} refunded: its codes are blocked", highlight=False)
+    else:
+        console.print(f"order {number} was already refunded: nothing changed", highlight=False)

@@ -85,3 +85,62 @@ def partner_keys_revoke(
     with command_unit() as unit:
         key = unit.partners.revoke_key(prefix, actor=actor())
         console.print(f"key {key.prefix} revoked")
+
+
+@app.command("edit")
+def partners_edit(
+    slug: Annotated[str, typer.Argument(help="The partner's slug (it stays).")],
+    name: Annotated[str | None, typer.Option(help="Name shown to customers.")] = None,
+    email: Annotated[str | None, typer.Option(help="Where customers write for help.")] = None,
+    url: Annotated[str | None, typer.Option(help="The partner's website.")] = None,
+    phone: Annotated[str | None, typer.Option(help="A phone number for customers.")] = None,
+) -> None:
+    """Change a partner's contact details; those not given stay as they are."""
+
+    with command_unit() as unit:
+        partner = unit.partners.by_slug(slug)
+        changed = unit.partners.update(
+            partner,
+            name=partner.name if name is None else name,
+            email=partner.email if email is None else email,
+            url=partner.url if url is None else url,
+            phone=partner.phone if phone is None else phone,
+            actor=actor(),
+        )
+    console.print(
+        f"partner {slug}: " + (", ".join(changed) + " changed" if changed else "nothing changed"),
+        highlight=False,
+    )
+
+
+@app.command("show")
+def partners_show(slug: Annotated[str, typer.Argument(help="The partner's slug.")]) -> None:
+    """Show a partner: contact details, allocations (sold and unsold) and keys."""
+
+    with command_unit() as unit:
+        partners = unit.partners
+        partner = partners.by_slug(slug)
+        console.print(f"partner {partner.slug}: {partner.name}", highlight=False)
+        console.print(f"email: {partner.email}", highlight=False)
+        console.print(f"url: {partner.url}", highlight=False)
+        console.print(f"phone: {partner.phone}", highlight=False)
+        allocations = Table("batch", "plan", "codes", "sold", "unsold")
+        for allocation in partners.allocations(partner):
+            allocations.add_row(
+                str(allocation.batch_id),
+                allocation.plan,
+                str(allocation.count),
+                str(allocation.sold),
+                str(allocation.count - allocation.sold),
+            )
+        console.print(allocations)
+        keys = Table("prefix", "label", "created", "last used", "revoked")
+        for key in partners.keys(partner):
+            keys.add_row(
+                key.prefix,
+                key.label,
+                f"{key.created_at:%Y-%m-%d}",
+                f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
+                f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+            )
+        console.print(keys)

@@ -60,6 +60,14 @@ class OrderUnknown(LicensorError):
     title = "There is no order with this number"
 
 
+class OrderNotRefundable(LicensorError):
+    """Not paid, or sold by a merchant-of-record store whose own dashboard refunds it."""
+
+    status = 409
+    code = "order_not_refundable"
+    title = "This order cannot be refunded here"
+
+
 class PlanNotForSale(LicensorError):
     status = 404
     code = "plan_not_for_sale"

@@ -46,22 +46,32 @@ class Allocation:
     created_at: datetime
 
 
+def contact_problems(*, name: str, email: str, url: str, phone: str) -> dict[str, str]:
+    """What is wrong with a partner's contact details, by field: message keys for forms."""
+    errors: dict[str, str] = {}
+    if not name.strip():
+        errors["name"] = "required"
+    elif len(name.strip()) > 200:
+        errors["name"] = "name_too_long"
+    problem = email_problem(email.strip())
+    if problem:
+        errors["email"] = problem
+    if not re.match(r"^https?://[^\s/]+", url.strip()) or len(url.strip()) > 500:
+        errors["url"] = "url_invalid"
+    if len(phone.strip()) > 60:
+        errors["phone"] = "phone_too_long"
+    return errors
+
+
 class Partners(Service):
     def create(
         self, *, slug: str, name: str, email: str, url: str, phone: str = "", actor: str = "cli"
     ) -> Partner:
         """A new partner; its slug names it in commands, forms and the partner API."""
         slug = slug.strip().lower()
-        errors: dict[str, str] = {}
+        errors = contact_problems(name=name, email=email, url=url, phone=phone)
         if not _SLUG.match(slug):
-            errors["slug"] = "slug_invalid"
-        if not name.strip():
-            errors["name"] = "required"
-        problem = email_problem(email.strip())
-        if problem:
-            errors["email"] = problem
-        if not re.match(r"^https?://[^\s/]+", url.strip()):
-            errors["url"] = "url_invalid"
+            errors = {"slug": "slug_invalid", **errors}
         if errors:
             raise FormInvalid(errors)
         if self.session.scalar(select(Partner.id).where(Partner.slug == slug)) is not None:
@@ -85,6 +95,32 @@ class Partners(Service):
         )
         return partner
 
+    def update(
+        self, partner: Partner, *, name: str, email: str, url: str, phone: str, actor: str
+    ) -> list[str]:
+        """Change the partner's contact details (its slug stays: commands and the partner
+        API's sales name it); the names of the fields changed, audited."""
+        errors = contact_problems(name=name, email=email, url=url, phone=phone)
+        if errors:
+            raise FormInvalid(errors)
+        given = {"name": name, "email": email, "url": url, "phone": phone}
+        changed = [
+            field for field, value in given.items() if getattr(partner, field) != value.strip()
+        ]
+        for field in changed:
+            setattr(partner, field, given[field].strip())
+        if changed:
+            self.unit.audit(
+                "store.partner_updated",
+                subject_type="partner",
+                subject_id=partner.id,
+                actor=actor,
+                slug=partner.slug,
+                fields=changed,
+            )
+        self.session.flush()
+        return changed
+
     def by_slug(self, slug: str) -> Partner:
         """The partner with this slug (``PartnerUnknown`` if none)."""
         partner = self.session.scalar(select(Partner).where(Partner.slug == slug.strip().lower()))
@@ -103,6 +139,9 @@ class Partners(Service):
 
     def create_key(self, partner: Partner, label: str = "", actor: str = "cli") -> str:
         """A new key for the partner API, ``lp_<prefix>_<secret>``; shown once, kept hashed."""
+        label = label.strip()
+        if len(label) > 200:
+            raise FormInvalid({"label": "name_too_long"})
         prefix = secrets.token_hex(4)
         secret = secrets.token_urlsafe(32)
         key = PartnerApiKey(
@@ -138,6 +177,17 @@ class Partners(Service):
                 actor=actor,
                 prefix=prefix,
             )
+        return key
+
+    def key(self, partner: Partner, prefix: str) -> PartnerApiKey:
+        """The partner's key with this prefix (``NotFound`` if it is none of the partner's)."""
+        key = self.session.scalar(
+            select(PartnerApiKey).where(
+                PartnerApiKey.prefix == prefix, PartnerApiKey.partner_id == partner.id
+            )
+        )
+        if key is None:
+            raise NotFound(f"partner {partner.slug!r} has no key {prefix!r}")
         return key
 
     def keys(self, partner: Partner) -> list[PartnerApiKey]:
