@@ -49,6 +49,10 @@ class Authentication(Service):
         if not passwords.verify_password(account.password_hash, password):
             self.sign_in_failed(account, actor=actor, email_key=email_key, stage="password")
             raise InvalidCredentials()
+        if account.disabled_at is not None or account.erased_at is not None:
+            # Answered as a wrong password: no form tells a disabled account apart.
+            self.sign_in_failed(account, actor=actor, email_key=email_key, stage="disabled")
+            raise InvalidCredentials()
         if passwords.needs_rehash(account.password_hash):
             account.password_hash = passwords.hash_password(password)
         return account

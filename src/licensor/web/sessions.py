@@ -85,6 +85,8 @@ def load(
     )
     if web_session is None or web_session.revoked_at is not None:
         return None
+    if web_session.account.disabled_at is not None or web_session.account.erased_at is not None:
+        return None  # disabling ends its sessions; this holds even for one it missed
     idle_limit = web_session.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
     if now >= web_session.expires_at or now >= idle_limit:
         web_session.revoked_at = now
