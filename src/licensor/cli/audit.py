@@ -1,5 +1,6 @@
-"""``licensor audit``: check the audit trail's hash chain against a witness kept
-outside the database."""
+"""``licensor audit``: read the audit trail (``list``, as the console's /console/audit
+does, through accounts/audit_log.py) and check its hash chain against a witness kept
+outside the database (``verify``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,86 @@ from licensor.cli.shell import command_context, console, errors
 from licensor.dates import plural
 
 app = typer.Typer(
-    help="The audit trail: append-only, hash-chained; check it.", no_args_is_help=True
+    help="The audit trail: append-only, hash-chained; read it, check it.", no_args_is_help=True
 )
+
+
+@app.command("list")
+def audit_list(
+    actor: Annotated[
+        str, typer.Option(help="Exactly: account:12, cli:NAME, payments:stripe.")
+    ] = "",
+    actor_email: Annotated[str, typer.Option(help="The actor's account, by email.")] = "",
+    action: Annotated[str, typer.Option(help="An action, or a prefix ending in '.'.")] = "",
+    subject: Annotated[str, typer.Option(help="TYPE:ID, e.g. license:42.")] = "",
+    since: Annotated[str, typer.Option(help="From this day (YYYY-MM-DD, UTC).")] = "",
+    until: Annotated[str, typer.Option(help="To this day, included (YYYY-MM-DD, UTC).")] = "",
+    csv_file: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Write the rows to this CSV file instead.", dir_okay=False),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="At most this many rows (default: 50 shown; a CSV all)."),
+    ] = None,
+) -> None:
+    """The audit trail, newest first, filtered. A CSV export is itself audited
+    (``audit.exported``), as in the console."""
+    from licensor.accounts.audit_log import AuditLog, parse_filter
+    from licensor.cli.shell import command_unit
+    from licensor.errors import FormInvalid
+    from licensor.web.messages import field_message
+
+    try:
+        with command_unit() as unit:
+            log = unit.service(AuditLog)
+            wanted = log.resolved(
+                parse_filter(
+                    actor=actor,
+                    actor_email=actor_email,
+                    action=action,
+                    subject=subject,
+                    since=since,
+                    until=until,
+                )
+            )
+            if csv_file is None:
+                rows = list(log.every(wanted, limit=limit or 50))
+            else:
+                unit.audit(
+                    "audit.exported",
+                    subject_type="audit_log",
+                    subject_id=None,
+                    filter=wanted.as_details(),
+                    file=str(csv_file),
+                )
+    except FormInvalid as error:
+        for field, problem in error.fields.items():
+            message = (
+                "no account has this email"
+                if problem == "actor_email_unknown"
+                else field_message(problem)
+            )
+            errors.print(f"[red]error:[/red] {field}: {message}")
+        raise typer.Exit(1) from None
+    if csv_file is None:
+        for row in rows:
+            who = f"{row.actor} ({row.actor_email})" if row.actor_email else row.actor
+            subject_text = row.subject_type + (
+                f":{row.subject_id}" if row.subject_id is not None else ""
+            )
+            details = json.dumps(row.details, sort_keys=True, ensure_ascii=False)
+            reason = f" reason={row.reason!r}" if row.reason else ""
+            console.print(
+                f"{row.occurred_at.isoformat(timespec='seconds')} {who} {row.action} "
+                f"{subject_text}{reason} {details}",
+                highlight=False,
+                markup=False,
+            )
+        return
+    with command_unit() as unit, csv_file.open("w", newline="", encoding="utf-8") as handle:
+        handle.writelines(unit.service(AuditLog).csv_chunks(wanted, limit=limit))
+    console.print(f"wrote {csv_file}", highlight=False)
 
 
 @app.command("verify")
