@@ -16,6 +16,7 @@ from licensor.cli import (
     backup,
     codes,
     keys,
+    licenses,
     orders,
     partners,
     plans,
@@ -34,6 +35,7 @@ app.add_typer(plans.app, name="plans")
 app.add_typer(orders.app, name="orders")
 app.add_typer(partners.app, name="partners")
 app.add_typer(codes.app, name="codes")
+app.add_typer(licenses.app, name="licenses")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(audit.app, name="audit")

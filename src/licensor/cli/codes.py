@@ -204,6 +204,22 @@ def codes_block(
         console.print(f"blocked {masked} (code #{blocked.id}): {reason}")
 
 
+@app.command("unblock")
+def codes_unblock(
+    code: Annotated[str, typer.Argument(help="The activation code.")],
+    reason: Annotated[str, typer.Option(help="Why the block is lifted.")],
+) -> None:
+    """Lift a code's block: it activates again (its license validates again). Refused for
+    a code whose batch is blocked whole, whose order was refunded, or that was replaced."""
+    from licensor.licensing.staff_actions import StaffActions
+
+    with command_unit() as unit:
+        found = unit.codes.find_code(code)
+        unblocked = unit.service(StaffActions).unblock_code(found.id, reason=reason, actor=actor())
+        masked = formats.mask_code(formats.normalize_code(code))
+        console.print(f"unblocked {masked} (code #{unblocked.id}, now {unblocked.state}): {reason}")
+
+
 @app.command("show")
 def codes_show(
     secret: Annotated[str, typer.Argument(help="An activation code or a license key.")],
@@ -227,10 +243,12 @@ def codes_show(
         if as_json:
             console.print_json(json.dumps(report))
         else:
-            _print_report(report)
+            print_report(report)
 
 
-def _print_report(report: dict[str, Any]) -> None:
+def print_report(report: dict[str, Any]) -> None:
+    """A code's or license's report as a table, with its seats (``licensor licenses show``
+    too)."""
     table = Table(show_header=False, box=None)
     for field in (
         "activation_code",
@@ -242,6 +260,7 @@ def _print_report(report: dict[str, Any]) -> None:
         "blocked_reason",
         "license_key",
         "public_id",
+        "license_status",
         "starts_at",
         "expires_at",
         "devices",

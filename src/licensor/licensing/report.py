@@ -3,6 +3,7 @@ its license and their seats, masked unless a reveal is asked for (and then audit
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +17,8 @@ from licensor.licensing.licenses import license_status
 from licensor.models import Activation, ActivationCode, License
 from licensor.units import UnitOfWork
 
+PUBLIC_ID = re.compile(r"^LIC-[0-9A-Z]{4}-[0-9A-Z]{4}$")
+
 
 def code_report(
     unit: UnitOfWork,
@@ -25,14 +28,22 @@ def code_report(
     actor: str,
     reason: str | None = None,
 ) -> dict[str, Any]:
-    """What the admin may know about a code or license; a reveal is audited."""
-    parsed = formats.parse_secret(secret)
-    if parsed is None:
-        raise CodeMalformed("neither an activation code nor a license key (check for typos)")
+    """What the admin may know about a code or license (by its code, key or public ID); a
+    reveal is audited."""
     codes, licenses, session, now = unit.codes, unit.licenses, unit.session, unit.now
     code: ActivationCode | None
     license: License | None
-    if parsed.kind == "activation_code":
+    parsed = formats.parse_secret(secret)
+    if parsed is None and PUBLIC_ID.match(secret.strip().upper()):
+        parsed = formats.ParsedSecret("public_id", secret.strip().upper())
+    if parsed is None:
+        raise CodeMalformed(
+            "neither an activation code, a license key nor a public ID (check for typos)"
+        )
+    if parsed.kind == "public_id":
+        license = licenses.by_public_id(parsed.canonical)
+        code = license.activation_code
+    elif parsed.kind == "activation_code":
         code = codes.find_code(parsed.canonical)
         license = code.license
     else:

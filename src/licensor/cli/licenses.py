@@ -1,0 +1,87 @@
+"""``licensor licenses``: look a license up, extend its term, release its seats; what the
+console's license page does, through the same service (licensing/staff_actions.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from licensor.cli.codes import print_report
+from licensor.cli.shell import actor, command_unit, console
+from licensor.licensing.licenses import MAX_EXTENSION_DAYS
+
+app = typer.Typer(help="Licenses: show, extend the term, release seats.", no_args_is_help=True)
+
+PublicId = Annotated[str, typer.Argument(help="The license's public ID (LIC-XXXX-XXXX).")]
+Reason = Annotated[str, typer.Option(help="Why (for the audit log).")]
+
+
+@app.command("show")
+def licenses_show(
+    license: Annotated[str, typer.Argument(help="A license key or a public ID.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A license's plan, status, term, devices and code (masked)."""
+    from licensor.licensing.report import code_report
+
+    with command_unit() as unit:
+        report = code_report(unit, license, reveal=False, actor=actor())
+    if as_json:
+        console.print_json(json.dumps(report))
+    else:
+        print_report(report)
+
+
+@app.command("extend")
+def licenses_extend(
+    public_id: PublicId,
+    reason: Reason,
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, max=MAX_EXTENSION_DAYS, help="Days to add to the current end."),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="The new last day instead (YYYY-MM-DD)."),
+    ] = None,
+) -> None:
+    """Extend the term by --days (from its end, or from today if it has ended) or to
+    --until; the owner is told by mail. A subscription's term follows its billing."""
+    from licensor.licensing.staff_actions import StaffActions
+
+    with command_unit() as unit:
+        license = unit.service(StaffActions).extend_term(
+            public_id,
+            days=days,
+            until=until.date() if until else None,
+            reason=reason,
+            actor=actor(),
+        )
+        ends = license.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        console.print(f"license {license.public_id} now ends {ends}")
+
+
+@app.command("release")
+def licenses_release(
+    public_id: PublicId,
+    reason: Reason,
+    device: Annotated[
+        str | None, typer.Option(help="The fingerprint of the device whose seat is freed.")
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Free every seat.")] = False,
+) -> None:
+    """Free one device's seat (--device FINGERPRINT) or every seat (--all); the owner is
+    told by mail."""
+    from licensor.licensing.staff_actions import StaffActions
+
+    if (device is None) == (not every):
+        raise typer.BadParameter("give either --device FINGERPRINT or --all")
+    with command_unit() as unit:
+        freed = unit.service(StaffActions).release_seats(
+            public_id, fingerprint=device, reason=reason, actor=actor()
+        )
+    seats = "1 seat" if freed == 1 else f"{freed} seats"
+    console.print(f"license {public_id.strip().upper()}: {seats} released")

@@ -1,0 +1,209 @@
+"""The console's codes and licenses over HTTP (agents and admins signed in with two-factor),
+and ``licensor codes unblock`` / ``licensor licenses …`` as the vendor runs them: each
+action audited with its reason, the owner told where a seat or a term changes, and the
+device's validation answer following."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+from sqlalchemy import select
+
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.keys import Keyring
+from licensor.licensing import formats
+from licensor.models import Order
+from tests.accounts.factories import outbox
+from tests.cli_support import cli_environment, run
+from tests.conftest import OpenUnit
+from tests.licensing.factories import MakeCode, activate, device, validate
+from tests.store.factories import MakeOrder
+from tests.support import audit_events
+from tests.support.factories import SignInStaff
+
+
+def _code_id(page: str) -> int:
+    match = re.search(r'href="/console/codes/(\d+)"', page)
+    assert match, page
+    return int(match.group(1))
+
+
+def test_an_agent_finds_a_code_releases_a_seat_and_blocks_it_but_cannot_unblock_or_extend(
+    api: httpx.Client,
+    make_order: MakeOrder,
+    sign_in_staff: SignInStaff,
+    database: Database,
+) -> None:
+    order = make_order("plus")
+    code = order.codes[0]
+    home, office = device("Home PC"), device("Office PC")
+    first = activate(api, code, home)
+    activate(api, code, office)
+    public_id, key = first["public_id"], first["license_key"]
+    agent, _ = sign_in_staff("agent")
+
+    found = agent.get("/console/codes?" + urlencode({"q": code.lower().replace("-", " ")}))
+    assert found.status_code == 200, found.text
+    assert formats.mask_code(formats.normalize_code(code)) in found.text
+    assert formats.normalize_code(code)[:10] not in found.text.replace("-", "")
+    assert public_id in found.text
+    assert order.number in found.text
+    for query in (key, public_id, order.email, order.number):
+        by = agent.get("/console/codes?" + urlencode({"q": query}))
+        assert by.status_code == 200, by.text
+        assert f"/console/codes/{_code_id(found.text)}" in by.text, query
+
+    license_page = agent.get(f"/console/licenses/{public_id}")
+    assert license_page.status_code == 200
+    assert "Only an admin can extend a term" in license_page.text
+    assert 'action="/console/licenses/' + public_id + '/extend"' not in license_page.text
+    seat = re.search(r'name="activation_id" value="(\d+)"', license_page.text)
+    assert seat
+
+    no_reason = agent.post(f"/console/licenses/{public_id}/release", {"activation_id": seat[1]})
+    assert no_reason.status_code == 422
+    assert "This field is required." in no_reason.text
+    released = agent.post(
+        f"/console/licenses/{public_id}/release",
+        {"activation_id": seat[1], "reason": "customer sold the old PC"},
+    )
+    assert released.status_code == 303, released.text
+    assert validate(api, key, home["fingerprint"])["status"] == "released"
+    assert validate(api, key, office["fingerprint"])["valid"] is True
+    [mail] = outbox(database, order.email, "license_notice")
+    assert mail.subject == f"Device seats of your Plus license {public_id} were freed"
+
+    code_id = _code_id(found.text)
+    unconfirmed = agent.post(f"/console/codes/{code_id}/block", {"reason": "leaked on a forum"})
+    assert unconfirmed.status_code == 422
+    assert "Tick the box to confirm." in unconfirmed.text
+    blocked = agent.post(
+        f"/console/codes/{code_id}/block", {"reason": "leaked on a forum", "confirm": "yes"}
+    )
+    assert blocked.status_code == 303
+    assert validate(api, key, office["fingerprint"])["status"] == "blocked"
+    code_page = agent.get(f"/console/codes/{code_id}")
+    assert "Only an admin can unblock a code" in code_page.text
+    assert "leaked on a forum" in code_page.text  # the history, with its reason
+
+    assert agent.post(f"/console/codes/{code_id}/unblock", {"reason": "x"}).status_code == 403
+    extend = agent.post(f"/console/licenses/{public_id}/extend", {"days": "30", "reason": "x"})
+    assert extend.status_code == 403
+    assert validate(api, key, office["fingerprint"])["status"] == "blocked"
+    [seats] = audit_events(database, "licensing.seats_released")
+    assert seats.reason == "customer sold the old PC"
+    assert seats.actor.startswith("account:")
+    [block] = audit_events(database, "licensing.code_blocked")
+    assert block.reason == "leaked on a forum"
+
+
+def test_an_admin_unblocks_a_code_and_extends_its_term(
+    api: httpx.Client,
+    make_code: MakeCode,
+    block_code: object,
+    sign_in_staff: SignInStaff,
+    open_unit: OpenUnit,
+    database: Database,
+) -> None:
+    code = make_code("plus")
+    machine = device()
+    activated = activate(api, code, machine)
+    key, public_id = activated["license_key"], activated["public_id"]
+    with open_unit() as unit:
+        code_id = unit.codes.find_code(code).id
+        unit.codes.block_code(code, reason="chargeback", actor="admin@example.com")
+    admin, _ = sign_in_staff("admin")
+
+    missing = admin.post(f"/console/codes/{code_id}/unblock", {"reason": " "})
+    assert missing.status_code == 422
+    assert "This field is required." in missing.text
+    unblocked = admin.post(f"/console/codes/{code_id}/unblock", {"reason": "chargeback won"})
+    assert unblocked.status_code == 303
+    assert validate(api, key, machine["fingerprint"])["valid"] is True
+
+    before = validate(api, key, machine["fingerprint"])["expires_at"]
+    both = admin.post(
+        f"/console/licenses/{public_id}/extend",
+        {"days": "", "until": "", "reason": "goodwill"},
+    )
+    assert both.status_code == 422
+    assert "Give either a number of days or a new end date." in both.text
+    extended = admin.post(
+        f"/console/licenses/{public_id}/extend", {"days": "30", "reason": "goodwill"}
+    )
+    assert extended.status_code == 303, extended.text
+    after = validate(api, key, machine["fingerprint"])
+    assert after["expires_at"] > before
+    assert after["license_file"]["payload"]["expires_at"] == after["expires_at"]
+    [event] = audit_events(database, "licensing.term_extended")
+    assert event.reason == "goodwill"
+    assert [e.reason for e in audit_events(database, "licensing.code_unblocked")] == [
+        "chargeback won"
+    ]
+
+
+def test_a_refunded_orders_code_stays_blocked(
+    make_order: MakeOrder, sign_in_staff: SignInStaff, open_unit: OpenUnit
+) -> None:
+    order = make_order("plus")
+    with open_unit() as unit:
+        row = unit.session.scalar(
+            select(Order).where(Order.number == order.number).with_for_update()
+        )
+        assert row is not None
+        unit.orders.mark_refunded(row, reason="refund", actor="admin@example.com")
+        code_id = unit.codes.find_code(order.codes[0]).id
+    admin, _ = sign_in_staff("admin")
+
+    refused = admin.post(f"/console/codes/{code_id}/unblock", {"reason": "asked nicely"})
+
+    assert refused.status_code == 409
+    assert "order was refunded" in refused.text
+    assert "Blocked" in admin.get(f"/console/codes/{code_id}").text
+
+
+def test_the_cli_unblocks_shows_extends_and_releases(
+    api: httpx.Client,
+    make_code: MakeCode,
+    block_code: object,
+    settings: Settings,
+    keyring: Keyring,
+    database: Database,
+    tmp_path: Path,
+) -> None:
+    environment = cli_environment(settings.var_dir, settings.resolved_database_url)
+
+    def licensor(*args: str) -> subprocess.CompletedProcess[str]:
+        return run("licensor", *args, environment=environment, cwd=tmp_path)
+
+    code = make_code("plus")
+    machine = device()
+    activated = activate(api, code, machine)
+    public_id, key = activated["public_id"], activated["license_key"]
+    licensor("codes", "block", code, "--reason", "fraud check")
+
+    unblocked = licensor("codes", "unblock", code, "--reason", "cleared")
+    shown = licensor("licenses", "show", public_id.lower())
+    extended = licensor("licenses", "extend", public_id, "--days", "10", "--reason", "outage")
+    released = licensor(
+        "licenses", "release", public_id, "--device", machine["fingerprint"], "--reason", "moved"
+    )
+
+    assert unblocked.returncode == 0, unblocked.stderr
+    assert "unblocked" in unblocked.stdout
+    assert code not in unblocked.stdout
+    assert shown.returncode == 0, shown.stderr
+    assert public_id in shown.stdout
+    assert code not in shown.stdout
+    assert key not in shown.stdout
+    assert extended.returncode == 0, extended.stderr
+    assert released.returncode == 0, released.stderr
+    assert "1 seat released" in released.stdout
+    assert validate(api, key, machine["fingerprint"])["status"] == "released"
+    assert [e.reason for e in audit_events(database, "licensing.term_extended")] == ["outage"]
+    assert [e.actor[:4] for e in audit_events(database, "licensing.seats_released")] == ["cli:"]
