@@ -141,6 +141,14 @@ def settings(var_dir: Path, server_port: int) -> Settings:
         lookup_rate="1000/minute",
         support_rate="1000/minute",
         partner_rate="1000/minute",
+        # The merchant-of-record stores' webhooks (tests/store/test_fulfilment.py).
+        paddle_webhook_secret="pdl_ntfset_test_secret",
+        lemonsqueezy_webhook_secret="ls-test-signing-secret",
+        fastspring_webhook_secret="fs-test-hmac-secret",
+        fulfilment_products=(
+            "paddle:pri_01hstandard=standard,paddle:pri_01hplus=plus,"
+            "lemonsqueezy:424242=standard,fastspring:suite-1y=standard"
+        ),
         log_level="WARNING",
         _env_file=None,
     )

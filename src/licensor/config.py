@@ -14,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from licensor import brand
 
+# "provider:product=plan", comma-separated (LICENSOR_FULFILMENT_PRODUCTS).
+_PRODUCT_PLAN = r"[a-z]+:[^=,]+=[a-z0-9_-]+"
+_FULFILMENT_PRODUCTS = rf"^\s*({_PRODUCT_PLAN}\s*(,\s*{_PRODUCT_PLAN}\s*)*)?$"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LICENSOR_", env_file=".env", extra="ignore")
@@ -127,6 +131,17 @@ class Settings(BaseSettings):
     # real deployment) unless this is set, for a staging server.
     allow_test_payments: bool = False
     checkout_rate: str = "10/minute"  # checkout starts, per address
+    # Merchant-of-record stores (store/fulfilment/, docs/payments.md): each one's webhook
+    # signing secret (empty: its webhook answers 404), and which of their products or
+    # prices is which of our plans: "paddle:pri_01h…=standard,lemonsqueezy:123456=plus,
+    # fastspring:suite-1y=standard" (Lemon Squeezy: a variant id, else a product id).
+    paddle_webhook_secret: str = Field(default="", repr=False)
+    lemonsqueezy_webhook_secret: str = Field(default="", repr=False)
+    fastspring_webhook_secret: str = Field(default="", repr=False)
+    fulfilment_products: str = Field(default="", pattern=_FULFILMENT_PRODUCTS)
+    # Paddle signs a timestamp: older (or further ahead) than this, a delivery is a replay.
+    # Paddle's own libraries allow 5 seconds; a little more absorbs clock drift.
+    paddle_webhook_tolerance_seconds: int = Field(default=30, ge=1, le=3600)
     # Further addresses added (or their link sent again), and "find my purchases", per
     # account: each sends mail to an address the visitor typed or holds.
     account_email_rate: str = "5/hour"

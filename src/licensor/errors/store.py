@@ -110,6 +110,15 @@ class CallbackRejected(LicensorError):
     title = "This payment callback is not signed by the payment provider"
 
 
+class FulfilmentWebhookRejected(LicensorError):
+    """A merchant-of-record store's webhook (store/fulfilment/) without that store's valid
+    signature, or with a signed timestamp too far from now (a replay): nothing is done."""
+
+    status = 400
+    code = "fulfilment_webhook_rejected"
+    title = "This webhook is not signed by the store it claims to come from, or is too old"
+
+
 class EnrollmentTokenInvalid(LicensorError):
     status = 410
     code = "enrollment_token_invalid"

@@ -216,15 +216,32 @@ class Orders(Service):
         language: str = "en",
         status: OrderStatus = OrderStatus.PAID,
         kind: ItemKind = ItemKind.CODE,
+        number: str | None = None,
+        **sold_elsewhere: Any,
     ) -> Order:
         """A new order for ``quantity`` codes of a plan at its price (or one subscription
         to it, at its subscription price), with its number and item, nothing delivered
-        yet: paid (the back office) or pending (a checkout)."""
+        yet: paid (the back office) or pending (a checkout).
+
+        An order a merchant-of-record store sold (store/fulfilment/) keeps that store's
+        ``number`` (the one on the buyer's receipt) and passes what it charged and its ids
+        as columns (``currency``, ``total_cents``, ``tax_cents``, ``items``, ``provider``,
+        ``provider_order_id``...), which replace what the plan's price would make."""
         unit_price = (
             plan.subscription_price_cents if kind == ItemKind.SUBSCRIPTION else plan.price_cents
         ) or 0
+        columns: dict[str, Any] = {
+            "currency": plan.currency,
+            "total_cents": unit_price * quantity,
+            "tax_cents": tax_part(unit_price * quantity, self.settings.vat_percent),
+            "items": [
+                OrderItem(plan=plan, kind=kind, quantity=quantity, unit_price_cents=unit_price)
+            ],
+        } | sold_elsewhere
+        if number is None:
+            number = self._new_store_number() if partner is None else generate_order_number()
         order = new_order(
-            self._new_store_number() if partner is None else generate_order_number(),
+            number,
             partner=partner,
             status=status,
             purchased_at=self.now,
@@ -233,10 +250,7 @@ class Orders(Service):
             created_at=self.now,
             language=language,
             account_id=account_id,
-            currency=plan.currency,
-            total_cents=unit_price * quantity,
-            tax_cents=tax_part(unit_price * quantity, self.settings.vat_percent),
-            items=[OrderItem(plan=plan, kind=kind, quantity=quantity, unit_price_cents=unit_price)],
+            **columns,
         )
         self.session.add(order)
         self.session.flush()

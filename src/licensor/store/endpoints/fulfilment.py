@@ -1,0 +1,44 @@
+"""The webhook a merchant-of-record store (Paddle Billing, Lemon Squeezy, FastSpring)
+calls when one of its orders is paid or refunded (docs/payments.md).
+
+The store, not the buyer, is the caller: nothing here trusts the body before the store's
+signature over the raw bytes is proven, and the same delivery may arrive any number of
+times, or twice at once; each event is acted on once, in the transaction that records it.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from licensor.deps import Units, Work
+from licensor.errors import NotFound
+from licensor.logging import log
+from licensor.store.fulfilment import Fulfilment, read_delivery, webhook_secret
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.post("/api/v1/fulfilment/{provider}/webhook")
+async def fulfilment_webhook(provider: str, request: Request, work: Work) -> JSONResponse:
+    """A store's paid order becomes ours (codes made and mailed); its refund blocks them.
+    Answers 200 with what each event did; 400 ``fulfilment_webhook_rejected`` unsigned or
+    stale; 404 for a store not configured here."""
+    if webhook_secret(work.settings, provider) is None:
+        raise NotFound("there is no such store's webhook here")
+    body = await request.body()
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    answer = await run_in_threadpool(_fulfil, work, provider, body, headers)
+    return JSONResponse(answer)
+
+
+def _fulfil(work: Units, provider: str, body: bytes, headers: dict[str, str]) -> dict[str, object]:
+    try:
+        events = read_delivery(provider, body, headers, work.settings, work.now)
+    except Exception as error:
+        log.warning("store.fulfilment_refused", provider=provider, error=str(error))
+        raise
+    with work.open() as unit:
+        outcomes = unit.service(Fulfilment).apply(provider, events)
+    return {"provider": provider, "events": [outcome.as_json() for outcome in outcomes]}

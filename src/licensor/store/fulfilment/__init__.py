@@ -1,0 +1,48 @@
+"""Fulfilment webhooks from merchant-of-record stores: Paddle Billing, Lemon Squeezy and
+FastSpring sell, and their webhooks make our orders and codes (docs/payments.md).
+
+``core`` acts on events whichever store sent them; one module per store checks its
+signature scheme and reads its payload; ``read_delivery`` picks the store's module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from licensor.config import Settings
+from licensor.store.fulfilment import fastspring, lemonsqueezy, paddle
+from licensor.store.fulfilment.core import PROVIDERS, Fulfilment, Outcome, ProviderEvent
+
+__all__ = ["PROVIDERS", "Fulfilment", "Outcome", "read_delivery", "webhook_secret"]
+
+
+def webhook_secret(settings: Settings, provider: str) -> str | None:
+    """The store's signing secret, or None for a store that is not configured here (or
+    not a store at all): its webhook does not exist."""
+    secret = {
+        "paddle": settings.paddle_webhook_secret,
+        "lemonsqueezy": settings.lemonsqueezy_webhook_secret,
+        "fastspring": settings.fastspring_webhook_secret,
+    }.get(provider, "")
+    return secret or None
+
+
+def read_delivery(
+    provider: str, body: bytes, headers: Mapping[str, str], settings: Settings, now: datetime
+) -> list[ProviderEvent]:
+    """A delivery's events once its signature is proven (``FulfilmentWebhookRejected``
+    otherwise; ``ValidationFailed`` for a signed body we cannot read). Nothing is parsed
+    before the signature is checked over the raw bytes."""
+    secret = webhook_secret(settings, provider)
+    assert secret is not None  # the route answers 404 before
+    if provider == "paddle":
+        paddle.verify(
+            body, headers, secret, now=now, tolerance=settings.paddle_webhook_tolerance_seconds
+        )
+        return paddle.read(body)
+    if provider == "lemonsqueezy":
+        lemonsqueezy.verify(body, headers, secret)
+        return lemonsqueezy.read(body, settings.fulfilment_products)
+    fastspring.verify(body, headers, secret)
+    return fastspring.read(body)
