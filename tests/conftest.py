@@ -145,6 +145,7 @@ def settings(var_dir: Path, server_port: int) -> Settings:
         paddle_webhook_secret="pdl_ntfset_test_secret",
         lemonsqueezy_webhook_secret="ls-test-signing-secret",
         fastspring_webhook_secret="fs-test-hmac-secret",
+        fastspring_license_key="fs-test-license-private-key",
         fulfilment_products=(
             "paddle:pri_01hstandard=standard,paddle:pri_01hplus=plus,"
             "lemonsqueezy:424242=standard,fastspring:suite-1y=standard"

@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     # Paddle signs a timestamp: older (or further ahead) than this, a delivery is a replay.
     # Paddle's own libraries allow 5 seconds; a little more absorbs clock drift.
     paddle_webhook_tolerance_seconds: int = Field(default=30, ge=1, le=3600)
+    # FastSpring's "Remote Server Request" license generator: its private key (empty: the
+    # generator's address answers 404). FastSpring shows our codes on its own receipt.
+    fastspring_license_key: str = Field(default="", repr=False)
     # Further addresses added (or their link sent again), and "find my purchases", per
     # account: each sends mail to an address the visitor typed or holds.
     account_email_rate: str = "5/hour"

@@ -411,6 +411,48 @@ def test_a_fastspring_delivery_acts_on_each_of_its_events_once(
     assert orders_of(database, "fastspring", first)[0].status == OrderStatus.PAID
 
 
+def license_request(settings: Settings, **fields: str) -> dict[str, str]:
+    """A remote license request's form, signed as FastSpring documents: the MD5 of the
+    values in the order of their names, followed by the generator's private key."""
+    signed = "".join(value for _, value in sorted(fields.items()))
+    signed += settings.fastspring_license_key
+    digest = hashlib.md5(signed.encode(), usedforsecurity=False).hexdigest()
+    return {**fields, "security_request_hash": digest}
+
+
+def test_fastspring_s_license_generator_gets_the_codes_for_its_receipt_and_we_mail_nothing(
+    api: httpx.Client, settings: Settings, database: Database
+) -> None:
+    email = fresh_email("fs-receipt")
+    reference = unique("FUR261205-")
+    generator = "/api/v1/fulfilment/fastspring/license/suite-1y"
+    form = license_request(
+        settings, reference=reference, email=email, name="Luca Verdi", quantity="2"
+    )
+
+    first = api.post(generator, data=form)
+    again = api.post(generator, data=form)  # FastSpring asking again after a timeout
+    forged = api.post(generator, data={**form, "quantity": "50"})
+
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"].startswith("text/plain")
+    codes = first.text.splitlines()
+    assert len(codes) == 2
+    assert all(CODE.fullmatch(code) for code in codes)
+    assert again.text.splitlines() == codes
+    assert_problem(forged, 400, "fulfilment_webhook_rejected")
+    [order] = orders_of(database, "fastspring", reference)
+    assert (order.number, order.customer_email) == (reference, email)
+    assert len(audit_events(database, "store.codes_handed_back")) == 1
+
+    # The order.completed webhook that follows finds the order and adds its amounts.
+    completed = fastspring_signed(settings, [fastspring_order(reference, email)])
+    assert post(api, "fastspring", completed).json()["events"][0]["status"] == "exists"
+    [order] = orders_of(database, "fastspring", reference)
+    assert (order.currency, order.total_cents, order.tax_cents) == ("EUR", 3999, 721)
+    assert outbox(database, email) == []  # FastSpring's receipt carries the codes
+
+
 def test_an_unknown_product_issues_nothing_and_the_admin_sees_it_in_the_audit_log(
     api: httpx.Client, settings: Settings, database: Database
 ) -> None:

@@ -9,13 +9,13 @@ times, or twice at once; each event is acted on once, in the transaction that re
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from licensor.deps import Units, Work
 from licensor.errors import NotFound
 from licensor.logging import log
-from licensor.store.fulfilment import Fulfilment, read_delivery, webhook_secret
+from licensor.store.fulfilment import Fulfilment, fastspring, read_delivery, webhook_secret
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,3 +42,28 @@ def _fulfil(work: Units, provider: str, body: bytes, headers: dict[str, str]) ->
     with work.open() as unit:
         outcomes = unit.service(Fulfilment).apply(provider, events)
     return {"provider": provider, "events": [outcome.as_json() for outcome in outcomes]}
+
+
+@router.post("/api/v1/fulfilment/fastspring/license/{product}")
+async def fastspring_license(product: str, request: Request, work: Work) -> PlainTextResponse:
+    """FastSpring's remote license generator: the order's codes, one a line, for FastSpring
+    to show on its receipt; no mail from us. Signed with the generator's private key."""
+    private_key = work.settings.fastspring_license_key
+    if not private_key:
+        raise NotFound("there is no FastSpring license generator here")
+    fields = {
+        name: value for name, value in (await request.form()).items() if isinstance(value, str)
+    }
+    codes = await run_in_threadpool(_hand_back, work, product, fields, private_key)
+    return PlainTextResponse("\n".join(codes), headers={"Cache-Control": "no-store"})
+
+
+def _hand_back(work: Units, product: str, fields: dict[str, str], private_key: str) -> list[str]:
+    try:
+        fastspring.verify_license_request(fields, private_key)
+        sale = fastspring.read_license_request(fields, product)
+    except Exception as error:
+        log.warning("store.fulfilment_refused", provider="fastspring", error=str(error))
+        raise
+    with work.open() as unit:
+        return unit.service(Fulfilment).hand_back("fastspring", sale)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from licensor.accounts.service import email_problem
-from licensor.errors import PlanRetired, PlanUnknown
+from licensor.errors import PlanRetired, PlanUnknown, ValidationFailed
 from licensor.logging import log
 from licensor.models import ItemKind, Order, OrderItem, Plan
 from licensor.store.orders import MAX_NAME, ORDER_IN_FULL
@@ -155,6 +155,25 @@ class Fulfilment(Service):
                 outcomes.append(self._refund(provider, event))
         return outcomes
 
+    def hand_back(self, provider: str, sale: Sale) -> list[str]:
+        """The order's codes for the store to show on its own receipt (FastSpring's
+        license generator): made once, without our mail; a repeated request (the store
+        retrying) gets the same codes again, a disclosure the audit log records."""
+        [outcome] = self.apply(provider, [sale], mail=False)
+        if outcome.status == "fulfilled":
+            return outcome.codes
+        order = self.by_provider(provider, sale.order_id)
+        if order is None:
+            raise ValidationFailed("no plan is mapped to this product: nothing was issued")
+        self.unit.audit(
+            "store.codes_handed_back",
+            subject_type="order",
+            subject_id=order.id,
+            actor=f"fulfilment:{provider}",
+            number=order.number,
+        )
+        return [code for _, code in self.unit.orders.codes(order)]
+
     def by_provider(self, provider: str, order_id: str, *, lock: bool = False) -> Order | None:
         """Our order for the provider's order id, if we made one."""
         query = select(Order).where(
@@ -173,6 +192,9 @@ class Fulfilment(Service):
             note_order(
                 self.session, provider=provider, event_id=sale.event_id, order_id=existing.id
             )
+            if existing.total_cents == 0 and sale.currency:  # made by a license request
+                existing.currency = sale.currency.upper()[:3]
+                existing.total_cents, existing.tax_cents = sale.total_cents, sale.tax_cents
             return Outcome(sale.event_id, "exists", existing.number)
         lines, unmatched = self._plans_for(provider, sale.items)
         problem = email_problem(sale.email.strip())
@@ -236,6 +258,16 @@ class Fulfilment(Service):
         made meanwhile by another event (on PostgreSQL the insert waits for that
         transaction, then meets the unique index)."""
         numbers = [sale.number, f"{provider.upper()}-{sale.number}"]
+        # A license request knows no amounts: the order.completed webhook brings them.
+        amounts: dict[str, Any] = (
+            {
+                "currency": sale.currency.upper()[:3],
+                "total_cents": sale.total_cents,
+                "tax_cents": sale.tax_cents,
+            }
+            if sale.currency
+            else {"total_cents": 0, "tax_cents": 0}
+        )
         for number in numbers:
             try:
                 with self.session.begin_nested():
@@ -247,9 +279,7 @@ class Fulfilment(Service):
                         email=sale.email,
                         language=sale.language if sale.language in LANGUAGES else "en",
                         number=number[:60],
-                        currency=sale.currency.upper()[:3],
-                        total_cents=sale.total_cents,
-                        tax_cents=sale.tax_cents,
+                        **amounts,
                         items=[
                             OrderItem(
                                 plan=plan,

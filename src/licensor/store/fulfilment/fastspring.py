@@ -6,6 +6,13 @@ secret. One delivery carries several events (``{"events": [{"id", "type", "creat
 sale (the order's ``reference``, e.g. ``FUR150317-5314-55140``, is what the buyer's
 receipt shows and is our order's number); ``return.created`` gives its money back.
 FastSpring's amounts are decimal numbers in the currency's units (``39.99``).
+
+FastSpring can also show our codes on its own receipt: a product's fulfilment "Generate a
+License" → "Remote Server Request" posts the order's fields as a form to
+``/api/v1/fulfilment/fastspring/license/{product}``, signed with the generator's private
+key (``security_request_hash``: the MD5 of every other field's value, in the order of
+their names, followed by the key), and shows the answer's body, one code a line, to the
+buyer. In that mode we send no mail of our own.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from licensor.errors import FulfilmentWebhookRejected, ValidationFailed
 from licensor.store.fulfilment.core import Ignored, ProviderEvent, Refund, Sale, SoldItem
 
 SIGNATURE_HEADER = "x-fs-signature"
+HASH_FIELD = "security_request_hash"
 
 
 def verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
@@ -30,6 +38,35 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
     expected = base64.b64encode(digest).decode()
     if not hmac.compare_digest(expected, headers.get(SIGNATURE_HEADER, "").strip()):
         raise FulfilmentWebhookRejected("the X-FS-Signature does not match the body")
+
+
+def verify_license_request(fields: Mapping[str, str], private_key: str) -> None:
+    """Refuse a license request not signed with the generator's ``private_key``."""
+    signed = "".join(value for name, value in sorted(fields.items()) if name != HASH_FIELD)
+    expected = hashlib.md5((signed + private_key).encode(), usedforsecurity=False).hexdigest()
+    if not hmac.compare_digest(expected, fields.get(HASH_FIELD, "").strip().lower()):
+        raise FulfilmentWebhookRejected("the security_request_hash does not match the fields")
+
+
+def read_license_request(fields: Mapping[str, str], product: str) -> Sale:
+    """The order a license request is for: its reference, buyer and quantity (the amounts
+    arrive with the order.completed webhook, if it is configured)."""
+    reference = fields.get("reference", "").strip()
+    quantity = fields.get("quantity", "1").strip() or "1"
+    if not reference or not quantity.isdigit():
+        raise ValidationFailed("a FastSpring license request names its reference and quantity")
+    return Sale(
+        event_id=f"license:{reference}",
+        event_type="license.requested",
+        order_id=reference,
+        number=reference,
+        email=fields.get("email", ""),
+        name=fields.get("name", ""),
+        currency="",
+        total_cents=0,
+        tax_cents=0,
+        items=(SoldItem(product=product, quantity=int(quantity)),),
+    )
 
 
 def read(body: bytes) -> list[ProviderEvent]:
