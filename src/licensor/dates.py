@@ -42,9 +42,15 @@ def format_datetime(value: datetime | None, language: str) -> str:
 def date_example(language: str) -> str:
     """How the language types a day, shown beside a date field: its short format with
     the year in full, ``12/05/2026`` in English, ``05/12/2026`` in Italian."""
+    return typed_text(date(2026, 12, 5), language)
+
+
+def typed_text(day: date, language: str) -> str:
+    """A day as it is typed in the language's date fields (``date_example``'s format), to
+    fill a field in; ``parse_typed_date`` reads it back."""
     pattern = str(babel_dates.get_date_format("short", locale=language).pattern)
     pattern = re.sub(r"y+", "yyyy", re.sub(r"M+", "MM", re.sub(r"d+", "dd", pattern)))
-    return babel_dates.format_date(date(2026, 12, 5), pattern, locale=language)
+    return babel_dates.format_date(day, pattern, locale=language)
 
 
 def parse_typed_date(text: str, language: str) -> date | None:
