@@ -30,6 +30,35 @@ from licensor.web.pages import PageUnit
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
 
+# How the page names the states of what an account holds.
+STATES = {
+    "code": {
+        "issued": N_("Not activated yet"),
+        "active": N_("Active"),
+        "expired": N_("Expired"),
+        "blocked": N_("Blocked"),
+    },
+    "order": {
+        "pending": N_("Payment pending"),
+        "paid": N_("Paid"),
+        "failed": N_("Payment failed"),
+        "refunded": N_("Refunded"),
+    },
+    "subscription": {
+        "active": N_("Active"),
+        "past_due": N_("Renewal payment failed"),
+        "canceled": N_("Canceled"),
+        "expired": N_("Expired"),
+    },
+    "role": {"customer": N_("Customer"), "agent": N_("Agent"), "admin": N_("Admin")},
+    "request": {
+        "new": N_("New"),
+        "open": N_("Open"),
+        "waiting": N_("Waiting on the customer"),
+        "solved": N_("Solved"),
+    },
+}
+
 # What a finished action says on the account's page (``?done=``).
 DONE = {
     "verification": N_("A new verification link is on its way to the customer."),
@@ -54,6 +83,7 @@ def _customer_page(
         notice=unit._(DONE[done]) if done in DONE else "",
         money=lambda cents, currency: money(cents, currency, unit.language),
         can_administer=is_admin(unit),
+        state=lambda kind, value: unit._(STATES[kind].get(str(value), str(value))),
     )
 
 
