@@ -453,24 +453,36 @@ def test_fastspring_s_license_generator_gets_the_codes_for_its_receipt_and_we_ma
     assert outbox(database, email) == []  # FastSpring's receipt carries the codes
 
 
-def test_an_unknown_product_issues_nothing_and_the_admin_sees_it_in_the_audit_log(
-    api: httpx.Client, settings: Settings, database: Database
+def test_an_order_we_cannot_deliver_issues_nothing_and_the_admin_sees_it_in_the_audit_log(
+    api: httpx.Client, settings: Settings, clock: Clock, database: Database
 ) -> None:
     email = fresh_email("fs-unknown")
     reference = unique("FUR261205-")
-    delivery = fastspring_signed(settings, [fastspring_order(reference, email, "mystery-box")])
+    unknown_product = fastspring_signed(
+        settings, [fastspring_order(reference, email, "mystery-box")]
+    )
+    no_buyer = paddle_transaction(unique("txn_01h"), email)
+    no_buyer["data"]["custom_data"] = None  # the checkout passed no customData
+    renewal = paddle_transaction(unique("txn_01h"), email)
+    renewal["data"]["origin"] = "subscription_recurring"
+    now = int(clock.now().timestamp())
 
-    response = post(api, "fastspring", delivery)
+    answers = [
+        post(api, "fastspring", unknown_product),
+        post(api, "paddle", paddle_signed(settings, no_buyer, now)),
+        post(api, "paddle", paddle_signed(settings, renewal, now)),
+    ]
 
-    assert response.status_code == 200
-    assert response.json()["events"][0]["status"] == "unmatched"
-    assert orders_of(database, "fastspring", reference) == []
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    statuses = [answer.json()["events"][0]["status"] for answer in answers]
+    assert statuses == ["unmatched", "unmatched", "ignored"]
+    assert count(database, Order) == 0
     assert outbox(database, email) == []
-    [event] = audit_events(database, "store.fulfilment_unmatched")
-    assert event.actor == "fulfilment:fastspring"
-    assert event.reason == "no_plan"
-    assert event.details["products"] == ["mystery-box"]
-    assert event.details["provider_order_id"] == reference
+    unknown, nobody = audit_events(database, "store.fulfilment_unmatched")
+    assert (unknown.actor, unknown.reason) == ("fulfilment:fastspring", "no_plan")
+    assert unknown.details["products"] == ["mystery-box"]
+    assert unknown.details["provider_order_id"] == reference
+    assert (nobody.actor, nobody.reason) == ("fulfilment:paddle", "email_invalid")
 
 
 # --- at the same moment ----------------------------------------------------------------------

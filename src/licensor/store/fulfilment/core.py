@@ -199,7 +199,7 @@ class Fulfilment(Service):
         lines, unmatched = self._plans_for(provider, sale.items)
         problem = email_problem(sale.email.strip())
         if problem or not lines or sum(q for _, q, _ in lines) > MAX_UNITS:
-            why = f"email_{problem}" if problem else ("no_plan" if not lines else "too_many")
+            why = problem or ("no_plan" if not lines else "too_many")
             self._unmatched(provider, sale, why, [item.product for item in sale.items])
             return Outcome(sale.event_id, "unmatched")
         if unmatched:  # the rest of the order is delivered; these lines are the admin's

@@ -59,6 +59,10 @@ def read(body: bytes) -> list[ProviderEvent]:
         event_id, event_type = str(event["event_id"]), str(event["event_type"])
         data = event["data"]
         if event_type == "transaction.completed":
+            if str(data.get("origin", "")).startswith("subscription_"):
+                # A subscription's renewal (or change) in Paddle: its first transaction
+                # made the order and its codes; renewals would make new codes each time.
+                return [Ignored(event_id, event_type, f"origin {data['origin']}")]
             return [_sale(event_id, event_type, data)]
         if event_type in ("adjustment.created", "adjustment.updated"):
             return [_adjustment(event_id, event_type, data)]
