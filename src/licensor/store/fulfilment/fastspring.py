@@ -36,7 +36,9 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
     """Refuse a delivery not signed with ``secret``."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
     expected = base64.b64encode(digest).decode()
-    if not hmac.compare_digest(expected, headers.get(SIGNATURE_HEADER, "").strip()):
+    given = headers.get(SIGNATURE_HEADER, "").strip()
+    # Bytes: a header may hold any character, and compare_digest takes only ASCII text.
+    if not hmac.compare_digest(expected.encode(), given.encode()):
         raise FulfilmentWebhookRejected("the X-FS-Signature does not match the body")
 
 
@@ -44,7 +46,9 @@ def verify_license_request(fields: Mapping[str, str], private_key: str) -> None:
     """Refuse a license request not signed with the generator's ``private_key``."""
     signed = "".join(value for name, value in sorted(fields.items()) if name != HASH_FIELD)
     expected = hashlib.md5((signed + private_key).encode(), usedforsecurity=False).hexdigest()
-    if not hmac.compare_digest(expected, fields.get(HASH_FIELD, "").strip().lower()):
+    if not hmac.compare_digest(
+        expected.encode(), fields.get(HASH_FIELD, "").strip().lower().encode()
+    ):
         raise FulfilmentWebhookRejected("the security_request_hash does not match the fields")
 
 

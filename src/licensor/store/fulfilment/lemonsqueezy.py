@@ -36,7 +36,9 @@ SIGNATURE_HEADER = "x-signature"
 def verify(body: bytes, headers: Mapping[str, str], secret: str) -> None:
     """Refuse a delivery not signed with ``secret``."""
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, headers.get(SIGNATURE_HEADER, "").strip().lower()):
+    given = headers.get(SIGNATURE_HEADER, "").strip().lower()
+    # Bytes: a header may hold any character, and compare_digest takes only ASCII text.
+    if not hmac.compare_digest(expected.encode(), given.encode()):
         raise FulfilmentWebhookRejected("the X-Signature does not match the body")
 
 
