@@ -26,6 +26,7 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
+from licensor.licensing import tasks as licensing_tasks
 from licensor.logging import log, request_bound
 from licensor.mail import delivery
 from licensor.mail.sender import Sender, configured_sender
@@ -36,7 +37,7 @@ from licensor.store.renewals import RenewalRun
 from licensor.support import tasks as support_tasks
 
 # The domains' job handlers register as their modules are imported (``@jobs.handler``).
-HANDLER_MODULES = (store_tasks, support_tasks)
+HANDLER_MODULES = (licensing_tasks, store_tasks, support_tasks)
 
 PURGE_EVERY = timedelta(hours=1)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +25,7 @@ from rich.table import Table
 from licensor.cli.shell import actor, command_context, command_unit, console, errors
 from licensor.errors import BatchCutShort
 from licensor.licensing import formats
-from licensor.licensing.batches import CHUNK
+from licensor.licensing.card_batches import CHUNK
 
 if TYPE_CHECKING:
     from licensor.db import Database
@@ -150,6 +152,8 @@ def codes_batches(
     table = Table("batch", "plan", "label", "partner", "created")
     table.add_column("codes", no_wrap=True)  # held/asked: whole, or it misleads
     table.add_column("state", no_wrap=True)
+    table.add_column("CSV downloaded")
+    table.add_column("blocked", no_wrap=True)
     for state in states:
         table.add_row(
             str(state.batch_id),
@@ -159,8 +163,69 @@ def codes_batches(
             state.created_at.strftime("%Y-%m-%d %H:%M"),
             f"{state.held:,}/{state.count:,}",
             "complete" if state.complete else "INCOMPLETE",
+            (
+                f"{state.csv_downloaded_by} {state.csv_downloaded_at:%Y-%m-%d %H:%M}"
+                if state.csv_downloaded_at
+                else ""
+            ),
+            f"{state.blocked_at:%Y-%m-%d}" if state.blocked_at else "",
         )
     console.print(table)
+
+
+@app.command("batch-block")
+def codes_batch_block(
+    batch: Annotated[int, typer.Argument(help="The batch's number.")],
+    reason: Annotated[str, typer.Option(help="Why: grey market, stolen cards, leaked…")],
+) -> None:
+    """Block a batch whole: every code of it and their licenses stop activating and
+    validating (audited)."""
+    from licensor.licensing.card_batches import CardBatches
+
+    with command_unit() as unit:
+        blocked = unit.service(CardBatches).block(batch, reason=reason)
+    console.print(f"batch {batch} blocked ({blocked:,} codes): {reason}", highlight=False)
+
+
+@app.command("batch-allocate")
+def codes_batch_allocate(
+    batch: Annotated[int, typer.Argument(help="The batch's number.")],
+    partner: Annotated[str, typer.Option(help="The partner's slug.")],
+) -> None:
+    """Allocate a batch to a partner, while none of its codes is sold or activated: its
+    codes then activate once the partner records each sale (audited)."""
+    from licensor.licensing.card_batches import CardBatches
+
+    with command_unit() as unit:
+        unit.service(CardBatches).allocate(batch, partner)
+    console.print(f"batch {batch} allocated to {partner.strip().lower()}", highlight=False)
+
+
+@app.command("batch-csv")
+def codes_batch_csv(
+    batch: Annotated[int, typer.Argument(help="The batch's number.")],
+    out: Annotated[Path, typer.Option(help="CSV for the card printer.", dir_okay=False)],
+) -> None:
+    """Write a batch's printer CSV (first column activation_code), once: a batch's CSV is
+    handed out once, from here or the console (audited); an admin may allow one more in
+    the console."""
+    from licensor.licensing.card_batches import CSV_COLUMNS, CardBatches, csv_lines
+
+    with command_unit() as unit:
+        unit.service(CardBatches).take_csv(batch)
+    with command_context() as (_settings, database, keyring):
+        partial = out.with_name(out.name + ".partial")
+        # Codes in clear, for the printer: readable by their owner only.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        written = 0
+        with os.fdopen(descriptor, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(CSV_COLUMNS)
+            for lines in csv_lines(database, keyring, batch):
+                writer.writerows(lines)
+                written += len(lines)
+        partial.replace(out)
+    console.print(f"batch {batch}: {written:,} codes written to {out}")
 
 
 @app.command("discard")

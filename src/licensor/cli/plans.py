@@ -56,12 +56,15 @@ _FIELDS = {
     "devices_max": "devices",
     "price_cents": "price",
     "subscription_price_cents": "subscription price",
+    "entitlements": "entitlements",
 }
 
 
 def _shown(field: str, value: object) -> str:
     if field.endswith("price_cents"):
         return "not sold" if value is None else f"{int(str(value)) / 100:.2f}"
+    if isinstance(value, list):
+        return ", ".join(value) or "none"
     return str(value)
 
 
@@ -82,14 +85,18 @@ def plans_edit(
     devices: Annotated[
         int | None, typer.Option(min=1, help="How many devices at once, for every license.")
     ] = None,
+    entitlement: Annotated[
+        list[str] | None,
+        typer.Option(help="An entitlement (repeatable): the new list; --entitlement '' clears it."),
+    ] = None,
 ) -> None:
-    """Change a plan's name, prices, term or device limit (audited)."""
+    """Change a plan's name, prices, term, device limit or entitlements (audited)."""
     from licensor.licensing.plans import KEEP, parse_price
 
-    if (name, price, subscription_price, term_days, devices) == (None,) * 5:
+    if (name, price, subscription_price, term_days, devices, entitlement) == (None,) * 6:
         errors.print(
             "[red]error:[/red] nothing to change: give --name, --price, --subscription-price, "
-            "--term-days or --devices"
+            "--term-days, --devices or --entitlement"
         )
         raise typer.Exit(1)
     with command_unit() as unit:
@@ -102,6 +109,7 @@ def plans_edit(
             subscription_price_cents=(
                 KEEP if subscription_price is None else parse_price(subscription_price)
             ),
+            entitlements=entitlement,
         )
         said = "; ".join(
             f"{_FIELDS[field]}: {_shown(field, before)} -> {_shown(field, after)}"

@@ -38,7 +38,9 @@ from licensor.errors.edge import (
     UnsupportedMediaType,
 )
 from licensor.errors.licensing import (
+    BatchBlocked,
     BatchComplete,
+    BatchCsvTaken,
     BatchInUse,
     BatchUnknown,
     CodeBlocked,
@@ -51,6 +53,7 @@ from licensor.errors.licensing import (
     LicenseKeyMalformed,
     LicenseUnknown,
     PlanExists,
+    PlanFieldInvalid,
     PlanRetired,
     PlanUnknown,
 )
@@ -120,7 +123,9 @@ __all__ = [
     "AttachmentType",
     "AuditKeyMissing",
     "AuthorizationPending",
+    "BatchBlocked",
     "BatchComplete",
+    "BatchCsvTaken",
     "BatchCutShort",
     "BatchInUse",
     "BatchUnknown",
@@ -174,6 +179,7 @@ __all__ = [
     "PaymentUnavailable",
     "PaymentUnknown",
     "PlanExists",
+    "PlanFieldInvalid",
     "PlanNotForSale",
     "PlanRetired",
     "PlanUnknown",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from licensor.errors.base import LicensorError
+from licensor.errors.base import LicensorError, ValidationFailed
 
 
 class CodeMalformed(LicensorError):
@@ -98,6 +98,29 @@ class BatchInUse(LicensorError):
     status = 409
     code = "batch_in_use"
     title = "Some codes of this batch are sold, linked, activated or blocked"
+
+
+class BatchCsvTaken(LicensorError):
+    """The printer's CSV of a batch is handed out once; an admin may allow one more."""
+
+    status = 409
+    code = "batch_csv_downloaded"
+    title = "This batch's CSV was already downloaded"
+
+
+class BatchBlocked(LicensorError):
+    status = 409
+    code = "batch_blocked"
+    title = "This batch is blocked"
+
+
+class PlanFieldInvalid(ValidationFailed):
+    """A plan's field breaks its rules: ``detail`` says it for the CLI, ``fields`` names the
+    field and its message key for a page (which raises them as ``FormInvalid``)."""
+
+    def __init__(self, field: str, key: str, detail: str) -> None:
+        super().__init__(detail, fields={field: key})
+        self.fields = {field: key}
 
 
 class LicenseActionRefused(LicensorError):

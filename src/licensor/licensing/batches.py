@@ -37,9 +37,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from licensor.clock import clock
 from licensor.config import Settings
-from licensor.db import Database, bulk_insert
+from licensor.db import Database
 from licensor.errors import (
     BatchComplete,
+    BatchCsvTaken,
     BatchCutShort,
     BatchInUse,
     BatchUnknown,
@@ -47,14 +48,18 @@ from licensor.errors import (
     ValidationFailed,
 )
 from licensor.keys import Keyring
-from licensor.licensing import formats
-from licensor.licensing.codes import CODE_PURPOSE
+from licensor.licensing.card_batches import (
+    CHUNK,
+    CSV_COLUMNS,
+    CardBatches,
+    Line,
+    csv_lines,
+    issue_chunk,
+)
 from licensor.models import ActivationCode, Batch, CodeOrigin, CodeState, License, Partner
 from licensor.units import open_unit
 
-CSV_COLUMNS = ["activation_code", "plan", "plan_name", "batch", "serial"]
 MAX_BATCH = 10_000_000
-CHUNK = 5_000  # codes a transaction: about 0.1 s of SQLite's write lock
 
 Progress = Callable[[int], None]
 
@@ -78,6 +83,9 @@ class BatchState:
     created_at: datetime
     count: int
     held: int
+    csv_downloaded_by: str | None = None
+    csv_downloaded_at: datetime | None = None
+    blocked_at: datetime | None = None
 
     @property
     def complete(self) -> bool:
@@ -120,6 +128,8 @@ def issue_codes(
             count=count,
             sold_at_till=sold_at_till,
             created_at=unit.now,
+            created_by=actor,
+            issued_count=0,
         )
         session.add(batch)
         session.flush()
@@ -136,6 +146,7 @@ def issue_codes(
         csv.writer(handle).writerow(CSV_COLUMNS)
         _fill(database, keyring, settings, batch_id, handle, 0, actor, chunk_size, progress)
     partial.replace(out)
+    _written(database, keyring, settings, batch_id, actor)
     return IssuedBatch(batch_id, plan_code, count, out)
 
 
@@ -158,13 +169,27 @@ def resume_batch(
         held = _held(unit.session, batch_id)
         if held >= count:
             raise BatchComplete(f"batch {batch_id} is complete: it holds its {count:,} codes")
+        if batch.csv_downloaded_at is not None:  # the printer's file is handed out once
+            raise BatchCsvTaken(
+                f"the CSV of batch {batch_id} was downloaded by {batch.csv_downloaded_by} "
+                f"on {batch.csv_downloaded_at:%Y-%m-%d %H:%M} UTC"
+            )
         unit.audit("licensing.batch_resumed", subject_type="batch", subject_id=batch_id, held=held)
     with _cut_short_told(database, batch_id, count, out), _partial_file(out) as (partial, handle):
         csv.writer(handle).writerow(CSV_COLUMNS)
         written = _rewrite(database, keyring, batch_id, handle, progress)
         _fill(database, keyring, settings, batch_id, handle, written, actor, chunk_size, progress)
     partial.replace(out)
+    _written(database, keyring, settings, batch_id, actor)
     return IssuedBatch(batch_id, plan_code, count, out)
+
+
+def _written(
+    database: Database, keyring: Keyring, settings: Settings, batch_id: int, actor: str
+) -> None:
+    """The command wrote the whole CSV: the batch's file counts as handed out."""
+    with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
+        unit.service(CardBatches).mark_csv_written(batch_id)
 
 
 def batch_states(database: Database, *, incomplete_only: bool = False) -> list[BatchState]:
@@ -185,7 +210,16 @@ def batch_states(database: Database, *, incomplete_only: bool = False) -> list[B
         ).all()
         states = [
             BatchState(
-                batch.id, batch.plan.code, batch.label, slug, batch.created_at, batch.count, count
+                batch.id,
+                batch.plan.code,
+                batch.label,
+                slug,
+                batch.created_at,
+                batch.count,
+                count,
+                batch.csv_downloaded_by,
+                batch.csv_downloaded_at,
+                batch.blocked_at,
             )
             for batch, slug, count in rows
         ]
@@ -320,32 +354,30 @@ def _fill(
     chunk_size: int,
     progress: Progress | None,
 ) -> None:
-    """Issue the batch's codes after the ``held`` it has, a chunk a transaction, each
-    chunk on disk in the partial file before it is committed."""
+    """Issue the batch's codes after the ``held`` it has, a chunk a transaction
+    (``issue_chunk``, as the worker does), each chunk on disk in the partial file before it
+    is committed."""
     writer = csv.writer(handle)
     with database.transaction() as session:
-        batch = _batch(session, batch_id)
-        plan, count, moment = batch.plan, batch.count, batch.created_at
-        origin = batch.origin
-        session.expunge_all()
+        count = _batch(session, batch_id).count
+
+    def written(lines: list[Line]) -> None:
+        writer.writerows(lines)
+        _synced(handle)
+
     while held < count:
-        size = min(chunk_size, count - held)
-        with open_unit(database, keyring, settings, moment, actor=actor) as unit:
-            # Made before the first statement: SQLite's write lock is taken by the insert,
-            # and held for it and the commit only.
-            rows, lines = [], []
-            for serial, canonical in enumerate(formats.generate_codes(size), held + 1):
-                row = unit.codes.new_code_row(canonical, plan, origin)
-                row["batch_id"] = batch_id
-                rows.append(row)
-                lines.append(
-                    (formats.format_code(canonical), plan.code, plan.name, batch_id, serial)
-                )
-            writer.writerows(lines)
-            _synced(handle)
-            # Straight through the driver (COPY on PostgreSQL): the ORM's bulk path cost
-            # more than making and encrypting the codes.
-            bulk_insert(unit.session, ActivationCode, rows)
+        size = issue_chunk(
+            database,
+            keyring,
+            settings,
+            batch_id,
+            size=min(chunk_size, count - held),
+            now=clock.now(),
+            actor=actor,
+            before_commit=written,
+        )
+        if size == 0:  # another run (a worker) filled the rest: the final check says so
+            break
         held += size
         if progress:
             progress(size)
@@ -364,28 +396,12 @@ def _rewrite(
     progress: Progress | None,
 ) -> int:
     """The batch's committed codes into the CSV again, in the order they were issued
-    (their ids), read a chunk a short transaction; how many."""
+    (``csv_lines``, as the console's download reads them); how many."""
     writer = csv.writer(handle)
-    written, after = 0, 0
-    with database.transaction() as session:
-        plan = _batch(session, batch_id).plan
-        plan_code, plan_name = plan.code, plan.name
-    while True:
-        with database.transaction() as session:
-            chunk = session.execute(
-                select(ActivationCode.id, ActivationCode.code_ciphertext)
-                .where(ActivationCode.batch_id == batch_id, ActivationCode.id > after)
-                .order_by(ActivationCode.id)
-                .limit(CHUNK)
-            ).all()
-        if not chunk:
-            return written
-        lines = []
-        for serial, (_id, ciphertext) in enumerate(chunk, written + 1):
-            canonical = keyring.decrypt(ciphertext, purpose=CODE_PURPOSE)
-            lines.append((formats.format_code(canonical), plan_code, plan_name, batch_id, serial))
+    written = 0
+    for lines in csv_lines(database, keyring, batch_id):
         writer.writerows(lines)
-        written += len(chunk)
-        after = chunk[-1][0]
+        written += len(lines)
         if progress:
-            progress(len(chunk))
+            progress(len(lines))
+    return written

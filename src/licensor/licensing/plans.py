@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from licensor.errors import PlanExists, PlanRetired, PlanUnknown, ValidationFailed
+from licensor.errors import PlanExists, PlanFieldInvalid, PlanRetired, PlanUnknown
 from licensor.models import Plan
 from licensor.units import Service
 
@@ -24,6 +24,9 @@ _PRICE = re.compile(r"\d{1,7}(?:[.,]\d{1,2})?")
 MAX_PRICE = Decimal(1_000_000)
 MAX_TERM_DAYS = 36_500  # a hundred years: further, an expiry date is past what dates hold
 MAX_DEVICES = 100_000
+# An entitlement's name as the SDK and the license file carry it (``password-manager``).
+_ENTITLEMENT = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
+MAX_ENTITLEMENTS = 50
 
 
 class _Keep(Enum):
@@ -36,23 +39,57 @@ KEEP = _Keep.KEEP  # a price ``edit`` leaves as it is (None takes the plan out o
 def _check_bounds(*, name: str | None, term_days: int | None, devices_max: int | None) -> None:
     """The bounds of a plan's fields, the same for a new plan and an edited one."""
     if name is not None and not name.strip():
-        raise ValidationFailed("a plan's name is not empty")
+        raise PlanFieldInvalid("name", "name_missing", "a plan's name is not empty")
     if term_days is not None and not 1 <= term_days <= MAX_TERM_DAYS:
-        raise ValidationFailed(f"term days must be from 1 to {MAX_TERM_DAYS:,}")
+        raise PlanFieldInvalid(
+            "term_days", "term_days_range", f"term days must be from 1 to {MAX_TERM_DAYS:,}"
+        )
     if devices_max is not None and not 1 <= devices_max <= MAX_DEVICES:
-        raise ValidationFailed(f"devices must be from 1 to {MAX_DEVICES:,}")
+        raise PlanFieldInvalid(
+            "devices_max", "devices_range", f"devices must be from 1 to {MAX_DEVICES:,}"
+        )
 
 
-def parse_price(text: str | None) -> int | None:
-    """``"29.99"`` → 2999 cents; ``None`` stays ``None`` (not sold)."""
+def parse_price(text: str | None, *, field: str = "price_cents") -> int | None:
+    """``"29.99"`` → 2999 cents; ``None`` stays ``None`` (not sold). ``field`` names the
+    form field a refusal is shown beside."""
     if text is None or not text.strip():
         return None
     if _PRICE.fullmatch(text.strip()) is None:
-        raise ValidationFailed(f"{text!r} is not a price like 29.99")
+        raise PlanFieldInvalid(field, "price_malformed", f"{text!r} is not a price like 29.99")
     amount = Decimal(text.strip().replace(",", "."))
     if amount > MAX_PRICE:
-        raise ValidationFailed(f"{text!r} is more than {MAX_PRICE:,} a code")
+        raise PlanFieldInvalid(field, "price_range", f"{text!r} is more than {MAX_PRICE:,} a code")
     return int(amount * 100)
+
+
+def normalize_entitlements(names: str | list[str] | None) -> list[str]:
+    """Entitlement names as a plan keeps them: lower case, sorted, each once. ``names`` is a
+    list (``--entitlement`` repeated) or text with one a line or comma separated (the
+    console's field); a name is letters, digits and ``-``."""
+    if names is None:
+        return []
+    pieces = names if isinstance(names, list) else [names]
+    found: set[str] = set()
+    for piece in pieces:
+        for name in re.split(r"[,\n]", piece):
+            name = name.strip().lower()
+            if not name:
+                continue
+            if _ENTITLEMENT.fullmatch(name) is None:
+                raise PlanFieldInvalid(
+                    "entitlements",
+                    "entitlement_malformed",
+                    f"{name!r} is not an entitlement name: use a-z, 0-9 and '-' (at most 40)",
+                )
+            found.add(name)
+    if len(found) > MAX_ENTITLEMENTS:
+        raise PlanFieldInvalid(
+            "entitlements",
+            "entitlements_many",
+            f"a plan has at most {MAX_ENTITLEMENTS} entitlements",
+        )
+    return sorted(found)
 
 
 class Plans(Service):
@@ -74,10 +111,16 @@ class Plans(Service):
         code = code.strip().lower()
         currency = currency.strip().upper()
         if len(currency) != 3 or not currency.isalpha():
-            raise ValidationFailed("a currency is a 3-letter ISO 4217 code, e.g. EUR")
-        if not code or not code.replace("-", "").replace("_", "").isalnum():
-            raise ValidationFailed("a plan code is letters, digits, '-' and '_'")
+            raise PlanFieldInvalid(
+                "currency", "currency_malformed", "a currency is a 3-letter ISO 4217 code, e.g. EUR"
+            )
+        bare = code.replace("-", "").replace("_", "")
+        if not bare or not (bare.isascii() and bare.isalnum()):
+            raise PlanFieldInvalid(
+                "code", "code_malformed", "a plan code is letters, digits, '-' and '_'"
+            )
         _check_bounds(name=name, term_days=term_days, devices_max=devices_max)
+        entitlements = normalize_entitlements(entitlements)
         if self.session.scalar(select(Plan.id).where(Plan.code == code)) is not None:
             raise PlanExists(f"plan {code!r} already exists")
         plan = Plan(
@@ -85,7 +128,7 @@ class Plans(Service):
             name=name.strip(),
             term_days=term_days,
             devices_max=devices_max,
-            entitlements=entitlements or [],
+            entitlements=entitlements,
             price_cents=price_cents,
             subscription_price_cents=subscription_price_cents,
             currency=currency,
@@ -117,9 +160,11 @@ class Plans(Service):
         devices_max: int | None = None,
         price_cents: int | _Keep | None = KEEP,
         subscription_price_cents: int | _Keep | None = KEEP,
+        entitlements: str | list[str] | None = None,
     ) -> dict[str, list[Any]]:
         """Change what is given (None, or KEEP for a price: unchanged), within the bounds of
-        ``create``; audited. The term applies to codes activated from now on and to
+        ``create``; entitlements as ``normalize_entitlements`` takes them ([] or "" removes
+        them all); audited. The term applies to codes activated from now on and to
         renewals; the device limit to every license of the plan. What changed, each field
         as ``[before, after]``."""
         plan = self.by_code(code, retired_too=True)
@@ -128,6 +173,9 @@ class Plans(Service):
             "name": name.strip() if name is not None else None,
             "term_days": term_days,
             "devices_max": devices_max,
+            "entitlements": (
+                normalize_entitlements(entitlements) if entitlements is not None else None
+            ),
         }
         changes = {
             field: [getattr(plan, field), value]
