@@ -332,6 +332,15 @@ def test_a_delivery_not_signed_by_the_store_or_signed_long_ago_is_refused_and_ch
         post(api, "lemonsqueezy", (ls_body, {**ls_headers, "x-signature": "0" * 64})),
         post(api, "fastspring", (fs_body.replace(b"39.99", b"0.01"), fs_headers)),
         post(api, "fastspring", (fs_body, {"content-type": "application/json"})),
+        # A signature of other than ASCII characters (headers arrive as Latin-1).
+        api.post(
+            webhook("fastspring"),
+            content=fs_body,
+            headers={
+                b"content-type": b"application/json",
+                b"x-fs-signature": "é=".encode("latin-1"),
+            },
+        ),
     ]
 
     for response in refusals:
