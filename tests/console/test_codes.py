@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -140,8 +141,22 @@ def test_an_admin_unblocks_a_code_and_extends_its_term(
     after = validate(api, key, machine["fingerprint"])
     assert after["expires_at"] > before
     assert after["license_file"]["payload"]["expires_at"] == after["expires_at"]
-    [event] = audit_events(database, "licensing.term_extended")
-    assert event.reason == "goodwill"
+    earlier = admin.post(
+        f"/console/licenses/{public_id}/extend", {"until": "2020-01-01", "reason": "typo"}
+    )
+    assert earlier.status_code == 422
+    assert "Choose a day after the current end of the term" in earlier.text
+    new_end = date.fromisoformat(after["expires_at"][:10]) + timedelta(days=100)
+    to_day = admin.post(
+        f"/console/licenses/{public_id}/extend",
+        {"until": new_end.isoformat(), "reason": "contract renewed"},
+    )
+    assert to_day.status_code == 303, to_day.text
+    assert validate(api, key, machine["fingerprint"])["expires_at"][:10] == new_end.isoformat()
+    assert [e.reason for e in audit_events(database, "licensing.term_extended")] == [
+        "goodwill",
+        "contract renewed",
+    ]
     assert [e.reason for e in audit_events(database, "licensing.code_unblocked")] == [
         "chargeback won"
     ]
