@@ -49,12 +49,19 @@ def order_row(database: Database, number: str) -> Order:
 
 
 def test_an_agent_finds_a_customer_and_reads_the_page_but_cannot_disable_it(
-    sign_in_staff: SignInStaff, make_account: MakeAccount, database: Database
+    sign_in_staff: SignInStaff,
+    make_account: MakeAccount,
+    make_order: MakeOrder,
+    database: Database,
 ) -> None:
     customer = make_account()
+    other = make_account()
+    make_order(email=customer.email, name="Giulietta Capuleti", account_id=customer.id)
     agent, _ = sign_in_staff("agent")
 
     found = agent.get(f"/console/customers?q={customer.email[:12]}")
+    by_name = agent.get("/console/customers?q=capuleti")
+    by_number = agent.get(f"/console/customers?q={other.id}")
     page = agent.get(f"/console/customers/{customer.id}")
     refused = post(
         agent,
@@ -65,6 +72,9 @@ def test_an_agent_finds_a_customer_and_reads_the_page_but_cannot_disable_it(
 
     assert found.status_code == 200
     assert f'href="/console/customers/{customer.id}"' in found.text
+    assert f'href="/console/customers/{customer.id}"' in by_name.text
+    assert f'href="/console/customers/{other.id}"' not in by_name.text
+    assert f'href="/console/customers/{other.id}"' in by_number.text
     assert page.status_code == 200
     assert customer.email in page.text
     assert refused.status_code == 403
