@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     # The test provider hands out codes for fake cards, so it refuses an https base_url (a
     # real deployment) unless this is set, for a staging server.
     allow_test_payments: bool = False
+    # LICENSOR_PAYMENT_PROVIDER=stripe (store/stripe_provider.py): the secret API key
+    # (sk_live_…, or sk_test_… for Stripe's test mode), the webhook endpoint's signing
+    # secret (whsec_…), and the API's address (changed only by tests, to a local server).
+    stripe_secret_key: str = Field(default="", repr=False)
+    stripe_webhook_secret: str = Field(default="", repr=False)
+    stripe_api_base: str = "https://api.stripe.com"
     checkout_rate: str = "10/minute"  # checkout starts, per address
     # Merchant-of-record stores (store/fulfilment/, docs/payments.md): each one's webhook
     # signing secret (empty: its webhook answers 404), and which of their products or

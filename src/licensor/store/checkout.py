@@ -262,6 +262,7 @@ class Checkout(Service):
             return_url=self.settings.url(f"/store/orders/{order.payment_reference}"),
             cancel_url=self.settings.url(f"/store/{item.plan.code}"),
             save_payment_method=subscription,
+            term_days=item.plan.term_days if subscription else 0,
         )
 
     # orders by reference ---------------------------------------------------------------

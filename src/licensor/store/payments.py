@@ -37,6 +37,7 @@ import importlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Protocol
 from urllib.parse import urlsplit
@@ -52,6 +53,7 @@ from licensor.keys import Keyring
 from licensor.logging import log
 
 TEST_PROVIDER = "test"
+STRIPE_PROVIDER = "stripe"
 
 
 class PaymentOutcome(StrEnum):
@@ -92,6 +94,8 @@ class PaymentRequest:
     # A subscription's first payment: keep the payment method for its renewals (the
     # provider's "setup future usage"), and name it in the result.
     save_payment_method: bool = False
+    # A subscription's term, for a provider that bills the renewals itself (Stripe Billing).
+    term_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,11 @@ class PaymentResult:
     # reference for charging it again (kept in ``Subscription.payment_reference``).
     payment_method: str = ""
     card: CardOnFile | None = None  # how the saved method is shown
+    # A subscription the provider bills itself from now on (Stripe Billing): its id there.
+    provider_subscription_id: str = ""
+    # The provider's event that said so (its id and type): acted on once.
+    event_id: str = ""
+    event_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,51 @@ class SetupResult:
     reference: str
     payment_method: str  # the provider's reference for charging it
     card: CardOnFile | None = None
+    event_id: str = ""
+    event_type: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentReversed:
+    """A paid payment's money went back: refunded in full (from our console or the
+    provider's dashboard), or taken back by the buyer's bank (a dispute)."""
+
+    provider_payment_id: str  # as the order keeps it (``Order.provider_payment_id``)
+    reason: str
+    event_id: str = ""
+    event_type: str = ""
+
+
+@dataclass(frozen=True)
+class BilledRenewal:
+    """An invoice of a subscription the provider bills itself: paid (one more period) or
+    failed (past due)."""
+
+    provider_subscription_id: str
+    invoice_id: str
+    outcome: PaymentOutcome
+    amount_cents: int
+    currency: str
+    provider_payment_id: str = ""
+    period_end: datetime | None = None  # the period the invoice paid for, as billed
+    event_id: str = ""
+    event_type: str = ""
+
+
+@dataclass(frozen=True)
+class BilledSubscriptionEnded:
+    """The provider stopped billing a subscription (canceled, or its retries gave up)."""
+
+    provider_subscription_id: str
+    event_id: str = ""
+    event_type: str = ""
+
+
+# What ``verify`` may report: a payment's outcome, a saved card, or (for a provider that
+# tells) a refund or dispute, and a provider-billed subscription's invoices and end.
+ProviderNotice = (
+    PaymentResult | SetupResult | PaymentReversed | BilledRenewal | BilledSubscriptionEnded
+)
 
 
 @dataclass(frozen=True)
@@ -191,10 +245,11 @@ class PaymentProvider(Protocol):
         """Open the provider's page that saves a new payment method, no charge."""
         ...
 
-    def verify(self, callback: Callback) -> PaymentResult | SetupResult | None:
+    def verify(self, callback: Callback) -> ProviderNotice | None:
         """The outcome a callback reports, after checking it came from the provider
-        (``CallbackRejected`` otherwise): a payment's, or a saved card's; None for an event
-        the store does not act on."""
+        (``CallbackRejected`` otherwise): a payment's, a saved card's, a refund or dispute,
+        a provider-billed subscription's invoice or end; None for an event the store does
+        not act on."""
         ...
 
     def refund(self, refund: RefundRequest) -> None:
@@ -228,9 +283,12 @@ def allows_test_payments(settings: Settings) -> bool:
 
 
 def load_provider(settings: Settings, keyring: Keyring, clock: Clock) -> PaymentProvider:
-    """The provider ``LICENSOR_PAYMENT_PROVIDER`` names: ``test``, or ``module:factory``
-    where ``factory(settings, keyring, clock)`` returns a ``PaymentProvider``."""
+    """The provider ``LICENSOR_PAYMENT_PROVIDER`` names: ``test``, ``stripe``, or
+    ``module:factory`` where ``factory(settings, keyring, clock)`` returns a
+    ``PaymentProvider``."""
     choice = settings.payment_provider.strip()
+    if choice == STRIPE_PROVIDER:
+        choice = "licensor.store.stripe_provider:stripe_provider"
     if choice == TEST_PROVIDER:
         if not allows_test_payments(settings):
             raise PaymentSetupError(
@@ -245,7 +303,8 @@ def load_provider(settings: Settings, keyring: Keyring, clock: Clock) -> Payment
     module_name, _, attribute = choice.partition(":")
     if not module_name or not attribute:
         raise PaymentSetupError(
-            f"LICENSOR_PAYMENT_PROVIDER={choice!r}: expected 'test' or 'package.module:factory'"
+            f"LICENSOR_PAYMENT_PROVIDER={choice!r}: "
+            "expected 'test', 'stripe' or 'package.module:factory'"
         )
     try:
         factory: ProviderFactory = getattr(importlib.import_module(module_name), attribute)

@@ -9,6 +9,10 @@ failed payment and expiry writes a mail to the owner.
 
 Each paid renewal is an order too (paid, one subscription item, under the renewal's
 reference), so it is an invoice with a receipt in My Account like the first purchase.
+
+A subscription the provider bills itself (Stripe Billing: ``provider_subscription_id``)
+is never charged here; the provider's invoice webhooks apply the same outcomes
+(``billed_invoice``, ``billed_subscription_ended``).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from licensor.models import (
     SubscriptionStatus,
 )
 from licensor.store.orders import money
-from licensor.store.payments import PaymentOutcome, PaymentResult, RecurringCharge
+from licensor.store.payments import BilledRenewal, PaymentOutcome, PaymentResult, RecurringCharge
 from licensor.store.subscriptions import grace_period
 from licensor.units import Service
 
@@ -104,6 +108,8 @@ class Renewals(Service):
                 Subscription.current_period_end <= self.now,
                 Subscription.status != SubscriptionStatus.EXPIRED,
                 Subscription.id > after_id,
+                # Stripe Billing renews its own (``billed_invoice``): nothing to charge here.
+                Subscription.provider_subscription_id.is_(None),
             )
             .order_by(Subscription.id)
             .limit(limit)
@@ -180,11 +186,68 @@ class Renewals(Service):
             return self._renew(subscription, license, result)
         if self.now >= subscription.current_period_end + self.grace:
             return self._expire(subscription, license)
+        return self._past_due(subscription, result)
+
+    def billed_invoice(self, invoice: BilledRenewal, *, actor: str) -> RenewalOutcome:
+        """An invoice of a subscription the payment provider bills itself (Stripe
+        Billing): paid, it renews the period exactly as a renewal the worker charged
+        (an order that is the invoice, the license's term, the mail); failed, it marks the
+        subscription past due. Once per invoice, whatever the deliveries."""
+        subscription = self.session.scalar(
+            select(Subscription)
+            .where(Subscription.provider_subscription_id == invoice.provider_subscription_id)
+            .options(selectinload(Subscription.plan))
+            .with_for_update()
+        )
+        if subscription is None or subscription.status == SubscriptionStatus.EXPIRED:
+            log.warning(
+                "store.billed_invoice_unmatched",
+                subscription=invoice.provider_subscription_id,
+                invoice=invoice.invoice_id,
+            )
+            return RenewalOutcome.UNCHANGED
+        # The invoice is the renewal's reference: listed with the subscription's invoices.
+        result = PaymentResult(
+            reference=f"{RENEWAL_PREFIX}{subscription.id}_{invoice.invoice_id}"[:100],
+            outcome=invoice.outcome,
+            amount_cents=invoice.amount_cents,
+            currency=invoice.currency,
+            provider_payment_id=invoice.provider_payment_id,
+        )
+        if invoice.outcome == PaymentOutcome.FAILED:
+            return self._past_due(subscription, result, actor=actor)
+        if self.session.scalar(select(Order.id).where(Order.payment_reference == result.reference)):
+            return RenewalOutcome.UNCHANGED
+        license = self.unit.subscriptions.license_of(subscription)
+        return self._renew(
+            subscription, license, result, period_end=invoice.period_end, actor=actor
+        )
+
+    def billed_subscription_ended(self, provider_subscription_id: str, *, actor: str) -> bool:
+        """The provider stopped billing a subscription (canceled there, or its retries gave
+        up): it expires now, as one whose grace ran out. False if it had already ended."""
+        subscription = self.session.scalar(
+            select(Subscription)
+            .where(Subscription.provider_subscription_id == provider_subscription_id)
+            .options(selectinload(Subscription.plan))
+            .with_for_update()
+        )
+        if subscription is None or subscription.status == SubscriptionStatus.EXPIRED:
+            return False
+        license = self.unit.subscriptions.license_of(subscription)
+        self._expire(subscription, license, actor=actor)
+        return True
+
+    def _past_due(
+        self, subscription: Subscription, result: PaymentResult, *, actor: str = "worker"
+    ) -> RenewalOutcome:
         if subscription.status != SubscriptionStatus.ACTIVE:
             return RenewalOutcome.UNCHANGED  # past due already (told once), or canceled
         subscription.status = SubscriptionStatus.PAST_DUE
         subscription.past_due_since = self.now
-        self._audit(subscription, "store.subscription_past_due", reference=result.reference)
+        self._audit(
+            subscription, "store.subscription_past_due", actor=actor, reference=result.reference
+        )
         self._mail(
             subscription,
             "subscription_payment_failed",
@@ -194,7 +257,13 @@ class Renewals(Service):
         return RenewalOutcome.PAST_DUE
 
     def _renew(
-        self, subscription: Subscription, license: License, result: PaymentResult
+        self,
+        subscription: Subscription,
+        license: License,
+        result: PaymentResult,
+        *,
+        period_end: datetime | None = None,
+        actor: str = "worker",
     ) -> RenewalOutcome:
         term = timedelta(days=subscription.plan.term_days)
         start = subscription.current_period_end
@@ -202,6 +271,8 @@ class Renewals(Service):
             start = self.now
         subscription.current_period_start = start
         subscription.current_period_end = start + term
+        if period_end is not None and period_end > start:  # as the provider billed it
+            subscription.current_period_end = period_end
         subscription.past_due_since = None
         if subscription.status == SubscriptionStatus.CANCELED:
             license.expires_at = subscription.current_period_end  # paid for, not renewed
@@ -222,6 +293,7 @@ class Renewals(Service):
         self._audit(
             subscription,
             "store.subscription_renewed",
+            actor=actor,
             reference=result.reference,
             payment_id=result.provider_payment_id,
             period_end=subscription.current_period_end.isoformat(),
@@ -259,25 +331,27 @@ class Renewals(Service):
             kind=ItemKind.SUBSCRIPTION,
         )
         order.payment_reference = result.reference
+        # A provider's refund or dispute notice names the payment: it finds this order.
+        order.provider_payment_id = result.provider_payment_id or None
         if order.total_cents != result.amount_cents:  # the price changed: what was taken
             order.total_cents = order.items[0].unit_price_cents = result.amount_cents
         self.session.flush()
         return order
 
-    def _expire(self, subscription: Subscription, license: License) -> RenewalOutcome:
+    def _expire(
+        self, subscription: Subscription, license: License, *, actor: str = "worker"
+    ) -> RenewalOutcome:
         subscription.status = SubscriptionStatus.EXPIRED
         license.expires_at = min(license.expires_at, self.now)
-        self._audit(subscription, "store.subscription_expired")
+        self._audit(subscription, "store.subscription_expired", actor=actor)
         self._mail(subscription, "subscription_expired", store_url=self.settings.url("/store"))
         return RenewalOutcome.EXPIRED
 
-    def _audit(self, subscription: Subscription, action: str, **details: Any) -> None:
+    def _audit(
+        self, subscription: Subscription, action: str, *, actor: str = "worker", **details: Any
+    ) -> None:
         self.unit.audit(
-            action,
-            subject_type="subscription",
-            subject_id=subscription.id,
-            actor="worker",
-            **details,
+            action, subject_type="subscription", subject_id=subscription.id, actor=actor, **details
         )
 
     def _money(self, cents: int, currency: str, subscription: Subscription) -> str:

@@ -4,7 +4,8 @@ The outcome only ever arrives here, verified by the provider's signature (or, fo
 provider, from its own card page, signed alike); the buyer coming back to our site decides
 nothing. Settling is idempotent by our payment reference, so a provider may send the same
 callback any number of times. A card saved for a subscription (its owner changed the card)
-arrives the same way, as a ``SetupResult``.
+arrives the same way, as a ``SetupResult``; so do a provider's refunds, disputes and
+subscription invoices (``store/provider_events.py``, once per event id).
 """
 
 from __future__ import annotations
@@ -16,14 +17,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from licensor.errors import NotFound
-from licensor.store.billing import SubscriptionBilling
-from licensor.store.payments import (
-    Callback,
-    PaymentProvider,
-    Payments,
-    SetupResult,
-    provider_at_start,
-)
+from licensor.store.payments import Callback, PaymentProvider, Payments, provider_at_start
+from licensor.store.provider_events import ProviderEvents
 from licensor.units import open_unit
 from licensor.web.pages import Web
 
@@ -57,12 +52,8 @@ async def webhook(
 
 def _settle_callback(web: Web, provider: PaymentProvider, callback: Callback) -> dict[str, str]:
     # Verified before the transaction: a provider may ask its own API to confirm.
-    result = provider.verify(callback)
-    if result is None:
+    notice = provider.verify(callback)
+    if notice is None:
         return {"status": "ignored"}
     with open_unit(web.database, web.keyring, web.settings, web.now) as unit:
-        if isinstance(result, SetupResult):  # a subscription's new card
-            unit.service(SubscriptionBilling).card_saved(result, actor=f"payments:{provider.name}")
-            return {"reference": result.reference, "status": "saved"}
-        order = unit.checkout.settle(result, actor=f"payments:{provider.name}")
-        return {"reference": result.reference, "status": order.status}
+        return unit.service(ProviderEvents).apply(notice, provider=provider.name)

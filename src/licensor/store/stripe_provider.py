@@ -1,0 +1,410 @@
+"""The Stripe payment provider, ``LICENSOR_PAYMENT_PROVIDER=stripe`` (docs/payments.md,
+"Stripe"), with Stripe's own library.
+
+Codes are paid on a Checkout Session in payment mode. A subscription whose term Stripe can
+bill (up to a year: Stripe's longest interval) is a Checkout Session in subscription mode,
+and from then on **Stripe Billing renews it**: its invoices' webhooks renew the period or
+mark it past due, and ``licensor worker`` leaves it alone (``Renewals.due``). A longer
+term is paid in payment mode with the card kept for later (``setup_future_usage``), and
+the worker charges it off-session (``charge``), as for any provider.
+
+Every call that creates something carries an idempotency key of ours, so a call repeated
+after a timeout is answered with what the first one made. Webhooks are verified with the
+endpoint's signing secret (``Webhook.construct_event``, five minutes of tolerance) before
+anything is read from them; ``verify`` turns the few events the store acts on into the
+interface's notices, and everything else into None ("ignored").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import stripe
+
+from licensor.clock import Clock
+from licensor.config import Settings
+from licensor.errors import CallbackRejected, PaymentSetupError, PaymentUnavailable
+from licensor.keys import Keyring
+from licensor.logging import log
+from licensor.store.payments import (
+    STRIPE_PROVIDER,
+    BilledRenewal,
+    BilledSubscriptionEnded,
+    Callback,
+    CardOnFile,
+    PaymentOutcome,
+    PaymentRequest,
+    PaymentResult,
+    PaymentReversed,
+    PaymentStart,
+    ProviderNotice,
+    RecurringCharge,
+    RefundRequest,
+    SetupRequest,
+    SetupResult,
+)
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+# Stripe bills a subscription at most once a year; a longer term is charged by our worker.
+LONGEST_BILLED_TERM_DAYS = 365
+# A Checkout Session opened for a reference is reused for half an hour (the idempotency
+# key names the half hour), and lives half an hour after that window: Stripe's shortest.
+SESSION_WINDOW_SECONDS = 30 * 60
+LOCALES = {"en", "it"}
+# Set on a payment-mode session whose card is kept for renewals our worker charges.
+KEEPS_CARD = "keeps_card"
+
+_Answer = TypeVar("_Answer")
+
+
+def stripe_provider(settings: Settings, keyring: Keyring, clock: Clock) -> StripeProvider:
+    """The factory ``LICENSOR_PAYMENT_PROVIDER=stripe`` names: refuses to start (one
+    line) without the API key or the webhook signing secret."""
+    missing = [
+        name
+        for name, value in (
+            ("LICENSOR_STRIPE_SECRET_KEY", settings.stripe_secret_key),
+            ("LICENSOR_STRIPE_WEBHOOK_SECRET", settings.stripe_webhook_secret),
+        )
+        if not value.strip()
+    ]
+    if missing:
+        raise PaymentSetupError(
+            f"LICENSOR_PAYMENT_PROVIDER=stripe needs {' and '.join(missing)} (docs/payments.md)"
+        )
+    if not settings.stripe_webhook_secret.startswith("whsec_"):
+        raise PaymentSetupError(
+            "LICENSOR_STRIPE_WEBHOOK_SECRET is the webhook endpoint's signing secret, whsec_…"
+        )
+    return StripeProvider(
+        secret_key=settings.stripe_secret_key.strip(),
+        webhook_secret=settings.stripe_webhook_secret.strip(),
+        api_base=settings.stripe_api_base.rstrip("/"),
+        now=clock.now,
+    )
+
+
+class StripeProvider:
+    """Checkout Sessions, refunds and off-session renewals on Stripe; its webhooks read."""
+
+    name = STRIPE_PROVIDER
+
+    def __init__(
+        self,
+        *,
+        secret_key: str,
+        webhook_secret: str,
+        api_base: str,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.test_mode = secret_key.startswith(("sk_test_", "rk_test_"))
+        self._webhook_secret = webhook_secret
+        self._now = now
+        # Requests, which Stripe's library depends on: its httpx client posts in a way
+        # httpx deprecates.
+        self._http = stripe.RequestsClient(timeout=20)
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": api_base},
+            http_client=self._http,
+            max_network_retries=2,
+        )
+
+    def close(self) -> None:
+        """Close the connections kept to Stripe (a provider made for one task)."""
+        cast(Any, self._http).close()  # untyped in the library
+
+    # paying ------------------------------------------------------------------------------
+
+    def start(self, payment: PaymentRequest) -> PaymentStart:
+        window = int(self._now().timestamp()) // SESSION_WINDOW_SECONDS
+        metadata = {"reference": payment.reference, "order_number": payment.order_number}
+        price: dict[str, Any] = {
+            "currency": payment.currency.lower(),
+            "unit_amount": payment.amount_cents,
+            "product_data": {"name": payment.description},
+        }
+        params: dict[str, Any] = {
+            "line_items": [{"quantity": 1, "price_data": price}],
+            "client_reference_id": payment.reference,
+            "metadata": metadata,
+            "customer_email": payment.customer_email,
+            "locale": payment.language if payment.language in LOCALES else "auto",
+            "success_url": payment.return_url,
+            "cancel_url": payment.cancel_url,
+            "expires_at": (window + 2) * SESSION_WINDOW_SECONDS,
+        }
+        if billed_by_stripe(payment):
+            params["mode"] = "subscription"
+            price["recurring"] = {"interval": "day", "interval_count": payment.term_days}
+            params["subscription_data"] = {"metadata": metadata}
+        else:
+            params["mode"] = "payment"
+            params["payment_intent_data"] = {"metadata": metadata}
+            if payment.save_payment_method:
+                params["payment_intent_data"]["setup_future_usage"] = "off_session"
+                params["customer_creation"] = "always"  # a kept card belongs to a customer
+                params["metadata"] = {**metadata, KEEPS_CARD: "yes"}
+        session = self._call(
+            "checkout_session",
+            lambda: self._client.v1.checkout.sessions.create(
+                cast(Any, params), {"idempotency_key": f"{payment.reference}_{window}"}
+            ),
+        )
+        return PaymentStart(redirect_url=str(session.url), provider_payment_id=session.id)
+
+    def start_setup(self, setup: SetupRequest) -> PaymentStart:
+        params = {
+            "mode": "setup",
+            "payment_method_types": ["card"],
+            "client_reference_id": setup.reference,
+            "metadata": {"reference": setup.reference},
+            "locale": setup.language if setup.language in LOCALES else "auto",
+            "success_url": setup.return_url,
+            "cancel_url": setup.cancel_url,
+        }
+        session = self._call(
+            "setup_session",
+            lambda: self._client.v1.checkout.sessions.create(
+                cast(Any, params), {"idempotency_key": setup.reference}
+            ),
+        )
+        return PaymentStart(redirect_url=str(session.url), provider_payment_id=session.id)
+
+    def charge(self, charge: RecurringCharge) -> PaymentResult:
+        customer, _, method = charge.payment_method.rpartition(":")
+        params: dict[str, Any] = {
+            "amount": charge.amount_cents,
+            "currency": charge.currency.lower(),
+            "payment_method": method,
+            "off_session": True,
+            "confirm": True,
+            "description": charge.description,
+            "metadata": {"reference": charge.reference},
+        }
+        if customer:
+            params["customer"] = customer
+        declined = PaymentResult(
+            reference=charge.reference,
+            outcome=PaymentOutcome.FAILED,
+            amount_cents=charge.amount_cents,
+            currency=charge.currency,
+        )
+        try:
+            intent = self._call(
+                "renewal_charge",
+                lambda: self._client.v1.payment_intents.create(
+                    cast(Any, params), {"idempotency_key": charge.reference}
+                ),
+            )
+        except _Declined:
+            return declined
+        if intent.status != "succeeded":  # e.g. requires_action: the customer must act
+            return declined
+        return PaymentResult(
+            reference=charge.reference,
+            outcome=PaymentOutcome.PAID,
+            amount_cents=intent.amount,
+            currency=intent.currency.upper(),
+            provider_payment_id=intent.id,
+        )
+
+    def refund(self, refund: RefundRequest) -> None:
+        if not refund.provider_payment_id:
+            raise PaymentUnavailable(
+                f"order {refund.order_number} has no Stripe payment to refund: refund it in "
+                "the Stripe Dashboard (its charge.refunded webhook blocks the codes)"
+            )
+        params = {
+            "payment_intent": refund.provider_payment_id,
+            "metadata": {"order_number": refund.order_number, "reason": refund.reason[:500]},
+        }
+        try:
+            self._call(
+                "refund",
+                lambda: self._client.v1.refunds.create(
+                    cast(Any, params), {"idempotency_key": refund.reference}
+                ),
+            )
+        except _Declined as error:
+            if error.code != "charge_already_refunded":
+                raise PaymentUnavailable(f"Stripe refused the refund: {error}") from None
+
+    def _call(self, what: str, request: Callable[[], _Answer]) -> _Answer:
+        """A Stripe API call: a card declined is ``_Declined``; no answer, or one that says
+        our request is wrong, is ``PaymentUnavailable`` (logged: an operator must look)."""
+        try:
+            return request()
+        except (stripe.CardError, stripe.InvalidRequestError) as error:
+            log.warning(f"payments.stripe_{what}_refused", code=error.code, error=str(error))
+            raise _Declined(error.code or "", str(error)) from None
+        except stripe.StripeError as error:
+            log.error(f"payments.stripe_{what}_failed", error=str(error))
+            raise PaymentUnavailable(f"Stripe did not answer: {error}") from None
+
+    # webhooks ----------------------------------------------------------------------------
+
+    def verify(self, callback: Callback) -> ProviderNotice | None:
+        try:
+            event = stripe.Webhook.construct_event(
+                callback.body.decode(),
+                callback.headers.get("stripe-signature"),
+                self._webhook_secret,
+                tolerance=SIGNATURE_TOLERANCE_SECONDS,
+            )
+        except (stripe.SignatureVerificationError, ValueError) as error:
+            log.warning("payments.stripe_webhook_rejected", error=str(error))
+            raise CallbackRejected("the Stripe-Signature header does not verify") from None
+        # Read as plain JSON: the signature was over these very bytes.
+        body: dict[str, Any] = json.loads(callback.body)
+        kind, event_id = str(event.type), str(event.id)
+        data: dict[str, Any] = body.get("data", {}).get("object", {})
+        try:
+            notice = self._notice(kind, data)
+        except (KeyError, TypeError, ValueError) as error:
+            log.warning("payments.stripe_event_unreadable", event=event_id, type=kind)
+            raise CallbackRejected(f"the {kind} event is not as Stripe sends it") from error
+        if notice is None:
+            return None
+        return cast(ProviderNotice, _with_event(notice, event_id, kind))
+
+    def _notice(self, kind: str, data: dict[str, Any]) -> ProviderNotice | None:
+        if kind.startswith("checkout.session."):
+            return self._session_notice(kind, data)
+        if kind == "charge.refunded":
+            if not data.get("refunded"):  # a part refunded: the codes stay
+                log.info("payments.stripe_partial_refund", payment=data.get("payment_intent"))
+                return None
+            return PaymentReversed(
+                provider_payment_id=str(data["payment_intent"]), reason="refunded in Stripe"
+            )
+        if kind == "charge.dispute.created":
+            return PaymentReversed(
+                provider_payment_id=str(data["payment_intent"]),
+                reason=f"dispute {data['id']} ({data.get('reason') or 'no reason given'})",
+            )
+        if kind in ("invoice.paid", "invoice.payment_failed"):
+            return _invoice_notice(kind, data)
+        if kind == "customer.subscription.deleted":
+            return BilledSubscriptionEnded(provider_subscription_id=str(data["id"]))
+        return None
+
+    def _session_notice(self, kind: str, session: dict[str, Any]) -> ProviderNotice | None:
+        reference = session.get("client_reference_id")
+        if not reference:  # a session some other integration opened on the account
+            return None
+        if session.get("mode") == "setup":
+            if kind != "checkout.session.completed":
+                return None
+            return self._saved_card(str(reference), str(session["setup_intent"]))
+        if kind == "checkout.session.completed" and session.get("payment_status") == "unpaid":
+            return None  # a delayed method (a bank debit): async_payment_* tells the outcome
+        outcome = {
+            "checkout.session.completed": PaymentOutcome.PAID,
+            "checkout.session.async_payment_succeeded": PaymentOutcome.PAID,
+            "checkout.session.async_payment_failed": PaymentOutcome.FAILED,
+            "checkout.session.expired": PaymentOutcome.FAILED,
+        }.get(kind)
+        if outcome is None:
+            return None
+        payment_id = str(session.get("payment_intent") or "")
+        subscription_id = str(session.get("subscription") or "")
+        method, card = "", None
+        if outcome == PaymentOutcome.PAID and subscription_id:
+            method = subscription_id  # what renews it is Stripe's subscription
+        elif outcome == PaymentOutcome.PAID and session.get("metadata", {}).get(KEEPS_CARD):
+            method, card = self._kept_card(payment_id)
+        return PaymentResult(
+            reference=str(reference),
+            outcome=outcome,
+            amount_cents=int(session["amount_total"]),
+            currency=str(session["currency"]).upper(),
+            provider_payment_id=payment_id,
+            payment_method=method,
+            card=card,
+            provider_subscription_id=subscription_id,
+        )
+
+    def _kept_card(self, payment_intent_id: str) -> tuple[str, CardOnFile | None]:
+        """The card a payment kept, as ``charge`` needs it: ``customer:payment_method``."""
+        intent = self._retrieve(
+            lambda: self._client.v1.payment_intents.retrieve(
+                payment_intent_id, cast(Any, {"expand": ["payment_method"]})
+            )
+        )
+        method = intent.payment_method
+        method_id = method if isinstance(method, str) else getattr(method, "id", "")
+        return f"{intent.customer or ''}:{method_id}", _card_of(method)
+
+    def _saved_card(self, reference: str, setup_intent_id: str) -> SetupResult:
+        intent = self._retrieve(
+            lambda: self._client.v1.setup_intents.retrieve(
+                setup_intent_id, cast(Any, {"expand": ["payment_method"]})
+            )
+        )
+        method = intent.payment_method
+        method_id = method if isinstance(method, str) else getattr(method, "id", "")
+        return SetupResult(
+            reference=reference,
+            payment_method=f"{intent.customer or ''}:{method_id}",
+            card=_card_of(method),
+        )
+
+    def _retrieve(self, request: Callable[[], _Answer]) -> _Answer:
+        # Reading what an event names: without an answer the webhook fails (503) and
+        # Stripe delivers it again later.
+        try:
+            return self._call("retrieve", request)
+        except _Declined as error:
+            raise PaymentUnavailable(str(error)) from None
+
+
+class _Declined(Exception):
+    """Stripe answered, and said no (a card declined, a request refused)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def billed_by_stripe(payment: PaymentRequest) -> bool:
+    """A subscription whose term Stripe Billing can renew (up to a year)."""
+    return payment.save_payment_method and 0 < payment.term_days <= LONGEST_BILLED_TERM_DAYS
+
+
+def _invoice_notice(kind: str, invoice: dict[str, Any]) -> BilledRenewal | None:
+    # The subscription is named at the top (older API versions) or under parent.
+    subscription_id = invoice.get("subscription") or (
+        (invoice.get("parent") or {}).get("subscription_details") or {}
+    ).get("subscription")
+    if not subscription_id or invoice.get("billing_reason") == "subscription_create":
+        return None  # not a subscription's, or its first: the Checkout Session settles it
+    paid = kind == "invoice.paid"
+    ends = [
+        line["period"]["end"]
+        for line in (invoice.get("lines") or {}).get("data", [])
+        if isinstance(line.get("period"), Mapping)
+    ]
+    return BilledRenewal(
+        provider_subscription_id=str(subscription_id),
+        invoice_id=str(invoice["id"]),
+        outcome=PaymentOutcome.PAID if paid else PaymentOutcome.FAILED,
+        amount_cents=int(invoice["amount_paid"] if paid else invoice["amount_due"]),
+        currency=str(invoice["currency"]).upper(),
+        provider_payment_id=str(invoice.get("payment_intent") or ""),
+        period_end=datetime.fromtimestamp(max(ends), UTC) if ends else None,
+    )
+
+
+def _card_of(method: object) -> CardOnFile | None:
+    card = getattr(method, "card", None)
+    brand, last4 = getattr(card, "brand", ""), getattr(card, "last4", "")
+    return CardOnFile(str(brand).title(), str(last4)) if brand and last4 else None
+
+
+def _with_event(notice: ProviderNotice, event_id: str, event_type: str) -> object:
+    return replace(notice, event_id=event_id, event_type=event_type)

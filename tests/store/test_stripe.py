@@ -1,0 +1,583 @@
+"""The Stripe provider (``LICENSOR_PAYMENT_PROVIDER=stripe``) against a local server
+standing in for api.stripe.com, and Stripe's webhooks signed as Stripe documents them
+(``Stripe-Signature: t=…,v1=…``, HMAC-SHA256 of "t.payload" with the endpoint secret),
+posted to a real Licensor server configured for Stripe."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from licensor.api import create_app
+from licensor.clock import Clock
+from licensor.config import Settings
+from licensor.db import Database
+from licensor.errors import PaymentSetupError
+from licensor.keys import Keyring
+from licensor.models import (
+    ActivationCode,
+    CodeState,
+    Order,
+    OrderStatus,
+    PaymentEvent,
+    Subscription,
+    SubscriptionStatus,
+)
+from licensor.ratelimit import MemoryRateLimiter
+from licensor.store.payments import (
+    PaymentOutcome,
+    RecurringCharge,
+    RefundRequest,
+    load_provider,
+)
+from licensor.store.stripe_provider import StripeProvider
+from tests.accounts.factories import MakeAccount, OpenBrowser, fresh_email, outbox
+from tests.conftest import OpenUnit
+from tests.licensing.factories import MakePlan
+from tests.support import serve
+
+SECRET_KEY = "sk_test_licensor_" + "x" * 24
+WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+WEBHOOK = "/api/v1/payments/stripe/webhook"
+DECLINED_METHOD = "pm_card_chargeDeclined"
+
+
+# --- a local api.stripe.com -------------------------------------------------------------------
+
+
+@dataclass
+class StripeCall:
+    method: str
+    path: str
+    idempotency_key: str | None
+    form: dict[str, str]
+
+
+@dataclass
+class FakeStripe:
+    """Answers the few calls the provider makes, as Stripe would; records each call.
+    A repeated idempotency key is answered with the first answer, as Stripe does."""
+
+    url: str = ""
+    calls: list[StripeCall] = field(default_factory=list)
+    answered: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+
+    def made(self, path: str) -> list[StripeCall]:
+        return [call for call in self.calls if call.path == path]
+
+    def answer(self, call: StripeCall) -> tuple[int, dict[str, Any]]:
+        if call.idempotency_key and call.idempotency_key in self.answered:
+            return self.answered[call.idempotency_key]
+        status, body = self._new(call)
+        if call.idempotency_key:
+            self.answered[call.idempotency_key] = (status, body)
+        return status, body
+
+    def _new(self, call: StripeCall) -> tuple[int, dict[str, Any]]:
+        number = len(self.calls)
+        if call.path == "/v1/checkout/sessions":
+            session_id = f"cs_test_{number}"
+            return 200, {
+                "id": session_id,
+                "object": "checkout.session",
+                "mode": call.form.get("mode"),
+                "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            }
+        if call.path == "/v1/refunds":
+            return 200, {
+                "id": f"re_{number}",
+                "object": "refund",
+                "status": "succeeded",
+                "payment_intent": call.form["payment_intent"],
+            }
+        if call.path == "/v1/payment_intents":
+            if call.form.get("payment_method") == DECLINED_METHOD:
+                return 402, {
+                    "error": {
+                        "type": "card_error",
+                        "code": "card_declined",
+                        "message": "Your card was declined.",
+                    }
+                }
+            return 200, {
+                "id": f"pi_{number}",
+                "object": "payment_intent",
+                "status": "succeeded",
+                "amount": int(call.form["amount"]),
+                "currency": call.form["currency"],
+            }
+        return 404, {"error": {"type": "invalid_request_error", "message": "unknown"}}
+
+
+@pytest.fixture(scope="module")
+def fake_stripe() -> Iterator[FakeStripe]:
+    fake = FakeStripe()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            form = dict(parse_qsl(self.rfile.read(length).decode()))
+            call = StripeCall("POST", self.path, self.headers.get("Idempotency-Key"), form)
+            status, body = fake.answer(call)
+            fake.calls.append(call)
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    fake.url = f"http://127.0.0.1:{http.server_port}"
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    http.shutdown()
+    http.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def stripe_settings(settings: Settings, fake_stripe: FakeStripe) -> Settings:
+    return settings.model_copy(
+        update={
+            "payment_provider": "stripe",
+            "stripe_secret_key": SECRET_KEY,
+            "stripe_webhook_secret": WEBHOOK_SECRET,
+            "stripe_api_base": fake_stripe.url,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def stripe_server(
+    stripe_settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    clock: Clock,
+    limiter: MemoryRateLimiter,
+) -> Iterator[str]:
+    """A Licensor server of its own, selling through Stripe."""
+    app = create_app(
+        stripe_settings, database=database, keyring=keyring, limiter=limiter, app_clock=clock
+    )
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def stripe_api(stripe_server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stripe_server, timeout=30) as client:
+        yield client
+
+
+# --- webhooks as Stripe signs them ----------------------------------------------------------
+
+
+def event(kind: str, data: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": event_id or "evt_" + secrets.token_hex(12),
+        "object": "event",
+        "api_version": "2025-09-30.clover",
+        "created": int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "type": kind,
+        "data": {"object": data},
+    }
+
+
+def signed(
+    payload: dict[str, Any], *, secret: str = WEBHOOK_SECRET, at: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    moment = int(time.time()) if at is None else at
+    digest = hmac.new(secret.encode(), f"{moment}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, {"Stripe-Signature": f"t={moment},v1={digest}", "Content-Type": "application/json"}
+
+
+def deliver(api: httpx.Client, payload: dict[str, Any], **signing: Any) -> httpx.Response:
+    body, headers = signed(payload, **signing)
+    return api.post(WEBHOOK, content=body, headers=headers)
+
+
+def session_completed(reference: str, amount: int, **fields: Any) -> dict[str, Any]:
+    return event(
+        "checkout.session.completed",
+        {
+            "id": "cs_test_" + secrets.token_hex(6),
+            "object": "checkout.session",
+            "mode": "payment",
+            "client_reference_id": reference,
+            "metadata": {"reference": reference},
+            "amount_total": amount,
+            "currency": "eur",
+            "payment_status": "paid",
+            "status": "complete",
+            "payment_intent": "pi_" + secrets.token_hex(8),
+            **fields,
+        },
+    )
+
+
+# --- buying codes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Purchase:
+    reference: str
+    email: str
+    redirect: str
+
+
+def buy_codes(
+    form_browser: OpenBrowser, stripe_server: str, fake_stripe: FakeStripe, quantity: int = 2
+) -> Purchase:
+    """Buy codes in the store, as a visitor: the store sends the buyer to Checkout."""
+    visitor = form_browser(stripe_server)
+    email = fresh_email("buyer")
+    token = visitor.csrf_token("/store/plus")
+    answer = visitor.post(
+        "/store/plus",
+        {"quantity": str(quantity), "name": "Mario Rossi", "email": email},
+        token=token,
+    )
+    assert answer.status_code == 303, answer.text
+    created = fake_stripe.made("/v1/checkout/sessions")[-1]
+    return Purchase(created.form["client_reference_id"], email, answer.headers["location"])
+
+
+def order_of(database: Database, reference: str) -> Order:
+    with database.transaction() as session:
+        order = session.scalar(select(Order).where(Order.payment_reference == reference))
+        assert order is not None
+        session.expunge(order)
+        return order
+
+
+@pytest.fixture
+def plus(make_plan: MakePlan) -> str:
+    return make_plan("plus", price_cents=3999)
+
+
+def test_a_purchase_opens_a_checkout_session_whose_paid_webhook_fulfils_once(
+    plus: str,
+    form_browser: OpenBrowser,
+    stripe_server: str,
+    stripe_api: httpx.Client,
+    fake_stripe: FakeStripe,
+    database: Database,
+) -> None:
+    assert "TEST MODE" in form_browser(stripe_server).get("/store/plus").text  # sk_test_
+    purchase = buy_codes(form_browser, stripe_server, fake_stripe)
+
+    created = fake_stripe.made("/v1/checkout/sessions")[-1]
+    assert (
+        purchase.redirect
+        == f"https://checkout.stripe.com/c/pay/cs_test_{len(fake_stripe.calls) - 1}"
+    )
+    assert purchase.reference.startswith("pay_")
+    assert created.idempotency_key is not None
+    assert created.idempotency_key.startswith(purchase.reference + "_")
+    assert created.form["mode"] == "payment"
+    assert created.form["line_items[0][price_data][unit_amount]"] == "7998"
+    assert created.form["line_items[0][price_data][currency]"] == "eur"
+    assert created.form["metadata[reference]"] == purchase.reference
+    assert created.form["customer_email"] == purchase.email
+    assert created.form["locale"] == "en"
+    assert created.form["success_url"].endswith(f"/store/orders/{purchase.reference}")
+    assert order_of(database, purchase.reference).status == OrderStatus.PENDING
+
+    paid = session_completed(purchase.reference, 7998)
+    first, again = deliver(stripe_api, paid), deliver(stripe_api, paid)
+
+    assert first.status_code == 200, first.text
+    assert first.json() == {"reference": purchase.reference, "status": "paid"}
+    assert again.json() == {"status": "duplicate"}
+    order = order_of(database, purchase.reference)
+    assert order.status == OrderStatus.PAID
+    assert order.provider_payment_id == paid["data"]["object"]["payment_intent"]
+    assert len(outbox(database, purchase.email, "order_confirmation")) == 1
+    with database.transaction() as session:
+        codes = session.scalar(select(func.count()).where(ActivationCode.order_id == order.id))
+        events = session.scalars(select(PaymentEvent.order_id)).all()
+    assert codes == 2
+    assert events == [order.id]
+
+
+def test_a_bad_signature_or_an_old_timestamp_is_refused_and_changes_nothing(
+    plus: str,
+    form_browser: OpenBrowser,
+    stripe_server: str,
+    stripe_api: httpx.Client,
+    fake_stripe: FakeStripe,
+    database: Database,
+) -> None:
+    purchase = buy_codes(form_browser, stripe_server, fake_stripe, quantity=1)
+    paid = session_completed(purchase.reference, 3999)
+
+    refused = [
+        deliver(stripe_api, paid, secret="whsec_" + "0" * 32),
+        deliver(stripe_api, paid, at=int(time.time()) - 600),
+        stripe_api.post(WEBHOOK, content=json.dumps(paid).encode()),  # unsigned
+    ]
+    body, headers = signed(paid)
+    tampered = body.replace(b'"amount_total": 3999', b'"amount_total": 1')
+    refused.append(stripe_api.post(WEBHOOK, content=tampered, headers=headers))
+
+    for answer in refused:
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["code"] == "payment_callback_rejected"
+    assert order_of(database, purchase.reference).status == OrderStatus.PENDING
+    assert outbox(database, purchase.email) == []
+    with database.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(PaymentEvent)) == 0
+    # Events the store does not act on are acknowledged, and nothing else.
+    ignored = deliver(stripe_api, event("customer.created", {"id": "cus_1"}))
+    assert ignored.json() == {"status": "ignored"}
+
+
+def test_two_deliveries_at_once_fulfil_once(
+    plus: str,
+    form_browser: OpenBrowser,
+    stripe_server: str,
+    fake_stripe: FakeStripe,
+    database: Database,
+) -> None:
+    purchase = buy_codes(form_browser, stripe_server, fake_stripe, quantity=1)
+    body, headers = signed(session_completed(purchase.reference, 3999))
+    answers: list[httpx.Response] = []
+    start = threading.Barrier(2)
+
+    def post() -> None:
+        with httpx.Client(base_url=stripe_server, timeout=30) as client:
+            start.wait()
+            answers.append(client.post(WEBHOOK, content=body, headers=headers))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(answer.status_code for answer in answers) == [200, 200]
+    assert sorted(answer.json()["status"] for answer in answers) == ["duplicate", "paid"]
+    assert order_of(database, purchase.reference).status == OrderStatus.PAID
+    assert len(outbox(database, purchase.email, "order_confirmation")) == 1
+
+
+def test_a_refund_in_stripe_or_a_dispute_blocks_the_codes(
+    plus: str,
+    form_browser: OpenBrowser,
+    stripe_server: str,
+    stripe_api: httpx.Client,
+    fake_stripe: FakeStripe,
+    database: Database,
+) -> None:
+    refunded, disputed = (
+        buy_codes(form_browser, stripe_server, fake_stripe, quantity=1) for _ in range(2)
+    )
+    payments = {}
+    for purchase in (refunded, disputed):
+        paid = session_completed(purchase.reference, 3999)
+        assert deliver(stripe_api, paid).status_code == 200
+        payments[purchase.reference] = paid["data"]["object"]["payment_intent"]
+
+    partly = {"id": "ch_1", "object": "charge", "refunded": False, "amount_refunded": 100}
+    partly["payment_intent"] = payments[refunded.reference]
+    assert deliver(stripe_api, event("charge.refunded", partly)).json() == {"status": "ignored"}
+    assert order_of(database, refunded.reference).status == OrderStatus.PAID
+
+    whole = {**partly, "refunded": True, "amount_refunded": 3999}
+    assert deliver(stripe_api, event("charge.refunded", whole)).json()["status"] == "refunded"
+    dispute = {
+        "id": "dp_1",
+        "object": "dispute",
+        "charge": "ch_2",
+        "payment_intent": payments[disputed.reference],
+        "reason": "fraudulent",
+        "amount": 3999,
+    }
+    assert deliver(stripe_api, event("charge.dispute.created", dispute)).status_code == 200
+
+    for purchase in (refunded, disputed):
+        order = order_of(database, purchase.reference)
+        assert order.status == OrderStatus.REFUNDED
+        with database.transaction() as session:
+            states = session.scalars(
+                select(ActivationCode.state).where(ActivationCode.order_id == order.id)
+            ).all()
+        assert states == [CodeState.BLOCKED]
+        assert len(outbox(database, purchase.email, "order_refunded")) == 1
+    assert "dp_1" in (order_of(database, disputed.reference).refund_reason or "")
+
+
+# --- subscriptions billed by Stripe ---------------------------------------------------------
+
+
+def invoice(
+    kind: str, subscription: str, *, reason: str, amount: int, ends: datetime
+) -> dict[str, Any]:
+    data = {
+        "id": "in_" + secrets.token_hex(8),
+        "object": "invoice",
+        "billing_reason": reason,
+        "currency": "eur",
+        "amount_paid": amount if kind == "invoice.paid" else 0,
+        "amount_due": amount,
+        "parent": {"subscription_details": {"subscription": subscription}},
+        "lines": {"data": [{"period": {"start": 0, "end": int(ends.timestamp())}}]},
+    }
+    return event(kind, data)
+
+
+def test_a_subscription_is_billed_by_stripe_and_its_invoices_renew_it_or_mark_it_past_due(
+    make_plan: MakePlan,
+    make_account: MakeAccount,
+    form_browser: OpenBrowser,
+    stripe_server: str,
+    stripe_api: httpx.Client,
+    fake_stripe: FakeStripe,
+    database: Database,
+    open_unit: OpenUnit,
+    clock: Clock,
+) -> None:
+    make_plan("premium", term_days=30, subscription_price_cents=999)
+    customer = make_account()
+    browser = form_browser(stripe_server)
+    browser.sign_in(customer)
+    answer = browser.post(
+        "/store/premium/subscribe",
+        {"name": "Carla Verdi"},
+        token=browser.csrf_token("/store/premium"),
+    )
+    assert answer.status_code == 303, answer.text
+    created = fake_stripe.made("/v1/checkout/sessions")[-1]
+    assert created.form["mode"] == "subscription"
+    assert created.form["line_items[0][price_data][recurring][interval]"] == "day"
+    assert created.form["line_items[0][price_data][recurring][interval_count]"] == "30"
+    reference = created.form["client_reference_id"]
+
+    completed = session_completed(
+        reference, 999, mode="subscription", payment_intent=None, subscription="sub_1"
+    )
+    assert deliver(stripe_api, completed).json()["status"] == "paid"
+    first_end = clock.now() + timedelta(days=30)
+    first = invoice(
+        "invoice.paid", "sub_1", reason="subscription_create", amount=999, ends=first_end
+    )
+    assert deliver(stripe_api, first).json() == {"status": "ignored"}  # the checkout's own
+    with database.transaction() as session:
+        subscription = session.scalars(select(Subscription)).one()
+    assert (subscription.provider, subscription.provider_subscription_id) == ("stripe", "sub_1")
+
+    clock.advance(timedelta(days=31))
+    with open_unit() as unit:
+        assert unit.renewals.due() == []  # Stripe charges it, not our worker
+    next_end = subscription.current_period_end + timedelta(days=30)
+    renewal = invoice(
+        "invoice.paid", "sub_1", reason="subscription_cycle", amount=999, ends=next_end
+    )
+    assert deliver(stripe_api, renewal).json() == {"status": "renewed"}
+    assert deliver(stripe_api, renewal).json() == {"status": "duplicate"}
+    with database.transaction() as session:
+        renewed = session.get_one(Subscription, subscription.id)
+        invoices = session.scalar(
+            select(func.count()).where(
+                Order.payment_reference.startswith(f"ren_{subscription.id}_")
+            )
+        )
+    assert renewed.status == SubscriptionStatus.ACTIVE
+    assert renewed.current_period_end.replace(tzinfo=UTC) == next_end.replace(microsecond=0)
+    assert invoices == 1
+    assert len(outbox(database, customer.email, "subscription_renewed")) == 1
+
+    failed = invoice(
+        "invoice.payment_failed", "sub_1", reason="subscription_cycle", amount=999, ends=next_end
+    )
+    assert deliver(stripe_api, failed).json() == {"status": "past_due"}
+    assert len(outbox(database, customer.email, "subscription_payment_failed")) == 1
+
+    ended = event("customer.subscription.deleted", {"id": "sub_1", "object": "subscription"})
+    assert deliver(stripe_api, ended).json() == {"status": "expired"}
+    with database.transaction() as session:
+        assert session.get_one(Subscription, subscription.id).status == SubscriptionStatus.EXPIRED
+
+
+# --- refunds and renewal charges, through the provider --------------------------------------
+
+
+def test_refunds_and_renewal_charges_carry_our_idempotency_keys(
+    request: pytest.FixtureRequest,
+    stripe_settings: Settings,
+    keyring: Keyring,
+    clock: Clock,
+    fake_stripe: FakeStripe,
+) -> None:
+    provider = load_provider(stripe_settings, keyring, clock)
+    assert isinstance(provider, StripeProvider)
+    request.addfinalizer(provider.close)
+    assert provider.test_mode
+
+    provider.refund(
+        RefundRequest(
+            reference="refund_pay_abc",
+            order_number="ORD-TEST-0001",
+            payment_reference="pay_abc",
+            provider_payment_id="pi_paid",
+            amount_cents=3999,
+            currency="EUR",
+            reason="asked by the customer",
+        )
+    )
+    refund = fake_stripe.made("/v1/refunds")[-1]
+    assert (refund.idempotency_key, refund.form["payment_intent"]) == ("refund_pay_abc", "pi_paid")
+
+    renewal = RecurringCharge(
+        reference="ren_7_20260101000000_0_abcd",
+        payment_method="cus_1:pm_card_visa",
+        amount_cents=999,
+        currency="EUR",
+        description="Premium subscription renewal",
+        customer_email="a@example.com",
+    )
+    paid = provider.charge(renewal)
+    again = provider.charge(renewal)
+    charge = fake_stripe.made("/v1/payment_intents")[-1]
+    assert paid.outcome == PaymentOutcome.PAID
+    assert again.provider_payment_id == paid.provider_payment_id  # one key, one payment
+    assert charge.idempotency_key == renewal.reference
+    assert (charge.form["off_session"], charge.form["confirm"]) == ("true", "true")
+    assert (charge.form["customer"], charge.form["payment_method"]) == ("cus_1", "pm_card_visa")
+    declined = provider.charge(
+        RecurringCharge(
+            **{
+                **renewal.__dict__,
+                "reference": "ren_8_x",
+                "payment_method": f"cus_1:{DECLINED_METHOD}",
+            }
+        )
+    )
+    assert declined.outcome == PaymentOutcome.FAILED
+
+    for missing in ({"stripe_secret_key": ""}, {"stripe_webhook_secret": ""}):
+        with pytest.raises(PaymentSetupError, match=r"LICENSOR_STRIPE_\w+ \(docs"):
+            load_provider(stripe_settings.model_copy(update=missing), keyring, clock)
