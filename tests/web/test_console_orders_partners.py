@@ -2,7 +2,7 @@
 filter the orders, open one, refund it (its codes answer ``code_blocked``, the buyer's
 mail arrives); a second refund, from a tab opened before, changes nothing. Create a
 partner, edit it, make an API key (shown once), use it on the partner API, revoke it and
-see it refused."""
+see it refused. axe-core checks each page on the way at 390 and 1280 px."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ from tests.licensing.factories import MakePlan, device, try_activate
 from tests.mail_support import SmtpServer, text_of
 from tests.store.factories import Settle, bearer, paid_with
 from tests.support import audit_events
+from tests.web.accessibility import Audit, axe_script
 
 BUYER = "buyer.console@example.com"
 
 
 def sign_in_as_admin(page: Page, make_account: MakeAccount, clock: Clock, path: str) -> None:
+    page.context.add_init_script(path=axe_script())  # axe in every page (the CSP: no inline)
     admin = make_account(roles=("admin",), totp_secret=TOTP_SECRET)
     page.goto(path)  # sends to sign in, and back here after
     page.get_by_label("Email address").fill(admin.email)
@@ -78,11 +80,14 @@ def test_an_admin_filters_the_orders_and_refunds_one_once(
     page.get_by_role("button", name="Filter").click()
     rows = page.locator("table.orders tbody tr")
     expect(rows).to_have_count(1)
+    audit = Audit(page, server, axe_script())
+    audit.check("orders, filtered")
     rows.get_by_role("link", name=number).click()
 
     expect(page.get_by_role("heading", name=f"Order {number}")).to_be_visible()
     expect(page.locator("td code")).to_have_count(2)
     assert not any(code in page.content() for code in codes)  # masked
+    audit.check("an order")
     page.get_by_role("link", name="Refund this order").click()
     # A second tab holds the same form, as a double click or another admin would.
     late = page.context.new_page()
@@ -90,11 +95,13 @@ def test_an_admin_filters_the_orders_and_refunds_one_once(
     page.get_by_label("Reason").fill("   ")  # the browser's required check lets spaces by
     page.get_by_role("button", name=re.compile("Refund")).click()
     expect(page.locator("#reason-error")).to_have_text("This field is required.")
+    audit.check("the refund, without a reason")
     page.get_by_label("Reason").fill("The customer was charged twice")
     page.get_by_role("button", name=re.compile("Refund")).click()
     expect(page.get_by_role("status")).to_contain_text("The order is refunded")
     expect(page.locator(".order-status")).to_have_text("Refunded")
     expect(page.locator(".code-state")).to_have_text(["blocked", "blocked"])
+    audit.check("an order refunded")
 
     for code in codes:
         answer = try_activate(api, code, device())
@@ -111,10 +118,12 @@ def test_an_admin_filters_the_orders_and_refunds_one_once(
     assert len(audit_events(database, "store.order_refunded")) == 1
     refund_mails = [m for m in mail_worker.inbox.messages if "refund" in text_of(m).lower()]
     assert len(refund_mails) == 1
+    assert not audit.violations + audit.broken, audit.report()
 
 
 def test_an_admin_creates_and_edits_a_partner_and_makes_and_revokes_a_key(
     page: Page,
+    server: str,
     api: httpx.Client,
     make_account: MakeAccount,
     database: Database,
@@ -128,6 +137,8 @@ def test_an_admin_creates_and_edits_a_partner_and_makes_and_revokes_a_key(
     page.get_by_label("Website").fill("ftp://shop-roma.example")  # a URL, but not the web
     page.get_by_role("button", name="Create the partner").click()
     expect(page.locator("#url-error")).to_be_visible()
+    audit = Audit(page, server, axe_script())
+    audit.check("a new partner, its website refused")
     page.get_by_label("Website").fill("https://shop-roma.example")
     page.get_by_role("button", name="Create the partner").click()
     expect(page.get_by_role("heading", name="Shop Roma", level=1)).to_be_visible()
@@ -147,6 +158,7 @@ def test_an_admin_creates_and_edits_a_partner_and_makes_and_revokes_a_key(
     assert created.value.headers["cache-control"] == "no-store"
     key = page.locator(".new-key").inner_text().strip()
     assert key.startswith("lp_")
+    audit.check("a partner with its new key")
     assert key not in page.url
     page.goto("/console/partners/shop-roma")  # the key is not on it again
     assert key not in page.content()
@@ -156,6 +168,7 @@ def test_an_admin_creates_and_edits_a_partner_and_makes_and_revokes_a_key(
 
     prefix = key.removeprefix("lp_").split("_")[0]
     page.get_by_role("link", name=f"Revoke key {prefix}").click()
+    audit.check("revoking a key")
     page.get_by_role("button", name="Revoke the key").click()
     expect(page.get_by_role("status")).to_contain_text("The key is revoked")
     refused = api.get("/api/v1/partner/allocations", headers=bearer(key))
@@ -164,3 +177,6 @@ def test_an_admin_creates_and_edits_a_partner_and_makes_and_revokes_a_key(
         "store.partner_key_created",
         "store.partner_key_revoked",
     ]
+    page.goto("/console/partners")
+    audit.check("the partners")
+    assert not audit.violations + audit.broken, audit.report()
