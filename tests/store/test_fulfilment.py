@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -236,6 +237,24 @@ def count(database: Database, model: type[Any]) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+def found_by_lookup(
+    visitor: Browser, run_jobs: Callable[[], None], database: Database, order: Order
+) -> int:
+    """Order lookup (F5) filled in as the order's buyer would: the confirmations queued to
+    the buyer since the order was made, the one sent again included."""
+    fields = {
+        "where": "store",
+        "order_number": order.number,
+        "purchased_on": order.purchased_at.date().isoformat(),
+        "name": order.customer_name,
+        "email": order.customer_email,
+    }
+    token = visitor.csrf_token("/orders/lookup")
+    assert visitor.post("/orders/lookup", fields, token=token).status_code == 200
+    run_jobs()
+    return len(outbox(database, order.customer_email, "order_confirmation"))
+
+
 def codes_mailed(database: Database, keyring: Keyring, email: str) -> list[str]:
     """The codes in the confirmation mail queued to ``email`` (there must be one)."""
     [confirmation] = outbox(database, email, "order_confirmation")
@@ -356,7 +375,12 @@ def test_a_delivery_not_signed_by_the_store_or_signed_long_ago_is_refused_and_ch
 
 
 def test_a_lemon_squeezy_order_is_fulfilled_once_and_its_refund_blocks_its_codes(
-    api: httpx.Client, settings: Settings, database: Database, keyring: Keyring
+    api: httpx.Client,
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    visitor: Browser,
+    run_jobs: Callable[[], None],
 ) -> None:
     email = fresh_email("ls-buyer")
     order_id = secrets.randbelow(10**9)
@@ -374,6 +398,7 @@ def test_a_lemon_squeezy_order_is_fulfilled_once_and_its_refund_blocks_its_codes
     )
     codes = codes_mailed(database, keyring, email)
     assert len(codes) == 2
+    assert found_by_lookup(visitor, run_jobs, database, order) == 2
 
     refunded = lemonsqueezy_signed(settings, lemonsqueezy_order("order_refunded", order_id, email))
     assert post(api, "lemonsqueezy", refunded).json()["events"][0]["status"] == "refunded"
@@ -388,7 +413,12 @@ def test_a_lemon_squeezy_order_is_fulfilled_once_and_its_refund_blocks_its_codes
 
 
 def test_a_fastspring_delivery_acts_on_each_of_its_events_once(
-    api: httpx.Client, settings: Settings, database: Database, keyring: Keyring
+    api: httpx.Client,
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    visitor: Browser,
+    run_jobs: Callable[[], None],
 ) -> None:
     first_email, second_email = fresh_email("fs-one"), fresh_email("fs-two")
     first, second = unique("FUR261205-"), unique("FUR261205-")
@@ -411,6 +441,7 @@ def test_a_fastspring_delivery_acts_on_each_of_its_events_once(
     )
     assert len(codes_mailed(database, keyring, first_email)) == 1
     assert len(codes_mailed(database, keyring, second_email)) == 1
+    assert found_by_lookup(visitor, run_jobs, database, order) == 2
 
     refund = fastspring_signed(settings, [fastspring_return(second)])
     assert post(api, "fastspring", refund).json()["events"][0]["status"] == "refunded"
@@ -508,6 +539,8 @@ def test_deliveries_racing_each_other_make_one_order(
     twice, twins, reference = unique("txn_01h"), unique("txn_01h"), unique("FUR261205-")
     same = paddle_signed(settings, paddle_transaction(twice, email), now)
     fs_same = fastspring_signed(settings, [fastspring_order(reference, email)])
+    ls_order = secrets.randbelow(10**9)
+    ls_same = lemonsqueezy_signed(settings, lemonsqueezy_order("order_created", ls_order, email))
     races: list[tuple[str, Delivery, Delivery, list[str]]] = [
         ("paddle", same, same, ["duplicate", "fulfilled"]),
         # Two events (two ids) of one transaction: they meet on the order's unique index.
@@ -518,6 +551,7 @@ def test_deliveries_racing_each_other_make_one_order(
             ["exists", "fulfilled"],
         ),
         ("fastspring", fs_same, fs_same, ["duplicate", "fulfilled"]),
+        ("lemonsqueezy", ls_same, ls_same, ["duplicate", "fulfilled"]),
     ]
 
     for provider, one, other, outcomes in races:
@@ -526,9 +560,11 @@ def test_deliveries_racing_each_other_make_one_order(
         statuses = sorted(answer.json()["events"][0]["status"] for answer in answers)
         assert statuses == outcomes
 
-    for provider, order_id in (("paddle", twice), ("paddle", twins), ("fastspring", reference)):
+    made = [("paddle", twice), ("paddle", twins), ("fastspring", reference)]
+    made.append(("lemonsqueezy", str(ls_order)))
+    for provider, order_id in made:
         assert len(orders_of(database, provider, order_id)) == 1
-    assert len(outbox(database, email, "order_confirmation")) == 3  # one per order
+    assert len(outbox(database, email, "order_confirmation")) == 4  # one per order
 
 
 def at_once(server: str, provider: str, deliveries: list[Delivery]) -> list[httpx.Response]:
