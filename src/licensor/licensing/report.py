@@ -38,7 +38,7 @@ def code_report(
         parsed = formats.ParsedSecret("public_id", secret.strip().upper())
     if parsed is None:
         raise CodeMalformed(
-            "neither an activation code, a license key nor a public ID (check for typos)"
+            "neither an activation code nor a license key nor a public ID (check for typos)"
         )
     if parsed.kind == "public_id":
         license = licenses.by_public_id(parsed.canonical)
