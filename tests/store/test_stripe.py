@@ -120,6 +120,12 @@ class FakeStripe:
                 "amount": int(call.form["amount"]),
                 "currency": call.form["currency"],
             }
+        if call.path.startswith("/v1/subscriptions/"):
+            return 200, {
+                "id": call.path.rsplit("/", 1)[1],
+                "object": "subscription",
+                "cancel_at_period_end": call.form["cancel_at_period_end"] == "true",
+            }
         return 404, {"error": {"type": "invalid_request_error", "message": "unknown"}}
 
 
@@ -488,6 +494,18 @@ def test_a_subscription_is_billed_by_stripe_and_its_invoices_renew_it_or_mark_it
     with database.transaction() as session:
         subscription = session.scalars(select(Subscription)).one()
     assert (subscription.provider, subscription.provider_subscription_id) == ("stripe", "sub_1")
+
+    # Renewal turned off in My Account, then on again: Stripe is told each time.
+    for action in ("cancel", "resume"):
+        answer = browser.post(
+            f"/account/subscriptions/{subscription.id}/{action}",
+            token=browser.csrf_token("/account/subscriptions"),
+        )
+        assert answer.status_code == 303, answer.text
+    told = [
+        call.form["cancel_at_period_end"] for call in fake_stripe.made("/v1/subscriptions/sub_1")
+    ]
+    assert told == ["true", "false"]
 
     clock.advance(timedelta(days=31))
     with open_unit() as unit:

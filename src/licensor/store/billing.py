@@ -176,6 +176,14 @@ class SubscriptionBilling(Service):
             and subscription.current_period_end > self.now
         )
 
+    def billed_by_provider(self, account: Account, subscription_id: int) -> str | None:
+        """The provider's id of the account's subscription when the provider bills it
+        itself (Stripe Billing), which must then be told of renewal turned off or on."""
+        subscription = self.session.get(Subscription, subscription_id)
+        if subscription is None or subscription.account_id != account.id:
+            raise NotFound("there is no such subscription in your account")
+        return subscription.provider_subscription_id
+
     # resuming ----------------------------------------------------------------------------
 
     def resume(self, account: Account, subscription_id: int) -> Subscription:

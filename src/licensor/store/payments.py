@@ -39,7 +39,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Protocol
+from typing import Annotated, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
@@ -265,6 +265,16 @@ class PaymentProvider(Protocol):
         pass it to the provider as its idempotency key, so a repeated call answers what
         the first one did. Raise ``PaymentUnavailable`` when there is no answer (the
         worker tries again on its next run, with the same reference)."""
+        ...
+
+
+@runtime_checkable
+class BillsSubscriptions(Protocol):
+    """A provider that renews subscriptions itself (Stripe Billing), told when an owner
+    turns renewal off or on again in My Account; otherwise it would go on charging."""
+
+    def set_renewal(self, provider_subscription_id: str, *, renews: bool) -> None:
+        """Renew at the period's end, or not; ``PaymentUnavailable`` without an answer."""
         ...
 
 

@@ -234,6 +234,20 @@ class StripeProvider:
             if error.code != "charge_already_refunded":
                 raise PaymentUnavailable(f"Stripe refused the refund: {error}") from None
 
+    def set_renewal(self, provider_subscription_id: str, *, renews: bool) -> None:
+        """Turned off in My Account, Stripe stops at the end of the paid period (and then
+        sends ``customer.subscription.deleted``); turned on again, it goes on."""
+        params = {"cancel_at_period_end": not renews}
+        try:
+            self._call(
+                "subscription_update",
+                lambda: self._client.v1.subscriptions.update(
+                    provider_subscription_id, cast(Any, params)
+                ),
+            )
+        except _Declined as error:
+            raise PaymentUnavailable(f"Stripe refused the change: {error}") from None
+
     def _call(self, what: str, request: Callable[[], _Answer]) -> _Answer:
         """A Stripe API call: a card declined is ``_Declined``; no answer, or one that says
         our request is wrong, is ``PaymentUnavailable`` (logged: an operator must look)."""

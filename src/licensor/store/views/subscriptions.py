@@ -27,7 +27,7 @@ from licensor.errors import NotFound
 from licensor.logging import log
 from licensor.models import Account
 from licensor.store.billing import SubscriptionBilling, past_due_plans
-from licensor.store.payments import Payments
+from licensor.store.payments import BillsSubscriptions, PaymentProvider, Payments
 from licensor.store.testmode import CardForm, TestProvider
 from licensor.store.views.catalog import money_in
 from licensor.store.views.checkout import limit_checkouts
@@ -86,15 +86,32 @@ def subscriptions(request: Request, page: CustomerPage, done: str = "") -> Respo
         )
 
 
+def _tell_provider(
+    page: CustomerPage, provider: PaymentProvider, subscription_id: int, *, renews: bool
+) -> None:
+    # A provider that bills the subscription itself is told first, outside any
+    # transaction: if it cannot be told (503), nothing changes here either.
+    with page.open() as unit:
+        billed = _billing(unit).billed_by_provider(unit.account, subscription_id)
+    if billed and isinstance(provider, BillsSubscriptions):
+        provider.set_renewal(billed, renews=renews)
+
+
 @router.post("/account/subscriptions/{subscription_id}/cancel", response_class=HTMLResponse)
-def cancel_subscription(request: Request, page: CustomerPage, subscription_id: RowId) -> Response:
+def cancel_subscription(
+    request: Request, page: CustomerPage, provider: Payments, subscription_id: RowId
+) -> Response:
+    _tell_provider(page, provider, subscription_id, renews=False)
     with page.open() as unit:
         unit.subscriptions.cancel(unit.account, subscription_id)
         return unit.redirect(f"{PAGE}?done=canceled")
 
 
 @router.post("/account/subscriptions/{subscription_id}/resume", response_class=HTMLResponse)
-def resume_subscription(request: Request, page: CustomerPage, subscription_id: RowId) -> Response:
+def resume_subscription(
+    request: Request, page: CustomerPage, provider: Payments, subscription_id: RowId
+) -> Response:
+    _tell_provider(page, provider, subscription_id, renews=True)
     with page.open() as unit:
         _billing(unit).resume(unit.account, subscription_id)
         return unit.redirect(f"{PAGE}?done=resumed")
