@@ -112,17 +112,21 @@ def test_the_dashboard_shows_today_in_totals_charts_and_tables(
     assert len(numbers_of(page, "activations")) == 7
 
     today = clock.now().date()
-    page.get_by_role("textbox", name="From").fill(today.strftime("%m/%d/%Y"))
-    page.get_by_role("textbox", name="To").fill((today - timedelta(days=3)).strftime("%m/%d/%Y"))
+    page.get_by_role("textbox", name="Start date").fill(today.strftime("%m/%d/%Y"))
+    page.get_by_role("textbox", name="End date").fill(
+        (today - timedelta(days=3)).strftime("%m/%d/%Y")
+    )
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_text("Choose an end date on or after the start date.")).to_be_visible()
-    expect(page.get_by_role("textbox", name="To")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("textbox", name="End date")).to_have_attribute("aria-invalid", "true")
 
-    page.get_by_role("textbox", name="From").fill((today - timedelta(days=1)).strftime("%m/%d/%Y"))
-    page.get_by_role("textbox", name="To").fill(today.strftime("%m/%d/%Y"))
+    page.get_by_role("textbox", name="Start date").fill(
+        (today - timedelta(days=1)).strftime("%m/%d/%Y")
+    )
+    page.get_by_role("textbox", name="End date").fill(today.strftime("%m/%d/%Y"))
     page.get_by_role("button", name="Show").click()
     assert len(numbers_of(page, "activations")) == 2
-    expect(page.get_by_role("textbox", name="From")).to_have_value(
+    expect(page.get_by_role("textbox", name="Start date")).to_have_value(
         (today - timedelta(days=1)).strftime("%m/%d/%Y")
     )
 
