@@ -4,14 +4,18 @@ them) and through ``licensor users invite|staff|set-role|remove-staff``."""
 from __future__ import annotations
 
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from licensor.accounts.staff import Staff
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
+from licensor.errors import FormInvalid
 from licensor.keys import Keyring
 from tests.accounts.factories import (
     PASSWORD,
@@ -25,6 +29,7 @@ from tests.accounts.factories import (
     two_factor_code,
 )
 from tests.cli_support import cli_environment, run
+from tests.conftest import OpenUnit
 from tests.support import audit_events
 
 
@@ -235,3 +240,28 @@ def test_the_cli_invites_lists_changes_and_removes_staff(
     assert "cli.agent@example.com" not in after.stdout
     removal = [e for e in audit_events(database) if e.action == "accounts.staff_removed"]
     assert removal[0].actor.startswith("cli:")
+
+
+@pytest.mark.postgres_only
+def test_two_admins_removing_each_other_at_once_leave_one_admin(
+    make_account: MakeAccount, open_unit: OpenUnit, database: Database
+) -> None:
+    first = make_account("first.admin@example.com", roles=("admin",), totp_secret=TOTP_SECRET)
+    second = make_account("second.admin@example.com", roles=("admin",), totp_secret=TOTP_SECRET)
+    start = threading.Barrier(2)
+
+    def remove(by: Customer, other: Customer) -> str:
+        try:
+            with open_unit(actor=f"account:{by.id}") as unit:
+                staff = unit.service(Staff)
+                start.wait(timeout=10)
+                staff.remove(other.id, by=unit.accounts.get(by.id))
+            return "removed"
+        except FormInvalid as error:
+            return error.fields["account"]
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(lambda pair: remove(*pair), [(first, second), (second, first)]))
+
+    assert answers == ["last_admin", "removed"]
+    assert len(audit_events(database, "accounts.staff_removed")) == 1
