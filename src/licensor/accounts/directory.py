@@ -169,9 +169,12 @@ class CustomerDirectory(Service):
             )
         return sorted(ids)
 
-    def account(self, account_id: int) -> Account:
-        """The account of this id; NotFound for any other."""
-        account = self.session.get(Account, account_id)
+    def account(self, account_id: int | str) -> Account:
+        """The account of this id (as typed in an address too); NotFound for any other."""
+        text = str(account_id)
+        if not text.isdigit() or len(text) > 18:  # beyond a BIGINT: no such row
+            raise NotFound("there is no such account")
+        account = self.session.get(Account, int(text))
         if account is None:
             raise NotFound("there is no such account")
         return account

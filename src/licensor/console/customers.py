@@ -69,7 +69,7 @@ DONE = {
 
 
 def _customer_page(
-    unit: PageUnit, account_id: int, *, status: int = 200, errors: dict[str, str] | None = None
+    unit: PageUnit, account_id: str, *, status: int = 200, errors: dict[str, str] | None = None
 ) -> Response:
     directory = unit.service(CustomerDirectory)
     profile = directory.profile(directory.account(account_id), unit.language)
@@ -97,14 +97,14 @@ def customers(page: StaffPage, q: str = "", p: str = "1") -> Response:
 
 
 @router.get("/console/customers/{account_id}")
-def customer(page: StaffPage, account_id: int) -> Response:
+def customer(page: StaffPage, account_id: str) -> Response:
     """One account and everything it holds."""
     with page.open() as unit:
         return _customer_page(unit, account_id)
 
 
 @router.post("/console/customers/{account_id}/verification")
-def resend_verification(page: StaffPage, account_id: int) -> Response:
+def resend_verification(page: StaffPage, account_id: str) -> Response:
     """Send the verification mail again (unverified accounts; once in 10 minutes)."""
     with page.open() as unit:
         account = unit.service(CustomerDirectory).account(account_id)
@@ -117,7 +117,7 @@ def resend_verification(page: StaffPage, account_id: int) -> Response:
 
 
 @router.post("/console/customers/{account_id}/disable")
-def disable(page: AdminPage, account_id: int, reason: Field = "") -> Response:
+def disable(page: AdminPage, account_id: str, reason: Field = "") -> Response:
     """Disable the account (admins): sessions end, sign-in refuses, the owner is told."""
     with page.open() as unit:
         account = unit.service(CustomerDirectory).account(account_id)
@@ -130,7 +130,7 @@ def disable(page: AdminPage, account_id: int, reason: Field = "") -> Response:
 
 
 @router.post("/console/customers/{account_id}/enable")
-def enable(page: AdminPage, account_id: int, reason: Field = "") -> Response:
+def enable(page: AdminPage, account_id: str, reason: Field = "") -> Response:
     """Let a disabled account sign in again (admins)."""
     with page.open() as unit:
         account = unit.service(CustomerDirectory).account(account_id)
@@ -139,7 +139,7 @@ def enable(page: AdminPage, account_id: int, reason: Field = "") -> Response:
 
 
 @router.post("/console/customers/{account_id}/export")
-def export(page: AdminPage, account_id: int) -> Response:
+def export(page: AdminPage, account_id: str) -> Response:
     """The customer's data as a JSON file to download (admins); audited."""
     with page.open() as unit:
         account = unit.service(CustomerDirectory).account(account_id)
@@ -177,7 +177,7 @@ def _erase_page(
 
 
 @router.get("/console/customers/{account_id}/erase")
-def erase_form(page: AdminPage, account_id: int) -> Response:
+def erase_form(page: AdminPage, account_id: str) -> Response:
     """What erasure removes and keeps, and the form that confirms it (admins)."""
     with page.open() as unit:
         return _erase_page(unit, unit.service(CustomerDirectory).account(account_id))
@@ -185,7 +185,7 @@ def erase_form(page: AdminPage, account_id: int) -> Response:
 
 @router.post("/console/customers/{account_id}/erase")
 def erase(
-    page: AdminPage, account_id: int, confirm_email: Field = "", reason: Field = ""
+    page: AdminPage, account_id: str, confirm_email: Field = "", reason: Field = ""
 ) -> Response:
     """Erase the customer's personal data (admins), once the email is typed again."""
     with page.open() as unit:
