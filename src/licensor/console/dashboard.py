@@ -63,9 +63,9 @@ class ChartView:
 @router.get("/console")
 def dashboard(
     page: StaffPage,
-    first: str = Query("", alias="from", max_length=40),
-    last: str = Query("", alias="to", max_length=40),
-    days: str = Query("", max_length=4),
+    first: str = Query("", alias="from"),
+    last: str = Query("", alias="to"),
+    days: str = "",
 ) -> Response:
     """The dashboard over the range asked for (the last 30 days when none is)."""
     with page.open() as unit:
@@ -200,6 +200,7 @@ def dashboard_view(unit: PageUnit, shown: Figures) -> dict[str, Any]:
     )
     return {
         "charts": views,
+        "no_revenue": not shown.revenue,
         "recoveries": recoveries,
         "totals": totals(unit, shown, number),
         "queue": queue_view(unit, shown, number),
