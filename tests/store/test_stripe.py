@@ -320,6 +320,7 @@ def test_a_purchase_opens_a_checkout_session_whose_paid_webhook_fulfils_once(
     order = order_of(database, purchase.reference)
     assert order.status == OrderStatus.PAID
     assert order.provider_payment_id == paid["data"]["object"]["payment_intent"]
+    assert order.provider == "stripe"
     assert len(outbox(database, purchase.email, "order_confirmation")) == 1
     with database.transaction() as session:
         codes = session.scalar(select(func.count()).where(ActivationCode.order_id == order.id))

@@ -20,6 +20,7 @@ from licensor.models import Order, OrderStatus
 from licensor.store.billing import SubscriptionBilling
 from licensor.store.payment_events import first_delivery, note_order
 from licensor.store.payments import (
+    TEST_PROVIDER,
     BilledRenewal,
     BilledSubscriptionEnded,
     PaymentResult,
@@ -67,6 +68,10 @@ class ProviderEvents(Service):
             note_order(self.session, provider=provider, event_id=result.event_id, order_id=order.id)
         if order.status != OrderStatus.PAID:
             return order
+        if provider != TEST_PROVIDER and order.provider is None:
+            # Who took the money: a refund after the store changed providers is made in
+            # this one's dashboard (``order_admin.refund_way``).
+            order.provider = provider
         if not result.provider_payment_id:
             pass
         elif order.provider_payment_id is None:
