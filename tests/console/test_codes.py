@@ -162,24 +162,37 @@ def test_an_admin_unblocks_a_code_and_extends_its_term(
     ]
 
 
-def test_a_refunded_orders_code_stays_blocked(
-    make_order: MakeOrder, sign_in_staff: SignInStaff, open_unit: OpenUnit
+def test_a_refunded_orders_code_and_a_replaced_code_stay_blocked(
+    api: httpx.Client,
+    make_order: MakeOrder,
+    make_code: MakeCode,
+    sign_in_staff: SignInStaff,
+    open_unit: OpenUnit,
 ) -> None:
     order = make_order("plus")
+    replaced = make_code("basic")
+    activate(api, replaced, device())
     with open_unit() as unit:
         row = unit.session.scalar(
             select(Order).where(Order.number == order.number).with_for_update()
         )
         assert row is not None
         unit.orders.mark_refunded(row, reason="refund", actor="admin@example.com")
-        code_id = unit.codes.find_code(order.codes[0]).id
+        refunded_id = unit.codes.find_code(order.codes[0]).id
+        old = unit.codes.find_code(replaced, lock=True)
+        unit.codes.replace(old, reason="leaked", actor="admin@example.com")
+        replaced_id = old.id
     admin, _ = sign_in_staff("admin")
 
-    refused = admin.post(f"/console/codes/{code_id}/unblock", {"reason": "asked nicely"})
+    refunded = admin.post(f"/console/codes/{refunded_id}/unblock", {"reason": "asked nicely"})
+    swapped = admin.post(f"/console/codes/{replaced_id}/unblock", {"reason": "asked nicely"})
 
-    assert refused.status_code == 409
-    assert "order was refunded" in refused.text
-    assert "Blocked" in admin.get(f"/console/codes/{code_id}").text
+    assert refunded.status_code == 409
+    assert "order was refunded" in refunded.text
+    assert swapped.status_code == 409
+    assert "replaced by another" in swapped.text
+    assert "Blocked" in admin.get(f"/console/codes/{refunded_id}").text
+    assert "Blocked" in admin.get(f"/console/codes/{replaced_id}").text
 
 
 def test_the_cli_unblocks_shows_extends_and_releases(
