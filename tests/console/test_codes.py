@@ -77,7 +77,7 @@ def test_an_agent_finds_a_code_releases_a_seat_and_blocks_it_but_cannot_unblock_
     assert validate(api, key, home["fingerprint"])["status"] == "released"
     assert validate(api, key, office["fingerprint"])["valid"] is True
     [mail] = outbox(database, order.email, "license_notice")
-    assert mail.subject == f"Device seats of your Plus license {public_id} were freed"
+    assert mail.subject == f"Your Plus license {public_id}: a device seat was freed"
 
     code_id = _code_id(found.text)
     unconfirmed = agent.post(f"/console/codes/{code_id}/block", {"reason": "leaked on a forum"})
