@@ -25,7 +25,7 @@ from tests.accounts.factories import TOTP_SECRET, Browser, MakeAccount, OpenBrow
 from tests.cli_support import cli_environment, licensor, run
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
-from tests.store.factories import MakeOrder, Settle, paid_with
+from tests.store.factories import ORDERS, MakeOrder, MakeSeller, Settle, paid_with, partner_sale
 from tests.support import audit_events
 
 
@@ -220,3 +220,53 @@ def test_an_agent_cannot_refund_and_a_merchant_of_record_order_is_refunded_in_it
     answer = admin.post(path, {"reason": "asked"}, token=admin.csrf_token(path))
     assert answer.status_code == 409
     assert states(database, paddle.number) == (OrderStatus.PAID, [CodeState.ISSUED])
+
+
+def test_a_partners_sale_is_refunded_by_record_with_no_mail_from_us(
+    form_browser: OpenBrowser,
+    make_account: MakeAccount,
+    clock: Clock,
+    database: Database,
+    api: httpx.Client,
+    make_seller: MakeSeller,
+) -> None:
+    seller = make_seller(count=1)
+    sale = api.post(ORDERS, json=partner_sale(seller.codes, "WEB-1"), headers=seller.auth)
+    assert sale.status_code == 201, sale.text
+    admin = admin_browser(form_browser, make_account, clock)
+    path = f"/console/orders/partner/{seller.slug}/WEB-1/refund"
+    form = admin.get(path)
+    assert "Record the refund" in form.text
+
+    answer = admin.post(path, {"reason": "returned to the shop"}, token=admin.csrf_token(path))
+
+    assert answer.status_code == 303
+    assert (
+        answer.headers["location"] == f"/console/orders/partner/{seller.slug}/WEB-1?done=refunded"
+    )
+    assert states(database, "WEB-1") == ("refunded", ["blocked"])
+    assert refund_mails(database) == []
+
+
+def test_an_agent_resends_a_store_orders_confirmation_to_its_own_address(
+    form_browser: OpenBrowser,
+    make_account: MakeAccount,
+    clock: Clock,
+    database: Database,
+    make_order: MakeOrder,
+    plus: str,
+) -> None:
+    placed = make_order(plus, email="resend.me@example.com")
+    agent = admin_browser(form_browser, make_account, clock, role="agent")
+    page = f"/console/orders/{placed.number}"
+
+    answer = agent.post(page + "/resend", {}, token=agent.csrf_token(page))
+
+    assert answer.status_code == 303
+    with database.transaction() as session:
+        mails = session.scalars(
+            select(OutboxMessage.recipient).where(OutboxMessage.template == "order_confirmation")
+        ).all()
+    assert mails == ["resend.me@example.com", "resend.me@example.com"]
+    [event] = audit_events(database, "store.confirmation_resent")
+    assert event.actor.startswith("account:")
