@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import httpx
@@ -39,9 +39,13 @@ from licensor.models import (
 )
 from licensor.ratelimit import MemoryRateLimiter
 from licensor.store.payments import (
+    Callback,
+    CardOnFile,
     PaymentOutcome,
+    PaymentResult,
     RecurringCharge,
     RefundRequest,
+    SetupResult,
     load_provider,
 )
 from licensor.store.stripe_provider import StripeProvider
@@ -142,6 +146,29 @@ def fake_stripe() -> Iterator[FakeStripe]:
             fake.calls.append(call)
             payload = json.dumps(body).encode()
             self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:
+            call = StripeCall("GET", self.path.split("?", 1)[0], None, {})
+            fake.calls.append(call)
+            kind = (
+                "setup_intent" if call.path.startswith("/v1/setup_intents/") else "payment_intent"
+            )
+            body = {
+                "id": call.path.rsplit("/", 1)[1],
+                "object": kind,
+                "customer": "cus_kept",
+                "payment_method": {
+                    "id": "pm_kept",
+                    "object": "payment_method",
+                    "card": {"brand": "visa", "last4": "4242"},
+                },
+            }
+            payload = json.dumps(body).encode()
+            self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -600,3 +627,37 @@ def test_refunds_and_renewal_charges_carry_our_idempotency_keys(
     for missing in ({"stripe_secret_key": ""}, {"stripe_webhook_secret": ""}):
         with pytest.raises(PaymentSetupError, match=r"LICENSOR_STRIPE_\w+ \(docs"):
             load_provider(stripe_settings.model_copy(update=missing), keyring, clock)
+
+
+def test_a_card_kept_for_renewals_our_worker_charges_is_read_from_stripe(
+    request: pytest.FixtureRequest,
+    stripe_settings: Settings,
+    keyring: Keyring,
+    clock: Clock,
+    fake_stripe: FakeStripe,
+) -> None:
+    provider = load_provider(stripe_settings, keyring, clock)
+    request.addfinalizer(cast(StripeProvider, provider).close)
+    kept = session_completed(
+        "pay_long", 9999, metadata={"reference": "pay_long", "keeps_card": "yes"}
+    )
+    setup = session_completed("card_1_2_3_4", 0, mode="setup", setup_intent="seti_1")
+
+    paid = provider.verify(Callback(*_lowered(signed(kept))))
+    saved = provider.verify(Callback(*_lowered(signed(setup))))
+
+    assert isinstance(paid, PaymentResult)
+    assert isinstance(saved, SetupResult)
+    assert paid.payment_method == saved.payment_method == "cus_kept:pm_kept"
+    assert paid.card == saved.card == CardOnFile("Visa", "4242")
+    assert saved.reference == "card_1_2_3_4"
+    assert (
+        fake_stripe.calls[-2].path
+        == f"/v1/payment_intents/{kept['data']['object']['payment_intent']}"
+    )
+    assert fake_stripe.calls[-1].path == "/v1/setup_intents/seti_1"
+
+
+def _lowered(message: tuple[bytes, dict[str, str]]) -> tuple[bytes, dict[str, str]]:
+    body, headers = message
+    return body, {name.lower(): value for name, value in headers.items()}

@@ -200,6 +200,7 @@ class StripeProvider:
                 lambda: self._client.v1.payment_intents.create(
                     cast(Any, params), {"idempotency_key": charge.reference}
                 ),
+                may_decline=True,
             )
         except _Declined:
             return declined
@@ -229,6 +230,7 @@ class StripeProvider:
                 lambda: self._client.v1.refunds.create(
                     cast(Any, params), {"idempotency_key": refund.reference}
                 ),
+                may_decline=True,
             )
         except _Declined as error:
             if error.code != "charge_already_refunded":
@@ -238,27 +240,30 @@ class StripeProvider:
         """Turned off in My Account, Stripe stops at the end of the paid period (and then
         sends ``customer.subscription.deleted``); turned on again, it goes on."""
         params = {"cancel_at_period_end": not renews}
-        try:
-            self._call(
-                "subscription_update",
-                lambda: self._client.v1.subscriptions.update(
-                    provider_subscription_id, cast(Any, params)
-                ),
-            )
-        except _Declined as error:
-            raise PaymentUnavailable(f"Stripe refused the change: {error}") from None
+        self._call(
+            "subscription_update",
+            lambda: self._client.v1.subscriptions.update(
+                provider_subscription_id, cast(Any, params)
+            ),
+        )
 
-    def _call(self, what: str, request: Callable[[], _Answer]) -> _Answer:
-        """A Stripe API call: a card declined is ``_Declined``; no answer, or one that says
-        our request is wrong, is ``PaymentUnavailable`` (logged: an operator must look)."""
+    def _call(
+        self, what: str, request: Callable[[], _Answer], *, may_decline: bool = False
+    ) -> _Answer:
+        """A Stripe API call. Where an answer of "no" is an outcome (``may_decline``: a
+        card declined, a refund refused) it is ``_Declined``; otherwise, and without an
+        answer, ``PaymentUnavailable`` (logged: an operator may have to look)."""
         try:
             return request()
         except (stripe.CardError, stripe.InvalidRequestError) as error:
             log.warning(f"payments.stripe_{what}_refused", code=error.code, error=str(error))
+            if not may_decline:
+                raise PaymentUnavailable() from None
             raise _Declined(error.code or "", str(error)) from None
         except stripe.StripeError as error:
             log.error(f"payments.stripe_{what}_failed", error=str(error))
-            raise PaymentUnavailable(f"Stripe did not answer: {error}") from None
+            # The page shows the title alone (translated); the library's words are logged.
+            raise PaymentUnavailable() from None
 
     # webhooks ----------------------------------------------------------------------------
 
@@ -371,10 +376,7 @@ class StripeProvider:
     def _retrieve(self, request: Callable[[], _Answer]) -> _Answer:
         # Reading what an event names: without an answer the webhook fails (503) and
         # Stripe delivers it again later.
-        try:
-            return self._call("retrieve", request)
-        except _Declined as error:
-            raise PaymentUnavailable(str(error)) from None
+        return self._call("retrieve", request)
 
 
 class _Declined(Exception):
