@@ -234,6 +234,10 @@ def test_a_partners_sale_is_refunded_by_record_with_no_mail_from_us(
     sale = api.post(ORDERS, json=partner_sale(seller.codes, "WEB-1"), headers=seller.auth)
     assert sale.status_code == 201, sale.text
     admin = admin_browser(form_browser, make_account, clock)
+    # A link by the number alone (a customer's page) finds the partner's sale.
+    found = admin.get("/console/orders/WEB-1")
+    assert found.status_code == 307
+    assert found.headers["location"] == f"/console/orders/partner/{seller.slug}/WEB-1"
     path = f"/console/orders/partner/{seller.slug}/WEB-1/refund"
     form = admin.get(path)
     assert "Record the refund" in form.text

@@ -17,7 +17,13 @@ from fastapi import APIRouter, Form, Query
 from fastapi.responses import HTMLResponse, Response
 
 from licensor.console.pages import is_admin, render
-from licensor.errors import FormInvalid, OrderNotRefundable, PartnerUnknown, PaymentUnavailable
+from licensor.errors import (
+    FormInvalid,
+    OrderNotRefundable,
+    OrderUnknown,
+    PartnerUnknown,
+    PaymentUnavailable,
+)
 from licensor.models import Channel, Order, OrderStatus
 from licensor.store.order_admin import (
     MERCHANTS_OF_RECORD,
@@ -156,7 +162,16 @@ def order_page(
 @router.get("/console/orders/{number}", response_class=HTMLResponse)
 def order_view(page: StaffPage, provider: Payments, number: str, done: str = "") -> Response:
     with page.open() as unit:
-        order = unit.service(OrderAdmin).order(number)
+        admin = unit.service(OrderAdmin)
+        try:
+            order = admin.order(number)
+        except OrderUnknown:
+            # Other pages link every order by its number alone: a partner's sale is found
+            # under its partner when only one partner has that number.
+            partners = admin.partners_with_number(number)
+            if len(partners) != 1:
+                raise
+            return unit.redirect(path_of(number, partners[0]), status=307)
         return order_page(unit, order, provider.name, notice=done)
 
 

@@ -225,6 +225,19 @@ class OrderAdmin(Service):
             raise OrderUnknown(f"there is no order {number!r}")
         return order
 
+    def partners_with_number(self, number: str) -> list[str]:
+        """The slugs of the partners that recorded an order with this number (a link that
+        names only the number, as a customer's page does, finds a partner's sale by it)."""
+        return list(
+            self.session.scalars(
+                select(Partner.slug)
+                .join(Order, Order.partner_id == Partner.id)
+                .where(Order.number_key == order_number_key(number))
+                .order_by(Partner.slug)
+                .limit(10)
+            )
+        )
+
     def detail(self, order: Order) -> OrderDetail:
         """Everything the order's page shows; its codes masked (their last group only)."""
         codes = self.session.scalars(
