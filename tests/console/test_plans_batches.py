@@ -138,6 +138,7 @@ def test_a_plan_is_created_edited_and_retired_in_the_console_and_only_by_admins(
     assert _plan(database, "family").retired_at is not None
     assert len(audit_events(database, "plans.retired")) == 1
 
+    assert "Ritirato il" in admin.get("/console/plans?lang=it").text
     agent = staff_browser(form_browser, make_account, clock, role="agent")
     assert agent.get("/console/plans").status_code == 403
     assert agent.get("/console/batches").status_code == 403
@@ -174,7 +175,10 @@ def test_a_batch_s_csv_is_handed_out_once_then_once_more_when_an_admin_says_why(
     (allowed,) = audit_events(database, "licensing.batch_csv_allowed_again")
     assert allowed.reason == "printer lost the file"
     assert _codes(_download(admin, batch_id)) == codes
-    assert _download(admin, batch_id).status_code == 409
+    refused = _download(admin, batch_id)
+    assert refused.status_code == 409
+    italian = admin.get(f"/console/batches/{batch_id}?lang=it").text
+    assert "12 codici emessi su 12" in italian
 
 
 def test_a_blocked_batch_refuses_activation_and_its_licenses_stop_validating(

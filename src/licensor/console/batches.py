@@ -14,8 +14,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
@@ -24,7 +25,7 @@ from licensor.db import Database
 from licensor.deps import RowId
 from licensor.errors import BatchBlocked, BatchCsvTaken, BatchInUse
 from licensor.keys import Keyring
-from licensor.licensing.card_batches import CSV_COLUMNS, CardBatches, csv_lines
+from licensor.licensing.card_batches import CSV_COLUMNS, PAGE_SIZE, CardBatches, csv_lines
 from licensor.web.access import AdminPage
 from licensor.web.actions import form_action
 from licensor.web.i18n import N_
@@ -49,6 +50,12 @@ NOTICES = {
 }
 
 
+def _numbers(unit: PageUnit) -> dict[str, Any]:
+    """What the batch templates write counts with: ``number(1000)`` as the page's language
+    writes it (1,000 or 1.000)."""
+    return {"number": lambda value: format_decimal(value, locale=unit.language)}
+
+
 def _count(text: str) -> int | None:
     try:
         return int(text.strip().replace(",", "").replace(".", "").replace(" ", ""))
@@ -69,11 +76,12 @@ def batches_page(
         "console/batches.html",
         status,
         rows=rows,
-        older=rows[-1].batch.id if len(rows) == 50 else None,
+        older=rows[-1].batch.id if len(rows) == PAGE_SIZE else None,
         plans=[plan for plan in unit.plans.all() if plan.retired_at is None],
         partners=unit.partners.all(),
         errors=errors or {},
         values=values or {},
+        **_numbers(unit),
     )
 
 
@@ -133,6 +141,7 @@ def batch_page(
         errors=errors or {},
         notice=notice,
         error=error,
+        **_numbers(unit),
     )
 
 
@@ -219,7 +228,9 @@ def batch_csv_allow(page: AdminPage, batch_id: RowId, reason: Field = "") -> Res
 def batch_block_confirm(page: AdminPage, batch_id: RowId) -> Response:
     with page.open() as unit:
         row = unit.service(CardBatches).get(batch_id)
-        return render(unit, "console/batch_block.html", row=row, errors={}, reason="")
+        return render(
+            unit, "console/batch_block.html", row=row, errors={}, reason="", **_numbers(unit)
+        )
 
 
 @router.post("/console/batches/{batch_id}/block", response_class=HTMLResponse)
@@ -237,6 +248,7 @@ def batch_block(page: AdminPage, batch_id: RowId, reason: Field = "") -> Respons
                 row=batches.get(batch_id),
                 errors=errors,
                 reason=reason,
+                **_numbers(unit),
             ),
             messages=PROBLEMS,
             refusals={BatchBlocked: "reason"},
