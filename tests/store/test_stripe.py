@@ -9,12 +9,14 @@ import hashlib
 import hmac
 import json
 import secrets
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
@@ -50,9 +52,10 @@ from licensor.store.payments import (
 )
 from licensor.store.stripe_provider import StripeProvider
 from tests.accounts.factories import MakeAccount, OpenBrowser, fresh_email, outbox
+from tests.cli_support import cli_environment, console_script
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
-from tests.support import serve
+from tests.support import free_port, serve
 
 SECRET_KEY = "sk_test_licensor_" + "x" * 24
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
@@ -624,10 +627,6 @@ def test_refunds_and_renewal_charges_carry_our_idempotency_keys(
     )
     assert declined.outcome == PaymentOutcome.FAILED
 
-    for missing in ({"stripe_secret_key": ""}, {"stripe_webhook_secret": ""}):
-        with pytest.raises(PaymentSetupError, match=r"LICENSOR_STRIPE_\w+ \(docs"):
-            load_provider(stripe_settings.model_copy(update=missing), keyring, clock)
-
 
 def test_a_card_kept_for_renewals_our_worker_charges_is_read_from_stripe(
     request: pytest.FixtureRequest,
@@ -661,3 +660,30 @@ def test_a_card_kept_for_renewals_our_worker_charges_is_read_from_stripe(
 def _lowered(message: tuple[bytes, dict[str, str]]) -> tuple[bytes, dict[str, str]]:
     body, headers = message
     return body, {name.lower(): value for name, value in headers.items()}
+
+
+def test_a_missing_secret_refuses_to_start_in_one_line(
+    stripe_settings: Settings, keyring: Keyring, clock: Clock, tmp_path: Path
+) -> None:
+    for missing in ({"stripe_secret_key": ""}, {"stripe_webhook_secret": ""}):
+        with pytest.raises(PaymentSetupError, match=r"LICENSOR_STRIPE_\w+ \(docs"):
+            load_provider(stripe_settings.model_copy(update=missing), keyring, clock)
+
+    environment = cli_environment(tmp_path, stripe_settings.database_url)
+    environment["LICENSOR_KEYS_DIR"] = str(stripe_settings.resolved_keys_dir)
+    environment["LICENSOR_PAYMENT_PROVIDER"] = "stripe"
+    environment["LICENSOR_STRIPE_SECRET_KEY"] = SECRET_KEY
+    started = subprocess.run(
+        [str(console_script("licensor")), "serve", "--port", str(free_port())],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode == 1
+    assert started.stderr.strip().splitlines() == [
+        "error: LICENSOR_PAYMENT_PROVIDER=stripe needs LICENSOR_STRIPE_WEBHOOK_SECRET "
+        "(docs/payments.md)"
+    ]

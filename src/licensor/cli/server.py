@@ -61,6 +61,7 @@ def serve(
     import uvicorn
 
     from licensor.postgres import budget_problem
+    from licensor.store.payments import setup_problem as payment_setup_problem
 
     _base_url_from_listener(host, port)
     settings = get_settings()
@@ -74,6 +75,9 @@ def serve(
     with command_context():
         pass
     if problem := budget_problem(settings, workers):  # processes x pool within the server's
+        errors.print(f"[red]error:[/red] {problem}", highlight=False)
+        raise typer.Exit(1)
+    if problem := payment_setup_problem(settings):  # a provider's secret missing, say
         errors.print(f"[red]error:[/red] {problem}", highlight=False)
         raise typer.Exit(1)
     configure_logging(settings)

@@ -292,6 +292,26 @@ def allows_test_payments(settings: Settings) -> bool:
     return urlsplit(settings.base_url).scheme != "https" or settings.allow_test_payments
 
 
+TEST_PAYMENTS_OVER_HTTPS = (
+    "LICENSOR_PAYMENT_PROVIDER=test takes fake cards, and LICENSOR_BASE_URL is https (a real "
+    "deployment): configure a real provider (docs/payments.md), or set "
+    "LICENSOR_ALLOW_TEST_PAYMENTS=true on a staging server"
+)
+
+
+def setup_problem(settings: Settings) -> str | None:
+    """What keeps the configured provider from starting, as far as the settings alone
+    show (``licensor serve`` says it in one line rather than failing in its workers)."""
+    choice = settings.payment_provider.strip()
+    if choice == TEST_PROVIDER and not allows_test_payments(settings):
+        return TEST_PAYMENTS_OVER_HTTPS
+    if choice == STRIPE_PROVIDER:
+        from licensor.store.stripe_provider import settings_problem  # it imports this module
+
+        return settings_problem(settings)
+    return None
+
+
 def load_provider(settings: Settings, keyring: Keyring, clock: Clock) -> PaymentProvider:
     """The provider ``LICENSOR_PAYMENT_PROVIDER`` names: ``test``, ``stripe``, or
     ``module:factory`` where ``factory(settings, keyring, clock)`` returns a
@@ -301,11 +321,7 @@ def load_provider(settings: Settings, keyring: Keyring, clock: Clock) -> Payment
         choice = "licensor.store.stripe_provider:stripe_provider"
     if choice == TEST_PROVIDER:
         if not allows_test_payments(settings):
-            raise PaymentSetupError(
-                "LICENSOR_PAYMENT_PROVIDER=test takes fake cards, and LICENSOR_BASE_URL is "
-                "https (a real deployment): configure a real provider (docs/payments.md), or "
-                "set LICENSOR_ALLOW_TEST_PAYMENTS=true on a staging server"
-            )
+            raise PaymentSetupError(TEST_PAYMENTS_OVER_HTTPS)
         from licensor.store.testmode import TestProvider  # it imports this module
 
         log.warning("payments.test_mode", hint="the store takes test cards only")

@@ -64,6 +64,18 @@ _Answer = TypeVar("_Answer")
 def stripe_provider(settings: Settings, keyring: Keyring, clock: Clock) -> StripeProvider:
     """The factory ``LICENSOR_PAYMENT_PROVIDER=stripe`` names: refuses to start (one
     line) without the API key or the webhook signing secret."""
+    if problem := settings_problem(settings):
+        raise PaymentSetupError(problem)
+    return StripeProvider(
+        secret_key=settings.stripe_secret_key.strip(),
+        webhook_secret=settings.stripe_webhook_secret.strip(),
+        api_base=settings.stripe_api_base.rstrip("/"),
+        now=clock.now,
+    )
+
+
+def settings_problem(settings: Settings) -> str | None:
+    """What is missing or wrong in the Stripe settings, in one line; None if nothing."""
     missing = [
         name
         for name, value in (
@@ -73,19 +85,10 @@ def stripe_provider(settings: Settings, keyring: Keyring, clock: Clock) -> Strip
         if not value.strip()
     ]
     if missing:
-        raise PaymentSetupError(
-            f"LICENSOR_PAYMENT_PROVIDER=stripe needs {' and '.join(missing)} (docs/payments.md)"
-        )
-    if not settings.stripe_webhook_secret.startswith("whsec_"):
-        raise PaymentSetupError(
-            "LICENSOR_STRIPE_WEBHOOK_SECRET is the webhook endpoint's signing secret, whsec_…"
-        )
-    return StripeProvider(
-        secret_key=settings.stripe_secret_key.strip(),
-        webhook_secret=settings.stripe_webhook_secret.strip(),
-        api_base=settings.stripe_api_base.rstrip("/"),
-        now=clock.now,
-    )
+        return f"LICENSOR_PAYMENT_PROVIDER=stripe needs {' and '.join(missing)} (docs/payments.md)"
+    if not settings.stripe_webhook_secret.strip().startswith("whsec_"):
+        return "LICENSOR_STRIPE_WEBHOOK_SECRET is the webhook endpoint's signing secret, whsec_…"
+    return None
 
 
 class StripeProvider:
