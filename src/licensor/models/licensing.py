@@ -153,7 +153,7 @@ class License(IdMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # reminders' scan
     blocked_reason: Mapped[str | None] = mapped_column(Text)
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the dashboard
     # The owner unsubscribed from this license's expiry reminders.
     reminders_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -193,7 +193,7 @@ class Activation(IdMixin, Base):
 
     license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"), index=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
-    activated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the dashboard
     last_validated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     released_by: Mapped[str | None] = mapped_column(String(20))

@@ -94,7 +94,7 @@ class Order(IdMixin, Base):
     channel: Mapped[Channel] = mapped_column(EnumText(Channel))
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
     status: Mapped[OrderStatus] = mapped_column(EnumText(OrderStatus), default=OrderStatus.PAID)
-    purchased_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    purchased_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # dashboard, lists
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[str] = mapped_column(String(320), index=True)  # lower-cased
     language: Mapped[str] = mapped_column(String(5), default="en")
@@ -114,7 +114,7 @@ class Order(IdMixin, Base):
     provider: Mapped[str | None] = mapped_column(String(40))
     provider_order_id: Mapped[str | None] = mapped_column(String(200))
     provider_payment_id: Mapped[str | None] = mapped_column(String(200), index=True)
-    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     refund_reason: Mapped[str | None] = mapped_column(Text)
 
     partner: Mapped[Partner | None] = relationship(lazy="raise")

@@ -5,8 +5,8 @@ when, and whether they were blocked whole; accounts can be disabled and erased; 
 name the provider that took the money (Stripe, or a merchant-of-record store: Paddle,
 Lemon Squeezy, FastSpring), its order and payment ids, and a refund; a subscription the
 provider bills itself names it; each provider event is acted on once (``payment_events``);
-the dashboard counts validations a day (``usage_days``); the audit log is filtered by
-actor.
+the dashboard counts validations a day (``usage_days``) and reads activations, new
+licenses and orders by day (indexes); the audit log is filtered by actor.
 
 Revision ID: 0011
 Revises: 0010
@@ -99,9 +99,20 @@ def upgrade() -> None:
     )
 
     op.create_index(op.f("ix_audit_events_actor"), "audit_events", ["actor"], unique=False)
+    # The dashboard's series and the console's lists read these by day.
+    op.create_index(
+        op.f("ix_activations_activated_at"), "activations", ["activated_at"], unique=False
+    )
+    op.create_index(op.f("ix_licenses_created_at"), "licenses", ["created_at"], unique=False)
+    op.create_index(op.f("ix_orders_purchased_at"), "orders", ["purchased_at"], unique=False)
+    op.create_index(op.f("ix_orders_refunded_at"), "orders", ["refunded_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_orders_refunded_at"), table_name="orders")
+    op.drop_index(op.f("ix_orders_purchased_at"), table_name="orders")
+    op.drop_index(op.f("ix_licenses_created_at"), table_name="licenses")
+    op.drop_index(op.f("ix_activations_activated_at"), table_name="activations")
     op.drop_index(op.f("ix_audit_events_actor"), table_name="audit_events")
     op.drop_table("usage_days")
     op.drop_index("uq_payment_events_event", table_name="payment_events")
