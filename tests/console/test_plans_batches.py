@@ -109,6 +109,11 @@ def test_a_plan_is_created_edited_and_retired_in_the_console_and_only_by_admins(
         4990,
         5,
     )
+    (made,) = audit_events(database, "plans.created")
+    assert (made.actor.startswith("account:"), made.details["entitlements"]) == (
+        True,
+        ["password-manager", "vpn"],
+    )
     listing = admin.get("/console/plans").text
     assert "family" in listing
     assert "Listed" in listing

@@ -107,7 +107,8 @@ class Plans(Service):
         subscription_price_cents: int | None = None,
         currency: str = "EUR",
     ) -> Plan:
-        """A new plan; its code (``plus``) is lower case letters, digits, ``-`` and ``_``."""
+        """A new plan; its code (``plus``) is lower case letters, digits, ``-`` and ``_``;
+        audited (``plans.created``)."""
         code = code.strip().lower()
         currency = currency.strip().upper()
         if len(currency) != 3 or not currency.isalpha():
@@ -136,6 +137,17 @@ class Plans(Service):
         )
         self.session.add(plan)
         self.session.flush()
+        self.unit.audit(
+            "plans.created",
+            subject_type="plan",
+            subject_id=plan.id,
+            code=plan.code,
+            term_days=plan.term_days,
+            devices_max=plan.devices_max,
+            price_cents=plan.price_cents,
+            subscription_price_cents=plan.subscription_price_cents,
+            entitlements=plan.entitlements,
+        )
         return plan
 
     def by_code(self, code: str, *, retired_too: bool = False) -> Plan:
