@@ -51,11 +51,12 @@ from licensor.store.payments import (
     load_provider,
 )
 from licensor.store.stripe_provider import StripeProvider
-from tests.accounts.factories import MakeAccount, OpenBrowser, fresh_email, outbox
+from tests.accounts.factories import TOTP_SECRET, MakeAccount, OpenBrowser, fresh_email, outbox
 from tests.cli_support import cli_environment, console_script
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
 from tests.support import free_port, serve
+from tests.support.factories import sign_in_with_two_factor
 
 SECRET_KEY = "sk_test_licensor_" + "x" * 24
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
@@ -465,6 +466,40 @@ def test_a_refund_in_stripe_or_a_dispute_blocks_the_codes(
         assert states == [CodeState.BLOCKED]
         assert len(outbox(database, purchase.email, "order_refunded")) == 1
     assert "dp_1" in (order_of(database, disputed.reference).refund_reason or "")
+
+
+def test_the_consoles_refund_asks_stripe_once_and_its_webhook_then_finds_it_done(
+    plus: str,
+    form_browser: OpenBrowser,
+    make_account: MakeAccount,
+    stripe_server: str,
+    stripe_api: httpx.Client,
+    fake_stripe: FakeStripe,
+    database: Database,
+    clock: Clock,
+) -> None:
+    purchase = buy_codes(form_browser, stripe_server, fake_stripe, quantity=1)
+    paid = session_completed(purchase.reference, 3999)
+    assert deliver(stripe_api, paid).status_code == 200
+    payment_intent = paid["data"]["object"]["payment_intent"]
+    number = order_of(database, purchase.reference).number
+    staff = make_account(fresh_email("admin"), roles=("admin",), totp_secret=TOTP_SECRET)
+    admin = form_browser(stripe_server)
+    sign_in_with_two_factor(admin, staff, clock)
+
+    path = f"/console/orders/{number}/refund"
+    answer = admin.post(path, {"reason": "asked by the buyer"}, token=admin.csrf_token(path))
+
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"].endswith("?done=refunded")
+    refund = fake_stripe.made("/v1/refunds")[-1]
+    assert refund.form["payment_intent"] == payment_intent
+    assert refund.idempotency_key == f"refund_{purchase.reference}"
+    # Stripe's own notice of that refund finds the order refunded: no second mail.
+    whole = {"id": "ch_9", "object": "charge", "refunded": True, "payment_intent": payment_intent}
+    assert deliver(stripe_api, event("charge.refunded", whole)).json()["status"] == "refunded"
+    assert order_of(database, purchase.reference).status == OrderStatus.REFUNDED
+    assert len(outbox(database, purchase.email, "order_refunded")) == 1
 
 
 # --- subscriptions billed by Stripe ---------------------------------------------------------
