@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -274,3 +275,28 @@ def test_an_agent_resends_a_store_orders_confirmation_to_its_own_address(
     assert mails == ["resend.me@example.com", "resend.me@example.com"]
     [event] = audit_events(database, "store.confirmation_resent")
     assert event.actor.startswith("account:")
+
+
+def test_the_orders_list_pages_newest_first(
+    form_browser: OpenBrowser,
+    make_account: MakeAccount,
+    clock: Clock,
+    open_unit: OpenUnit,
+    plus: str,
+) -> None:
+    with open_unit() as unit:
+        numbers = [
+            unit.orders.create(plan_code=plus, email=f"page{n}@example.com", name="Page").number
+            for n in range(51)
+        ]
+    admin = admin_browser(form_browser, make_account, clock, role="agent")
+
+    first = admin.get("/console/orders?before=x")  # a keyset typed by hand: the first page
+    assert first.status_code == 200
+    shown = re.findall(r'<a href="/console/orders/([^"]+)">', first.text)
+    assert shown == numbers[::-1][:50]
+    older = re.search(r'<a href="(/console/orders\?before=\d+)" rel="next">', first.text)
+    assert older is not None
+    second = admin.get(older.group(1))
+    assert re.findall(r'<a href="/console/orders/([^"]+)">', second.text) == [numbers[0]]
+    assert 'rel="next"' not in second.text

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 
 from licensor.console.pages import is_admin, render
@@ -96,15 +96,17 @@ def orders_list(
     provider: str = "",
     since: str = "",
     until: str = "",
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    before: str = "",
 ) -> Response:
     filters = OrderFilters(number, email, status, channel, partner, provider, since, until)
+    # A page's keyset from a link; anything else (typed in the address) is the first page.
+    after_id = int(before) if before.isascii() and before.isdigit() and len(before) < 19 else None
     with page.open() as unit:
         admin = unit.service(OrderAdmin)
         errors: dict[str, str] = {}
         result = None
         try:
-            result = admin.search(filters, before=before)
+            result = admin.search(filters, before=after_id)
         except FormInvalid as error:
             errors = unit.field_messages(error.fields, PROBLEMS)
         except PartnerUnknown as error:
@@ -122,7 +124,7 @@ def orders_list(
             errors=errors,
             rows=result.rows if result else [],
             next_link=next_link,
-            first_link=("/console/orders?" + urlencode(given)) if before else None,
+            first_link=("/console/orders?" + urlencode(given)) if after_id else None,
             partners=unit.partners.all(),
             statuses=STATUS_LABELS,
             channels=CHANNEL_LABELS,
