@@ -12,15 +12,15 @@ Every call that creates something carries an idempotency key of ours, so a call 
 after a timeout is answered with what the first one made. Webhooks are verified with the
 endpoint's signing secret (``Webhook.construct_event``, five minutes of tolerance) before
 anything is read from them; ``verify`` turns the few events the store acts on into the
-interface's notices, and everything else into None ("ignored").
+interface's notices (``store/stripe_events.py``), and everything else into None
+("ignored").
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import replace
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import stripe
@@ -32,21 +32,18 @@ from licensor.keys import Keyring
 from licensor.logging import log
 from licensor.store.payments import (
     STRIPE_PROVIDER,
-    BilledRenewal,
-    BilledSubscriptionEnded,
     Callback,
     CardOnFile,
     PaymentOutcome,
     PaymentRequest,
     PaymentResult,
-    PaymentReversed,
     PaymentStart,
     ProviderNotice,
     RecurringCharge,
     RefundRequest,
     SetupRequest,
-    SetupResult,
 )
+from licensor.store.stripe_events import KEEPS_CARD, card_of, notice_of, with_event
 
 SIGNATURE_TOLERANCE_SECONDS = 300
 # Stripe bills a subscription at most once a year; a longer term is charged by our worker.
@@ -55,8 +52,6 @@ LONGEST_BILLED_TERM_DAYS = 365
 # key names the half hour), and lives half an hour after that window: Stripe's shortest.
 SESSION_WINDOW_SECONDS = 30 * 60
 LOCALES = {"en", "it"}
-# Set on a payment-mode session whose card is kept for renewals our worker charges.
-KEEPS_CARD = "keeps_card"
 
 _Answer = TypeVar("_Answer")
 
@@ -286,95 +281,31 @@ class StripeProvider:
         kind, event_id = str(event.type), str(event.id)
         data: dict[str, Any] = body.get("data", {}).get("object", {})
         try:
-            notice = self._notice(kind, data)
+            notice = notice_of(kind, data, self)
         except (KeyError, TypeError, ValueError) as error:
             log.warning("payments.stripe_event_unreadable", event=event_id, type=kind)
             raise CallbackRejected(f"the {kind} event is not as Stripe sends it") from error
         if notice is None:
             return None
-        return cast(ProviderNotice, _with_event(notice, event_id, kind))
+        return with_event(notice, event_id, kind)
 
-    def _notice(self, kind: str, data: dict[str, Any]) -> ProviderNotice | None:
-        if kind.startswith("checkout.session."):
-            return self._session_notice(kind, data)
-        if kind == "charge.refunded":
-            if not data.get("refunded"):  # a part refunded: the codes stay
-                log.info("payments.stripe_partial_refund", payment=data.get("payment_intent"))
-                return None
-            return PaymentReversed(
-                provider_payment_id=str(data["payment_intent"]), reason="refunded in Stripe"
-            )
-        if kind == "charge.dispute.created":
-            return PaymentReversed(
-                provider_payment_id=str(data["payment_intent"]),
-                reason=f"dispute {data['id']} ({data.get('reason') or 'no reason given'})",
-            )
-        if kind in ("invoice.paid", "invoice.payment_failed"):
-            return _invoice_notice(kind, data)
-        if kind == "customer.subscription.deleted":
-            return BilledSubscriptionEnded(provider_subscription_id=str(data["id"]))
-        return None
-
-    def _session_notice(self, kind: str, session: dict[str, Any]) -> ProviderNotice | None:
-        reference = session.get("client_reference_id")
-        if not reference:  # a session some other integration opened on the account
-            return None
-        if session.get("mode") == "setup":
-            if kind != "checkout.session.completed":
-                return None
-            return self._saved_card(str(reference), str(session["setup_intent"]))
-        if kind == "checkout.session.completed" and session.get("payment_status") == "unpaid":
-            return None  # a delayed method (a bank debit): async_payment_* tells the outcome
-        outcome = {
-            "checkout.session.completed": PaymentOutcome.PAID,
-            "checkout.session.async_payment_succeeded": PaymentOutcome.PAID,
-            "checkout.session.async_payment_failed": PaymentOutcome.FAILED,
-            "checkout.session.expired": PaymentOutcome.FAILED,
-        }.get(kind)
-        if outcome is None:
-            return None
-        payment_id = str(session.get("payment_intent") or "")
-        subscription_id = str(session.get("subscription") or "")
-        method, card = "", None
-        if outcome == PaymentOutcome.PAID and subscription_id:
-            method = subscription_id  # what renews it is Stripe's subscription
-        elif outcome == PaymentOutcome.PAID and session.get("metadata", {}).get(KEEPS_CARD):
-            method, card = self._kept_card(payment_id)
-        return PaymentResult(
-            reference=str(reference),
-            outcome=outcome,
-            amount_cents=int(session["amount_total"]),
-            currency=str(session["currency"]).upper(),
-            provider_payment_id=payment_id,
-            payment_method=method,
-            card=card,
-            provider_subscription_id=subscription_id,
-        )
-
-    def _kept_card(self, payment_intent_id: str) -> tuple[str, CardOnFile | None]:
+    def kept_card(self, payment_intent_id: str) -> tuple[str, CardOnFile | None]:
         """The card a payment kept, as ``charge`` needs it: ``customer:payment_method``."""
         intent = self._retrieve(
             lambda: self._client.v1.payment_intents.retrieve(
                 payment_intent_id, cast(Any, {"expand": ["payment_method"]})
             )
         )
-        method = intent.payment_method
-        method_id = method if isinstance(method, str) else getattr(method, "id", "")
-        return f"{intent.customer or ''}:{method_id}", _card_of(method)
+        return _method_of(intent), card_of(intent.payment_method)
 
-    def _saved_card(self, reference: str, setup_intent_id: str) -> SetupResult:
+    def saved_card(self, setup_intent_id: str) -> tuple[str, CardOnFile | None]:
+        """The card a setup-mode session saved, as ``kept_card`` answers."""
         intent = self._retrieve(
             lambda: self._client.v1.setup_intents.retrieve(
                 setup_intent_id, cast(Any, {"expand": ["payment_method"]})
             )
         )
-        method = intent.payment_method
-        method_id = method if isinstance(method, str) else getattr(method, "id", "")
-        return SetupResult(
-            reference=reference,
-            payment_method=f"{intent.customer or ''}:{method_id}",
-            card=_card_of(method),
-        )
+        return _method_of(intent), card_of(intent.payment_method)
 
     def _retrieve(self, request: Callable[[], _Answer]) -> _Answer:
         # Reading what an event names: without an answer the webhook fails (503) and
@@ -395,35 +326,7 @@ def billed_by_stripe(payment: PaymentRequest) -> bool:
     return payment.save_payment_method and 0 < payment.term_days <= LONGEST_BILLED_TERM_DAYS
 
 
-def _invoice_notice(kind: str, invoice: dict[str, Any]) -> BilledRenewal | None:
-    # The subscription is named at the top (older API versions) or under parent.
-    subscription_id = invoice.get("subscription") or (
-        (invoice.get("parent") or {}).get("subscription_details") or {}
-    ).get("subscription")
-    if not subscription_id or invoice.get("billing_reason") == "subscription_create":
-        return None  # not a subscription's, or its first: the Checkout Session settles it
-    paid = kind == "invoice.paid"
-    ends = [
-        line["period"]["end"]
-        for line in (invoice.get("lines") or {}).get("data", [])
-        if isinstance(line.get("period"), Mapping)
-    ]
-    return BilledRenewal(
-        provider_subscription_id=str(subscription_id),
-        invoice_id=str(invoice["id"]),
-        outcome=PaymentOutcome.PAID if paid else PaymentOutcome.FAILED,
-        amount_cents=int(invoice["amount_paid"] if paid else invoice["amount_due"]),
-        currency=str(invoice["currency"]).upper(),
-        provider_payment_id=str(invoice.get("payment_intent") or ""),
-        period_end=datetime.fromtimestamp(max(ends), UTC) if ends else None,
-    )
-
-
-def _card_of(method: object) -> CardOnFile | None:
-    card = getattr(method, "card", None)
-    brand, last4 = getattr(card, "brand", ""), getattr(card, "last4", "")
-    return CardOnFile(str(brand).title(), str(last4)) if brand and last4 else None
-
-
-def _with_event(notice: ProviderNotice, event_id: str, event_type: str) -> object:
-    return replace(notice, event_id=event_id, event_type=event_type)
+def _method_of(intent: Any) -> str:
+    method = intent.payment_method
+    method_id = method if isinstance(method, str) else getattr(method, "id", "")
+    return f"{intent.customer or ''}:{method_id}"
