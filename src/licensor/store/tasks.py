@@ -1,7 +1,9 @@
 """The store's background work in ``licensor worker``: subscription renewals, and the
 order lookups the lookup form queues (``store.order_lookup``, after the renewals below).
 
-``run_due`` renews, retries and expires every subscription whose period has ended:
+``run_due`` renews, retries and expires every subscription whose period has ended,
+except those a provider bills itself (Stripe Billing: its invoice webhooks renew them,
+``Renewals.billed_invoice``):
 
 1. one short transaction reads what is due (``Renewals.due``), in batches by id;
 2. for each, the payment provider charges the saved payment method, **outside any
