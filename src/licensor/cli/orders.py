@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from licensor.cli.shell import actor, command_context, command_unit, console, errors
@@ -214,10 +215,10 @@ def orders_refund(
             # Outside any transaction: nothing is held while the provider answers.
             try:
                 provider.refund(request)
-            except PaymentUnavailable:
+            except PaymentUnavailable as error:
                 errors.print(
-                    "[red]error:[/red] the payment provider did not answer: nothing has "
-                    "changed; try again"
+                    "[red]error:[/red] the payment provider did not answer or refused the "
+                    f"refund ({escape(error.detail)}): nothing has changed; try again"
                 )
                 raise typer.Exit(1) from None
         with open_unit(database, keyring, settings, clock.now(), actor=actor()) as unit:

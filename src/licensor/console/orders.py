@@ -271,8 +271,9 @@ def _refund(
             with page.open() as unit:
                 order = unit.service(OrderAdmin).order(number, slug)
                 message = unit._(
-                    "The payment provider did not answer: nothing has changed. Try again "
-                    "in a moment."
+                    "The payment provider did not refund it (no answer, or a refusal): "
+                    "nothing has changed. Try again in a moment, or refund it in the "
+                    "provider's dashboard."
                 )
                 return refund_page(unit, order, provider.name, 503, error=message, reason=reason)
     with page.open() as unit:
