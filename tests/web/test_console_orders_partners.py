@@ -100,7 +100,7 @@ def test_an_admin_filters_the_orders_and_refunds_one_once(
     page.get_by_role("button", name=re.compile("Refund")).click()
     expect(page.get_by_role("status")).to_contain_text("The order is refunded")
     expect(page.locator(".order-status")).to_have_text("Refunded")
-    expect(page.locator(".code-state")).to_have_text(["blocked", "blocked"])
+    expect(page.locator(".code-state")).to_have_text(["Blocked", "Blocked"])
     audit.check("an order refunded")
 
     for code in codes:

@@ -57,6 +57,19 @@ STATUS_LABELS = {
     OrderStatus.FAILED: N_("Failed"),
     OrderStatus.REFUNDED: N_("Refunded"),
 }
+# Ids the customer's page already uses, so both pages name a state alike.
+CODE_STATE_LABELS = {
+    "issued": N_("Not activated yet"),
+    "active": N_("Active"),
+    "expired": N_("Expired"),
+    "blocked": N_("Blocked"),
+}
+SUBSCRIPTION_LABELS = {
+    "active": N_("Active"),
+    "past_due": N_("Renewal payment failed"),
+    "canceled": N_("Canceled"),
+    "expired": N_("Expired"),
+}
 CHANNEL_LABELS = {Channel.STORE: N_("Our store"), Channel.PARTNER: N_("Partner")}
 PROVIDER_LABELS = {"test": N_("Test provider"), "stripe": "Stripe", **MERCHANTS_OF_RECORD}
 NOTICES = {
@@ -155,6 +168,8 @@ def order_page(
         statuses=STATUS_LABELS,
         channels=CHANNEL_LABELS,
         providers=PROVIDER_LABELS,
+        code_states=CODE_STATE_LABELS,
+        subscription_states=SUBSCRIPTION_LABELS,
         money=_money(unit),
         vat_rate=vat_rate_text(order, unit.settings.vat_percent, unit.language),
         store_name=MERCHANTS_OF_RECORD.get(order.provider or "", order.provider or ""),
