@@ -156,12 +156,13 @@ def fake_stripe() -> Iterator[FakeStripe]:
             self.wfile.write(payload)
 
         def do_GET(self) -> None:
-            call = StripeCall("GET", self.path.split("?", 1)[0], None, {})
+            path, _, query = self.path.partition("?")
+            call = StripeCall("GET", path, None, dict(parse_qsl(query)))
             fake.calls.append(call)
             kind = (
                 "setup_intent" if call.path.startswith("/v1/setup_intents/") else "payment_intent"
             )
-            body = {
+            body: dict[str, Any] = {
                 "id": call.path.rsplit("/", 1)[1],
                 "object": kind,
                 "customer": "cus_kept",
@@ -171,6 +172,17 @@ def fake_stripe() -> Iterator[FakeStripe]:
                     "card": {"brand": "visa", "last4": "4242"},
                 },
             }
+            if path == "/v1/invoice_payments":  # the payment intent that paid an invoice
+                payment = {
+                    "type": "payment_intent",
+                    "payment_intent": f"pi_of_{call.form['invoice']}",
+                }
+                body = {
+                    "object": "list",
+                    "url": path,
+                    "has_more": False,
+                    "data": [{"id": "inpay_1", "object": "invoice_payment", "payment": payment}],
+                }
             payload = json.dumps(body).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -549,9 +561,16 @@ def test_a_subscription_is_billed_by_stripe_and_its_invoices_renew_it_or_mark_it
     reference = created.form["client_reference_id"]
 
     completed = session_completed(
-        reference, 999, mode="subscription", payment_intent=None, subscription="sub_1"
+        reference,
+        999,
+        mode="subscription",
+        payment_intent=None,
+        subscription="sub_1",
+        invoice="in_first",
     )
     assert deliver(stripe_api, completed).json()["status"] == "paid"
+    # What a refund will name: the payment intent of the first invoice, read from Stripe.
+    assert order_of(database, reference).provider_payment_id == "pi_of_in_first"
     first_end = clock.now() + timedelta(days=30)
     first = invoice(
         "invoice.paid", "sub_1", reason="subscription_create", amount=999, ends=first_end
@@ -584,14 +603,14 @@ def test_a_subscription_is_billed_by_stripe_and_its_invoices_renew_it_or_mark_it
     assert deliver(stripe_api, renewal).json() == {"status": "duplicate"}
     with database.transaction() as session:
         renewed = session.get_one(Subscription, subscription.id)
-        invoices = session.scalar(
-            select(func.count()).where(
+        invoices = session.scalars(
+            select(Order.provider_payment_id).where(
                 Order.payment_reference.startswith(f"ren_{subscription.id}_")
             )
-        )
+        ).all()
     assert renewed.status == SubscriptionStatus.ACTIVE
     assert renewed.current_period_end.replace(tzinfo=UTC) == next_end.replace(microsecond=0)
-    assert invoices == 1
+    assert invoices == [f"pi_of_{renewal['data']['object']['id']}"]  # refundable too
     assert len(outbox(database, customer.email, "subscription_renewed")) == 1
 
     failed = invoice(

@@ -4,8 +4,9 @@ does"), everything else None.
 
 The payload is read as plain JSON, as Stripe renders it for the endpoint's API version;
 the fields that moved between versions (an invoice's subscription) are read where either
-puts them. A card is not in a session's payload: it is read from Stripe's API
-(``CardReader``), which the webhook may do since it runs outside any transaction.
+puts them. A card, or the payment of a subscription's invoice, is not in the payload: it
+is read from Stripe's API (``StripeReader``), which the webhook may do since it runs
+outside any transaction.
 """
 
 from __future__ import annotations
@@ -37,16 +38,23 @@ _SESSION_OUTCOMES = {
 }
 
 
-class CardReader(Protocol):
-    """Stripe's API, for the card a payment kept or a setup saved:
-    (``customer:payment_method``, the card to show)."""
+class StripeReader(Protocol):
+    """Stripe's API, for what an event names but does not carry."""
 
-    def kept_card(self, payment_intent_id: str) -> tuple[str, CardOnFile | None]: ...
+    def kept_card(self, payment_intent_id: str) -> tuple[str, CardOnFile | None]:
+        """The card a payment kept: (``customer:payment_method``, the card to show)."""
+        ...
 
-    def saved_card(self, setup_intent_id: str) -> tuple[str, CardOnFile | None]: ...
+    def saved_card(self, setup_intent_id: str) -> tuple[str, CardOnFile | None]:
+        """The card a setup saved, as ``kept_card`` answers."""
+        ...
+
+    def invoice_payment(self, invoice_id: str) -> str:
+        """The payment intent that paid an invoice ("" if none): what a refund names."""
+        ...
 
 
-def notice_of(kind: str, data: dict[str, Any], cards: CardReader) -> ProviderNotice | None:
+def notice_of(kind: str, data: dict[str, Any], cards: StripeReader) -> ProviderNotice | None:
     """What the event of type ``kind`` about the object ``data`` tells the store; None
     for what it does not act on. ``KeyError``, ``TypeError`` or ``ValueError`` for a
     payload not shaped as Stripe sends it."""
@@ -65,7 +73,7 @@ def notice_of(kind: str, data: dict[str, Any], cards: CardReader) -> ProviderNot
             reason=f"dispute {data['id']} ({data.get('reason') or 'no reason given'})",
         )
     if kind in ("invoice.paid", "invoice.payment_failed"):
-        return _invoice_notice(kind, data)
+        return _invoice_notice(kind, data, cards)
     if kind == "customer.subscription.deleted":
         return BilledSubscriptionEnded(provider_subscription_id=str(data["id"]))
     return None
@@ -84,7 +92,7 @@ def card_of(method: object) -> CardOnFile | None:
 
 
 def _session_notice(
-    kind: str, session: dict[str, Any], cards: CardReader
+    kind: str, session: dict[str, Any], cards: StripeReader
 ) -> PaymentResult | SetupResult | None:
     reference = session.get("client_reference_id")
     if not reference:  # a session some other integration opened on the account
@@ -104,6 +112,8 @@ def _session_notice(
     method, card = "", None
     if outcome == PaymentOutcome.PAID and subscription_id:
         method = subscription_id  # what renews it is Stripe's subscription
+        if not payment_id and session.get("invoice"):  # paid through its first invoice
+            payment_id = cards.invoice_payment(str(session["invoice"]))
     elif outcome == PaymentOutcome.PAID and (session.get("metadata") or {}).get(KEEPS_CARD):
         method, card = cards.kept_card(payment_id)
     return PaymentResult(
@@ -118,7 +128,9 @@ def _session_notice(
     )
 
 
-def _invoice_notice(kind: str, invoice: dict[str, Any]) -> BilledRenewal | None:
+def _invoice_notice(
+    kind: str, invoice: dict[str, Any], cards: StripeReader
+) -> BilledRenewal | None:
     # The subscription is named at the top (older API versions) or under parent.
     subscription_id = invoice.get("subscription") or (
         (invoice.get("parent") or {}).get("subscription_details") or {}
@@ -126,6 +138,10 @@ def _invoice_notice(kind: str, invoice: dict[str, Any]) -> BilledRenewal | None:
     if not subscription_id or invoice.get("billing_reason") == "subscription_create":
         return None  # not a subscription's, or its first: the Checkout Session settles it
     paid = kind == "invoice.paid"
+    # Older API versions name the payment intent; newer ones list the invoice's payments.
+    payment_id = str(invoice.get("payment_intent") or "")
+    if paid and not payment_id:
+        payment_id = cards.invoice_payment(str(invoice["id"]))
     ends = [
         line["period"]["end"]
         for line in (invoice.get("lines") or {}).get("data", [])
@@ -137,6 +153,6 @@ def _invoice_notice(kind: str, invoice: dict[str, Any]) -> BilledRenewal | None:
         outcome=PaymentOutcome.PAID if paid else PaymentOutcome.FAILED,
         amount_cents=int(invoice["amount_paid"] if paid else invoice["amount_due"]),
         currency=str(invoice["currency"]).upper(),
-        provider_payment_id=str(invoice.get("payment_intent") or ""),
+        provider_payment_id=payment_id,
         period_end=datetime.fromtimestamp(max(ends), UTC) if ends else None,
     )

@@ -307,6 +307,19 @@ class StripeProvider:
         )
         return _method_of(intent), card_of(intent.payment_method)
 
+    def invoice_payment(self, invoice_id: str) -> str:
+        """The payment intent that paid an invoice ("" if none): what a refund names."""
+        payments = self._retrieve(
+            lambda: self._client.v1.invoice_payments.list(
+                cast(Any, {"invoice": invoice_id, "status": "paid"})
+            )
+        )
+        for payment in payments.data:
+            intent = getattr(payment.payment, "payment_intent", None)
+            if intent:
+                return intent if isinstance(intent, str) else str(intent.id)
+        return ""
+
     def _retrieve(self, request: Callable[[], _Answer]) -> _Answer:
         # Reading what an event names: without an answer the webhook fails (503) and
         # Stripe delivers it again later.
