@@ -43,7 +43,6 @@ from licensor.errors import (
     BatchCsvTaken,
     BatchCutShort,
     BatchInUse,
-    BatchUnknown,
     PartnerUnknown,
     ValidationFailed,
 )
@@ -53,6 +52,7 @@ from licensor.licensing.card_batches import (
     CSV_COLUMNS,
     CardBatches,
     Line,
+    batch_row,
     csv_lines,
     issue_chunk,
 )
@@ -164,7 +164,7 @@ def resume_batch(
     """Finish an incomplete batch: its committed codes written to ``out`` again, from the
     database, and the rest issued; ``progress`` is told of both."""
     with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
-        batch = _batch(unit.session, batch_id)
+        batch = batch_row(unit.session, batch_id)
         plan_code, count = batch.plan.code, batch.count
         held = _held(unit.session, batch_id)
         if held >= count:
@@ -245,7 +245,7 @@ def discard_batch(
         # or found short there (that command fails; no CSV of removed codes appears).
         with open_unit(database, keyring, settings, clock.now(), actor=actor) as unit:
             session = unit.session
-            batch = _batch(session, batch_id, lock=True)
+            batch = batch_row(session, batch_id, lock=True)
             if removed == 0:
                 _removable(session, batch)
             ids = select(ActivationCode.id).where(ActivationCode.batch_id == batch_id)
@@ -288,16 +288,6 @@ def _removable(session: Session, batch: Batch) -> None:
             f"codes of batch {batch.id} are sold, linked, activated or blocked; "
             "it cannot be removed"
         )
-
-
-def _batch(session: Session, batch_id: int, *, lock: bool = False) -> Batch:
-    query = select(Batch).options(joinedload(Batch.plan)).where(Batch.id == batch_id)
-    if lock:
-        query = query.with_for_update(of=Batch)  # the batch's row, not its plan's
-    batch = session.scalar(query)
-    if batch is None:
-        raise BatchUnknown(f"there is no batch {batch_id}")
-    return batch
 
 
 def _held(session: Session, batch_id: int) -> int:
@@ -359,7 +349,7 @@ def _fill(
     is committed."""
     writer = csv.writer(handle)
     with database.transaction() as session:
-        count = _batch(session, batch_id).count
+        count = batch_row(session, batch_id).count
 
     def written(lines: list[Line]) -> None:
         writer.writerows(lines)
@@ -383,7 +373,7 @@ def _fill(
             progress(size)
     _synced(handle)
     with database.transaction() as session:  # under the lock discard_batch takes
-        _batch(session, batch_id, lock=True)
+        batch_row(session, batch_id, lock=True)
         if _held(session, batch_id) != count:
             raise RuntimeError(f"codes of batch {batch_id} were removed while it was issued")
 

@@ -65,7 +65,7 @@ def issue_chunk(
         # Made before the first statement: on SQLite that statement takes the one write
         # lock, held from there to the commit only (encrypting a chunk: some 50 ms).
         canonicals = list(formats.generate_codes(size))
-        batch = _batch(unit.session, batch_id, lock=True)
+        batch = batch_row(unit.session, batch_id, lock=True)
         wanted = min(size, batch.count - batch.issued_count)
         if wanted <= 0:
             return 0
@@ -96,7 +96,7 @@ def csv_lines(database: Database, keyring: Keyring, batch_id: int) -> Iterator[l
     time, each read in a short transaction of its own and decrypted after it: memory stays
     flat and no transaction is held while the caller writes."""
     with database.transaction() as session:
-        plan = _batch(session, batch_id).plan
+        plan = batch_row(session, batch_id).plan
         plan_code, plan_name = plan.code, plan.name
     serial, after = 0, 0
     while True:
@@ -131,7 +131,8 @@ class BatchRow:
         return self.batch.issued_count < self.batch.count
 
 
-def _batch(session: Session, batch_id: int, *, lock: bool = False) -> Batch:
+def batch_row(session: Session, batch_id: int, *, lock: bool = False) -> Batch:
+    """The batch with its plan (``lock``: its row locked, read afresh); else BatchUnknown."""
     query = select(Batch).options(joinedload(Batch.plan)).where(Batch.id == batch_id)
     if lock:
         query = query.with_for_update(of=Batch).execution_options(populate_existing=True)
@@ -222,7 +223,7 @@ class CardBatches(Service):
 
     def get(self, batch_id: int) -> BatchRow:
         """One batch, with its plan and partner."""
-        batch = _batch(self.session, batch_id)
+        batch = batch_row(self.session, batch_id)
         partner = self.session.get(Partner, batch.partner_id) if batch.partner_id else None
         return BatchRow(batch, partner.slug if partner else None, partner.name if partner else None)
 
@@ -230,7 +231,7 @@ class CardBatches(Service):
         """Hand the printer's CSV out, once: record who and when and audit it, before a byte
         of it goes (the caller streams ``csv_lines`` once this commits). ``BatchCsvTaken``
         the second time, until an admin allows one more."""
-        batch = _batch(self.session, batch_id, lock=True)
+        batch = batch_row(self.session, batch_id, lock=True)
         if batch.csv_downloaded_at is not None:
             raise BatchCsvTaken(
                 f"the CSV of batch {batch_id} was downloaded by {batch.csv_downloaded_by} "
@@ -255,7 +256,7 @@ class CardBatches(Service):
         reason = reason.strip()
         if not reason:
             raise FormInvalid({"reason": "reason_missing"})
-        batch = _batch(self.session, batch_id, lock=True)
+        batch = batch_row(self.session, batch_id, lock=True)
         if batch.csv_downloaded_at is None:
             return batch
         self.unit.audit(
@@ -274,7 +275,7 @@ class CardBatches(Service):
     def mark_csv_written(self, batch_id: int) -> None:
         """``codes issue --out``'s CSV was written at issue: the batch counts as downloaded by
         the command's user (no audit of its own: ``licensing.batch_issued`` says it)."""
-        batch = _batch(self.session, batch_id, lock=True)
+        batch = batch_row(self.session, batch_id, lock=True)
         if batch.csv_downloaded_at is None:
             batch.csv_downloaded_at = self.now
             batch.csv_downloaded_by = self.unit.actor
@@ -287,7 +288,7 @@ class CardBatches(Service):
         reason = reason.strip()
         if not reason:
             raise FormInvalid({"reason": "reason_missing"})
-        batch = _batch(self.session, batch_id, lock=True)
+        batch = batch_row(self.session, batch_id, lock=True)
         if batch.blocked_at is not None:
             raise BatchBlocked(f"batch {batch_id} was blocked on {batch.blocked_at:%Y-%m-%d}")
         batch.blocked_at, batch.blocked_reason = self.now, reason
@@ -322,7 +323,7 @@ class CardBatches(Service):
         partner = self._partner(partner_slug, problems) if partner_slug.strip() else None
         if partner is None:
             raise FormInvalid(problems or {"partner": "partner_unknown"})
-        batch = _batch(self.session, batch_id, lock=True)
+        batch = batch_row(self.session, batch_id, lock=True)
         if batch.blocked_at is not None:
             raise BatchBlocked(f"batch {batch_id} is blocked")
         gone = self.session.scalar(
