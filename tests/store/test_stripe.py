@@ -624,6 +624,17 @@ def test_a_subscription_is_billed_by_stripe_and_its_invoices_renew_it_or_mark_it
     with database.transaction() as session:
         assert session.get_one(Subscription, subscription.id).status == SubscriptionStatus.EXPIRED
 
+    # Its first payment refunded in Stripe: the order is refunded, and Stripe is told to
+    # stop billing the subscription (once the refund is committed), whatever it did.
+    refunded = {"id": "ch_1", "object": "charge", "refunded": True}
+    refunded["payment_intent"] = "pi_of_in_first"
+    assert deliver(stripe_api, event("charge.refunded", refunded)).json()["status"] == "refunded"
+    assert order_of(database, reference).status == OrderStatus.REFUNDED
+    told = [
+        call.form["cancel_at_period_end"] for call in fake_stripe.made("/v1/subscriptions/sub_1")
+    ]
+    assert told == ["true", "false", "true"]
+
 
 # --- refunds and renewal charges, through the provider --------------------------------------
 

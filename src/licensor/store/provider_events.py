@@ -13,6 +13,8 @@ repeated, or two at once, finds it recorded and does nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 
 from licensor.logging import log
@@ -31,11 +33,21 @@ from licensor.store.payments import (
 from licensor.units import Service
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What a notice did: the webhook's answer (200), and a subscription the provider
+    must stop billing (its first order was refunded or disputed here), which the webhook
+    tells it once the transaction is committed."""
+
+    answer: dict[str, str]
+    stop_billing: str = ""
+
+
 class ProviderEvents(Service):
     """Asked for as ``unit.service(ProviderEvents)``."""
 
-    def apply(self, notice: ProviderNotice, *, provider: str) -> dict[str, str]:
-        """Act on a verified notice from ``provider``; the webhook's answer (200)."""
+    def apply(self, notice: ProviderNotice, *, provider: str) -> Applied:
+        """Act on a verified notice from ``provider``."""
         actor = f"payments:{provider}"
         if notice.event_id and not first_delivery(
             self.session,
@@ -44,22 +56,30 @@ class ProviderEvents(Service):
             event_type=notice.event_type or type(notice).__name__,
             now=self.now,
         ):
-            return {"status": "duplicate"}
+            return Applied({"status": "duplicate"})
+        if isinstance(notice, PaymentReversed):
+            return self._reversed(notice, provider=provider, actor=actor)
+        return Applied(self._act(notice, provider=provider, actor=actor))
+
+    def _act(
+        self,
+        notice: PaymentResult | SetupResult | BilledRenewal | BilledSubscriptionEnded,
+        *,
+        provider: str,
+        actor: str,
+    ) -> dict[str, str]:
         if isinstance(notice, SetupResult):  # a subscription's new card
             self.unit.service(SubscriptionBilling).card_saved(notice, actor=actor)
             return {"reference": notice.reference, "status": "saved"}
         if isinstance(notice, PaymentResult):
             order = self._settle(notice, provider=provider, actor=actor)
             return {"reference": notice.reference, "status": order.status}
-        if isinstance(notice, PaymentReversed):
-            return self._reversed(notice, provider=provider, actor=actor)
         if isinstance(notice, BilledRenewal):
             outcome = self.unit.renewals.billed_invoice(notice, actor=actor)
             return {"status": str(outcome)}
         ended = self.unit.renewals.billed_subscription_ended(
             notice.provider_subscription_id, actor=actor
         )
-        assert isinstance(notice, BilledSubscriptionEnded)
         return {"status": "expired" if ended else "unchanged"}
 
     def _settle(self, result: PaymentResult, *, provider: str, actor: str) -> Order:
@@ -94,7 +114,7 @@ class ProviderEvents(Service):
         self.session.flush()
         return order
 
-    def _reversed(self, notice: PaymentReversed, *, provider: str, actor: str) -> dict[str, str]:
+    def _reversed(self, notice: PaymentReversed, *, provider: str, actor: str) -> Applied:
         order = self.session.scalar(
             select(Order)
             .where(Order.provider_payment_id == notice.provider_payment_id)
@@ -106,8 +126,12 @@ class ProviderEvents(Service):
             log.warning(
                 "store.refund_unmatched", provider=provider, payment=notice.provider_payment_id
             )
-            return {"status": "ignored"}
+            return Applied({"status": "ignored"})
         if notice.event_id:
             note_order(self.session, provider=provider, event_id=notice.event_id, order_id=order.id)
         self.unit.orders.mark_refunded(order, reason=notice.reason, actor=actor)
-        return {"number": order.number, "status": order.status}
+        # Refunded here (this event, or the console's refund before it), the subscription
+        # the order started has ended; the provider billing it must stop too.
+        subscription = self.unit.orders.subscription(order)
+        billed = subscription.provider_subscription_id if subscription is not None else None
+        return Applied({"number": order.number, "status": order.status}, billed or "")

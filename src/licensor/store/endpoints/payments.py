@@ -17,7 +17,15 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from licensor.errors import NotFound
-from licensor.store.payments import Callback, PaymentProvider, Payments, provider_at_start
+from licensor.logging import log
+from licensor.store.payments import (
+    BillsSubscriptions,
+    Callback,
+    PaymentProvider,
+    Payments,
+    PaymentUnavailable,
+    provider_at_start,
+)
 from licensor.store.provider_events import ProviderEvents
 from licensor.units import open_unit
 from licensor.web.pages import Web
@@ -56,4 +64,16 @@ def _settle_callback(web: Web, provider: PaymentProvider, callback: Callback) ->
     if notice is None:
         return {"status": "ignored"}
     with open_unit(web.database, web.keyring, web.settings, web.now) as unit:
-        return unit.service(ProviderEvents).apply(notice, provider=provider.name)
+        applied = unit.service(ProviderEvents).apply(notice, provider=provider.name)
+    if applied.stop_billing and isinstance(provider, BillsSubscriptions):
+        try:
+            provider.set_renewal(applied.stop_billing, renews=False)
+        except PaymentUnavailable:
+            # Committed already, and the event will not act again: an operator must.
+            log.error(
+                "payments.stop_billing_failed",
+                provider=provider.name,
+                subscription=applied.stop_billing,
+                hint="cancel the subscription in the provider's dashboard",
+            )
+    return applied.answer
