@@ -93,7 +93,9 @@ class Order(IdMixin, Base):
     number_key: Mapped[str] = mapped_column(String(60), index=True)  # normalised, for lookup
     channel: Mapped[Channel] = mapped_column(EnumText(Channel))
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
-    status: Mapped[OrderStatus] = mapped_column(EnumText(OrderStatus), default=OrderStatus.PAID)
+    status: Mapped[OrderStatus] = mapped_column(
+        EnumText(OrderStatus), default=OrderStatus.PAID, index=True
+    )
     purchased_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # dashboard, lists
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[str] = mapped_column(String(320), index=True)  # lower-cased
@@ -175,7 +177,7 @@ class PaymentEvent(IdMixin, Base):
     provider: Mapped[str] = mapped_column(String(40))
     event_id: Mapped[str] = mapped_column(String(200))
     event_type: Mapped[str] = mapped_column(String(100))
-    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

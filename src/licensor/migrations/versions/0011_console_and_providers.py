@@ -106,9 +106,15 @@ def upgrade() -> None:
     op.create_index(op.f("ix_licenses_created_at"), "licenses", ["created_at"], unique=False)
     op.create_index(op.f("ix_orders_purchased_at"), "orders", ["purchased_at"], unique=False)
     op.create_index(op.f("ix_orders_refunded_at"), "orders", ["refunded_at"], unique=False)
+    op.create_index(op.f("ix_orders_status"), "orders", ["status"], unique=False)
+    op.create_index(
+        op.f("ix_payment_events_order_id"), "payment_events", ["order_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_payment_events_order_id"), table_name="payment_events")
+    op.drop_index(op.f("ix_orders_status"), table_name="orders")
     op.drop_index(op.f("ix_orders_refunded_at"), table_name="orders")
     op.drop_index(op.f("ix_orders_purchased_at"), table_name="orders")
     op.drop_index(op.f("ix_licenses_created_at"), table_name="licenses")
