@@ -79,8 +79,12 @@ def test_an_agent_finds_a_customer_and_reads_the_page_but_cannot_disable_it(
     assert customer.email in page.text
     assert refused.status_code == 403
     assert account_row(database, customer.id).disabled_at is None
-    for unknown in ("999999", "99999999999999999999999", "abc"):
+    # A superscript and full-width digits pass str.isdigit(): neither is an account number.
+    wide = "\uff11\uff12"  # "12" in full-width digits
+    for unknown in ("999999", "99999999999999999999999", "abc", "²", wide):
         assert agent.get(f"/console/customers/{unknown}").status_code == 404
+    for mangled in ("?q=²", "?p=²", f"?q={wide}"):
+        assert agent.get(f"/console/customers{mangled}").status_code == 200
 
 
 def test_a_disabled_account_is_signed_out_and_refused_like_a_wrong_password(

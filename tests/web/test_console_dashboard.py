@@ -138,10 +138,12 @@ def test_an_agent_opening_the_console_is_sent_to_codes(sign_in_staff: SignInStaf
     sent = agent.get("/console")
     shown = admin.get("/console")
     too_long = admin.get("/console?from=2025-01-01&to=2026-01-02")
+    mangled = admin.get("/console?days=²")  # a digit to str.isdigit(), not to int()
 
     assert sent.status_code == 303
     assert sent.headers["location"] == "/console/codes"
     assert shown.status_code == 200
+    assert mangled.status_code == 200
     assert shown.text.count('<svg class="chart ') == 6  # no revenue chart: nothing was sold
     assert "No store order was paid or refunded in this range." in shown.text
     assert too_long.status_code == 422

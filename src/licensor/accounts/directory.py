@@ -137,7 +137,7 @@ class CustomerDirectory(Service):
 
     def _matching_ids(self, text: str) -> list[int]:
         ids: set[int] = set()
-        if text.isdigit() and len(text) < 19:
+        if text.isascii() and text.isdigit() and len(text) < 19:
             ids.add(int(text))
         prefix = _like_escaped(text.lower()) + "%"
         ids.update(
@@ -172,7 +172,9 @@ class CustomerDirectory(Service):
     def account(self, account_id: int | str) -> Account:
         """The account of this id (as typed in an address too); NotFound for any other."""
         text = str(account_id)
-        if not text.isdigit() or len(text) > 18:  # beyond a BIGINT: no such row
+        # ASCII digits only: str.isdigit() also takes a superscript (which int() refuses) and
+        # full-width digits (which int() reads, but no address or file name should carry).
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:  # past a BIGINT
             raise NotFound("there is no such account")
         account = self.session.get(Account, int(text))
         if account is None:

@@ -90,7 +90,9 @@ def _customer_page(
 @router.get("/console/customers")
 def customers(page: StaffPage, q: str = "", p: str = "1") -> Response:
     """The list of accounts, newest first, or those matching the search."""
-    number = int(p) if p.isdigit() and len(p) < 7 else 1  # a mangled link: the first page
+    number = (
+        int(p) if p.isascii() and p.isdigit() and len(p) < 7 else 1
+    )  # a mangled link: the first page
     with page.open() as unit:
         found = unit.service(CustomerDirectory).search(q, number)
         return render(unit, "console/customers.html", found=found, q=q)

@@ -73,7 +73,7 @@ def dashboard(
             return unit.redirect(AGENTS_START)
         typed = {"from": first, "to": last}
         try:
-            if days.isdigit() and int(days) in PRESETS and not (first or last):
+            if days in {str(preset) for preset in PRESETS} and not (first or last):
                 shown = DayRange.last_days(int(days), today(unit))
             else:
                 shown = typed_range(unit.typed_date(first), unit.typed_date(last), today(unit))
