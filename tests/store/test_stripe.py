@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -576,6 +576,11 @@ def test_a_subscription_is_billed_by_stripe_and_its_invoices_renew_it_or_mark_it
         "invoice.paid", "sub_1", reason="subscription_create", amount=999, ends=first_end
     )
     assert deliver(stripe_api, first).json() == {"status": "ignored"}  # the checkout's own
+    # An invoice that bills no new period (a change's proration) adds no term either.
+    changed = invoice(
+        "invoice.paid", "sub_1", reason="subscription_update", amount=120, ends=first_end
+    )
+    assert deliver(stripe_api, changed).json() == {"status": "ignored"}
     with database.transaction() as session:
         subscription = session.scalars(select(Subscription)).one()
     assert (subscription.provider, subscription.provider_subscription_id) == ("stripe", "sub_1")
@@ -651,19 +656,22 @@ def test_refunds_and_renewal_charges_carry_our_idempotency_keys(
     request.addfinalizer(provider.close)
     assert provider.test_mode
 
-    provider.refund(
-        RefundRequest(
-            reference="refund_pay_abc",
-            order_number="ORD-TEST-0001",
-            payment_reference="pay_abc",
-            provider_payment_id="pi_paid",
-            amount_cents=3999,
-            currency="EUR",
-            reason="asked by the customer",
-        )
+    asked = RefundRequest(
+        reference="refund_pay_abc",
+        order_number="ORD-TEST-0001",
+        payment_reference="pay_abc",
+        provider_payment_id="pi_paid",
+        amount_cents=3999,
+        currency="EUR",
+        reason="asked by the customer",
     )
-    refund = fake_stripe.made("/v1/refunds")[-1]
+    provider.refund(asked)
+    # Tried again after a timeout, with the reason typed anew: the very same request,
+    # since Stripe refuses a key it saw with other parameters.
+    provider.refund(replace(asked, reason="the buyer asked"))
+    refund, retried = fake_stripe.made("/v1/refunds")[-2:]
     assert (refund.idempotency_key, refund.form["payment_intent"]) == ("refund_pay_abc", "pi_paid")
+    assert (retried.idempotency_key, retried.form) == (refund.idempotency_key, refund.form)
 
     renewal = RecurringCharge(
         reference="ren_7_20260101000000_0_abcd",

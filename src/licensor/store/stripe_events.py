@@ -135,8 +135,10 @@ def _invoice_notice(
     subscription_id = invoice.get("subscription") or (
         (invoice.get("parent") or {}).get("subscription_details") or {}
     ).get("subscription")
-    if not subscription_id or invoice.get("billing_reason") == "subscription_create":
-        return None  # not a subscription's, or its first: the Checkout Session settles it
+    if not subscription_id or invoice.get("billing_reason") != "subscription_cycle":
+        # Not a subscription's; its first (the Checkout Session settles it); or not a new
+        # period (a change's proration, a manual invoice), which must not add a term.
+        return None
     paid = kind == "invoice.paid"
     # Older API versions name the payment intent; newer ones list the invoice's payments.
     payment_id = str(invoice.get("payment_intent") or "")

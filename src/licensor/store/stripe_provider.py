@@ -49,8 +49,11 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 # Stripe bills a subscription at most once a year; a longer term is charged by our worker.
 LONGEST_BILLED_TERM_DAYS = 365
 # A Checkout Session opened for a reference is reused for half an hour (the idempotency
-# key names the half hour), and lives half an hour after that window: Stripe's shortest.
+# key names the half hour), and lives half an hour after that window: Stripe's shortest
+# life, counted from when Stripe made it. The margin keeps a session opened in a window's
+# last second (a clock a little behind Stripe's, a slow request) above that shortest.
 SESSION_WINDOW_SECONDS = 30 * 60
+SESSION_MARGIN_SECONDS = 5 * 60
 LOCALES = {"en", "it"}
 
 _Answer = TypeVar("_Answer")
@@ -134,7 +137,7 @@ class StripeProvider:
             "locale": payment.language if payment.language in LOCALES else "auto",
             "success_url": payment.return_url,
             "cancel_url": payment.cancel_url,
-            "expires_at": (window + 2) * SESSION_WINDOW_SECONDS,
+            "expires_at": (window + 2) * SESSION_WINDOW_SECONDS + SESSION_MARGIN_SECONDS,
         }
         if billed_by_stripe(payment):
             params["mode"] = "subscription"
@@ -218,9 +221,11 @@ class StripeProvider:
                 f"order {refund.order_number} has no Stripe payment to refund: refund it in "
                 "the Stripe Dashboard (its charge.refunded webhook blocks the codes)"
             )
+        # Only what the order decides: Stripe refuses an idempotency key sent again with
+        # other parameters, so a retry whose reason was typed anew must send the same.
         params = {
             "payment_intent": refund.provider_payment_id,
-            "metadata": {"order_number": refund.order_number, "reason": refund.reason[:500]},
+            "metadata": {"order_number": refund.order_number},
         }
         try:
             self._call(
