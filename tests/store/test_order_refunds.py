@@ -16,18 +16,17 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from licensor.models import ActivationCode, CodeState, Order, OrderStatus, OutboxMessage
 from licensor.store.checkout import CheckoutForm
 from licensor.store.testmode import TestProvider
-from tests.accounts.factories import TOTP_SECRET, Browser, MakeAccount, OpenBrowser, two_factor_code
 from tests.cli_support import cli_environment, licensor, one_line, run
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan
 from tests.store.factories import ORDERS, MakeOrder, MakeSeller, Settle, paid_with, partner_sale
 from tests.support import audit_events
+from tests.support.factories import SignInStaff
 
 
 def paid_store_order(
@@ -64,17 +63,6 @@ def refund_mails(database: Database) -> list[OutboxMessage]:
         return list(
             session.scalars(select(OutboxMessage).where(OutboxMessage.template == "order_refunded"))
         )
-
-
-def admin_browser(
-    form_browser: OpenBrowser, make_account: MakeAccount, clock: Clock, role: str = "admin"
-) -> Browser:
-    staff = make_account(roles=(role,), totp_secret=TOTP_SECRET)
-    browser = form_browser()
-    browser.sign_in(staff)
-    done = browser.post("/sign-in/two-factor", {"code": two_factor_code(TOTP_SECRET, clock)})
-    assert done.status_code == 303, done.text
-    return browser
 
 
 @pytest.fixture
@@ -162,17 +150,15 @@ def test_a_provider_that_does_not_answer_changes_nothing(
 
 
 def test_two_admins_refunding_at_once_refund_once(
-    form_browser: OpenBrowser,
-    make_account: MakeAccount,
-    clock: Clock,
     database: Database,
     open_unit: OpenUnit,
     provider: TestProvider,
     settle: Settle,
     plus: str,
+    sign_in_staff: SignInStaff,
 ) -> None:
     number = paid_store_order(open_unit, provider, settle)
-    admins = [admin_browser(form_browser, make_account, clock) for _ in range(2)]
+    admins = [sign_in_staff("admin")[0] for _ in range(2)]
     path = f"/console/orders/{number}/refund"
     tokens = [admin.csrf_token(path) for admin in admins]
 
@@ -193,19 +179,17 @@ def test_two_admins_refunding_at_once_refund_once(
 
 
 def test_an_agent_cannot_refund_and_a_merchant_of_record_order_is_refunded_in_its_store(
-    form_browser: OpenBrowser,
-    make_account: MakeAccount,
-    clock: Clock,
     database: Database,
     open_unit: OpenUnit,
     make_order: MakeOrder,
     plus: str,
+    sign_in_staff: SignInStaff,
 ) -> None:
     paddle = make_order(plus)
     with open_unit() as unit:
         order = unit.session.scalars(select(Order).where(Order.number == paddle.number)).one()
         order.provider, order.provider_order_id = "paddle", "txn_01h"
-    agent = admin_browser(form_browser, make_account, clock, role="agent")
+    agent = sign_in_staff("agent")[0]
     page = agent.get(f"/console/orders/{paddle.number}")
     assert page.status_code == 200
     assert "Refund this order" not in page.text
@@ -213,7 +197,7 @@ def test_an_agent_cannot_refund_and_a_merchant_of_record_order_is_refunded_in_it
     refused = agent.post(f"/console/orders/{paddle.number}/refund", {"reason": "x"}, token=token)
     assert refused.status_code == 403
 
-    admin = admin_browser(form_browser, make_account, clock)
+    admin = sign_in_staff("admin")[0]
     page = admin.get(f"/console/orders/{paddle.number}")
     assert "Paddle" in page.text
     assert "Refund this order" not in page.text
@@ -224,17 +208,15 @@ def test_an_agent_cannot_refund_and_a_merchant_of_record_order_is_refunded_in_it
 
 
 def test_a_partners_sale_is_refunded_by_record_with_no_mail_from_us(
-    form_browser: OpenBrowser,
-    make_account: MakeAccount,
-    clock: Clock,
     database: Database,
     api: httpx.Client,
     make_seller: MakeSeller,
+    sign_in_staff: SignInStaff,
 ) -> None:
     seller = make_seller(count=1)
     sale = api.post(ORDERS, json=partner_sale(seller.codes, "WEB-1"), headers=seller.auth)
     assert sale.status_code == 201, sale.text
-    admin = admin_browser(form_browser, make_account, clock)
+    admin = sign_in_staff("admin")[0]
     # A link by the number alone (a customer's page) finds the partner's sale.
     found = admin.get("/console/orders/WEB-1")
     assert found.status_code == 307
@@ -254,15 +236,13 @@ def test_a_partners_sale_is_refunded_by_record_with_no_mail_from_us(
 
 
 def test_an_agent_resends_a_store_orders_confirmation_to_its_own_address(
-    form_browser: OpenBrowser,
-    make_account: MakeAccount,
-    clock: Clock,
     database: Database,
     make_order: MakeOrder,
     plus: str,
+    sign_in_staff: SignInStaff,
 ) -> None:
     placed = make_order(plus, email="resend.me@example.com")
-    agent = admin_browser(form_browser, make_account, clock, role="agent")
+    agent = sign_in_staff("agent")[0]
     page = f"/console/orders/{placed.number}"
 
     answer = agent.post(page + "/resend", {}, token=agent.csrf_token(page))
@@ -278,25 +258,23 @@ def test_an_agent_resends_a_store_orders_confirmation_to_its_own_address(
 
 
 def test_the_orders_list_pages_newest_first(
-    form_browser: OpenBrowser,
-    make_account: MakeAccount,
-    clock: Clock,
     open_unit: OpenUnit,
     plus: str,
+    sign_in_staff: SignInStaff,
 ) -> None:
     with open_unit() as unit:
         numbers = [
             unit.orders.create(plan_code=plus, email=f"page{n}@example.com", name="Page").number
             for n in range(51)
         ]
-    admin = admin_browser(form_browser, make_account, clock, role="agent")
+    agent = sign_in_staff("agent")[0]
 
-    first = admin.get("/console/orders?before=x")  # a keyset typed by hand: the first page
+    first = agent.get("/console/orders?before=x")  # a keyset typed by hand: the first page
     assert first.status_code == 200
     shown = re.findall(r'<a href="/console/orders/([^"]+)">', first.text)
     assert shown == numbers[::-1][:50]
     older = re.search(r'<a href="(/console/orders\?before=\d+)" rel="next">', first.text)
     assert older is not None
-    second = admin.get(older.group(1))
+    second = agent.get(older.group(1))
     assert re.findall(r'<a href="/console/orders/([^"]+)">', second.text) == [numbers[0]]
     assert 'rel="next"' not in second.text
