@@ -8,15 +8,25 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from licensor.accounts.privacy import erased_email
+from licensor.accounts.privacy import Privacy, erased_email
 from licensor.config import Settings
+from licensor.console.customers import stop_billing
 from licensor.db import Database
-from licensor.models import Account, Order, SupportMessage, SupportRequest
+from licensor.models import (
+    Account,
+    Order,
+    Subscription,
+    SubscriptionStatus,
+    SupportMessage,
+    SupportRequest,
+)
+from licensor.store.payments import PaymentProvider
 from tests.accounts.factories import (
     Browser,
     LinkCode,
@@ -27,7 +37,8 @@ from tests.accounts.factories import (
     signed_in,
 )
 from tests.cli_support import Command, cli_environment, run
-from tests.store.factories import MakeOrder
+from tests.conftest import OpenUnit
+from tests.store.factories import MakeOrder, MakeSubscription
 from tests.support import audit_events
 from tests.support.factories import MakeRequest, SignInStaff
 
@@ -266,3 +277,40 @@ def test_the_users_commands_find_disable_export_and_erase_through_the_same_rules
         "accounts.erased",
     ):
         assert action in actions
+
+
+class BillingProvider:
+    """A provider that bills subscriptions itself (as Stripe Billing does): what it is told."""
+
+    name = "stripe"
+
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+
+    def set_renewal(self, provider_subscription_id: str, *, renews: bool) -> None:
+        assert not renews
+        self.stopped.append(provider_subscription_id)
+
+
+def test_an_erasure_tells_the_provider_that_bills_a_subscription_to_stop(
+    make_account: MakeAccount, make_subscription: MakeSubscription, open_unit: OpenUnit
+) -> None:
+    customer = make_account()
+    ours = make_subscription(customer.id)
+    billed = make_subscription(customer.id, "pro")
+    with open_unit() as unit:
+        stripe_billed = unit.session.get_one(Subscription, billed)
+        stripe_billed.provider, stripe_billed.provider_subscription_id = "stripe", "sub_9"
+
+    with open_unit() as unit:
+        account = unit.session.get_one(Account, customer.id)
+        told = unit.service(Privacy).erase(account, customer.email, "GDPR request")
+    provider = BillingProvider()
+    stop_billing(cast(PaymentProvider, provider), told)
+
+    assert told == [("stripe", "sub_9")]  # the one our worker renews needs no telling
+    assert provider.stopped == ["sub_9"]
+    with open_unit() as unit:
+        for subscription_id in (ours, billed):
+            stopped = unit.session.get_one(Subscription, subscription_id)
+            assert (stopped.status, stopped.auto_renew) == (SubscriptionStatus.CANCELED, False)

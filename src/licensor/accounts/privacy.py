@@ -253,10 +253,12 @@ class Privacy(Service):
 
     def erase(
         self, account: Account, confirm_email: str, reason: str, *, by: Account | None = None
-    ) -> None:
+    ) -> list[tuple[str, str]]:
         """Erase the owner's personal data once ``confirm_email`` repeats the account's
         address; FormInvalid for staff, for oneself (``by``) and for an account erased
-        already. Audited as ``accounts.erased``."""
+        already. Audited as ``accounts.erased``. The subscriptions it stopped that a
+        provider bills itself, as ``(provider, its id there)``: the caller tells each
+        provider once this commits, or it goes on charging the card."""
         reason = clean_reason(reason)
         if account.erased_at is not None:
             raise FormInvalid({"confirm_email": "account_erased"})
@@ -274,7 +276,7 @@ class Privacy(Service):
         )
         orders = self._erase_orders(account, verified, placeholder)
         requests = self._erase_requests(account, verified, placeholder)
-        self._erase_account_rows(account, every_address, placeholder)
+        billed = self._erase_account_rows(account, every_address, placeholder)
         account.email = placeholder
         account.password_hash = UNUSABLE_PASSWORD
         account.email_verified_at = None
@@ -290,6 +292,7 @@ class Privacy(Service):
             support_requests=requests,
         )
         log.info("accounts.erased", account_id=account.id, orders=orders, requests=requests)
+        return billed
 
     def _erase_orders(self, account: Account, emails: list[str], placeholder: str) -> int:
         """The buyer's name and address replaced; number, dates, amounts and tax kept."""
@@ -342,9 +345,12 @@ class Privacy(Service):
         )
         return len(ids)
 
-    def _erase_account_rows(self, account: Account, addresses: set[str], placeholder: str) -> None:
+    def _erase_account_rows(
+        self, account: Account, addresses: set[str], placeholder: str
+    ) -> list[tuple[str, str]]:
         """Sessions, sign-ins, links, further addresses, recovery codes, device grants and
-        queued or sent mail deleted; devices let go; subscriptions stop renewing."""
+        queued or sent mail deleted; devices let go; subscriptions stop renewing (those a
+        provider bills itself returned, for it to be told)."""
         for model in (WebSession, SignIn, AccountToken, AccountEmail, RecoveryCode):
             self.session.execute(
                 delete(model)
@@ -384,11 +390,16 @@ class Privacy(Service):
             .where(EnrollmentToken.subscription_id.in_(subscriptions))
             .execution_options(synchronize_session=False)
         )
+        billed = []
         for subscription in self.session.scalars(
             select(Subscription).where(Subscription.account_id == account.id)
         ):
+            live = subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+            if live and subscription.provider and subscription.provider_subscription_id:
+                billed.append((subscription.provider, subscription.provider_subscription_id))
             subscription.auto_renew = False
             subscription.payment_method = None
-            if subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
+            if live:
                 subscription.status = SubscriptionStatus.CANCELED
                 subscription.canceled_at = self.now
+        return billed

@@ -203,8 +203,14 @@ def users_erase(
         typer.confirm(f"Erase the personal data of {email}? This cannot be undone", abort=True)
     with _customer_unit() as unit:
         account = unit.service(CustomerDirectory).by_email(email)
-        unit.service(Privacy).erase(account, email, reason)
+        billed = unit.service(Privacy).erase(account, email, reason)
         placeholder = account.email
+    if billed:
+        from licensor.console.customers import stop_billing
+        from licensor.store.payments import load_provider
+
+        with command_context() as (settings, _database, keyring):
+            stop_billing(load_provider(settings, keyring, clock), billed)
     console.print(f"erased {email}; the account is now {placeholder}", highlight=False)
 
 

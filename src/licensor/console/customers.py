@@ -21,8 +21,15 @@ from licensor.accounts.directory import CustomerDirectory
 from licensor.accounts.privacy import Privacy
 from licensor.console.pages import is_admin, render
 from licensor.errors import FormInvalid
+from licensor.logging import log
 from licensor.models import Account
 from licensor.store.orders import money
+from licensor.store.payments import (
+    BillsSubscriptions,
+    PaymentProvider,
+    Payments,
+    PaymentUnavailable,
+)
 from licensor.web.access import AdminPage, StaffPage
 from licensor.web.i18n import N_
 from licensor.web.pages import PageUnit
@@ -187,16 +194,40 @@ def erase_form(page: AdminPage, account_id: str) -> Response:
 
 @router.post("/console/customers/{account_id}/erase")
 def erase(
-    page: AdminPage, account_id: str, confirm_email: Field = "", reason: Field = ""
+    page: AdminPage,
+    provider: Payments,
+    account_id: str,
+    confirm_email: Field = "",
+    reason: Field = "",
 ) -> Response:
     """Erase the customer's personal data (admins), once the email is typed again."""
     with page.open() as unit:
         account = unit.service(CustomerDirectory).account(account_id)
         try:
-            unit.service(Privacy).erase(account, confirm_email, reason, by=unit.account)
+            billed = unit.service(Privacy).erase(account, confirm_email, reason, by=unit.account)
         except FormInvalid as error:
             errors = unit.field_messages(error.fields, CUSTOMER_MESSAGES)
             return _erase_page(
                 unit, account, status=422, errors=errors, confirm_email=confirm_email
             )
-        return unit.redirect(f"/console/customers/{account_id}?done=erased")
+        answer = unit.redirect(f"/console/customers/{account.id}?done=erased")
+    stop_billing(provider, billed)  # committed: the provider is told outside it
+    return answer
+
+
+def stop_billing(provider: PaymentProvider, billed: list[tuple[str, str]]) -> None:
+    """Tell the provider to stop billing the subscriptions an erasure ended (the console's
+    and ``licensor users erase``'s), once that is committed: no transaction waits on it.
+    One it cannot be told of is logged for an operator, as the erasure stands."""
+    for name, subscription_id in billed:
+        try:
+            if name != provider.name or not isinstance(provider, BillsSubscriptions):
+                raise PaymentUnavailable()
+            provider.set_renewal(subscription_id, renews=False)
+        except PaymentUnavailable:
+            log.error(
+                "payments.stop_billing_failed",
+                provider=name,
+                subscription=subscription_id,
+                hint="cancel the subscription in the provider's dashboard",
+            )
