@@ -29,6 +29,8 @@ from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
 from licensor.models import ActivationCode, Order, OrderStatus, PaymentEvent
+from licensor.store.fulfilment import read_delivery
+from licensor.store.fulfilment.core import Ignored, Sale
 from tests.accounts.factories import Browser, fresh_email, outbox
 from tests.licensing.factories import MakePlan, try_activate
 from tests.mail_support import SmtpServer, text_of
@@ -369,6 +371,30 @@ def test_a_delivery_not_signed_by_the_store_or_signed_long_ago_is_refused_and_ch
     assert outbox(database, email) == []
     # A store that is not configured here, or no store at all, has no webhook.
     assert_problem(api.post(webhook("gumroad"), content=body, headers=headers), 404, "not_found")
+
+
+def test_a_stores_test_order_makes_no_codes_where_real_customers_buy(
+    settings: Settings, clock: Clock
+) -> None:
+    """Test cards are public and a store's test checkout is open: as our own test provider,
+    its orders make codes only over plain http or with LICENSOR_ALLOW_TEST_PAYMENTS."""
+    email = fresh_email("tester")
+    live = settings.model_copy(update={"base_url": "https://licensor.example"})
+    staging = live.model_copy(update={"allow_test_payments": True})
+    deliveries = {
+        "fastspring": fastspring_signed(settings, [fastspring_order(unique("FUR"), email)]),
+        "lemonsqueezy": lemonsqueezy_signed(
+            settings, lemonsqueezy_order("order_created", 8, email)
+        ),
+    }
+
+    for provider, (body, headers) in deliveries.items():
+        [refused] = read_delivery(provider, body, headers, live, clock.now())
+        [sold] = read_delivery(provider, body, headers, staging, clock.now())
+        assert isinstance(refused, Ignored), provider
+        assert refused.why == "test order"
+        assert isinstance(sold, Sale), provider
+        assert sold.test_order
 
 
 # --- Lemon Squeezy ---------------------------------------------------------------------------

@@ -57,6 +57,9 @@ class Sale:
     items: tuple[SoldItem, ...]
     language: str = "en"
     payment_id: str | None = None
+    # Paid with the store's test cards (its test mode): codes only where test payments are
+    # allowed (``read_delivery``).
+    test_order: bool = False
 
 
 @dataclass(frozen=True)

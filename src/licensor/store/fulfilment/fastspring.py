@@ -115,6 +115,7 @@ def _event(event: dict[str, Any]) -> ProviderEvent:
                 for item in data["items"]
             ),
             payment_id=str(data.get("id") or data.get("order") or "") or None,
+            test_order=event.get("live") is False,
         )
     if event_type == "return.created":
         original = data["original"]

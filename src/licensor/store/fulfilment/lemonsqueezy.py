@@ -103,4 +103,5 @@ def _sale(
             ),
         ),
         payment_id=str(attributes.get("identifier") or "") or None,
+        test_order=bool(meta.get("test_mode")),
     )
