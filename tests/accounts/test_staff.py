@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from licensor.accounts.staff import Staff
 from licensor.clock import Clock
@@ -265,3 +266,31 @@ def test_two_admins_removing_each_other_at_once_leave_one_admin(
 
     assert answers == ["last_admin", "removed"]
     assert len(audit_events(database, "accounts.staff_removed")) == 1
+
+
+@pytest.mark.postgres_only
+def test_an_invitation_accepted_twice_at_once_makes_one_account(
+    admin: Customer, open_unit: OpenUnit, database: Database, keyring: Keyring
+) -> None:
+    with open_unit() as unit:
+        inviter = unit.accounts.get(admin.id)
+        unit.service(Staff).invite("twice@example.com", "agent", inviter=inviter)
+    token = _invitation_link(database, keyring, "twice@example.com").split("token=")[1]
+    start = threading.Barrier(2)
+
+    def join(_: int) -> str:
+        # A double click: the same form posted twice, both read before either commits.
+        try:
+            with open_unit() as unit:
+                start.wait(timeout=10)
+                staff = unit.service(Staff)
+                made = staff.join_new(token, "a long enough staff password", language="en")
+            return "joined" if made else "refused"
+        except IntegrityError:
+            return "conflict"
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(join, range(2)))
+
+    assert answers == ["joined", "refused"]
+    assert len(audit_events(database, "accounts.staff_joined")) == 1

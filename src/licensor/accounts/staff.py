@@ -21,10 +21,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, String, cast, func, or_, select
 
+from licensor.accounts.admin import CustomerAdmin
 from licensor.accounts.service import email_problem, new_token, normalize_email, token_hash
 from licensor.clock import mail_time
 from licensor.errors import FormInvalid, NotFound
-from licensor.models import Account, AccountToken, AuditEvent, Role, SignIn, WebSession
+from licensor.models import Account, AccountToken, AuditEvent, Role, SignIn
 from licensor.units import Service
 from licensor.web.i18n import N_
 
@@ -252,12 +253,12 @@ class Staff(Service):
 
     # --- accepting -----------------------------------------------------------------------
 
-    def open_invitation(self, token: str) -> OpenInvitation | None:
+    def open_invitation(self, token: str, *, lock: bool = False) -> OpenInvitation | None:
         """The live invitation of a link; None if unknown, used, revoked, expired, or its
-        admin is an admin no more."""
-        record = self.session.scalar(
-            select(AccountToken).where(AccountToken.token_hash == token_hash(token))
-        )
+        admin is an admin no more. ``lock``: its row locked, to be used (a second click
+        of the form waits, then finds it used, rather than making the account twice)."""
+        query = select(AccountToken).where(AccountToken.token_hash == token_hash(token))
+        record = self.session.scalar(query.with_for_update() if lock else query)
         if record is None or record.purpose not in PURPOSES or record.used_at is not None:
             return None
         if record.expires_at <= self.now or record.new_email is None:
@@ -276,7 +277,7 @@ class Staff(Service):
         """Create the invited address's account with the password it chose and the role
         (the address is proven by the link). None when the link is not live or the
         address has an account by now (it then joins by signing in)."""
-        invitation = self.open_invitation(token)
+        invitation = self.open_invitation(token, lock=True)
         if invitation is None or invitation.account is not None:
             return None
         # The password rules of staff accounts (accounts.create: they have a second factor).
@@ -289,7 +290,7 @@ class Staff(Service):
     def join_existing(self, token: str, account: Account) -> Account | None:
         """Give the signed-in ``account`` the invitation's role, if the link is live and
         was sent to its address; else None."""
-        invitation = self.open_invitation(token)
+        invitation = self.open_invitation(token, lock=True)
         if invitation is None or invitation.account is None or invitation.account.id != account.id:
             return None
         account.roles = sorted(
@@ -337,14 +338,7 @@ class Staff(Service):
         ``accounts.staff_removed``."""
         account, before = self._changeable(account_id, by=by, demoting=True)
         account.roles = [Role.CUSTOMER.value]
-        ended = 0
-        for web_session in self.session.scalars(
-            select(WebSession).where(
-                WebSession.account_id == account.id, WebSession.revoked_at.is_(None)
-            )
-        ):
-            web_session.revoked_at = self.now
-            ended += 1
+        ended = self.unit.service(CustomerAdmin).end_sessions(account)
         self.unit.audit(
             "accounts.staff_removed",
             subject_type="account",
