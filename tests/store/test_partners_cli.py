@@ -33,3 +33,12 @@ def test_an_edit_changes_only_the_details_given_and_show_lists_allocations_and_k
     assert seller.key.removeprefix("lp_").split("_")[0] in out
     [edited] = audit_events(database, "store.partner_updated")
     assert edited.details["fields"] == ["phone"]
+
+    # Details are typed by people: printed as they are, never read as rich markup.
+    name = "Rivendita [/b] [bold]Milano"
+    status, _, err = licensor(tmp_path, settings, "partners", "edit", seller.slug, "--name", name)
+    assert status == 0, err
+    for command in (("show", seller.slug), ("list",)):
+        status, out, err = licensor(tmp_path, settings, "partners", *command)
+        assert status == 0, err
+        assert "[/b]" in out

@@ -131,10 +131,11 @@ def orders_list(
         return
     table = Table("number", "purchased", "buyer", "status", "sold by", "total")
     for row in found.rows:
+        # Escaped: a buyer or a store typed these, and a cell is read as rich markup.
         table.add_row(
-            row.number,
+            escape(row.number),
             f"{row.purchased_at:%Y-%m-%d %H:%M}",
-            row.customer_email,
+            escape(row.customer_email),
             row.status,
             row.partner or "store",
             f"{row.total_cents / 100:.2f} {row.currency}",
@@ -189,7 +190,8 @@ def orders_show(
         if order.refunded_at:
             lines.append(f"refunded: {order.refunded_at:%Y-%m-%d %H:%M} UTC: {order.refund_reason}")
     for line in lines:
-        console.print(line, highlight=False)
+        # Not markup: a buyer's name or a refund's reason may hold "[/…]".
+        console.print(line, highlight=False, markup=False)
 
 
 @app.command("refund")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from licensor.cli.shell import actor, command_unit, console, errors
+from licensor.models import PartnerApiKey
 
 app = typer.Typer(
     help="Partners (resellers): contacts, API keys, code allocations.", no_args_is_help=True
@@ -40,7 +42,8 @@ def partners_list() -> None:
     with command_unit() as unit:
         table = Table("slug", "name", "email", "url", "phone")
         for partner in unit.partners.all():
-            table.add_row(partner.slug, partner.name, partner.email, partner.url, partner.phone)
+            details = (partner.name, partner.email, partner.url, partner.phone)
+            table.add_row(partner.slug, *(escape(detail) for detail in details))
         console.print(table)
 
 
@@ -64,16 +67,20 @@ def partner_keys_list(slug: Annotated[str, typer.Argument(help="The partner's sl
 
     with command_unit() as unit:
         partners = unit.partners
-        table = Table("prefix", "label", "created", "last used", "revoked")
-        for key in partners.keys(partners.by_slug(slug)):
-            table.add_row(
-                key.prefix,
-                key.label,
-                f"{key.created_at:%Y-%m-%d}",
-                f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
-                f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
-            )
-        console.print(table)
+        console.print(_keys_table(partners.keys(partners.by_slug(slug))))
+
+
+def _keys_table(keys: list[PartnerApiKey]) -> Table:
+    table = Table("prefix", "label", "created", "last used", "revoked")
+    for key in keys:
+        table.add_row(
+            key.prefix,
+            escape(key.label),  # typed by people; a cell is read as rich markup
+            f"{key.created_at:%Y-%m-%d}",
+            f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+        )
+    return table
 
 
 @keys_app.command("revoke")
@@ -120,10 +127,14 @@ def partners_show(slug: Annotated[str, typer.Argument(help="The partner's slug."
     with command_unit() as unit:
         partners = unit.partners
         partner = partners.by_slug(slug)
-        console.print(f"partner {partner.slug}: {partner.name}", highlight=False)
-        console.print(f"email: {partner.email}", highlight=False)
-        console.print(f"url: {partner.url}", highlight=False)
-        console.print(f"phone: {partner.phone}", highlight=False)
+        # Not markup: the details are typed by people, and may hold "[/…]".
+        for line in (
+            f"partner {partner.slug}: {partner.name}",
+            f"email: {partner.email}",
+            f"url: {partner.url}",
+            f"phone: {partner.phone}",
+        ):
+            console.print(line, highlight=False, markup=False)
         allocations = Table("batch", "plan", "codes", "sold", "unsold")
         for allocation in partners.allocations(partner):
             allocations.add_row(
@@ -134,13 +145,4 @@ def partners_show(slug: Annotated[str, typer.Argument(help="The partner's slug."
                 str(allocation.count - allocation.sold),
             )
         console.print(allocations)
-        keys = Table("prefix", "label", "created", "last used", "revoked")
-        for key in partners.keys(partner):
-            keys.add_row(
-                key.prefix,
-                key.label,
-                f"{key.created_at:%Y-%m-%d}",
-                f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
-                f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
-            )
-        console.print(keys)
+        console.print(_keys_table(partners.keys(partner)))
