@@ -4,9 +4,9 @@ masked, the account, the provider's events, the refund).
 
 The console's orders pages and ``licensor orders list|show`` both read through here.
 Pages are keyset pages along the primary key (newest first), so a page costs the same at
-the millionth order as at the first; filters on the number, the email and the partner
-ride their indexes, the others narrow that walk (the schema has no index on status or
-date: a page stops once it holds enough rows).
+the millionth order as at the first; filters on the number, the email, the partner, the
+status and the day have indexes the database may ride instead, the others (channel,
+provider) narrow that walk, which stops once a page holds enough rows.
 """
 
 from __future__ import annotations
