@@ -351,17 +351,13 @@ class Privacy(Service):
         """Sessions, sign-ins, links, further addresses, recovery codes, device grants and
         queued or sent mail deleted; devices let go; subscriptions stop renewing (those a
         provider bills itself returned, for it to be told)."""
-        for model in (WebSession, SignIn, AccountToken, AccountEmail, RecoveryCode):
+        owned = (WebSession, SignIn, AccountToken, AccountEmail, RecoveryCode, DeviceAuthorization)
+        for model in owned:
             self.session.execute(
                 delete(model)
                 .where(model.account_id == account.id)
                 .execution_options(synchronize_session=False)
             )
-        self.session.execute(
-            delete(DeviceAuthorization)
-            .where(DeviceAuthorization.account_id == account.id)
-            .execution_options(synchronize_session=False)
-        )
         self.session.execute(
             delete(SeatReleaseToken)
             .where(SeatReleaseToken.email.in_(addresses))
