@@ -275,6 +275,15 @@ def test_the_cli_shares_the_batch_rules(
     assert status == 1
     assert "was downloaded by cli:" in one_line(err)
     assert not again.exists()
+    status, out, err = licensor(
+        tmp_path, settings, "codes", "batch-csv-allow", batch.group(1), "--reason", "file lost"
+    )
+    assert status == 0, err
+    status, out, err = licensor(
+        tmp_path, settings, "codes", "batch-csv", batch.group(1), "--out", str(again)
+    )
+    assert status == 0, err
+    assert again.read_text() == cards.read_text()
 
     shop = make_partner()
     status, out, err = licensor(

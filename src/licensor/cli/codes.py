@@ -207,8 +207,8 @@ def codes_batch_csv(
     out: Annotated[Path, typer.Option(help="CSV for the card printer.", dir_okay=False)],
 ) -> None:
     """Write a batch's printer CSV (first column activation_code), once: a batch's CSV is
-    handed out once, from here or the console (audited); an admin may allow one more in
-    the console."""
+    handed out once, from here or the console (audited), until ``batch-csv-allow`` (or an
+    admin in the console) allows one more."""
     from licensor.licensing.card_batches import CSV_COLUMNS, CardBatches, csv_lines
 
     with command_unit() as unit:
@@ -226,6 +226,20 @@ def codes_batch_csv(
                 written += len(lines)
         partial.replace(out)
     console.print(f"batch {batch}: {written:,} codes written to {out}")
+
+
+@app.command("batch-csv-allow")
+def codes_batch_csv_allow(
+    batch: Annotated[int, typer.Argument(help="The batch's number.")],
+    reason: Annotated[str, typer.Option(help="Why: the printer's file was lost, say.")],
+) -> None:
+    """Let a batch's printer CSV be handed out once more (audited with who had it), as the
+    console's "Allow one more download" does."""
+    from licensor.licensing.card_batches import CardBatches
+
+    with command_unit() as unit:
+        unit.service(CardBatches).allow_csv_again(batch, reason=reason)
+    console.print(f"batch {batch}: its CSV may be written once more", highlight=False)
 
 
 @app.command("discard")
