@@ -736,11 +736,21 @@ def _lowered(message: tuple[bytes, dict[str, str]]) -> tuple[bytes, dict[str, st
 
 
 def test_a_missing_secret_refuses_to_start_in_one_line(
-    stripe_settings: Settings, keyring: Keyring, clock: Clock, tmp_path: Path
+    stripe_settings: Settings,
+    database: Database,  # migrated: `serve` checks the schema before the provider
+    keyring: Keyring,
+    clock: Clock,
+    tmp_path: Path,
 ) -> None:
     for missing in ({"stripe_secret_key": ""}, {"stripe_webhook_secret": ""}):
         with pytest.raises(PaymentSetupError, match=r"LICENSOR_STRIPE_\w+ \(docs"):
             load_provider(stripe_settings.model_copy(update=missing), keyring, clock)
+    # A test key where real customers buy (https) would sell codes for public test cards.
+    live_site = stripe_settings.model_copy(update={"base_url": "https://shop.example"})
+    with pytest.raises(PaymentSetupError, match="is a test key"):
+        load_provider(live_site, keyring, clock)
+    staging = live_site.model_copy(update={"allow_test_payments": True})
+    assert load_provider(staging, keyring, clock).test_mode
 
     environment = cli_environment(tmp_path, stripe_settings.database_url)
     environment["LICENSOR_KEYS_DIR"] = str(stripe_settings.resolved_keys_dir)

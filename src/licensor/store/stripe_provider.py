@@ -42,6 +42,7 @@ from licensor.store.payments import (
     RecurringCharge,
     RefundRequest,
     SetupRequest,
+    allows_test_payments,
 )
 from licensor.store.stripe_events import KEEPS_CARD, card_of, notice_of, with_event
 
@@ -86,7 +87,19 @@ def settings_problem(settings: Settings) -> str | None:
         return f"LICENSOR_PAYMENT_PROVIDER=stripe needs {' and '.join(missing)} (docs/payments.md)"
     if not settings.stripe_webhook_secret.strip().startswith("whsec_"):
         return "LICENSOR_STRIPE_WEBHOOK_SECRET is the webhook endpoint's signing secret, whsec_…"
+    # Stripe's test cards are public: a test key where real customers buy gives codes away.
+    if is_test_key(settings.stripe_secret_key.strip()) and not allows_test_payments(settings):
+        return (
+            "LICENSOR_STRIPE_SECRET_KEY is a test key and LICENSOR_BASE_URL is https (a real "
+            "deployment): Stripe's test cards would buy working codes. Use a live key, or set "
+            "LICENSOR_ALLOW_TEST_PAYMENTS=true on a staging server"
+        )
     return None
+
+
+def is_test_key(secret_key: str) -> bool:
+    """Whether a Stripe API key is a test-mode one (pages then say TEST MODE)."""
+    return secret_key.startswith(("sk_test_", "rk_test_"))
 
 
 class StripeProvider:
@@ -102,7 +115,7 @@ class StripeProvider:
         api_base: str,
         now: Callable[[], datetime],
     ) -> None:
-        self.test_mode = secret_key.startswith(("sk_test_", "rk_test_"))
+        self.test_mode = is_test_key(secret_key)
         self._webhook_secret = webhook_secret
         self._now = now
         # Requests, which Stripe's library depends on: its httpx client posts in a way
