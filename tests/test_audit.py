@@ -53,9 +53,11 @@ def _verify(licensor: Command) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture
 def three_events(licensor: Command, make_code: MakeCode) -> None:
-    """Three blocked codes: three chained audit rows, written by the vendor's CLI."""
-    for reason in ("refund", "fraud", "leaked"):
-        _block(licensor, make_code(), reason)
+    """A plan made (row 1, ``plans.created``), then three codes of it blocked by the
+    vendor's CLI: rows 2 to 4 of the chain."""
+    codes = [make_code() for _ in range(3)]
+    for code, reason in zip(codes, ("refund", "fraud", "leaked"), strict=True):
+        _block(licensor, code, reason)
 
 
 def _rows(database: Database) -> list[AuditEvent]:
@@ -92,16 +94,17 @@ def test_every_event_is_chained_and_the_chain_verifies(
     licensor: Command, database: Database, three_events: None
 ) -> None:
     rows = _rows(database)
-    assert [row.chain_seq for row in rows] == [1, 2, 3]
-    assert [row.reason for row in rows] == ["refund", "fraud", "leaked"]
-    assert len({row.chain_hash for row in rows}) == 3
+    assert [row.chain_seq for row in rows] == [1, 2, 3, 4]
+    assert [row.action for row in rows][:2] == ["plans.created", "licensing.code_blocked"]
+    assert [row.reason for row in rows] == [None, "refund", "fraud", "leaked"]
+    assert len({row.chain_hash for row in rows}) == 4
     status, found = _verify(licensor)
     assert status == 0
-    assert found == {"intact": True, "chained": 3, "head": 3, "legacy": 0, "problems": []}
+    assert found == {"intact": True, "chained": 4, "head": 4, "legacy": 0, "problems": []}
     said = licensor("audit", "verify")
     assert said.returncode == 0
     assert "intact" in said.stdout
-    assert "3 rows chained" in said.stdout
+    assert "4 rows chained" in said.stdout
 
 
 def test_the_database_refuses_to_change_or_delete_an_audit_row(
@@ -114,7 +117,7 @@ def test_the_database_refuses_to_change_or_delete_an_audit_row(
         with pytest.raises(DBAPIError, match="append-only"):
             with database.engine.begin() as connection:
                 connection.execute(text(statement))
-    assert [row.reason for row in _rows(database)] == ["refund", "fraud", "leaked"]
+    assert [row.reason for row in _rows(database)] == [None, "refund", "fraud", "leaked"]
 
 
 def test_an_edited_row_is_found(
@@ -143,10 +146,10 @@ def test_a_deleted_row_is_found(licensor: Command, three_events: None, tamper: T
 def test_deleting_the_newest_rows_and_rolling_the_head_back_is_found(
     licensor: Command, database: Database, three_events: None, tamper: Tamper
 ) -> None:
-    second = _rows(database)[1]
-    tamper("DELETE FROM audit_events WHERE chain_seq = 3")
-    # The head is plain data too: point it at row 2, as it was before row 3 was written.
-    tamper("UPDATE audit_chain SET seq = 2, last_hash = :hash WHERE id = 1", hash=second.chain_hash)
+    third = _rows(database)[2]
+    tamper("DELETE FROM audit_events WHERE chain_seq = 4")
+    # The head is plain data too: point it at row 3, as it was before row 4 was written.
+    tamper("UPDATE audit_chain SET seq = 3, last_hash = :hash WHERE id = 1", hash=third.chain_hash)
     status, found = _verify(licensor)
     assert status == 1
     assert found["problems"] == ["the chain's head does not match its MAC: edited"]
@@ -155,10 +158,10 @@ def test_deleting_the_newest_rows_and_rolling_the_head_back_is_found(
 def test_deleting_the_newest_row_alone_is_found(
     licensor: Command, three_events: None, tamper: Tamper
 ) -> None:
-    tamper("DELETE FROM audit_events WHERE chain_seq = 3")
+    tamper("DELETE FROM audit_events WHERE chain_seq = 4")
     status, found = _verify(licensor)
     assert status == 1
-    assert found["problems"] == ["row 3 was deleted, the newest of the chain"]
+    assert found["problems"] == ["row 4 was deleted, the newest of the chain"]
 
 
 def test_a_row_written_beside_the_chain_is_found(
@@ -176,12 +179,13 @@ def test_a_row_written_beside_the_chain_is_found(
 def test_nothing_is_recorded_when_the_action_fails(
     licensor: Command, database: Database, make_code: MakeCode
 ) -> None:
-    refused = licensor("codes", "block", make_code(), "--reason", "   ")
+    code = make_code()  # its plan's creation is row 1
+    refused = licensor("codes", "block", code, "--reason", "   ")
     assert refused.returncode == 1
-    assert _rows(database) == []
+    assert [row.action for row in _rows(database)] == ["plans.created"]
     assert _verify(licensor) == (
         0,
-        {"intact": True, "chained": 0, "head": 0, "legacy": 0, "problems": []},
+        {"intact": True, "chained": 1, "head": 1, "legacy": 0, "problems": []},
     )
 
 
@@ -197,21 +201,22 @@ def test_a_head_rolled_back_to_an_older_state_is_found_by_the_witness(
     """The head's MAC cannot tell an old head from the newest: a backup's head, put back
     after the newest rows were deleted, is genuine. The witness that ``audit verify``
     keeps outside the database remembers how far the chain had come."""
-    _block(licensor, make_code(), "refund")
-    _block(licensor, make_code(), "fraud")
+    codes = [make_code() for _ in range(3)]  # their plan's creation is row 1
+    _block(licensor, codes[0], "refund")
+    _block(licensor, codes[1], "fraud")
     backup = _head(database)  # the head as a backup taken now holds it
-    _block(licensor, make_code(), "leaked")
+    _block(licensor, codes[2], "leaked")
     assert _verify(licensor)[0] == 0
     witness = json.loads((tmp_path / "var" / "audit-witness.json").read_text())
-    assert witness["seq"] == 3
+    assert witness["seq"] == 4
 
-    tamper("DELETE FROM audit_events WHERE chain_seq = 3")
+    tamper("DELETE FROM audit_events WHERE chain_seq = 4")
     tamper("UPDATE audit_chain SET seq = :seq, last_hash = :last_hash, mac = :mac", **backup)
 
     status, found = _verify(licensor)
     assert status == 1
     assert found["problems"] == [
-        "row 3, the newest at the last verification, is gone: the chain was cut back"
+        "row 4, the newest at the last verification, is gone: the chain was cut back"
     ]
     # Without the witness the cut could not be seen: keep it away from the database.
     elsewhere = licensor("audit", "verify", "--json", "--witness", str(tmp_path / "new.json"))

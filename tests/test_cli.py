@@ -505,8 +505,8 @@ def test_a_plan_is_edited_within_the_bounds_of_create_and_the_change_is_audited(
         ("home --devices 0", None),  # refused by the option itself, before any database
         (
             "home",
-            "error: nothing to change: give --name, --price, --subscription-price, --term-days "
-            "or --devices",
+            "error: nothing to change: give --name, --price, --subscription-price, --term-days, "
+            "--devices or --entitlement",
         ),
         ("nowhere --devices 4", "error: there is no plan 'nowhere' (plan_unknown)"),
     ],

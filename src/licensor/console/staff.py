@@ -21,7 +21,7 @@ from licensor.accounts import passwords, signin
 from licensor.accounts.staff import INVITE_DAYS, STAFF_PROBLEMS, Staff
 from licensor.accounts.throttle import SignInThrottled
 from licensor.console.pages import render
-from licensor.deps import client_address
+from licensor.deps import RowId, client_address
 from licensor.errors import FormInvalid, InvalidCredentials
 from licensor.web.access import AdminPage, PublicPage
 from licensor.web.actions import form_action
@@ -93,14 +93,14 @@ def invite(page: AdminPage, email: Field = "", role: Field = "agent") -> Respons
 
 
 @router.post("/console/staff/invitations/{invitation_id}/revoke", response_class=HTMLResponse)
-def revoke(page: AdminPage, invitation_id: int) -> Response:
+def revoke(page: AdminPage, invitation_id: RowId) -> Response:
     with page.open() as unit:
         _staff(unit).revoke_invitation(invitation_id)
         return unit.redirect("/console/staff?done=revoked")
 
 
 @router.post("/console/staff/{account_id}/role", response_class=HTMLResponse)
-def set_role(page: AdminPage, account_id: int, role: Field = "") -> Response:
+def set_role(page: AdminPage, account_id: RowId, role: Field = "") -> Response:
     with page.open() as unit:
         return form_action(
             unit,
@@ -113,7 +113,7 @@ def set_role(page: AdminPage, account_id: int, role: Field = "") -> Response:
 
 
 @router.post("/console/staff/{account_id}/remove", response_class=HTMLResponse)
-def remove(page: AdminPage, account_id: int) -> Response:
+def remove(page: AdminPage, account_id: RowId) -> Response:
     with page.open() as unit:
         return form_action(
             unit,
