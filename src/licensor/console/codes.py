@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from licensor.console.code_search import hits, order_link, orders_named
 from licensor.console.pages import is_admin, render
-from licensor.deps import MAX_ROW_ID, RowId
+from licensor.deps import RowId
 from licensor.errors import (
     CodeMalformed,
     FormInvalid,
@@ -34,6 +34,7 @@ from licensor.errors import (
 from licensor.licensing.staff_actions import StaffActions
 from licensor.models import CodeState
 from licensor.support.desk.lookup import LookupResult
+from licensor.support.views.desk_pages import form_id
 from licensor.web.access import AdminPage, StaffPage
 from licensor.web.i18n import N_
 from licensor.web.messages import FIELD_MESSAGES
@@ -276,7 +277,7 @@ def release(
         public_id = _license_or_404(unit, public_id)
         actor = unit.actor
         every = activation_id == "all"
-        seat = None if every else _row_id(activation_id)
+        seat = None if every else form_id(activation_id)
         form = "release_all_" if every else f"release_{seat}_"
 
         def act() -> int:
@@ -330,13 +331,3 @@ def _term(unit: PageUnit, days: str, until: str, reason: str) -> tuple[int | Non
             problems["reason"] = "required"
         raise FormInvalid(problems)
     return by_days, to_day
-
-
-def _row_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise NotFound() from None
-    if not 1 <= value <= MAX_ROW_ID:
-        raise NotFound()
-    return value
