@@ -54,6 +54,7 @@ from licensor.models.support import (
     SupportRequest,
     Topic,
 )
+from licensor.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Account",
@@ -104,4 +105,6 @@ __all__ = [
     "Topic",
     "UsageDay",
     "WebSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

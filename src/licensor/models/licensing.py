@@ -70,6 +70,10 @@ class Plan(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Retired: off the store, no new codes or orders; its licenses keep working.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Transfer limit: how many times a license's seats may be freed and taken again by
+    # another device within ``transfer_period_days`` (null: no limit).
+    transfer_limit: Mapped[int | None] = mapped_column(Integer)
+    transfer_period_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Batch(IdMixin, Base):
@@ -156,6 +160,10 @@ class License(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the dashboard
     # The owner unsubscribed from this license's expiry reminders.
     reminders_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # This license's own device limit, set by an admin after purchase (null: the plan's).
+    devices_max: Mapped[int | None] = mapped_column(Integer)
+    # Transfers support granted beyond the plan's limit.
+    extra_transfers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     plan: Mapped[Plan] = relationship(lazy="raise")
     activation_code: Mapped[ActivationCode | None] = relationship(
