@@ -60,9 +60,17 @@ class LicenseInfo:
             valid_until=parse_time(payload["valid_until"]),
             source=source,
             checked_at=state.checked_at,
-            entitlements=tuple(str(item) for item in plan.get("entitlements", [])),
+            # Top-level since issue 16; a file from an older server has them in its plan.
+            entitlements=tuple(
+                str(item) for item in payload.get("entitlements", plan.get("entitlements", []))
+            ),
             has_code=state.code is not None,
         )
+
+    def has(self, entitlement: str) -> bool:
+        """Whether the license unlocks the feature ``entitlement`` (``"vpn"``): its plan
+        names it, in the signed answer or license file, and the license is valid."""
+        return self.valid and entitlement.strip().lower() in self.entitlements
 
     @property
     def grouped_license_key(self) -> str:

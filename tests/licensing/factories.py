@@ -41,6 +41,7 @@ def make_plan(open_unit: OpenUnit) -> MakePlan:
         devices_max: int = 3,
         price_cents: int | None = None,
         subscription_price_cents: int | None = None,
+        entitlements: list[str] | None = None,
     ) -> str:
         with open_unit() as unit:
             unit.plans.create(
@@ -50,6 +51,7 @@ def make_plan(open_unit: OpenUnit) -> MakePlan:
                 devices_max=devices_max,
                 price_cents=price_cents,
                 subscription_price_cents=subscription_price_cents,
+                entitlements=entitlements,
             )
         return code
 

@@ -84,6 +84,8 @@ def license_payload(
     return {
         "license_key": license_key,
         "public_id": public_id,
+        # Top-level for SDKs since issue 16; ``plan.entitlements`` kept for older ones.
+        "entitlements": sorted(entitlements),
         "plan": {"code": plan_code, "name": plan_name, "entitlements": entitlements},
         "devices_max": devices_max,
         "fingerprint": fingerprint,

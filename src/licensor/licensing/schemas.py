@@ -59,6 +59,10 @@ class ActivationOut(BaseModel):
     devices_used: int
     devices_max: int
     license_file: LicenseFile
+    entitlements: list[str] = Field(
+        description="The plan's features this license unlocks (sorted names); the license "
+        "file carries them too."
+    )
 
 
 class ValidateIn(BaseModel):
@@ -85,6 +89,11 @@ class ValidateOut(BaseModel):
     devices_used: int | None = None
     devices_max: int | None = None
     license_file: LicenseFile | None = None
+    entitlements: list[str] = Field(
+        default_factory=list,
+        description="The plan's features (sorted names); empty for an unknown license. "
+        "Only a valid answer unlocks them.",
+    )
     nonce: str | None = None
     issued_at: datetime
     signature: str

@@ -75,6 +75,7 @@ class LicenseView:
     devices_used: int
     devices_max: int
     license_file: dict[str, Any]
+    entitlements: list[str]
 
 
 @dataclass(frozen=True)
@@ -253,4 +254,5 @@ class Licensing(Service):
             devices_used=self._seats_used(license) if devices_used is None else devices_used,
             devices_max=license.plan.devices_max,
             license_file=self.unit.licenses.license_file(license, fingerprint, status),
+            entitlements=sorted(license.plan.entitlements or []),
         )

@@ -50,6 +50,9 @@ def canonical_json_with(value: dict[str, Any], name: str, encoded: bytes) -> byt
             text = "true" if item else "false"
         elif isinstance(item, int):
             text = int.__repr__(item)
+        elif type(item) is list and all(type(entry) is str for entry in item):
+            # Entitlements: names in a list, on every answer.
+            text = "[" + ",".join(encode_basestring(entry) for entry in item) + "]"
         else:
             return _canonical_json_with_nested(value, name, encoded)
         (head_parts if key < name else tail_parts).append(encode_basestring(key) + ":" + text)

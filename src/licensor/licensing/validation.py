@@ -111,7 +111,7 @@ class Validator:
         self, license_key: str, fingerprint: str, now: datetime
     ) -> tuple[dict[str, Any], bytes | None]:
         """The answer's fields, and the canonical JSON of its license file if it has one."""
-        unknown = {"valid": False, "status": LicenseStatus.UNKNOWN}
+        unknown = {"valid": False, "status": LicenseStatus.UNKNOWN, "entitlements": []}
         key_index = self._key_index(license_key)
         if key_index is None:
             return unknown, None
@@ -126,6 +126,9 @@ class Validator:
         status = base_status(blocked_at is not None, expires, now)
         if status == LicenseStatus.ACTIVE and seat_id is None:
             status = LicenseStatus.RELEASED if had_seat else LicenseStatus.NOT_ACTIVATED
+        if isinstance(entitlements, str):  # SQLite's JSON column comes back as text
+            entitlements = json.loads(entitlements)
+        entitlements = sorted(entitlements or [])
         answer: dict[str, Any] = {
             "valid": status == LicenseStatus.ACTIVE,
             "status": status,
@@ -134,14 +137,13 @@ class Validator:
             "expires_at": _utc_text(expires),
             "devices_used": int(used),
             "devices_max": devices_max,
+            "entitlements": entitlements,
         }
         if not answer["valid"]:
             return answer, None
         seen = _moment(last_validated_at)
         if seen is None or seen <= now - self.seen_interval:
             self.last_seen.note(seat_id, now)
-        if isinstance(entitlements, str):
-            entitlements = json.loads(entitlements)
         return answer, self._license_file(
             (license_id, fingerprint, expires),
             now,
@@ -150,7 +152,7 @@ class Validator:
                 public_id=public_id,
                 plan_code=plan_code,
                 plan_name=plan_name,
-                entitlements=list(entitlements or []),
+                entitlements=entitlements,
                 devices_max=devices_max,
                 fingerprint=fingerprint,
                 status=status,

@@ -58,6 +58,7 @@ def describe(info: LicenseInfo, *, with_key: bool = False) -> list[str]:
             if info.devices_used is not None
             else f"up to {info.devices_max}"
         ),
+        f"  Entitlements: {', '.join(info.entitlements) or '—'}",
     ]
     if info.valid:
         lines.append(f"  Offline until: {_date(info.valid_until)}")
