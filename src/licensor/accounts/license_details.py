@@ -27,7 +27,7 @@ from licensor.errors import FormInvalid, NotFound
 from licensor.licensing import formats
 from licensor.licensing.codes import code_state
 from licensor.licensing.licenses import license_status
-from licensor.licensing.seats import seat_device_name
+from licensor.licensing.seats import devices_limit, seat_device_name
 from licensor.models import (
     Account,
     Activation,
@@ -149,7 +149,7 @@ class LicenseDetails(Service):
             status=license_status(license, self.now),
             starts_at=license.starts_at,
             expires_at=license.expires_at,
-            devices_max=plan.devices_max,
+            devices_max=devices_limit(license),
             seats=live,
             history=license_history(self.session, license, code, seats, name_of),
             sold_in_store=plan.price_cents is not None and plan.retired_at is None,

@@ -20,6 +20,7 @@ from licensor.errors import LicenseLinkedElsewhere, LicenseNotOnDevice
 from licensor.keys import Keyring, b64url
 from licensor.licensing import formats
 from licensor.licensing.codes import CODE_WITH_LICENSE, code_state
+from licensor.licensing.seats import devices_limit
 from licensor.models import (
     Account,
     Activation,
@@ -94,7 +95,7 @@ class AccountLicenses(Service):
                 status=code_state(code, self.now),
                 expires_at=code.license.expires_at if code.license else None,
                 devices_used=seats_used.get(code.license.id, 0) if code.license else 0,
-                devices_max=code.plan.devices_max,
+                devices_max=devices_limit(code.license) if code.license else code.plan.devices_max,
                 public_id=code.license.public_id if code.license else None,
                 page=f"/account/licenses/{code.license.public_id}"
                 if code.license

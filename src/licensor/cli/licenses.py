@@ -13,7 +13,9 @@ from licensor.cli.codes import print_report
 from licensor.cli.shell import actor, command_unit, console
 from licensor.licensing.licenses import MAX_EXTENSION_DAYS
 
-app = typer.Typer(help="Licenses: show, extend the term, release seats.", no_args_is_help=True)
+app = typer.Typer(
+    help="Licenses: show, extend the term, release seats, set limits.", no_args_is_help=True
+)
 
 PublicId = Annotated[str, typer.Argument(help="The license's public ID (LIC-XXXX-XXXX).")]
 Reason = Annotated[str, typer.Option(help="Why (for the audit log).")]
@@ -85,3 +87,46 @@ def licenses_release(
         )
     seats = "1 seat" if freed == 1 else f"{freed} seats"
     console.print(f"license {public_id.strip().upper()}: {seats} released")
+
+
+@app.command("set-devices")
+def licenses_set_devices(
+    public_id: PublicId,
+    reason: Reason,
+    devices: Annotated[
+        int | None,
+        typer.Argument(min=1, help="The license's own device limit; omit with --plan."),
+    ] = None,
+    plan: Annotated[bool, typer.Option("--plan", help="Back to the plan's limit.")] = False,
+) -> None:
+    """Give one license its own device limit (or, with --plan, its plan's again); audited.
+    A lower limit frees no seat: no new device takes one until enough are released."""
+    from licensor.licensing.seats import devices_limit
+    from licensor.licensing.staff_actions import StaffActions
+
+    if (devices is None) == (not plan):
+        raise typer.BadParameter("give either a number of devices or --plan")
+    with command_unit() as unit:
+        license = unit.service(StaffActions).set_devices(
+            public_id, devices, reason=reason, actor=actor()
+        )
+        own = "its own" if license.devices_max is not None else "its plan's"
+        console.print(
+            f"license {license.public_id}: up to {devices_limit(license)} devices ({own} limit)",
+            highlight=False,
+        )
+
+
+@app.command("grant-transfer")
+def licenses_grant_transfer(public_id: PublicId, reason: Reason) -> None:
+    """Allow the license one more transfer to another device than its plan's cap; audited."""
+    from licensor.licensing.staff_actions import StaffActions
+
+    with command_unit() as unit:
+        actions = unit.service(StaffActions)
+        license = actions.grant_transfer(public_id, reason=reason, actor=actor())
+        left = actions.transfers_left(license)
+        said = "no cap" if left is None else f"{left} transfer(s) left in this period"
+        console.print(
+            f"license {license.public_id}: one more transfer granted ({said})", highlight=False
+        )

@@ -12,6 +12,16 @@ from licensor.dates import plural
 
 app = typer.Typer(help="Plans: what a code or subscription entitles to.", no_args_is_help=True)
 
+TransferLimit = Annotated[
+    int | None,
+    typer.Option(
+        min=0, help="How many times a seat may move to another device per period (none: no cap)."
+    ),
+]
+TransferPeriod = Annotated[
+    int | None, typer.Option(min=1, help="The transfer limit's period, in days.")
+]
+
 
 @app.command("create")
 def plans_create(
@@ -29,6 +39,8 @@ def plans_create(
         str | None, typer.Option(help="Price of a subscription per term (none: not sold).")
     ] = None,
     currency: Annotated[str, typer.Option(help="ISO 4217 currency of the prices.")] = "EUR",
+    transfer_limit: TransferLimit = None,
+    transfer_period_days: TransferPeriod = None,
 ) -> None:
     """Create a plan."""
     from licensor.licensing.plans import parse_price
@@ -43,6 +55,8 @@ def plans_create(
             price_cents=parse_price(price),
             subscription_price_cents=parse_price(subscription_price),
             currency=currency,
+            transfer_limit=transfer_limit,
+            transfer_period_days=transfer_period_days,
         )
         console.print(
             f"plan [bold]{plan.code}[/bold] ({plan.name}): {plan.term_days} days, "
@@ -57,6 +71,8 @@ _FIELDS = {
     "price_cents": "price",
     "subscription_price_cents": "subscription price",
     "entitlements": "entitlements",
+    "transfer_limit": "transfer limit",
+    "transfer_period_days": "transfer period (days)",
 }
 
 
@@ -65,6 +81,8 @@ def _shown(field: str, value: object) -> str:
         return "not sold" if value is None else f"{int(str(value)) / 100:.2f}"
     if isinstance(value, list):
         return ", ".join(value) or "none"
+    if value is None:
+        return "none"
     return str(value)
 
 
@@ -89,16 +107,27 @@ def plans_edit(
         list[str] | None,
         typer.Option(help="An entitlement (repeatable): the new list; --entitlement '' clears it."),
     ] = None,
+    transfer_limit: TransferLimit = None,
+    transfer_period_days: TransferPeriod = None,
+    no_transfer_limit: Annotated[
+        bool, typer.Option("--no-transfer-limit", help="Lift the transfer limit.")
+    ] = False,
 ) -> None:
     """Change a plan's name, prices, term, device limit or entitlements (audited)."""
     from licensor.licensing.plans import KEEP, parse_price
 
-    if (name, price, subscription_price, term_days, devices, entitlement) == (None,) * 6:
+    transfers = (transfer_limit, transfer_period_days)
+    if (name, price, subscription_price, term_days, devices, entitlement, *transfers) == (
+        None,
+    ) * 8 and not no_transfer_limit:
         errors.print(
             "[red]error:[/red] nothing to change: give --name, --price, --subscription-price, "
-            "--term-days, --devices or --entitlement"
+            "--term-days, --devices, --entitlement, --transfer-limit, --transfer-period-days "
+            "or --no-transfer-limit"
         )
         raise typer.Exit(1)
+    if no_transfer_limit and transfers != (None, None):
+        raise typer.BadParameter("--no-transfer-limit takes no --transfer-limit or period")
     with command_unit() as unit:
         changes = unit.plans.edit(
             code,
@@ -110,6 +139,12 @@ def plans_edit(
                 KEEP if subscription_price is None else parse_price(subscription_price)
             ),
             entitlements=entitlement,
+            transfer_limit=None
+            if no_transfer_limit
+            else (KEEP if transfer_limit is None else transfer_limit),
+            transfer_period_days=None
+            if no_transfer_limit
+            else (KEEP if transfer_period_days is None else transfer_period_days),
         )
         said = "; ".join(
             f"{_FIELDS[field]}: {_shown(field, before)} -> {_shown(field, after)}"

@@ -56,6 +56,7 @@ from licensor.errors.licensing import (
     PlanFieldInvalid,
     PlanRetired,
     PlanUnknown,
+    TransferLimitReached,
 )
 from licensor.errors.operations import (
     AuditKeyMissing,
@@ -194,6 +195,7 @@ __all__ = [
     "SubscriptionNeedsAccount",
     "TooManyAttachments",
     "TooManyConnections",
+    "TransferLimitReached",
     "TwoFactorRequired",
     "UnknownRevision",
     "UnsupportedMediaType",

@@ -41,6 +41,15 @@ class DeviceLimitReached(LicensorError):
     title = "The license is in use on the maximum number of devices"
 
 
+class TransferLimitReached(LicensorError):
+    """A plan's cap on moving seats between devices in a period is used up: the body says
+    when the next move is allowed (``retry_at``, ISO 8601, and ``retry_after``, seconds)."""
+
+    status = 409
+    code = "transfer_limit_reached"
+    title = "The license has been moved between devices too often; try again later"
+
+
 class LicenseExpired(LicensorError):
     status = 403
     code = "license_expired"

@@ -27,6 +27,8 @@ MAX_DEVICES = 100_000
 # An entitlement's name as the SDK and the license file carry it (``password-manager``).
 _ENTITLEMENT = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 MAX_ENTITLEMENTS = 50
+MAX_TRANSFERS = 10_000
+MAX_TRANSFER_PERIOD_DAYS = 3650
 
 
 class _Keep(Enum):
@@ -47,6 +49,28 @@ def _check_bounds(*, name: str | None, term_days: int | None, devices_max: int |
     if devices_max is not None and not 1 <= devices_max <= MAX_DEVICES:
         raise PlanFieldInvalid(
             "devices_max", "devices_range", f"devices must be from 1 to {MAX_DEVICES:,}"
+        )
+
+
+def _check_transfers(limit: int | None, period_days: int | None) -> None:
+    """A transfer cap is a number of transfers and a period, both or neither."""
+    if (limit is None) != (period_days is None):
+        raise PlanFieldInvalid(
+            "transfer_limit",
+            "transfer_limit_with_period",
+            "a transfer limit needs a period in days, and a period a limit",
+        )
+    if limit is not None and not 0 <= limit <= MAX_TRANSFERS:
+        raise PlanFieldInvalid(
+            "transfer_limit",
+            "transfer_limit_range",
+            f"transfers must be from 0 to {MAX_TRANSFERS:,}",
+        )
+    if period_days is not None and not 1 <= period_days <= MAX_TRANSFER_PERIOD_DAYS:
+        raise PlanFieldInvalid(
+            "transfer_period_days",
+            "transfer_period_range",
+            f"a transfer period is from 1 to {MAX_TRANSFER_PERIOD_DAYS:,} days",
         )
 
 
@@ -106,6 +130,8 @@ class Plans(Service):
         price_cents: int | None = None,
         subscription_price_cents: int | None = None,
         currency: str = "EUR",
+        transfer_limit: int | None = None,
+        transfer_period_days: int | None = None,
     ) -> Plan:
         """A new plan; its code (``plus``) is lower case letters, digits, ``-`` and ``_``;
         audited (``plans.created``)."""
@@ -121,6 +147,7 @@ class Plans(Service):
                 "code", "code_malformed", "a plan code is letters, digits, '-' and '_'"
             )
         _check_bounds(name=name, term_days=term_days, devices_max=devices_max)
+        _check_transfers(transfer_limit, transfer_period_days)
         entitlements = normalize_entitlements(entitlements)
         if self.session.scalar(select(Plan.id).where(Plan.code == code)) is not None:
             raise PlanExists(f"plan {code!r} already exists")
@@ -134,6 +161,8 @@ class Plans(Service):
             subscription_price_cents=subscription_price_cents,
             currency=currency,
             created_at=self.now,
+            transfer_limit=transfer_limit,
+            transfer_period_days=transfer_period_days,
         )
         self.session.add(plan)
         self.session.flush()
@@ -147,6 +176,8 @@ class Plans(Service):
             price_cents=plan.price_cents,
             subscription_price_cents=plan.subscription_price_cents,
             entitlements=plan.entitlements,
+            transfer_limit=plan.transfer_limit,
+            transfer_period_days=plan.transfer_period_days,
         )
         return plan
 
@@ -173,12 +204,15 @@ class Plans(Service):
         price_cents: int | _Keep | None = KEEP,
         subscription_price_cents: int | _Keep | None = KEEP,
         entitlements: str | list[str] | None = None,
+        transfer_limit: int | _Keep | None = KEEP,
+        transfer_period_days: int | _Keep | None = KEEP,
     ) -> dict[str, list[Any]]:
         """Change what is given (None, or KEEP for a price: unchanged), within the bounds of
         ``create``; entitlements as ``normalize_entitlements`` takes them ([] or "" removes
         them all); audited. The term applies to codes activated from now on and to
-        renewals; the device limit to every license of the plan. What changed, each field
-        as ``[before, after]``."""
+        renewals; the device limit to every license of the plan. A transfer cap (limit and
+        period, None both: no cap) counts from now on, over the releases of the period. What
+        changed, each field as ``[before, after]``."""
         plan = self.by_code(code, retired_too=True)
         _check_bounds(name=name, term_days=term_days, devices_max=devices_max)
         wanted: dict[str, Any] = {
@@ -194,7 +228,19 @@ class Plans(Service):
             for field, value in wanted.items()
             if value is not None and getattr(plan, field) != value
         }
-        prices = {"price_cents": price_cents, "subscription_price_cents": subscription_price_cents}
+        transfers = {"transfer_limit": transfer_limit, "transfer_period_days": transfer_period_days}
+        if any(value is not KEEP for value in transfers.values()):
+            _check_transfers(
+                *(
+                    getattr(plan, field) if value is KEEP else value
+                    for field, value in transfers.items()
+                )
+            )
+        prices = {
+            "price_cents": price_cents,
+            "subscription_price_cents": subscription_price_cents,
+            **transfers,
+        }
         changes |= {
             field: [getattr(plan, field), value]
             for field, value in prices.items()

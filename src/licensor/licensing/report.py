@@ -14,6 +14,7 @@ from licensor.errors import CodeMalformed
 from licensor.licensing import formats
 from licensor.licensing.codes import code_state
 from licensor.licensing.licenses import license_status
+from licensor.licensing.seats import devices_limit
 from licensor.models import Activation, ActivationCode, License
 from licensor.units import UnitOfWork
 
@@ -78,7 +79,7 @@ def code_report(
             license_status=license_status(license, now),
             starts_at=isoformat(license.starts_at),
             expires_at=isoformat(license.expires_at),
-            devices=f"{sum(s.released_at is None for s in seats)} of {license.plan.devices_max}",
+            devices=f"{sum(s.released_at is None for s in seats)} of {devices_limit(license)}",
             activations=[
                 {
                     "device": seat.device.name,

@@ -55,6 +55,12 @@ def iso_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def devices_limit(license: License) -> int:
+    """How many devices the license may be on at once: its own limit, set by an admin after
+    purchase (issue 16, item 10), else its plan's."""
+    return license.devices_max if license.devices_max is not None else license.plan.devices_max
+
+
 def seat_reference(keyring: Keyring, activation_id: int) -> str:
     """An opaque reference to a seat: a keyed hash of its id, so that counting seats or
     guessing neighbours learns nothing."""
@@ -135,11 +141,11 @@ def limit_reached(
     account_id, order_id = owner_of_record(session, license)
     seats = live_seats(session, keyring, license.id, owner_account_id=account_id)
     return DeviceLimitReached(
-        f"this license is active on {used} of {license.plan.devices_max} devices; free one "
+        f"this license is active on {used} of {devices_limit(license)} devices; free one "
         "(in its app, in My Account, or by the link we can mail to the license's owner) to "
         "use it here",
         devices_used=used,
-        devices_max=license.plan.devices_max,
+        devices_max=devices_limit(license),
         devices=[seat.as_problem_member() for seat in seats],
         free_seat_url=base_url(DEVICES_PATH),
         # The link is asked for with the code (or key): a device refused a subscription's

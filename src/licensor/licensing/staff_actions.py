@@ -1,5 +1,6 @@
 """What staff do to a code or a license outside a support request, each with a reason: block
-and unblock a code, extend a license's term, release its seats. The vendor console's
+and unblock a code, extend a license's term, release its seats, set its own device limit,
+grant it one more transfer. The vendor console's
 Codes and licenses pages and the ``licensor codes``/``licensor licenses`` commands both
 call this (``unit.service(StaffActions)``), so the rules and the audit rows are the same.
 
@@ -19,7 +20,9 @@ from sqlalchemy import and_, or_, select
 
 from licensor.clock import mail_date, mail_time
 from licensor.errors import FormInvalid, NotFound
+from licensor.licensing.plans import MAX_DEVICES
 from licensor.licensing.seats import owner_of_record
+from licensor.licensing.transfers import transfers_left
 from licensor.models import (
     Account,
     Activation,
@@ -32,6 +35,8 @@ from licensor.models import (
 from licensor.units import Service
 
 HISTORY_LIMIT = 100  # audit rows on a page: the newest; the audit log has the rest
+# Support's grants beyond a plan's transfer cap: a guard against a form posted in a loop.
+MAX_EXTRA_TRANSFERS = 1000
 
 
 class StaffActions(Service):
@@ -109,6 +114,61 @@ class StaffActions(Service):
             )
             self._tell_owner(license, "seats_released", count=freed)
         return freed
+
+    def set_devices(
+        self, public_id: str, devices: int | None, *, reason: str, actor: str
+    ) -> License:
+        """Give the license its own device limit (None: its plan's again), audited. A limit
+        below the seats in use frees none: the devices keep them, and no new device takes
+        one until enough are released."""
+        reason = reason.strip()
+        if not reason:
+            raise FormInvalid({"reason": "required"})
+        if devices is not None and not 1 <= devices <= MAX_DEVICES:
+            raise FormInvalid({"devices_max": "devices_range"})
+        license = self._license(public_id)
+        previous = license.devices_max
+        if previous != devices:
+            license.devices_max = devices
+            self.session.flush()
+            self.unit.audit(
+                "licensing.devices_set",
+                actor=actor,
+                subject_type="license",
+                subject_id=license.id,
+                reason=reason,
+                public_id=license.public_id,
+                previous_devices_max=previous,
+                devices_max=devices,
+                plan_devices_max=license.plan.devices_max,
+            )
+        return license
+
+    def grant_transfer(self, public_id: str, *, reason: str, actor: str) -> License:
+        """One more transfer for the license, beyond its plan's cap (support's grant),
+        audited."""
+        reason = reason.strip()
+        if not reason:
+            raise FormInvalid({"reason": "required"})
+        license = self._license(public_id)
+        if license.extra_transfers >= MAX_EXTRA_TRANSFERS:
+            raise FormInvalid({"reason": "transfers_range"})
+        license.extra_transfers += 1
+        self.session.flush()
+        self.unit.audit(
+            "licensing.transfer_granted",
+            actor=actor,
+            subject_type="license",
+            subject_id=license.id,
+            reason=reason,
+            public_id=license.public_id,
+            extra_transfers=license.extra_transfers,
+        )
+        return license
+
+    def transfers_left(self, license: License) -> int | None:
+        """The transfers the license may still make in its plan's period (None: no cap)."""
+        return transfers_left(self.session, license, self.now)
 
     # reading ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from licensor.db import Database, unreachable
 
 QUERY = """
 SELECT l.id, l.public_id, l.key_ciphertext, l.starts_at, l.expires_at, l.blocked_at,
-       p.code, p.name, p.entitlements, p.devices_max,
+       p.code, p.name, p.entitlements, COALESCE(l.devices_max, p.devices_max),
        a.id, a.last_validated_at,
        EXISTS (SELECT 1 FROM activations h WHERE h.license_id = l.id AND h.device_id = d.id),
        (SELECT count(*) FROM activations u WHERE u.license_id = l.id AND u.released_at IS NULL)

@@ -26,7 +26,13 @@ from sqlalchemy import func, select
 
 from licensor.clock import mail_time
 from licensor.errors import CodeUnknown, LicenseUnknown
-from licensor.licensing.seats import DEVICES_PATH, Seat, live_seats, owner_of_record
+from licensor.licensing.seats import (
+    DEVICES_PATH,
+    Seat,
+    devices_limit,
+    live_seats,
+    owner_of_record,
+)
 from licensor.logging import log
 from licensor.models import Account, License, Order, SeatReleaseToken
 from licensor.units import Service
@@ -110,7 +116,7 @@ class SeatRelease(Service):
             public_id=license.public_id,
             device=device_name,
             devices=[(seat.name, mail_time(seat.last_seen_at)) for seat in seats],
-            devices_max=license.plan.devices_max,
+            devices_max=devices_limit(license),
             hours=LINK_HOURS,
             link=self.settings.url(RELEASE_PATH + token),
             devices_link=self.settings.url(DEVICES_PATH),
@@ -171,7 +177,7 @@ class SeatRelease(Service):
         return ReleaseChoice(
             plan_name=license.plan.name,
             public_id=license.public_id,
-            devices_max=license.plan.devices_max,
+            devices_max=devices_limit(license),
             seats=self._seats(license),
             link_expires_at=link.expires_at,
         )

@@ -22,6 +22,7 @@ from licensor.errors import CodeUnknown, LicenseUnknown, NotFound
 from licensor.licensing import formats
 from licensor.licensing.codes import CODE_WITH_LICENSE, code_state
 from licensor.licensing.licenses import LICENSE_WITH_CODE, license_status
+from licensor.licensing.seats import devices_limit
 from licensor.models import (
     Account,
     Activation,
@@ -215,7 +216,7 @@ class Lookup(Service):
             status=license_status(license, self.now),
             expires_at=license.expires_at,
             devices_used=used or 0,
-            devices_max=license.plan.devices_max,
+            devices_max=devices_limit(license),
         )
 
     def _order_rows(self, condition: ColumnElement[bool]) -> list[OrderRow]:
