@@ -247,7 +247,7 @@ class Licenses(Service):
             plan_code=license.plan.code,
             plan_name=license.plan.name,
             entitlements=list(license.plan.entitlements or []),
-            devices_max=license.plan.devices_max,
+            devices_max=license.devices_max or license.plan.devices_max,
             fingerprint=fingerprint,
             status=status,
             starts_at=license.starts_at,

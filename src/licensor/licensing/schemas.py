@@ -83,6 +83,13 @@ class ValidateOut(BaseModel):
 
     valid: bool
     status: str = Field(description="active, released, not_activated, blocked, expired or unknown")
+    reason: str | None = Field(
+        default=None,
+        description="Why an invalid answer is not valid, for a machine: `released`, "
+        "`not_activated`, `blocked`, `expired` or `unknown` (the `status`); absent when "
+        "valid. Refusals of an activation carry the same names as their problem `code` "
+        "(`device_limit_reached`, `transfer_limit_reached`, ...).",
+    )
     public_id: str | None = None
     plan: str | None = None
     expires_at: datetime | None = None

@@ -19,7 +19,8 @@ from sqlalchemy.orm import contains_eager
 
 from licensor.errors import CodeBlocked, LicenseExpired
 from licensor.licensing.licenses import license_status
-from licensor.licensing.seats import limit_reached
+from licensor.licensing.seats import devices_limit, limit_reached
+from licensor.licensing.transfers import check_transfer
 from licensor.models import (
     Activation,
     ActivationCode,
@@ -113,10 +114,11 @@ class Licensing(Service):
         seat = self._active_seat(license, device)
         if seat is None:
             used = self._seats_used(license)
-            if used >= license.plan.devices_max:
+            if used >= devices_limit(license):
                 # The refusal names the license's devices: the caller proved it holds
                 # the code (or key, or token), and the owner must choose one to free.
                 raise limit_reached(self.session, self.keyring, self.settings.url, license, used)
+            check_transfer(self.session, license, device, self.now)
             self._add_seat(license, device)
         return self.view(license, device.fingerprint)
 
@@ -212,7 +214,7 @@ class Licensing(Service):
             seat.released_at = self.now
             seat.released_by = released_by
             self.session.flush()
-        return SeatCount(license.public_id, self._seats_used(license), license.plan.devices_max)
+        return SeatCount(license.public_id, self._seats_used(license), devices_limit(license))
 
     def release_seats(
         self, license: License, *, activation_id: int | None = None, released_by: str
@@ -252,7 +254,7 @@ class Licensing(Service):
             status=status,
             expires_at=license.expires_at,
             devices_used=self._seats_used(license) if devices_used is None else devices_used,
-            devices_max=license.plan.devices_max,
+            devices_max=devices_limit(license),
             license_file=self.unit.licenses.license_file(license, fingerprint, status),
             entitlements=sorted(license.plan.entitlements or []),
         )

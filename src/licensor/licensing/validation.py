@@ -91,6 +91,10 @@ class Validator:
         now = self.clock.now()
         body, license_file = await self._decide(license_key, fingerprint, now)
         self._counted[body["status"]].inc()
+        if not body["valid"]:
+            # Why, for a machine (issue 16, item 10): the status says it already, but a
+            # reason is the one field every refusal shares, answers and problems alike.
+            body["reason"] = body["status"].value
         body["nonce"] = nonce
         if self._issued[0] != now:  # answers of the same second share the text and day
             self._issued = (now, _utc_text(now), now.astimezone(UTC).date())
