@@ -252,6 +252,9 @@ def test_the_users_commands_find_disable_export_and_erase_through_the_same_rules
     resent = command("resend-verification", unverified.email)
     too_soon = command("resend-verification", unverified.email)
     erased = command("erase", customer.email, "--reason", "asked by mail", "--yes")
+    # Staff leave through the Staff section, which keeps the last admin.
+    admin = make_account(roles=("admin",))
+    staff_refused = command("disable", admin.email, "--reason", "locked out")
 
     assert listed.returncode == 0, listed.stderr
     assert customer.email in listed.stdout
@@ -268,6 +271,9 @@ def test_the_users_commands_find_disable_export_and_erase_through_the_same_rules
     assert "less than 10 minutes ago" in too_soon.stderr
     assert erased.returncode == 0, erased.stderr
     assert account_row(database, customer.id).email == erased_email(customer.id)
+    assert staff_refused.returncode == 1
+    assert "remove the staff role first" in staff_refused.stderr
+    assert account_row(database, admin.id).disabled_at is None
     actions = [event.action for event in audit_events(database)]
     for action in (
         "accounts.disabled",

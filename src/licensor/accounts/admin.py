@@ -31,6 +31,9 @@ CUSTOMER_MESSAGES = {
     "required": N_("Give a reason: it goes in the audit log."),
     "reason_too_long": N_("Use at most 500 characters."),
     "cannot_disable_yourself": N_("You cannot disable your own account."),
+    "cannot_disable_staff": N_(
+        "Staff accounts cannot be disabled here: remove the staff role first (Staff)."
+    ),
     "account_erased": N_("This account has been erased."),
     "account_not_usable": N_("This account is disabled or erased: no mail is sent to it."),
     "already_verified": N_("This email address is verified already."),
@@ -93,6 +96,10 @@ class CustomerAdmin(Service):
         reason = clean_reason(reason)
         if by is not None and by.id == account.id:
             raise FormInvalid({"reason": "cannot_disable_yourself"})
+        # Staff leave through the Staff section, which keeps the last admin: disabling one
+        # here would let two admins lock each other out.
+        if is_staff(account):
+            raise FormInvalid({"reason": "cannot_disable_staff"})
         if account.erased_at is not None:
             raise FormInvalid({"reason": "account_erased"})
         if account.disabled_at is not None:
