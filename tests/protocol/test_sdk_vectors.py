@@ -1,0 +1,105 @@
+"""The Python SDK against docs/protocol-vectors.json: pinned to the vectors' public key, it
+accepts their license file and their signed answers, and rejects each of them with any
+one byte of a value changed."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from licensor_client import PublicKeys, VerificationError, check_license_file
+from licensor_client._signing import verify_answer
+from tests.protocol.test_vectors import VECTORS
+
+Path = tuple[str | int, ...]
+
+
+def pinned() -> PublicKeys:
+    return PublicKeys.parse(VECTORS["key_pair"]["pinned"])
+
+
+def checked_at() -> datetime:
+    return datetime.fromisoformat(VECTORS["license_file"]["checked_at"].replace("Z", "+00:00"))
+
+
+def leaves(value: Any, path: Path = ()) -> Iterator[Path]:
+    """The path of every string and integer in a JSON value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from leaves(item, (*path, index))
+    elif isinstance(value, str | int) and not isinstance(value, bool):
+        yield path
+
+
+def with_one_byte_changed(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``document`` with the first character (or the last digit) of one value changed."""
+    changed = copy.deepcopy(document)
+    parent: Any = changed
+    for step in path[:-1]:
+        parent = parent[step]
+    value = parent[path[-1]]
+    if isinstance(value, int):
+        parent[path[-1]] = value + 1 if value % 10 != 9 else value - 1
+    else:
+        first = value[:1] or "x"
+        parent[path[-1]] = ("B" if first == "A" else "A") + value[1:]
+    return changed
+
+
+def test_the_sdk_accepts_the_vectors_license_file() -> None:
+    vector = VECTORS["license_file"]
+    license_file = check_license_file(
+        pinned(), vector["file"], fingerprint=vector["fingerprint"], now=checked_at()
+    )
+    assert license_file.public_id == vector["file"]["payload"]["public_id"]
+
+
+FILE = VECTORS["license_file"]["file"]
+
+
+@pytest.mark.parametrize("path", list(leaves(FILE)), ids=str)
+def test_the_sdk_rejects_the_license_file_with_one_byte_changed(path: Path) -> None:
+    vector = VECTORS["license_file"]
+    with pytest.raises(VerificationError):
+        check_license_file(
+            pinned(),
+            with_one_byte_changed(FILE, path),
+            fingerprint=vector["fingerprint"],
+            now=checked_at(),
+        )
+
+
+@pytest.mark.parametrize("name", sorted(VECTORS["answers"]))
+def test_the_sdk_accepts_the_vectors_answers(name: str) -> None:
+    vector = VECTORS["answers"][name]
+    answer = verify_answer(pinned(), vector["signed"], nonce=vector["body"]["nonce"])
+    assert answer == vector["body"]
+    if answer["valid"]:
+        check_license_file(
+            pinned(), answer["license_file"], fingerprint=vector["fingerprint"], now=checked_at()
+        )
+
+
+ANSWER_CHANGES = [
+    (name, path)
+    for name, vector in sorted(VECTORS["answers"].items())
+    for path in leaves(vector["signed"])
+]
+
+
+@pytest.mark.parametrize(("name", "path"), ANSWER_CHANGES, ids=str)
+def test_the_sdk_rejects_each_answer_with_one_byte_changed(name: str, path: Path) -> None:
+    vector = VECTORS["answers"][name]
+    with pytest.raises(VerificationError):
+        verify_answer(
+            pinned(),
+            with_one_byte_changed(vector["signed"], path),
+            nonce=vector["body"]["nonce"],
+        )
