@@ -63,6 +63,7 @@ from licensor_client.exceptions import (
     ServerError,
     ServerUnavailable,
     SignatureInvalid,
+    TransferLimitReached,
     VerificationError,
     WrongDevice,
 )
@@ -111,6 +112,7 @@ __all__ = [
     "ServerError",
     "ServerUnavailable",
     "SignatureInvalid",
+    "TransferLimitReached",
     "VerificationError",
     "WrongDevice",
     "__version__",

@@ -35,6 +35,9 @@ class LicenseInfo:
     checked_at: datetime | None = None
     entitlements: tuple[str, ...] = ()
     has_code: bool = False
+    #: Why the license is not valid, for a machine (``released``, ``not_activated``,
+    #: ``blocked``, ``expired``, ``unknown``): the signed verdict's; None when valid.
+    reason: str | None = None
 
     @classmethod
     def of_state(cls, state: DeviceState, *, source: str) -> LicenseInfo:
@@ -65,6 +68,7 @@ class LicenseInfo:
                 str(item) for item in payload.get("entitlements", plan.get("entitlements", []))
             ),
             has_code=state.code is not None,
+            reason=None if valid else status,
         )
 
     def has(self, entitlement: str) -> bool:
@@ -96,6 +100,7 @@ class LicenseInfo:
             "source": self.source,
             "checked_at": when(self.checked_at),
             "entitlements": list(self.entitlements),
+            "reason": self.reason,
         }
 
 

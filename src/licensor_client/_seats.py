@@ -66,3 +66,8 @@ def optional_url(value: Any) -> str | None:
     if isinstance(value, str) and value.startswith(("https://", "http://")) and len(value) < 2000:
         return value
     return None
+
+
+def optional_time(value: Any) -> datetime | None:
+    """A moment a problem names (ISO 8601), in UTC, if it is one."""
+    return _time(value)

@@ -12,6 +12,9 @@
     │   ├── DeviceLimitReached          device_limit_reached: free a seat first; ``devices``
     │   │                               names the license's devices, ``free_seat_url`` and
     │   │                               ``release_link_available`` the ways to free one
+    │   ├── TransferLimitReached        transfer_limit_reached: the license moved to new
+    │   │                               devices as often as its plan allows for now;
+    │   │                               ``retry_at`` says when the next move is allowed
     │   ├── LicenseExpired              license_expired: the term is over
     │   ├── LicenseUnknown              license_unknown: the server does not know this license
     │   ├── LicenseNotOnDevice          license_not_on_device: no seat here (released elsewhere)
@@ -42,14 +45,23 @@
 Each class has a stable snake_case ``code`` (``licensor-client --json`` prints it as
 ``error``). ``ServerError`` carries the answer's ``status``, ``code``, ``title`` and
 ``detail``; a code this SDK does not know yet still arrives as a plain ``ServerError``
-with its code.
+with its code. ``ServerError.reason`` and ``LicenseNotActive.reason`` say why in the same
+machine-readable words a validation answer uses (``device_limit_reached``, ``expired``,
+``blocked``, ``released``, ``not_activated``, ...), so an app explains every refusal from
+one field.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from licensor_client._seats import SeatHolder, optional_int, optional_url, seat_holders
+from licensor_client._seats import (
+    SeatHolder,
+    optional_int,
+    optional_time,
+    optional_url,
+    seat_holders,
+)
 
 
 class LicensorClientError(Exception):
@@ -94,6 +106,11 @@ class ServerError(LicensorClientError):
         #: Seconds the server asked us to wait (``Retry-After``), when it said.
         self.retry_after = retry_after
 
+    @property
+    def reason(self) -> str:
+        """Why, for a machine: the problem's ``code`` (``device_limit_reached``, ...)."""
+        return self.code
+
 
 class CodeMalformed(ServerError):
     code = "code_malformed"
@@ -132,8 +149,28 @@ class DeviceLimitReached(ServerError):
         self.release_link_available = self.problem.get("release_link_available") is True
 
 
+class TransferLimitReached(ServerError):
+    """The license's seats moved to new devices as often as its plan allows in a period.
+    ``retry_at`` (UTC) says when the next move is allowed; the device that held the seat
+    may still come back to it, and support may grant one more."""
+
+    code = "transfer_limit_reached"
+
+    def __init__(self, *arguments: Any, **options: Any) -> None:
+        super().__init__(*arguments, **options)
+        self.retry_at = optional_time(self.problem.get("retry_at"))
+        if self.retry_after is None:
+            self.retry_after = optional_int(self.problem.get("retry_after"))
+        self.transfer_limit = optional_int(self.problem.get("transfer_limit"))
+        self.transfer_period_days = optional_int(self.problem.get("transfer_period_days"))
+
+
 class LicenseExpired(ServerError):
     code = "license_expired"
+
+    @property
+    def reason(self) -> str:
+        return "expired"
 
 
 class LicenseUnknown(ServerError):
@@ -180,6 +217,7 @@ SERVER_ERRORS: dict[str, type[ServerError]] = {
         CodeBlocked,
         CodeNotSold,
         DeviceLimitReached,
+        TransferLimitReached,
         LicenseExpired,
         LicenseUnknown,
         LicenseNotOnDevice,
@@ -229,6 +267,11 @@ class LicenseNotActive(VerificationError):
     def __init__(self, message: str, status: str = "unknown") -> None:
         super().__init__(message)
         self.status = status
+
+    @property
+    def reason(self) -> str:
+        """Why, for a machine: the status the server (or the file) gave."""
+        return self.status
 
 
 class WrongDevice(VerificationError):

@@ -62,7 +62,9 @@ router = APIRouter(prefix="/api/v1", tags=["licensing"], lifespan=_validator_clo
     "shop must record it first, through the partner API or the vendor's back office; only "
     "the first activation asks), `license_expired` 403, `device_limit_reached` 409 (with "
     "the license's devices and the ways to free a seat: `free_seat_url`, and "
-    "`release_link_url` when `release_link_available`), `validation_failed` 422, "
+    "`release_link_url` when `release_link_available`), `transfer_limit_reached` 409 (the "
+    "plan's cap on moving seats to new devices is used up for now: `retry_at` says when the "
+    "next move is allowed, `retry_after` in how many seconds), `validation_failed` 422, "
     "`rate_limited` 429.",
 )
 def activate(body: ActivationIn, work: Work) -> ActivationOut:

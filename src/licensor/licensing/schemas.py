@@ -138,7 +138,8 @@ class SeatOut(BaseModel):
 
 class DeviceLimitProblem(BaseModel):
     """problem+json: 409 ``device_limit_reached`` with its extension members (RFC 9457),
-    so the app can lead the way to a free seat. Other 409s carry the base members only."""
+    so the app can lead the way to a free seat; 409 ``transfer_limit_reached`` with when the
+    next transfer is allowed. Other 409s carry the base members only."""
 
     type: str
     title: str
@@ -164,6 +165,23 @@ class DeviceLimitProblem(BaseModel):
     )
     release_link_url: str | None = Field(
         default=None, description="Where to ask for that link (`POST`, the same code or key)."
+    )
+    retry_at: datetime | None = Field(
+        default=None,
+        description="`transfer_limit_reached`: when the next transfer to a new device is "
+        "allowed (ISO 8601, UTC).",
+    )
+    retry_after: int | None = Field(
+        default=None,
+        description="`transfer_limit_reached`: seconds until `retry_at`, as `Retry-After` counts.",
+    )
+    transfer_limit: int | None = Field(
+        default=None,
+        description="`transfer_limit_reached`: the transfers allowed per period (the plan's, "
+        "and any support granted).",
+    )
+    transfer_period_days: int | None = Field(
+        default=None, description="`transfer_limit_reached`: the period, in days."
     )
 
 

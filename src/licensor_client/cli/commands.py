@@ -60,6 +60,8 @@ def describe(info: LicenseInfo, *, with_key: bool = False) -> list[str]:
         ),
         f"  Entitlements: {', '.join(info.entitlements) or '—'}",
     ]
+    if info.reason:
+        lines.append(f"  Reason:      {info.reason}")
     if info.valid:
         lines.append(f"  Offline until: {_date(info.valid_until)}")
     if with_key:
@@ -179,9 +181,11 @@ def _status(client: LicenseClient, arguments: argparse.Namespace, output: Output
     except LicenseNotActive as refused:
         # Offline, the server's last signed word still counts: show the license as
         # last seen, with its status, and say it is not valid.
-        info = dataclasses.replace(client.details(), valid=False, status=refused.status)
+        info = dataclasses.replace(
+            client.details(), valid=False, status=refused.status, reason=refused.reason
+        )
         output.emit(
-            {**info.as_dict(), "reason": str(refused)},
+            {**info.as_dict(), "why": str(refused)},
             [*describe(info), f"  Why:         {refused}"],
         )
         return NOT_VALID

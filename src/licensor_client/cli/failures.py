@@ -32,6 +32,7 @@ from licensor_client.exceptions import (
     NotActivated,
     RateLimited,
     ServerError,
+    TransferLimitReached,
     VerificationError,
 )
 
@@ -48,6 +49,7 @@ EXIT_CODES: list[tuple[type[LicensorClientError], int, str]] = [
     (CodeUnknown, 6, "the activation code is unknown"),
     (CodeBlocked, 7, "the activation code is blocked"),
     (DeviceLimitReached, 8, "the license is on all the devices it allows"),
+    (TransferLimitReached, 8, "the license has moved to new devices as often as it may for now"),
     (LicenseExpired, 9, "the license has expired"),
     (InvalidCredentials, 10, "wrong email or password"),
     (EmailNotVerified, 11, "the account's email address is not confirmed yet"),
@@ -128,7 +130,10 @@ def seats_full_hint(error: DeviceLimitReached) -> str:
 
 
 def failure_details(error: LicensorClientError) -> dict[str, Any]:
-    """What ``--json`` adds to an error object: a full license's devices and next steps."""
+    """What ``--json`` adds to an error object: a full license's devices and next steps,
+    or when the next transfer is allowed."""
+    if isinstance(error, TransferLimitReached):
+        return {"retry_at": _iso(error.retry_at), "retry_after": error.retry_after}
     if not isinstance(error, DeviceLimitReached):
         return {}
     return {
@@ -161,6 +166,12 @@ def failure(error: LicensorClientError, command: str | None = None) -> tuple[int
         hint = seats_full_hint(error)
     if isinstance(error, RateLimited) and error.retry_after:
         hint = f"try again in {error.retry_after} seconds"
+    if isinstance(error, TransferLimitReached):
+        when = error.retry_at.strftime("%Y-%m-%d %H:%M UTC") if error.retry_at else "later"
+        hint = (
+            f"the next move to a new device is allowed from {when}; the device that held "
+            "the seat can take it back now, and customer support can allow one more move"
+        )
     for kind, status, summary in EXIT_CODES:
         if isinstance(error, kind):
             if kind is BackupError and command == "export":
