@@ -10,7 +10,8 @@ from pathlib import Path
 
 from licensor.units import SERVICES
 
-DOMAINS = ["licensing", "accounts", "store", "support"]  # from the ground up
+# From the ground up; webhooks sit below licensing: every domain emits events.
+DOMAINS = ["webhooks", "licensing", "accounts", "store", "support"]
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "licensor"
 _ASKED = re.compile(r"\bunit\.(\w+)\b")
 

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
 
     # Mail worker: how long a claimed batch is reserved before another worker may retry it.
     mail_lease_seconds: int = 300
+    # Webhooks (docs/webhooks.md): on, they may go to loopback and private networks (tests,
+    # an intranet's receiver); off, such a URL is refused (SSRF). license.expiring goes
+    # out this many days before a license ends.
+    webhooks_allow_private: bool = False
+    webhook_expiring_days: int = Field(default=7, ge=1, le=365)
 
     # Store checkout (docs/payments.md): "test", the built-in test provider (a card form of
     # ours that takes fake cards), or "package.module:factory" for a real provider.

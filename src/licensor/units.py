@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from licensor.support.desk.replies import Replies
     from licensor.support.desk.requests import Desk
     from licensor.support.service import Support
+    from licensor.webhooks.service import Webhooks
 
 # What ``unit.NAME`` hands out: "module:Class". A new service gets a line here, and one in
 # the TYPE_CHECKING block above and the annotations of UnitOfWork below.
@@ -103,6 +104,7 @@ SERVICES = {
     "recovery": "licensor.support.desk.recovery:Recovery",
     "approvals": "licensor.support.desk.approvals:Approvals",
     "attaching": "licensor.support.desk.attaching:Attaching",
+    "webhooks": "licensor.webhooks.service:Webhooks",
 }
 
 S = TypeVar("S", bound="Service")
@@ -145,6 +147,7 @@ class UnitOfWork:
         recovery: Recovery
         approvals: Approvals
         attaching: Attaching
+        webhooks: Webhooks
 
     def __init__(
         self,

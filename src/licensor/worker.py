@@ -3,8 +3,9 @@
 Each turn of the loop runs the periodic tasks that are due (subscription renewals each
 minute, expiry reminders every five, forgetting old idempotency keys each hour), then
 claims a few due jobs (the key read from a support screenshot, an order lookup) and runs
-them, then claims a few due messages from the outbox and sends them. Jobs and messages
-are claimed the same way (licensor/leases.py): small claims under a lease, so a worker
+them, then claims a few due messages from the outbox and sends them, then a few webhook
+deliveries and POSTs them. Jobs, messages and deliveries are claimed the same way
+(licensor/leases.py): small claims under a lease, so a worker
 killed mid-turn strands little, and nothing for longer than the lease. Periodic tasks
 come first, so the mail they write goes out in the same turn; one that fails is logged
 and tried again next turn.
@@ -35,6 +36,7 @@ from licensor.store.payments import PaymentProvider, load_provider
 from licensor.store.reminder_scan import REMINDERS_EVERY, DueReminders
 from licensor.store.renewals import RenewalRun
 from licensor.support import tasks as support_tasks
+from licensor.webhooks import delivery as webhook_delivery
 
 # The domains' job handlers register as their modules are imported (``@jobs.handler``).
 HANDLER_MODULES = (licensing_tasks, store_tasks, support_tasks)
@@ -118,7 +120,17 @@ class Worker:
             for message in claimed:
                 with request_bound(message.request_id):  # its records join the request's
                     sent += delivery.deliver(self.database, sender, message, self.now())
-        return WorkDone(renewals, ran, sent, ran + messages)
+        return WorkDone(renewals, ran, sent, ran + messages + self._send_webhooks())
+
+    def _send_webhooks(self) -> int:
+        """One claim of due webhook deliveries, each POSTed; how many were claimed."""
+        claimed = webhook_delivery.claim(self.database, self.now())
+        for due in claimed:
+            with request_bound(due.request_id):
+                webhook_delivery.deliver(
+                    self.database, self.keyring, self.settings, due, self.now()
+                )
+        return len(claimed)
 
     def run_until_idle(self) -> WorkDone:
         """Turn until a turn finds nothing due (``licensor worker --once``, the tests)."""

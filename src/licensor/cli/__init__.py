@@ -23,6 +23,7 @@ from licensor.cli import (
     report,
     server,
     users,
+    webhooks,
 )
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(audit.app, name="audit")
 app.add_typer(report.app, name="report")
+app.add_typer(webhooks.app, name="webhooks")
 for command in (server.serve, server.migrate, server.demo, server.worker):
     app.command()(command)
 app.command()(backup.backup)

@@ -21,8 +21,20 @@ from licensor.console import (
     partners,
     plans,
     staff,
+    webhooks,
 )
 
 router = APIRouter(include_in_schema=False)
-for section in (dashboard, plans, batches, codes, customers, orders, partners, staff, audit_log):
+for section in (
+    dashboard,
+    plans,
+    batches,
+    codes,
+    customers,
+    orders,
+    partners,
+    staff,
+    audit_log,
+    webhooks,
+):
     router.include_router(section.router)

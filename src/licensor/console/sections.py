@@ -26,6 +26,7 @@ SECTIONS = (
     Section("/console/partners", N_("Partners"), "admin"),
     Section("/console/staff", N_("Staff"), "admin"),
     Section("/console/audit", N_("Audit log"), "admin"),
+    Section("/console/webhooks", N_("Webhooks"), "admin"),
 )
 
 

@@ -113,6 +113,12 @@ from licensor.errors.web import (
     SignInRequired,
     TwoFactorRequired,
 )
+from licensor.errors.webhooks import (
+    WebhookDeliveryUnknown,
+    WebhookEndpointUnknown,
+    WebhookEventUnknown,
+    WebhookUrlRefused,
+)
 
 __all__ = [
     "AlreadySubscribed",
@@ -202,4 +208,8 @@ __all__ = [
     "UploadTooLarge",
     "UserCodeUnknown",
     "ValidationFailed",
+    "WebhookDeliveryUnknown",
+    "WebhookEndpointUnknown",
+    "WebhookEventUnknown",
+    "WebhookUrlRefused",
 ]

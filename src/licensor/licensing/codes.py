@@ -201,6 +201,15 @@ class Codes(Service):
             subject_id=code.id,
             reason=reason,
         )
+        self.unit.webhooks.emit(
+            "code.blocked",
+            {
+                "code_id": code.id,
+                "plan": code.plan.code,
+                "public_id": code.license.public_id if code.license else None,
+                "reason": reason,
+            },
+        )
         self.session.flush()
         return code
 

@@ -149,6 +149,10 @@ class Licensing(Service):
                 "last_validated_at": self.now,
             },
         )
+        self.unit.webhooks.emit(
+            "license.activated",
+            {"public_id": license.public_id, "plan": license.plan.code, "device": device.name},
+        )
 
     def _start_license(self, code: ActivationCode) -> License:
         license = self.unit.licenses.new_license(
@@ -213,6 +217,7 @@ class Licensing(Service):
         if seat is not None:
             seat.released_at = self.now
             seat.released_by = released_by
+            self._released(license, released_by)
             self.session.flush()
         return SeatCount(license.public_id, self._seats_used(license), devices_limit(license))
 
@@ -230,8 +235,13 @@ class Licensing(Service):
         for seat in seats:
             seat.released_at = self.now
             seat.released_by = released_by
+            self._released(license, released_by)
         self.session.flush()
         return len(seats)
+
+    def _released(self, license: License, released_by: str) -> None:
+        data = {"public_id": license.public_id, "plan": license.plan.code, "by": released_by}
+        self.unit.webhooks.emit("license.released", data)
 
     # views ---------------------------------------------------------------------------
 

@@ -1,0 +1,67 @@
+"""The events a vendor's endpoint can take, and ``emit``: the one way a service announces
+one (docs/webhooks.md lists each event's data)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from licensor.clock import isoformat
+from licensor.logging import current_request_id
+from licensor.models import WebhookDelivery, WebhookEndpoint
+
+if TYPE_CHECKING:
+    from licensor.units import UnitOfWork
+
+EVENTS = (
+    "license.activated",
+    "license.released",
+    "license.recovered",
+    "license.expiring",
+    "license.expired",
+    "code.blocked",
+    "order.paid",
+    "order.refunded",
+    "subscription.renewed",
+    "subscription.expired",
+)
+
+PAYLOAD_PURPOSE = b"webhook_payload"
+
+
+def payload(event_type: str, timestamp: str, data: dict[str, Any]) -> str:
+    """The body every delivery of an event carries, as the specification shapes it."""
+    return json.dumps({"type": event_type, "timestamp": timestamp, "data": data})
+
+
+def emit(unit: UnitOfWork, event_type: str, data: dict[str, Any]) -> int:
+    """Queue ``event_type`` for every enabled endpoint that takes it, in ``unit``'s
+    transaction: the deliveries commit, or vanish, with the change. ``data`` holds ids
+    the vendor can use, never an activation code or a license key. Returns how many."""
+    if event_type not in EVENTS:
+        raise ValueError(f"unknown webhook event {event_type!r}")
+    endpoints = unit.session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))
+    ).all()
+    body = payload(event_type, isoformat(unit.now) or "", data)
+    queued = 0
+    for endpoint in endpoints:
+        if endpoint.events and event_type not in endpoint.events:
+            continue
+        unit.session.add(
+            WebhookDelivery(
+                endpoint_id=endpoint.id,
+                message_id=f"msg_{uuid.uuid4().hex}",
+                event_type=event_type,
+                payload_ciphertext=unit.keyring.encrypt(body, purpose=PAYLOAD_PURPOSE),
+                created_at=unit.now,
+                attempts=0,
+                next_attempt_at=unit.now,
+                request_id=current_request_id(),
+            )
+        )
+        queued += 1
+    return queued
