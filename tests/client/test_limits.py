@@ -87,7 +87,8 @@ def test_the_sdk_says_why_and_when_the_next_transfer_is_allowed(
     assert refused.value.reason == "transfer_limit_reached"
     assert refused.value.retry_at is not None
     assert abs(refused.value.retry_at - (released_at + timedelta(days=30))) < timedelta(seconds=2)
-    assert refused.value.retry_after is not None and refused.value.retry_after > 29 * 86400
+    assert refused.value.retry_after is not None
+    assert refused.value.retry_after > 29 * 86400
 
 
 def test_the_client_command_prints_the_reason_and_when_to_move_again(
@@ -106,10 +107,11 @@ def test_the_client_command_prints_the_reason_and_when_to_move_again(
 
     assert client("first", "activate", classroom_code)[0] == 0
     _, shown, _ = client("first", "details", "--json")
-    api.post(
-        "/api/v1/activations/release",
-        json={"license_key": json.loads(shown)["license_key"], "fingerprint": f"cli-limits-{prefix}-first"},
-    ).raise_for_status()  # fmt: skip
+    freed = {
+        "license_key": json.loads(shown)["license_key"],
+        "fingerprint": f"cli-limits-{prefix}-first",
+    }
+    api.post("/api/v1/activations/release", json=freed).raise_for_status()
     status, out, _ = client("first", "status")
     assert status == 4
     assert "Reason:      released" in out

@@ -235,3 +235,57 @@ def test_the_cli_unblocks_shows_extends_and_releases(
     assert validate(api, key, machine["fingerprint"])["status"] == "released"
     assert [e.reason for e in audit_events(database, "licensing.term_extended")] == ["outage"]
     assert [e.actor[:4] for e in audit_events(database, "licensing.seats_released")] == ["cli:"]
+
+
+def test_an_admin_sets_a_license_device_limit_and_an_agent_grants_a_transfer(
+    api: httpx.Client,
+    make_code: MakeCode,
+    sign_in_staff: SignInStaff,
+    open_unit: OpenUnit,
+    database: Database,
+) -> None:
+    code = make_code("lab", devices_max=1)
+    with open_unit() as unit:
+        unit.plans.edit("lab", transfer_limit=0, transfer_period_days=7)
+    first, second = device("Lab 1"), device("Lab 2")
+    activated = activate(api, code, first)
+    public_id, key = activated["public_id"], activated["license_key"]
+    admin, _ = sign_in_staff("admin")
+    agent, _ = sign_in_staff("agent")
+
+    assert "Only an admin can change a license" in agent.get(f"/console/licenses/{public_id}").text
+    assert agent.post(f"/console/licenses/{public_id}/devices", {"devices": "3"}).status_code == 403
+    no_reason = admin.post(f"/console/licenses/{public_id}/devices", {"devices": "2"})
+    assert no_reason.status_code == 422
+    assert "This field is required." in no_reason.text
+    set_to = admin.post(
+        f"/console/licenses/{public_id}/devices", {"devices": "2", "reason": "second lab PC"}
+    )
+    assert set_to.status_code == 303, set_to.text
+    page = admin.get(set_to.headers["location"]).text
+    assert "The device limit is changed." in page
+    assert "own limit: 2 devices" in page
+    assert validate(api, key, first["fingerprint"])["devices_max"] == 2
+    activate(api, code, second)
+
+    # No transfer at all on this plan: a freed seat is not retaken by a new device...
+    api.post(
+        "/api/v1/activations/release",
+        json={"license_key": key, "fingerprint": second["fingerprint"]},
+    ).raise_for_status()
+    third = device("Lab 3")
+    refused = api.post("/api/v1/activations", json={"activation_code": code, "device": third})
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "transfer_limit_reached"
+    # ... until support grants one.
+    assert "0 left now" in agent.get(f"/console/licenses/{public_id}").text
+    granted = agent.post(
+        f"/console/licenses/{public_id}/grant-transfer", {"reason": "lab PC replaced"}
+    )
+    assert granted.status_code == 303, granted.text
+    assert "One more transfer is granted" in agent.get(granted.headers["location"]).text
+    activate(api, code, third)
+    assert [e.reason for e in audit_events(database, "licensing.devices_set")] == ["second lab PC"]
+    assert [e.reason for e in audit_events(database, "licensing.transfer_granted")] == [
+        "lab PC replaced"
+    ]

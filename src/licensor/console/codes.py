@@ -1,6 +1,6 @@
 """Codes and licenses (``/console/codes``): search by code, key, public ID, email or order; a
 page each with history, devices and the account; block, unblock, extend the term, release
-seats, each audited with a reason.
+seats, set its own device limit, grant one more transfer, each audited with a reason.
 
 The search is the desk's one lookup (``support/desk/lookup.py``) and, like the desk's, is
 not audited: it shows codes masked, and nothing on these pages reveals one (an admin who
@@ -65,6 +65,9 @@ PROBLEMS = {
     "subscription": N_(
         "This license belongs to a subscription: its term follows the subscription's billing."
     ),
+    "devices_range": N_("Enter a device limit from 1 to 100,000, or leave it empty."),
+    "devices_invalid": N_("Enter a whole number of devices, such as 3."),
+    "transfers_range": N_("This license has been granted as many transfers as it may be."),
 }
 NOTICES = {
     "blocked": N_("The code is blocked: it no longer activates or validates."),
@@ -72,6 +75,8 @@ NOTICES = {
     "extended": N_("The term is extended. The owner was told by mail."),
     "released": N_("The seats were released. The owner was told by mail."),
     "none_released": N_("No seat was in use: nothing changed."),
+    "devices_set": N_("The device limit is changed. Devices get it at their next check."),
+    "transfer_granted": N_("One more transfer is granted: a new device may now take a seat."),
 }
 
 
@@ -229,6 +234,7 @@ def license_page(
         values=values or {},
         notice=unit._(NOTICES[done]) if done in NOTICES else None,
         blocked_state=CodeState.BLOCKED,
+        transfers_left=actions.transfers_left(detail.license),
     )
 
 
@@ -288,6 +294,40 @@ def release(
             )
 
         return _license_action(unit, act, public_id, form, "released", {})
+
+
+@router.post("/console/licenses/{public_id}/devices", response_class=HTMLResponse)
+def set_devices(
+    page: AdminPage, public_id: str, devices: Field = "", reason: Field = ""
+) -> Response:
+    """The license's own device limit (empty: its plan's)."""
+    with page.open() as unit:
+        public_id = _license_or_404(unit, public_id)
+        actor = unit.actor
+
+        def act() -> object:
+            try:
+                limit = int(devices.strip()) if devices.strip() else None
+            except ValueError:
+                raise FormInvalid({"devices_max": "devices_invalid"}) from None
+            return unit.service(StaffActions).set_devices(
+                public_id, limit, reason=reason, actor=actor
+            )
+
+        return _license_action(unit, act, public_id, "limit_", "devices_set", {"devices": devices})
+
+
+@router.post("/console/licenses/{public_id}/grant-transfer", response_class=HTMLResponse)
+def grant_transfer(page: StaffPage, public_id: str, reason: Field = "") -> Response:
+    """One more transfer than the plan's cap allows (support's grant)."""
+    with page.open() as unit:
+        public_id = _license_or_404(unit, public_id)
+        actor = unit.actor
+
+        def act() -> object:
+            return unit.service(StaffActions).grant_transfer(public_id, reason=reason, actor=actor)
+
+        return _license_action(unit, act, public_id, "transfer_", "transfer_granted", {})
 
 
 def _license_action(
