@@ -268,6 +268,39 @@ ITALIAN: dict[str, str] = {
     "Passphrase (if one was chosen)": "Passphrase (se ne hai scelta una)",
     "Restore": "Ripristina",
     "Choose the backup file to restore.": "Scegli il file di backup da ripristinare.",
+    # Licensing window: why a license is not valid (issue 16, item 10)
+    "This license is in use on all the devices it allows: remove it from a device you no "
+    "longer use, then activate it here.": (
+        "Questa licenza è in uso su tutti i dispositivi consentiti: rimuovila da un "
+        "dispositivo che non usi più, poi attivala qui."
+    ),
+    "The license's term is over: renew it, or buy a new one in the store.": (
+        "Il periodo della licenza è finito: rinnovala oppure acquistane una nuova nel negozio."
+    ),
+    "The license was blocked (for example after a refund): contact customer support.": (
+        "La licenza è stata bloccata (per esempio dopo un rimborso): contatta il servizio clienti."
+    ),
+    "The license was removed from this device (here, on another device or in My Account): "
+    "enter your activation code to use it here again.": (
+        "La licenza è stata rimossa da questo dispositivo (qui, da un altro dispositivo o "
+        "nella sezione Il mio account): inserisci il tuo codice di attivazione per usarla di "
+        "nuovo qui."
+    ),
+    "The license was never activated on this device: enter your activation code.": (
+        "La licenza non è mai stata attivata su questo dispositivo: inserisci il tuo codice "
+        "di attivazione."
+    ),
+    "The license server does not know this license: contact customer support.": (
+        "Il server delle licenze non conosce questa licenza: contatta il servizio clienti."
+    ),
+    "This license has moved to new devices as often as its plan allows for now. It can move "
+    "to this device from {date}; the device that had it can take it back at once, and "
+    "customer support can allow one more move.": (
+        "Questa licenza è passata a nuovi dispositivi tutte le volte che il suo piano "
+        "consente per ora. Potrà passare a questo dispositivo dal {date}; il dispositivo che "
+        "la aveva può riprenderla subito e il servizio clienti può concedere un passaggio in "
+        "più."
+    ),
     # Refusals
     "Cannot reach the license server. Check your internet connection and try again.": (
         "Impossibile raggiungere il server delle licenze. Controlla la connessione a "

@@ -3,7 +3,7 @@ error of the SDK, saying what happened and what to do next."""
 
 from __future__ import annotations
 
-from licensor_app.i18n import Translator
+from licensor_app.i18n import Translator, format_date
 from licensor_client.exceptions import (
     BackupConflict,
     BackupError,
@@ -26,6 +26,7 @@ from licensor_client.exceptions import (
     NotActivated,
     RateLimited,
     ServerError,
+    TransferLimitReached,
     VerificationError,
     WrongDevice,
 )
@@ -58,6 +59,13 @@ def describe_error(error: BaseException, _: Translator, *, passphrase_given: boo
             "This license is already in use on all the devices it allows. Remove it from "
             "another device (in the app on that device, or in My Account → Devices), then "
             "try again."
+        )
+    if isinstance(error, TransferLimitReached) and error.retry_at is not None:
+        return _(
+            "This license has moved to new devices as often as its plan allows for now. It can "
+            "move to this device from {date}; the device that had it can take it back at once, "
+            "and customer support can allow one more move.",
+            date=format_date(error.retry_at, _.language),
         )
     if isinstance(error, LicenseExpired):
         return _("This license has expired. Renew it, or buy a new one in the store.")

@@ -22,6 +22,7 @@ from licensor_app.windows.summary import (
     last_known,
     plan_name,
     status_word,
+    why_not_valid,
 )
 from licensor_client import LicenseInfo, NotActivated, ReleaseResult
 
@@ -47,6 +48,7 @@ class LicensingWindow(Window[None]):
                 ):
                     yield Label(label, classes="field-label")
                     yield Static("", id=field, classes="field-value", markup=False)
+            yield Static("", id="why-not-valid", classes="warning", markup=False)
             yield Static("", id="checked", classes="muted", markup=False)
             yield Static(
                 self._(
@@ -74,6 +76,7 @@ class LicensingWindow(Window[None]):
     def on_mount(self) -> None:
         self.query_one("#no-license").display = False
         self.query_one("#license-panel").display = False
+        self.query_one("#why-not-valid").display = False
         self.refresh_license()
 
     def refresh_license(self) -> None:
@@ -93,6 +96,7 @@ class LicensingWindow(Window[None]):
         has_license = info is not None
         self.query_one("#license-panel").display = has_license
         self.query_one("#checked").display = has_license
+        self.query_one("#why-not-valid").display = False
         self.query_one("#no-license").display = not has_license
         for selector in WITH_LICENSE:
             self.query_one(selector).display = has_license
@@ -109,6 +113,9 @@ class LicensingWindow(Window[None]):
         self.query_one("#expires", Static).update(expiry(info, _))
         self.query_one("#devices", Static).update(devices(info, _))
         self.query_one("#checked", Static).update(_(CHECKED[info.source]))
+        why = self.query_one("#why-not-valid", Static)
+        why.update(why_not_valid(info, _))
+        why.display = bool(why_not_valid(info, _))
 
     def focus_first_action(self) -> None:
         """Unless the customer has moved on to a control, the first action shown."""

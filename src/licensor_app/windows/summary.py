@@ -21,6 +21,26 @@ STATUS_WORDS = {
     "unknown": N_("Unknown to the license server"),
 }
 
+#: Why a license is not valid, in words, by the reason the SDK gives (``LicenseInfo.reason``).
+REASON_WORDS = {
+    "device_limit_reached": N_(
+        "This license is in use on all the devices it allows: remove it from a device you no "
+        "longer use, then activate it here."
+    ),
+    "expired": N_("The license's term is over: renew it, or buy a new one in the store."),
+    "blocked": N_(
+        "The license was blocked (for example after a refund): contact customer support."
+    ),
+    "released": N_(
+        "The license was removed from this device (here, on another device or in My Account): "
+        "enter your activation code to use it here again."
+    ),
+    "not_activated": N_(
+        "The license was never activated on this device: enter your activation code."
+    ),
+    "unknown": N_("The license server does not know this license: contact customer support."),
+}
+
 CHECKED = {
     "online": N_("Checked with the license server just now."),
     "offline": N_("The license server cannot be reached: checked from the license file."),
@@ -38,6 +58,14 @@ def last_known(client: LicenseClient, error: Exception) -> LicenseInfo | None:
         return client.details()
     except LicensorClientError:
         return None
+
+
+def why_not_valid(info: LicenseInfo, _: Translator) -> str:
+    """Why the license is not valid, in a sentence with what to do ("" when it is valid,
+    or for a reason this app does not know yet)."""
+    if info.valid or not info.reason or info.reason not in REASON_WORDS:
+        return ""
+    return _(REASON_WORDS[info.reason])
 
 
 def status_word(info: LicenseInfo, _: Translator) -> str:
