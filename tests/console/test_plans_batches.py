@@ -149,6 +149,28 @@ def test_a_plan_is_created_edited_and_retired_in_the_console_and_only_by_admins(
     assert agent.get("/console/batches").status_code == 403
 
 
+def test_a_plan_s_transfer_limit_is_set_and_lifted_in_the_console(
+    admin: Browser, make_plan: MakePlan, database: Database
+) -> None:
+    make_plan("lab", devices_max=1)
+    fields = {"name": "Lab", "term_days": "365", "devices_max": "1", "price": ""}
+    fields |= {"subscription_price": "", "entitlements": ""}
+    token = admin.csrf_token("/console/plans/lab")
+    half = admin.post("/console/plans/lab", fields | {"transfer_limit": "2"}, token=token)
+    assert half.status_code == 422
+    assert "Give both the number of transfers and the period in days" in half.text
+
+    capped = fields | {"transfer_limit": "2", "transfer_period_days": "30"}
+    assert admin.post("/console/plans/lab", capped, token=token).status_code == 303
+    plan = _plan(database, "lab")
+    assert (plan.transfer_limit, plan.transfer_period_days) == (2, 30)
+    assert 'name="transfer_limit" type="number" value="2"' in admin.get("/console/plans/lab").text
+    lifted = fields | {"transfer_limit": "", "transfer_period_days": ""}
+    assert admin.post("/console/plans/lab", lifted, token=token).status_code == 303
+    plan = _plan(database, "lab")
+    assert (plan.transfer_limit, plan.transfer_period_days) == (None, None)
+
+
 def test_a_batch_s_csv_is_handed_out_once_then_once_more_when_an_admin_says_why(
     admin: Browser,
     make_plan: MakePlan,

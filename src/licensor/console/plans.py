@@ -37,13 +37,27 @@ PROBLEMS = {
         "Use names of lower-case letters, digits and '-', at most 40 characters each."
     ),
     "entitlements_many": N_("A plan has at most 50 entitlements."),
+    "transfer_limit_with_period": N_(
+        "Give both the number of transfers and the period in days, or neither (no limit)."
+    ),
+    "transfer_limit_range": N_("Enter from 0 to 10,000 transfers."),
+    "transfer_period_range": N_("Enter a period from 1 to 3,650 days."),
 }
 NOTICES = {
     "created": N_("The plan is created."),
     "saved": N_("The plan is saved."),
     "retired": N_("The plan is retired: the store no longer sells it and it makes no new codes."),
 }
-FIELDS = ("name", "term_days", "devices_max", "price", "subscription_price", "entitlements")
+FIELDS = (
+    "name",
+    "term_days",
+    "devices_max",
+    "price",
+    "subscription_price",
+    "entitlements",
+    "transfer_limit",
+    "transfer_period_days",
+)
 
 
 T = TypeVar("T")
@@ -69,6 +83,11 @@ def _number(text: str, field: str) -> int:
         raise PlanFieldInvalid(field, "number", f"{text!r} is not a whole number") from None
 
 
+def _optional_number(text: str, field: str) -> int | None:
+    """A whole number typed in a form, or None for an empty field (a transfer cap)."""
+    return _number(text, field) if text.strip() else None
+
+
 def _price_text(cents: int | None) -> str:
     return "" if cents is None else f"{cents / 100:.2f}"
 
@@ -82,6 +101,10 @@ def plan_values(plan: Plan) -> dict[str, str]:
         "price": _price_text(plan.price_cents),
         "subscription_price": _price_text(plan.subscription_price_cents),
         "entitlements": "\n".join(plan.entitlements or []),
+        "transfer_limit": "" if plan.transfer_limit is None else str(plan.transfer_limit),
+        "transfer_period_days": (
+            "" if plan.transfer_period_days is None else str(plan.transfer_period_days)
+        ),
     }
 
 
@@ -119,6 +142,8 @@ def plan_create(
     subscription_price: Field = "",
     currency: Field = "EUR",
     entitlements: Field = "",
+    transfer_limit: Field = "",
+    transfer_period_days: Field = "",
 ) -> Response:
     values = {
         "code": code,
@@ -129,6 +154,8 @@ def plan_create(
         "subscription_price": subscription_price,
         "currency": currency,
         "entitlements": entitlements,
+        "transfer_limit": transfer_limit,
+        "transfer_period_days": transfer_period_days,
     }
     with page.open() as unit:
         return form_action(
@@ -145,6 +172,10 @@ def plan_create(
                         subscription_price, field="subscription_price"
                     ),
                     currency=currency,
+                    transfer_limit=_optional_number(transfer_limit, "transfer_limit"),
+                    transfer_period_days=_optional_number(
+                        transfer_period_days, "transfer_period_days"
+                    ),
                 )
             ),
             done=lambda plan: f"/console/plans/{plan.code}?done=created",
@@ -191,6 +222,8 @@ def plan_edit(
     price: Field = "",
     subscription_price: Field = "",
     entitlements: Field = "",
+    transfer_limit: Field = "",
+    transfer_period_days: Field = "",
 ) -> Response:
     values = {
         "name": name,
@@ -199,6 +232,8 @@ def plan_edit(
         "price": price,
         "subscription_price": subscription_price,
         "entitlements": entitlements,
+        "transfer_limit": transfer_limit,
+        "transfer_period_days": transfer_period_days,
     }
     with page.open() as unit:
         plan = unit.plans.by_code(code, retired_too=True)
@@ -216,6 +251,11 @@ def plan_edit(
                         subscription_price, field="subscription_price"
                     ),
                     entitlements=entitlements,
+                    # Both empty: no transfer limit.
+                    transfer_limit=_optional_number(transfer_limit, "transfer_limit"),
+                    transfer_period_days=_optional_number(
+                        transfer_period_days, "transfer_period_days"
+                    ),
                 )
             ),
             done=f"/console/plans/{plan.code}?done=saved",
