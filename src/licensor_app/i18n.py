@@ -81,6 +81,15 @@ ITALIAN: dict[str, str] = {
     "{plan}: active until {date}": "{plan}: attiva fino al {date}",
     "{plan}: active": "{plan}: attiva",
     "{plan}: {status}": "{plan}: {status}",
+    # Main window: the features the plan includes
+    "Antivirus": "Antivirus",
+    "VPN": "VPN",
+    "Password manager": "Gestore delle password",
+    "The features open with an active license.": (
+        "Le funzioni si sbloccano con una licenza attiva."
+    ),
+    "Your plan does not include: {features}": "Il tuo piano non comprende: {features}",
+    "{feature}: included in your plan.": "{feature}: fa parte del tuo piano.",
     # Licensing window
     "Plan": "Piano",
     "Status": "Stato",

@@ -8,6 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import Button, Static
 
 from licensor_app.windows.base import Window, message_line
+from licensor_app.windows.features import FEATURES, feature_buttons, lacking_note, title_of
 from licensor_app.windows.licensing import LicensingWindow
 from licensor_app.windows.summary import last_known, one_line
 from licensor_client import LicenseInfo, NotActivated
@@ -19,6 +20,7 @@ class MainWindow(Window[None]):
             yield Static(self.licensor.product, id="product", classes="product", markup=False)
             yield Static(self._("Checking the license…"), id="summary", markup=False)
             yield Button(self._("License"), id="license", classes="link", compact=True)
+            yield from feature_buttons(self.licensor.translator)
             yield message_line()
 
     def on_mount(self) -> None:
@@ -48,6 +50,16 @@ class MainWindow(Window[None]):
 
     def show_summary(self, info: LicenseInfo | None) -> None:
         self.query_one("#summary", Static).update(one_line(info, self.licensor.translator))
+        for name, _title in FEATURES:
+            included = info is not None and info.has(name)
+            self.query_one(f"#feature-{name}", Button).disabled = not included
+        note = lacking_note(info, self.licensor.translator)
+        self.query_one("#features-note", Static).update(note)
+
+    @on(Button.Pressed, "#features Button")
+    def use_feature(self, event: Button.Pressed) -> None:
+        feature = self._(title_of(event.button.id or ""))
+        self.say(self._("{feature}: included in your plan.", feature=feature))
 
     def action_close(self) -> None:
         pass  # the main window stays; quit with ctrl+q
