@@ -289,3 +289,29 @@ def test_an_admin_sets_a_license_device_limit_and_an_agent_grants_a_transfer(
     assert [e.reason for e in audit_events(database, "licensing.transfer_granted")] == [
         "lab PC replaced"
     ]
+
+
+def test_an_agent_grants_a_transfer_from_the_desk(
+    api: httpx.Client, make_code: MakeCode, sign_in_staff: SignInStaff, open_unit: OpenUnit
+) -> None:
+    code = make_code("kiosk", devices_max=1)
+    with open_unit() as unit:
+        unit.plans.edit("kiosk", transfer_limit=0, transfer_period_days=7)
+    first = device("Kiosk 1")
+    activated = activate(api, code, first)
+    public_id, key = activated["public_id"], activated["license_key"]
+    api.post(
+        "/api/v1/activations/release",
+        json={"license_key": key, "fingerprint": first["fingerprint"]},
+    ).raise_for_status()
+    agent, _ = sign_in_staff("agent")
+
+    assert "0 left now" in agent.get(f"/desk/licenses/{public_id}").text
+    no_reason = agent.post(f"/desk/licenses/{public_id}/grant-transfer", {"reason": ""})
+    assert no_reason.status_code == 422
+    assert "This field is required." in no_reason.text
+    granted = agent.post(f"/desk/licenses/{public_id}/grant-transfer", {"reason": "new kiosk"})
+    assert granted.status_code == 303, granted.text
+    assert granted.headers["location"] == f"/desk/licenses/{public_id}?done=transfer_granted"
+    assert "One more transfer is granted" in agent.get(granted.headers["location"]).text
+    activate(api, code, device("Kiosk 2"))

@@ -1,16 +1,19 @@
 """Licenses and codes on the desk (/desk/licenses/ID, /desk/codes/ID), and the actions on
 them from a request: send a code, attach it to the customer's account, release seats,
-block a code and issue its replacement. Rules live in ``support/desk/``."""
+block a code and issue its replacement, grant a license one more transfer. Rules live in
+``support/desk/`` (and ``licensing/staff_actions.py``)."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 
 from licensor.deps import RowId
 from licensor.errors import DestinationNotOfRecord, LicenseLinkedElsewhere, RequestHasNoAccount
+from licensor.licensing.staff_actions import StaffActions
 from licensor.support.views.desk_pages import (
     PROBLEMS,
     FromRequest,
@@ -30,9 +33,36 @@ Field = Annotated[str, Form()]
 
 
 @router.get("/desk/licenses/{public_id}", response_class=HTMLResponse)
-def license_view(page: StaffPage, public_id: str, number: FromRequest = "") -> Response:
+def license_view(
+    page: StaffPage, public_id: str, number: FromRequest = "", done: str = ""
+) -> Response:
     with page.open() as unit:
-        return license_page(unit, public_id, number)
+        return license_page(unit, public_id, number, notice=notice(unit, done))
+
+
+@router.post("/desk/licenses/{public_id}/grant-transfer", response_class=HTMLResponse)
+def grant_transfer(
+    page: StaffPage, public_id: str, reason: Field = "", request: Field = ""
+) -> Response:
+    """One more transfer than the license's plan allows in its period (issue 16, item 4)."""
+    with page.open() as unit:
+        return form_action(
+            unit,
+            lambda: unit.service(StaffActions).grant_transfer(
+                public_id, reason=reason, actor=unit.actor
+            ),
+            done=lambda granted: (
+                f"/desk/licenses/{quote(granted.public_id, safe='')}?"
+                + urlencode(
+                    {"done": "transfer_granted", **({"request": request} if request else {})}
+                )
+            ),
+            again=lambda status, errors: license_page(
+                unit, public_id, request, status, errors=errors
+            ),
+            messages=PROBLEMS,
+            form="transfer_",
+        )
 
 
 @router.get("/desk/codes/{code_id}", response_class=HTMLResponse)

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from licensor.deps import MAX_ROW_ID
 from licensor.errors import NotFound
+from licensor.licensing.staff_actions import StaffActions
 from licensor.models import RequestStatus, SupportRequest, Topic
 from licensor.support.desk.recovery import AFTER_SEND
 from licensor.support.desk.replies import CANNED_REPLIES
@@ -97,6 +98,7 @@ NOTICES = {
     ),
     "approved": N_("Approved: attached to the customer's account, and its owner told."),
     "released": N_("The seats were released."),
+    "transfer_granted": N_("One more transfer is granted: a new device may now take a seat."),
     "replaced": N_(
         "The code is blocked and its replacement issued. Send the replacement from its page."
     ),
@@ -177,6 +179,7 @@ def license_page(
     status: int = 200,
     *,
     errors: dict[str, str] | None = None,
+    notice: str | None = None,
 ) -> HTMLResponse:
     """A license, its seats and its code, with the actions from the request ``number``."""
     lookup = unit.desk_lookup
@@ -198,6 +201,8 @@ def license_page(
         after_send=AFTER_SEND,
         errors=errors or {},
         error=None,
+        notice=notice,
+        transfers_left=unit.service(StaffActions).transfers_left(detail.license),
     )
 
 
