@@ -17,6 +17,7 @@ from licensor.models import CodeOrigin
 from licensor_client import LicenseClient
 from tests.cli_support import cli_environment
 from tests.cli_support import run as run_script
+from tests.client.conftest import CODE, FakeServer, MakeClient
 from tests.conftest import OpenUnit
 from tests.licensing.factories import BlockCode, MakePlan
 from tests.support import closed_server
@@ -106,3 +107,15 @@ def test_details_prints_the_entitlements(
 
     client("activate", suite_code)
     assert "Entitlements: password-manager, vpn" in client("details")
+
+
+def test_a_file_from_an_older_server_gives_the_plans_entitlements(
+    make_client: MakeClient, fake_server: FakeServer
+) -> None:
+    # The fake server signs files as servers before issue 16 did: plan.entitlements only.
+    assert "entitlements" not in fake_server.license_file("any")["payload"]
+    client = make_client()
+    activated = client.activate(CODE)
+    assert activated.entitlements == ("antivirus", "vpn")
+    assert activated.has("antivirus")
+    assert not client.details().has("password-manager")
