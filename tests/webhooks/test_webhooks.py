@@ -20,6 +20,7 @@ from licensor.errors import WebhookUrlRefused
 from licensor.keys import Keyring
 from licensor.leases import backoff
 from licensor.worker import build_worker
+from tests.accounts.factories import MakeAccount
 from tests.cli_support import cli_environment, run
 from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, activate, device
@@ -288,3 +289,40 @@ def test_an_admin_sees_the_deliveries_in_the_console_and_resends_one_with_the_sa
     (audited,) = audit_events(database, "webhooks.delivery_resent")
     assert audited.actor != "system"
     assert "Delivered" in admin.get("/console/webhooks").text
+
+
+@pytest.mark.usefixtures("allow_private")
+def test_a_license_linked_to_an_account_is_told_as_recovered(
+    api: httpx.Client,
+    open_unit: OpenUnit,
+    make_code: MakeCode,
+    make_account: MakeAccount,
+    receiver: Receiver,
+    deliver: Deliver,
+) -> None:
+    receiver.start()
+    secret = endpoint(open_unit, receiver.url, "license.recovered")
+    machine = device()
+    answer = activate(api, make_code("plus"), machine)
+    owner = make_account()
+
+    linked = api.post(
+        "/api/v1/account/licenses",
+        json={
+            "email": owner.email,
+            "password": owner.password,
+            "license_key": answer["license_key"],
+            "fingerprint": machine["fingerprint"],
+        },
+    )
+    assert linked.status_code == 200, linked.text
+    deliver()
+
+    (item,) = receiver.accepted()
+    event = Webhook(secret).verify(item.body, item.headers)
+    assert event["type"] == "license.recovered"
+    assert event["data"] == {
+        "channel": "account_link",
+        "public_id": answer["public_id"],
+        "plan": "plus",
+    }

@@ -39,6 +39,7 @@ from licensor.models import (
     Order,
 )
 from licensor.units import Service
+from licensor.webhooks import events
 
 REPLACED_BY_OWNER = "replaced by owner"
 
@@ -242,6 +243,7 @@ class LicenseDetails(Service):
             replacement=formats.mask_code(canonical),
             replacement_id=replacement.id,
         )
+        events.recovered(self.unit, "self_service_replace", public_id=public_id)
         page = (
             f"/account/licenses/{public_id}"
             if public_id is not None

@@ -31,6 +31,7 @@ from licensor.models import (
     Order,
 )
 from licensor.units import Service
+from licensor.webhooks import events
 
 CODE_HANDLE_PURPOSE = b"account_code_page"
 
@@ -184,6 +185,7 @@ class AccountLicenses(Service):
             public_id=public_id,
             told=told,
         )
+        events.recovered(self.unit, "account_link", public_id=public_id, plan=code.plan.code)
         if joined_with_order:
             return LinkedLicense(public_id, code.plan.code, already_linked=False)
         self.send_mail(

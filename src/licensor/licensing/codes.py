@@ -205,7 +205,7 @@ class Codes(Service):
             "code.blocked",
             {
                 "code_id": code.id,
-                "plan": code.plan.code,
+                "plan": self.session.get_one(Plan, code.plan_id).code,  # not always loaded
                 "public_id": code.license.public_id if code.license else None,
                 "reason": reason,
             },

@@ -28,6 +28,7 @@ from licensor.models import (
     Device,
     License,
     LicenseStatus,
+    Plan,
 )
 from licensor.units import Service
 
@@ -240,7 +241,9 @@ class Licensing(Service):
         return len(seats)
 
     def _released(self, license: License, released_by: str) -> None:
-        data = {"public_id": license.public_id, "plan": license.plan.code, "by": released_by}
+        # The plan's code by its id: callers that free seats have not always loaded it.
+        plan = self.session.get_one(Plan, license.plan_id).code
+        data = {"public_id": license.public_id, "plan": plan, "by": released_by}
         self.unit.webhooks.emit("license.released", data)
 
     # views ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from licensor.models import (
 from licensor.store.orders import ORDER_IN_FULL, buyer_problems
 from licensor.store.payments import PaymentOutcome, PaymentRequest, PaymentResult
 from licensor.units import Service
+from licensor.webhooks import events
 
 MAX_STORE_QUANTITY = 10
 REFERENCE_PREFIX = "pay_"
@@ -369,6 +370,7 @@ class Checkout(Service):
             subscriptions=started,
             payment_id=result.provider_payment_id,
         )
+        self.unit.webhooks.emit("order.paid", events.order_data(order))
         self.unit.orders.send_confirmation(order)
         return order
 

@@ -32,6 +32,7 @@ from licensor.models import AuditEvent, Order, OrderStatus, Partner
 from licensor.ratelimit import Rule
 from licensor.store.orders import MAX_NAME, ORDER_IN_FULL, order_number_key
 from licensor.units import Service
+from licensor.webhooks import events
 
 JOB = "store.order_lookup"
 PURPOSE = b"order_lookup"
@@ -164,6 +165,9 @@ class OrderLookup(Service):
             matched=match is not None,
             where=request.where,
         )
+        if match is not None and action == MATCHED:
+            channel = "order_lookup" if match.partner is None else "partner_pointer"
+            events.recovered(self.unit, channel, order=match.number)
 
     def match(self, request: LookupRequest) -> Order | None:
         """The paid order with this number whose buyer's email and name are these, bought

@@ -40,6 +40,7 @@ from licensor.models import (
 )
 from licensor.store.tax import tax_part, vat_rate_text
 from licensor.units import Service
+from licensor.webhooks import events
 
 ORDER_PREFIX = "ORD"
 _CROCKFORD_READING = str.maketrans({"O": "0", "I": "1", "L": "1"})
@@ -180,6 +181,7 @@ class Orders(Service):
             plan=plan.code,
             quantity=quantity,
         )
+        self.unit.webhooks.emit("order.paid", events.order_data(order))
         if partner is None:
             self.send_confirmation(order)
         return PlacedOrder(
@@ -344,6 +346,7 @@ class Orders(Service):
             number=order.number,
             codes_blocked=blocked,
         )
+        self.unit.webhooks.emit("order.refunded", {**events.order_data(order), "reason": reason})
         if order.partner_id is None:
             self._mail_buyer(
                 order,

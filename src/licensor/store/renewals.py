@@ -43,6 +43,7 @@ from licensor.store.orders import money
 from licensor.store.payments import BilledRenewal, PaymentOutcome, PaymentResult, RecurringCharge
 from licensor.store.subscriptions import grace_period
 from licensor.units import Service
+from licensor.webhooks import events
 
 RENEWAL_PREFIX = "ren_"
 #: A declined renewal is tried again once a day (a new idempotency key each day) until
@@ -299,6 +300,14 @@ class Renewals(Service):
             period_end=subscription.current_period_end.isoformat(),
             number=invoice.number,
         )
+        self.unit.webhooks.emit(
+            "subscription.renewed",
+            {
+                **events.subscription_data(subscription, subscription.plan.code),
+                "order": invoice.number,
+                "public_id": license.public_id,
+            },
+        )
         self._mail(
             subscription,
             "subscription_renewed",
@@ -344,6 +353,13 @@ class Renewals(Service):
         subscription.status = SubscriptionStatus.EXPIRED
         license.expires_at = min(license.expires_at, self.now)
         self._audit(subscription, "store.subscription_expired", actor=actor)
+        self.unit.webhooks.emit(
+            "subscription.expired",
+            {
+                **events.subscription_data(subscription, subscription.plan.code),
+                "public_id": license.public_id,
+            },
+        )
         self._mail(subscription, "subscription_expired", store_url=self.settings.url("/store"))
         return RenewalOutcome.EXPIRED
 

@@ -40,6 +40,7 @@ from licensor.store.orders import (
     order_number_key,
 )
 from licensor.units import Service
+from licensor.webhooks import events
 
 # A partner's server clock may run a little ahead of ours; a sale just made is not "future".
 PURCHASE_CLOCK_SKEW = timedelta(minutes=5)
@@ -129,6 +130,7 @@ class PartnerSales(Service):
             codes=len(rows),
             partner=partner.slug,
         )
+        self.unit.webhooks.emit("order.paid", {**events.order_data(order), "partner": partner.slug})
         return order
 
     def _sellable_codes(

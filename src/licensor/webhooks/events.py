@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from licensor.clock import isoformat
 from licensor.logging import current_request_id
-from licensor.models import WebhookDelivery, WebhookEndpoint
+from licensor.models import Order, Subscription, WebhookDelivery, WebhookEndpoint
 
 if TYPE_CHECKING:
     from licensor.units import UnitOfWork
@@ -30,6 +30,32 @@ EVENTS = (
 )
 
 PAYLOAD_PURPOSE = b"webhook_payload"
+
+
+def order_data(order: Order) -> dict[str, Any]:
+    """An order as events name it: its number and what was paid, not who paid."""
+    return {
+        "number": order.number,
+        "channel": str(order.channel),
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+    }
+
+
+def subscription_data(subscription: Subscription, plan: str) -> dict[str, Any]:
+    """A subscription as events name it."""
+    return {
+        "subscription_id": subscription.id,
+        "plan": plan,
+        "status": str(subscription.status),
+        "current_period_end": isoformat(subscription.current_period_end),
+    }
+
+
+def recovered(unit: UnitOfWork, channel: str, **ids: Any) -> None:
+    """``license.recovered``: a lost code found again through ``channel``, one of the
+    dashboard's recovery channels (console/figures.py), with the ids that say which."""
+    emit(unit, "license.recovered", {"channel": channel, **ids})
 
 
 def payload(event_type: str, timestamp: str, data: dict[str, Any]) -> str:

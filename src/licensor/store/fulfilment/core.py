@@ -24,6 +24,7 @@ from licensor.models import ItemKind, Order, OrderItem, Plan
 from licensor.store.orders import MAX_NAME, ORDER_IN_FULL
 from licensor.store.payment_events import first_delivery, note_order
 from licensor.units import Service
+from licensor.webhooks import events
 
 PROVIDERS = ("paddle", "lemonsqueezy", "fastspring")
 LANGUAGES = ("en", "it")
@@ -231,6 +232,7 @@ class Fulfilment(Service):
             quantity=sum(quantity for _, quantity, _ in lines),
             mailed=mail,
         )
+        self.unit.webhooks.emit("order.paid", {**events.order_data(order), "provider": provider})
         if mail:
             self.unit.orders.send_confirmation(order)
         note_order(self.session, provider=provider, event_id=sale.event_id, order_id=order.id)

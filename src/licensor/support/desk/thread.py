@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from licensor.errors import FormInvalid
 from licensor.models import Account, Author, SupportMessage, SupportRequest
+from licensor.support.figures import RECOVERY_ACTIONS
+from licensor.webhooks import events
 
 if TYPE_CHECKING:
     from licensor.units import UnitOfWork
@@ -95,3 +97,6 @@ def audit_action(
         request=request.number,
         **fields,
     )
+    if action in RECOVERY_ACTIONS:  # the dashboard's support_desk channel
+        ids = {"order_id" if subject_type == "order" else "code_id": subject_id}
+        events.recovered(unit, "support_desk", request=request.number, **ids)
