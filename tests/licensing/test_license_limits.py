@@ -5,7 +5,9 @@ on moving seats between devices, with support's grant of one more."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
 from tests.cli_support import Command, cli_environment, run
+from tests.conftest import OpenUnit
 from tests.licensing.factories import (
     BlockCode,
     MakeCode,
@@ -24,6 +27,7 @@ from tests.licensing.factories import (
     try_activate,
     validate,
 )
+from tests.licensing.test_concurrency import _activate_all_at_once
 from tests.support import assert_problem, audit_events
 
 
@@ -141,3 +145,29 @@ def test_a_plan_caps_transfers_and_support_grants_one_more(
     assert_problem(try_activate(api, code, device("Fourth")), 409, "transfer_limit_reached")
     clock.advance(timedelta(days=31))
     activate(api, code, device("Fourth"))
+
+
+def test_devices_racing_for_a_transfer_get_exactly_the_one_allowed(
+    server: str, api: httpx.Client, make_code: MakeCode, open_unit: OpenUnit
+) -> None:
+    code = make_code("desk", devices_max=1)
+    with open_unit() as unit:
+        unit.plans.edit("desk", transfer_limit=1, transfer_period_days=30)
+    first = device("First")
+    key = activate(api, code, first)["license_key"]
+    release(api, key, first)
+
+    raced = _activate_all_at_once(server, code, [device(f"PC {n}") for n in range(20)])
+
+    assert Counter(answer.status_code for answer in raced) == {201: 1, 409: 19}
+    assert {answer.json()["code"] for answer in raced if answer.status_code == 409} == {
+        "device_limit_reached"
+    }
+    [winner] = [answer.json() for answer in raced if answer.status_code == 201]
+    holder = next(m for m in raced if m.status_code == 201).request.content
+    release(api, key, json.loads(holder)["device"])
+    again = _activate_all_at_once(server, code, [device(f"Mac {n}") for n in range(20)])
+    assert {(answer.status_code, answer.json()["code"]) for answer in again} == {
+        (409, "transfer_limit_reached")
+    }
+    assert winner["devices_used"] == 1

@@ -230,7 +230,11 @@ class Licenses(Service):
             license_id = connection.execute(insert, {**values, "public_id": public_id}).scalar()
             if license_id is not None:
                 break
-        license = License(id=license_id, public_id=public_id, **values)
+        # Every column set, so that reading one (the license's own device limit, say) is no
+        # second query: a new license has neither its own limit nor granted transfers.
+        license = License(
+            id=license_id, public_id=public_id, devices_max=None, extra_transfers=0, **values
+        )
         make_transient_to_detached(license)  # as if read: every column set, nothing to write
         self.session.add(license)
         set_committed_value(license, "plan", plan)
