@@ -24,10 +24,8 @@ from licensor.console.code_search import hits, order_link, orders_named
 from licensor.console.pages import is_admin, render
 from licensor.deps import RowId
 from licensor.errors import (
-    CodeMalformed,
     FormInvalid,
     LicenseActionRefused,
-    LicenseKeyMalformed,
     LicenseUnknown,
     NotFound,
 )
@@ -86,21 +84,11 @@ NOTICES = {
 @router.get("/console/codes", response_class=HTMLResponse)
 def search(page: StaffPage, q: str = "") -> Response:
     with page.open() as unit:
-        error = None
         found: LookupResult | None = None
+        mistake = None
         if q.strip():
-            try:
-                found = unit.desk_lookup.lookup(q[:200])
-            except CodeMalformed:
-                error = unit._(
-                    "This looks like an activation code, but its check value does not match: "
-                    "check it for typing mistakes."
-                )
-            except LicenseKeyMalformed:
-                error = unit._(
-                    "This looks like a license key, but its check value does not match: "
-                    "check each digit."
-                )
+            found, mistake = unit.desk_lookup.search(q)
+        error = unit._(mistake) if mistake else None
         return render(
             unit,
             "console/codes.html",

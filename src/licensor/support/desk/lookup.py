@@ -18,7 +18,13 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import selectinload
 
 from licensor.accounts.service import normalize_email
-from licensor.errors import CodeUnknown, LicenseUnknown, NotFound
+from licensor.errors import (
+    CodeMalformed,
+    CodeUnknown,
+    LicenseKeyMalformed,
+    LicenseUnknown,
+    NotFound,
+)
 from licensor.licensing import formats
 from licensor.licensing.codes import CODE_WITH_LICENSE, code_state
 from licensor.licensing.licenses import LICENSE_WITH_CODE, license_status
@@ -33,6 +39,15 @@ from licensor.models import (
 )
 from licensor.store.orders import ORDER_IN_FULL, order_number_key
 from licensor.units import Service
+from licensor.web.i18n import N_
+
+MISTYPED_CODE = N_(
+    "This looks like an activation code, but its check value does not match: "
+    "check it for typing mistakes."
+)
+MISTYPED_KEY = N_(
+    "This looks like a license key, but its check value does not match: check each digit."
+)
 
 _PUBLIC_ID = re.compile(r"^LIC-?[0-9A-Z]{4}-?[0-9A-Z]{4}$")
 _CODE_SHAPE = re.compile(r"^[0-9A-Z]{20}$")
@@ -136,6 +151,17 @@ def classify(text: str) -> str:
 
 class Lookup(Service):
     """The desk's lookups and details, bound to one unit of work."""
+
+    def search(self, text: str) -> tuple[LookupResult | None, str | None]:
+        """What a staff page's search box finds for ``text`` (at most 200 characters
+        read), or the mistake to show beside the box (untranslated) when a code or key
+        fails its check value: the desk's lookup and the console's search alike."""
+        try:
+            return self.lookup(text[:200]), None
+        except CodeMalformed:
+            return None, MISTYPED_CODE
+        except LicenseKeyMalformed:
+            return None, MISTYPED_KEY
 
     def lookup(self, text: str) -> LookupResult:
         """Orders, accounts, licenses and codes for one identifier; a code or key that

@@ -8,8 +8,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from licensor.errors import CodeMalformed, LicenseKeyMalformed
-from licensor.support.desk.lookup import LookupResult
 from licensor.support.desk.queue import ASSIGNEES, QueueFilter
 from licensor.support.views.desk_pages import (
     STATUSES,
@@ -60,20 +58,8 @@ def queue(
 def lookup(page: StaffPage, q: str = "", number: FromRequest = "") -> Response:
     with page.open() as unit:
         context = context_request(unit, number)
-        error = None
-        found: LookupResult | None = None
-        try:
-            found = unit.desk_lookup.lookup(q[:200])
-        except CodeMalformed:
-            error = unit._(
-                "This looks like an activation code, but its check value does not match: "
-                "check it for typing mistakes."
-            )
-        except LicenseKeyMalformed:
-            error = unit._(
-                "This looks like a license key, but its check value does not match: "
-                "check each digit."
-            )
+        found, mistake = unit.desk_lookup.search(q)
+        error = unit._(mistake) if mistake else None
         return render(
             unit,
             "desk/lookup.html",
