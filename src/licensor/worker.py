@@ -37,6 +37,7 @@ from licensor.store.reminder_scan import REMINDERS_EVERY, DueReminders
 from licensor.store.renewals import RenewalRun
 from licensor.support import tasks as support_tasks
 from licensor.webhooks import delivery as webhook_delivery
+from licensor.webhooks.expiry import EXPIRY_EVERY, ExpiryScan
 
 # The domains' job handlers register as their modules are imported (``@jobs.handler``).
 HANDLER_MODULES = (licensing_tasks, store_tasks, support_tasks)
@@ -202,6 +203,9 @@ def build_worker(
         Periodic(
             "idempotency.purge", PURGE_EVERY, lambda moment: idempotency.purge(database, moment)
         )
+    )
+    periodic.append(
+        Periodic("webhooks.expiry", EXPIRY_EVERY, ExpiryScan(database, keyring, settings))
     )
     return Worker(
         database,

@@ -326,3 +326,39 @@ def test_a_license_linked_to_an_account_is_told_as_recovered(
         "public_id": answer["public_id"],
         "plan": "plus",
     }
+
+
+@pytest.mark.usefixtures("allow_private")
+def test_a_license_is_told_expiring_days_before_its_end_then_expired_each_once(
+    api: httpx.Client,
+    open_unit: OpenUnit,
+    make_code: MakeCode,
+    receiver: Receiver,
+    deliver: Deliver,
+    clock: Clock,
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    receiver.start()
+    secret = endpoint(open_unit, receiver.url, "license.expiring", "license.expired")
+    answer = activate(api, make_code("short", term_days=10), device())
+
+    deliver()
+    assert receiver.received == []  # ten days to go: nothing yet
+    clock.advance(timedelta(days=10 - settings.webhook_expiring_days, minutes=5))
+    deliver()
+    clock.advance(timedelta(days=1))
+    deliver()
+    # A worker just started looks back a week and finds it again: the same webhook-id,
+    # which is not queued twice.
+    build_worker(database, keyring, settings, clock.now).run_until_idle()
+    clock.advance(timedelta(days=settings.webhook_expiring_days))
+    deliver()
+    clock.advance(timedelta(hours=1))
+    deliver()
+
+    got = [Webhook(secret).verify(item.body, item.headers) for item in receiver.accepted()]
+    assert [event["type"] for event in got] == ["license.expiring", "license.expired"]
+    assert {event["data"]["public_id"] for event in got} == {answer["public_id"]}
+    assert got[0]["data"]["expires_at"] == answer["expires_at"]

@@ -3,6 +3,7 @@ one (docs/webhooks.md lists each event's data)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -63,24 +64,40 @@ def payload(event_type: str, timestamp: str, data: dict[str, Any]) -> str:
     return json.dumps({"type": event_type, "timestamp": timestamp, "data": data})
 
 
-def emit(unit: UnitOfWork, event_type: str, data: dict[str, Any]) -> int:
-    """Queue ``event_type`` for every enabled endpoint that takes it, in ``unit``'s
-    transaction: the deliveries commit, or vanish, with the change. ``data`` holds ids
-    the vendor can use, never an activation code or a license key. Returns how many."""
-    if event_type not in EVENTS:
-        raise ValueError(f"unknown webhook event {event_type!r}")
+def takers(unit: UnitOfWork, event_type: str) -> list[WebhookEndpoint]:
+    """The enabled endpoints that take ``event_type``."""
     endpoints = unit.session.scalars(
         select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))
     ).all()
+    return [item for item in endpoints if not item.events or event_type in item.events]
+
+
+def emit(
+    unit: UnitOfWork, event_type: str, data: dict[str, Any], *, once: str | None = None
+) -> int:
+    """Queue ``event_type`` for every enabled endpoint that takes it, in ``unit``'s
+    transaction: the deliveries commit, or vanish, with the change. ``data`` holds ids
+    the vendor can use, never an activation code or a license key. Returns how many.
+
+    ``once`` names an event that must go out once whoever notices it (a scan): its
+    ``webhook-id`` is derived from it, so a second emit for an endpoint is skipped."""
+    if event_type not in EVENTS:
+        raise ValueError(f"unknown webhook event {event_type!r}")
     body = payload(event_type, isoformat(unit.now) or "", data)
     queued = 0
-    for endpoint in endpoints:
-        if endpoint.events and event_type not in endpoint.events:
-            continue
+    for endpoint in takers(unit, event_type):
+        if once is None:
+            message_id = f"msg_{uuid.uuid4().hex}"
+        else:
+            digest = hashlib.sha256(f"{endpoint.id}:{event_type}:{once}".encode())
+            message_id = f"msg_{digest.hexdigest()[:32]}"
+            taken = select(WebhookDelivery.id).where(WebhookDelivery.message_id == message_id)
+            if unit.session.scalar(taken) is not None:
+                continue
         unit.session.add(
             WebhookDelivery(
                 endpoint_id=endpoint.id,
-                message_id=f"msg_{uuid.uuid4().hex}",
+                message_id=message_id,
                 event_type=event_type,
                 payload_ciphertext=unit.keyring.encrypt(body, purpose=PAYLOAD_PURPOSE),
                 created_at=unit.now,
