@@ -101,7 +101,9 @@ def test_a_created_plan_is_listed_with_its_terms(licensor: Command) -> None:
     assert created.returncode == 0, created.stderr
     assert one_line(created.stdout) == "plan studio (Studio): 30 days, 3 devices"
     assert listed.returncode == 0, listed.stderr
-    assert table_rows(listed.stdout) == [["studio", "Studio", "30", "3", "cloud, export", "active"]]
+    assert table_rows(listed.stdout) == [
+        ["studio", "Studio", "30", "3", "cloud, export", "no limit", "active"]
+    ]
 
 
 def test_creating_a_plan_twice_fails_with_a_clear_message(

@@ -17,7 +17,7 @@ import pytest
 from licensor.clock import Clock
 from licensor.config import Settings
 from licensor.db import Database
-from tests.cli_support import Command, cli_environment, run
+from tests.cli_support import Command, cli_environment, run, table_rows
 from tests.conftest import OpenUnit
 from tests.licensing.factories import (
     BlockCode,
@@ -117,6 +117,7 @@ def test_a_plan_caps_transfers_and_support_grants_one_more(
         "plans", "edit", "classroom", "--transfer-limit", "1", "--transfer-period-days", "30"
     )
     assert "transfer limit: none -> 1" in edited.stdout
+    assert table_rows(licensor("plans", "list").stdout)[0][5] == "1/30d"
     first, second, third = device("First"), device("Second"), device("Third")
     activated = activate(api, code, first)
     public_id, key = activated["public_id"], activated["license_key"]

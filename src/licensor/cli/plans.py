@@ -176,7 +176,9 @@ def plans_list() -> None:
     """List the plans, retired ones too."""
 
     with command_unit() as unit:
-        table = Table("code", "name", "term (days)", "devices", "entitlements", "status")
+        table = Table(
+            "code", "name", "term (days)", "devices", "entitlements", "transfers", "status"
+        )
         for plan in unit.plans.all():
             table.add_row(
                 plan.code,
@@ -184,6 +186,9 @@ def plans_list() -> None:
                 str(plan.term_days),
                 str(plan.devices_max),
                 ", ".join(plan.entitlements or []),
+                "no limit"
+                if plan.transfer_limit is None
+                else f"{plan.transfer_limit}/{plan.transfer_period_days}d",
                 "retired" if plan.retired_at else "active",
             )
         console.print(table)
