@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from licensor.clock import Clock
@@ -19,6 +20,7 @@ from licensor.db import Database
 from licensor.errors import WebhookUrlRefused
 from licensor.keys import Keyring
 from licensor.leases import backoff
+from licensor.models import Account, Device
 from licensor.worker import build_worker
 from tests.accounts.factories import MakeAccount
 from tests.cli_support import cli_environment, run
@@ -292,7 +294,7 @@ def test_an_admin_sees_the_deliveries_in_the_console_and_resends_one_with_the_sa
 
 
 @pytest.mark.usefixtures("allow_private")
-def test_a_license_linked_to_an_account_is_told_as_recovered(
+def test_a_license_linked_to_an_account_is_recovered_and_a_device_removed_there_released(
     api: httpx.Client,
     open_unit: OpenUnit,
     make_code: MakeCode,
@@ -301,7 +303,7 @@ def test_a_license_linked_to_an_account_is_told_as_recovered(
     deliver: Deliver,
 ) -> None:
     receiver.start()
-    secret = endpoint(open_unit, receiver.url, "license.recovered")
+    secret = endpoint(open_unit, receiver.url, "license.recovered", "license.released")
     machine = device()
     answer = activate(api, make_code("plus"), machine)
     owner = make_account()
@@ -316,16 +318,22 @@ def test_a_license_linked_to_an_account_is_told_as_recovered(
         },
     )
     assert linked.status_code == 200, linked.text
+    with open_unit() as unit:  # My Account's Devices page, "Remove"
+        account = unit.session.get_one(Account, owner.id)
+        seated = unit.session.scalars(
+            select(Device).where(Device.fingerprint == machine["fingerprint"])
+        ).one()
+        assert unit.account_devices.remove(account, seated.id) == 1
     deliver()
 
-    (item,) = receiver.accepted()
-    event = Webhook(secret).verify(item.body, item.headers)
-    assert event["type"] == "license.recovered"
-    assert event["data"] == {
-        "channel": "account_link",
-        "public_id": answer["public_id"],
-        "plan": "plus",
-    }
+    got = [Webhook(secret).verify(item.body, item.headers) for item in receiver.accepted()]
+    assert [(event["type"], event["data"]) for event in got] == [
+        (
+            "license.recovered",
+            {"channel": "account_link", "public_id": answer["public_id"], "plan": "plus"},
+        ),
+        ("license.released", {"public_id": answer["public_id"], "plan": "plus", "by": "account"}),
+    ]
 
 
 @pytest.mark.usefixtures("allow_private")

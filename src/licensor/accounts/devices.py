@@ -17,6 +17,7 @@ from licensor.errors import FormInvalid, NotFound
 from licensor.keys import Keyring
 from licensor.models import Account, Activation, ActivationCode, Device, License, Subscription
 from licensor.units import Service
+from licensor.webhooks import events
 
 DEVICE_NAME_MAX = 60
 TAG_PURPOSE = b"device tag"
@@ -168,6 +169,7 @@ class AccountDevices(Service):
         for seat in seats:
             seat.released_at = self.now
             seat.released_by = "account"
+            events.released(self.unit, seat.license_id, "account")
         others_seated = self.session.scalar(
             select(Activation.id)
             .where(

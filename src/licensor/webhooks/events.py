@@ -12,7 +12,14 @@ from sqlalchemy import select
 
 from licensor.clock import isoformat
 from licensor.logging import current_request_id
-from licensor.models import Order, Subscription, WebhookDelivery, WebhookEndpoint
+from licensor.models import (
+    License,
+    Order,
+    Plan,
+    Subscription,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 if TYPE_CHECKING:
     from licensor.units import UnitOfWork
@@ -51,6 +58,16 @@ def subscription_data(subscription: Subscription, plan: str) -> dict[str, Any]:
         "status": str(subscription.status),
         "current_period_end": isoformat(subscription.current_period_end),
     }
+
+
+def released(unit: UnitOfWork, license_id: int, by: str) -> None:
+    """``license.released`` for a seat of license ``license_id`` freed by ``by``."""
+    public_id, plan = unit.session.execute(
+        select(License.public_id, Plan.code)
+        .join(Plan, Plan.id == License.plan_id)
+        .where(License.id == license_id)
+    ).one()
+    emit(unit, "license.released", {"public_id": public_id, "plan": plan, "by": by})
 
 
 def recovered(unit: UnitOfWork, channel: str, **ids: Any) -> None:
