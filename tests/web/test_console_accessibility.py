@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from licensor.clock import Clock
+from licensor.config import Settings
 from tests.accounts.factories import (
     TOTP_SECRET,
     LinkCode,
@@ -25,6 +26,7 @@ from tests.accounts.factories import (
     fresh_email,
     two_factor_code,
 )
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakePlan, activate, device
 from tests.store.factories import MakeOrder, MakePartner
 from tests.support.factories import MakeRequest, png_bytes
@@ -59,8 +61,15 @@ def test_every_console_page_passes_axe(
     api: httpx.Client,
     clock: Clock,
     run_jobs: object,
+    open_unit: OpenUnit,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_plan("family", price_cents=3999, subscription_price_cents=999)
+    # Webhooks: an endpoint where nothing answers, so its deliveries show an error.
+    monkeypatch.setattr(settings, "webhooks_allow_private", True)
+    with open_unit() as unit:
+        hooks = unit.webhooks.create("http://127.0.0.1:9/hooks", ["license.activated"])[0].id
     customer = make_account(fresh_email("customer"))
     linked = linked_code(customer)
     activate(api, linked.code, device("Office PC"))
@@ -114,6 +123,7 @@ def test_every_console_page_passes_axe(
         skip=OUTSIDE_THE_CONSOLE,
     )
     assert f"/console/customers/{customer.id}" in audit.checked, audit.checked
+    assert f"/console/webhooks?endpoint={hooks}" in audit.checked, audit.checked
     # Error states, as the server renders them when a form is sent empty or wrong.
     for path, form in [
         ("/console/plans/new", 'form[action="/console/plans"]'),
