@@ -370,3 +370,39 @@ def test_a_license_is_told_expiring_days_before_its_end_then_expired_each_once(
     assert [event["type"] for event in got] == ["license.expiring", "license.expired"]
     assert {event["data"]["public_id"] for event in got} == {answer["public_id"]}
     assert got[0]["data"]["expires_at"] == answer["expires_at"]
+
+
+@pytest.mark.usefixtures("allow_private")
+def test_the_cli_lists_deliveries_and_a_disabled_endpoint_is_sent_nothing_more(
+    settings: Settings,
+    tmp_path: Path,
+    open_unit: OpenUnit,
+    block_code: Callable[..., None],
+    make_code: MakeCode,
+    receiver: Receiver,
+    deliver: Deliver,
+) -> None:
+    receiver.start()
+    endpoint(open_unit, receiver.url)
+    block_code(make_code("plus"), "chargeback")
+    with open_unit() as unit:
+        ((hook,), (waiting,)) = unit.webhooks.endpoints(), unit.webhooks.deliveries()
+    environment = cli_environment(settings.var_dir, settings.database_url)
+
+    listed = run(
+        "licensor", "webhooks", "deliveries", "--endpoint", str(hook.id),
+        environment=environment, cwd=tmp_path,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert waiting.message_id in listed.stdout
+    assert "pending" in listed.stdout
+    disabled = run(
+        "licensor", "webhooks", "disable", str(hook.id), environment=environment, cwd=tmp_path
+    )
+    assert disabled.returncode == 0, disabled.stderr
+    block_code(make_code("plus"), "leaked")
+    deliver()
+
+    assert receiver.received == []  # neither what waited nor what came after
+    with open_unit() as unit:
+        assert unit.webhooks.deliveries()[-1].last_error == "the endpoint is disabled"

@@ -75,18 +75,16 @@ def webhooks_deliveries(
     """List the latest deliveries: their event, status, attempts and last error."""
 
     with command_unit() as unit:
-        table = Table("id", "endpoint", "event", "webhook-id", "status", "attempts", "last")
+        # A line each, never folded: the webhook-id is what the receiver's logs are
+        # searched for, and a script may read the lines.
         for delivery in unit.webhooks.deliveries(endpoint, limit=limit):
-            table.add_row(
-                str(delivery.id),
-                str(delivery.endpoint_id),
-                delivery.event_type,
-                delivery.message_id,
-                delivery_state(delivery),
-                str(delivery.attempts),
-                escape(delivery.last_error or (str(delivery.last_status or ""))),
+            last = delivery.last_error or str(delivery.last_status or "")
+            console.print(
+                f"{delivery.id}\tendpoint {delivery.endpoint_id}\t{delivery.event_type}\t"
+                f"{delivery.message_id}\t{delivery_state(delivery)}\t"
+                f"attempts {delivery.attempts}\t{escape(last)}",
+                highlight=False,
             )
-        console.print(table)
 
 
 @app.command("resend")
