@@ -171,7 +171,7 @@ def database(settings: Settings) -> Iterator[Database]:
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    if "app" in request.fixturenames:  # the session's server ran (not a parameter named so)
+    if "server" in request.fixturenames:
         # What the server's validations noted is written first, or it would land in the
         # next test's emptied tables (the dashboard's counts, a table snapshot).
         request.getfixturevalue("app").state.validator.last_seen.flush()
