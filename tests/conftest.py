@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from licensor import units
@@ -171,10 +170,6 @@ def database(settings: Settings) -> Iterator[Database]:
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    if "server" in request.fixturenames:
-        # What the server's validations noted is written first, or it would land in the
-        # next test's emptied tables (the dashboard's counts, a table snapshot).
-        request.getfixturevalue("app").state.validator.last_seen.flush()
     if "database" in request.fixturenames:
         empty_tables(request.getfixturevalue("database").engine)
 
@@ -242,21 +237,15 @@ def _reset_limiter(limiter: MemoryRateLimiter) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def app(
+def server(
+    server_port: int,
     settings: Settings,
     database: Database,
     keyring: Keyring,
     clock: Clock,
     limiter: MemoryRateLimiter,
-) -> FastAPI:
-    """The app the session's server serves."""
-    return create_app(
-        settings, database=database, keyring=keyring, limiter=limiter, app_clock=clock
-    )
-
-
-@pytest.fixture(scope="session")
-def server(server_port: int, app: FastAPI) -> Iterator[str]:
+) -> Iterator[str]:
+    app = create_app(settings, database=database, keyring=keyring, limiter=limiter, app_clock=clock)
     with serve(app, port=server_port) as url:
         yield url
 

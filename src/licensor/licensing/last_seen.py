@@ -69,7 +69,6 @@ class LastSeenWriter:
         self._validations: Counter[date] = Counter()  # answers a day, not yet written
         self._lock = threading.Lock()
         self._wake = threading.Event()  # set when closing: write at once
-        self._draining = threading.Event()  # set by flush: write, and stop once idle
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -106,22 +105,9 @@ class LastSeenWriter:
         if thread is not None:
             thread.join(timeout)
 
-    def flush(self, timeout: float = 10.0) -> None:
-        """Write what is noted now and wait until it is written: whoever must see the
-        marks and counts in the database before going on (a test emptying the tables
-        after a request, a clean shutdown that goes on serving is ``close``'s)."""
-        with self._lock:
-            thread = self._thread
-        if thread is None:
-            return
-        self._draining.set()
-        self._wake.set()
-        thread.join(timeout)
-        self._draining.clear()
-
     def _run(self) -> None:
         while True:
-            if not self._closed and not self._draining.is_set():
+            if not self._closed:
                 self._wake.wait(self.delay)
                 self._wake.clear()
             with self._lock:
