@@ -119,12 +119,18 @@ def _routers_in_the_source() -> Iterator[APIRouter]:
                 yield value
 
 
+# Validations a day: written by the server's validation writer up to a second after an
+# earlier test's answers, whatever this test's forms do.
+WRITTEN_BEHIND = frozenset({"usage_days"})
+
+
 def _snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table: what a refused form must leave as it was."""
     with database.transaction() as session:
         return {
             table.name: sorted((tuple(row) for row in session.execute(select(table))), key=repr)
             for table in Base.metadata.sorted_tables
+            if table.name not in WRITTEN_BEHIND
         }
 
 
