@@ -74,6 +74,9 @@ class Plan(IdMixin, Base):
     # another device within ``transfer_period_days`` (null: no limit).
     transfer_limit: Mapped[int | None] = mapped_column(Integer)
     transfer_period_days: Mapped[int | None] = mapped_column(Integer)
+    # Floating (concurrent) licensing: when set, ``devices_max`` counts leases held at
+    # once, each this many seconds long unless renewed, instead of devices (null: seats).
+    lease_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class Batch(IdMixin, Base):
@@ -138,9 +141,19 @@ class ActivationCode(IdMixin, Base):
     blocked_reason: Mapped[str | None] = mapped_column(Text)
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A reserve code: entered while ``reserved_for_id``'s license was active, it extends
+    # that license's term from ``reserve_starts_at`` (the term's end when it was entered);
+    # withdrawn before then, it is a code like any other again.
+    reserved_for_id: Mapped[int | None] = mapped_column(
+        ForeignKey("licenses.id", use_alter=True), index=True
+    )
+    reserved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reserve_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     plan: Mapped[Plan] = relationship(lazy="raise")
-    license: Mapped[License | None] = relationship(back_populates="activation_code", lazy="raise")
+    license: Mapped[License | None] = relationship(
+        back_populates="activation_code", lazy="raise", foreign_keys="License.code_id"
+    )
 
 
 class License(IdMixin, Base):
@@ -167,7 +180,7 @@ class License(IdMixin, Base):
 
     plan: Mapped[Plan] = relationship(lazy="raise")
     activation_code: Mapped[ActivationCode | None] = relationship(
-        back_populates="license", lazy="raise"
+        back_populates="license", lazy="raise", foreign_keys=[code_id]
     )
 
 
@@ -182,6 +195,9 @@ class Device(IdMixin, Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The hashed parts the fingerprint was built from ({name: hash}), when the SDK sent
+    # them: a device with one part changed (a new network card) is still this device.
+    components: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 class Activation(IdMixin, Base):
@@ -205,9 +221,53 @@ class Activation(IdMixin, Base):
     last_validated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     released_by: Mapped[str | None] = mapped_column(String(20))
+    # Taken through a family share (the owner's revoking it frees this seat).
+    share_id: Mapped[int | None] = mapped_column(ForeignKey("license_shares.id"), index=True)
+    # The device's own Ed25519 public key (32 bytes), sent at activation: it verifies the
+    # license proof the app exports for support.
+    device_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     license: Mapped[License] = relationship(lazy="raise")
     device: Mapped[Device] = relationship(lazy="raise")
+
+
+class Lease(IdMixin, Base):
+    """A floating license's lease: license x device, held until ``expires_at`` unless
+    renewed by heartbeat; one row per pair, taken again after it lapses or is freed."""
+
+    __tablename__ = "leases"
+    __table_args__ = (UniqueConstraint("license_id", "device_id", name="uq_leases_license_device"),)
+
+    license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    checked_out_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(20))
+
+    license: Mapped[License] = relationship(lazy="raise")
+    device: Mapped[Device] = relationship(lazy="raise")
+
+
+class LicenseShare(IdMixin, Base):
+    """A seat of a license shared with family: invited by email with a one-time link
+    (``token_hash``), accepted into the invitee's own account, revoked by the owner."""
+
+    __tablename__ = "license_shares"
+
+    license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"), index=True)
+    owner_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))  # lower-cased
+    token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the invitation's
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+    license: Mapped[License] = relationship(lazy="raise")
 
 
 class SeatReleaseToken(IdMixin, Base):

@@ -115,6 +115,22 @@ class Attachment(IdMixin, Base):
     request: Mapped[SupportRequest] = relationship(back_populates="attachments", lazy="raise")
 
 
+class LicenseProof(IdMixin, Base):
+    """A signed license proof the app exported, sent with a request instead of (or beside)
+    a screenshot: kept encrypted (it holds a license key) with what its check found."""
+
+    __tablename__ = "support_proofs"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("support_requests.id"), index=True)
+    proof_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The license it proved, when both signatures held; else why not.
+    license_id: Mapped[int | None] = mapped_column(ForeignKey("licenses.id"), index=True)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    verify_error: Mapped[str | None] = mapped_column(String(60))
+
+
 class ApprovalState(StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"  # by the order's own address, through the mailed link

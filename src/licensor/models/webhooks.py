@@ -21,6 +21,10 @@ class WebhookEndpoint(IdMixin, Base):
     url: Mapped[str] = mapped_column(String(2000))
     events: Mapped[list[str]] = mapped_column(JSON, default=list)
     secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    # After a rotation the old secret still signs, beside the new one, until
+    # ``previous_secret_until``: the receiver has time to switch.
+    previous_secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     description: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
