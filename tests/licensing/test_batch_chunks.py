@@ -91,6 +91,11 @@ def test_activations_get_through_while_a_batch_is_being_issued(
     assert [answer.status_code for answer in answers] == [201, 201, 201]
 
 
+# Large enough that the batch is still being issued when the test kills it (30,000 took
+# about a second and was sometimes done before the kill).
+_KILLED_BATCH = 120_000
+
+
 def test_a_batch_killed_midway_is_listed_incomplete_and_resumed_with_every_code_listed(
     make_plan: MakePlan,
     database: Database,
@@ -100,7 +105,16 @@ def test_a_batch_killed_midway_is_listed_incomplete_and_resumed_with_every_code_
 ) -> None:
     make_plan("plus")
     out = tmp_path / "cards.csv"
-    arguments = ["--plan", "plus", "--count", "30000", "--chunk-size", "1000", "--out", str(out)]
+    arguments = [
+        "--plan",
+        "plus",
+        "--count",
+        str(_KILLED_BATCH),
+        "--chunk-size",
+        "1000",
+        "--out",
+        str(out),
+    ]
     with _issuing(settings, tmp_path, *arguments):
         wait_until(lambda: _held(database) >= 3000, "a few chunks to be committed")
     with database.transaction() as session:
@@ -114,7 +128,7 @@ def test_a_batch_killed_midway_is_listed_incomplete_and_resumed_with_every_code_
     assert len(listed - committed) <= 1000  # and at most the chunk being committed
     status, output, _ = licensor(tmp_path, settings, "codes", "batches", "--incomplete")
     assert status == 0
-    assert f"{len(committed):,}/30,000" in output
+    assert f"{len(committed):,}/{_KILLED_BATCH:,}" in output
     assert "INCOMPLETE" in output
 
     status, output, errors = licensor(
@@ -122,9 +136,9 @@ def test_a_batch_killed_midway_is_listed_incomplete_and_resumed_with_every_code_
     )
 
     assert status == 0, errors
-    assert f"batch {batch_id}: 30,000 plus codes written to {out}" in one_line(output)
+    assert f"batch {batch_id}: {_KILLED_BATCH:,} plus codes written to {out}" in one_line(output)
     codes = _csv_codes(out)
-    assert len(codes) == len(set(codes)) == 30_000
+    assert len(codes) == len(set(codes)) == _KILLED_BATCH
     assert _indexes(keyring, codes) == _batch_indexes(database, batch_id)
     assert committed <= _indexes(keyring, codes)
     assert not partial.exists()
