@@ -37,6 +37,7 @@ from licensor.idempotency import Idempotency
 from licensor.keys import Keyring, load_keyring
 from licensor.licensing.endpoints import VALIDATE_PATH, FastValidation
 from licensor.licensing.endpoints import router as licensing_router
+from licensor.licensing.lease_endpoints import router as leases_router
 from licensor.licensing.validation import Validator
 from licensor.logging import configure_logging, log
 from licensor.mail import dev_mailbox
@@ -275,6 +276,7 @@ def create_app(
         documented = partial(FastAPI.__call__, app)  # the stack, and the route it documents
         app.fast_validation = FastValidation(app.state, documented, crash_problem)
     app.include_router(licensing_router)
+    app.include_router(leases_router)
     app.include_router(accounts_api)
     app.include_router(home_page)
     app.include_router(brand_files)

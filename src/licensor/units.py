@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from licensor.accounts.service import Accounts
     from licensor.accounts.two_factor import TwoFactor
     from licensor.licensing.codes import Codes
+    from licensor.licensing.leases import Leases
     from licensor.licensing.licenses import Licenses
     from licensor.licensing.plans import Plans
     from licensor.licensing.service import Licensing
@@ -75,6 +76,7 @@ SERVICES = {
     "codes": "licensor.licensing.codes:Codes",
     "licenses": "licensor.licensing.licenses:Licenses",
     "plans": "licensor.licensing.plans:Plans",
+    "leases": "licensor.licensing.leases:Leases",
     "accounts": "licensor.accounts.service:Accounts",
     "two_factor": "licensor.accounts.two_factor:TwoFactor",
     "authentication": "licensor.accounts.authentication:Authentication",
@@ -118,6 +120,7 @@ class UnitOfWork:
         codes: Codes
         licenses: Licenses
         plans: Plans
+        leases: Leases
         accounts: Accounts
         two_factor: TwoFactor
         authentication: Authentication

@@ -37,6 +37,7 @@ from licensor.errors.edge import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from licensor.errors.leases import LeaseLimitReached, LeaseNotHeld, LicenseNotFloating
 from licensor.errors.licensing import (
     BatchBlocked,
     BatchComplete,
@@ -161,11 +162,14 @@ __all__ = [
     "JobFailed",
     "KeyMaterialError",
     "KeyMismatch",
+    "LeaseLimitReached",
+    "LeaseNotHeld",
     "LengthRequired",
     "LicenseActionRefused",
     "LicenseExpired",
     "LicenseKeyMalformed",
     "LicenseLinkedElsewhere",
+    "LicenseNotFloating",
     "LicenseNotOnDevice",
     "LicenseUnknown",
     "LicensorError",

@@ -29,6 +29,11 @@ _ENTITLEMENT = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 MAX_ENTITLEMENTS = 50
 MAX_TRANSFERS = 10_000
 MAX_TRANSFER_PERIOD_DAYS = 3650
+# A floating plan's lease: at least a minute (heartbeats more often than that only load
+# the server), at most a day; 900 s is what the console suggests.
+MIN_LEASE_SECONDS = 60
+MAX_LEASE_SECONDS = 86_400
+SUGGESTED_LEASE_SECONDS = 900
 
 
 class _Keep(Enum):
@@ -71,6 +76,15 @@ def _check_transfers(limit: int | None, period_days: int | None) -> None:
             "transfer_period_days",
             "transfer_period_range",
             f"a transfer period is from 1 to {MAX_TRANSFER_PERIOD_DAYS:,} days",
+        )
+
+
+def _check_lease(lease_seconds: int | None) -> None:
+    if lease_seconds is not None and not MIN_LEASE_SECONDS <= lease_seconds <= MAX_LEASE_SECONDS:
+        raise PlanFieldInvalid(
+            "lease_seconds",
+            "lease_seconds_range",
+            f"a lease lasts from {MIN_LEASE_SECONDS} to {MAX_LEASE_SECONDS:,} seconds",
         )
 
 
@@ -132,9 +146,11 @@ class Plans(Service):
         currency: str = "EUR",
         transfer_limit: int | None = None,
         transfer_period_days: int | None = None,
+        lease_seconds: int | None = None,
     ) -> Plan:
         """A new plan; its code (``plus``) is lower case letters, digits, ``-`` and ``_``;
-        audited (``plans.created``)."""
+        audited (``plans.created``). ``lease_seconds`` makes it floating: its device limit
+        then counts leases held at once (licensing/leases.py)."""
         code = code.strip().lower()
         currency = currency.strip().upper()
         if len(currency) != 3 or not currency.isalpha():
@@ -148,6 +164,7 @@ class Plans(Service):
             )
         _check_bounds(name=name, term_days=term_days, devices_max=devices_max)
         _check_transfers(transfer_limit, transfer_period_days)
+        _check_lease(lease_seconds)
         entitlements = normalize_entitlements(entitlements)
         if self.session.scalar(select(Plan.id).where(Plan.code == code)) is not None:
             raise PlanExists(f"plan {code!r} already exists")
@@ -163,6 +180,7 @@ class Plans(Service):
             created_at=self.now,
             transfer_limit=transfer_limit,
             transfer_period_days=transfer_period_days,
+            lease_seconds=lease_seconds,
         )
         self.session.add(plan)
         self.session.flush()
@@ -178,6 +196,7 @@ class Plans(Service):
             entitlements=plan.entitlements,
             transfer_limit=plan.transfer_limit,
             transfer_period_days=plan.transfer_period_days,
+            lease_seconds=plan.lease_seconds,
         )
         return plan
 
@@ -206,12 +225,14 @@ class Plans(Service):
         entitlements: str | list[str] | None = None,
         transfer_limit: int | _Keep | None = KEEP,
         transfer_period_days: int | _Keep | None = KEEP,
+        lease_seconds: int | _Keep | None = KEEP,
     ) -> dict[str, list[Any]]:
         """Change what is given (None, or KEEP for a price: unchanged), within the bounds of
         ``create``; entitlements as ``normalize_entitlements`` takes them ([] or "" removes
         them all); audited. The term applies to codes activated from now on and to
         renewals; the device limit to every license of the plan. A transfer cap (limit and
-        period, None both: no cap) counts from now on, over the releases of the period. What
+        period, None both: no cap) counts from now on, over the releases of the period.
+        ``lease_seconds`` (None: counts devices again) applies to the next lease taken. What
         changed, each field as ``[before, after]``."""
         plan = self.by_code(code, retired_too=True)
         _check_bounds(name=name, term_days=term_days, devices_max=devices_max)
@@ -236,10 +257,13 @@ class Plans(Service):
                     for field, value in transfers.items()
                 )
             )
+        if lease_seconds is not KEEP:
+            _check_lease(lease_seconds)
         prices = {
             "price_cents": price_cents,
             "subscription_price_cents": subscription_price_cents,
             **transfers,
+            "lease_seconds": lease_seconds,
         }
         changes |= {
             field: [getattr(plan, field), value]

@@ -63,6 +63,13 @@ class ActivationOut(BaseModel):
         description="The plan's features this license unlocks (sorted names); the license "
         "file carries them too."
     )
+    lease_expires_at: datetime | None = Field(
+        default=None,
+        description="A floating license (its plan counts leases held at once): activation "
+        "also checks out a lease for the device, held until then unless renewed by "
+        "`POST /api/v1/leases/heartbeat`; `devices_used` then counts the leases held. Null "
+        "for a license that counts devices.",
+    )
 
 
 class ValidateIn(BaseModel):
@@ -82,12 +89,16 @@ class ValidateOut(BaseModel):
     canonical JSON of every other field (see docs/signing.md)."""
 
     valid: bool
-    status: str = Field(description="active, released, not_activated, blocked, expired or unknown")
+    status: str = Field(
+        description="active, released, not_activated, blocked, expired, unknown, or "
+        "lease_expired (a floating license whose device holds no live lease)"
+    )
     reason: str | None = Field(
         default=None,
         description="Why an invalid answer is not valid, for a machine: `released`, "
-        "`not_activated`, `blocked`, `expired` or `unknown` (the `status`); absent when "
-        "valid. Refusals of an activation carry the same names as their problem `code` "
+        "`not_activated`, `blocked`, `expired`, `unknown` or `lease_expired` (the "
+        "`status`); absent when valid. Refusals of an activation carry the same names as "
+        "their problem `code` "
         "(`device_limit_reached`, `transfer_limit_reached`, ...).",
     )
     public_id: str | None = None
@@ -100,6 +111,11 @@ class ValidateOut(BaseModel):
         default_factory=list,
         description="The plan's features (sorted names); empty for an unknown license. "
         "Only a valid answer unlocks them.",
+    )
+    lease_expires_at: datetime | None = Field(
+        default=None,
+        description="Only in the answers about a floating license: when this device's "
+        "lease lapses unless renewed (null: it holds none).",
     )
     nonce: str | None = None
     issued_at: datetime

@@ -78,6 +78,9 @@ class LicenseView:
     devices_max: int
     license_file: dict[str, Any]
     entitlements: list[str]
+    # A floating license's lease on this device: held until then (None: not floating,
+    # or no lease held).
+    lease_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,11 @@ class Licensing(Service):
         self._check_usable(license)
         device = self._device(device_info)
         seat = self._active_seat(license, device)
-        if seat is None:
+        if seat is None and license.plan.lease_seconds is not None:
+            # Floating: any device holding the code registers; what the plan limits is
+            # the leases held at once (licensing/leases.py), one taken below.
+            self._add_seat(license, device)
+        elif seat is None:
             used = self._seats_used(license)
             if used >= devices_limit(license):
                 # The refusal names the license's devices: the caller proved it holds
@@ -121,6 +128,8 @@ class Licensing(Service):
                 raise limit_reached(self.session, self.keyring, self.settings.url, license, used)
             check_transfer(self.session, license, device, self.now)
             self._add_seat(license, device)
+        if license.plan.lease_seconds is not None:
+            self.unit.leases.take(license, device)
         return self.view(license, device.fingerprint)
 
     def _first_seat(self, license: License, device_info: DeviceInfo) -> LicenseView:
@@ -129,6 +138,9 @@ class Licensing(Service):
         self._check_usable(license)
         device = self._device(device_info)
         self._add_seat(license, device)
+        if license.plan.lease_seconds is not None:
+            self.unit.leases.take(license, device)  # a floating license's first lease
+            return self.view(license, device.fingerprint)
         return self.view(license, device.fingerprint, devices_used=1)
 
     def _check_usable(self, license: License) -> None:
@@ -259,6 +271,11 @@ class Licensing(Service):
         """The license as the device with ``fingerprint`` sees it, its file freshly signed;
         its seats counted unless the caller knows them (``devices_used``)."""
         status = status or license_status(license, self.now)
+        lease_expires_at = None
+        if license.plan.lease_seconds is not None:
+            # A floating license counts the leases held now (licensing/leases.py).
+            devices_used = self.unit.leases.leases_used(license)
+            lease_expires_at = self.unit.leases.held_until(license, fingerprint)
         return LicenseView(
             license_key=self.unit.licenses.reveal_license_key(license),
             public_id=license.public_id,
@@ -270,4 +287,5 @@ class Licensing(Service):
             devices_max=devices_limit(license),
             license_file=self.unit.licenses.license_file(license, fingerprint, status),
             entitlements=sorted(license.plan.entitlements or []),
+            lease_expires_at=lease_expires_at,
         )

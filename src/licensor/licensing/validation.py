@@ -124,12 +124,17 @@ class Validator:
             return unknown, None
         (license_id, public_id, key_ciphertext, starts_at, expires_at, blocked_at,
          plan_code, plan_name, entitlements, devices_max,
-         seat_id, last_validated_at, had_seat, used) = row  # fmt: skip
+         seat_id, last_validated_at, had_seat, used, lease_seconds, lease_until) = row  # fmt: skip
         expires = _moment(expires_at)
         assert expires is not None
         status = base_status(blocked_at is not None, expires, now)
         if status == LicenseStatus.ACTIVE and seat_id is None:
             status = LicenseStatus.RELEASED if had_seat else LicenseStatus.NOT_ACTIVATED
+        held_until = _moment(lease_until)
+        if lease_seconds is not None and status == LicenseStatus.ACTIVE:
+            # Floating: valid only while the device holds a live lease (licensing/leases.py).
+            if held_until is None or held_until <= now:
+                status = LicenseStatus.LEASE_EXPIRED
         if isinstance(entitlements, str):  # SQLite's JSON column comes back as text
             entitlements = json.loads(entitlements)
         entitlements = sorted(entitlements or [])
@@ -143,6 +148,10 @@ class Validator:
             "devices_max": devices_max,
             "entitlements": entitlements,
         }
+        if lease_seconds is not None:
+            # Only floating answers carry it: the others' fields stay as they were.
+            live = held_until is not None and held_until > now
+            answer["lease_expires_at"] = _utc_text(held_until) if live and held_until else None
         if not answer["valid"]:
             return answer, None
         seen = _moment(last_validated_at)

@@ -34,7 +34,10 @@ SELECT l.id, l.public_id, l.key_ciphertext, l.starts_at, l.expires_at, l.blocked
        p.code, p.name, p.entitlements, COALESCE(l.devices_max, p.devices_max),
        a.id, a.last_validated_at,
        EXISTS (SELECT 1 FROM activations h WHERE h.license_id = l.id AND h.device_id = d.id),
-       (SELECT count(*) FROM activations u WHERE u.license_id = l.id AND u.released_at IS NULL)
+       (SELECT count(*) FROM activations u WHERE u.license_id = l.id AND u.released_at IS NULL),
+       p.lease_seconds,
+       (SELECT e.expires_at FROM leases e
+        WHERE e.license_id = l.id AND e.device_id = d.id AND e.released_at IS NULL)
 FROM licenses l
 JOIN plans p ON p.id = l.plan_id
 LEFT JOIN devices d ON d.fingerprint = {fingerprint}

@@ -53,6 +53,8 @@ class LicenseStatus(StrEnum):
     RELEASED = "released"
     NOT_ACTIVATED = "not_activated"
     UNKNOWN = "unknown"
+    # A floating license's device holds its seat but no live lease (licensing/leases.py).
+    LEASE_EXPIRED = "lease_expired"
 
 
 class Plan(IdMixin, Base):
