@@ -194,6 +194,8 @@ class Codes(Service):
         if code.license is not None:
             code.license.blocked_at = self.now
             code.license.blocked_reason = reason
+        # A refunded reserve code must not keep the term it added (licensing/reserves.py).
+        self.unit.reserves.code_blocked(code, actor=actor, reason=reason)
         self.unit.audit(
             "licensing.code_blocked",
             actor=actor,

@@ -78,10 +78,13 @@ def license_payload(
     expires_at: datetime,
     now: datetime,
     offline_days: int,
+    reserve_starts_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """What a license file says (docs/signing.md); valid offline until ``valid_until``."""
+    """What a license file says (docs/signing.md); valid offline until ``valid_until``.
+    A license with a reserve code says when it starts (``expires_at`` already counts it);
+    one without has no such field, so its file reads as it always did."""
     valid_until = min(now + timedelta(days=offline_days), expires_at)
-    return {
+    payload = {
         "license_key": license_key,
         "public_id": public_id,
         # Top-level for SDKs since issue 16; ``plan.entitlements`` kept for older ones.
@@ -95,6 +98,9 @@ def license_payload(
         "issued_at": isoformat(now),
         "valid_until": isoformat(valid_until),
     }
+    if reserve_starts_at is not None:
+        payload["reserve_starts_at"] = isoformat(reserve_starts_at)
+    return payload
 
 
 class Licenses(Service):
@@ -243,7 +249,14 @@ class Licenses(Service):
             set_committed_value(code, "license", license)
         return license
 
-    def license_file(self, license: License, fingerprint: str, status: str) -> dict[str, Any]:
+    def license_file(
+        self,
+        license: License,
+        fingerprint: str,
+        status: str,
+        *,
+        reserve_starts_at: datetime | None = None,
+    ) -> dict[str, Any]:
         """The license file for the device with ``fingerprint``, freshly signed."""
         payload = license_payload(
             license_key=self.reveal_license_key(license),
@@ -258,5 +271,6 @@ class Licenses(Service):
             expires_at=license.expires_at,
             now=self.now,
             offline_days=self.settings.offline_days,
+            reserve_starts_at=reserve_starts_at,
         )
         return sign_license_file(self.keyring, payload)

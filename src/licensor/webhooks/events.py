@@ -30,6 +30,8 @@ EVENTS = (
     "license.recovered",
     "license.expiring",
     "license.expired",
+    "license.reserve_added",
+    "license.reserve_withdrawn",
     "code.blocked",
     "order.paid",
     "order.refunded",
