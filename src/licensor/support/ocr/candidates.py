@@ -15,7 +15,9 @@ from licensor.support.ocr.tesseract import Line, Word
 KEY_DIGITS = 2 * KEY_BYTES
 HEX_DIGITS = "0123456789ABCDEF"
 # O too: told to leave it out, Tesseract drops or swaps the dotted zero of DejaVu Mono.
-HEX_WHITELIST = HEX_DIGITS + "O"
+# Lower case too: told upper case only, Tesseract reads a key written in lower case as
+# garbage; a lower-case letter stands for the same digit.
+HEX_WHITELIST = HEX_DIGITS + "O" + "abcdef"
 # What Tesseract reads for a hex digit in the window's fonts. Only letters that are not
 # hex digits are mapped (B stays B, D stays D): a wrong mapping costs a failed check,
 # never a wrong key, since every candidate must pass the check value.
@@ -95,6 +97,48 @@ def candidates(words: Iterable[Word]) -> Iterator[str]:
         run = []
 
 
+def joined_candidates(first: Line, second: Line) -> Iterator[str]:
+    """32 characters from a key wrapped over two lines: the hex words that end the first
+    line followed by those that begin the second (16 digits each, or split at a group)."""
+    ending = _leading_hex(list(reversed(first.words)))[::-1]
+    beginning = _leading_hex(list(second.words))
+    if ending and beginning:
+        yield from _windows_across(ending, beginning)
+
+
+def _leading_hex(words: list[Word]) -> list[str]:
+    run: list[str] = []
+    for word in words:
+        read = _as_hex(word.text)
+        if read is None:
+            break
+        run.append(read)
+    return run
+
+
+def _windows_across(ending: list[str], beginning: list[str]) -> Iterator[str]:
+    """The 32-character windows of ending + beginning that take from both."""
+    run = ending + beginning
+    for start in range(len(ending)):
+        joined = ""
+        for position, read in enumerate(run[start:], start):
+            joined += read
+            if len(joined) >= KEY_DIGITS:
+                if len(joined) == KEY_DIGITS and position >= len(ending):
+                    yield joined
+                break
+
+
+def wrapped_pairs(lines: list[Line]) -> Iterator[tuple[Line, Line]]:
+    """Consecutive lines that may hold a key wrapped over them: the first ends and the
+    second begins with hex words, of 8 to 24 digits each."""
+    for first, second in itertools.pairwise(lines):
+        ending = "".join(_leading_hex(list(reversed(first.words))))
+        beginning = "".join(_leading_hex(list(second.words)))
+        if 8 <= len(ending) <= 24 and 8 <= len(beginning) <= 24:
+            yield first, second
+
+
 def _windows(run: list[str]) -> Iterator[str]:
     for start in range(len(run)):
         joined = ""
@@ -130,6 +174,20 @@ class Checker:
     def exhausted(self) -> bool:
         return len(self.tried) >= MAX_CHECKS
 
+    def valid(self, candidates: Iterable[str]) -> set[str]:
+        """Every key whose check value holds among the candidates' variants."""
+        found: set[str] = set()
+        for candidate in candidates:
+            for digits in _variants(candidate):
+                if digits in self.tried or self.exhausted:
+                    continue
+                self.tried.add(digits)
+                try:
+                    found.add(normalize_license_key(digits))
+                except MalformedError:
+                    continue
+        return found
+
     def first_valid(self, candidates: Iterable[str]) -> str | None:
         """The first key whose check value holds among the candidates' variants."""
         for candidate in candidates:
@@ -163,6 +221,41 @@ def most_key_like(lines: list[Line]) -> Line | None:
     if not scored:
         return None
     return max(scored, key=lambda pair: pair[1])[0]
+
+
+def _key_closeness(words: list[Word]) -> int:
+    """How close the longest run of hex words comes to a key: its digits up to 32, less
+    twice those beyond 34 (a SHA-1 or SHA-256 is longer), more for groups of four."""
+    best = 0
+    run: list[str] = []
+    for word in [*words, None]:
+        read = _as_hex(word.text) if word is not None else None
+        if read is not None:
+            run.append(read)
+            continue
+        digits = sum(len(read) for read in run)
+        groups = sum(1 for read in run if len(read) == 4)
+        best = max(best, min(digits, KEY_DIGITS) - 2 * max(0, digits - 34) + min(groups, GROUPS))
+        run = []
+    return best
+
+
+def key_like_targets(lines: list[Line], count: int) -> list[tuple[Line, ...]]:
+    """The lines (or pairs of lines, for a key wrapped over two) most like a key, best
+    first, at most ``count``."""
+    scored: list[tuple[int, tuple[Line, ...]]] = [
+        (_key_closeness(list(line.words)), (line,)) for line in lines
+    ]
+    for first, second in wrapped_pairs(lines):
+        ending = _leading_hex(list(reversed(first.words)))
+        beginning = _leading_hex(list(second.words))
+        digits = len("".join(ending + beginning))
+        groups = sum(1 for read in ending + beginning if len(read) == 4)
+        closeness = min(digits, KEY_DIGITS) - 2 * max(0, digits - 34) + min(groups, GROUPS)
+        scored.append((closeness, (first, second)))
+    scored = [(score, target) for score, target in scored if score >= 8]
+    scored.sort(key=lambda pair: -pair[0])
+    return [target for _score, target in scored[:count]]
 
 
 def _aligned_groups(line: Line) -> list[str | None] | None:

@@ -64,6 +64,38 @@ def _median(histogram: list[int]) -> int:
     return 255
 
 
+# Turns tried when straightening a photographed screen, in degrees: a phone held askew
+# turns the text by a few degrees, and Tesseract's line finding loses a line turned by
+# more than about 2 (its words drift into the next line across a long key).
+SKEW_ANGLES = tuple(step / 2 for step in range(-14, 15))
+# Width the turns are measured at: the text lines' profile, not their details, matters.
+SKEW_WIDTH = 400
+
+
+def deskewed(grey: Image.Image) -> Image.Image:
+    """The image turned so that its lines of text run level: the turn whose rows are the
+    most unequal (dark lines of text, light gaps between them) wins. A screenshot's lines
+    are level already, and it is returned as it is."""
+    factor = SKEW_WIDTH / max(1, grey.width)
+    small = grey.resize((SKEW_WIDTH, max(1, round(grey.height * factor))), Image.Resampling.BOX)
+    small = prepared(small, 1.0, binarise=True).image
+    ink = ImageOps.invert(small)
+
+    def unevenness(angle: float) -> float:
+        turned = ink.rotate(angle, Image.Resampling.BILINEAR, fillcolor=0)
+        rows = turned.resize((1, turned.height), Image.Resampling.BOX).tobytes()
+        mean = sum(rows) / len(rows)
+        return float(sum((row - mean) ** 2 for row in rows) / len(rows))
+
+    best = max(SKEW_ANGLES, key=lambda angle: (unevenness(angle), -abs(angle)))
+    if abs(best) < 1:
+        return grey
+    # The corners turned in are filled with the paper's grey: white ones beside a grey
+    # photographed page would be the "paper" to Tesseract's threshold, the page its "ink".
+    paper = _median(grey.histogram())
+    return grey.rotate(best, Image.Resampling.BICUBIC, expand=True, fillcolor=paper)
+
+
 def guess_key_height(grey: Image.Image) -> float:
     """The key's text height, guessed from the width of the window (the app draws the key
     at 24 px in a window 680 px wide at scale 1, digits about 18 px high)."""

@@ -16,11 +16,13 @@ from licensor.support.ocr.candidates import (
     GroupVotes,
     candidates,
     contradicted,
+    joined_candidates,
+    key_like_targets,
     key_likeness,
-    most_key_like,
+    wrapped_pairs,
 )
-from licensor.support.ocr.image import decode, guess_key_height, line_crop, prepared
-from licensor.support.ocr.tesseract import lines_of, run_tesseract, tesseract_binary
+from licensor.support.ocr.image import decode, deskewed, guess_key_height, line_crop, prepared
+from licensor.support.ocr.tesseract import Line, lines_of, run_tesseract, tesseract_binary
 
 # Text height (pixels) Tesseract reads best; the key is enlarged or shrunk towards it.
 WHOLE_IMAGE_KEY_HEIGHT = 34
@@ -59,7 +61,7 @@ def read_license_key(
     """
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     binary = tesseract_binary(tesseract)
-    grey = decode(image)
+    grey = deskewed(decode(image))
     checker = Checker()
 
     def result(text: str, key: str | None, passes: int) -> KeyReading:
@@ -69,44 +71,77 @@ def read_license_key(
     whole = prepared(grey, WHOLE_IMAGE_KEY_HEIGHT / guess_key_height(grey))
     lines = lines_of(run_tesseract(binary, whole.image, psm=6, timeout=timeout))
     passes = 1
-    for line in lines:
-        key = checker.first_valid(candidates(line.words))
-        if key is not None:
-            return result(line.text, key, passes)
-    target = most_key_like(lines)
-    if target is None:
+    found = _keys_read(lines, checker)
+    if len(found) > 1:
+        # Two keys on one picture (two licenses, or a hash that passed by chance): which
+        # one the customer means is the agent's call, never the reader's.
+        return result(" / ".join(found.values()), None, passes)
+    if found:
+        key, text = next(iter(found.items()))
+        return result(text, key, passes)
+    targets = key_like_targets(lines, TARGETS)
+    if not targets:
         return result("", None, passes)
 
-    best, best_score = target.text, key_likeness(target.text)
-    plain = [target]  # readings without a whitelist: what they read plainly is binding
-    votes = GroupVotes()
-    votes.add(target)
-    crop = line_crop(whole, target)
-    for line_pass in LINE_PASSES:
-        if _cpu_seconds() - cpu_started > CPU_BUDGET or checker.exhausted:
-            break
-        factor = line_pass.key_height / max(1, target.height())
-        line_image = prepared(crop, factor, binarise=line_pass.binarise)
-        whitelist = HEX_WHITELIST if line_pass.whitelist else None
-        tsv = run_tesseract(
-            binary, line_image.image, psm=line_pass.psm, timeout=timeout, whitelist=whitelist
-        )
-        read = lines_of(tsv)
-        passes += 1
-        if not line_pass.whitelist:
-            plain.extend(read)
-        for line in read:
+    best = max(targets[0], key=lambda line: key_likeness(line.text)).text
+    best_score = key_likeness(best)
+    for target in targets:
+        plain = list(target)  # readings without a whitelist: what they read plainly binds
+        votes = GroupVotes()
+        for line in target:
             votes.add(line)
-            if key_likeness(line.text) > best_score:
-                best, best_score = line.text, key_likeness(line.text)
-        for line in read:
-            key = checker.first_valid(candidates(line.words))
-            if key is not None and not contradicted(key, plain):
-                return result(line.text, key, passes)
-        key = checker.first_valid(votes.combinations())
-        if key is not None and not contradicted(key, plain):
-            return result(format_license_key(key), key, passes)
+        crop = line_crop(whole, Line(tuple(word for line in target for word in line.words)))
+        for line_pass in LINE_PASSES:
+            if _cpu_seconds() - cpu_started > CPU_BUDGET or checker.exhausted:
+                return result(best, None, passes)
+            factor = line_pass.key_height / max(1, max(line.height() for line in target))
+            line_image = prepared(crop, factor, binarise=line_pass.binarise)
+            whitelist = HEX_WHITELIST if line_pass.whitelist else None
+            # Two lines (a wrapped key) are read as a block, never as one line.
+            psm = line_pass.psm if len(target) == 1 else 6
+            tsv = run_tesseract(
+                binary, line_image.image, psm=psm, timeout=timeout, whitelist=whitelist
+            )
+            read = lines_of(tsv)
+            passes += 1
+            if not line_pass.whitelist:
+                plain.extend(read)
+            for line in read:
+                votes.add(line)
+                if key_likeness(line.text) > best_score:
+                    best, best_score = line.text, key_likeness(line.text)
+            keys = {
+                key: text
+                for key, text in _keys_read(read, checker).items()
+                if not contradicted(key, plain)
+            }
+            if len(keys) > 1:
+                return result(" / ".join(keys.values()), None, passes)
+            if keys:
+                key, text = next(iter(keys.items()))
+                return result(text, key, passes)
+            combined = checker.first_valid(votes.combinations())
+            if combined is not None and not contradicted(combined, plain):
+                return result(format_license_key(combined), combined, passes)
     return result(best, None, passes)
+
+
+def _keys_read(lines: list[Line], checker: Checker) -> dict[str, str]:
+    """Each key whose check value holds in the lines, one line's or wrapped over two, and
+    the text it was read in."""
+    found: dict[str, str] = {}
+    for line in lines:
+        for key in checker.valid(candidates(line.words)):
+            found.setdefault(key, line.text)
+    for first, second in wrapped_pairs(lines):
+        for key in checker.valid(joined_candidates(first, second)):
+            found.setdefault(key, f"{first.text} {second.text}")
+    return found
+
+
+# Lines (or pairs of lines) most like a key that are cut out and read again, in turn: the
+# key's own line may rank below a hash's (an MD5 has as many digits).
+TARGETS = 2
 
 
 @dataclass(frozen=True)
