@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from licensor import __version__, files, openapi
 from licensor.accounts.endpoints import router as accounts_api
+from licensor.accounts.sharing_endpoints import router as sharing_api
 from licensor.accounts.views import router as accounts_pages
 from licensor.clock import Clock, clock
 from licensor.config import Settings, get_settings
@@ -38,6 +39,7 @@ from licensor.keys import Keyring, load_keyring
 from licensor.licensing.endpoints import VALIDATE_PATH, FastValidation
 from licensor.licensing.endpoints import router as licensing_router
 from licensor.licensing.lease_endpoints import router as leases_router
+from licensor.licensing.reserve_endpoints import router as reserves_router
 from licensor.licensing.validation import Validator
 from licensor.logging import configure_logging, log
 from licensor.mail import dev_mailbox
@@ -278,6 +280,7 @@ def create_app(
     app.include_router(licensing_router)
     app.include_router(leases_router)
     app.include_router(accounts_api)
+    app.include_router(sharing_api)
     app.include_router(home_page)
     app.include_router(brand_files)
     app.include_router(accounts_pages)
@@ -285,6 +288,7 @@ def create_app(
     app.include_router(store_api)
     app.include_router(store_pages)
     app.include_router(support_pages)
+    app.include_router(reserves_router)
     app.include_router(console_pages)
     if dev_mailbox.mounted(settings):
         app.include_router(mailbox_pages)

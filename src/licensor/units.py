@@ -42,11 +42,13 @@ if TYPE_CHECKING:
     from licensor.accounts.purchases import AccountPurchases
     from licensor.accounts.security import AccountSecurity
     from licensor.accounts.service import Accounts
+    from licensor.accounts.sharing import LicenseSharing
     from licensor.accounts.two_factor import TwoFactor
     from licensor.licensing.codes import Codes
     from licensor.licensing.leases import Leases
     from licensor.licensing.licenses import Licenses
     from licensor.licensing.plans import Plans
+    from licensor.licensing.reserves import Reserves
     from licensor.licensing.service import Licensing
     from licensor.store.checkout import Checkout
     from licensor.store.order_history import OrderHistory
@@ -87,6 +89,7 @@ SERVICES = {
     "connect": "licensor.accounts.connect:Connect",
     "account_emails": "licensor.accounts.emails:AccountEmails",
     "account_purchases": "licensor.accounts.purchases:AccountPurchases",
+    "license_sharing": "licensor.accounts.sharing:LicenseSharing",
     "partners": "licensor.store.partners:Partners",
     "orders": "licensor.store.orders:Orders",
     "partner_sales": "licensor.store.sales:PartnerSales",
@@ -107,6 +110,7 @@ SERVICES = {
     "approvals": "licensor.support.desk.approvals:Approvals",
     "attaching": "licensor.support.desk.attaching:Attaching",
     "webhooks": "licensor.webhooks.service:Webhooks",
+    "reserves": "licensor.licensing.reserves:Reserves",
 }
 
 S = TypeVar("S", bound="Service")
@@ -131,6 +135,7 @@ class UnitOfWork:
         connect: Connect
         account_emails: AccountEmails
         account_purchases: AccountPurchases
+        license_sharing: LicenseSharing
         partners: Partners
         orders: Orders
         partner_sales: PartnerSales
@@ -151,6 +156,7 @@ class UnitOfWork:
         approvals: Approvals
         attaching: Attaching
         webhooks: Webhooks
+        reserves: Reserves
 
     def __init__(
         self,
