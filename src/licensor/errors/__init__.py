@@ -78,7 +78,6 @@ from licensor.errors.reserves import (
     ReserveStarted,
     ReserveUnknown,
 )
-from licensor.errors.sharing import LicenseNotShared, ShareInvitationInvalid
 from licensor.errors.store import (
     AlreadySubscribed,
     CallbackRejected,
@@ -183,7 +182,6 @@ __all__ = [
     "LicenseLinkedElsewhere",
     "LicenseNotFloating",
     "LicenseNotOnDevice",
-    "LicenseNotShared",
     "LicenseUnknown",
     "LicensorError",
     "NotFound",
@@ -219,7 +217,6 @@ __all__ = [
     "ScreenshotUnreadable",
     "SecondFactorPending",
     "ServiceUnavailable",
-    "ShareInvitationInvalid",
     "SignInRequired",
     "SubscriptionNeedsAccount",
     "TooManyAttachments",

@@ -70,6 +70,11 @@ class ActivationOut(BaseModel):
         "`POST /api/v1/leases/heartbeat`; `devices_used` then counts the leases held. Null "
         "for a license that counts devices.",
     )
+    reserve_starts_at: datetime | None = Field(
+        default=None,
+        description="When the license's reserve code starts (`POST "
+        "/api/v1/licenses/reserve`): `expires_at` already counts its term. Null: no reserve.",
+    )
 
 
 class ValidateIn(BaseModel):
@@ -116,6 +121,11 @@ class ValidateOut(BaseModel):
         default=None,
         description="Only in the answers about a floating license: when this device's "
         "lease lapses unless renewed (null: it holds none).",
+    )
+    reserve_starts_at: datetime | None = Field(
+        default=None,
+        description="Only in the answers about a license with a reserve code: when it "
+        "starts (`expires_at` already counts its term).",
     )
     nonce: str | None = None
     issued_at: datetime

@@ -17,7 +17,7 @@ from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import contains_eager
 
-from licensor.errors import CodeBlocked, LicenseExpired
+from licensor.errors import CodeBlocked, CodeReserved, LicenseExpired
 from licensor.licensing.licenses import license_status
 from licensor.licensing.seats import devices_limit, limit_reached
 from licensor.licensing.transfers import check_transfer
@@ -81,6 +81,8 @@ class LicenseView:
     # A floating license's lease on this device: held until then (None: not floating,
     # or no lease held).
     lease_expires_at: datetime | None = None
+    # When the license's reserve code starts (``expires_at`` already counts its term).
+    reserve_starts_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class Licensing(Service):
         code = self.unit.codes.find_code(code_text, lock=True)
         if code.state == CodeState.BLOCKED:
             raise CodeBlocked()
+        if code.reserved_for_id is not None:
+            raise CodeReserved()  # its term is another license's already (reserves.py)
         license = code.license
         if license is None:
             self.unit.codes.require_sale(code)
@@ -271,6 +275,8 @@ class Licensing(Service):
         """The license as the device with ``fingerprint`` sees it, its file freshly signed;
         its seats counted unless the caller knows them (``devices_used``)."""
         status = status or license_status(license, self.now)
+        # A license this unit has just made (its first seat counted) has no reserve yet.
+        reserve_starts_at = None if devices_used == 1 else self.unit.reserves.starts_at(license)
         lease_expires_at = None
         if license.plan.lease_seconds is not None:
             # A floating license counts the leases held now (licensing/leases.py).
@@ -285,7 +291,10 @@ class Licensing(Service):
             expires_at=license.expires_at,
             devices_used=self._seats_used(license) if devices_used is None else devices_used,
             devices_max=devices_limit(license),
-            license_file=self.unit.licenses.license_file(license, fingerprint, status),
+            license_file=self.unit.licenses.license_file(
+                license, fingerprint, status, reserve_starts_at=reserve_starts_at
+            ),
             entitlements=sorted(license.plan.entitlements or []),
             lease_expires_at=lease_expires_at,
+            reserve_starts_at=reserve_starts_at,
         )

@@ -124,7 +124,8 @@ class Validator:
             return unknown, None
         (license_id, public_id, key_ciphertext, starts_at, expires_at, blocked_at,
          plan_code, plan_name, entitlements, devices_max,
-         seat_id, last_validated_at, had_seat, used, lease_seconds, lease_until) = row  # fmt: skip
+         seat_id, last_validated_at, had_seat, used, lease_seconds, lease_until,
+         reserve_starts) = row  # fmt: skip
         expires = _moment(expires_at)
         assert expires is not None
         status = base_status(blocked_at is not None, expires, now)
@@ -152,6 +153,10 @@ class Validator:
             # Only floating answers carry it: the others' fields stay as they were.
             live = held_until is not None and held_until > now
             answer["lease_expires_at"] = _utc_text(held_until) if live and held_until else None
+        reserve_start = _moment(reserve_starts)
+        if reserve_start is not None:
+            # Only a license with a reserve code says when it starts (licensing/reserves.py).
+            answer["reserve_starts_at"] = _utc_text(reserve_start)
         if not answer["valid"]:
             return answer, None
         seen = _moment(last_validated_at)
@@ -173,6 +178,7 @@ class Validator:
                 expires_at=expires,
                 now=now,
                 offline_days=self.settings.offline_days,
+                reserve_starts_at=reserve_start,
             ),
         )
 
