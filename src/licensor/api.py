@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from licensor import __version__, files, openapi
 from licensor.accounts.endpoints import router as accounts_api
+from licensor.accounts.sharing_endpoints import router as sharing_api
 from licensor.accounts.views import router as accounts_pages
 from licensor.clock import Clock, clock
 from licensor.config import Settings, get_settings
@@ -279,6 +280,7 @@ def create_app(
     app.include_router(licensing_router)
     app.include_router(leases_router)
     app.include_router(accounts_api)
+    app.include_router(sharing_api)
     app.include_router(home_page)
     app.include_router(brand_files)
     app.include_router(accounts_pages)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from licensor.accounts.purchases import AccountPurchases
     from licensor.accounts.security import AccountSecurity
     from licensor.accounts.service import Accounts
+    from licensor.accounts.sharing import LicenseSharing
     from licensor.accounts.two_factor import TwoFactor
     from licensor.licensing.codes import Codes
     from licensor.licensing.leases import Leases
@@ -88,6 +89,7 @@ SERVICES = {
     "connect": "licensor.accounts.connect:Connect",
     "account_emails": "licensor.accounts.emails:AccountEmails",
     "account_purchases": "licensor.accounts.purchases:AccountPurchases",
+    "license_sharing": "licensor.accounts.sharing:LicenseSharing",
     "partners": "licensor.store.partners:Partners",
     "orders": "licensor.store.orders:Orders",
     "partner_sales": "licensor.store.sales:PartnerSales",
@@ -133,6 +135,7 @@ class UnitOfWork:
         connect: Connect
         account_emails: AccountEmails
         account_purchases: AccountPurchases
+        license_sharing: LicenseSharing
         partners: Partners
         orders: Orders
         partner_sales: PartnerSales

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from licensor_client._client import LicenseClient
 from licensor_client._enrollment import Enrollment, read_enrollment
+from licensor_client._leases import Lease
 from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
 from licensor_client._results import (
     Connected,
@@ -48,10 +49,13 @@ from licensor_client.exceptions import (
     EnrollmentTokenInvalid,
     InsecureServer,
     InvalidCredentials,
+    LeaseLimitReached,
+    LeaseNotHeld,
     LicenseExpired,
     LicenseFileExpired,
     LicenseLinkedElsewhere,
     LicenseNotActive,
+    LicenseNotFloating,
     LicenseNotOnDevice,
     LicenseUnknown,
     LicensorClientError,
@@ -89,6 +93,9 @@ __all__ = [
     "EnrollmentTokenInvalid",
     "InsecureServer",
     "InvalidCredentials",
+    "Lease",
+    "LeaseLimitReached",
+    "LeaseNotHeld",
     "LicenseClient",
     "LicenseExpired",
     "LicenseFile",
@@ -96,6 +103,7 @@ __all__ = [
     "LicenseInfo",
     "LicenseLinkedElsewhere",
     "LicenseNotActive",
+    "LicenseNotFloating",
     "LicenseNotOnDevice",
     "LicenseUnknown",
     "LicensorClientError",

@@ -25,6 +25,7 @@ from licensor_client._checks import (
     held_license_key,
     still_valid_here,
 )
+from licensor_client._leases import Lease, lease_call
 from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
 from licensor_client._results import (
     Connected,
@@ -344,6 +345,24 @@ class LicenseClient:
                     410, "device_code_expired", "The code has expired: start connecting again"
                 )
             sleep(connect.interval)
+
+    # --- floating licenses ----------------------------------------------------------------
+
+    def checkout(self) -> Lease:
+        """Check out a lease of the floating license kept here (a device already holding
+        one renews it). ``LeaseLimitReached`` (with ``retry_at``) when every lease is
+        held; ``LicenseNotFloating`` for a license that counts devices."""
+        return lease_call(self, "checkout")
+
+    def heartbeat(self) -> Lease:
+        """Renew this device's lease, every ``Lease.renew_after``. A lapsed lease is taken
+        afresh if one is free (else ``LeaseLimitReached``); one that was checked in or
+        freed by the owner is not (``LeaseNotHeld``)."""
+        return lease_call(self, "heartbeat")
+
+    def checkin(self) -> Lease:
+        """Give this device's lease back (on exit), so another device can take it."""
+        return lease_call(self, "release")
 
     # --- moving -------------------------------------------------------------------------
 

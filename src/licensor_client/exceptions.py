@@ -15,6 +15,12 @@
     │   ├── TransferLimitReached        transfer_limit_reached: the license moved to new
     │   │                               devices as often as its plan allows for now;
     │   │                               ``retry_at`` says when the next move is allowed
+    │   ├── LeaseLimitReached           lease_limit_reached: every lease of a floating
+    │   │                               license is held; ``retry_at`` says when the
+    │   │                               soonest lapses
+    │   ├── LeaseNotHeld                lease_not_held: the lease was checked in or freed
+    │   │                               by the owner; check out again
+    │   ├── LicenseNotFloating          license_not_floating: the license counts devices
     │   ├── LicenseExpired              license_expired: the term is over
     │   ├── LicenseUnknown              license_unknown: the server does not know this license
     │   ├── LicenseNotOnDevice          license_not_on_device: no seat here (released elsewhere)
@@ -165,6 +171,35 @@ class TransferLimitReached(ServerError):
         self.transfer_period_days = optional_int(self.problem.get("transfer_period_days"))
 
 
+class LeaseLimitReached(ServerError):
+    """Every lease of a floating license is held by other devices. ``retry_at`` (UTC)
+    says when the soonest lapses unless its holder renews it; ``leases_used`` and
+    ``leases_max`` the count."""
+
+    code = "lease_limit_reached"
+
+    def __init__(self, *arguments: Any, **options: Any) -> None:
+        super().__init__(*arguments, **options)
+        self.retry_at = optional_time(self.problem.get("retry_at"))
+        if self.retry_after is None:
+            self.retry_after = optional_int(self.problem.get("retry_after"))
+        self.leases_used = optional_int(self.problem.get("leases_used"))
+        self.leases_max = optional_int(self.problem.get("leases_max"))
+
+
+class LeaseNotHeld(ServerError):
+    """The heartbeat's lease was checked in, or freed by the license's owner or the
+    vendor: it is not renewed; ``checkout()`` takes a new one if one is free."""
+
+    code = "lease_not_held"
+
+
+class LicenseNotFloating(ServerError):
+    """The license counts devices, not leases: activation is all it needs."""
+
+    code = "license_not_floating"
+
+
 class LicenseExpired(ServerError):
     code = "license_expired"
 
@@ -218,6 +253,9 @@ SERVER_ERRORS: dict[str, type[ServerError]] = {
         CodeNotSold,
         DeviceLimitReached,
         TransferLimitReached,
+        LeaseLimitReached,
+        LeaseNotHeld,
+        LicenseNotFloating,
         LicenseExpired,
         LicenseUnknown,
         LicenseNotOnDevice,

@@ -78,6 +78,7 @@ from licensor.errors.reserves import (
     ReserveStarted,
     ReserveUnknown,
 )
+from licensor.errors.sharing import LicenseNotShared, ShareInvitationInvalid
 from licensor.errors.store import (
     AlreadySubscribed,
     CallbackRejected,
@@ -182,6 +183,7 @@ __all__ = [
     "LicenseLinkedElsewhere",
     "LicenseNotFloating",
     "LicenseNotOnDevice",
+    "LicenseNotShared",
     "LicenseUnknown",
     "LicensorError",
     "NotFound",
@@ -217,6 +219,7 @@ __all__ = [
     "ScreenshotUnreadable",
     "SecondFactorPending",
     "ServiceUnavailable",
+    "ShareInvitationInvalid",
     "SignInRequired",
     "SubscriptionNeedsAccount",
     "TooManyAttachments",

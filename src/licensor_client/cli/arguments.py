@@ -29,6 +29,9 @@ Commands:
   release             free this device's seat so the license can move
   export FILE         save a license backup (before reinstalling the system)
   import FILE         restore a license backup (--replace: over another valid license)
+  lease checkout | heartbeat | release
+                      a floating license's seat: take one, renew it (before it
+                      lapses), give it back
 """
 
 EPILOG = """\
@@ -49,7 +52,7 @@ environment:
 exit status:
   0  done          1  other failure   2  usage       3  no network
   4  license not valid (status)       5  code mistyped
-  6  code unknown  7  code blocked    8  device limit reached
+  6  code unknown  7  code blocked    8  device (or floating seat) limit reached
   9  license expired                  10 wrong email or password
   11 account refused (email not confirmed, another account, code or link expired)
   12 rate limited  13 verification failed (tampered, forged, replayed, stale)
@@ -167,4 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="restore even over another license that is still valid on this device",
             )
+    command("lease", "A floating license's seat: check out, renew or check in.").add_argument(
+        "action", choices=("checkout", "heartbeat", "release")
+    )
     return parser

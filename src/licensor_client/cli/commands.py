@@ -19,6 +19,7 @@ from licensor_client import LicenseClient, LicenseInfo, read_enrollment
 from licensor_client._state import StateStore, default_state_dir
 from licensor_client.cli.arguments import DEFAULT_APP_ID, UsageError
 from licensor_client.cli.failures import NOT_VALID, OK, cannot
+from licensor_client.cli.leases import lease_command
 from licensor_client.exceptions import InsecureServer, LicenseNotActive, NotActivated
 
 
@@ -353,6 +354,7 @@ HANDLERS: dict[str, Callable[[LicenseClient, argparse.Namespace, Output], int]] 
     "release": _release,
     "export": _export,
     "import": _import,
+    "lease": lease_command,
 }
 
 

@@ -22,6 +22,8 @@ from licensor_client.exceptions import (
     EnrollmentTokenInvalid,
     InsecureServer,
     InvalidCredentials,
+    LeaseLimitReached,
+    LeaseNotHeld,
     LicenseExpired,
     LicenseLinkedElsewhere,
     LicenseNotActive,
@@ -50,6 +52,8 @@ EXIT_CODES: list[tuple[type[LicensorClientError], int, str]] = [
     (CodeBlocked, 7, "the activation code is blocked"),
     (DeviceLimitReached, 8, "the license is on all the devices it allows"),
     (TransferLimitReached, 8, "the license has moved to new devices as often as it may for now"),
+    (LeaseLimitReached, 8, "every seat of the floating license is in use"),
+    (LeaseNotHeld, 14, "this device no longer holds a seat of the floating license"),
     (LicenseExpired, 9, "the license has expired"),
     (InvalidCredentials, 10, "wrong email or password"),
     (EmailNotVerified, 11, "the account's email address is not confirmed yet"),
@@ -134,6 +138,13 @@ def failure_details(error: LicensorClientError) -> dict[str, Any]:
     or when the next transfer is allowed."""
     if isinstance(error, TransferLimitReached):
         return {"retry_at": _iso(error.retry_at), "retry_after": error.retry_after}
+    if isinstance(error, LeaseLimitReached):
+        return {
+            "retry_at": _iso(error.retry_at),
+            "retry_after": error.retry_after,
+            "leases_used": error.leases_used,
+            "leases_max": error.leases_max,
+        }
     if not isinstance(error, DeviceLimitReached):
         return {}
     return {
@@ -166,6 +177,11 @@ def failure(error: LicensorClientError, command: str | None = None) -> tuple[int
         hint = seats_full_hint(error)
     if isinstance(error, RateLimited) and error.retry_after:
         hint = f"try again in {error.retry_after} seconds"
+    if isinstance(error, LeaseLimitReached):
+        when = error.retry_at.strftime("%Y-%m-%d %H:%M UTC") if error.retry_at else "later"
+        hint = f"try again after {when}, when the soonest seat lapses unless renewed"
+    if isinstance(error, LeaseNotHeld):
+        hint = "check out again: licensor-client lease checkout"
     if isinstance(error, TransferLimitReached):
         when = error.retry_at.strftime("%Y-%m-%d %H:%M UTC") if error.retry_at else "later"
         hint = (

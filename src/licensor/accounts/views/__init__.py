@@ -15,10 +15,21 @@ from licensor.accounts.views import (
     my_account,
     security,
     settings,
+    sharing,
     sign_in,
     two_factor,
 )
 
 router = APIRouter(include_in_schema=False)
-for pages in (sign_in, two_factor, my_account, licenses, devices, emails, security, settings):
+for pages in (
+    sign_in,
+    two_factor,
+    my_account,
+    licenses,
+    sharing,
+    devices,
+    emails,
+    security,
+    settings,
+):
     router.include_router(pages.router)

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from licensor.accounts import signin
 from licensor.accounts.throttle import SignInThrottled
+from licensor.accounts.views.sharing import shared_section
 from licensor.errors import (
     CodeBlocked,
     CodeMalformed,
@@ -42,7 +43,14 @@ def licenses(request: Request, page: CustomerPage) -> Response:
     with page.open() as unit:
         rows = unit.account_licenses.of_account(unit.account)
         return _private(
-            unit.render("account/licenses.html", licenses=rows, error=None, notice=None, code="")
+            unit.render(
+                "account/licenses.html",
+                licenses=rows,
+                error=None,
+                notice=None,
+                code="",
+                **shared_section(unit),
+            )
         )
 
 
@@ -84,6 +92,7 @@ def add_code(
                 error=error,
                 notice=notice,
                 code=activation_code if error else "",
+                **shared_section(unit),
             )
         )
 

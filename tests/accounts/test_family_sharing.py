@@ -1,0 +1,235 @@
+"""Family sharing (issue 16, item 5), through the pages as a browser posts them and the
+API as the invitee's app calls it: the owner invites by email, the invitee accepts in
+their own account and sees the license there (never its code or key), a device of theirs
+takes a seat through the share, and the owner's revoking frees it at once."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from licensor.db import Database
+from licensor.keys import Keyring
+from licensor.mail.outbox import bodies
+from tests.accounts.factories import (
+    Browser,
+    Customer,
+    LinkCode,
+    LinkedCode,
+    MakeAccount,
+    OpenBrowser,
+    outbox,
+    signed_in,
+)
+from tests.licensing.factories import device, validate
+from tests.mail_support import SmtpServer, text_of
+from tests.support import assert_problem, audit_events
+
+INVITATION = re.compile(r"https?://[^/\s]+(/share/[A-Za-z0-9_-]+)")
+
+
+def sharing_page(linked: LinkedCode) -> str:
+    return f"/account/licenses/{linked.public_id}/sharing"
+
+
+def invite(browser: Browser, linked: LinkedCode, email: str) -> httpx.Response:
+    page = sharing_page(linked)
+    return browser.post(page, {"email": email}, token=browser.csrf_token(page))
+
+
+def invitation_link(database: Database, keyring: Keyring, email: str) -> str:
+    [mail] = outbox(database, email, "share_invitation")
+    text, _ = bodies(keyring, mail)
+    match = INVITATION.search(text)
+    assert match, text
+    return match.group(1)
+
+
+def accept(browser: Browser, link: str) -> httpx.Response:
+    # The token of any form of the session: a spent link's page has none.
+    return browser.post(link, {}, token=browser.csrf_token("/account/licenses"))
+
+
+def take_seat(
+    api: httpx.Client, customer: Customer, public_id: str, machine: dict[str, str]
+) -> httpx.Response:
+    return api.post(
+        f"/api/v1/account/shared-licenses/{public_id}/activate",
+        json={"email": customer.email, "password": customer.password, "device": machine},
+    )
+
+
+def shared(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+) -> tuple[Customer, LinkedCode, Browser, Customer, Browser]:
+    """An owner's license (3 devices) shared with an invitee who accepted."""
+    owner = make_account()
+    linked = linked_code(owner)
+    owner_browser = signed_in(form_browser, owner)
+    invitee = make_account()
+    assert invite(owner_browser, linked, invitee.email).status_code == 303
+    invitee_browser = signed_in(form_browser, invitee)
+    accepted = accept(invitee_browser, invitation_link(database, keyring, invitee.email))
+    assert accepted.status_code == 303, accepted.text
+    return owner, linked, owner_browser, invitee, invitee_browser
+
+
+def test_an_invitee_accepts_sees_the_license_without_its_code_and_a_device_takes_a_seat(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+    mail_worker: SmtpServer,
+) -> None:
+    owner = make_account()
+    linked = linked_code(owner)
+    owner_browser = signed_in(form_browser, owner)
+    assert sharing_page(linked) in owner_browser.get(f"/account/licenses/{linked.public_id}").text
+    invitee = make_account(language="it")
+    invited = invite(owner_browser, linked, invitee.email.upper())
+    assert invited.status_code == 303, invited.text
+    page = owner_browser.get(sharing_page(linked)).text
+    assert invitee.email in page
+    assert "Invited, waiting" in page
+
+    # The mail reaches the invited mailbox, in the owner's language (the invitee's is unknown).
+    mail = mail_worker.inbox.to(invitee.email, "shared a")
+    link = INVITATION.search(text_of(mail))
+    assert link is not None
+    path = link.group(1)
+
+    visitor = form_browser()
+    opened = visitor.get(path)
+    assert opened.status_code == 200
+    assert opened.headers["cache-control"] == "no-store"
+    assert owner.email[:2] + "***@" in opened.text
+    assert "/sign-in?next=" in opened.text
+
+    invitee_browser = signed_in(form_browser, invitee)
+    accepted = accept(invitee_browser, path)
+    assert accepted.status_code == 303, accepted.text
+    licenses = invitee_browser.get("/account/licenses").text
+    assert linked.public_id in licenses
+    assert "Condivisa da" in licenses or "Shared by" in licenses
+    for secret in (linked.code, linked.code.replace("-", ""), linked.license_key):
+        assert secret not in licenses
+    assert invitee_browser.get(f"/account/licenses/{linked.public_id}").status_code == 404
+    assert "Accepted" in owner_browser.get(sharing_page(linked)).text
+    assert mail_worker.inbox.to(owner.email, "accepted your")
+
+    listed = api.post(
+        "/api/v1/account/shared-licenses",
+        json={"email": invitee.email, "password": invitee.password},
+    )
+    assert listed.status_code == 200, listed.text
+    [row] = listed.json()["licenses"]
+    assert row["public_id"] == linked.public_id
+    assert linked.code not in listed.text and linked.license_key not in listed.text
+
+    machine = device("Tablet")
+    seat = take_seat(api, invitee, linked.public_id, machine)
+    assert seat.status_code == 201, seat.text
+    assert seat.json()["devices_used"] == 2  # the owner's device and this one
+    assert validate(api, seat.json()["license_key"], machine["fingerprint"])["valid"] is True
+    assert "activation_code" not in seat.text and linked.code not in seat.text
+
+    [event] = audit_events(database, "license.share_accepted")
+    assert event.subject_id is not None
+    assert audit_events(database, "license.shared")
+
+
+def test_revoking_frees_the_invitees_seat_and_tells_them(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    owner, linked, owner_browser, invitee, invitee_browser = shared(
+        api, make_account, linked_code, form_browser, database, keyring
+    )
+    machine = device("Phone")
+    seat = take_seat(api, invitee, linked.public_id, machine)
+    assert seat.status_code == 201, seat.text
+    license_key = seat.json()["license_key"]
+
+    page = owner_browser.get(sharing_page(linked)).text
+    [revoke_path] = re.findall(r'href="(/account/licenses/[^"]+/revoke)"', page)
+    confirm = owner_browser.get(revoke_path)
+    assert confirm.status_code == 200
+    revoked = owner_browser.post(revoke_path, {}, token=owner_browser.csrf_token(revoke_path))
+    assert revoked.status_code == 303, revoked.text
+
+    answer = validate(api, license_key, machine["fingerprint"])
+    assert answer["valid"] is False
+    assert answer["reason"] == "released"
+    assert validate(api, linked.license_key, linked.fingerprint)["valid"] is True
+    assert outbox(database, invitee.email, "share_revoked")
+    [event] = audit_events(database, "license.share_revoked")
+    assert event.details["seats_freed"] == 1
+    assert linked.public_id not in invitee_browser.get("/account/licenses").text
+    refused = take_seat(api, invitee, linked.public_id, machine)
+    assert_problem(refused, 404, "license_not_shared")
+
+
+def test_an_invitation_used_twice_or_by_another_account_is_refused_alike(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    owner = make_account()
+    linked = linked_code(owner)
+    owner_browser = signed_in(form_browser, owner)
+    invitee = make_account()
+    assert invite(owner_browser, linked, invitee.email).status_code == 303
+    path = invitation_link(database, keyring, invitee.email)
+
+    stranger = make_account()
+    stranger_browser = signed_in(form_browser, stranger)
+    by_stranger = accept(stranger_browser, path)
+    assert by_stranger.status_code == 410
+    assert invitee.email not in by_stranger.text
+
+    assert accept(signed_in(form_browser, invitee), path).status_code == 303
+    again = accept(signed_in(form_browser, invitee), path)
+    assert again.status_code in (404, 410)
+    assert "cannot be accepted" in again.text or "does not work" in again.text
+    by_stranger_later = accept(stranger_browser, path)
+    assert by_stranger_later.status_code == again.status_code
+    assert "The invitation cannot be accepted" not in owner_browser.get(sharing_page(linked)).text
+
+
+def test_the_owner_invites_at_most_devices_max_minus_one_and_never_themselves(
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+) -> None:
+    owner = make_account()
+    linked = linked_code(owner)  # a plan for 3 devices
+    browser = signed_in(form_browser, owner)
+    own = invite(browser, linked, owner.email)
+    assert own.status_code == 422
+    assert 'id="email-error"' in own.text
+    assert invite(browser, linked, "first@example.com").status_code == 303
+    assert invite(browser, linked, "first@example.com").status_code == 422
+    assert invite(browser, linked, "second@example.com").status_code == 303
+    over = invite(browser, linked, "third@example.com")
+    assert over.status_code == 422
+    assert "Stop sharing with someone first" in over.text
+    assert not outbox(database, "third@example.com")
+
+    stranger = signed_in(form_browser, make_account())
+    assert stranger.get(sharing_page(linked)).status_code == 404
