@@ -3,12 +3,14 @@ lapsing by time, over the API; and fifty devices racing for five leases on Postg
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,9 +18,11 @@ import pytest
 from sqlalchemy import func, select
 
 from licensor.clock import Clock
+from licensor.config import Settings
 from licensor.db import Database
 from licensor.licensing import formats
 from licensor.models import Activation, CodeOrigin, Device, Lease
+from tests.cli_support import cli_environment, run
 from tests.conftest import OpenUnit
 from tests.licensing.factories import (
     activate,
@@ -28,6 +32,7 @@ from tests.licensing.factories import (
     try_activate,
     validate,
 )
+from tests.support import audit_events
 
 MakeFloating = Callable[..., str]
 
@@ -279,3 +284,42 @@ def test_fifty_devices_checking_out_at_once_get_exactly_five_leases(
     with database.transaction() as session:
         live = session.scalar(select(func.count(Lease.id)).where(Lease.released_at.is_(None)))
     assert live == 5
+
+
+# --- the vendor's CLI ------------------------------------------------------------------------
+
+
+def test_the_vendor_makes_a_floating_plan_sees_and_frees_leases_by_cli(
+    api: httpx.Client, settings: Settings, open_unit: OpenUnit, database: Database, tmp_path: Path
+) -> None:
+    environment = cli_environment(settings.var_dir, settings.resolved_database_url)
+
+    def licensor(*args: str) -> str:
+        done = run("licensor", *args, environment=environment, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return str(done.stdout)
+
+    made = licensor(
+        "plans", "create", "--code", "studio", "--name", "Studio", "--term-days", "365",
+        "--devices", "5", "--lease-seconds", "900",
+    )  # fmt: skip
+    assert "floating (900 s leases)" in made
+    with open_unit() as unit:
+        _, canonical = unit.codes.create_code(unit.plans.by_code("studio"), CodeOrigin.MANUAL)
+    machine = device("Render node")
+    answer = activate(api, formats.format_code(canonical), machine)
+    public_id, key = answer["public_id"], answer["license_key"]
+
+    shown = json.loads(licensor("licenses", "show", public_id, "--json"))
+    [held] = shown["leases"]
+    assert (held["device_name"], held["fingerprint"]) == ("Render node", machine["fingerprint"])
+
+    freed = licensor(
+        "licenses", "release-lease", public_id, "--device", machine["fingerprint"],
+        "--reason", "left running over the weekend",
+    )  # fmt: skip
+    assert "lease freed" in freed
+    assert lease(api, "heartbeat", key, machine["fingerprint"]).json()["code"] == "lease_not_held"
+    [event] = audit_events(database, "licensing.lease_freed")
+    assert event.reason == "left running over the weekend"
+    assert event.details["device"] == "Render node"

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from licensor.cli.codes import print_report
+from licensor.cli.leases import print_leases
 from licensor.cli.shell import actor, command_unit, console
 from licensor.licensing.licenses import MAX_EXTENSION_DAYS
 
@@ -27,14 +28,19 @@ def licenses_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """A license's plan, status, term, devices and code (masked)."""
+    from licensor.licensing.lease_actions import LeaseActions, lease_rows
     from licensor.licensing.report import code_report
 
     with command_unit() as unit:
         report = code_report(unit, license, reveal=False, actor=actor())
+        if report.get("public_id"):
+            found = unit.licenses.by_public_id(report["public_id"])
+            report["leases"] = lease_rows(unit.service(LeaseActions).holders(found))
     if as_json:
         console.print_json(json.dumps(report))
     else:
         print_report(report)
+        print_leases(report.get("leases") or [])
 
 
 @app.command("extend")
@@ -87,6 +93,26 @@ def licenses_release(
         )
     seats = "1 seat" if freed == 1 else f"{freed} seats"
     console.print(f"license {public_id.strip().upper()}: {seats} released")
+
+
+@app.command("release-lease")
+def licenses_release_lease(
+    public_id: PublicId,
+    reason: Reason,
+    device: Annotated[
+        str, typer.Option(help="The fingerprint of the device whose floating lease is freed.")
+    ],
+) -> None:
+    """Free the lease a device holds on a floating license (audited); its next heartbeat
+    is refused, and another device can take the lease."""
+    from licensor.licensing.lease_actions import LeaseActions
+
+    with command_unit() as unit:
+        freed = unit.service(LeaseActions).free_by_staff(
+            public_id, fingerprint=device, reason=reason, actor=actor()
+        )
+    said = "lease freed" if freed else "that device holds no live lease"
+    console.print(f"license {public_id.strip().upper()}: {said}")
 
 
 @app.command("set-devices")

@@ -21,6 +21,15 @@ TransferLimit = Annotated[
 TransferPeriod = Annotated[
     int | None, typer.Option(min=1, help="The transfer limit's period, in days.")
 ]
+LeaseSeconds = Annotated[
+    int | None,
+    typer.Option(
+        min=60,
+        max=86_400,
+        help="Make the plan floating: --devices then counts leases held at once, each this "
+        "many seconds unless renewed (e.g. 900).",
+    ),
+]
 
 
 @app.command("create")
@@ -41,6 +50,7 @@ def plans_create(
     currency: Annotated[str, typer.Option(help="ISO 4217 currency of the prices.")] = "EUR",
     transfer_limit: TransferLimit = None,
     transfer_period_days: TransferPeriod = None,
+    lease_seconds: LeaseSeconds = None,
 ) -> None:
     """Create a plan."""
     from licensor.licensing.plans import parse_price
@@ -57,10 +67,12 @@ def plans_create(
             currency=currency,
             transfer_limit=transfer_limit,
             transfer_period_days=transfer_period_days,
+            lease_seconds=lease_seconds,
         )
         console.print(
             f"plan [bold]{plan.code}[/bold] ({plan.name}): {plan.term_days} days, "
             + plural(plan.devices_max, "en", one="{count} device", other="{count} devices")
+            + (f" at once, floating ({plan.lease_seconds} s leases)" if lease_seconds else "")
         )
 
 
@@ -73,6 +85,7 @@ _FIELDS = {
     "entitlements": "entitlements",
     "transfer_limit": "transfer limit",
     "transfer_period_days": "transfer period (days)",
+    "lease_seconds": "lease (seconds)",
 }
 
 
@@ -112,6 +125,10 @@ def plans_edit(
     no_transfer_limit: Annotated[
         bool, typer.Option("--no-transfer-limit", help="Lift the transfer limit.")
     ] = False,
+    lease_seconds: LeaseSeconds = None,
+    no_lease: Annotated[
+        bool, typer.Option("--no-lease", help="Count devices again, not leases held at once.")
+    ] = False,
 ) -> None:
     """Change a plan's name, prices, term, device limit or entitlements (audited)."""
     from licensor.licensing.plans import KEEP, parse_price
@@ -119,15 +136,17 @@ def plans_edit(
     transfers = (transfer_limit, transfer_period_days)
     if (name, price, subscription_price, term_days, devices, entitlement, *transfers) == (
         None,
-    ) * 8 and not no_transfer_limit:
+    ) * 8 and not (no_transfer_limit or no_lease or lease_seconds):
         errors.print(
             "[red]error:[/red] nothing to change: give --name, --price, --subscription-price, "
             "--term-days, --devices, --entitlement, --transfer-limit, --transfer-period-days "
-            "or --no-transfer-limit"
+            "or --no-transfer-limit, --lease-seconds or --no-lease"
         )
         raise typer.Exit(1)
     if no_transfer_limit and transfers != (None, None):
         raise typer.BadParameter("--no-transfer-limit takes no --transfer-limit or period")
+    if no_lease and lease_seconds is not None:
+        raise typer.BadParameter("give --lease-seconds or --no-lease, not both")
     with command_unit() as unit:
         changes = unit.plans.edit(
             code,
@@ -145,6 +164,7 @@ def plans_edit(
             transfer_period_days=None
             if no_transfer_limit
             else (KEEP if transfer_period_days is None else transfer_period_days),
+            lease_seconds=None if no_lease else (KEEP if lease_seconds is None else lease_seconds),
         )
         said = "; ".join(
             f"{_FIELDS[field]}: {_shown(field, before)} -> {_shown(field, after)}"
@@ -184,7 +204,9 @@ def plans_list() -> None:
                 plan.code,
                 plan.name,
                 str(plan.term_days),
-                str(plan.devices_max),
+                str(plan.devices_max)
+                if plan.lease_seconds is None
+                else f"{plan.devices_max} floating ({plan.lease_seconds} s)",
                 ", ".join(plan.entitlements or []),
                 "no limit"
                 if plan.transfer_limit is None
