@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from licensor.accounts.purchases import AccountPurchases
     from licensor.accounts.security import AccountSecurity
     from licensor.accounts.service import Accounts
+    from licensor.accounts.shared_licenses import SharedLicenses
     from licensor.accounts.sharing import LicenseSharing
     from licensor.accounts.two_factor import TwoFactor
     from licensor.licensing.codes import Codes
@@ -90,6 +91,7 @@ SERVICES = {
     "account_emails": "licensor.accounts.emails:AccountEmails",
     "account_purchases": "licensor.accounts.purchases:AccountPurchases",
     "license_sharing": "licensor.accounts.sharing:LicenseSharing",
+    "shared_licenses": "licensor.accounts.shared_licenses:SharedLicenses",
     "partners": "licensor.store.partners:Partners",
     "orders": "licensor.store.orders:Orders",
     "partner_sales": "licensor.store.sales:PartnerSales",
@@ -136,6 +138,7 @@ class UnitOfWork:
         account_emails: AccountEmails
         account_purchases: AccountPurchases
         license_sharing: LicenseSharing
+        shared_licenses: SharedLicenses
         partners: Partners
         orders: Orders
         partner_sales: PartnerSales

@@ -25,6 +25,7 @@ from tests.accounts.factories import (
 from tests.licensing.factories import device, validate
 from tests.mail_support import SmtpServer, text_of
 from tests.support import assert_problem, audit_events
+from tests.support.factories import SignInStaff
 
 INVITATION = re.compile(r"https?://[^/\s]+(/share/[A-Za-z0-9_-]+)")
 
@@ -132,14 +133,16 @@ def test_an_invitee_accepts_sees_the_license_without_its_code_and_a_device_takes
     assert listed.status_code == 200, listed.text
     [row] = listed.json()["licenses"]
     assert row["public_id"] == linked.public_id
-    assert linked.code not in listed.text and linked.license_key not in listed.text
+    assert linked.code not in listed.text
+    assert linked.license_key not in listed.text
 
     machine = device("Tablet")
     seat = take_seat(api, invitee, linked.public_id, machine)
     assert seat.status_code == 201, seat.text
     assert seat.json()["devices_used"] == 2  # the owner's device and this one
     assert validate(api, seat.json()["license_key"], machine["fingerprint"])["valid"] is True
-    assert "activation_code" not in seat.text and linked.code not in seat.text
+    assert "activation_code" not in seat.text
+    assert linked.code not in seat.text
 
     [event] = audit_events(database, "license.share_accepted")
     assert event.subject_id is not None
@@ -153,14 +156,19 @@ def test_revoking_frees_the_invitees_seat_and_tells_them(
     form_browser: OpenBrowser,
     database: Database,
     keyring: Keyring,
+    sign_in_staff: SignInStaff,
 ) -> None:
-    owner, linked, owner_browser, invitee, invitee_browser = shared(
+    _owner, linked, owner_browser, invitee, invitee_browser = shared(
         api, make_account, linked_code, form_browser, database, keyring
     )
     machine = device("Phone")
     seat = take_seat(api, invitee, linked.public_id, machine)
     assert seat.status_code == 201, seat.text
     license_key = seat.json()["license_key"]
+    agent, _ = sign_in_staff("agent")
+    console = agent.get(f"/console/licenses/{linked.public_id}").text
+    assert invitee.email in console
+    assert "Shared with family" in console
 
     page = owner_browser.get(sharing_page(linked)).text
     [revoke_path] = re.findall(r'href="(/account/licenses/[^"]+/revoke)"', page)

@@ -306,3 +306,28 @@ def test_replacing_the_code_end_to_end(
     [event] = audit_events(database, "accounts.code_replaced")
     assert event.actor == f"account:{owned.customer.id}"
     assert event.details["public_id"] == owned.public_id
+
+
+def test_the_owner_shares_the_license_with_family_from_its_page(
+    page: Page, owned: Owned, database: Database
+) -> None:
+    sign_in(page, owned.customer.email, PASSWORD)
+    page.goto(f"/account/licenses/{owned.public_id}")
+    page.get_by_role("link", name="Share with family").click()
+    expect(page.get_by_role("heading", name=re.compile("^Share with family"))).to_be_visible()
+    page.get_by_label("Their email address").fill("not an address")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.locator("#email-error")).to_be_visible()
+    page.get_by_label("Their email address").fill("Sister@Example.com")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.get_by_role("status")).to_contain_text("The invitation was sent.")
+    row = page.get_by_role("row", name=re.compile("sister@example.com"))
+    expect(row).to_contain_text("Invited, waiting")
+    row.get_by_role("link", name="Stop sharing with sister@example.com").click()
+    page.get_by_role("button", name="Stop sharing").click()
+    expect(page.get_by_role("status")).to_contain_text("Sharing stopped")
+    expect(page.get_by_text("This license is not shared with anyone.")).to_be_visible()
+    assert [event.action for event in audit_events(database)][-2:] == [
+        "license.shared",
+        "license.share_revoked",
+    ]

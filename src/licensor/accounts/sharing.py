@@ -17,26 +17,23 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, select
 
 from licensor.accounts.service import email_problem, mask_email, normalize_email
 from licensor.clock import mail_time
-from licensor.errors import FormInvalid, LicenseNotShared, NotFound, ShareInvitationInvalid
+from licensor.errors import FormInvalid, NotFound, ShareInvitationInvalid
 from licensor.licensing.licenses import license_status
 from licensor.licensing.seats import devices_limit
-from licensor.licensing.service import DeviceInfo, LicenseView
 from licensor.models import (
     Account,
     AccountEmail,
     Activation,
     ActivationCode,
-    Device,
     License,
     LicenseShare,
     LicenseStatus,
-    Plan,
 )
-from licensor.units import Service
+from licensor.units import Service, UnitOfWork
 
 INVITATION_DAYS = 7
 INVITATION_PATH = "/share/"
@@ -57,28 +54,21 @@ class ShareRow:
 
 
 @dataclass(frozen=True)
-class SharedLicense:
-    """A license shared with the account, as its Licenses section lists it: never the
-    code or the key."""
-
-    share_id: int
-    public_id: str
-    plan: str
-    status: LicenseStatus
-    expires_at: datetime
-    devices_used: int
-    devices_max: int
-    shared_by: str  # the owner's address, masked
-    since: datetime
-
-
-@dataclass(frozen=True)
 class Invitation:
     """What the page behind an invitation link shows."""
 
     plan: str
     shared_by: str
     expires_at: datetime
+
+
+def lock_license(unit: UnitOfWork, license_id: int) -> License:
+    """The license locked as activation locks it: its code first, then the license (and a
+    share's row only after both, as revoking takes them)."""
+    code_id = unit.session.scalar(select(License.code_id).where(License.id == license_id))
+    if code_id is not None:
+        unit.codes.get_code(code_id, lock=True)
+    return unit.licenses.get_license(license_id, lock=True)
 
 
 class LicenseSharing(Service):
@@ -227,7 +217,7 @@ class LicenseSharing(Service):
         # Locks as revoking takes them (code, license, then the share): found first unlocked.
         found = self._live(token, lock=False)
         if found is not None:
-            license = self._lock_license(found.license_id)
+            license = lock_license(self.unit, found.license_id)
         share = self._live(token, lock=True) if found is not None else None
         if (
             share is None
@@ -265,58 +255,13 @@ class LicenseSharing(Service):
         )
         return license.public_id
 
-    def shared_with(self, account: Account) -> list[SharedLicense]:
-        """The licenses shared with the account now, newest first."""
-        rows = self.session.execute(
-            select(LicenseShare, License, Account.email)
-            .join(License, License.id == LicenseShare.license_id)
-            .join(Account, Account.id == LicenseShare.owner_account_id)
-            .where(LicenseShare.account_id == account.id, LicenseShare.revoked_at.is_(None))
-            .order_by(LicenseShare.accepted_at.desc(), LicenseShare.id.desc())
-        ).all()
-        if not rows:
-            return []
-        license_ids = [license.id for _, license, _ in rows]
-        used = dict(
-            self.session.execute(
-                select(Activation.license_id, func.count(Activation.id))
-                .where(Activation.license_id.in_(license_ids), Activation.released_at.is_(None))
-                .group_by(Activation.license_id)
-            ).all()
-        )
-        plans = {
-            plan.id: plan
-            for plan in self.session.scalars(
-                select(Plan).where(Plan.id.in_({license.plan_id for _, license, _ in rows}))
-            )
-        }
-        shared = []
-        for share, license, owner_email in rows:
-            plan = plans[license.plan_id]
-            status = license_status(license, self.now)
-            limit = license.devices_max if license.devices_max is not None else plan.devices_max
-            shared.append(
-                SharedLicense(
-                    share_id=share.id,
-                    public_id=license.public_id,
-                    plan=plan.name,
-                    status=status,
-                    expires_at=license.expires_at,
-                    devices_used=used.get(license.id, 0),
-                    devices_max=limit,
-                    shared_by=mask_email(owner_email),
-                    since=share.accepted_at or share.created_at,
-                )
-            )
-        return shared
-
     def leave(self, account: Account, share_id: int) -> None:
         """The invitee stops using a shared license: its seats on their devices are freed,
         the owner is mailed, and it is audited."""
         found = self.session.get(LicenseShare, share_id)
         if found is None or found.account_id != account.id:
             raise NotFound()
-        license = self._lock_license(found.license_id)
+        license = lock_license(self.unit, found.license_id)
         share = self._share(share_id, account_id=account.id)
         self._end(license, share, by=f"account:{account.id}", released_by=RELEASED_BY_INVITEE)
         owner = self.session.get_one(Account, share.owner_account_id)
@@ -329,56 +274,6 @@ class LicenseSharing(Service):
             invitee=share.email,
             link=self.settings.url(f"/account/licenses/{license.public_id}/sharing"),
         )
-
-    def shared_one(self, account: Account, share_id: int) -> SharedLicense:
-        """One license shared with the account, by its share's id, else NotFound."""
-        found = next((row for row in self.shared_with(account) if row.share_id == share_id), None)
-        if found is None:
-            raise NotFound()
-        return found
-
-    def take_seat(self, account: Account, public_id: str, device: DeviceInfo) -> LicenseView:
-        """A seat of the license shared with the account, for one of its devices (the app
-        signed in as the invitee): it counts against the license's device limit like any
-        other, and is marked as the share's, so revoking frees it. The device joins the
-        invitee's account unless a live seat on it is someone else's."""
-        share_id = self.session.scalar(
-            select(LicenseShare.id)
-            .join(License, License.id == LicenseShare.license_id)
-            .where(
-                License.public_id == public_id.strip().upper(),
-                LicenseShare.account_id == account.id,
-                LicenseShare.revoked_at.is_(None),
-            )
-        )
-        if share_id is None:
-            raise LicenseNotShared()
-        license_id = self.session.get_one(LicenseShare, share_id).license_id
-        license = self._lock_license(license_id)
-        try:
-            share = self._share(share_id, account_id=account.id)
-        except NotFound:
-            raise LicenseNotShared() from None  # revoked while the lock was awaited
-        licensing = self.unit.licensing
-        before = licensing.device_seat(license, device.fingerprint)
-        view = licensing.take_seat(license, device)
-        seat = licensing.device_seat(license, device.fingerprint)
-        assert seat is not None
-        if before is None:
-            seat.share_id = share.id
-            self.unit.audit(
-                "license.share_seat_taken",
-                actor=f"account:{account.id}",
-                subject_type="license",
-                subject_id=license.id,
-                public_id=license.public_id,
-                share_id=share.id,
-                device=seat.device.name,
-            )
-        self._connect(account, seat.device)
-        return view
-
-    # ----------------------------------------------------------------------------------
 
     def _end(self, license: License, share: LicenseShare, *, by: str, released_by: str) -> None:
         share.revoked_at = self.now
@@ -403,33 +298,6 @@ class LicenseSharing(Service):
             email=mask_email(share.email),
             seats_freed=len(seats),
         )
-
-    def _connect(self, account: Account, device: Device) -> None:
-        """Join the device to the invitee's account when every live seat on it is the
-        account's own or taken through a share with it (a fingerprint is no secret)."""
-        if device.account_id is not None:
-            return
-        foreign = self.session.scalar(
-            select(func.count(Activation.id))
-            .join(License, License.id == Activation.license_id)
-            .outerjoin(ActivationCode, ActivationCode.id == License.code_id)
-            .outerjoin(LicenseShare, LicenseShare.id == Activation.share_id)
-            .where(
-                Activation.device_id == device.id,
-                Activation.released_at.is_(None),
-                or_(ActivationCode.account_id.is_(None), ActivationCode.account_id != account.id),
-                or_(LicenseShare.account_id.is_(None), LicenseShare.account_id != account.id),
-            )
-        )
-        if not foreign:
-            device.account_id = account.id
-
-    def _lock_license(self, license_id: int) -> License:
-        """The license locked as activation locks it: its code first, then the license."""
-        code_id = self.session.scalar(select(License.code_id).where(License.id == license_id))
-        if code_id is not None:
-            self.unit.codes.get_code(code_id, lock=True)
-        return self.unit.licenses.get_license(license_id, lock=True)
 
     def _standing(self) -> ColumnElement[bool]:
         return (LicenseShare.revoked_at.is_(None)) & (

@@ -102,7 +102,7 @@ def shared_licenses(body: SharedLicensesIn, request: Request, work: Work) -> Sha
         except (SignInThrottled, InvalidCredentials) as error:
             refused = error
         else:
-            rows = unit.license_sharing.shared_with(account)
+            rows = unit.shared_licenses.shared_with(account)
     if refused is not None:
         raise refused
     return SharedLicensesOut(
@@ -150,7 +150,7 @@ def activate_shared(
         except (SignInThrottled, InvalidCredentials) as error:
             refused = error
         else:
-            view = unit.license_sharing.take_seat(account, public_id, device)
+            view = unit.shared_licenses.take_seat(account, public_id, device)
     if refused is not None:
         raise refused
     log.info("accounts.shared_seat_taken", public_id=view.public_id)

@@ -223,6 +223,7 @@ def license_page(
         notice=unit._(NOTICES[done]) if done in NOTICES else None,
         blocked_state=CodeState.BLOCKED,
         transfers_left=actions.transfers_left(detail.license),
+        shares=unit.license_sharing.shares_of(detail.license),
     )
 
 

@@ -166,7 +166,7 @@ def accept(request: Request, web: Pages, page: CustomerPage, token: str) -> Resp
 @router.get("/account/shared/{share_id}/leave", response_class=HTMLResponse)
 def leave_form(request: Request, page: CustomerPage, share_id: RowId) -> Response:
     with page.open() as unit:
-        shared = unit.license_sharing.shared_one(unit.account, share_id)
+        shared = unit.shared_licenses.shared_one(unit.account, share_id)
         return unit.render("account/shared_leave.html", shared=shared)
 
 
@@ -187,4 +187,4 @@ def shared_section(unit: PageUnit) -> dict[str, Any]:
         notice = unit._("The invitation was accepted: the license is shared with you below.")
     elif taken is not None and taken[0] == "share_left":
         notice = unit._("You no longer use that license; its seats on your devices are free.")
-    return {"shared": unit.license_sharing.shared_with(unit.account), "shared_notice": notice}
+    return {"shared": unit.shared_licenses.shared_with(unit.account), "shared_notice": notice}
