@@ -132,6 +132,7 @@ def test_every_console_page_passes_axe(
         ("/console/partners/new", 'form[action="/console/partners"]'),
         (f"/console/orders/{order.number}/refund", "main form"),
         (f"/console/customers/{customer.id}/erase", "main form"),
+        ("/console/webhooks/new", 'form[action="/console/webhooks"]'),
         (
             f"/console/licenses/{linked.public_id}",
             f'form[action="/console/licenses/{linked.public_id}/extend"]',
@@ -140,5 +141,7 @@ def test_every_console_page_passes_axe(
         audit.submit(path, form)
     for path in ["/console?from=not-a-date", "/console/audit?since=31/02/2026"]:
         audit.visit(path)
+    # A rotated webhook secret, shown once.
+    audit.submit("/console/webhooks", f'form[action="/console/webhooks/{hooks}/rotate-secret"]')
     assert len(audit.checked) >= 45, audit.checked  # every section, its pages and forms
     passes(audit)

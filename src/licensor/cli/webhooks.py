@@ -67,6 +67,35 @@ def webhooks_disable(
         console.print(f"endpoint {endpoint.id} disabled")
 
 
+@app.command("enable")
+def webhooks_enable(
+    endpoint_id: Annotated[int, typer.Argument(metavar="ID", help="The endpoint's id.")],
+) -> None:
+    """Send events to a disabled endpoint again, from now on."""
+
+    with command_unit() as unit:
+        endpoint = unit.webhooks.enable(endpoint_id)
+        console.print(f"endpoint {endpoint.id} enabled")
+
+
+@app.command("rotate-secret")
+def webhooks_rotate_secret(
+    endpoint_id: Annotated[int, typer.Argument(metavar="ID", help="The endpoint's id.")],
+) -> None:
+    """Give an endpoint a new signing secret, shown once; the old one keeps signing
+    beside it for 24 hours, while the receiver switches."""
+
+    with command_unit() as unit:
+        endpoint, secret = unit.webhooks.rotate_secret(endpoint_id)
+        endpoint_id, until = endpoint.id, endpoint.previous_secret_until
+    print(secret)
+    errors.print(
+        f"endpoint {endpoint_id} has a new secret, shown once. Deliveries are signed with "
+        f"the old one too until {until:%Y-%m-%d %H:%M} UTC: give the receiver the new one "
+        "before then (docs/webhooks.md)."
+    )
+
+
 @app.command("deliveries")
 def webhooks_deliveries(
     endpoint: Annotated[int | None, typer.Option(help="Only this endpoint's.")] = None,

@@ -23,7 +23,7 @@ from licensor.leases import Failure, LeasedTable
 from licensor.logging import log
 from licensor.models import WebhookDelivery, WebhookEndpoint
 from licensor.webhooks.events import PAYLOAD_PURPOSE
-from licensor.webhooks.service import SECRET_PURPOSE
+from licensor.webhooks.service import signing_secrets
 from licensor.webhooks.targets import Target, pinned
 
 MAX_ATTEMPTS = 12  # 30 s doubling to an hour: about five hours of a receiver away
@@ -61,13 +61,13 @@ def deliver(
     with database.transaction() as session:
         endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
         url, disabled = endpoint.url, endpoint.disabled_at is not None
-        secret = keyring.decrypt(endpoint.secret_ciphertext, purpose=SECRET_PURPOSE)
+        secrets = signing_secrets(keyring, endpoint, now)
     if disabled:
         DELIVERIES.fail(database, delivery, now, "the endpoint is disabled", give_up=True)
         return False
     body = keyring.decrypt(delivery.payload_ciphertext, purpose=PAYLOAD_PURPOSE)
     try:
-        accepted = _post(url, secret, delivery.message_id, body, settings)
+        accepted = _post(url, secrets, delivery.message_id, body, settings)
     except (NotDelivered, WebhookUrlRefused, httpx.HTTPError) as error:
         status = error.status if isinstance(error, NotDelivered) else None
         reason = f"{type(error).__name__}: {error}"[:2000]
@@ -87,8 +87,10 @@ def deliver(
     return True
 
 
-def _post(url: str, secret: str, message_id: str, body: str, settings: Settings) -> int:
-    """Sign and send ``body`` to the address ``url``'s host has now, checked; its status."""
+def _post(url: str, secrets: list[str], message_id: str, body: str, settings: Settings) -> int:
+    """Sign ``body`` with each secret and send it to the address ``url``'s host has now,
+    checked; its status. Several signatures go space-separated in one header, as the
+    specification says: a receiver keeps the delivery if any verifies."""
     target = pinned(url, allow_private=settings.webhooks_allow_private)
     # The receiver checks this against its own clock (five minutes either way), so it is
     # the wall clock's, never a moved test clock's.
@@ -96,7 +98,9 @@ def _post(url: str, secret: str, message_id: str, body: str, settings: Settings)
     headers = {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": Webhook(secret).sign(message_id, timestamp, body),
+        "webhook-signature": " ".join(
+            Webhook(secret).sign(message_id, timestamp, body) for secret in secrets
+        ),
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "host": _host_header(target),

@@ -1,11 +1,17 @@
 """The vendor's webhook endpoints and their deliveries (``unit.webhooks``): made, listed,
-disabled, a delivery resent; each change audited."""
+disabled and enabled again, their secret rotated, a delivery resent; each change audited.
+
+A rotated secret does not stop at once: the receiver holds the old one until someone
+gives it the new. For ``ROTATION_OVERLAP`` each delivery carries two signatures, one per
+secret (Standard Webhooks allows several in ``webhook-signature``), so a receiver with
+either verifies it; after that only the new secret signs."""
 
 from __future__ import annotations
 
 import base64
 import secrets
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +22,7 @@ from licensor.errors import (
     WebhookEventUnknown,
     WebhookUrlRefused,
 )
+from licensor.keys import Keyring
 from licensor.models import WebhookDelivery, WebhookEndpoint
 from licensor.units import Service
 from licensor.webhooks import events
@@ -23,6 +30,12 @@ from licensor.webhooks.targets import pinned
 
 SECRET_PURPOSE = b"webhook_secret"
 SECRET_BYTES = 24  # 192 bits: the specification asks for 24 to 64
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+def new_secret() -> str:
+    """A signing secret as the specification writes it: ``whsec_`` and base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
 class Webhooks(Service):
@@ -43,7 +56,7 @@ class Webhooks(Service):
             raise WebhookUrlRefused("the URL is longer than 2000 characters")
         # Resolved now as well as at each delivery, so a mistake shows at once.
         pinned(url, allow_private=self.settings.webhooks_allow_private)
-        secret = "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+        secret = new_secret()
         endpoint = WebhookEndpoint(
             url=url,
             events=sorted(set(event_types)),
@@ -93,6 +106,42 @@ class Webhooks(Service):
             self.session.flush()
         return endpoint
 
+    def enable(self, endpoint_id: int) -> WebhookEndpoint:
+        """Send to a disabled endpoint again: events from now on (what was dropped while
+        it was disabled stays dropped; an admin may resend it)."""
+        endpoint = self.endpoint(endpoint_id)
+        if endpoint.disabled_at is not None:
+            endpoint.disabled_at = None
+            self.unit.audit(
+                "webhooks.endpoint_enabled",
+                subject_type="webhook_endpoint",
+                subject_id=endpoint.id,
+                url=endpoint.url,
+            )
+            self.session.flush()
+        return endpoint
+
+    def rotate_secret(self, endpoint_id: int) -> tuple[WebhookEndpoint, str]:
+        """A new signing secret for the endpoint, shown only now; the current one keeps
+        signing beside it for ``ROTATION_OVERLAP``. A second rotation within that time
+        drops the oldest: only the two latest secrets ever sign."""
+        endpoint = self.session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
+        if endpoint is None:
+            raise WebhookEndpointUnknown()
+        secret = new_secret()
+        endpoint.previous_secret_ciphertext = endpoint.secret_ciphertext
+        endpoint.previous_secret_until = self.now + ROTATION_OVERLAP
+        endpoint.secret_ciphertext = self.keyring.encrypt(secret, purpose=SECRET_PURPOSE)
+        self.unit.audit(
+            "webhooks.secret_rotated",
+            subject_type="webhook_endpoint",
+            subject_id=endpoint.id,
+            url=endpoint.url,
+            previous_until=endpoint.previous_secret_until.isoformat(),
+        )
+        self.session.flush()
+        return endpoint, secret
+
     def deliveries(
         self, endpoint_id: int | None = None, *, limit: int = 100
     ) -> list[WebhookDelivery]:
@@ -126,3 +175,15 @@ class Webhooks(Service):
     def emit(self, event_type: str, data: dict[str, Any]) -> int:
         """``events.emit`` in this unit."""
         return events.emit(self.unit, event_type, data)
+
+
+def signing_secrets(keyring: Keyring, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    """The secrets that sign a delivery to ``endpoint`` at ``now``: the current one, and
+    the one it replaced while the rotation's overlap lasts."""
+    secrets_now = [keyring.decrypt(endpoint.secret_ciphertext, purpose=SECRET_PURPOSE)]
+    until = endpoint.previous_secret_until
+    if endpoint.previous_secret_ciphertext is not None and until is not None and now < until:
+        secrets_now.append(
+            keyring.decrypt(endpoint.previous_secret_ciphertext, purpose=SECRET_PURPOSE)
+        )
+    return secrets_now
