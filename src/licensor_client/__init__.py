@@ -29,6 +29,7 @@ from licensor_client._results import (
     format_license_key,
 )
 from licensor_client._seats import SeatHolder
+from licensor_client._sharing import SharedLicense
 from licensor_client._signing import LicenseFile, PublicKeys, check_license_file
 from licensor_client._state import default_state_dir
 from licensor_client._version import __version__
@@ -119,6 +120,7 @@ __all__ = [
     "SeatHolder",
     "ServerError",
     "ServerUnavailable",
+    "SharedLicense",
     "SignatureInvalid",
     "TransferLimitReached",
     "VerificationError",

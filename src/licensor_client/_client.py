@@ -35,6 +35,7 @@ from licensor_client._results import (
     ReleaseResult,
 )
 from licensor_client._sealing import code_context, seal
+from licensor_client._sharing import SharedLicense, activate_shared, shared_licenses
 from licensor_client._signing import (
     PublicKeys,
     check_license_file,
@@ -286,6 +287,17 @@ class LicenseClient:
         license_file = verify_license_file(self.keys, state.license_file)
         answer = self.api.link(email, password, license_file.license_key, self.fingerprint)
         return LinkResult.of_answer(answer)
+
+    def shared_licenses(self, email: str, password: str) -> list[SharedLicense]:
+        """The licenses shared with the customer's account (family sharing), each one this
+        device may take a seat of with ``activate_shared``."""
+        return shared_licenses(self, email, password)
+
+    def activate_shared(self, public_id: str, email: str, password: str) -> LicenseInfo:
+        """Take a seat of a license shared with the customer's account: it counts against
+        the license's device limit, and its owner stopping the share frees it (the next
+        check says ``released``). The owner keeps the code: none is kept here."""
+        return activate_shared(self, public_id, email, password)
 
     def connect_start(self) -> DeviceConnect:
         """Start connecting this device to an account with a short code (F10). The license

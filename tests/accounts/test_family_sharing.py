@@ -5,7 +5,10 @@ takes a seat through the share, and the owner's revoking frees it at once."""
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
+from pathlib import Path
 
 import httpx
 
@@ -22,6 +25,8 @@ from tests.accounts.factories import (
     outbox,
     signed_in,
 )
+from tests.cli_support import cli_environment
+from tests.cli_support import run as run_script
 from tests.licensing.factories import device, validate
 from tests.mail_support import SmtpServer, text_of
 from tests.support import assert_problem, audit_events
@@ -241,3 +246,46 @@ def test_the_owner_invites_at_most_devices_max_minus_one_and_never_themselves(
 
     stranger = signed_in(form_browser, make_account())
     assert stranger.get(sharing_page(linked)).status_code == 404
+
+
+def test_licensor_client_lists_and_uses_a_shared_license_until_the_owner_stops_sharing(
+    api: httpx.Client,
+    server: str,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+    tmp_path: Path,
+) -> None:
+    _owner, linked, owner_browser, invitee, _ = shared(
+        api, make_account, linked_code, form_browser, database, keyring
+    )
+    env = cli_environment(tmp_path / "var")
+    env.update(
+        LICENSOR_FINGERPRINT=f"cli-shared-{secrets.token_hex(8)}",
+        LICENSOR_PASSWORD=invitee.password,
+    )
+
+    def client(*args: str, status: int = 0) -> str:
+        ran = run_script(
+            "licensor-client", "--server", server, "--state-dir", str(tmp_path / "state"),
+            *args, environment=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert ran.returncode == status, ran.stdout + ran.stderr
+        return str(ran.stdout)
+
+    listed = client("shared", "--email", invitee.email)
+    assert linked.public_id in listed
+    assert "shared by" in listed
+    activated = client("--json", "shared", "--email", invitee.email, linked.public_id)
+    assert json.loads(activated)["public_id"] == linked.public_id
+    assert linked.code not in activated
+    assert json.loads(client("--json", "status"))["valid"] is True
+
+    page = owner_browser.get(sharing_page(linked)).text
+    [revoke_path] = re.findall(r'href="(/account/licenses/[^"]+/revoke)"', page)
+    owner_browser.post(revoke_path, {}, token=owner_browser.csrf_token(revoke_path))
+    stopped = json.loads(client("--json", "status", status=4))
+    assert stopped["valid"] is False
+    assert stopped["reason"] == "released"

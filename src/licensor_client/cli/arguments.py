@@ -22,6 +22,8 @@ Commands:
   details             show the license: key, public ID, plan, term, devices
   recover --email E   send this license to your account, where its activation code is
                       listed (password from LICENSOR_PASSWORD or a prompt)
+  shared --email E [PUBLIC_ID]
+                      list the licenses shared with your account, or use one here
   connect             connect this device to your account with a short code
   enroll TOKEN | --file FILE
                       activate a subscription with the one-time token of an app
@@ -44,7 +46,7 @@ environment:
                          (default licensor-client): it scopes the fingerprint and the
                          default state directory
   LICENSOR_ALLOW_INSECURE_HTTP=1  as --insecure-http
-  LICENSOR_PASSWORD      the account password for recover
+  LICENSOR_PASSWORD      the account password for recover and shared
   LICENSOR_BACKUP_PASSPHRASE  the backup passphrase for export/import --passphrase
   LICENSOR_FINGERPRINT   overrides the fingerprint derived from this machine (virtual
                          machines, tests)
@@ -141,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("details", "Show the license: key, public ID, plan, term, devices.")
     command("recover", "Send this license to your account.").add_argument(
         "--email", metavar="E", required=True
+    )
+    shared = command("shared", "List the licenses shared with your account, or use one here.")
+    shared.add_argument("--email", metavar="E", required=True)
+    shared.add_argument(
+        "public_id", metavar="PUBLIC_ID", nargs="?", help="the shared license to use on this device"
     )
     connect = command("connect", "Connect this device to your account with a short code.")
     connect.add_argument(

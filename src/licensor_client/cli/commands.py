@@ -20,6 +20,7 @@ from licensor_client._state import StateStore, default_state_dir
 from licensor_client.cli.arguments import DEFAULT_APP_ID, UsageError
 from licensor_client.cli.failures import NOT_VALID, OK, cannot
 from licensor_client.cli.leases import lease_command
+from licensor_client.cli.sharing import shared_command
 from licensor_client.exceptions import InsecureServer, LicenseNotActive, NotActivated
 
 
@@ -349,6 +350,7 @@ HANDLERS: dict[str, Callable[[LicenseClient, argparse.Namespace, Output], int]] 
     "status": _status,
     "details": _details,
     "recover": _recover,
+    "shared": shared_command,
     "connect": _connect,
     "enroll": _enroll,
     "release": _release,
