@@ -27,6 +27,7 @@ from licensor_client._checks import (
 )
 from licensor_client._leases import Lease, lease_call
 from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
+from licensor_client._reserve import add_reserve, withdraw_reserve
 from licensor_client._results import (
     Connected,
     DeviceConnect,
@@ -375,6 +376,21 @@ class LicenseClient:
     def checkin(self) -> Lease:
         """Give this device's lease back (on exit), so another device can take it."""
         return lease_call(self, "release")
+
+    # --- reserve codes --------------------------------------------------------------------
+
+    def add_reserve_code(self, activation_code: str) -> LicenseInfo:
+        """Keep a second code of the same plan in reserve: the license is extended at once
+        by its term, the reserve starting when the current term ends
+        (``LicenseInfo.reserve_starts_at``). The code is refused as an activation refuses
+        it (``CodeBlocked``, ``CodeNotSold``, …); ``ServerError`` codes ``code_in_use``,
+        ``code_reserved``, ``reserve_plan_mismatch`` and ``reserve_exists`` say the rest."""
+        return add_reserve(self, activation_code)
+
+    def withdraw_reserve(self) -> LicenseInfo:
+        """Take the reserve code back before it starts: the term is as it was, and the
+        code is an unused code again (``reserve_started`` once it has begun)."""
+        return withdraw_reserve(self)
 
     # --- moving -------------------------------------------------------------------------
 

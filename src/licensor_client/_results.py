@@ -38,6 +38,9 @@ class LicenseInfo:
     #: Why the license is not valid, for a machine (``released``, ``not_activated``,
     #: ``blocked``, ``expired``, ``unknown``): the signed verdict's; None when valid.
     reason: str | None = None
+    #: When the license's reserve code starts (the license file says it, signed):
+    #: ``expires_at`` already counts the reserve's term. None: no reserve code.
+    reserve_starts_at: datetime | None = None
 
     @classmethod
     def of_state(cls, state: DeviceState, *, source: str) -> LicenseInfo:
@@ -69,6 +72,11 @@ class LicenseInfo:
             ),
             has_code=state.code is not None,
             reason=None if valid else status,
+            reserve_starts_at=(
+                parse_time(payload["reserve_starts_at"])
+                if payload.get("reserve_starts_at")
+                else None
+            ),
         )
 
     def has(self, entitlement: str) -> bool:
@@ -101,6 +109,7 @@ class LicenseInfo:
             "checked_at": when(self.checked_at),
             "entitlements": list(self.entitlements),
             "reason": self.reason,
+            "reserve_starts_at": when(self.reserve_starts_at),
         }
 
 

@@ -34,6 +34,9 @@ Commands:
   lease checkout | heartbeat | release
                       a floating license's seat: take one, renew it (before it
                       lapses), give it back
+  reserve CODE | -    keep a second code of the same plan in reserve: the license is
+                      extended at once, the reserve starting when its term ends
+  reserve --withdraw  take the reserve code back before it starts
 """
 
 EPILOG = """\
@@ -179,5 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
             )
     command("lease", "A floating license's seat: check out, renew or check in.").add_argument(
         "action", choices=("checkout", "heartbeat", "release")
+    )
+    reserve = command(
+        "reserve", "Keep a second code in reserve: it extends the license when its term ends."
+    )
+    reserve.add_argument(
+        "code", metavar="CODE", nargs="?", help="the activation code, or - to read it from stdin"
+    )
+    reserve.add_argument(
+        "--withdraw", action="store_true", help="take the reserve code back before it starts"
     )
     return parser

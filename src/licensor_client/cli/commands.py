@@ -20,6 +20,7 @@ from licensor_client._state import StateStore, default_state_dir
 from licensor_client.cli.arguments import DEFAULT_APP_ID, UsageError
 from licensor_client.cli.failures import NOT_VALID, OK, cannot
 from licensor_client.cli.leases import lease_command
+from licensor_client.cli.reserve import reserve_command
 from licensor_client.cli.sharing import shared_command
 from licensor_client.exceptions import InsecureServer, LicenseNotActive, NotActivated
 
@@ -62,6 +63,8 @@ def describe(info: LicenseInfo, *, with_key: bool = False) -> list[str]:
         ),
         f"  Entitlements: {', '.join(info.entitlements) or '—'}",
     ]
+    if info.reserve_starts_at:
+        lines.insert(3, f"  Reserve:     a reserve code starts {_date(info.reserve_starts_at)}")
     if info.reason:
         lines.append(f"  Reason:      {info.reason}")
     if info.valid:
@@ -357,6 +360,7 @@ HANDLERS: dict[str, Callable[[LicenseClient, argparse.Namespace, Output], int]] 
     "export": _export,
     "import": _import,
     "lease": lease_command,
+    "reserve": reserve_command,
 }
 
 
