@@ -163,6 +163,28 @@ def link_in_mail(keyring: Keyring, message: OutboxMessage, path: str) -> str:
     return match.group(1)
 
 
+# --- family sharing -------------------------------------------------------------------------
+
+ShareLicense = Callable[[Customer, str, Customer], None]
+
+
+@pytest.fixture
+def share_license(open_unit: OpenUnit, database: Database, keyring: Keyring) -> ShareLicense:
+    """``share_license(owner, public_id, invitee)``: the owner's license shared with the
+    invitee's account and accepted, through the services the pages call (the invitation's
+    token read from its mail)."""
+
+    def share(owner: Customer, public_id: str, invitee: Customer) -> None:
+        with open_unit() as unit:
+            unit.license_sharing.invite(unit.accounts.get(owner.id), public_id, invitee.email)
+        [*_, mail] = outbox(database, invitee.email, "share_invitation")
+        token = link_in_mail(keyring, mail, "/share/").rsplit("/", 1)[1]
+        with open_unit() as unit:
+            unit.license_sharing.accept(unit.accounts.get(invitee.id), token)
+
+    return share
+
+
 # --- a browser --------------------------------------------------------------------------------
 
 

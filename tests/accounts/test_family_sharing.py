@@ -30,7 +30,7 @@ from tests.cli_support import run as run_script
 from tests.licensing.factories import device, validate
 from tests.mail_support import SmtpServer, text_of
 from tests.support import assert_problem, audit_events
-from tests.support.factories import SignInStaff
+from tests.support.factories import MakeRequest, Reading, SignInStaff, png_bytes
 
 INVITATION = re.compile(r"https?://[^/\s]+(/share/[A-Za-z0-9_-]+)")
 
@@ -289,3 +289,31 @@ def test_licensor_client_lists_and_uses_a_shared_license_until_the_owner_stops_s
     stopped = json.loads(client("--json", "status", status=4))
     assert stopped["valid"] is False
     assert stopped["reason"] == "released"
+
+
+def test_the_desk_sends_a_shared_licenses_code_only_to_its_owner_whatever_a_screenshot_shows(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+    make_request: MakeRequest,
+    sign_in_staff: SignInStaff,
+) -> None:
+    owner, linked, _, invitee, _ = shared(
+        api, make_account, linked_code, form_browser, database, keyring
+    )
+    seat = take_seat(api, invitee, linked.public_id, device("Phone"))
+    assert seat.status_code == 201, seat.text
+    license_key = seat.json()["license_key"]
+    # The invitee's app shows the key: a verified screenshot of it proves a seat, not the code.
+    request = make_request(
+        email=invitee.email,
+        screenshot=png_bytes(),
+        reading=Reading(f"License key {license_key}", license_key, True),
+    )
+    agent, _ = sign_in_staff()
+    page = agent.get(f"/desk/licenses/{linked.public_id}?request={request.number}").text
+    assert f"The requester, {invitee.email}" not in page
+    assert f"The account that holds the code, {owner.email}" in page

@@ -29,6 +29,7 @@ from tests.accounts.factories import (
     Customer,
     LinkCode,
     MakeAccount,
+    ShareLicense,
     fresh_email,
     two_factor_code,
 )
@@ -117,6 +118,7 @@ def test_every_page_a_signed_out_visitor_reaches_passes_axe(
         "/seat-release/expired",
         "/seat-release/done",
         "/reminders/unsubscribe/expired",
+        "/share/expired",
     ]:
         audit.visit(path)
     # Each form's error state, as the server renders it when a field is missing.
@@ -152,15 +154,20 @@ def customer(
     make_order: MakeOrder,
     make_request: MakeRequest,
     make_subscription: MakeSubscription,
+    share_license: ShareLicense,
     api: httpx.Client,
     store: None,
 ) -> Customer:
-    """A customer with licenses on several devices (two of the same name), orders, a
-    subscription and a support request: every page of My Account has rows."""
+    """A customer with licenses on several devices (two of the same name), one shared
+    with family and one shared with them, orders, a subscription and a support request:
+    every page of My Account has rows."""
     customer = make_account(fresh_email("a11y"))
     first = linked_code(customer)
     activate(api, first.code, device("Laptop"))
     linked_code(customer)
+    share_license(customer, first.public_id, make_account(fresh_email("family")))
+    relative = make_account(fresh_email("relative"))
+    share_license(relative, linked_code(relative).public_id, customer)
     make_order("plus", email=customer.email, account_id=customer.id)
     make_request(email=customer.email, account_id=customer.id, screenshot=png_bytes())
     make_subscription(customer.id, "family")

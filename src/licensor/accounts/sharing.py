@@ -197,6 +197,17 @@ class LicenseSharing(Service):
             raise NotFound()
         return row
 
+    def ever_shared(self, license_id: int) -> bool:
+        """Whether someone other than the owner ever accepted a share of the license: their
+        devices held its key, so a screenshot of it (or a proof their device signed) shows
+        a seat, not the code's ownership (the desk's recovery asks)."""
+        accepted = self.session.scalar(
+            select(LicenseShare.id)
+            .where(LicenseShare.license_id == license_id, LicenseShare.accepted_at.is_not(None))
+            .limit(1)
+        )
+        return accepted is not None
+
     # the invitee ----------------------------------------------------------------------
 
     def invitation(self, token: str) -> Invitation | None:

@@ -64,6 +64,14 @@ class Recovery(Service):
         shown = code.license is not None and code.license.id in self.unit.desk.verified_license_ids(
             request
         )
+        if (
+            shown
+            and code.license is not None
+            and self.unit.license_sharing.ever_shared(code.license.id)
+        ):
+            # Shared with family (accounts/sharing.py): their devices showed the key too,
+            # and the code stays its owner's, so the key no longer proves the requester's.
+            shown = False
         if shown or request.customer_email in of_record:
             requester = Destination("request", request.customer_email, request.language, shown)
             found = [requester, *(d for d in found if d.email != requester.email)]
