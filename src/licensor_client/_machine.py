@@ -10,9 +10,16 @@ fingerprint is a hash of that identity scoped to the app, so two vendors' apps o
 machine cannot correlate their users; the sealing key is derived separately, so knowing
 the fingerprint (the server does) does not open a backup sealed to the machine.
 
+Beside the fingerprint the device sends its parts (``components``): each identity it could
+read (firmware, network card, OS id, system disk, board serial, CPU model), hashed for the
+app as the fingerprint is, so the server never sees a raw address or serial. A device
+whose fingerprint changed with one part (a new network card) keeps its seat
+(docs/client.md, "How a device is recognised"). The fingerprint and the sealing key are
+made exactly as before the parts existed: an installation keeps its seat and its backups.
+
 ``LICENSOR_FINGERPRINT`` replaces the identity (virtual machines that clone one image,
 tests); the fingerprint is then that value itself, and so is the sealing key's source:
-the machine seal is no secret then.
+the machine seal is no secret then. An override sends no parts.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +52,25 @@ _PLACEHOLDER_UUIDS = {
 
 #: Where Linux lists network interfaces (a test points it elsewhere).
 SYS_CLASS_NET = Path("/sys/class/net")
+#: Where Linux tells the firmware's identities (the UUID and serials only to root).
+DMI_ID = Path("/sys/class/dmi/id")
+#: Where Linux lists block devices (the system disk's serial).
+SYS_BLOCK = Path("/sys/block")
+#: The OS's machine id on Linux, the first readable.
+MACHINE_ID_FILES = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
+#: The CPU's model on Linux.
+PROC_CPUINFO = Path("/proc/cpuinfo")
+#: Serials that firmware writers leave unset.
+_PLACEHOLDER_SERIALS = {
+    "",
+    "0",
+    "none",
+    "default string",
+    "to be filled by o.e.m.",
+    "not specified",
+    "system serial number",
+    "0123456789",
+}
 #: Identities that outlive reinstalling the operating system.
 DURABLE_SOURCES = ("firmware", "network_card")
 
@@ -57,6 +84,9 @@ class Machine:
     #: Where the identity came from: override, firmware, network_card (a physical card's
     #: permanent address), os, network (any card's address) or state.
     source: str = ""
+    #: The parts of the machine, each hashed for the app: ``{name: 64 hex digits}``
+    #: (none for an override).
+    components: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def survives_reinstall(self) -> bool:
@@ -75,7 +105,7 @@ def _read(path: str) -> str | None:
 
 def _firmware_uuid() -> str | None:
     if sys.platform.startswith("linux"):
-        value = _read("/sys/class/dmi/id/product_uuid")
+        value = _read(str(DMI_ID / "product_uuid"))
     elif sys.platform == "darwin":
         value = _command(
             ["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"], r'"IOPlatformUUID" = "([^"]+)"'
@@ -110,7 +140,11 @@ def _os_identity() -> str | None:
                 return str(value)
         except OSError:
             return None
-    return _read("/etc/machine-id") or _read("/var/lib/dbus/machine-id")
+    for path in MACHINE_ID_FILES:
+        value = _read(str(path))
+        if value:
+            return value
+    return None
 
 
 def _network_card_identity() -> str | None:
@@ -180,6 +214,107 @@ def _durable_identity(state_dir: Path) -> tuple[str, str]:
     return "state", _state_identity(state_dir)
 
 
+def _disk_serial() -> str | None:
+    """The serial of the first fixed disk (Linux: NVMe and SATA/SCSI disks say it to any
+    user; loop, RAM, device-mapper and removable ones are skipped)."""
+    if sys.platform.startswith("linux"):
+        try:
+            disks = sorted(SYS_BLOCK.iterdir(), key=lambda path: path.name)
+        except OSError:
+            return None
+        for disk in disks:
+            if disk.name.startswith(("loop", "ram", "zram", "dm-", "md", "sr", "fd")):
+                continue
+            if _read(str(disk / "removable")) != "0":
+                continue
+            for where in ("device/serial", "wwid", "device/wwid"):
+                serial = _read(str(disk / where))
+                if serial and serial.lower() not in _PLACEHOLDER_SERIALS:
+                    return serial
+        return None
+    if sys.platform == "win32":
+        return _command(
+            [
+                "powershell",
+                "-NoProfile",
+                "-Command",
+                "(Get-CimInstance Win32_DiskDrive | Sort-Object Index | "
+                "Select-Object -First 1).SerialNumber",
+            ],
+            r"(\S+)",
+        )
+    return None
+
+
+def _board_serial() -> str | None:
+    """The board's or system's serial: on Linux only root reads it; macOS tells anyone."""
+    if sys.platform.startswith("linux"):
+        serials = (_read(str(DMI_ID / name)) for name in ("board_serial", "product_serial"))
+        value = next((v for v in serials if v and v.lower() not in _PLACEHOLDER_SERIALS), None)
+    elif sys.platform == "darwin":
+        value = _command(
+            ["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"],
+            r'"IOPlatformSerialNumber" = "([^"]+)"',
+        )
+    elif sys.platform == "win32":
+        value = _command(
+            [
+                "powershell",
+                "-NoProfile",
+                "-Command",
+                "(Get-CimInstance Win32_BaseBoard).SerialNumber",
+            ],
+            r"(\S+)",
+        )
+    else:
+        value = None
+    return value if value and value.strip().lower() not in _PLACEHOLDER_SERIALS else None
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model: shared by many machines, so it is never the fingerprint, only one
+    part beside the others (one part alike proves nothing: N-1 of N must be)."""
+    if sys.platform.startswith("linux"):
+        try:
+            for line in PROC_CPUINFO.read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return value.strip()
+        except OSError:
+            return None
+        return None
+    return platform.processor() or None
+
+
+#: The parts of a machine, in the order docs/protocol.md lists them.
+COMPONENT_SOURCES: tuple[tuple[str, Callable[[], str | None]], ...] = (
+    ("firmware", lambda: _firmware_uuid()),
+    ("network_card", lambda: _network_card_identity() or _network_identity()),
+    ("os", lambda: _os_identity()),
+    ("disk", lambda: _disk_serial()),
+    ("board", lambda: _board_serial()),
+    ("cpu", lambda: _cpu_model()),
+)
+
+
+def component_hash(app_id: str, name: str, value: str) -> str:
+    """One part's hash, scoped to the app like the fingerprint (docs/protocol.md)."""
+    message = b"\0".join(
+        (b"licensor-component/1", app_id.encode(), name.encode(), value.strip().encode())
+    )
+    return hashlib.sha256(message).hexdigest()
+
+
+def machine_components(app_id: str) -> dict[str, str]:
+    """The parts this machine lets a user process read, each hashed for ``app_id``."""
+    parts: dict[str, str] = {}
+    for name, read in COMPONENT_SOURCES:
+        value = read()
+        if value and value.strip():
+            parts[name] = component_hash(app_id, name, value)
+    return parts
+
+
 def _derive(identity: str, app_id: str, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=app_id.encode(), info=purpose).derive(
         identity.encode()
@@ -204,4 +339,11 @@ def this_machine(app_id: str, state_dir: Path, override: str | None = None) -> M
     fingerprint = hashlib.sha256(
         b"licensor-fingerprint/1\0" + app_id.encode() + b"\0" + identity.encode()
     ).hexdigest()
-    return Machine(fingerprint, _derive(identity, app_id, b"licensor-seal/1"), name, system, source)
+    return Machine(
+        fingerprint,
+        _derive(identity, app_id, b"licensor-seal/1"),
+        name,
+        system,
+        source,
+        machine_components(app_id),
+    )

@@ -5,13 +5,14 @@ one byte of a value changed."""
 from __future__ import annotations
 
 import copy
+import pathlib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
 
-from licensor_client import PublicKeys, VerificationError, check_license_file
+from licensor_client import PublicKeys, VerificationError, _machine, check_license_file
 from licensor_client._signing import verify_answer
 from tests.protocol.test_vectors import VECTORS
 
@@ -103,3 +104,26 @@ def test_the_sdk_rejects_each_answer_with_one_byte_changed(name: str, path: Path
             with_one_byte_changed(vector["signed"], path),
             nonce=vector["body"]["nonce"],
         )
+
+
+def test_the_sdk_makes_the_device_vectors_fingerprint_and_components(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vector = VECTORS["device"]
+    monkeypatch.delenv("LICENSOR_FINGERPRINT", raising=False)
+    values = vector["values"]
+    sources = {
+        "_firmware_uuid": values["firmware"],
+        "_network_card_identity": values["network_card"],
+        "_os_identity": values["os"],
+        "_disk_serial": values["disk"],
+        "_board_serial": None,
+        "_cpu_model": values["cpu"],
+    }
+    for function, value in sources.items():
+        monkeypatch.setattr(_machine, function, lambda value=value: value)
+
+    machine = _machine.this_machine(vector["app_id"], tmp_path)
+
+    assert machine.fingerprint == vector["fingerprint"]
+    assert dict(machine.components) == vector["components"]

@@ -6,6 +6,7 @@ cannot hide in the vectors."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,15 @@ def test_a_changed_byte_breaks_every_signature() -> None:
             public_key().verify(
                 bytes.fromhex(vector["signature_hex"]), LICENSE_CONTEXT + canonical(vector["body"])
             )
+
+
+def test_the_device_vector_hashes_its_identity_and_each_component_as_written() -> None:
+    vector = VECTORS["device"]
+    app_id = vector["app_id"].encode()
+    fingerprint = hashlib.sha256(
+        b"licensor-fingerprint/1\0" + app_id + b"\0" + vector["identity"].encode()
+    )
+    assert fingerprint.hexdigest() == vector["fingerprint"]
+    for name, value in vector["values"].items():
+        message = b"\0".join((b"licensor-component/1", app_id, name.encode(), value.encode()))
+        assert hashlib.sha256(message).hexdigest() == vector["components"][name]
