@@ -74,6 +74,31 @@ def make_code(open_unit: OpenUnit, make_plan: MakePlan) -> MakeCode:
     return make
 
 
+MakeFloating = Callable[..., str]  # (plan="lab", *, leases=2, lease_seconds=600) -> code
+
+
+@pytest.fixture
+def floating_code(open_unit: OpenUnit) -> MakeFloating:
+    """A code of a floating plan (``lease_seconds``): its limit counts leases held at once."""
+    made: set[str] = set()
+
+    def make(plan: str = "lab", *, leases: int = 2, lease_seconds: int = 600) -> str:
+        with open_unit() as unit:
+            if plan not in made:
+                unit.plans.create(
+                    code=plan,
+                    name=plan.title(),
+                    term_days=365,
+                    devices_max=leases,
+                    lease_seconds=lease_seconds,
+                )
+                made.add(plan)
+            _, canonical = unit.codes.create_code(unit.plans.by_code(plan), CodeOrigin.MANUAL)
+        return formats.format_code(canonical)
+
+    return make
+
+
 @pytest.fixture
 def block_code(open_unit: OpenUnit) -> BlockCode:
     """Block a code the way the vendor does (``licensor codes block``), through the service."""

@@ -25,6 +25,7 @@ from licensor.models import Activation, CodeOrigin, Device, Lease
 from tests.cli_support import cli_environment, run
 from tests.conftest import OpenUnit
 from tests.licensing.factories import (
+    MakeFloating,
     activate,
     answer_verifies,
     device,
@@ -33,30 +34,6 @@ from tests.licensing.factories import (
     validate,
 )
 from tests.support import audit_events
-
-MakeFloating = Callable[..., str]
-
-
-@pytest.fixture
-def floating_code(open_unit: OpenUnit) -> MakeFloating:
-    """A code of a floating plan (``lease_seconds``), its limit counting leases."""
-    made: set[str] = set()
-
-    def make(plan: str = "lab", *, leases: int = 2, lease_seconds: int = 600) -> str:
-        with open_unit() as unit:
-            if plan not in made:
-                unit.plans.create(
-                    code=plan,
-                    name=plan.title(),
-                    term_days=365,
-                    devices_max=leases,
-                    lease_seconds=lease_seconds,
-                )
-                made.add(plan)
-            _, canonical = unit.codes.create_code(unit.plans.by_code(plan), CodeOrigin.MANUAL)
-        return formats.format_code(canonical)
-
-    return make
 
 
 def lease(

@@ -29,6 +29,7 @@ from licensor.errors import (
     LicenseUnknown,
     NotFound,
 )
+from licensor.licensing.lease_actions import LeaseActions
 from licensor.licensing.staff_actions import StaffActions
 from licensor.models import CodeState
 from licensor.support.desk.lookup import LookupResult
@@ -75,6 +76,8 @@ NOTICES = {
     "none_released": N_("No seat was in use: nothing changed."),
     "devices_set": N_("The device limit is changed. Devices get it at their next check."),
     "transfer_granted": N_("One more transfer is granted: a new device may now take a seat."),
+    "lease_freed": N_("The lease is freed: another device can take it now."),
+    "lease_gone": N_("That lease had already lapsed or been freed: nothing changed."),
 }
 
 
@@ -223,6 +226,7 @@ def license_page(
         notice=unit._(NOTICES[done]) if done in NOTICES else None,
         blocked_state=CodeState.BLOCKED,
         transfers_left=actions.transfers_left(detail.license),
+        leases=unit.service(LeaseActions).holders(detail.license),
         shares=unit.license_sharing.shares_of(detail.license),
     )
 

@@ -42,6 +42,7 @@ PROBLEMS = {
     ),
     "transfer_limit_range": N_("Enter from 0 to 10,000 transfers."),
     "transfer_period_range": N_("Enter a period from 1 to 3,650 days."),
+    "lease_seconds_range": N_("Enter a lease from 60 to 86,400 seconds, or leave it empty."),
 }
 NOTICES = {
     "created": N_("The plan is created."),
@@ -57,6 +58,7 @@ FIELDS = (
     "entitlements",
     "transfer_limit",
     "transfer_period_days",
+    "lease_seconds",
 )
 
 
@@ -105,6 +107,7 @@ def plan_values(plan: Plan) -> dict[str, str]:
         "transfer_period_days": (
             "" if plan.transfer_period_days is None else str(plan.transfer_period_days)
         ),
+        "lease_seconds": "" if plan.lease_seconds is None else str(plan.lease_seconds),
     }
 
 
@@ -144,6 +147,7 @@ def plan_create(
     entitlements: Field = "",
     transfer_limit: Field = "",
     transfer_period_days: Field = "",
+    lease_seconds: Field = "",
 ) -> Response:
     values = {
         "code": code,
@@ -156,6 +160,7 @@ def plan_create(
         "entitlements": entitlements,
         "transfer_limit": transfer_limit,
         "transfer_period_days": transfer_period_days,
+        "lease_seconds": lease_seconds,
     }
     with page.open() as unit:
         return form_action(
@@ -176,6 +181,8 @@ def plan_create(
                     transfer_period_days=_optional_number(
                         transfer_period_days, "transfer_period_days"
                     ),
+                    # Empty: a plan that counts devices.
+                    lease_seconds=_optional_number(lease_seconds, "lease_seconds"),
                 )
             ),
             done=lambda plan: f"/console/plans/{plan.code}?done=created",
@@ -224,6 +231,7 @@ def plan_edit(
     entitlements: Field = "",
     transfer_limit: Field = "",
     transfer_period_days: Field = "",
+    lease_seconds: Field = "",
 ) -> Response:
     values = {
         "name": name,
@@ -234,6 +242,7 @@ def plan_edit(
         "entitlements": entitlements,
         "transfer_limit": transfer_limit,
         "transfer_period_days": transfer_period_days,
+        "lease_seconds": lease_seconds,
     }
     with page.open() as unit:
         plan = unit.plans.by_code(code, retired_too=True)
@@ -256,6 +265,8 @@ def plan_edit(
                     transfer_period_days=_optional_number(
                         transfer_period_days, "transfer_period_days"
                     ),
+                    # Empty: a plan that counts devices.
+                    lease_seconds=_optional_number(lease_seconds, "lease_seconds"),
                 )
             ),
             done=f"/console/plans/{plan.code}?done=saved",

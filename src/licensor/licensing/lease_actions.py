@@ -27,9 +27,9 @@ class LeaseActions(Service):
         """Who holds each live lease of a floating license (none for another license)."""
         return self.unit.leases.holders(license) if is_floating(license) else []
 
-    def free_by_owner(self, license_id: int, lease_id: int, *, account_id: int) -> bool:
-        """The owner (the caller checked the account holds the license) frees a lease."""
-        license = self.unit.licenses.get_license(license_id, lock=True)
+    def free_by_owner(self, license: License, lease_id: int, *, account_id: int) -> bool:
+        """The owner frees a lease of a license the caller found in the account and
+        holds locked."""
         return self._free(license, lease_id, BY_OWNER, f"account:{account_id}", None)
 
     def free_by_staff(

@@ -14,6 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from licensor.accounts import signin
 from licensor.accounts.throttle import SignInThrottled
+from licensor.accounts.views.leases import lease_section
+from licensor.accounts.views.reserves import reserve_section
 from licensor.accounts.views.sharing import shared_section
 from licensor.errors import (
     CodeBlocked,
@@ -109,7 +111,15 @@ def license_page(request: Request, page: CustomerPage, public_id: str, done: str
             if done == "replaced"
             else None
         )
-        return _private(unit.render("account/license.html", license=detail, notice=notice))
+        return _private(
+            unit.render(
+                "account/license.html",
+                license=detail,
+                notice=notice,
+                **lease_section(unit, public_id, done),
+                **reserve_section(unit, public_id, done),
+            )
+        )
 
 
 def _replace_page(
