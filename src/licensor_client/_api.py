@@ -55,9 +55,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def device(fingerprint: str, name: str, platform: str) -> dict[str, str]:
-    """A device as every request that names one sends it (the server's length limits)."""
-    return {"fingerprint": fingerprint, "name": name[:200], "platform": platform[:100]}
+def device(fingerprint: str, name: str, platform: str, key: str | None = None) -> dict[str, str]:
+    """A device as every request that names one sends it (the server's length limits);
+    ``key``: its public key (base64url), which verifies its license proofs."""
+    sent = {"fingerprint": fingerprint, "name": name[:200], "platform": platform[:100]}
+    if key is not None:
+        sent["key"] = key
+    return sent
 
 
 class Api:
@@ -115,18 +119,22 @@ class Api:
             what += f", {response.headers['Content-Type'].split(';')[0]}"
         return ServerUnavailable(f"no answer from a Licensor server at {self.server} ({what})")
 
-    def activate(self, code: str, fingerprint: str, name: str, platform: str) -> dict[str, Any]:
+    def activate(
+        self, code: str, fingerprint: str, name: str, platform: str, key: str | None = None
+    ) -> dict[str, Any]:
         return self.call(
             "POST",
             "/api/v1/activations",
-            {"activation_code": code, "device": device(fingerprint, name, platform)},
+            {"activation_code": code, "device": device(fingerprint, name, platform, key)},
         )
 
-    def enroll(self, token: str, fingerprint: str, name: str, platform: str) -> dict[str, Any]:
+    def enroll(
+        self, token: str, fingerprint: str, name: str, platform: str, key: str | None = None
+    ) -> dict[str, Any]:
         return self.call(
             "POST",
             "/api/v1/enrollments",
-            {"token": token, "device": device(fingerprint, name, platform)},
+            {"token": token, "device": device(fingerprint, name, platform, key)},
         )
 
     def validate(self, license_key: str, fingerprint: str, nonce: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from licensor_client._checks import (
 )
 from licensor_client._leases import Lease, lease_call
 from licensor_client._machine import FINGERPRINT_ENV, Machine, this_machine
+from licensor_client._proof import device_key, make_proof, public_bytes
 from licensor_client._reserve import add_reserve, withdraw_reserve
 from licensor_client._results import (
     Connected,
@@ -39,10 +40,16 @@ from licensor_client._sealing import code_context, seal
 from licensor_client._sharing import SharedLicense, activate_shared, shared_licenses
 from licensor_client._signing import (
     PublicKeys,
+    b64url_encode,
     check_license_file,
     verify_license_file,
 )
-from licensor_client._state import DeviceState, StateStore, default_state_dir
+from licensor_client._state import (
+    DeviceState,
+    StateStore,
+    default_state_dir,
+    write_atomically,
+)
 from licensor_client.exceptions import (
     AuthorizationPending,
     BackupConflict,
@@ -172,7 +179,11 @@ class LicenseClient:
         own seat back; the code is kept sealed to this machine, for backups."""
         keys = self.keys
         answer = self.api.activate(
-            activation_code, self.fingerprint, self.device_name, self.machine.platform
+            activation_code,
+            self.fingerprint,
+            self.device_name,
+            self.machine.platform,
+            self.device_public_key,
         )
         return self._keep(keys, answer, activation_code)
 
@@ -180,7 +191,9 @@ class LicenseClient:
         """First start of an app downloaded from My Account (F1): the installer's one-time
         token activates the subscription's license here, no code typed."""
         keys = self.keys
-        answer = self.api.enroll(token, self.fingerprint, self.device_name, self.machine.platform)
+        answer = self.api.enroll(
+            token, self.fingerprint, self.device_name, self.machine.platform, self.device_public_key
+        )
         return self._keep(keys, answer, None)
 
     def _keep(self, keys: PublicKeys, answer: dict[str, Any], code: str | None) -> LicenseInfo:
@@ -206,6 +219,33 @@ class LicenseClient:
         )
         self.store.save(state)
         return LicenseInfo.of_state(state, source="online")
+
+    @property
+    def device_public_key(self) -> str:
+        """This device's public key (base64url), made on first use; the private key
+        never leaves the state directory, sealed to this machine."""
+        return b64url_encode(public_bytes(device_key(self.state_dir, self.machine)))
+
+    def license_proof(self) -> str:
+        """A license proof for support (``LP1.…``): the license key, public ID and
+        fingerprint, signed by this device's key, which the server kept at activation.
+        The desk checks it without reading a screenshot; no network here."""
+        state = self.store.load_activated()
+        license_file = verify_license_file(self.keys, state.license_file)
+        return make_proof(
+            device_key(self.state_dir, self.machine),
+            license_key=license_file.license_key,
+            public_id=license_file.public_id,
+            fingerprint=self.fingerprint,
+            issued_at=self.now(),
+        )
+
+    def export_proof(self, path: Path | str) -> Path:
+        """Save ``license_proof()`` to ``path`` (readable by its owner only: it carries
+        the license key), for the customer to attach to a support request."""
+        target = Path(path)
+        write_atomically(target, (self.license_proof() + "\n").encode())
+        return target
 
     def request_seat_release_link(self, activation_code: str | None = None) -> str:
         """After ``DeviceLimitReached``: ask the server to mail the license's owner a

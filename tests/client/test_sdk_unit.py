@@ -253,6 +253,8 @@ def test_activation_sends_the_code_and_this_device(
             "fingerprint": FINGERPRINT,
             "name": "Kitchen laptop",
             "platform": client.machine.platform,
+            # Its own public key, which verifies the license proofs it signs for support.
+            "key": client.device_public_key,
         },
     }
     assert (info.license_key, info.plan, info.devices_used, info.source) == (

@@ -181,6 +181,7 @@ def test_another_machine_restores_with_the_passphrase_only(
             "fingerprint": OTHER_FINGERPRINT,
             "name": desktop.device_name,
             "platform": desktop.machine.platform,
+            "key": desktop.device_public_key,
         },
     }
 

@@ -68,7 +68,9 @@ router = APIRouter(prefix="/api/v1", tags=["licensing"], lifespan=_validator_clo
     "`rate_limited` 429.",
 )
 def activate(body: ActivationIn, work: Work) -> ActivationOut:
-    device = DeviceInfo(body.device.fingerprint, body.device.name, body.device.platform)
+    device = DeviceInfo(
+        body.device.fingerprint, body.device.name, body.device.platform, body.device.key_bytes
+    )
     with activation_counted(), work.open() as unit:
         view = unit.licensing.activate(body.activation_code, device)
     log.info("licensing.activated", public_id=view.public_id, devices_used=view.devices_used)

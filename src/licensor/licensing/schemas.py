@@ -8,7 +8,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
+from licensor.keys import b64url_decode
 from licensor.licensing.formats import CODE_PATTERN, LICENSE_KEY_PATTERN
+
+# 32 bytes in base64url without padding: the last symbol carries 4 bits, so only 16 of the
+# 64 are canonical (one spelling per key).
+DEVICE_KEY_PATTERN = r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"
 
 # The shape of a typed code or key, said in the schema but checked by the service, so that
 # one that fails it is the contract's `code_malformed` or `license_key_malformed` 422 (as
@@ -31,6 +36,17 @@ class DeviceIn(BaseModel):
     fingerprint: str = Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_\-:.]+$")
     name: str = Field(default="", max_length=200)
     platform: str = Field(default="", max_length=100)
+    key: str | None = Field(
+        default=None,
+        pattern=DEVICE_KEY_PATTERN,
+        description="The device's own Ed25519 public key (32 bytes, base64url without "
+        "padding), which verifies the license proof the app exports for support. A seat "
+        "keeps the first key it is given: a later one does not replace it (docs/protocol.md).",
+    )
+
+    @property
+    def key_bytes(self) -> bytes | None:
+        return b64url_decode(self.key) if self.key is not None else None
 
 
 class ActivationIn(BaseModel):

@@ -62,6 +62,8 @@ class DeviceInfo:
     fingerprint: str
     name: str
     platform: str
+    # The device's Ed25519 public key (``DeviceIn.key``): kept on its seat, set once.
+    key: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ class Licensing(Service):
         if seat is None and license.plan.lease_seconds is not None:
             # Floating: any device holding the code registers; what the plan limits is
             # the leases held at once (licensing/leases.py), one taken below.
-            self._add_seat(license, device)
+            self._add_seat(license, device, device_info.key)
         elif seat is None:
             used = self._seats_used(license)
             if used >= devices_limit(license):
@@ -131,7 +133,11 @@ class Licensing(Service):
                 # the code (or key, or token), and the owner must choose one to free.
                 raise limit_reached(self.session, self.keyring, self.settings.url, license, used)
             check_transfer(self.session, license, device, self.now)
-            self._add_seat(license, device)
+            self._add_seat(license, device, device_info.key)
+        elif seat.device_key is None and device_info.key is not None:
+            # A seat taken by an older app learns its key; a key once kept is never
+            # replaced: whoever knows the fingerprint could otherwise put their own.
+            seat.device_key = device_info.key
         if license.plan.lease_seconds is not None:
             self.unit.leases.take(license, device)
         return self.view(license, device.fingerprint)
@@ -141,7 +147,7 @@ class Licensing(Service):
         see the license yet, so it has no seat but this one, and nothing is counted."""
         self._check_usable(license)
         device = self._device(device_info)
-        self._add_seat(license, device)
+        self._add_seat(license, device, device_info.key)
         if license.plan.lease_seconds is not None:
             self.unit.leases.take(license, device)  # a floating license's first lease
             return self.view(license, device.fingerprint)
@@ -154,7 +160,7 @@ class Licensing(Service):
         if status == LicenseStatus.EXPIRED:
             raise LicenseExpired()
 
-    def _add_seat(self, license: License, device: Device) -> None:
+    def _add_seat(self, license: License, device: Device, device_key: bytes | None) -> None:
         # Plain Core: nothing reads the seat back in this unit, and the ORM's flush of
         # one new object costs more than the INSERT itself.
         self.session.connection().execute(
@@ -164,6 +170,7 @@ class Licensing(Service):
                 "device_id": device.id,
                 "activated_at": self.now,
                 "last_validated_at": self.now,
+                "device_key": device_key,
             },
         )
         self.unit.webhooks.emit(

@@ -28,6 +28,7 @@ from licensor.models import (
     Topic,
 )
 from licensor.support.attachments import store_attachment
+from licensor.support.proofs import MAX_PROOF_BYTES, store_proof
 from licensor.support.redaction import redact
 from licensor.support.tasks import enqueue_read_key
 from licensor.support.uploads import CheckedUploads
@@ -48,6 +49,7 @@ NAME, EMAIL, PURCHASE_DATE, ORDER_NUMBER, SUBJECT, MESSAGE = (
     "message",
 )
 SCREENSHOT = "screenshot"
+PROOF = "proof"
 # What is read of a request whenever it is opened: its thread and its screenshots.
 WITH_THREAD = (selectinload(SupportRequest.messages), selectinload(SupportRequest.attachments))
 
@@ -149,10 +151,10 @@ def request_problems(form: RequestForm, today: date) -> dict[str, str]:
     return errors
 
 
-def _upload_problem(uploads: CheckedUploads, required: bool) -> str | None:
+def _upload_problem(uploads: CheckedUploads, required: bool, proof: str) -> str | None:
     if uploads.refusal is not None:
         return uploads.refusal.code
-    if required and not uploads.screenshots:
+    if required and not uploads.screenshots and not proof.strip():
         return "screenshot_required"
     return None
 
@@ -168,16 +170,20 @@ class Support(Service):
         account: Account | None,
         language: str,
         actor: str,
+        proof: str = "",
     ) -> OpenedRequest:
         """Open a request, store its screenshots, queue their reading and the customer's
-        confirmation mail. Raises FormInvalid (nothing stored) when anything is refused."""
+        confirmation mail; a license proof (``proofs.py``) is checked at once. Raises
+        FormInvalid (nothing stored) when anything is refused."""
         if account is not None:  # signed in: the account's address, whatever was posted
             form = RequestForm(**{**form.__dict__, "email": account.email})
         errors = request_problems(form, self.now.date())
         fields = TOPIC_FIELDS.get(form.topic)
-        problem = _upload_problem(uploads, fields is not None and fields.screenshot_required)
+        problem = _upload_problem(uploads, fields is not None and fields.screenshot_required, proof)
         if problem is not None:
             errors[SCREENSHOT] = problem
+        if len(proof.encode()) > MAX_PROOF_BYTES:
+            errors[PROOF] = "proof_too_large"
         if errors:
             raise FormInvalid(errors)
         token, access_hash = new_token()
@@ -213,6 +219,8 @@ class Support(Service):
             attachments=len(uploads.screenshots),
             message_id=message.id,
         )
+        if proof.strip():
+            self._keep_proof(request, proof, actor)
         opened = OpenedRequest(request.id, request.number, token)
         self.send_mail(
             request.customer_email,
@@ -224,6 +232,27 @@ class Support(Service):
             attachments=len(uploads.screenshots),
         )
         return opened
+
+    def _keep_proof(self, request: SupportRequest, text: str, actor: str) -> None:
+        kept, checked = store_proof(
+            self.session,
+            self.keyring,
+            self.unit.licenses,
+            self.now,
+            request_id=request.id,
+            text=text,
+        )
+        self.unit.audit(
+            "support.proof_checked",
+            subject_type="support_request",
+            subject_id=request.id,
+            actor=actor,
+            number=request.number,
+            proof_id=kept.id,
+            verified=kept.verified,
+            verify_error=kept.verify_error,
+            public_id=checked.license.public_id if checked.verified and checked.license else None,
+        )
 
     def follow(self, token: str) -> SupportRequest:
         """The request a follow link opens; RequestLinkUnknown for any other token."""

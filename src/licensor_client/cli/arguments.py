@@ -31,6 +31,8 @@ Commands:
   release             free this device's seat so the license can move
   export FILE         save a license backup (before reinstalling the system)
   import FILE         restore a license backup (--replace: over another valid license)
+  proof FILE          save a license proof signed by this device, for a support
+                      request (instead of a screenshot; - prints it)
   lease checkout | heartbeat | release
                       a floating license's seat: take one, renew it (before it
                       lapses), give it back
@@ -192,4 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     reserve.add_argument(
         "--withdraw", action="store_true", help="take the reserve code back before it starts"
     )
+    command(
+        "proof", "Save a license proof signed by this device's key, to send to support."
+    ).add_argument("file", metavar="FILE", help="where to save it, or - to print it")
     return parser

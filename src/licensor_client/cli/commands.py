@@ -347,6 +347,23 @@ def _import(client: LicenseClient, arguments: argparse.Namespace, output: Output
     return OK if info.valid else NOT_VALID
 
 
+def _proof(client: LicenseClient, arguments: argparse.Namespace, output: Output) -> int:
+    if arguments.file == "-":
+        proof = client.license_proof()
+        output.emit({"status": "proof", "proof": proof}, [proof])
+        return OK
+    path = client.export_proof(arguments.file)
+    proof = path.read_text().strip()
+    output.emit(
+        {"status": "saved", "file": str(path), "proof": proof},
+        [
+            f"Saved a license proof to {path}.",
+            "Attach it to a support request (topic: recover an activation code).",
+        ],
+    )
+    return OK
+
+
 HANDLERS: dict[str, Callable[[LicenseClient, argparse.Namespace, Output], int]] = {
     "activate": _activate,
     "release-link": _release_link,
@@ -359,6 +376,7 @@ HANDLERS: dict[str, Callable[[LicenseClient, argparse.Namespace, Output], int]] 
     "release": _release,
     "export": _export,
     "import": _import,
+    "proof": _proof,
     "lease": lease_command,
     "reserve": reserve_command,
 }

@@ -44,7 +44,9 @@ router = APIRouter(prefix="/api/v1")
     "`validation_failed` 422, `rate_limited` 429.",
 )
 def enroll(body: EnrollmentIn, work: Work) -> ActivationOut:
-    device = DeviceInfo(body.device.fingerprint, body.device.name, body.device.platform)
+    device = DeviceInfo(
+        body.device.fingerprint, body.device.name, body.device.platform, body.device.key_bytes
+    )
     with work.open() as unit:
         view = unit.subscriptions.enroll(body.token, device)
     log.info("store.enrolled", public_id=view.public_id, devices_used=view.devices_used)

@@ -33,6 +33,7 @@ from licensor.support.desk.thread import (
     record_action,
     recorded_actions,
 )
+from licensor.support.proofs import ShownProof, proofs_of, shown_proofs
 from licensor.support.service import WITH_THREAD
 from licensor.units import Service
 
@@ -137,7 +138,17 @@ class Desk(Service):
         for action in recorded_actions(request):
             if action.get("action") == KEY_CONFIRMED:
                 found.add(int(action["license_id"]))
+        # A license proof its device's key signed shows its license as surely.
+        found.update(
+            proof.license_id
+            for proof in proofs_of(self.session, request.id)
+            if proof.verified and proof.license_id is not None
+        )
         return found
+
+    def proofs(self, request: SupportRequest) -> list[ShownProof]:
+        """The license proofs sent with the request, each with its verdict."""
+        return shown_proofs(self.session, self.keyring, self.unit.licenses, request.id)
 
     def _licenses_read(self, readings: Iterable[OcrReading | None]) -> dict[str, License]:
         """The licenses of the verified keys among ``readings``, by canonical key, in one

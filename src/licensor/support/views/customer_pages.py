@@ -21,7 +21,8 @@ from licensor.deps import client_address, rate_limited
 from licensor.errors import LengthRequired, UploadTooLarge
 from licensor.models import Account, Attachment, Author, RequestStatus, SupportRequest, Topic
 from licensor.ratelimit import enforce
-from licensor.support.service import SCREENSHOT
+from licensor.support.proofs import MAX_PROOF_BYTES
+from licensor.support.service import PROOF, SCREENSHOT
 from licensor.support.updates import customer_updates
 from licensor.support.uploads import (
     MAX_FILE_BYTES,
@@ -54,8 +55,10 @@ MESSAGES = {
     **FIELD_MESSAGES,
     "topic_required": N_("Choose what your request is about."),
     "screenshot_required": N_(
-        "Attach the screenshot of the License details window: it is how we find your code."
+        "Attach the screenshot of the License details window, or the license proof the app "
+        "saves: it is how we find your code."
     ),
+    "proof_too_large": N_("This is not a license proof: a proof is under 4 KB of text."),
     "message_too_long": N_("Use at most 10,000 characters."),
     "order_number_too_long": N_("Use at most 60 characters."),
     **{refusal.code: refusal.title for refusal in REFUSALS},
@@ -122,6 +125,20 @@ def posted_uploads(form: FormData) -> CheckedUploads:
         for file in files:
             file.file.close()
     return check_uploads(uploads)
+
+
+def posted_proof(form: FormData) -> str:
+    """The license proof of the form: its file (read no further than shows it is too
+    large for one), else the pasted text; bytes that are not UTF-8 make a malformed proof."""
+    upload = form.get(PROOF)
+    if isinstance(upload, UploadFile):
+        try:
+            data = upload.file.read(MAX_PROOF_BYTES + 1)
+        finally:
+            upload.file.close()
+        if data.strip():
+            return data.decode("utf-8", errors="replace")
+    return text_field(form, "proof_text")
 
 
 def messages(unit: PageUnit, fields: dict[str, str]) -> dict[str, str]:

@@ -69,6 +69,23 @@ PROBLEMS = {
     ),
 }
 
+# Why a license proof is not verified (support/proofs.py's verify_error), for agents.
+PROOF_ERRORS = {
+    "malformed": N_("It is not a license proof, or it was cut or edited."),
+    "license_key_malformed": N_("Its license key fails the check value."),
+    "unknown_license": N_("No license has its license key."),
+    "public_id_mismatch": N_("Its public ID is not its license's."),
+    "unknown_device": N_("No device with its fingerprint ever held a seat of the license."),
+    "no_device_key": N_(
+        "The device's seat has no key (an app older than license proofs): ask for a "
+        "screenshot instead."
+    ),
+    "bad_signature": N_(
+        "The signature does not verify with the key of the device's seat: it was edited, or "
+        "signed elsewhere."
+    ),
+}
+
 TOPICS = {
     Topic.RECOVER_CARD_CODE: N_("Recover an activation code from a printed card"),
     Topic.RECOVER_ONLINE_CODE: N_("Recover an activation code bought online"),
@@ -161,6 +178,8 @@ def request_page(
         request_row=support_request,
         thread=desk.thread(support_request),
         screenshots=desk.screenshots(support_request),
+        proofs=desk.proofs(support_request),
+        proof_errors=PROOF_ERRORS,
         account=desk.customer_account(support_request),
         lookup=unit.desk_lookup.lookup(support_request.order_number) if named_order else None,
         approvals=unit.approvals.rows(support_request),

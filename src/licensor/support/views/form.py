@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from licensor.errors import FormInvalid
 from licensor.models import Topic
+from licensor.support.proofs import MAX_PROOF_BYTES
 from licensor.support.service import TOPIC_FIELDS, RequestForm
 from licensor.support.uploads import MAX_FILES
 from licensor.support.views.customer_pages import (
@@ -26,6 +27,7 @@ from licensor.support.views.customer_pages import (
     customer,
     messages,
     posted_form,
+    posted_proof,
     posted_uploads,
     text_field,
 )
@@ -55,6 +57,7 @@ def _form_page(
     errors: dict[str, str] | None = None,
     refused_filename: str = "",
     layout: str = "",
+    proof_text: str = "",
 ) -> Response:
     topic = form.topic if form.topic in TOPIC_FIELDS else None
     signed_in = customer(unit)
@@ -71,6 +74,7 @@ def _form_page(
         refused_filename=refused_filename,
         account_email=signed_in.email if signed_in else None,
         max_files=MAX_FILES,
+        proof_text=proof_text,
         layout="all" if layout == "all" or topic is None else "topic",
     )
 
@@ -97,6 +101,7 @@ def open_request(request: Request, web: SupportPages, page: SupportPage) -> Resp
         message=text_field(posted, "message"),
     )
     uploads = posted_uploads(posted)
+    proof = posted_proof(posted)
     with page.open() as unit:
         # The purchase date as typed in the page's language (05/12/2026 in Italian), or ISO.
         form = replace(form, purchase_date=unit.typed_date(form.purchase_date))
@@ -108,10 +113,14 @@ def open_request(request: Request, web: SupportPages, page: SupportPage) -> Resp
                 account=signed_in,
                 language=unit.language,
                 actor=actor(request, signed_in),
+                proof=proof,
             )
         except FormInvalid as error:
             problems = messages(unit, error.fields)
-            return _form_page(unit, form, problems, uploads.refused_filename)
+            pasted = text_field(posted, "proof_text")
+            return _form_page(
+                unit, form, problems, uploads.refused_filename, proof_text=pasted[:MAX_PROOF_BYTES]
+            )
         return unit.render(
             "support/sent.html",
             number=opened.number,
