@@ -64,6 +64,15 @@ ITALIAN: dict[str, str] = {
     "Save license backup": "Salva un backup della licenza",
     "Restore license": "Ripristina la licenza",
     "Connect to My Account": "Collegati al tuo account",
+    # Family sharing (windows/shared.py)
+    "Use a license shared with me": "Usa una licenza condivisa con te",
+    "If someone shared their license with you and you accepted in My Account, sign in with "
+    "your My Account email address and password to use it on this device.": "Se qualcuno ha "
+    "condiviso con te la sua licenza e hai accettato nel tuo account, accedi con l'indirizzo "
+    "email e la password del tuo account per usarla su questo dispositivo.",
+    "Find shared licenses": "Trova le licenze condivise",
+    "No license is shared with this account.": "Nessuna licenza è condivisa con questo account.",
+    "Use {plan} ({public_id}), shared by {owner}": "Usa {plan} ({public_id}), condivisa da {owner}",
     "Save screenshot": "Salva screenshot",
     "Sign in": "Accedi",
     "Copy": "Copia",

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.accounts.factories import MakeAccount, OpenBrowser
+from tests.accounts.factories import LinkCode, MakeAccount, OpenBrowser, ShareLicense
 from tests.app.conftest import MakeMachine
 from tests.app.screens import (
     SIZE,
     activate,
     click,
     fill,
+    label,
     message,
     open_licensing,
     shown,
@@ -204,3 +205,28 @@ async def test_closing_the_window_stops_waiting_for_the_code(machine: MakeMachin
         await click(pilot, "#close")
         await wait_for_connection(pilot)  # returns: the poll ended with the window
         assert window(pilot) == "Licensing"
+
+
+async def test_a_license_shared_with_the_account_is_used_on_this_device_without_its_code(
+    machine: MakeMachine,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    share_license: ShareLicense,
+) -> None:
+    owner, invitee = make_account(), make_account()
+    linked = linked_code(owner)
+    share_license(owner, linked.public_id, invitee)
+    async with machine("tablet").run_test(size=SIZE) as pilot:
+        await open_licensing(pilot)
+        await click(pilot, "#use-shared")
+        assert window(pilot) == "Use a license shared with me"
+        fill(pilot, "#email", invitee.email)
+        fill(pilot, "#password", invitee.password)
+        await click(pilot, "#find")
+        assert label(pilot, "#use-0") == (
+            f"Use Plus ({linked.public_id}), shared by {owner.email[:2]}***@example.com"
+        )
+        await click(pilot, "#use-0")
+        assert window(pilot) == "Licensing"
+        assert message(pilot) == "The license is active on this device."
+        assert text(pilot, "#devices").startswith("2 of 3")

@@ -15,6 +15,7 @@ from licensor_app.windows.activation import ActivationWindow
 from licensor_app.windows.backup import RestoreWindow, SaveBackupWindow
 from licensor_app.windows.base import Window, message_line, title
 from licensor_app.windows.details import LicenseDetailsWindow
+from licensor_app.windows.shared import SharedLicenseWindow
 from licensor_app.windows.summary import (
     CHECKED,
     devices,
@@ -28,7 +29,7 @@ from licensor_client import LicenseInfo, NotActivated, ReleaseResult
 
 #: Actions that need a license on this device; the others are offered without one.
 WITH_LICENSE = ("#show-details", "#recover", "#remove-license", "#save-backup")
-WITHOUT_LICENSE = ("#connect",)
+WITHOUT_LICENSE = ("#connect", "#use-shared")
 
 
 class LicensingWindow(Window[None]):
@@ -68,6 +69,7 @@ class LicensingWindow(Window[None]):
                     (self._("Save license backup"), "save-backup"),
                     (self._("Restore license"), "restore-license"),
                     (self._("Connect to My Account"), "connect"),
+                    (self._("Use a license shared with me"), "use-shared"),
                 ):
                     yield Button(label, id=action, classes="link", compact=True)
             yield message_line()
@@ -157,6 +159,10 @@ class LicensingWindow(Window[None]):
 
     def connected(self, _result: None) -> None:
         self.refresh_license()
+
+    @on(Button.Pressed, "#use-shared")
+    def use_shared(self) -> None:
+        self.app.push_screen(SharedLicenseWindow(), self.activated)
 
     @on(Button.Pressed, "#remove-license")
     def remove_license(self) -> None:
