@@ -21,6 +21,7 @@ from licensor_client import (
     LeaseLimitReached,
     LeaseNotHeld,
     LicenseClient,
+    LicenseFileExpired,
     LicenseNotFloating,
 )
 from tests.cli_support import cli_environment
@@ -112,6 +113,11 @@ def test_the_sdk_checks_out_renews_and_checks_in(
     machine("b").activate(code)  # the freed lease is the second machine's now
     with pytest.raises(LeaseLimitReached):
         first.checkout()
+    # Offline, the second machine's license file holds only while its lease would.
+    assert machine("b").validate_offline().valid
+    clock.advance(timedelta(seconds=601))
+    with pytest.raises(LicenseFileExpired):
+        machine("b").validate_offline()
 
 
 def test_a_license_that_counts_devices_has_no_lease(

@@ -62,9 +62,15 @@ def test_activating_a_floating_code_checks_out_a_lease_and_validate_needs_it(
     assert answer["devices_used"] == 1  # leases held, not devices registered
     lease_until = _moment(answer["lease_expires_at"])
     assert timedelta(seconds=590) < lease_until - clock.now() <= timedelta(seconds=600)
+    # Offline, the license file holds only as long as the lease: a device that stops
+    # renewing cannot go on without the server.
+    assert _moment(answer["license_file"]["payload"]["valid_until"]) == lease_until.replace(
+        microsecond=0
+    )
     checked = validate(api, answer["license_key"], laptop["fingerprint"])
     assert checked["valid"] is True
     assert checked["lease_expires_at"] is not None
+    assert checked["license_file"]["payload"]["valid_until"] == checked["lease_expires_at"]
 
     clock.advance(timedelta(seconds=601))  # not renewed: the lease frees itself
     lapsed = validate(api, answer["license_key"], laptop["fingerprint"])

@@ -79,11 +79,16 @@ def license_payload(
     now: datetime,
     offline_days: int,
     reserve_starts_at: datetime | None = None,
+    held_until: datetime | None = None,
 ) -> dict[str, Any]:
-    """What a license file says (docs/signing.md); valid offline until ``valid_until``.
+    """What a license file says (docs/signing.md); valid offline until ``valid_until``,
+    which for a floating license is no later than the device's lease (``held_until``):
+    a device that stops renewing cannot go on offline past it.
     A license with a reserve code says when it starts (``expires_at`` already counts it);
     one without has no such field, so its file reads as it always did."""
     valid_until = min(now + timedelta(days=offline_days), expires_at)
+    if held_until is not None:
+        valid_until = min(valid_until, held_until)
     payload = {
         "license_key": license_key,
         "public_id": public_id,
@@ -256,8 +261,10 @@ class Licenses(Service):
         status: str,
         *,
         reserve_starts_at: datetime | None = None,
+        held_until: datetime | None = None,
     ) -> dict[str, Any]:
-        """The license file for the device with ``fingerprint``, freshly signed."""
+        """The license file for the device with ``fingerprint``, freshly signed; valid
+        offline no later than ``held_until`` (a floating license's lease)."""
         payload = license_payload(
             license_key=self.reveal_license_key(license),
             public_id=license.public_id,
@@ -272,5 +279,6 @@ class Licenses(Service):
             now=self.now,
             offline_days=self.settings.offline_days,
             reserve_starts_at=reserve_starts_at,
+            held_until=held_until,
         )
         return sign_license_file(self.keyring, payload)

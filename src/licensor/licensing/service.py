@@ -284,11 +284,13 @@ class Licensing(Service):
         status = status or license_status(license, self.now)
         # A license this unit has just made (its first seat counted) has no reserve yet.
         reserve_starts_at = None if devices_used == 1 else self.unit.reserves.starts_at(license)
-        lease_expires_at = None
+        lease_expires_at = file_until = None
         if license.plan.lease_seconds is not None:
-            # A floating license counts the leases held now (licensing/leases.py).
+            # A floating license counts the leases held now (licensing/leases.py), and its
+            # file holds offline only while the device's lease does.
             devices_used = self.unit.leases.leases_used(license)
             lease_expires_at = self.unit.leases.held_until(license, fingerprint)
+            file_until = lease_expires_at or self.now
         return LicenseView(
             license_key=self.unit.licenses.reveal_license_key(license),
             public_id=license.public_id,
@@ -299,7 +301,11 @@ class Licensing(Service):
             devices_used=self._seats_used(license) if devices_used is None else devices_used,
             devices_max=devices_limit(license),
             license_file=self.unit.licenses.license_file(
-                license, fingerprint, status, reserve_starts_at=reserve_starts_at
+                license,
+                fingerprint,
+                status,
+                reserve_starts_at=reserve_starts_at,
+                held_until=file_until,
             ),
             entitlements=sorted(license.plan.entitlements or []),
             lease_expires_at=lease_expires_at,

@@ -43,6 +43,7 @@ from licensor.metrics import VALIDATIONS
 from licensor.models import LicenseStatus
 
 CACHE_SIZE = 50_000  # license files, and license keys' blind indexes
+FileKey = tuple[int, str, datetime, datetime | None]
 
 
 def _moment(value: Any) -> datetime | None:
@@ -73,7 +74,8 @@ class Validator:
         self.last_seen = LastSeenWriter(database)
         self.seen_interval = timedelta(seconds=settings.seen_interval_seconds)
         self.file_refresh = timedelta(seconds=settings.license_file_refresh_seconds)
-        self._files: OrderedDict[tuple[int, str, datetime], tuple[datetime, bytes]]
+        # By license, device, end of term and, for a floating license, end of the lease.
+        self._files: OrderedDict[FileKey, tuple[datetime, bytes]]
         self._files = OrderedDict()  # only the event loop's thread uses it: no lock
         # A device sends its key as it always does: the check and the keyed hash are
         # worked out once per text.
@@ -163,7 +165,7 @@ class Validator:
         if seen is None or seen <= now - self.seen_interval:
             self.last_seen.note(seat_id, now)
         return answer, self._license_file(
-            (license_id, fingerprint, expires),
+            (license_id, fingerprint, expires, held_until if lease_seconds is not None else None),
             now,
             lambda: license_payload(
                 license_key=self.keyring.decrypt(bytes(key_ciphertext), purpose=KEY_PURPOSE),
@@ -179,6 +181,7 @@ class Validator:
                 now=now,
                 offline_days=self.settings.offline_days,
                 reserve_starts_at=reserve_start,
+                held_until=held_until if lease_seconds is not None else None,
             ),
         )
 
@@ -197,7 +200,7 @@ class Validator:
         self._key_indexes[license_key] = key_index
         return key_index
 
-    def _license_file(self, key: tuple[int, str, datetime], now: datetime, payload: Any) -> bytes:
+    def _license_file(self, key: FileKey, now: datetime, payload: Any) -> bytes:
         """The canonical JSON of a signed license file, reused while it is fresh enough."""
         cached = self._files.get(key)
         if cached is not None and now - self.file_refresh < cached[0] <= now:
