@@ -22,6 +22,8 @@ from tests.accounts.factories import (
     LinkedCode,
     MakeAccount,
     OpenBrowser,
+    fresh_email,
+    link_in_mail,
     outbox,
     signed_in,
 )
@@ -317,3 +319,38 @@ def test_the_desk_sends_a_shared_licenses_code_only_to_its_owner_whatever_a_scre
     page = agent.get(f"/desk/licenses/{linked.public_id}?request={request.number}").text
     assert f"The requester, {invitee.email}" not in page
     assert f"The account that holds the code, {owner.email}" in page
+
+
+def test_the_invited_address_must_be_confirmed_in_the_accepting_account(
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    owner = make_account()
+    linked = linked_code(owner)
+    invited = fresh_email("family")
+    assert invite(signed_in(form_browser, owner), linked, invited).status_code == 303
+    path = invitation_link(database, keyring, invited)
+
+    # The invitee signs in with another address and adds the invited one, unconfirmed.
+    invitee = make_account()
+    browser = signed_in(form_browser, invitee)
+    added = browser.post(
+        "/account/emails", {"email": invited}, token=browser.csrf_token("/account/emails")
+    )
+    assert added.status_code == 303, added.text
+    refused = accept(browser, path)
+    assert refused.status_code == 410
+    assert "has not confirmed" in refused.text
+    assert audit_events(database, "license.share_accept_refused")
+
+    [mail] = outbox(database, invited, "account_email_confirm")
+    token = link_in_mail(keyring, mail, "/account/emails/confirm").split("token=", 1)[1]
+    confirmed = browser.post(
+        "/account/emails/confirm", {"token": token}, token=browser.csrf_token("/account/emails")
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert accept(browser, path).status_code == 303
+    assert linked.public_id in browser.get("/account/licenses").text
