@@ -166,19 +166,31 @@ def link_in_mail(keyring: Keyring, message: OutboxMessage, path: str) -> str:
 # --- family sharing -------------------------------------------------------------------------
 
 ShareLicense = Callable[[Customer, str, Customer], None]
+InviteToShare = Callable[[Customer, str, str], str]
 
 
 @pytest.fixture
-def share_license(open_unit: OpenUnit, database: Database, keyring: Keyring) -> ShareLicense:
+def invite_to_share(open_unit: OpenUnit, database: Database, keyring: Keyring) -> InviteToShare:
+    """``invite_to_share(owner, public_id, email)``: the path of the invitation link mailed
+    to ``email`` for a seat of the owner's license, as the sharing page sends it."""
+
+    def invite(owner: Customer, public_id: str, email: str) -> str:
+        with open_unit() as unit:
+            unit.license_sharing.invite(unit.accounts.get(owner.id), public_id, email)
+        [*_, mail] = outbox(database, email, "share_invitation")
+        return link_in_mail(keyring, mail, "/share/")
+
+    return invite
+
+
+@pytest.fixture
+def share_license(open_unit: OpenUnit, invite_to_share: InviteToShare) -> ShareLicense:
     """``share_license(owner, public_id, invitee)``: the owner's license shared with the
     invitee's account and accepted, through the services the pages call (the invitation's
     token read from its mail)."""
 
     def share(owner: Customer, public_id: str, invitee: Customer) -> None:
-        with open_unit() as unit:
-            unit.license_sharing.invite(unit.accounts.get(owner.id), public_id, invitee.email)
-        [*_, mail] = outbox(database, invitee.email, "share_invitation")
-        token = link_in_mail(keyring, mail, "/share/").rsplit("/", 1)[1]
+        token = invite_to_share(owner, public_id, invitee.email).rsplit("/", 1)[1]
         with open_unit() as unit:
             unit.license_sharing.accept(unit.accounts.get(invitee.id), token)
 

@@ -27,6 +27,7 @@ from tests.accounts.factories import (
     PASSWORD,
     TOTP_SECRET,
     Customer,
+    InviteToShare,
     LinkCode,
     MakeAccount,
     ShareLicense,
@@ -102,10 +103,15 @@ def test_every_page_a_signed_out_visitor_reaches_passes_axe(
     make_code: MakeCode,
     api: httpx.Client,
     keyring: Keyring,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    invite_to_share: InviteToShare,
 ) -> None:
     request = make_request(screenshot=png_bytes())
     activated = activate(api, make_code(), device())
     unsubscribe = unsubscribe_path(unsubscribe_token(keyring, activated["public_id"]))
+    owner = make_account(fresh_email("owner"))
+    invitation = invite_to_share(owner, linked_code(owner).public_id, fresh_email("family"))
     audit.crawl(["/"])
     # Pages behind a link from a mail, and what an expired or mistyped link leads to.
     for path in [
@@ -119,6 +125,7 @@ def test_every_page_a_signed_out_visitor_reaches_passes_axe(
         "/seat-release/done",
         "/reminders/unsubscribe/expired",
         "/share/expired",
+        invitation,
     ]:
         audit.visit(path)
     # Each form's error state, as the server renders it when a field is missing.
