@@ -11,6 +11,7 @@ from licensor.licensing import formats
 from tests.accounts.factories import LinkCode, MakeAccount, OpenBrowser, signed_in
 from tests.licensing.factories import MakeCode, validate
 from tests.support import audit_events
+from tests.support.factories import SignInStaff
 
 
 def test_the_owner_sees_the_reserve_withdraws_it_and_adds_one_again(
@@ -92,3 +93,27 @@ def test_another_accounts_license_takes_no_reserve_from_here(
     )
     assert posted.status_code == 404
     assert stranger.get(f"{address}/reserve/withdraw").status_code == 404
+
+
+def test_the_console_shows_a_licenses_reserve(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    make_code: MakeCode,
+    sign_in_staff: SignInStaff,
+) -> None:
+    linked = linked_code(make_account())
+    added = api.post(
+        "/api/v1/licenses/reserve",
+        json={
+            "license_key": linked.license_key,
+            "fingerprint": linked.fingerprint,
+            "activation_code": make_code("plus"),
+        },
+    )
+    assert added.status_code == 201, added.text
+    agent, _ = sign_in_staff("agent")
+    page = agent.get(f"/console/licenses/{linked.public_id}").text
+    assert 'id="license-reserve"' in page
+    assert "Kept in reserve" in page
+    assert "the owner can still withdraw it" in page

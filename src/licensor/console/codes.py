@@ -228,6 +228,7 @@ def license_page(
         transfers_left=actions.transfers_left(detail.license),
         leases=unit.service(LeaseActions).holders(detail.license),
         shares=unit.license_sharing.shares_of(detail.license),
+        reserve=unit.reserves.reserve(detail.license),
     )
 
 
