@@ -200,6 +200,16 @@ ITALIAN: dict[str, str] = {
     "Screenshot saved to {path}. You can attach it to a support request.": (
         "Screenshot salvato in {path}. Puoi allegarlo a una richiesta al supporto."
     ),
+    "Export proof…": "Esporta prova…",
+    "QR code": "Codice QR",
+    "License proof saved to {path}. Attach it to a support request: it is signed by this "
+    "device, so support can check it at once.": (
+        "Prova di licenza salvata in {path}. Allegala a una richiesta al supporto: è "
+        "firmata da questo dispositivo, così il supporto può verificarla subito."
+    ),
+    "Support can scan this QR code: it is your license proof.": (
+        "Il supporto può leggere questo codice QR: è la tua prova di licenza."
+    ),
     # Connect to My Account
     "Sign in with your My Account email address and password: the app sends its license to "
     "your account, and the license's activation code then appears in the Licenses section "

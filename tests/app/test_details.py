@@ -3,14 +3,19 @@ screenshot a customer attaches to a support request."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image, ImageChops
 
+from licensor_app.qr import qr_text
 from licensor_app.screenshot import render_license_details
+from licensor_client._proof import device_key, make_proof
 from tests.app.conftest import MakeMachine
 from tests.app.screens import (
     SIZE,
@@ -20,6 +25,7 @@ from tests.app.screens import (
     open_licensing,
     save_details_screenshot,
     save_screenshot,
+    shown,
     text,
     window,
 )
@@ -105,3 +111,51 @@ def test_the_saved_png_is_the_details_window_with_the_key_drawn(
     left, top, right, bottom = changed
     assert right - left > image.width / 2  # the key spans most of the window
     assert bottom - top < image.height / 4  # and is one line
+
+
+@pytest.mark.anyio
+async def test_the_details_window_shows_the_proofs_qr_code_and_exports_the_proof(
+    machine: MakeMachine, make_code: MakeCode
+) -> None:
+    app = machine()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_licensing(pilot)
+        await activate(pilot, make_code("plus"))
+        await click(pilot, "#show-details")
+        assert not shown(pilot, "#proof-qr")  # the window stays small until asked
+
+        before = datetime.now(UTC).replace(microsecond=0)
+        await click(pilot, "#show-qr")
+        after = datetime.now(UTC)
+        assert shown(pilot, "#proof-qr")
+        drawing = text(pilot, "#proof-qr")
+        assert message(pilot) == "Support can scan this QR code: it is your license proof."
+
+        await click(pilot, "#export-proof")
+        path = app.screenshot_dir / f"license-proof-{text(pilot, '#public-id')}.txt"
+        assert message(pilot).startswith(f"License proof saved to {path}.")
+
+    proof = path.read_text().strip()
+    assert proof.startswith("LP1.")
+    fields = json.loads(base64.urlsafe_b64decode(proof.split(".")[1] + "=="))
+    assert fields["fingerprint"] == app.client.fingerprint
+    # The QR code is of a proof by the same key (Ed25519 signs the same bytes the same way),
+    # made when the button was pressed.
+    key = device_key(app.client.state_dir, app.client.machine)
+    moments = [
+        before + timedelta(seconds=s) for s in range(int((after - before).total_seconds()) + 2)
+    ]
+    drawn = {
+        qr_text(
+            make_proof(
+                key,
+                license_key=fields["license_key"],
+                public_id=fields["public_id"],
+                fingerprint=fields["fingerprint"],
+                issued_at=moment,
+            )
+        )
+        for moment in moments
+    }
+    assert drawing in drawn
+    assert set(drawing) <= {" ", "▀", "▄", "█", "\n"}

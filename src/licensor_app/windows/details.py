@@ -1,5 +1,6 @@
 """**License details**: the 32-digit license key and the public ID, to copy or to send to
-support as a screenshot (F6)."""
+support as a screenshot (F6), or as a license proof signed by this device (a file, or its
+QR code on screen), which support checks without reading a picture."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Label, Static
 
+from licensor_app.qr import qr_text
 from licensor_app.screenshot import save_license_details
 from licensor_app.windows.base import Window, message_line, title
 from licensor_app.windows.summary import expiry, plan_name
@@ -49,7 +51,13 @@ class LicenseDetailsWindow(Window[None]):
                 yield Button(self._("Copy"), id="copy", compact=True)
                 yield Button(self._("Save screenshot"), id="save-screenshot", compact=True)
                 yield Button(self._("Close"), id="close", compact=True)
+            # The license proof: signed by this device, so support needs no picture.
+            with Horizontal(classes="buttons", id="proof-buttons"):
+                yield Button(self._("Export proof…"), id="export-proof", compact=True)
+                yield Button(self._("QR code"), id="show-qr", compact=True)
             yield message_line()
+            # Shown on demand: the proof's QR code is larger than the rest of the window.
+            yield Static("", id="proof-qr", markup=False)
 
     def on_mount(self) -> None:
         self.run_sdk(self.client.details, self.show)
@@ -97,6 +105,41 @@ class LicenseDetailsWindow(Window[None]):
             )
 
         self.run_sdk(save, self.saved)
+
+    def proof_path(self, info: LicenseInfo) -> Path:
+        return self.licensor.screenshot_dir / f"license-proof-{info.public_id}.txt"
+
+    @on(Button.Pressed, "#export-proof")
+    def export_proof(self) -> None:
+        info = self.info
+        if info is None:
+            return
+        path = self.proof_path(info)
+
+        self.run_sdk(lambda: self.client.export_proof(path), self.proof_saved)
+
+    def proof_saved(self, path: Path) -> None:
+        self.saved_path = path
+        self.say(
+            self._(
+                "License proof saved to {path}. Attach it to a support request: it is "
+                "signed by this device, so support can check it at once.",
+                path=path,
+            ),
+            "success",
+        )
+
+    @on(Button.Pressed, "#show-qr")
+    def show_qr(self) -> None:
+        if self.info is None:
+            return
+        self.run_sdk(lambda: qr_text(self.client.license_proof()), self.qr_shown)
+
+    def qr_shown(self, drawing: str) -> None:
+        qr = self.query_one("#proof-qr", Static)
+        qr.update(drawing)
+        qr.display = True
+        self.say(self._("Support can scan this QR code: it is your license proof."), "info")
 
     def saved(self, path: Path) -> None:
         self.saved_path = path
