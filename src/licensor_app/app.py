@@ -12,6 +12,7 @@ from textual.app import App
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from licensor_app.floating import FloatingSeat
 from licensor_app.i18n import DEFAULT_LANGUAGE, Translator
 from licensor_app.windows.main import MainWindow
 from licensor_client import LicenseClient, LicenseInfo
@@ -45,6 +46,8 @@ class LicensorApp(App[None]):
 
     #: The license as last learned by any window (``None``: no license on this device).
     license_info: reactive[LicenseInfo | None] = reactive(None, always_update=True, init=False)
+    #: How this device's seat of a floating license stands ("" for other licenses).
+    floating_line: reactive[str] = reactive("", init=False)
 
     def __init__(
         self,
@@ -74,6 +77,7 @@ class LicensorApp(App[None]):
             fingerprint=fingerprint,
             timeout=timeout,
         )
+        self.floating = FloatingSeat(self)
 
     @property
     def language(self) -> str:
@@ -82,5 +86,10 @@ class LicensorApp(App[None]):
     def get_default_screen(self) -> Screen[None]:
         return MainWindow()
 
+    def on_mount(self) -> None:
+        if self.client.has_license():
+            self.floating.start()  # a floating license's seat, held while the app runs
+
     def on_unmount(self) -> None:
+        self.floating.stop()
         self.client.close()

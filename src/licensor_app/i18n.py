@@ -57,6 +57,15 @@ ITALIAN: dict[str, str] = {
     "License": "Licenza",
     "Licensing": "Gestione della licenza",
     "Enter activation code": "Inserisci il codice di attivazione",
+    # Reserve codes (docs/reserve-codes.md)
+    "Add as reserve code": "Aggiungi come codice di riserva",
+    "This device has an active license. A second code of the same plan can wait in reserve: "
+    "the license then runs longer, from the day its current term ends.": "Su questo "
+    "dispositivo c'è una licenza attiva. Un secondo codice dello stesso piano può restare di "
+    "riserva: la licenza dura allora più a lungo, dal giorno in cui finisce il periodo attuale.",
+    "Reserve code": "Codice di riserva",
+    "starts on {date}": "parte il {date}",
+    "The reserve code was added.": "Il codice di riserva è stato aggiunto.",
     "Show details": "Mostra dettagli",
     "License details": "Dettagli licenza",
     "Recover my activation codes": "Recupera i miei codici di attivazione",
@@ -130,6 +139,17 @@ ITALIAN: dict[str, str] = {
         "al tuo account."
     ),
     "Close": "Chiudi",
+    # A floating license's seat (licensor_app/floating.py)
+    "Floating license: seat held until {time}": (
+        "Licenza a postazioni condivise: il tuo posto è riservato fino alle {time}"
+    ),
+    "All {count} seats are in use; try again after {time}": (
+        "Tutti i {count} posti sono in uso; riprova dopo le {time}"
+    ),
+    "Your seat of the floating license was freed. Open the app again to get one.": (
+        "Il tuo posto della licenza a postazioni condivise è stato liberato. Riapri l'app "
+        "per averne uno."
+    ),
     "Cancel": "Annulla",
     "The license is active on this device.": "La licenza è attiva su questo dispositivo.",
     "The license was removed from this device. It is now on {used} of {allowed} devices, "

@@ -22,6 +22,7 @@ from licensor_app.windows.summary import (
     expiry,
     last_known,
     plan_name,
+    reserve,
     status_word,
     why_not_valid,
 )
@@ -49,8 +50,11 @@ class LicensingWindow(Window[None]):
                 ):
                     yield Label(label, classes="field-label")
                     yield Static("", id=field, classes="field-value", markup=False)
+                yield Label(self._("Reserve code"), id="reserve-label", classes="field-label")
+                yield Static("", id="reserve", classes="field-value", markup=False)
             yield Static("", id="why-not-valid", classes="warning", markup=False)
             yield Static("", id="checked", classes="muted", markup=False)
+            yield Static("", id="lease", markup=False)
             yield Static(
                 self._(
                     "There is no license on this device. Enter the activation code from "
@@ -79,7 +83,13 @@ class LicensingWindow(Window[None]):
         self.query_one("#no-license").display = False
         self.query_one("#license-panel").display = False
         self.query_one("#why-not-valid").display = False
+        self.watch(self.licensor, "floating_line", self.show_lease)
         self.refresh_license()
+
+    def show_lease(self, line: str) -> None:
+        lease = self.query_one("#lease", Static)
+        lease.update(line)
+        lease.display = bool(line)
 
     def refresh_license(self) -> None:
         if not self.client.has_license():
@@ -114,6 +124,9 @@ class LicensingWindow(Window[None]):
         status.set_class(not info.valid, "warning")
         self.query_one("#expires", Static).update(expiry(info, _))
         self.query_one("#devices", Static).update(devices(info, _))
+        self.query_one("#reserve", Static).update(reserve(info, _))
+        for selector in ("#reserve", "#reserve-label"):
+            self.query_one(selector).display = info.reserve_starts_at is not None
         self.query_one("#checked", Static).update(_(CHECKED[info.source]))
         why = self.query_one("#why-not-valid", Static)
         why.update(why_not_valid(info, _))
@@ -142,8 +155,15 @@ class LicensingWindow(Window[None]):
     def activated(self, info: LicenseInfo | None) -> None:
         if info is None:
             return
+        before = self.licensor.license_info
         self.show(info)
+        if info.reserve_starts_at is not None and (
+            before is None or before.reserve_starts_at is None
+        ):
+            self.say(self._("The reserve code was added."), "success")
+            return
         self.say(self._("The license is active on this device."), "success")
+        self.licensor.floating.start()  # a floating license: hold its seat from now on
 
     @on(Button.Pressed, "#show-details")
     def show_details(self) -> None:
