@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -354,3 +356,31 @@ def test_the_invited_address_must_be_confirmed_in_the_accepting_account(
     assert confirmed.status_code == 200, confirmed.text
     assert accept(browser, path).status_code == 303
     assert linked.public_id in browser.get("/account/licenses").text
+
+
+def test_invitations_sent_at_once_never_pass_the_limit_nor_the_rate(
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+) -> None:
+    owner = make_account()
+    linked = linked_code(owner)  # 3 devices: at most 2 shares
+    tabs = [signed_in(form_browser, owner) for _ in range(5)]
+    page = sharing_page(linked)
+    tokens = [tab.csrf_token(page) for tab in tabs]
+    start = threading.Barrier(len(tabs))
+
+    def send(index: int) -> int:
+        start.wait()
+        email = f"family-{index}@example.com"
+        return tabs[index].post(page, {"email": email}, token=tokens[index]).status_code
+
+    with ThreadPoolExecutor(len(tabs)) as pool:
+        answers = sorted(pool.map(send, range(len(tabs))))
+    # Counted under the license's lock: two invitations, the others refused by the field.
+    assert answers == [303, 303, 422, 422, 422], answers
+    assert len(audit_events(database, "license.shared")) == 2
+    # Each invitation mails an address typed by the visitor: 5 an hour per account.
+    limited = tabs[0].post(page, {"email": "family-9@example.com"}, token=tokens[0])
+    assert limited.status_code == 429
