@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -55,12 +56,25 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def device(fingerprint: str, name: str, platform: str, key: str | None = None) -> dict[str, str]:
+def device(
+    fingerprint: str,
+    name: str,
+    platform: str,
+    key: str | None = None,
+    components: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """A device as every request that names one sends it (the server's length limits);
-    ``key``: its public key (base64url), which verifies its license proofs."""
-    sent = {"fingerprint": fingerprint, "name": name[:200], "platform": platform[:100]}
+    ``key``: its public key (base64url), which verifies its license proofs;
+    ``components``: the hashed parts of its fingerprint (none for an override)."""
+    sent: dict[str, Any] = {
+        "fingerprint": fingerprint,
+        "name": name[:200],
+        "platform": platform[:100],
+    }
     if key is not None:
         sent["key"] = key
+    if components:
+        sent["components"] = dict(components)
     return sent
 
 
@@ -120,12 +134,21 @@ class Api:
         return ServerUnavailable(f"no answer from a Licensor server at {self.server} ({what})")
 
     def activate(
-        self, code: str, fingerprint: str, name: str, platform: str, key: str | None = None
+        self,
+        code: str,
+        fingerprint: str,
+        name: str,
+        platform: str,
+        key: str | None = None,
+        components: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         return self.call(
             "POST",
             "/api/v1/activations",
-            {"activation_code": code, "device": device(fingerprint, name, platform, key)},
+            {
+                "activation_code": code,
+                "device": device(fingerprint, name, platform, key, components),
+            },
         )
 
     def enroll(
@@ -137,19 +160,21 @@ class Api:
             {"token": token, "device": device(fingerprint, name, platform, key)},
         )
 
-    def validate(self, license_key: str, fingerprint: str, nonce: str) -> dict[str, Any]:
-        return self.call(
-            "POST",
-            "/api/v1/licenses/validate",
-            {"license_key": license_key, "fingerprint": fingerprint, "nonce": nonce},
-        )
+    def validate(
+        self,
+        license_key: str,
+        fingerprint: str,
+        nonce: str,
+        components: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body = {"license_key": license_key, "fingerprint": fingerprint, "nonce": nonce}
+        return self.call("POST", "/api/v1/licenses/validate", _with_parts(body, components))
 
-    def release(self, license_key: str, fingerprint: str) -> dict[str, Any]:
-        return self.call(
-            "POST",
-            "/api/v1/activations/release",
-            {"license_key": license_key, "fingerprint": fingerprint},
-        )
+    def release(
+        self, license_key: str, fingerprint: str, components: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        body = {"license_key": license_key, "fingerprint": fingerprint}
+        return self.call("POST", "/api/v1/activations/release", _with_parts(body, components))
 
     def seat_release_link(
         self,
@@ -212,6 +237,12 @@ class Api:
             raise ServerError(
                 200, "bad_answer", "The server's signing keys are malformed", str(error)
             ) from error
+
+
+def _with_parts(body: dict[str, Any], components: Mapping[str, str] | None) -> dict[str, Any]:
+    """A request naming a device by its fingerprint, with the fingerprint's parts if any:
+    a device whose fingerprint changed with one part keeps its seat (docs/protocol.md)."""
+    return {**body, "components": dict(components)} if components else body
 
 
 def problem_error(response: httpx.Response) -> ServerError | None:

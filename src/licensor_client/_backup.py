@@ -196,7 +196,12 @@ def restore(
     )
     try:
         checked = check_online(
-            client.api, keys, candidate, fingerprint=client.fingerprint, clock=client.now
+            client.api,
+            keys,
+            candidate,
+            fingerprint=client.fingerprint,
+            clock=client.now,
+            components=client.machine.components,
         )
     except NetworkError as offline:
         try:

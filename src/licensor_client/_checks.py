@@ -8,7 +8,7 @@ checks") says the rules in words.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,12 +59,15 @@ def check_online(
     *,
     fingerprint: str,
     clock: Callable[[], datetime],
+    components: Mapping[str, str] | None = None,
 ) -> DeviceState:
     """Ask the server about the license ``state`` holds: the state after its signed
-    answer, for the caller to save. ``NetworkError`` when no verdict came back."""
+    answer, for the caller to save. ``NetworkError`` when no verdict came back. With
+    ``components`` a device whose fingerprint changed with one part keeps its seat: the
+    answer's license file then carries the new fingerprint, and is kept."""
     license_file = verify_license_file(keys, state.license_file)
     nonce = secrets.token_urlsafe(18)
-    signed = api.validate(license_file.license_key, fingerprint, nonce)
+    signed = api.validate(license_file.license_key, fingerprint, nonce, components)
     answer = verify_answer(keys, signed, nonce=nonce)
     return after_answer(
         keys, state, license_file, signed, answer, fingerprint=fingerprint, now=clock()

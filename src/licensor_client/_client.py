@@ -184,6 +184,7 @@ class LicenseClient:
             self.device_name,
             self.machine.platform,
             self.device_public_key,
+            self.machine.components,
         )
         return self._keep(keys, answer, activation_code)
 
@@ -280,7 +281,12 @@ class LicenseClient:
         state = self.store.load_activated()
         try:
             checked = check_online(
-                self.api, self.keys, state, fingerprint=self.fingerprint, clock=self.now
+                self.api,
+                self.keys,
+                state,
+                fingerprint=self.fingerprint,
+                clock=self.now,
+                components=self.machine.components,
             )
         except NetworkError as offline:
             try:
@@ -438,7 +444,9 @@ class LicenseClient:
         """Free this device's seat (F8) and forget the license here."""
         state = self.store.load_activated()
         license_file = verify_license_file(self.keys, state.license_file)
-        answer = self.api.release(license_file.license_key, self.fingerprint)
+        answer = self.api.release(
+            license_file.license_key, self.fingerprint, self.machine.components
+        )
         self.store.clear()
         return ReleaseResult.of_answer(answer)
 

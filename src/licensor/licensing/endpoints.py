@@ -69,7 +69,11 @@ router = APIRouter(prefix="/api/v1", tags=["licensing"], lifespan=_validator_clo
 )
 def activate(body: ActivationIn, work: Work) -> ActivationOut:
     device = DeviceInfo(
-        body.device.fingerprint, body.device.name, body.device.platform, body.device.key_bytes
+        body.device.fingerprint,
+        body.device.name,
+        body.device.platform,
+        body.device.key_bytes,
+        body.device.components,
     )
     with activation_counted(), work.open() as unit:
         view = unit.licensing.activate(body.activation_code, device)
@@ -94,7 +98,7 @@ async def validate(body: ValidateIn, request: Request) -> Response:
     hands it every request it does not take; with LICENSOR_VALIDATION_FAST_PATH=off it
     answers them all. Both give the same answers (tests/licensing/test_validation_path.py)."""
     validator: Validator = request.app.state.validator
-    answer = await validator.answer(body.license_key, body.fingerprint, body.nonce)
+    answer = await validator.answer(body.license_key, body.fingerprint, body.nonce, body.components)
     return Response(answer, media_type="application/json")
 
 
@@ -138,7 +142,7 @@ class FastValidation:
             # a license it holds guesses nothing, and must keep working.
             await limit(self.state.limiter, self.rule, client_host(scope), fail_open=True)
             answer = await self.validator.answer(
-                request.license_key, request.fingerprint, request.nonce
+                request.license_key, request.fingerprint, request.nonce, request.components
             )
         except LicensorError as error:
             await problem_for(error)(scope, receive, send)
@@ -201,7 +205,7 @@ def _replay(body: bytes) -> Receive:
 )
 def release(body: ReleaseIn, work: Work) -> ReleaseOut:
     with work.open() as unit:
-        seats = unit.licensing.release(body.license_key, body.fingerprint)
+        seats = unit.licensing.release(body.license_key, body.fingerprint, body.components)
     log.info("licensing.released", public_id=seats.public_id, devices_used=seats.devices_used)
     return ReleaseOut(
         status=LicenseStatus.RELEASED,

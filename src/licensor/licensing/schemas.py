@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.config import JsonDict
 
 from licensor.keys import b64url_decode
@@ -30,12 +30,32 @@ LICENSE_KEY_SHAPE: JsonDict = {
 }
 
 
+# The parts a fingerprint is built from, each hashed for the app (docs/protocol.md,
+# "Device components"): a device with one part changed keeps its seat.
+Components = Annotated[
+    dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")],
+        Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")],
+    ]
+    | None,
+    Field(
+        default=None,
+        max_length=16,
+        description="The hashed parts of the machine the fingerprint is built from, "
+        "`{name: 64 hex digits}` (docs/protocol.md): a device of this license whose "
+        "fingerprint changed but whose parts differ in at most one, of three or more, "
+        "keeps its seat. Leave it out to be matched by the fingerprint alone.",
+    ),
+]
+
+
 class DeviceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fingerprint: str = Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_\-:.]+$")
     name: str = Field(default="", max_length=200)
     platform: str = Field(default="", max_length=100)
+    components: Components
     key: str | None = Field(
         default=None,
         pattern=DEVICE_KEY_PATTERN,
@@ -98,6 +118,7 @@ class ValidateIn(BaseModel):
 
     license_key: str = Field(max_length=64)
     fingerprint: str = Field(min_length=1, max_length=128)
+    components: Components
     nonce: str | None = Field(
         default=None,
         max_length=128,
@@ -153,6 +174,7 @@ class ReleaseIn(BaseModel):
 
     license_key: str = Field(max_length=64, json_schema_extra=LICENSE_KEY_SHAPE)
     fingerprint: str = Field(min_length=1, max_length=128)
+    components: Components
 
 
 class ReleaseOut(BaseModel):

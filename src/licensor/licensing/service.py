@@ -9,6 +9,7 @@ the same order everywhere, so concurrent activations cannot exceed a license's s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -19,6 +20,7 @@ from sqlalchemy.orm import contains_eager
 
 from licensor.errors import CodeBlocked, CodeReserved, LicenseExpired
 from licensor.licensing.licenses import license_status
+from licensor.licensing.recognition import recognise_device
 from licensor.licensing.seats import devices_limit, limit_reached
 from licensor.licensing.transfers import check_transfer
 from licensor.models import (
@@ -48,6 +50,8 @@ def _upsert_device(dialect: Any) -> Any:
             "name": values.excluded.name,
             "platform": values.excluded.platform,
             "last_seen_at": values.excluded.last_seen_at,
+            # An older SDK sends no parts: those kept from a newer one stay.
+            "components": func.coalesce(values.excluded.components, Device.components),
         },
     ).returning(Device)
 
@@ -64,6 +68,8 @@ class DeviceInfo:
     platform: str
     # The device's Ed25519 public key (``DeviceIn.key``): kept on its seat, set once.
     key: bytes | None = None
+    # The hashed parts the fingerprint is built from (``DeviceIn.components``).
+    components: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,8 @@ class Licensing(Service):
         same device keeps its seat; a new one takes a free seat, or is refused at the
         device limit."""
         self._check_usable(license)
+        # A seat's device with one part changed takes this fingerprint before the upsert.
+        recognise_device(self.unit, license, device_info.fingerprint, device_info.components)
         device = self._device(device_info)
         seat = self._active_seat(license, device)
         if seat is None and license.plan.lease_seconds is not None:
@@ -198,6 +206,7 @@ class Licensing(Service):
                 "platform": info.platform,
                 "created_at": self.now,
                 "last_seen_at": self.now,
+                "components": info.components and dict(info.components),
             },
             execution_options={"populate_existing": True},
         ).one()
@@ -234,10 +243,19 @@ class Licensing(Service):
 
     # release -------------------------------------------------------------------------
 
-    def release(self, key_text: str, fingerprint: str, *, released_by: str = "device") -> SeatCount:
+    def release(
+        self,
+        key_text: str,
+        fingerprint: str,
+        components: Mapping[str, str] | None = None,
+        *,
+        released_by: str = "device",
+    ) -> SeatCount:
         """Free the device's seat; releasing a seat that is already free changes nothing."""
         license = self.unit.licenses.find_license(key_text, lock=True)
         seat = self.device_seat(license, fingerprint)
+        if seat is None and recognise_device(self.unit, license, fingerprint, components):
+            seat = self.device_seat(license, fingerprint)
         if seat is not None:
             seat.released_at = self.now
             seat.released_by = released_by
@@ -308,6 +326,6 @@ class Licensing(Service):
                 held_until=file_until,
             ),
             entitlements=sorted(license.plan.entitlements or []),
-            lease_expires_at=lease_expires_at,
             reserve_starts_at=reserve_starts_at,
+            lease_expires_at=lease_expires_at,
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ from licensor.keys import Keyring
 from licensor.licensing import formats
 from licensor.licensing.last_seen import LastSeenWriter
 from licensor.licensing.licenses import KEY_PURPOSE, base_status, license_payload
+from licensor.licensing.recognition import MIN_COMPONENTS, recognise_device
 from licensor.licensing.signing import (
     canonical_json,
     canonical_json_with,
@@ -40,7 +42,8 @@ from licensor.licensing.signing import (
 )
 from licensor.licensing.validation_reads import validation_reads
 from licensor.metrics import VALIDATIONS
-from licensor.models import LicenseStatus
+from licensor.models import License, LicenseStatus
+from licensor.units import open_unit
 
 CACHE_SIZE = 50_000  # license files, and license keys' blind indexes
 FileKey = tuple[int, str, datetime, datetime | None]
@@ -67,6 +70,7 @@ class Validator:
     def __init__(
         self, database: Database, keyring: Keyring, settings: Settings, clock: Clock
     ) -> None:
+        self.database = database
         self.keyring = keyring
         self.settings = settings
         self.clock = clock
@@ -88,10 +92,17 @@ class Validator:
         # Each status's counter found once: the answer costs an increment, no lookup.
         self._counted = {status: VALIDATIONS.labels(status.value) for status in LicenseStatus}
 
-    async def answer(self, license_key: str, fingerprint: str, nonce: str | None) -> bytes:
-        """The signed JSON body of the answer."""
+    async def answer(
+        self,
+        license_key: str,
+        fingerprint: str,
+        nonce: str | None,
+        components: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """The signed JSON body of the answer; ``components`` (the fingerprint's parts)
+        let a device whose fingerprint changed be recognised (licensing/recognition.py)."""
         now = self.clock.now()
-        body, license_file = await self._decide(license_key, fingerprint, now)
+        body, license_file = await self._decide(license_key, fingerprint, now, components)
         self._counted[body["status"]].inc()
         if not body["valid"]:
             # Why, for a machine (issue 16, item 10): the status says it already, but a
@@ -114,7 +125,11 @@ class Validator:
         await self.reads.close()
 
     async def _decide(
-        self, license_key: str, fingerprint: str, now: datetime
+        self,
+        license_key: str,
+        fingerprint: str,
+        now: datetime,
+        components: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], bytes | None]:
         """The answer's fields, and the canonical JSON of its license file if it has one."""
         unknown = {"valid": False, "status": LicenseStatus.UNKNOWN, "entitlements": []}
@@ -132,6 +147,14 @@ class Validator:
         assert expires is not None
         status = base_status(blocked_at is not None, expires, now)
         if status == LicenseStatus.ACTIVE and seat_id is None:
+            # The slow way, only for a fingerprint that holds no seat: is it a seat's
+            # device with one part changed? If so, read again: it holds the seat now.
+            if components and len(components) >= MIN_COMPONENTS:
+                recognised = await run_in_threadpool(
+                    self._recognise, license_id, fingerprint, components, now
+                )
+                if recognised:
+                    return await self._decide(license_key, fingerprint, now)
             status = LicenseStatus.RELEASED if had_seat else LicenseStatus.NOT_ACTIVATED
         held_until = _moment(lease_until)
         if lease_seconds is not None and status == LicenseStatus.ACTIVE:
@@ -184,6 +207,14 @@ class Validator:
                 held_until=held_until if lease_seconds is not None else None,
             ),
         )
+
+    def _recognise(
+        self, license_id: int, fingerprint: str, components: Mapping[str, str], now: datetime
+    ) -> bool:
+        """Whether this fingerprint is now a seat's device of the license (committed)."""
+        with open_unit(self.database, self.keyring, self.settings, now, actor="device") as unit:
+            license = unit.session.get_one(License, license_id, with_for_update=True)
+            return recognise_device(unit, license, fingerprint, components) is not None
 
     def _key_index(self, license_key: str) -> bytes | None:
         """The blind index of a license key as the device typed it; None if malformed."""
