@@ -11,8 +11,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from licensor_client import PublicKeys, VerificationError, _machine, check_license_file
+from licensor_client._proof import make_proof
 from licensor_client._signing import verify_answer
 from tests.protocol.test_vectors import VECTORS
 
@@ -127,3 +129,17 @@ def test_the_sdk_makes_the_device_vectors_fingerprint_and_components(
 
     assert machine.fingerprint == vector["fingerprint"]
     assert dict(machine.components) == vector["components"]
+
+
+def test_the_sdk_makes_the_vectors_license_proof() -> None:
+    vector = VECTORS["license_proof"]
+    device = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["device_private_seed_hex"]))
+    payload = vector["payload"]
+    made = make_proof(
+        device,
+        license_key=payload["license_key"],
+        public_id=payload["public_id"],
+        fingerprint=payload["fingerprint"],
+        issued_at=datetime.fromisoformat(payload["issued_at"].replace("Z", "+00:00")),
+    )
+    assert made == vector["proof"]

@@ -8,6 +8,7 @@ import json
 from licensor.keys import Keyring, NamedKey
 from licensor.licensing.signing import canonical_json, canonical_json_with, sign_license_file
 from licensor.licensing.signing import signed_body as server_signed_body
+from licensor.support.proofs import parse_proof
 from tests.protocol.test_vectors import VECTORS
 
 
@@ -37,3 +38,13 @@ def test_the_server_sends_the_vectors_answers_byte_for_byte() -> None:
             )
             assert server_signed_body(keyring, body, encoded=spliced) == sent
         assert json.loads(sent) == vector["signed"]
+
+
+def test_the_server_reads_the_vectors_license_proof() -> None:
+    vector = VECTORS["license_proof"]
+    read = parse_proof(vector["proof"])
+    assert read.signed == vector["payload_utf8"].encode()
+    assert (read.fingerprint, read.issued_at, read.license_key, read.public_id) == tuple(
+        vector["payload"][name] for name in ("fingerprint", "issued_at", "license_key", "public_id")
+    )
+    assert read.signature.hex() == vector["signature_hex"]

@@ -115,3 +115,23 @@ def test_the_device_vector_hashes_its_identity_and_each_component_as_written() -
     for name, value in vector["values"].items():
         message = b"\0".join((b"licensor-component/1", app_id, name.encode(), value.encode()))
         assert hashlib.sha256(message).hexdigest() == vector["components"][name]
+
+
+def test_the_license_proof_is_the_payload_signed_by_the_device_key() -> None:
+    vector = VECTORS["license_proof"]
+    device = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["device_private_seed_hex"]))
+    raw = device.public_key().public_bytes_raw()
+    assert raw.hex() == vector["device_public_key_hex"]
+    assert b64url_decode(vector["device_key_b64url"]) == raw
+    assert canonical(vector["payload"]).decode() == vector["payload_utf8"]
+
+    prefix, payload, signature = vector["proof"].split(".")
+    assert prefix == "LP1"
+    assert b64url_decode(payload) == vector["payload_utf8"].encode()
+    assert b64url_decode(signature).hex() == vector["signature_hex"]
+    key = Ed25519PublicKey.from_public_bytes(raw)
+    key.verify(b64url_decode(signature), b64url_decode(payload))  # no context line
+    # Another payload (one byte changed) under the same signature does not verify.
+    changed = vector["payload_utf8"].replace("LIC-PP2T", "LIC-PP2U").encode()
+    with pytest.raises(InvalidSignature):
+        key.verify(b64url_decode(signature), changed)
