@@ -384,3 +384,45 @@ def test_invitations_sent_at_once_never_pass_the_limit_nor_the_rate(
     # Each invitation mails an address typed by the visitor: 5 an hour per account.
     limited = tabs[0].post(page, {"email": "family-9@example.com"}, token=tokens[0])
     assert limited.status_code == 429
+
+
+def test_the_data_export_tells_the_shares_without_the_code_and_erasure_ends_them(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+    sign_in_staff: SignInStaff,
+) -> None:
+    owner, linked, _, invitee, _ = shared(
+        api, make_account, linked_code, form_browser, database, keyring
+    )
+    machine = device("Phone")
+    license_key = take_seat(api, invitee, linked.public_id, machine).json()["license_key"]
+    admin, _ = sign_in_staff("admin")
+
+    def export(customer: Customer) -> httpx.Response:
+        page = f"/console/customers/{customer.id}"
+        return admin.post(f"{page}/export", {}, token=admin.csrf_token(page))
+
+    theirs = export(invitee)
+    assert theirs.status_code == 200, theirs.text
+    [joined] = theirs.json()["family_sharing"]["shared_with_me"]
+    assert joined["license"] == linked.public_id
+    assert linked.code not in theirs.text
+    assert linked.license_key not in theirs.text
+    [invited] = export(owner).json()["family_sharing"]["invited"]
+    assert invited["email"] == invitee.email
+
+    form = f"/console/customers/{invitee.id}/erase"
+    erased = admin.post(
+        form,
+        {"confirm_email": invitee.email, "reason": "GDPR request"},
+        token=admin.csrf_token(form),
+    )
+    assert erased.status_code == 303, erased.text
+    assert validate(api, license_key, machine["fingerprint"])["reason"] == "released"
+    [after] = export(owner).json()["family_sharing"]["invited"]
+    assert after["email"] != invitee.email
+    assert after["ended_at"] is not None

@@ -102,6 +102,7 @@ class Privacy(Service):
                 )
             ],
             "licenses": self._licenses(account),
+            "family_sharing": self.unit.shared_licenses.export_of(account),
             "devices": [
                 {
                     "name": row.name,
@@ -277,6 +278,7 @@ class Privacy(Service):
         orders = self._erase_orders(account, verified, placeholder)
         requests = self._erase_requests(account, verified, placeholder)
         billed = self._erase_account_rows(account, every_address, placeholder)
+        shares = self.unit.license_sharing.erase_for(account, every_address, placeholder)
         account.email = placeholder
         account.password_hash = UNUSABLE_PASSWORD
         account.email_verified_at = None
@@ -290,6 +292,7 @@ class Privacy(Service):
             reason=reason,
             orders=orders,
             support_requests=requests,
+            family_shares=shares,
         )
         log.info("accounts.erased", account_id=account.id, orders=orders, requests=requests)
         return billed

@@ -1,13 +1,15 @@
 """Family sharing from the invitee's side (rules of the share itself in
 accounts/sharing.py): the licenses shared with an account, as its Licenses section and
 the app list them (never the code or the key), and a seat of one for a device of the
-account, marked as the share's so that ending the share frees it.
+account, marked as the share's so that ending the share frees it; and what the account's
+data export says of its shares.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select
 
@@ -161,3 +163,43 @@ class SharedLicenses(Service):
         )
         if not foreign:
             device.account_id = account.id
+
+    def export_of(self, account: Account) -> dict[str, list[dict[str, Any]]]:
+        """What the account's data export says of family sharing: the addresses it invited
+        to its licenses, and the licenses shared with it (never their codes or keys)."""
+
+        def when(moment: datetime | None) -> str | None:
+            return moment.isoformat() if moment is not None else None
+
+        made = self.session.execute(
+            select(LicenseShare, License.public_id)
+            .join(License, License.id == LicenseShare.license_id)
+            .where(LicenseShare.owner_account_id == account.id)
+            .order_by(LicenseShare.id)
+        ).all()
+        joined = self.session.execute(
+            select(LicenseShare, License.public_id)
+            .join(License, License.id == LicenseShare.license_id)
+            .where(LicenseShare.account_id == account.id)
+            .order_by(LicenseShare.id)
+        ).all()
+        return {
+            "invited": [
+                {
+                    "license": public_id,
+                    "email": share.email,
+                    "invited_at": when(share.created_at),
+                    "accepted_at": when(share.accepted_at),
+                    "ended_at": when(share.revoked_at),
+                }
+                for share, public_id in made
+            ],
+            "shared_with_me": [
+                {
+                    "license": public_id,
+                    "accepted_at": when(share.accepted_at),
+                    "ended_at": when(share.revoked_at),
+                }
+                for share, public_id in joined
+            ],
+        }

@@ -208,6 +208,25 @@ class LicenseSharing(Service):
         )
         return accepted is not None
 
+    # erasure (accounts/privacy.py) ---------------------------------------------------
+
+    def erase_for(self, account: Account, addresses: set[str], placeholder: str) -> int:
+        """Erasure of an account: the shares it accepted, and invitations to its
+        addresses, end (their seats freed, as leaving does) and no longer name the
+        address. How many shares named it."""
+        shares = self.session.scalars(
+            select(LicenseShare).where(
+                (LicenseShare.account_id == account.id) | LicenseShare.email.in_(addresses)
+            )
+        ).all()
+        for found in shares:
+            if found.revoked_at is None:
+                license = lock_license(self.unit, found.license_id)
+                share = self._share(found.id)
+                self._end(license, share, by="erasure", released_by=RELEASED_BY_INVITEE)
+            found.email = placeholder
+        return len(shares)
+
     # the invitee ----------------------------------------------------------------------
 
     def invitation(self, token: str) -> Invitation | None:
