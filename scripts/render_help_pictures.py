@@ -121,7 +121,7 @@ class Picture:
 WINDOWS = (
     Picture("main-window", main_window, rows=8),
     Picture("licensing", licensing, rows=22),
-    Picture("enter-code", enter_code, rows=12),
+    Picture("enter-code", enter_code, rows=16),
     Picture("license-details", license_details, rows=19),
     Picture("connect", connect, rows=24),
 )

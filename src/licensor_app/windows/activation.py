@@ -29,7 +29,18 @@ class ActivationWindow(Window[LicenseInfo]):
             yield Input(placeholder="XXXXX-XXXXX-XXXXX-XXXXX", id="activation-code", max_length=40)
             with Horizontal(classes="buttons"):
                 yield Button(self._("Activate"), id="activate", variant="primary", compact=True)
+                yield Button(self._("Add as reserve code"), id="add-reserve", compact=True)
                 yield Button(self._("Cancel"), id="cancel", compact=True)
+            yield Static(
+                self._(
+                    "This device has an active license. A second code of the same plan can "
+                    "wait in reserve: the license then runs longer, from the day its current "
+                    "term ends."
+                ),
+                id="reserve-hint",
+                classes="muted",
+                markup=False,
+            )
             yield message_line()
             with Vertical(id="seats-full"):
                 yield Static(
@@ -49,6 +60,11 @@ class ActivationWindow(Window[LicenseInfo]):
 
     def on_mount(self) -> None:
         self.query_one("#seats-full").display = False
+        # Offered while this device holds an active license (docs/reserve-codes.md).
+        held = self.licensor.license_info
+        active = held is not None and held.valid
+        self.query_one("#add-reserve").display = active
+        self.query_one("#reserve-hint").display = active
         self.query_one("#activation-code", Input).focus()
 
     @on(Button.Pressed, "#cancel")
@@ -64,6 +80,14 @@ class ActivationWindow(Window[LicenseInfo]):
             return
         self.query_one("#seats-full").display = False
         self.run_sdk(lambda: self.client.activate(code), self.close_with, self.refused)
+
+    @on(Button.Pressed, "#add-reserve")
+    def add_reserve(self) -> None:
+        code = self.query_one("#activation-code", Input).value.strip()
+        if not code:
+            self.say(self._("Enter the activation code from your purchase."), "error")
+            return
+        self.run_sdk(lambda: self.client.add_reserve_code(code), self.close_with, self.say_error)
 
     def refused(self, error: Exception) -> None:
         self.say_error(error)

@@ -84,6 +84,13 @@ def devices(info: LicenseInfo, _: Translator) -> str:
     return _("{used} of {allowed}", used=info.devices_used, allowed=info.devices_max)
 
 
+def reserve(info: LicenseInfo, _: Translator) -> str:
+    """The reserve code's line: when it starts (the license's end already counts it)."""
+    if info.reserve_starts_at is None:
+        return ""
+    return _("starts on {date}", date=format_date(info.reserve_starts_at, _.language))
+
+
 def plan_name(info: LicenseInfo) -> str:
     return info.plan_name or info.plan
 
