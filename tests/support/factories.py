@@ -4,6 +4,7 @@ its row), and staff signed in with two-factor. Loaded everywhere via ``tests/con
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
 from licensor.accounts.service import new_token
@@ -181,3 +183,19 @@ def sign_in_staff(
         return browser, staff
 
     return make
+
+
+def signed_proof(device_key: Ed25519PrivateKey, payload: dict[str, str]) -> str:
+    """A license proof as docs/protocol.md writes it (``LP1.<payload>.<signature>``),
+    signed by ``device_key``: made here, not by the SDK, to forge edited ones too."""
+    data = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return f"LP1.{_b64url(data)}.{_b64url(device_key.sign(data))}"
+
+
+def device_key_text(device_key: Ed25519PrivateKey) -> str:
+    """The public half as ``device.key`` sends it (base64url, no padding)."""
+    return _b64url(device_key.public_key().public_bytes_raw())
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -18,11 +18,13 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Browser, Page
 
 from licensor.clock import Clock
 from licensor.keys import Keyring
 from licensor.store.reminders import unsubscribe_path, unsubscribe_token
+from licensor.support.proofs import store_proof
 from tests.accounts.factories import (
     PASSWORD,
     TOTP_SECRET,
@@ -34,6 +36,7 @@ from tests.accounts.factories import (
     fresh_email,
     two_factor_code,
 )
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, MakePlan, activate, device
 from tests.store.factories import (
     DECLINED,
@@ -43,7 +46,13 @@ from tests.store.factories import (
     MakeSubscription,
     card_expiry,
 )
-from tests.support.factories import MakeRequest, Reading, png_bytes
+from tests.support.factories import (
+    MakeRequest,
+    Reading,
+    device_key_text,
+    png_bytes,
+    signed_proof,
+)
 from tests.web.accessibility import Audit, axe_script, fetch_axe_module, visitor
 
 pytestmark = pytest.mark.slow
@@ -244,12 +253,31 @@ def test_every_page_staff_reach_passes_axe(
     api: httpx.Client,
     clock: Clock,
     store: None,
+    open_unit: OpenUnit,
 ) -> None:
     code = make_code()
-    activated = activate(api, code, device("Office PC"))
+    device_key = Ed25519PrivateKey.generate()
+    office = {**device("Office PC"), "key": device_key_text(device_key)}
+    activated = activate(api, code, office)
     order = make_order("plus")
     reading = Reading(f"License key {activated['license_key']}", activated["license_key"], True)
     request = make_request(screenshot=png_bytes(), reading=reading)
+    # License proofs on the request: one the device signed (verified), one that is not.
+    held = {name: activated[name] for name in ("license_key", "public_id")}
+    proof = signed_proof(
+        device_key,
+        {**held, "fingerprint": office["fingerprint"], "issued_at": "2026-12-01T12:00:00Z"},
+    )
+    with open_unit() as unit:
+        for text in (proof, "LP1.not.a-proof"):
+            store_proof(
+                unit.session,
+                unit.keyring,
+                unit.licenses,
+                unit.now,
+                request_id=request.id,
+                text=text,
+            )
     make_request(topic="missing_purchase", order_number=order.number, status="open")
     staff = make_account(fresh_email("staff"), roles=("agent", "admin"), totp_secret=TOTP_SECRET)
 
