@@ -15,6 +15,7 @@ from licensor.config import Settings
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.licensing import formats
+from licensor.mail.outbox import bodies
 from licensor.worker import build_worker
 from tests.accounts.factories import LinkCode, MakeAccount, outbox
 from tests.licensing.factories import (
@@ -245,3 +246,25 @@ def test_openapi_documents_the_reserve_routes(api: httpx.Client) -> None:
     assert "reserve_plan_mismatch" in added["description"]
     assert "409" in added["responses"]
     assert "/api/v1/licenses/reserve/withdraw" in paths
+
+
+def test_the_owner_is_mailed_when_a_device_adds_a_reserve(
+    database: Database,
+    keyring: Keyring,
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    make_code: MakeCode,
+) -> None:
+    owner = make_account(language="it")
+    linked = linked_code(owner)
+    spare = make_code("plus")
+    held = {"license_key": linked.license_key}
+    assert reserve(api, held, linked.fingerprint, spare).status_code == 201
+
+    [mail] = outbox(database, owner.email, "reserve_added")
+    text = bodies(keyring, mail)[0]
+    assert mail.subject.startswith("Un codice di riserva è stato aggiunto")
+    assert "XXXXX-XXXXX-XXXXX-" + spare[-5:] in text  # masked
+    assert spare not in text
+    assert f"/account/licenses/{linked.public_id}" in text

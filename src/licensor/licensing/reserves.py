@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from licensor.clock import isoformat
+from licensor.clock import isoformat, mail_date
 from licensor.errors import (
     CodeBlocked,
     CodeInUse,
@@ -36,13 +36,17 @@ from licensor.errors import (
     ReserveStarted,
     ReserveUnknown,
 )
+from licensor.licensing import formats
 from licensor.licensing.licenses import license_status
+from licensor.licensing.seats import owner_of_record
 from licensor.models import (
+    Account,
     ActivationCode,
     AuditEvent,
     CodeState,
     License,
     LicenseStatus,
+    Order,
     Plan,
 )
 from licensor.units import Service
@@ -157,6 +161,8 @@ class Reserves(Service):
             starts_at=isoformat(code.reserve_starts_at),
             expires_at=isoformat(license.expires_at),
         )
+        if by == "device":
+            self._tell_owner(license, code)
         self.unit.webhooks.emit(
             "license.reserve_added",
             {
@@ -167,6 +173,31 @@ class Reserves(Service):
             },
         )
         return reserve_of(code, license, self.now)
+
+    def _tell_owner(self, license: License, code: ActivationCode) -> None:
+        """Mail the owner of record: a reserve added from a device is a change to their
+        license that they did not make on a page of ours."""
+        account_id, order_id = owner_of_record(self.session, license)
+        account = self.session.get(Account, account_id) if account_id is not None else None
+        order = self.session.get(Order, order_id) if order_id is not None else None
+        if account is not None:
+            to, language = account.email, account.language
+        elif order is not None:
+            to, language = order.customer_email, order.language
+        else:
+            return  # a printed card in no account: nobody to tell
+        assert code.reserve_starts_at is not None
+        self.unit.send_mail(
+            to,
+            language,
+            "reserve_added",
+            plan=license.plan.name,
+            public_id=license.public_id,
+            code=formats.mask_code(self.unit.codes.reveal_code(code)),
+            starts=mail_date(code.reserve_starts_at),
+            ends=mail_date(license.expires_at),
+            license_link=self.settings.url(f"/account/licenses/{license.public_id}"),
+        )
 
     def _check_code(self, code: ActivationCode) -> None:
         """Refused as activation refuses it, and for what only a reserve asks: unused."""
