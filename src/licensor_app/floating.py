@@ -75,6 +75,20 @@ class FloatingSeat:
             return
         else:
             self._tell(lease, None, freed=False)
+            if call == self.app.client.checkout:
+                self._recheck()
+
+    def _recheck(self) -> None:
+        """The license's status once a seat is held: a check made at start, before the
+        seat was taken, said ``lease_expired``."""
+        try:
+            info = self.app.client.status()
+        except Exception:
+            return  # the windows keep what they showed
+        try:
+            self.app.call_from_thread(setattr, self.app, "license_info", info)
+        except RuntimeError:
+            pass
 
     def _tell(self, lease: Lease | None, full: LeaseLimitReached | None, *, freed: bool) -> None:
         def update() -> None:

@@ -150,6 +150,13 @@ ITALIAN: dict[str, str] = {
         "Il tuo posto della licenza a postazioni condivise è stato liberato. Riapri l'app "
         "per averne uno."
     ),
+    "No seat held now": "Nessun posto riservato ora",
+    "This app holds no seat of the floating license now: every seat is in use, or its "
+    "seat lapsed or was freed. Open the app again when a seat is free.": (
+        "Questa app non ha un posto della licenza a postazioni condivise in questo momento: "
+        "tutti i posti sono in uso, oppure il suo posto è scaduto o è stato liberato. Riapri "
+        "l'app quando un posto è libero."
+    ),
     "Cancel": "Annulla",
     "The license is active on this device.": "La licenza è attiva su questo dispositivo.",
     "The license was removed from this device. It is now on {used} of {allowed} devices, "

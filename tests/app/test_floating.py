@@ -35,6 +35,8 @@ async def test_the_app_holds_a_seat_while_it_runs_and_gives_it_back_on_exit(
             await open_licensing(again)
             await settle(again)
             assert text(again, "#lease").startswith("All 1 seats are in use; try again after ")
+            assert text(again, "#status") == "No seat held now"
+            assert text(again, "#why-not-valid").startswith("This app holds no seat")
             await click(again, "#close")
 
 

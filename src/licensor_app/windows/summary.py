@@ -19,6 +19,7 @@ STATUS_WORDS = {
     "released": N_("Removed from this device"),
     "not_activated": N_("Not activated on this device"),
     "unknown": N_("Unknown to the license server"),
+    "lease_expired": N_("No seat held now"),
 }
 
 #: Why a license is not valid, in words, by the reason the SDK gives (``LicenseInfo.reason``).
@@ -39,6 +40,10 @@ REASON_WORDS = {
         "The license was never activated on this device: enter your activation code."
     ),
     "unknown": N_("The license server does not know this license: contact customer support."),
+    "lease_expired": N_(
+        "This app holds no seat of the floating license now: every seat is in use, or its "
+        "seat lapsed or was freed. Open the app again when a seat is free."
+    ),
 }
 
 CHECKED = {
