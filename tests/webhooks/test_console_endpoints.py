@@ -188,13 +188,18 @@ def test_a_disabled_endpoint_is_enabled_again_from_the_console(
 
 
 @pytest.mark.usefixtures("allow_private")
-def test_the_cli_rotates_a_secret_and_prints_the_new_one_once(
+def test_the_cli_rotates_a_secret_and_enables_an_endpoint(
     settings: Settings, tmp_path: Path, receiver: Receiver, open_unit: OpenUnit
 ) -> None:
     with open_unit() as unit:
         endpoint, old = unit.webhooks.create(receiver.url)
         endpoint_id = endpoint.id
+        unit.webhooks.disable(endpoint_id)
     environment = cli_environment(settings.var_dir, settings.database_url)
+    enabled = run(
+        "licensor", "webhooks", "enable", str(endpoint_id), environment=environment, cwd=tmp_path
+    )
+    assert enabled.returncode == 0, enabled.stderr
 
     rotated = run(
         "licensor", "webhooks", "rotate-secret", str(endpoint_id),
@@ -211,3 +216,4 @@ def test_the_cli_rotates_a_secret_and_prints_the_new_one_once(
         endpoint = unit.webhooks.endpoint(endpoint_id)
         assert unit.webhooks.secret(endpoint) == new
         assert endpoint.previous_secret_until is not None
+        assert endpoint.disabled_at is None
