@@ -79,7 +79,12 @@ def activate_shared(
         {
             "email": email,
             "password": password,
-            "device": device(client.fingerprint, client.device_name, client.machine.platform),
+            "device": device(
+                client.fingerprint,
+                client.device_name,
+                client.machine.platform,
+                client.device_public_key,
+            ),
         },
     )
     return client._keep(keys, answer, None)

@@ -5,6 +5,7 @@ takes a seat through the share, and the owner's revoking frees it at once."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -13,10 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
 
 from licensor.db import Database
 from licensor.keys import Keyring
 from licensor.mail.outbox import bodies
+from licensor.models import Activation, Device
 from tests.accounts.factories import (
     Browser,
     Customer,
@@ -252,6 +256,10 @@ def test_the_owner_invites_at_most_devices_max_minus_one_and_never_themselves(
     assert stranger.get(sharing_page(linked)).status_code == 404
 
 
+def unpadded(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def test_licensor_client_lists_and_uses_a_shared_license_until_the_owner_stops_sharing(
     api: httpx.Client,
     server: str,
@@ -286,6 +294,16 @@ def test_licensor_client_lists_and_uses_a_shared_license_until_the_owner_stops_s
     assert json.loads(activated)["public_id"] == linked.public_id
     assert linked.code not in activated
     assert json.loads(client("--json", "status"))["valid"] is True
+    # The shared seat keeps the device's key too: the invitee's app signs license proofs.
+    _, payload, signature = client("proof", "-").strip().split(".")
+    with database.transaction() as session:
+        seat_key = session.scalar(
+            select(Activation.device_key)
+            .join(Device, Device.id == Activation.device_id)
+            .where(Device.fingerprint == env["LICENSOR_FINGERPRINT"])
+        )
+    assert seat_key is not None
+    Ed25519PublicKey.from_public_bytes(seat_key).verify(unpadded(signature), unpadded(payload))
 
     page = owner_browser.get(sharing_page(linked)).text
     [revoke_path] = re.findall(r'href="(/account/licenses/[^"]+/revoke)"', page)

@@ -142,7 +142,9 @@ def shared_licenses(body: SharedLicensesIn, request: Request, work: Work) -> Sha
 def activate_shared(
     public_id: str, body: SharedSeatIn, request: Request, work: Work
 ) -> ActivationOut:
-    device = DeviceInfo(body.device.fingerprint, body.device.name, body.device.platform)
+    device = DeviceInfo(
+        body.device.fingerprint, body.device.name, body.device.platform, body.device.key_bytes
+    )
     refused: LicensorError | None = None
     with work.open() as unit:
         try:
