@@ -250,3 +250,20 @@ def test_requests_racing_with_the_new_fingerprint_all_find_the_one_seat(
     assert all(answer["valid"] for answer in answers), answers
     assert {answer["devices_used"] for answer in answers} == {1}
     assert len(audit_events(database, "licensing.device_recognised")) == 1
+
+
+def test_a_fingerprint_known_from_another_license_takes_over_only_this_licenses_seat(
+    api: httpx.Client, make_code: MakeCode
+) -> None:
+    parts = _parts()
+    new_card = _machine(_changed(parts, "network_card"))
+    other = activate(api, make_code(devices_max=2), {**new_card, "components": None})
+    this = activate(api, make_code("solo", devices_max=1), _machine(parts))
+    old_fingerprint = this["license_file"]["payload"]["fingerprint"]
+
+    answer = _validate(api, this["license_key"], new_card)
+
+    assert answer["valid"], answer
+    assert answer["devices_used"] == 1
+    assert not validate(api, this["license_key"], old_fingerprint)["valid"]
+    assert validate(api, other["license_key"], new_card["fingerprint"])["valid"]
