@@ -55,6 +55,7 @@ def test_the_owner_sees_who_holds_each_lease_and_frees_one(
     assert "The seat is free: another device can use the license now." in after.text
     assert "Free the seat of Studio iMac" not in after.text
     assert "Free the seat of Travel laptop" in after.text
+    assert "1 of 3" in after.text  # the leases held count, not the two devices
     heartbeat = api.post(
         "/api/v1/leases/heartbeat",
         json={"license_key": key, "fingerprint": studio["fingerprint"]},

@@ -26,6 +26,7 @@ def test_an_agent_sees_the_leases_and_frees_one_with_a_reason(
 
     assert page.status_code == 200
     assert "Floating leases" in page.text
+    assert '<dd id="leases-used">1 of 2</dd>' in page.text
     assert "Render node 7" in page.text
     lease_id = re.search(r'name="lease_id" value="(\d+)"', page.text)
     assert lease_id
