@@ -75,6 +75,10 @@ def test_the_owner_sees_the_reserve_withdraws_it_and_adds_one_again(
     assert again.status_code == 303, again.text
     assert "The reserve code was added" in browser.get(again.headers["location"]).text
     assert validate(api, linked.license_key, linked.fingerprint)["reserve_starts_at"] == first_end
+    # Entered on the owner's page, the code joins the account: listed with what it does.
+    listed = browser.get("/account/licenses").text
+    assert formats.format_code(formats.normalize_code(spare)) in listed
+    assert f"In reserve for license {linked.public_id}: it extends that license" in listed
 
 
 def test_another_accounts_license_takes_no_reserve_from_here(

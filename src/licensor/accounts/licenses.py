@@ -59,6 +59,9 @@ class LicenseRow:
     devices_max: int
     public_id: str | None
     page: str  # its license's page, or (not activated yet) the code's own
+    # A code kept in reserve: the public ID of the license it extends (its page is that
+    # license's: docs/reserve-codes.md).
+    reserved_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,13 @@ class AccountLicenses(Service):
             .group_by(Activation.license_id)
         )
         seats_used = {license_id: used for license_id, used in counted}
+        reserved_ids = {code.reserved_for_id for code in codes if code.reserved_for_id}
+        reserved_for: dict[int, str] = {}
+        if reserved_ids:
+            rows = self.session.execute(
+                select(License.id, License.public_id).where(License.id.in_(reserved_ids))
+            )
+            reserved_for = {license_id: public_id for license_id, public_id in rows}
         reveal = self.unit.codes.reveal_code
         return [
             LicenseRow(
@@ -98,12 +108,20 @@ class AccountLicenses(Service):
                 devices_used=seats_used.get(code.license.id, 0) if code.license else 0,
                 devices_max=devices_limit(code.license) if code.license else code.plan.devices_max,
                 public_id=code.license.public_id if code.license else None,
-                page=f"/account/licenses/{code.license.public_id}"
-                if code.license
-                else code_page(self.keyring, code.id),
+                page=self._page_of(code, reserved_for),
+                reserved_for=reserved_for.get(code.reserved_for_id or 0),
             )
             for code in codes
         ]
+
+    def _page_of(self, code: ActivationCode, reserved_for: dict[int, str]) -> str:
+        """Its license's page; a reserve code's is the page of the license it extends
+        (which shows it); else the code's own."""
+        if code.license:
+            return f"/account/licenses/{code.license.public_id}"
+        if code.reserved_for_id in reserved_for:
+            return f"/account/licenses/{reserved_for[code.reserved_for_id]}"
+        return code_page(self.keyring, code.id)
 
     def link_license(
         self, account: Account, license_key: str, fingerprint: str, *, via: str

@@ -134,9 +134,18 @@ class Reserves(Service):
 
     # the rules -----------------------------------------------------------------------
 
-    def add(self, license: License, code: ActivationCode, *, actor: str, by: str) -> Reserve:
+    def add(
+        self,
+        license: License,
+        code: ActivationCode,
+        *,
+        actor: str,
+        by: str,
+        account_id: int | None = None,
+    ) -> Reserve:
         """Put a code (locked: ``find_code(lock=True)``) in reserve for a license (locked
-        after it) and extend the license's term by the code's plan term at once."""
+        after it) and extend the license's term by the code's plan term at once. Entered
+        by the owner of ``account_id``, a code in no account joins theirs."""
         self._check_code(code)
         self._check_license(license)
         if code.plan_id != license.plan_id:
@@ -146,6 +155,9 @@ class Reserves(Service):
         days = code.plan.term_days
         code.reserved_for_id = license.id
         code.reserved_at = self.now
+        if account_id is not None and code.account_id is None:
+            code.account_id = account_id
+            code.linked_at = self.now
         code.reserve_starts_at = license.expires_at
         license.expires_at = license.expires_at + timedelta(days=days)
         self.session.flush()

@@ -115,7 +115,9 @@ def add_reserve(
         try:
             code = unit.codes.find_code(activation_code, lock=True)
             license = unit.license_sharing.owned_license(unit.account, public_id, lock=True)
-            unit.reserves.add(license, code, actor=unit.account.email, by="account")
+            unit.reserves.add(
+                license, code, actor=unit.account.email, by="account", account_id=unit.account.id
+            )
         except tuple(REFUSALS) as refused:
             return _license_page(
                 unit,
