@@ -5,6 +5,7 @@ back and the code activates as any unused code; expiry reminders wait for the ne
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -268,3 +269,28 @@ def test_the_owner_is_mailed_when_a_device_adds_a_reserve(
     assert "XXXXX-XXXXX-XXXXX-" + spare[-5:] in text  # masked
     assert spare not in text
     assert f"/account/licenses/{linked.public_id}" in text
+
+
+def test_racing_reserves_give_one_reserve_per_license_and_one_license_per_code(
+    api: httpx.Client, make_code: MakeCode
+) -> None:
+    machine = device()
+    held = activate(api, make_code("plus"), machine)
+    spares = [make_code("plus") for _ in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(lambda code: reserve(api, held, machine["fingerprint"], code), spares)
+        )
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [201, 409, 409, 409, 409, 409], [a.text for a in answers]
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {"reserve_exists"}
+
+    shared = make_code("plus")
+    holders = [(device(), make_code("plus")) for _ in range(4)]
+    licenses = [(activate(api, code, box), box) for box, code in holders]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(
+            pool.map(lambda pair: reserve(api, pair[0], pair[1]["fingerprint"], shared), licenses)
+        )
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {"code_reserved"}
