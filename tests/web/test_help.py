@@ -55,6 +55,8 @@ ITALIAN = {
     "Restore license": "Ripristina la licenza",
     "Connect to My Account": "Collegati al tuo account",
     "Save screenshot": "Salva screenshot",
+    "Export proof…": "Esporta prova…",
+    "QR code": "Codice QR",
     "Sign in": "Accedi",
 }
 
@@ -81,6 +83,8 @@ NAMES = {
         "Show details",
         "License details",
         "Save screenshot",
+        "Export proof…",
+        "QR code",
     ],
     "purchases": [],  # pages of My Account, not the app's windows
     "renew": ["License", "Enter activation code"],
