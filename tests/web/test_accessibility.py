@@ -180,6 +180,16 @@ def customer(
     customer = make_account(fresh_email("a11y"))
     first = linked_code(customer)
     activate(api, first.code, device("Laptop"))
+    # A reserve code on the first license: its page shows it, and links to the withdrawal.
+    reserved = api.post(
+        "/api/v1/licenses/reserve",
+        json={
+            "license_key": first.license_key,
+            "fingerprint": first.fingerprint,
+            "activation_code": make_code("plus"),
+        },
+    )
+    assert reserved.status_code == 201, reserved.text
     linked_code(customer)
     share_license(customer, first.public_id, make_account(fresh_email("family")))
     relative = make_account(fresh_email("relative"))
@@ -210,6 +220,7 @@ def test_every_page_a_customer_reaches_passes_axe(audit: Audit, customer: Custom
         ("/store/standard", 'form[action="/store/standard/subscribe"]'),
     ]:
         audit.submit(path, form)
+    assert any(path.endswith("/reserve/withdraw") for path in audit.checked), audit.checked
     passes(audit)
 
 
