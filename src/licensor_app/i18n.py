@@ -151,6 +151,11 @@ ITALIAN: dict[str, str] = {
         "per averne uno."
     ),
     "No seat held now": "Nessun posto riservato ora",
+    "Every seat of this license is in use on other computers right now. Try again "
+    "after {time}, or when someone closes the app.": (
+        "Tutti i posti di questa licenza sono in uso su altri computer in questo momento. "
+        "Riprova dopo le {time}, o quando qualcuno chiude l'app."
+    ),
     "This app holds no seat of the floating license now: every seat is in use, or its "
     "seat lapsed or was freed. Open the app again when a seat is free.": (
         "Questa app non ha un posto della licenza a postazioni condivise in questo momento: "

@@ -18,6 +18,7 @@ from licensor_client.exceptions import (
     EmailNotVerified,
     EnrollmentTokenInvalid,
     InvalidCredentials,
+    LeaseLimitReached,
     LicenseExpired,
     LicenseLinkedElsewhere,
     LicenseNotActive,
@@ -66,6 +67,14 @@ def describe_error(error: BaseException, _: Translator, *, passphrase_given: boo
             "move to this device from {date}; the device that had it can take it back at once, "
             "and customer support can allow one more move.",
             date=format_date(error.retry_at, _.language),
+        )
+    if isinstance(error, LeaseLimitReached):
+        # A floating license: the seats are apps running now, so a time, not a day.
+        when = error.retry_at.astimezone().strftime("%H:%M") if error.retry_at else "—"
+        return _(
+            "Every seat of this license is in use on other computers right now. Try again "
+            "after {time}, or when someone closes the app.",
+            time=when,
         )
     if isinstance(error, LicenseExpired):
         return _("This license has expired. Renew it, or buy a new one in the store.")

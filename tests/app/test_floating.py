@@ -39,6 +39,14 @@ async def test_the_app_holds_a_seat_while_it_runs_and_gives_it_back_on_exit(
             assert text(again, "#why-not-valid").startswith("This app holds no seat")
             await click(again, "#close")
 
+        async with machine("third").run_test(size=SIZE) as third:
+            await open_licensing(third)
+            refused = await activate(third, code)
+            assert refused.startswith(
+                "Every seat of this license is in use on other computers right now. Try again "
+                "after "
+            )
+
 
 async def test_a_license_that_counts_devices_shows_no_seat_line(
     machine: MakeMachine, make_code: MakeCode
