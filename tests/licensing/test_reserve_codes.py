@@ -5,8 +5,10 @@ back and the code activates as any unused code; expiry reminders wait for the ne
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ from licensor.licensing import formats
 from licensor.mail.outbox import bodies
 from licensor.worker import build_worker
 from tests.accounts.factories import LinkCode, MakeAccount, outbox
+from tests.cli_support import cli_environment, run
 from tests.licensing.factories import (
     BlockCode,
     MakeCode,
@@ -294,3 +297,26 @@ def test_racing_reserves_give_one_reserve_per_license_and_one_license_per_code(
         )
     assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
     assert {a.json()["code"] for a in answers if a.status_code == 409} == {"code_reserved"}
+
+
+def test_licensor_licenses_show_and_codes_show_tell_the_reserve(
+    api: httpx.Client, settings: Settings, make_code: MakeCode, tmp_path: Path
+) -> None:
+    environment = cli_environment(settings.var_dir, settings.resolved_database_url)
+
+    def licensor(*args: str) -> dict[str, Any]:
+        done = run("licensor", *args, "--json", environment=environment, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        shown: dict[str, Any] = json.loads(done.stdout)
+        return shown
+
+    machine = device()
+    held = activate(api, make_code("plus"), machine)
+    spare = make_code("plus")
+    assert reserve(api, held, machine["fingerprint"], spare).status_code == 201
+
+    license = licensor("licenses", "show", held["public_id"])
+    assert license["reserve_starts_at"] is not None
+    code = licensor("codes", "show", spare)
+    assert code["reserved_for"] == held["public_id"]
+    assert code["reserve_starts_at"] == license["reserve_starts_at"]

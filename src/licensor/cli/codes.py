@@ -342,6 +342,8 @@ def print_report(report: dict[str, Any]) -> None:
         "license_status",
         "starts_at",
         "expires_at",
+        "reserved_for",
+        "reserve_starts_at",
         "devices",
     ):
         value = report.get(field)

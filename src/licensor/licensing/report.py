@@ -62,6 +62,12 @@ def code_report(
             created_at=isoformat(code.created_at),
             blocked_reason=code.blocked_reason,
         )
+        if code.reserved_for_id is not None:  # kept in reserve (licensing/reserves.py)
+            reserved_for = session.get_one(License, code.reserved_for_id)
+            report.update(
+                reserved_for=reserved_for.public_id,
+                reserve_starts_at=isoformat(code.reserve_starts_at),
+            )
     if license is not None:
         key = licenses.reveal_license_key(license)
         seats = session.scalars(
@@ -80,6 +86,7 @@ def code_report(
             starts_at=isoformat(license.starts_at),
             expires_at=isoformat(license.expires_at),
             devices=f"{sum(s.released_at is None for s in seats)} of {devices_limit(license)}",
+            reserve_starts_at=isoformat(unit.reserves.starts_at(license)),
             activations=[
                 {
                     "device": seat.device.name,
