@@ -44,16 +44,16 @@ _CONFUSIONS = str.maketrans(
         "Z": "2",
         "z": "2",
         "T": "7",
+        "\u00a3": "F",  # £, as read for a lower-case f
         "g": "9",
         "q": "9",
     }
 )
-# Letters read for either of two digits: each is tried both ways (the check value decides).
+# Letters read for either of two digits: each stands for its first digit only, and agrees
+# with either when readings are compared (contradicted). Trying both ways is a mend: a
+# picture of a key one digit off, its 0 read as O, passed as the valid key with a 9 there
+# (bench/ocr.py --count 0 --invalid 300 --seed 8, picture 5).
 _ALTERNATIVES = {"O": "09", "o": "09", "Q": "90"}
-# Readings tried per candidate, at most: each passes the check value by chance with
-# probability 2^-24, so 64 keep a wrong key below one in 250,000 even for a candidate
-# that is all misreadings.
-MAX_VARIANTS = 64
 # Distinct 32-digit strings whose check value is tried per image, at most, over every
 # pass and combination: below one wrong key in 130,000 even for a picture whose every
 # reading is wrong (and two keys differ in at least four bytes, so a reading with up to
@@ -131,11 +131,12 @@ def _windows_across(ending: list[str], beginning: list[str]) -> Iterator[str]:
 
 def wrapped_pairs(lines: list[Line]) -> Iterator[tuple[Line, Line]]:
     """Consecutive lines that may hold a key wrapped over them: the first ends and the
-    second begins with hex words, of 8 to 24 digits each."""
+    second begins with hex words, of 8 digits or more each, the second fewer than 32 (a
+    label read as hex may lengthen the first)."""
     for first, second in itertools.pairwise(lines):
         ending = "".join(_leading_hex(list(reversed(first.words))))
         beginning = "".join(_leading_hex(list(second.words)))
-        if 8 <= len(ending) <= 24 and 8 <= len(beginning) <= 24:
+        if len(ending) >= 8 and 8 <= len(beginning) < KEY_DIGITS:
             yield first, second
 
 
@@ -151,13 +152,8 @@ def _windows(run: list[str]) -> Iterator[str]:
 
 
 def _variants(read: str) -> Iterator[str]:
-    """The digits a reading may stand for: one string, or a few when it holds letters that
-    stand for two digits (an O for a 0 or a 9), at most MAX_VARIANTS."""
-    choices = [_ALTERNATIVES.get(character, _as_digits(character)) for character in read]
-    if math.prod(len(choice) for choice in choices) > MAX_VARIANTS:
-        choices = [choice[0] for choice in choices]
-    for digits in itertools.product(*choices):
-        yield "".join(digits)
+    """The digits a reading stands for: one string, each look-alike as its first digit."""
+    yield "".join(_ALTERNATIVES.get(character, _as_digits(character))[0] for character in read)
 
 
 class Checker:
@@ -229,7 +225,7 @@ def _key_closeness(words: list[Word]) -> int:
     best = 0
     run: list[str] = []
     for word in [*words, None]:
-        read = _as_hex(word.text) if word is not None else None
+        read = _nearly_hex(word.text) if word is not None else None
         if read is not None:
             run.append(read)
             continue
@@ -238,6 +234,18 @@ def _key_closeness(words: list[Word]) -> int:
         best = max(best, min(digits, KEY_DIGITS) - 2 * max(0, digits - 34) + min(groups, GROUPS))
         run = []
     return best
+
+
+def _nearly_hex(word: str) -> str | None:
+    """The word if it stands for hex digits, or nearly (one character in eight or fewer
+    unreadable: a speck read as #), to choose which line to read again; never a key."""
+    read = _as_hex(word)
+    if read is not None:
+        return read
+    cleaned = _STRAY_MARKS.sub("", word)
+    digits = _as_digits(cleaned)
+    readable = sum(1 for character in digits if character in HEX_DIGITS)
+    return cleaned if len(cleaned) >= 4 and 8 * readable >= 7 * len(cleaned) else None
 
 
 def key_like_targets(lines: list[Line], count: int) -> list[tuple[Line, ...]]:

@@ -8,7 +8,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
 
 from licensor.errors import ScreenshotUnreadable
 from licensor.support.ocr.tesseract import Line
@@ -94,6 +94,17 @@ def deskewed(grey: Image.Image) -> Image.Image:
     # photographed page would be the "paper" to Tesseract's threshold, the page its "ink".
     paper = _median(grey.histogram())
     return grey.rotate(best, Image.Resampling.BICUBIC, expand=True, fillcolor=paper)
+
+
+def evenly_lit(grey: Image.Image) -> Image.Image:
+    """The image with the paper made evenly white: a photographed screen is lit unevenly,
+    and one threshold for the whole picture loses the text on its darker side. The paper's
+    level is the brightest in each neighbourhood (text is thinner than the neighbourhood),
+    and what is darker than it is ink."""
+    small = grey.resize((max(1, grey.width // 8), max(1, grey.height // 8)), Image.Resampling.BOX)
+    paper = small.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.GaussianBlur(2))
+    paper = paper.resize(grey.size, Image.Resampling.BILINEAR)
+    return ImageOps.invert(ImageChops.subtract(paper, grey))
 
 
 def guess_key_height(grey: Image.Image) -> float:
