@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 
 from licensor.db import Database
@@ -35,10 +35,16 @@ from tests.accounts.factories import (
 )
 from tests.cli_support import cli_environment
 from tests.cli_support import run as run_script
-from tests.licensing.factories import device, validate
+from tests.licensing.factories import activate, device, validate
 from tests.mail_support import SmtpServer, text_of
 from tests.support import assert_problem, audit_events
-from tests.support.factories import MakeRequest, Reading, SignInStaff, png_bytes
+from tests.support.factories import (
+    MakeRequest,
+    Reading,
+    SignInStaff,
+    device_key_text,
+    png_bytes,
+)
 
 INVITATION = re.compile(r"https?://[^/\s]+(/share/[A-Za-z0-9_-]+)")
 
@@ -311,6 +317,36 @@ def test_licensor_client_lists_and_uses_a_shared_license_until_the_owner_stops_s
     stopped = json.loads(client("--json", "status", status=4))
     assert stopped["valid"] is False
     assert stopped["reason"] == "released"
+
+
+def test_an_invitee_naming_the_owners_fingerprint_never_sets_its_seats_device_key(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    _owner, linked, _, invitee, _ = shared(
+        api, make_account, linked_code, form_browser, database, keyring
+    )
+    # The owner's seat was taken by an app older than device keys; a fingerprint is no
+    # secret, so the invitee's app names it with a key of its own.
+    theirs = Ed25519PrivateKey.generate()
+    machine = {**device("Laptop"), "fingerprint": linked.fingerprint}
+    taken = take_seat(api, invitee, linked.public_id, {**machine, "key": device_key_text(theirs)})
+    assert taken.status_code == 201, taken.text
+
+    # The owner's own app, updated, activates again: its seat learns the owner's key.
+    owners = Ed25519PrivateKey.generate()
+    activate(api, linked.code, {**machine, "key": device_key_text(owners)})
+    with database.transaction() as session:
+        [seat_key] = session.scalars(
+            select(Activation.device_key)
+            .join(Device, Device.id == Activation.device_id)
+            .where(Device.fingerprint == linked.fingerprint, Activation.released_at.is_(None))
+        ).all()
+    assert seat_key == owners.public_key().public_bytes_raw()
 
 
 def test_the_desk_sends_a_shared_licenses_code_only_to_its_owner_whatever_a_screenshot_shows(

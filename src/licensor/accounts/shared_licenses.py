@@ -7,7 +7,7 @@ data export says of its shares.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -125,6 +125,10 @@ class SharedLicenses(Service):
             raise LicenseNotShared()  # revoked while the lock was awaited
         licensing = self.unit.licensing
         before = licensing.device_seat(license, device.fingerprint)
+        if before is not None and before.share_id != share.id:
+            # Another's seat on this fingerprint (a fingerprint is no secret): the share's
+            # caller must not give it a key, which would then sign that device's proofs.
+            device = replace(device, key=None)
         view = licensing.take_seat(license, device)
         seat = licensing.device_seat(license, device.fingerprint)
         assert seat is not None
