@@ -81,6 +81,10 @@ def test_an_admin_adds_an_endpoint_and_sees_its_secret_once(
     assert refused.status_code == 422, refused.text
     assert 'id="url-error"' in refused.text
     assert 'value="code.blocked" checked' in refused.text
+    for malformed in ("https://[::1/hook", "http://hooks.example.com:\u0661\u0660/"):
+        odd = admin.client.post("/console/webhooks", data={**form, "url": malformed})
+        assert odd.status_code == 422, odd.text
+        assert 'id="url-error"' in odd.text
     unknown = admin.client.post("/console/webhooks", data={**form, "event": ["order.lost"]})
     assert unknown.status_code == 422
     assert 'id="events-error"' in unknown.text

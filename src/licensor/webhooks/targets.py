@@ -21,7 +21,10 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 def check_url(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) of an acceptable webhook URL, else ``WebhookUrlRefused``."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as error:  # an unclosed IPv6 bracket, for one
+        raise WebhookUrlRefused("the URL is not valid") from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookUrlRefused("only http:// and https:// URLs with a host are accepted")
     if parts.username or parts.password:
