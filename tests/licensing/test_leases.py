@@ -114,6 +114,25 @@ def test_checkout_beyond_the_limit_is_refused_with_when_the_soonest_lapses(
     assert again.json()["code"] == "lease_limit_reached"
 
 
+def test_releasing_a_seat_frees_its_lease_for_another_device(
+    api: httpx.Client, floating_code: MakeFloating
+) -> None:
+    code = floating_code(leases=1, lease_seconds=3600)
+    first, second = device("Leaving"), device("Next")
+    key = activate(api, code, first)["license_key"]
+    assert try_activate(api, code, second).json()["code"] == "lease_limit_reached"
+
+    # The app is uninstalled (licensor-client release): its seat goes, and its lease
+    # with it; it must not hold the only lease for another hour.
+    released = api.post(
+        "/api/v1/activations/release",
+        json={"license_key": key, "fingerprint": first["fingerprint"]},
+    )
+    assert released.status_code == 200, released.text
+
+    assert activate(api, code, second)["lease_expires_at"] is not None
+
+
 def test_heartbeat_renews_a_live_lease_and_answers_signed(
     api: httpx.Client, floating_code: MakeFloating, clock: Clock
 ) -> None:

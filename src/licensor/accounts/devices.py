@@ -170,6 +170,8 @@ class AccountDevices(Service):
             seat.released_at = self.now
             seat.released_by = "account"
             events.released(self.unit, seat.license_id, "account")
+            license = self.session.get_one(License, seat.license_id)
+            self.unit.leases.seats_released(license, [device.id], released_by="account")
         others_seated = self.session.scalar(
             select(Activation.id)
             .where(

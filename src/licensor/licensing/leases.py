@@ -14,10 +14,11 @@ of five get exactly five leases (tests/licensing/test_leases.py, on PostgreSQL).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from licensor.errors import (
     CodeBlocked,
@@ -29,7 +30,7 @@ from licensor.errors import (
 )
 from licensor.licensing.licenses import license_status
 from licensor.licensing.seats import devices_limit, iso_time, seat_device_name
-from licensor.models import Device, Lease, License, LicenseStatus
+from licensor.models import Device, Lease, License, LicenseStatus, Plan
 from licensor.units import Service
 
 # Who freed a lease (``leases.released_by``): the device checking in, the license's
@@ -171,6 +172,27 @@ class Leases(Service):
         lease.released_by = released_by
         self.session.flush()
         return True
+
+    def seats_released(
+        self, license: License, device_ids: Collection[int], *, released_by: str
+    ) -> None:
+        """Free the live leases of devices whose seats of the license were just released
+        (by the device, its owner, staff, a refund): a device with no seat can neither
+        renew nor use its lease, which would otherwise hold one of the limit until it
+        lapsed."""
+        # The plan by its id: callers that free seats have not always loaded it.
+        if not device_ids or self.session.get_one(Plan, license.plan_id).lease_seconds is None:
+            return
+        self.session.execute(
+            update(Lease)
+            .where(
+                Lease.license_id == license.id,
+                Lease.device_id.in_(list(device_ids)),
+                Lease.released_at.is_(None),
+                Lease.expires_at > self.now,
+            )
+            .values(released_at=self.now, released_by=released_by[:20])
+        )
 
     def held_until(self, license: License, fingerprint: str) -> datetime | None:
         """When the device's live lease of the license lapses; None if it holds none."""

@@ -261,6 +261,7 @@ class Licensing(Service):
             seat.released_by = released_by
             self._released(license, released_by)
             self.session.flush()
+            self.unit.leases.seats_released(license, [seat.device_id], released_by=released_by)
         return SeatCount(license.public_id, self._seats_used(license), devices_limit(license))
 
     def release_seats(
@@ -279,6 +280,9 @@ class Licensing(Service):
             seat.released_by = released_by
             self._released(license, released_by)
         self.session.flush()
+        self.unit.leases.seats_released(
+            license, [seat.device_id for seat in seats], released_by=released_by
+        )
         return len(seats)
 
     def _released(self, license: License, released_by: str) -> None:
