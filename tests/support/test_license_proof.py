@@ -200,3 +200,24 @@ def test_the_form_keeps_a_pasted_proof_and_refuses_one_too_large(visitor: Browse
     assert response.status_code == 422
     assert 'id="proof-error"' in response.text
     assert 'id="name-error"' in response.text
+
+
+def test_a_proof_naming_a_fingerprint_with_a_nul_is_malformed_not_a_server_error(
+    new_device: NewDevice,
+    make_code: MakeCode,
+    visitor: Browser,
+    sign_in_staff: SignInStaff,
+) -> None:
+    laptop = new_device("Laptop")
+    laptop.activate(make_code("plus"))
+    payload = payload_of(laptop.license_proof())
+    key = device_key(laptop.state_dir, laptop.machine)
+    # PostgreSQL refuses a NUL in a query's text: the proof must not reach the query.
+    odd = signed({**payload, "fingerprint": payload["fingerprint"] + "\x00"}, key)
+
+    answer = send_proof(visitor, fresh_email("nul"), odd, pasted=True)
+
+    agent, _ = sign_in_staff()
+    panel = proof_panel(agent, answer)
+    assert "Not verified" in panel
+    assert REASONS["malformed"] in panel

@@ -87,7 +87,8 @@ def parse_proof(text: str) -> ProofPayload:
     if (
         not isinstance(document, dict)
         or set(document) != PAYLOAD_FIELDS
-        or not all(isinstance(value, str) for value in document.values())
+        # No NUL: PostgreSQL refuses one in a query, and the answer must not differ.
+        or not all(isinstance(value, str) and "\x00" not in value for value in document.values())
         or len(signature) != 64
     ):
         raise ProofMalformed()
