@@ -162,6 +162,31 @@ def test_codes_are_refused_as_activation_refuses_them_and_of_another_plan(
     assert_problem(try_activate(api, unsold), 403, "code_not_sold")  # the same answer
 
 
+def test_once_a_reserve_has_started_the_next_years_code_can_be_kept_in_reserve(
+    api: httpx.Client, make_code: MakeCode, clock: Clock
+) -> None:
+    machine = device()
+    held = activate(api, make_code("plus"), machine)
+    first_end = moment(held["expires_at"])
+    assert reserve(api, held, machine["fingerprint"], make_code("plus")).status_code == 201
+    clock.advance(YEAR + timedelta(days=30))  # the reserve runs now: it is the term
+
+    response = reserve(api, held, machine["fingerprint"], make_code("plus"))
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert moment(body["reserve"]["starts_at"]) == first_end + YEAR
+    assert body["reserve"]["withdrawable"] is True
+    assert moment(body["license"]["expires_at"]) == first_end + 2 * YEAR
+    assert moment(body["license"]["reserve_starts_at"]) == first_end + YEAR
+    checked = validate(api, held["license_key"], machine["fingerprint"])
+    assert moment(checked["reserve_starts_at"]) == first_end + YEAR
+    # The new reserve is the one withdrawn; the started one stays spent.
+    taken_back = withdraw(api, held, machine["fingerprint"])
+    assert taken_back.status_code == 200, taken_back.text
+    assert moment(taken_back.json()["license"]["expires_at"]) == first_end + YEAR
+
+
 def test_withdrawing_takes_the_term_back_and_the_code_activates_as_new(
     api: httpx.Client, database: Database, make_code: MakeCode, clock: Clock
 ) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from licensor.clock import isoformat, mail_date
@@ -86,11 +86,13 @@ class Reserves(Service):
     """Reserve codes in one unit of work (``unit.reserves``)."""
 
     def reserve_code(self, license: License) -> ActivationCode | None:
-        """The code in reserve for the license, with its plan; None if it has none."""
+        """The code in reserve for the license, with its plan; None if it has none. Of
+        several (one started, spent for good, and the next year's), the latest."""
         return self.session.scalar(
             select(ActivationCode)
             .where(ActivationCode.reserved_for_id == license.id)
             .options(joinedload(ActivationCode.plan, innerjoin=True))
+            .order_by(ActivationCode.reserve_starts_at.desc())
             .limit(1)
         )
 
@@ -102,9 +104,9 @@ class Reserves(Service):
     def starts_at(self, license: License) -> datetime | None:
         """When the license's reserve starts (answers and license files carry it)."""
         return self.session.scalar(
-            select(ActivationCode.reserve_starts_at)
-            .where(ActivationCode.reserved_for_id == license.id)
-            .limit(1)
+            select(func.max(ActivationCode.reserve_starts_at)).where(
+                ActivationCode.reserved_for_id == license.id
+            )
         )
 
     # from a device -------------------------------------------------------------------
@@ -150,8 +152,9 @@ class Reserves(Service):
         self._check_license(license)
         if code.plan_id != license.plan_id:
             raise ReservePlanMismatch()
-        if self.reserve_code(license) is not None:
-            raise ReserveExists()
+        pending = self.reserve_code(license)
+        if pending is not None and not reserve_of(pending, license, self.now).started:
+            raise ReserveExists()  # one that started is the term now: another may wait
         days = code.plan.term_days
         code.reserved_for_id = license.id
         code.reserved_at = self.now

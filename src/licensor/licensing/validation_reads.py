@@ -38,7 +38,7 @@ SELECT l.id, l.public_id, l.key_ciphertext, l.starts_at, l.expires_at, l.blocked
        p.lease_seconds,
        (SELECT e.expires_at FROM leases e
         WHERE e.license_id = l.id AND e.device_id = d.id AND e.released_at IS NULL),
-       (SELECT min(r.reserve_starts_at) FROM activation_codes r WHERE r.reserved_for_id = l.id)
+       (SELECT max(r.reserve_starts_at) FROM activation_codes r WHERE r.reserved_for_id = l.id)
 FROM licenses l
 JOIN plans p ON p.id = l.plan_id
 LEFT JOIN devices d ON d.fingerprint = {fingerprint}
