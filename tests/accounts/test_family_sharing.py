@@ -480,3 +480,31 @@ def test_the_data_export_tells_the_shares_without_the_code_and_erasure_ends_them
     [after] = export(owner).json()["family_sharing"]["invited"]
     assert after["email"] != invitee.email
     assert after["ended_at"] is not None
+
+
+def test_an_invitation_accepted_twice_at_once_is_accepted_once(
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    form_browser: OpenBrowser,
+    database: Database,
+    keyring: Keyring,
+) -> None:
+    owner = make_account()
+    linked = linked_code(owner)
+    invitee = make_account()
+    assert invite(signed_in(form_browser, owner), linked, invitee.email).status_code == 303
+    path = invitation_link(database, keyring, invitee.email)
+    tabs = [signed_in(form_browser, invitee) for _ in range(4)]
+    tokens = [tab.csrf_token("/account/licenses") for tab in tabs]
+    start = threading.Barrier(len(tabs))
+
+    def click(index: int) -> int:
+        start.wait()
+        return tabs[index].post(path, {}, token=tokens[index]).status_code
+
+    with ThreadPoolExecutor(len(tabs)) as pool:
+        answers = sorted(pool.map(click, range(len(tabs))))
+    assert answers[0] == 303, answers
+    assert all(answer in (404, 410) for answer in answers[1:]), answers
+    assert len(audit_events(database, "license.share_accepted")) == 1
+    assert len(outbox(database, owner.email, "share_accepted")) == 1
