@@ -270,3 +270,23 @@ def test_a_fingerprint_known_from_another_license_takes_over_only_this_licenses_
     assert answer["devices_used"] == 1
     assert not validate(api, this["license_key"], old_fingerprint)["valid"]
     assert validate(api, other["license_key"], new_card["fingerprint"])["valid"]
+
+
+def test_recognised_through_one_license_the_machines_other_licenses_stay_on_it(
+    api: httpx.Client, make_code: MakeCode
+) -> None:
+    parts = _parts()
+    owner = _machine(parts, "Owner's PC")
+    leaked = activate(api, make_code("solo", devices_max=2), owner)  # its key in a screenshot
+    kept = activate(api, make_code("solo", devices_max=2), owner)
+    # A fingerprint is no secret: someone activates their own code under the owner's,
+    # sending their own machine's parts, then validates the leaked key as their machine.
+    stranger_parts = _parts()
+    posing = _machine(stranger_parts, "Stranger")
+    activate(api, make_code("solo", devices_max=2), {**posing, "fingerprint": owner["fingerprint"]})
+    stranger = _machine(stranger_parts, "Stranger")
+    _validate(api, leaked["license_key"], stranger)
+
+    # Whatever that did to the leaked license, the owner's other license, whose key the
+    # stranger never had, still holds its seat on the owner's machine.
+    assert _validate(api, kept["license_key"], owner)["valid"] is True

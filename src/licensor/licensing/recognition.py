@@ -10,7 +10,8 @@ it; a device that had a seat should not then need a second one.
 So a fingerprint that holds no seat of the license is compared, part by part, with the
 devices holding its live seats: one that differs in at most one part, of at least
 ``MIN_COMPONENTS`` on either side, is that device. Its row takes the new fingerprint and
-parts, the seat stays, and the change is audited. Two parts changed is a new device.
+parts (when it holds no other license's seat; else only this license's seat and lease
+move to a row of the new fingerprint), the seat stays, and the change is audited. Two parts changed is a new device.
 
 Fingerprints and parts travel and may be known to others, so they prove nothing alone:
 the match is made only among the seats of the license the caller already proved it holds
@@ -21,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from licensor.logging import log
-from licensor.models import Activation, Device, License
+from licensor.models import Activation, Device, Lease, License
 from licensor.units import UnitOfWork
 
 #: The fewest parts a device must have sent, now and before, to be recognised by them.
@@ -74,17 +75,39 @@ def recognise_device(
     )
     previous = device.fingerprint
     elsewhere = session.scalar(select(Device).where(Device.fingerprint == fingerprint))
-    if elsewhere is None:
+    others_seated = session.scalar(
+        select(Activation.id)
+        .where(
+            Activation.device_id == device.id,
+            Activation.license_id != license.id,
+            Activation.released_at.is_(None),
+        )
+        .limit(1)
+    )
+    if elsewhere is None and others_seated is None:
         device.fingerprint = fingerprint
         device.components = dict(components)
         recognised = device
     else:
-        # The machine is known under its new fingerprint already (a seat of another
-        # license took it): this license's seat moves to that row; the old row keeps
-        # the other licenses' seats, which are not this caller's to move.
-        seat.device_id = elsewhere.id
-        elsewhere.components = dict(components)
-        recognised = elsewhere
+        # The old row keeps the other licenses' seats, which are not this caller's to
+        # move (whoever knows a fingerprint may have put their own parts on its row):
+        # this license's seat, and its lease, move to the row of the new fingerprint,
+        # which a seat of another license may have taken already.
+        recognised = elsewhere or unit.licensing.upsert_device(
+            fingerprint, device.name, device.platform, components
+        )
+        recognised.components = dict(components)
+        seat.device_id = recognised.id
+        session.execute(
+            update(Lease)
+            .where(Lease.license_id == license.id, Lease.device_id == device.id)
+            .where(
+                ~select(Lease.id)
+                .where(Lease.license_id == license.id, Lease.device_id == recognised.id)
+                .exists()
+            )
+            .values(device_id=recognised.id)
+        )
     recognised.last_seen_at = unit.now
     session.flush()
     unit.audit(

@@ -193,6 +193,12 @@ class Licensing(Service):
         self.unit.codes.mark_active(code)
         return license
 
+    def upsert_device(
+        self, fingerprint: str, name: str, platform: str, components: Mapping[str, str] | None
+    ) -> Device:
+        """The device with this fingerprint, registered or brought up to date."""
+        return self._device(DeviceInfo(fingerprint, name, platform, components=components))
+
     def _device(self, info: DeviceInfo) -> Device:
         """The device with this fingerprint, registered or brought up to date in one
         statement (an upsert): the same as a read, then an insert in a savepoint or an
