@@ -26,7 +26,7 @@ from licensor.db import Database
 from licensor.models import AuditEvent, LicenseProof
 from licensor_client import LicenseClient
 from licensor_client._proof import device_key
-from tests.accounts.factories import Browser, fresh_email
+from tests.accounts.factories import Browser, MakeAccount, fresh_email
 from tests.licensing.factories import MakeCode
 from tests.support.factories import SignInStaff
 from tests.support.uploads import CARD_FORM, CSRF_FIELD, REQUEST_NUMBER, SUPPORT, card_request
@@ -221,3 +221,34 @@ def test_a_proof_naming_a_fingerprint_with_a_nul_is_malformed_not_a_server_error
     panel = proof_panel(agent, answer)
     assert "Not verified" in panel
     assert REASONS["malformed"] in panel
+
+
+def test_erasing_the_customer_deletes_the_proofs_they_sent(
+    new_device: NewDevice,
+    make_code: MakeCode,
+    make_account: MakeAccount,
+    visitor: Browser,
+    sign_in_staff: SignInStaff,
+    database: Database,
+) -> None:
+    laptop = new_device("Laptop")
+    laptop.activate(make_code("plus"))
+    customer = make_account()
+    answer = send_proof(visitor, customer.email, laptop.license_proof())
+    number = REQUEST_NUMBER.search(answer)
+    assert number, answer
+    admin, _ = sign_in_staff("admin")
+    assert "License proofs" in admin.get(f"/desk/requests/{number.group(0)}").text
+
+    form = f"/console/customers/{customer.id}/erase"
+    erased = admin.post(
+        form,
+        {"confirm_email": customer.email, "reason": "GDPR request"},
+        token=admin.csrf_token(form),
+    )
+    assert erased.status_code == 303, erased.text
+
+    # A proof carries the license key and the device's fingerprint: it goes as screenshots go.
+    assert "License proofs" not in admin.get(f"/desk/requests/{number.group(0)}").text
+    with database.transaction() as session:
+        assert session.scalars(select(LicenseProof)).all() == []

@@ -37,6 +37,7 @@ from licensor.models import (
     Device,
     DeviceAuthorization,
     EnrollmentToken,
+    LicenseProof,
     Order,
     OrderItem,
     OutboxMessage,
@@ -308,8 +309,9 @@ class Privacy(Service):
         return int(getattr(result, "rowcount", 0) or 0)
 
     def _erase_requests(self, account: Account, emails: list[str], placeholder: str) -> int:
-        """Names, addresses, subjects and every message's text replaced; screenshots
-        deleted; the follow link made void."""
+        """Names, addresses, subjects and every message's text replaced; screenshots and
+        license proofs (a license key and a device's fingerprint) deleted; the follow link
+        made void."""
         ids = list(
             self.session.scalars(
                 select(SupportRequest.id).where(
@@ -333,6 +335,11 @@ class Privacy(Service):
             update(SupportMessage)
             .where(SupportMessage.request_id.in_(ids))
             .values(body="")
+            .execution_options(synchronize_session=False)
+        )
+        self.session.execute(
+            delete(LicenseProof)
+            .where(LicenseProof.request_id.in_(ids))
             .execution_options(synchronize_session=False)
         )
         attachment_ids = select(Attachment.id).where(Attachment.request_id.in_(ids))
