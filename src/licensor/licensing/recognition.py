@@ -11,7 +11,8 @@ So a fingerprint that holds no seat of the license is compared, part by part, wi
 devices holding its live seats: one that differs in at most one part, of at least
 ``MIN_COMPONENTS`` on either side, is that device. Its row takes the new fingerprint and
 parts (when it holds no other license's seat; else only this license's seat and lease
-move to a row of the new fingerprint), the seat stays, and the change is audited. Two parts changed is a new device.
+move to a row of the new fingerprint), the seat stays, and the change is audited. Two
+parts changed is a new device.
 
 Fingerprints and parts travel and may be known to others, so they prove nothing alone:
 the match is made only among the seats of the license the caller already proved it holds
