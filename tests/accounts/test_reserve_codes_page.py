@@ -4,11 +4,15 @@ that adds one with its refusal beside the field; another account's license is a 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
+from licensor.clock import Clock
 from licensor.db import Database
 from licensor.licensing import formats
 from tests.accounts.factories import LinkCode, MakeAccount, OpenBrowser, signed_in
+from tests.conftest import OpenUnit
 from tests.licensing.factories import MakeCode, validate
 from tests.support import audit_events
 from tests.support.factories import SignInStaff
@@ -121,3 +125,40 @@ def test_the_console_shows_a_licenses_reserve(
     assert 'id="license-reserve"' in page
     assert "Kept in reserve" in page
     assert "the owner can still withdraw it" in page
+
+
+def test_a_started_reserve_gives_way_to_the_next_and_another_accounts_code_is_masked(
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    make_code: MakeCode,
+    form_browser: OpenBrowser,
+    open_unit: OpenUnit,
+    clock: Clock,
+) -> None:
+    owner, giver = make_account(), make_account()
+    linked = linked_code(owner)
+    spare = make_code("plus")
+    with open_unit() as unit:
+        unit.codes.find_code(spare).account_id = giver.id  # bought by someone else
+    added = api.post(
+        "/api/v1/licenses/reserve",
+        json={
+            "license_key": linked.license_key,
+            "fingerprint": linked.fingerprint,
+            "activation_code": spare,
+        },
+    )
+    assert added.status_code == 201, added.text
+    browser = signed_in(form_browser, owner)
+    address = f"/account/licenses/{linked.public_id}"
+
+    page = browser.get(address).text
+    # Entered from a device holding the license; the code is another account's, and the
+    # page must not hand it to this one in full.
+    assert formats.format_code(formats.normalize_code(spare)) not in page
+    assert formats.mask_code(formats.normalize_code(spare)) in page
+
+    clock.advance(timedelta(days=400))  # the reserve runs now: it is the term
+    later = signed_in(form_browser, owner).get(address).text
+    assert 'name="activation_code"' in later  # the next year's code can be kept in reserve

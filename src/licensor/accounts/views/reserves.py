@@ -70,15 +70,20 @@ def reserve_section(unit: PageUnit, public_id: str, done: str = "") -> dict[str,
     reserve = None
     if code is not None:
         details = unit.reserves.reserve(license)
+        canonical = unit.codes.reveal_code(code)
+        # A device holding the license may have entered a code another account owns:
+        # that one is shown masked, as a code that is not this account's always is.
+        ours = code.account_id is None or code.account_id == unit.account.id
         reserve = {
-            "code": formats.format_code(unit.codes.reveal_code(code)),
+            "code": formats.format_code(canonical) if ours else formats.mask_code(canonical),
             "starts_at": code.reserve_starts_at,
             "expires_at": license.expires_at,
             "withdrawable": details is not None and not details.started,
         }
     return {
         "reserve": reserve,
-        "reserve_possible": reserve is None
+        # A reserve that has started is the term now: the next one may be added.
+        "reserve_possible": (reserve is None or not reserve["withdrawable"])
         and license.code_id is not None
         and license_status(license, unit.now) == LicenseStatus.ACTIVE,
         "reserve_notice": unit._(NOTICES[done]) if done in NOTICES else None,
