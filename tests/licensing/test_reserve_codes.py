@@ -299,6 +299,31 @@ def test_the_owner_is_mailed_when_a_device_adds_a_reserve(
     assert f"/account/licenses/{linked.public_id}" in text
 
 
+def test_the_owner_is_mailed_when_a_device_withdraws_the_reserve(
+    database: Database,
+    keyring: Keyring,
+    api: httpx.Client,
+    make_account: MakeAccount,
+    linked_code: LinkCode,
+    make_code: MakeCode,
+) -> None:
+    owner = make_account(language="it")
+    linked = linked_code(owner)
+    spare = make_code("plus")
+    held = {"license_key": linked.license_key}
+    assert reserve(api, held, linked.fingerprint, spare).status_code == 201
+
+    # Whoever holds a seat can take the year back: the owner must hear of it.
+    assert withdraw(api, held, linked.fingerprint).status_code == 200
+
+    [mail] = outbox(database, owner.email, "reserve_withdrawn")
+    text = bodies(keyring, mail)[0]
+    assert mail.subject.startswith("Il codice di riserva della tua licenza")
+    assert "XXXXX-XXXXX-XXXXX-" + spare[-5:] in text  # masked
+    assert spare not in text
+    assert f"/account/licenses/{linked.public_id}" in text
+
+
 def test_racing_reserves_give_one_reserve_per_license_and_one_license_per_code(
     api: httpx.Client, make_code: MakeCode
 ) -> None:

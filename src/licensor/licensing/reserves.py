@@ -125,7 +125,13 @@ class Reserves(Service):
         """The device proves it holds the license, then its reserve is withdrawn."""
         self._held_by_device(key_text, fingerprint)
         license = self.unit.licenses.find_license(key_text, lock=True)
-        self.withdraw(license, actor="device")
+        code = self.withdraw(license, actor="device")
+        self._tell_owner(
+            license,
+            "reserve_withdrawn",
+            code=formats.mask_code(self.unit.codes.reveal_code(code)),
+            ends=mail_date(license.expires_at),
+        )
         return license
 
     def _held_by_device(self, key_text: str, fingerprint: str) -> None:
@@ -177,7 +183,14 @@ class Reserves(Service):
             expires_at=isoformat(license.expires_at),
         )
         if by == "device":
-            self._tell_owner(license, code)
+            assert code.reserve_starts_at is not None
+            self._tell_owner(
+                license,
+                "reserve_added",
+                code=formats.mask_code(self.unit.codes.reveal_code(code)),
+                starts=mail_date(code.reserve_starts_at),
+                ends=mail_date(license.expires_at),
+            )
         self.unit.webhooks.emit(
             "license.reserve_added",
             {
@@ -189,9 +202,9 @@ class Reserves(Service):
         )
         return reserve_of(code, license, self.now)
 
-    def _tell_owner(self, license: License, code: ActivationCode) -> None:
-        """Mail the owner of record: a reserve added from a device is a change to their
-        license that they did not make on a page of ours."""
+    def _tell_owner(self, license: License, template: str, **fields: str) -> None:
+        """Mail the owner of record: a reserve added or withdrawn from a device is a
+        change to their license's term that they did not make on a page of ours."""
         account_id, order_id = owner_of_record(self.session, license)
         account = self.session.get(Account, account_id) if account_id is not None else None
         order = self.session.get(Order, order_id) if order_id is not None else None
@@ -201,17 +214,14 @@ class Reserves(Service):
             to, language = order.customer_email, order.language
         else:
             return  # a printed card in no account: nobody to tell
-        assert code.reserve_starts_at is not None
         self.unit.send_mail(
             to,
             language,
-            "reserve_added",
+            template,
             plan=license.plan.name,
             public_id=license.public_id,
-            code=formats.mask_code(self.unit.codes.reveal_code(code)),
-            starts=mail_date(code.reserve_starts_at),
-            ends=mail_date(license.expires_at),
             license_link=self.settings.url(f"/account/licenses/{license.public_id}"),
+            **fields,
         )
 
     def _check_code(self, code: ActivationCode) -> None:
