@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -202,7 +203,7 @@ class Reserves(Service):
         )
         return reserve_of(code, license, self.now)
 
-    def _tell_owner(self, license: License, template: str, **fields: str) -> None:
+    def _tell_owner(self, license: License, template: str, **fields: Any) -> None:
         """Mail the owner of record: a reserve added or withdrawn from a device is a
         change to their license's term that they did not make on a page of ours."""
         account_id, order_id = owner_of_record(self.session, license)
