@@ -68,3 +68,21 @@ def test_the_owner_sees_who_holds_each_lease_and_frees_one(
     with database.transaction() as session:
         live = session.scalar(select(func.count(Lease.id)).where(Lease.released_at.is_(None)))
     assert live == 1
+
+
+def test_a_lease_id_of_odd_digits_is_not_found_rather_than_an_error(
+    api: httpx.Client,
+    floating_code: MakeFloating,
+    make_account: MakeAccount,
+    form_browser: OpenBrowser,
+) -> None:
+    owner = make_account()
+    machine = device("Studio iMac")
+    answer = activate(api, floating_code(leases=2), machine)
+    assert link(api, owner, answer["license_key"], machine["fingerprint"]).status_code == 200
+    browser = signed_in(form_browser, owner)
+    path = f"/account/licenses/{answer['public_id']}/leases/free"
+
+    # str.isdigit() is true of each, but int() takes none of them.
+    for odd in ("²", "9" * 5000, "1²"):
+        assert browser.post(path, {"lease_id": odd}).status_code == 404, odd

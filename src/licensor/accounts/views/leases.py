@@ -44,7 +44,9 @@ def free_lease(
 ) -> Response:
     """The owner frees one lease of their floating license."""
     # Read as text: the page's CSRF check comes before any refusal of the field's shape.
-    lease = int(lease_id) if lease_id.isdigit() and 0 < int(lease_id) <= MAX_ROW_ID else None
+    # ASCII and short: isdigit() alone takes "²" and 5,000 digits, which int() refuses.
+    digits = lease_id.isascii() and lease_id.isdigit() and len(lease_id) <= 19
+    lease = int(lease_id) if digits and 0 < int(lease_id) <= MAX_ROW_ID else None
     with page.open() as unit:
         if lease is None:
             raise NotFound()
