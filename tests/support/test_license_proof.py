@@ -36,6 +36,7 @@ NewDevice = Callable[..., LicenseClient]
 REASONS = {
     "bad_signature": "The signature does not verify with the key of the device",
     "malformed": "It is not a license proof",
+    "seat_released": "The device that signed it no longer holds a seat of the license",
 }
 
 
@@ -185,6 +186,25 @@ def test_edited_or_foreign_proofs_are_not_verified_and_the_answer_is_the_same(
     answers.append(REQUEST_NUMBER.sub("SUP-NUMBER", genuine_answer))
     assert "Verified" in proof_panel(agent, genuine_answer)
     assert len(set(answers)) == 1  # the customer learns nothing of what was checked
+
+
+def test_a_proof_from_a_device_whose_seat_was_freed_is_not_verified(
+    new_device: NewDevice,
+    make_code: MakeCode,
+    visitor: Browser,
+    sign_in_staff: SignInStaff,
+) -> None:
+    # The owner freed the seat of a computer they sold: its proofs no longer speak for them.
+    laptop = new_device("Laptop")
+    laptop.activate(make_code("plus"))
+    proof = laptop.license_proof()
+    laptop.release()
+
+    panel = proof_panel(sign_in_staff()[0], send_proof(visitor, fresh_email("sold"), proof))
+
+    assert "Not verified" in panel
+    assert REASONS["seat_released"] in panel
+    assert "/desk/licenses/" not in panel
 
 
 def test_the_form_keeps_a_pasted_proof_and_refuses_one_too_large(visitor: Browser) -> None:

@@ -5,7 +5,8 @@ key, public ID and fingerprint, signed by the device's own Ed25519 key, whose pu
 the seat kept at activation. A screenshot can be edited; a proof cannot be made without
 the device's private key. So the check needs no OCR and no job: the license found by its
 key (check value first, then the blind index), the public ID matching it, a seat of that
-license (live or released) on that fingerprint whose key verifies the signature.
+license on that fingerprint whose key verifies the signature, still held: a device whose
+seat was freed (a sold or stolen computer) proves nothing about who owns the code now.
 
 Whatever the outcome, the customer is told the same (no oracle for guessed keys): the
 desk alone sees ``verified`` or the short reason it is not (``verify_error``).
@@ -45,6 +46,7 @@ PUBLIC_ID_MISMATCH = "public_id_mismatch"
 UNKNOWN_DEVICE = "unknown_device"
 NO_DEVICE_KEY = "no_device_key"
 BAD_SIGNATURE = "bad_signature"
+SEAT_RELEASED = "seat_released"
 
 
 class ProofMalformed(ValueError):
@@ -125,25 +127,30 @@ def check_proof(session: Session, licenses: Licenses, text: str) -> ProofCheck:
     if payload.public_id.strip().upper() != license.public_id:
         return ProofCheck(PUBLIC_ID_MISMATCH, payload, license)
     seats = session.execute(
-        select(Activation.device_key, Device)
+        select(Activation.device_key, Activation.released_at, Device)
         .join(Device, Device.id == Activation.device_id)
         .where(Activation.license_id == license.id, Device.fingerprint == payload.fingerprint)
         .order_by(Activation.id.desc())
     ).all()
     if not seats:
         return ProofCheck(UNKNOWN_DEVICE, payload, license)
-    device = seats[0][1]
-    keyed = [(key, device) for key, device in seats if key is not None]
+    device = seats[0][2]
+    keyed = [seat for seat in seats if seat[0] is not None]
     if not keyed:
         return ProofCheck(NO_DEVICE_KEY, payload, license, device)
-    # A device that took a new seat after losing its key has one key per seat: any may sign.
-    for key, device in keyed:
+    # A device that took a new seat after losing its key has one key per seat: any may sign,
+    # but only a seat still held counts (its key in a freed seat signs for a former device).
+    freed: ProofCheck | None = None
+    for key, released_at, seat_device in keyed:
+        assert key is not None  # kept only keyed seats
         try:
             Ed25519PublicKey.from_public_bytes(key).verify(payload.signature, payload.signed)
         except (InvalidSignature, ValueError):
             continue
-        return ProofCheck(None, payload, license, device, key)
-    return ProofCheck(BAD_SIGNATURE, payload, license, device)
+        if released_at is None:
+            return ProofCheck(None, payload, license, seat_device, key)
+        freed = freed or ProofCheck(SEAT_RELEASED, payload, license, seat_device, key)
+    return freed or ProofCheck(BAD_SIGNATURE, payload, license, device)
 
 
 def store_proof(

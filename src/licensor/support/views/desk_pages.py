@@ -84,6 +84,10 @@ PROOF_ERRORS = {
         "The signature does not verify with the key of the device's seat: it was edited, or "
         "signed elsewhere."
     ),
+    "seat_released": N_(
+        "The device that signed it no longer holds a seat of the license (it was freed): it "
+        "proves nothing about who has the code now."
+    ),
 }
 
 TOPICS = {
