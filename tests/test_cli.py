@@ -508,8 +508,8 @@ def test_a_plan_is_edited_within_the_bounds_of_create_and_the_change_is_audited(
         (
             "home",
             "error: nothing to change: give --name, --price, --subscription-price, --term-days, "
-            "--devices, --entitlement, --transfer-limit, --transfer-period-days or "
-            "--no-transfer-limit",
+            "--devices, --entitlement, --transfer-limit, --transfer-period-days, "
+            "--no-transfer-limit, --lease-seconds or --no-lease",
         ),
         ("nowhere --devices 4", "error: there is no plan 'nowhere' (plan_unknown)"),
     ],

@@ -139,8 +139,8 @@ def plans_edit(
     ) * 8 and not (no_transfer_limit or no_lease or lease_seconds):
         errors.print(
             "[red]error:[/red] nothing to change: give --name, --price, --subscription-price, "
-            "--term-days, --devices, --entitlement, --transfer-limit, --transfer-period-days "
-            "or --no-transfer-limit, --lease-seconds or --no-lease"
+            "--term-days, --devices, --entitlement, --transfer-limit, --transfer-period-days, "
+            "--no-transfer-limit, --lease-seconds or --no-lease"
         )
         raise typer.Exit(1)
     if no_transfer_limit and transfers != (None, None):

@@ -32,7 +32,7 @@ NAME_PROBLEMS = {
 
 
 def _notice(unit: PageUnit) -> str | None:
-    taken = take_notice(unit)
+    taken = take_notice(unit, "device_removed", "device_renamed")
     if taken is None:
         return None
     what, count = taken

@@ -21,13 +21,18 @@ def leave_notice(unit: PageUnit, what: str, count: int | None = None) -> None:
     unit.set_cookie(NOTICE_COOKIE, value, max_age=NOTICE_SECONDS)
 
 
-def take_notice(unit: PageUnit) -> tuple[str, int] | None:
-    """The notice left for this page, if any (what, count), deleted as it is read."""
+def take_notice(unit: PageUnit, *shown: str) -> tuple[str, int] | None:
+    """The notice left for this page, if any (what, count), deleted as it is read: only a
+    notice among those the page ``shown`` shows is taken, so a page opened before the
+    redirect's target (another tab, a test) leaves the target's notice in place."""
     value = unit.request.cookies.get(NOTICE_COOKIE)
     if value is None:
         return None
-    unit.set_cookie(NOTICE_COOKIE, "")
     match = _VALUE.match(value)
     if match is None:
+        unit.set_cookie(NOTICE_COOKIE, "")
         return None
+    if match.group(1) not in shown:
+        return None
+    unit.set_cookie(NOTICE_COOKIE, "")
     return match.group(1), int(match.group(2) or 0)

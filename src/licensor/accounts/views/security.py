@@ -24,7 +24,7 @@ def _current_session(unit: PageUnit) -> int:
 
 
 def _notice(unit: PageUnit) -> str | None:
-    taken = take_notice(unit)
+    taken = take_notice(unit, "signed_out_others")
     if taken is None or taken[0] != "signed_out_others":
         return None
     count = taken[1]

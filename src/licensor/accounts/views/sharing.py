@@ -58,7 +58,7 @@ def _sharing_page(
     sharing = unit.license_sharing
     license = sharing.owned_license(unit.account, public_id)
     notice = None
-    taken = take_notice(unit)
+    taken = take_notice(unit, "share_invited", "share_revoked")
     if taken is not None and taken[0] == "share_invited":
         notice = unit._("The invitation was sent. It can be accepted for 7 days.")
     elif taken is not None and taken[0] == "share_revoked":
@@ -181,7 +181,7 @@ def leave(request: Request, page: CustomerPage, share_id: RowId) -> Response:
 def shared_section(unit: PageUnit) -> dict[str, Any]:
     """What the Licenses page shows of the licenses shared with the account (its
     ``account/_shared_licenses.html``), with the notice an accepted or left share left."""
-    taken = take_notice(unit)
+    taken = take_notice(unit, "share_accepted", "share_left")
     notice = None
     if taken is not None and taken[0] == "share_accepted":
         notice = unit._("The invitation was accepted: the license is shared with you below.")
