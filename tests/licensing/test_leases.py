@@ -325,3 +325,13 @@ def test_the_vendor_makes_a_floating_plan_sees_and_frees_leases_by_cli(
     [event] = audit_events(database, "licensing.lease_freed")
     assert event.reason == "left running over the weekend"
     assert event.details["device"] == "Render node"
+
+    # With licenses out, the plan keeps counting leases (their apps count so); a lease's
+    # length may still change.
+    refused = run(
+        "licensor", "plans", "edit", "studio", "--no-lease", environment=environment, cwd=tmp_path
+    )
+    assert refused.returncode != 0
+    assert "keeps counting devices or leases as it does" in refused.stderr
+    assert "(validation_failed)" in refused.stderr
+    assert "900 -> 600" in licensor("plans", "edit", "studio", "--lease-seconds", "600")

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from licensor.errors import PlanExists, PlanFieldInvalid, PlanRetired, PlanUnknown
-from licensor.models import Plan
+from licensor.models import License, Plan
 from licensor.units import Service
 
 # A price as a vendor writes one: whole units and at most two decimals, "." or ",", no sign,
@@ -232,7 +232,8 @@ class Plans(Service):
         them all); audited. The term applies to codes activated from now on and to
         renewals; the device limit to every license of the plan. A transfer cap (limit and
         period, None both: no cap) counts from now on, over the releases of the period.
-        ``lease_seconds`` (None: counts devices again) applies to the next lease taken. What
+        ``lease_seconds`` (None: counts devices again) applies to the next lease taken; a
+        plan with licenses keeps counting as it does (only its lease's length changes). What
         changed, each field as ``[before, after]``."""
         plan = self.by_code(code, retired_too=True)
         _check_bounds(name=name, term_days=term_days, devices_max=devices_max)
@@ -259,6 +260,16 @@ class Plans(Service):
             )
         if lease_seconds is not KEEP:
             _check_lease(lease_seconds)
+            if (lease_seconds is None) != (plan.lease_seconds is None) and self._has_licenses(plan):
+                # Its licenses' apps count as they did: switched to leases, every seat would
+                # be refused until an app that knows leases checks one out; switched to
+                # devices, every registered device would count at once, over the limit.
+                raise PlanFieldInvalid(
+                    "lease_seconds",
+                    "lease_mode_locked",
+                    "a plan with licenses keeps counting devices or leases as it does: "
+                    "make a new plan for the other",
+                )
         prices = {
             "price_cents": price_cents,
             "subscription_price_cents": subscription_price_cents,
@@ -278,6 +289,12 @@ class Plans(Service):
                 "plans.edited", subject_type="plan", subject_id=plan.id, changes=changes
             )
         return changes
+
+    def _has_licenses(self, plan: Plan) -> bool:
+        return (
+            self.session.scalar(select(License.id).where(License.plan_id == plan.id).limit(1))
+            is not None
+        )
 
     def retire(self, code: str) -> Plan:
         """Take the plan out of the store and out of new codes and orders, for good;
