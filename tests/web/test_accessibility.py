@@ -34,10 +34,11 @@ from tests.accounts.factories import (
     MakeAccount,
     ShareLicense,
     fresh_email,
+    link,
     two_factor_code,
 )
 from tests.conftest import OpenUnit
-from tests.licensing.factories import MakeCode, MakePlan, activate, device
+from tests.licensing.factories import MakeCode, MakeFloating, MakePlan, activate, device
 from tests.store.factories import (
     DECLINED,
     PAYS,
@@ -200,6 +201,17 @@ def customer(
     return customer
 
 
+@pytest.fixture
+def floating_license(customer: Customer, api: httpx.Client, floating_code: MakeFloating) -> str:
+    """A floating license of the customer's, its lease held by one machine: its page lists
+    who holds each lease with the form that frees one. Its public ID."""
+    machine = device("Render node")
+    activated = activate(api, floating_code("studio"), machine)
+    linked = link(api, customer, activated["license_key"], machine["fingerprint"])
+    assert linked.status_code == 200, linked.text
+    return str(activated["public_id"])
+
+
 def sign_in_through_the_form(page: Page, email: str, password: str) -> None:
     page.goto("/sign-in")
     page.locator('input[name="email"]').fill(email)
@@ -208,7 +220,9 @@ def sign_in_through_the_form(page: Page, email: str, password: str) -> None:
         page.locator('form[action="/sign-in"] button[type="submit"]').click()
 
 
-def test_every_page_a_customer_reaches_passes_axe(audit: Audit, customer: Customer) -> None:
+def test_every_page_a_customer_reaches_passes_axe(
+    audit: Audit, customer: Customer, floating_license: str
+) -> None:
     sign_in_through_the_form(audit.page, customer.email, customer.password)
     audit.crawl(["/account/licenses", "/"], skip=ARTICLES)
     for path, form in [
@@ -221,6 +235,7 @@ def test_every_page_a_customer_reaches_passes_axe(audit: Audit, customer: Custom
     ]:
         audit.submit(path, form)
     assert any(path.endswith("/reserve/withdraw") for path in audit.checked), audit.checked
+    assert any(path.endswith(floating_license) for path in audit.checked), audit.checked
     passes(audit)
 
 
